@@ -1,0 +1,43 @@
+/*
+ * chain.h - L3, the layer stack: layer 0 is the file the user opened (the
+ * leaf), each next layer its parent.  Reads resolve runs, not sectors:
+ * every layer's map() returns the longest run of one kind, and only the
+ * "ask the parent" runs go one layer down.
+ */
+#ifndef VHDX_CHAIN_H
+#define VHDX_CHAIN_H
+
+#include "format/format.h"
+
+#define VHDX_DEFAULT_MAX_DEPTH 64
+
+struct vhdx_chain {
+	unsigned n;                  /* layers opened */
+	struct vhdx_layer **layers;  /* [0] leaf ... [n-1] base */
+	uint64_t virtual_size;       /* of the leaf */
+};
+
+/**
+ * Opens PATH and its parents as OPTS say.  On success *C holds n >= 1
+ * layers.  0 or -errno (ENOENT naming every path tried, ELOOP, ...).
+ */
+int vhdx_chain_open(const char *path, const struct vhdx_open_options *opts, struct vhdx_chain *c);
+/** Closes every layer; returns the first close error. */
+int vhdx_chain_close(struct vhdx_chain *c);
+
+/** Reads LEN bytes at VOFF (inside the disk) as seen from layer FROM downwards. 0 or -errno. */
+int vhdx_chain_read(const struct vhdx_chain *c, unsigned from, void *buf, size_t len, uint64_t voff);
+
+/** The public vhdx_map() over the chain (see libvhdx.h). */
+int vhdx_chain_map(const struct vhdx_chain *c, uint64_t voff, uint64_t len, struct vhdx_extent *ext);
+
+/**
+ * Finds and opens the parent of CHILD (layer DEPTH of the chain being
+ * built) following the locator, OPTS' overrides and search folders, and
+ * checks its identity against the child's linkage.  *OUT is read-only.
+ * 0 or -errno: ENOENT naming every path tried, EBADMSG for a mismatch.
+ */
+int vhdx_parent_open(const struct vhdx_layer *child, const struct vhdx_open_options *opts, unsigned depth,
+		     struct vhdx_layer **out);
+
+#endif

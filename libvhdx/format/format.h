@@ -1,0 +1,119 @@
+/*
+ * format.h - L2, one table of format operations per on-disk format (the
+ * libarchive idea: detection by bidding on the first bytes, then a small
+ * vtable).  A struct vhdx_layer is one opened file of a chain; the format
+ * turns a virtual range of that one file into extents: bytes stored in the
+ * file, zeros, or "ask the parent".  Chains (L3) stack layers.
+ */
+#ifndef VHDX_FORMAT_H
+#define VHDX_FORMAT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "libvhdx.h"
+#include "io/io.h"
+
+struct vhdx_layer;
+
+enum vhdx_lext_kind {
+	VHDX_LEXT_DATA = 1,   /* stored in this layer's file at foff */
+	VHDX_LEXT_ZERO = 2,   /* reads as zeros, does not fall through */
+	VHDX_LEXT_PARENT = 3, /* transparent: read from the parent (zeros when there is none) */
+};
+
+struct vhdx_layer_extent {
+	enum vhdx_lext_kind kind;
+	uint64_t len;  /* bytes from the requested voff */
+	uint64_t foff; /* DATA only */
+};
+
+/* One parent-locator path, in the format's resolution order. */
+struct vhdx_parent_path {
+	char *key;   /* "relative_path", "volume_path", "absolute_win32_path", "W2ru", "W2ku", "parent_name" */
+	char *value; /* as stored (Windows form, UTF-8) */
+};
+
+/* What a differencing layer says about its parent. */
+struct vhdx_parent_ref {
+	uint8_t linkage[16];   /* VHDX: parent DataWriteGuid; VHD: parent unique id */
+	bool has_linkage2;
+	uint8_t linkage2[16];  /* VHDX parent_linkage2 */
+	uint32_t timestamp;    /* VHD parent time stamp (informational) */
+	size_t n_paths;
+	struct vhdx_parent_path *paths; /* resolution order */
+};
+
+/* Flags passed to ops->open */
+#define VHDX_LAYER_WRITABLE 0x1u  /* open for writing (leaf only) */
+#define VHDX_LAYER_SALVAGE 0x2u   /* accept recoverable damage (bad VHD checksums) */
+#define VHDX_LAYER_NO_REPLAY 0x4u /* refuse a dirty log on a read-only open */
+#define VHDX_LAYER_ALLOW_INCOMPLETE 0x8u
+
+struct vhdx_format_ops {
+	const char *name; /* "vhdx", "vhd" */
+	/*
+	 * Bids on IO: HEAD holds the first HEADLEN bytes (up to 64 KiB),
+	 * FILE_SIZE the size.  Returns > 0 (higher is surer) or 0.
+	 */
+	int (*probe)(struct vhdx_io *io, const uint8_t *head, size_t headlen, uint64_t file_size);
+	/*
+	 * Parses the file behind L->io (already set, with L->path) and fills
+	 * the common fields of *L and L->priv.  May replace L->io (for example
+	 * with an overlay holding a replayed log).  0 or -errno with message.
+	 */
+	int (*open)(struct vhdx_layer *l, unsigned flags);
+	/*
+	 * Describes the run starting at VOFF (< virtual_size) of at most
+	 * MAXLEN bytes (>0) that has one kind and contiguous file offsets.
+	 * Thread-safe against concurrent map/read; 0 or -errno.
+	 */
+	int (*map)(struct vhdx_layer *l, uint64_t voff, uint64_t maxlen, struct vhdx_layer_extent *ext);
+	/* Writes BUF at VOFF (leaf only); NULL when the format is read-only here. */
+	int (*pwrite)(struct vhdx_layer *l, const void *buf, size_t len, uint64_t voff);
+	/* Makes every completed write durable; NULL = nothing to do. */
+	int (*flush)(struct vhdx_layer *l);
+	/* Frees L->priv (after a final flush for writable layers); returns the flush error. */
+	int (*close)(struct vhdx_layer *l);
+};
+
+struct vhdx_layer {
+	const struct vhdx_format_ops *ops;
+	struct vhdx_io *io;     /* this layer's I/O stack (owned) */
+	char *path;             /* as opened (owned) */
+	enum vhdx_format format;
+	enum vhdx_disk_type type;
+	uint64_t virtual_size;
+	uint32_t block_size;    /* 0 for fixed VHD */
+	uint32_t logical_sector_size;
+	uint32_t physical_sector_size;
+	uint8_t disk_id[16];    /* VHDX virtual disk id; VHD unique id */
+	uint8_t identity[16];   /* what a child links to: VHDX DataWriteGuid, VHD unique id */
+	bool writable;
+	bool log_replayed;
+	bool has_parent;
+	struct vhdx_parent_ref parent; /* valid when has_parent */
+	void *priv;             /* format state */
+};
+
+extern const struct vhdx_format_ops vhdx_format_vhdx;
+extern const struct vhdx_format_ops vhdx_format_vhd;
+
+/**
+ * Opens PATH as one layer: opens the file (read-only unless
+ * VHDX_LAYER_WRITABLE), lets every format bid, and opens with the winner.
+ * On success *OUT is owned by the caller (vhdx_layer_close).
+ */
+int vhdx_layer_open(const char *path, unsigned flags, struct vhdx_layer **out);
+/** Same over an existing io (takes ownership of IO, even on failure). */
+int vhdx_layer_open_io(struct vhdx_io *io, const char *path, unsigned flags, struct vhdx_layer **out);
+/** Closes and frees; returns the format's close error. NULL is a no-op. */
+int vhdx_layer_close(struct vhdx_layer *l);
+
+void vhdx_parent_ref_free(struct vhdx_parent_ref *r);
+
+/** Name of a disk type ("fixed", "dynamic", "differencing"). */
+const char *vhdx_disk_type_name(enum vhdx_disk_type t);
+
+#endif /* VHDX_FORMAT_H */

@@ -1,0 +1,127 @@
+/*
+ * image.c - L4, the public API: an opaque handle over a chain of layers.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include <limits.h>
+
+#include "chain/chain.h"
+#include "image_internal.h"
+
+struct vhdx_image {
+	struct vhdx_chain chain;
+	unsigned flags;
+};
+
+void vhdx_open_options_init(struct vhdx_open_options *o)
+{
+	memset(o, 0, sizeof *o);
+	o->struct_size = sizeof *o;
+	o->max_depth = VHDX_DEFAULT_MAX_DEPTH;
+}
+
+int vhdx_open(const char *path, const struct vhdx_open_options *opts_in, struct vhdx_image **out)
+{
+	struct vhdx_open_options opts;
+	struct vhdx_image *img;
+	int ret;
+
+	vhdx_err_clear();
+	if (!path || !out)
+		return vhdx_err(EINVAL, "vhdx_open: path and out must not be NULL");
+	vhdx_open_options_init(&opts);
+	if (opts_in) {
+		if (opts_in->struct_size < offsetof(struct vhdx_open_options, flags) + sizeof(unsigned))
+			return vhdx_err(EINVAL, "vhdx_open: options struct_size %zu is too small", opts_in->struct_size);
+		memcpy(&opts, opts_in, VHDX_MIN(opts_in->struct_size, sizeof opts));
+		opts.struct_size = sizeof opts;
+	}
+	img = calloc(1, sizeof *img);
+	if (!img)
+		return vhdx_err(ENOMEM, "out of memory");
+	img->flags = opts.flags;
+	ret = vhdx_chain_open(path, &opts, &img->chain);
+	if (ret < 0) {
+		free(img);
+		return ret;
+	}
+	*out = img;
+	return 0;
+}
+
+int vhdx_close(struct vhdx_image *img)
+{
+	int ret;
+
+	if (!img)
+		return 0;
+	ret = vhdx_chain_close(&img->chain);
+	free(img);
+	return ret;
+}
+
+ssize_t vhdx_pread(struct vhdx_image *img, void *buf, size_t len, uint64_t off)
+{
+	uint64_t size = img->chain.virtual_size;
+	int ret;
+
+	if (off >= size || len == 0)
+		return 0;
+	if (len > size - off)
+		len = (size_t)(size - off);
+	if (len > SSIZE_MAX)
+		len = SSIZE_MAX;
+	ret = vhdx_chain_read(&img->chain, 0, buf, len, off);
+	return ret < 0 ? ret : (ssize_t)len;
+}
+
+int vhdx_get_info(struct vhdx_image *img, struct vhdx_info *info)
+{
+	struct vhdx_info i;
+	const struct vhdx_layer *l = img->chain.layers[0];
+
+	if (!info || info->struct_size == 0)
+		return vhdx_err(EINVAL, "vhdx_get_info: set info->struct_size");
+	memset(&i, 0, sizeof i);
+	i.struct_size = sizeof i;
+	i.format = l->format;
+	i.type = l->type;
+	i.virtual_size = l->virtual_size;
+	i.block_size = l->block_size;
+	i.logical_sector_size = l->logical_sector_size;
+	i.physical_sector_size = l->physical_sector_size;
+	memcpy(i.disk_id, l->disk_id, 16);
+	i.layers = img->chain.n;
+	i.writable = l->writable;
+	for (unsigned k = 0; k < img->chain.n; k++)
+		if (img->chain.layers[k]->log_replayed)
+			i.log_replayed = 1;
+	memcpy(info, &i, VHDX_MIN(info->struct_size, sizeof i));
+	info->struct_size = VHDX_MIN(info->struct_size, sizeof i);
+	return 0;
+}
+
+const char *vhdx_layer_path(struct vhdx_image *img, unsigned layer)
+{
+	return layer < img->chain.n ? img->chain.layers[layer]->path : NULL;
+}
+
+int vhdx_map(struct vhdx_image *img, uint64_t voff, uint64_t len, struct vhdx_extent *ext)
+{
+	return vhdx_chain_map(&img->chain, voff, len, ext);
+}
+
+const char *vhdx_version(void)
+{
+	return PACKAGE_VERSION;
+}
+
+/* Internal accessor for the tools (declared in image_internal.h). */
+struct vhdx_chain *vhdx_image_chain(struct vhdx_image *img)
+{
+	return &img->chain;
+}

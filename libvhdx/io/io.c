@@ -1,0 +1,165 @@
+/*
+ * io.c - the wrappers every caller uses around a backend's methods: counting
+ * per operation and per structure tag, read-only enforcement, and messages
+ * that name the file, the structure and the offset.  The request's tag and
+ * virtual offset are published in a thread-local context for io/fault.c.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "io/io.h"
+
+static _Thread_local struct vhdx_io_ctx cur_ctx = { VHDX_TAG_OTHER, VHDX_NO_VOFF };
+
+static const char *const tag_names[VHDX_TAG__COUNT] = {
+	[VHDX_TAG_OTHER] = "other",       [VHDX_TAG_FILEID] = "file identifier",
+	[VHDX_TAG_HEADER] = "header",     [VHDX_TAG_REGION] = "region table",
+	[VHDX_TAG_METADATA] = "metadata", [VHDX_TAG_LOG] = "log",
+	[VHDX_TAG_BAT] = "BAT",           [VHDX_TAG_BITMAP] = "sector bitmap",
+	[VHDX_TAG_PAYLOAD] = "payload",   [VHDX_TAG_FOOTER] = "footer",
+	[VHDX_TAG_DYNHDR] = "dynamic header",
+};
+
+const char *vhdx_tag_name(enum vhdx_tag tag)
+{
+	return (unsigned)tag < VHDX_TAG__COUNT ? tag_names[tag] : "?";
+}
+
+const struct vhdx_io_ctx *vhdx_io_current(void)
+{
+	return &cur_ctx;
+}
+
+int vhdx_io_init(struct vhdx_io *io, const struct vhdx_io_methods *m, const char *name, bool readonly)
+{
+	memset(io, 0, sizeof *io);
+	io->m = m;
+	io->readonly = readonly;
+	io->name = strdup(name ? name : "(unnamed)");
+	return io->name ? 0 : vhdx_err(ENOMEM, "out of memory");
+}
+
+void vhdx_io_fini(struct vhdx_io *io)
+{
+	free(io->name);
+	io->name = NULL;
+}
+
+static void count(struct vhdx_io *io, enum vhdx_io_op op, enum vhdx_tag tag, uint64_t bytes, int ret)
+{
+	atomic_fetch_add_explicit(&io->cnt.ops[op], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&io->cnt.bytes[op], bytes, memory_order_relaxed);
+	if ((unsigned)tag < VHDX_TAG__COUNT)
+		atomic_fetch_add_explicit(&io->cnt.tag_ops[tag], 1, memory_order_relaxed);
+	if (ret < 0)
+		atomic_fetch_add_explicit(&io->cnt.errors[op], 1, memory_order_relaxed);
+}
+
+static int do_pread(struct vhdx_io *io, void *buf, size_t len, uint64_t off, enum vhdx_tag tag, uint64_t voff)
+{
+	int ret;
+
+	cur_ctx.tag = tag;
+	cur_ctx.voff = voff;
+	ret = io->m->pread(io, buf, len, off);
+	count(io, VHDX_IO_READ, tag, len, ret);
+	cur_ctx.tag = VHDX_TAG_OTHER;
+	cur_ctx.voff = VHDX_NO_VOFF;
+	if (ret == -ENODATA)
+		return vhdx_err(EBADMSG, "%s: %s at offset 0x%llx (+%zu bytes) lies past the end of the file",
+				io->name, vhdx_tag_name(tag), (unsigned long long)off, len);
+	if (ret < 0)
+		return vhdx_err_prefix(ret, "%s: reading %s at offset 0x%llx (%zu bytes)", io->name,
+				       vhdx_tag_name(tag), (unsigned long long)off, len);
+	return 0;
+}
+
+static int do_pwrite(struct vhdx_io *io, const void *buf, size_t len, uint64_t off, enum vhdx_tag tag,
+		     uint64_t voff)
+{
+	int ret;
+
+	if (io->readonly)
+		return vhdx_err(EROFS, "%s: opened read-only; refusing to write %s at offset 0x%llx", io->name,
+				vhdx_tag_name(tag), (unsigned long long)off);
+	cur_ctx.tag = tag;
+	cur_ctx.voff = voff;
+	ret = io->m->pwrite(io, buf, len, off);
+	count(io, VHDX_IO_WRITE, tag, len, ret);
+	cur_ctx.tag = VHDX_TAG_OTHER;
+	cur_ctx.voff = VHDX_NO_VOFF;
+	if (ret < 0)
+		return vhdx_err_prefix(ret, "%s: writing %s at offset 0x%llx (%zu bytes)", io->name,
+				       vhdx_tag_name(tag), (unsigned long long)off, len);
+	return 0;
+}
+
+int vhdx_io_pread(struct vhdx_io *io, void *buf, size_t len, uint64_t off, enum vhdx_tag tag)
+{
+	return do_pread(io, buf, len, off, tag, VHDX_NO_VOFF);
+}
+
+int vhdx_io_pwrite(struct vhdx_io *io, const void *buf, size_t len, uint64_t off, enum vhdx_tag tag)
+{
+	return do_pwrite(io, buf, len, off, tag, VHDX_NO_VOFF);
+}
+
+int vhdx_io_pread_payload(struct vhdx_io *io, void *buf, size_t len, uint64_t foff, uint64_t voff)
+{
+	return do_pread(io, buf, len, foff, VHDX_TAG_PAYLOAD, voff);
+}
+
+int vhdx_io_pwrite_payload(struct vhdx_io *io, const void *buf, size_t len, uint64_t foff, uint64_t voff)
+{
+	return do_pwrite(io, buf, len, foff, VHDX_TAG_PAYLOAD, voff);
+}
+
+int vhdx_io_flush(struct vhdx_io *io)
+{
+	int ret;
+
+	if (io->readonly)
+		return 0;
+	ret = io->m->flush(io);
+	count(io, VHDX_IO_FLUSH, VHDX_TAG_OTHER, 0, ret);
+	if (ret < 0)
+		return vhdx_err_prefix(ret, "%s: flush", io->name);
+	return 0;
+}
+
+int vhdx_io_get_size(struct vhdx_io *io, uint64_t *size)
+{
+	int ret = io->m->get_size(io, size);
+
+	if (ret < 0)
+		return vhdx_err_prefix(ret, "%s: getting the file size", io->name);
+	return 0;
+}
+
+int vhdx_io_set_size(struct vhdx_io *io, uint64_t size)
+{
+	int ret;
+
+	if (io->readonly)
+		return vhdx_err(EROFS, "%s: opened read-only; refusing to resize to %llu bytes", io->name,
+				(unsigned long long)size);
+	ret = io->m->set_size(io, size);
+	count(io, VHDX_IO_TRUNCATE, VHDX_TAG_OTHER, 0, ret);
+	if (ret < 0)
+		return vhdx_err_prefix(ret, "%s: resizing to %llu bytes", io->name, (unsigned long long)size);
+	return 0;
+}
+
+int vhdx_io_get_fd(struct vhdx_io *io)
+{
+	return io->m->get_fd ? io->m->get_fd(io) : -1;
+}
+
+void vhdx_io_close(struct vhdx_io *io)
+{
+	if (io)
+		io->m->close(io);
+}

@@ -1,0 +1,115 @@
+/*
+ * cmd_map.c - `vhdx map`: the allocation map of the virtual disk, one line
+ * (or JSON object) per extent, for incremental backup and forensics.
+ */
+#include "config.h"
+
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tool.h"
+
+static void help(FILE *f)
+{
+	fprintf(f, "Usage: vhdx map [--json] [--layers] [--offset N] [--length N] IMAGE\n\n"
+		   "Lists the extents of the virtual disk in order: 'data' ranges stored in a\n"
+		   "file of the chain (with --layers: which layer and at which file offset)\n"
+		   "and 'zero' ranges that read as zeros.\n\n"
+		   "  --json          one JSON array of {offset, length, type, layer, file, file_offset}\n"
+		   "  --layers        show the layer and file offset of every data extent\n"
+		   "  --offset N      start at byte N of the disk (default 0)\n"
+		   "  --length N      map N bytes (default: to the end of the disk)\n"
+		   "  -h, --help      this text\n\n" TOOL_OPEN_HELP);
+}
+
+int cmd_map(int argc, char **argv)
+{
+	enum { OPT_LAYERS = OPT__NEXT, OPT_OFFSET, OPT_LENGTH };
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "layers", no_argument, NULL, OPT_LAYERS },
+		{ "offset", required_argument, NULL, OPT_OFFSET },
+		{ "length", required_argument, NULL, OPT_LENGTH },
+		{ "help", no_argument, NULL, 'h' },
+		TOOL_OPEN_LONGOPTS,
+		{ NULL, 0, NULL, 0 },
+	};
+	struct tool_open to;
+	struct vhdx_image *img;
+	struct vhdx_info info = { .struct_size = sizeof info };
+	bool json = false, layers = false;
+	uint64_t off = 0, len = UINT64_MAX, end;
+	int c, ret;
+
+	tool_open_init(&to);
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		int h = tool_open_option(&to, c, optarg, "map");
+		if (h < 0)
+			return EXIT_USAGE;
+		if (h)
+			continue;
+		switch (c) {
+		case OPT_JSON: json = true; break;
+		case OPT_LAYERS: layers = true; break;
+		case OPT_OFFSET:
+			if (tool_parse_size(optarg, &off) < 0) {
+				tool_error("map", "bad --offset '%s'", optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case OPT_LENGTH:
+			if (tool_parse_size(optarg, &len) < 0 || len == 0) {
+				tool_error("map", "bad --length '%s'", optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'h': help(stdout); return EXIT_OK;
+		default: help(stderr); return EXIT_USAGE;
+		}
+	}
+	if (optind != argc - 1) {
+		tool_error("map", "expected one IMAGE (see 'vhdx map --help')");
+		return EXIT_USAGE;
+	}
+	ret = tool_open_image(&to, argv[optind], "map", &img);
+	if (ret)
+		return ret;
+	vhdx_get_info(img, &info);
+	end = len > (off < info.virtual_size ? info.virtual_size - off : 0) ? info.virtual_size : off + len;
+	if (json)
+		fputc('[', stdout);
+	for (uint64_t at = off; at < end;) {
+		struct vhdx_extent e;
+		ret = vhdx_map(img, at, end - at, &e);
+		if (ret < 0) {
+			if (json)
+				fputs("]\n", stdout);
+			vhdx_close(img);
+			return tool_lib_error("map", ret);
+		}
+		if (json) {
+			printf("%s{\"offset\":%" PRIu64 ",\"length\":%" PRIu64 ",\"type\":\"%s\"", at == off ? "" : ",",
+			       e.voff, e.len, e.kind == VHDX_EXTENT_DATA ? "data" : "zero");
+			if (e.kind == VHDX_EXTENT_DATA) {
+				printf(",\"layer\":%u,\"file\":", e.layer);
+				json_write_string(stdout, vhdx_layer_path(img, e.layer));
+				printf(",\"file_offset\":%" PRIu64, e.foff);
+			}
+			fputc('}', stdout);
+		} else if (e.kind == VHDX_EXTENT_DATA && layers) {
+			printf("0x%012" PRIx64 " 0x%012" PRIx64 " data layer=%u file_offset=0x%" PRIx64 " %s\n", e.voff,
+			       e.len, e.layer, e.foff, vhdx_layer_path(img, e.layer));
+		} else {
+			printf("0x%012" PRIx64 " 0x%012" PRIx64 " %s\n", e.voff, e.len,
+			       e.kind == VHDX_EXTENT_DATA ? "data" : "zero");
+		}
+		at += e.len;
+	}
+	if (json)
+		fputs("]\n", stdout);
+	ret = vhdx_close(img);
+	return ret < 0 ? tool_lib_error("map", ret) : EXIT_OK;
+}

@@ -1,0 +1,106 @@
+/*
+ * tool.h - shared pieces of the `vhdx` command: the subcommand table,
+ * parsing of sizes and of the options every image-opening command takes,
+ * and a report writer that prints the same tree as text or JSON.
+ */
+#ifndef VHDX_TOOL_H
+#define VHDX_TOOL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "libvhdx.h"
+
+/* Exit codes */
+#define EXIT_OK 0
+#define EXIT_ERR 1
+#define EXIT_USAGE 2
+#define EXIT_PROBLEMS 3
+
+extern const char *tool_prog; /* "vhdx" */
+
+/** Prints "vhdx CMD: message" to stderr. */
+void tool_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/** Prints a failed library call's message (vhdx_errmsg) with the command name and returns EXIT_ERR. */
+int tool_lib_error(const char *cmd, int ret);
+
+/** Parses "123", "4K", "1.5G"-style sizes (K/M/G/T binary; optional "iB"/"B"). 0 or -1. */
+int tool_parse_size(const char *s, uint64_t *out);
+
+/*
+ * Options shared by every command that opens an image.  TOOL_OPEN_LONGOPTS
+ * goes into a getopt_long table; tool_open_option() handles a returned code.
+ */
+enum {
+	OPT_PARENT = 1000,
+	OPT_PARENT_DIR,
+	OPT_PATH_MAP,
+	OPT_IGNORE_ID,
+	OPT_NO_PARENT,
+	OPT_SALVAGE,
+	OPT_MAX_DEPTH,
+	OPT_JSON,
+	OPT__NEXT = 1100, /* commands number their own options from here */
+};
+#define TOOL_OPEN_LONGOPTS                                                  \
+	{ "parent", required_argument, NULL, OPT_PARENT },                  \
+	{ "parent-dir", required_argument, NULL, OPT_PARENT_DIR },          \
+	{ "path-map", required_argument, NULL, OPT_PATH_MAP },              \
+	{ "ignore-id-mismatch", no_argument, NULL, OPT_IGNORE_ID },         \
+	{ "no-parent", no_argument, NULL, OPT_NO_PARENT },                  \
+	{ "salvage", no_argument, NULL, OPT_SALVAGE },                      \
+	{ "max-depth", required_argument, NULL, OPT_MAX_DEPTH }
+
+#define TOOL_OPEN_HELP                                                                          \
+	"Chain options:\n"                                                                      \
+	"  --parent FILE           use FILE as the immediate parent (overrides the locator)\n"   \
+	"  --parent-dir DIR        also look for parents in DIR (repeatable)\n"                  \
+	"  --path-map 'C:\\=/mnt/c/' map a Windows path prefix of a locator to a folder\n"       \
+	"  --ignore-id-mismatch    accept a parent whose identity differs from the link\n"       \
+	"  --no-parent             read this layer alone (zeros where it holds nothing)\n"       \
+	"  --salvage               read through bad VHD checksums\n"                             \
+	"  --max-depth N           refuse chains longer than N layers (default 64)\n"
+
+struct tool_open {
+	struct vhdx_open_options opts;
+	const char *parent_dirs[65];
+	unsigned n_parent_dirs;
+	const char *path_maps[65];
+	unsigned n_path_maps;
+};
+void tool_open_init(struct tool_open *o);
+/** Handles one of the OPT_* chain options; returns 1 if handled, 0 if not ours, -1 on a bad value. */
+int tool_open_option(struct tool_open *o, int code, const char *arg, const char *cmd);
+/** Opens PATH with the collected options; prints the error and returns EXIT_ERR on failure. */
+int tool_open_image(struct tool_open *o, const char *path, const char *cmd, struct vhdx_image **img);
+
+/* ---- report writer: one tree, printed as indented text or as JSON ---- */
+struct report {
+	FILE *f;
+	bool json;
+	int depth;
+	bool first[64];   /* JSON: no comma needed before the next member at this depth */
+	bool in_array[64];
+};
+void report_init(struct report *r, FILE *f, bool json);
+void report_begin(struct report *r, const char *key);       /* object (key NULL in arrays / at top) */
+void report_end(struct report *r);
+void report_begin_list(struct report *r, const char *key);  /* array */
+void report_end_list(struct report *r);
+void report_str(struct report *r, const char *key, const char *val);
+void report_u64(struct report *r, const char *key, uint64_t val);
+void report_hex(struct report *r, const char *key, uint64_t val); /* JSON number, text 0x... */
+void report_bool(struct report *r, const char *key, bool val);
+void report_guid(struct report *r, const char *key, const uint8_t g[16]);
+void report_size(struct report *r, const char *key, uint64_t bytes); /* JSON number, text "10 MiB (10485760)" */
+void report_finish(struct report *r);
+/** Writes S as a JSON string literal. */
+void json_write_string(FILE *f, const char *s);
+
+/* Subcommands */
+int cmd_info(int argc, char **argv);
+int cmd_map(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
+
+#endif

@@ -1,0 +1,299 @@
+/*
+ * util.c - helpers shared by the subcommands: errors, sizes, the chain
+ * options, and the text/JSON report writer.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tool.h"
+#include "codec/guid.h"
+
+const char *tool_prog = "vhdx";
+
+void tool_error(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s%s%s: ", tool_prog, cmd ? " " : "", cmd ? cmd : "");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int tool_lib_error(const char *cmd, int ret)
+{
+	const char *m = vhdx_errmsg();
+
+	tool_error(cmd, "%s", m && *m ? m : strerror(-ret));
+	return EXIT_ERR;
+}
+
+int tool_parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	double frac = 0;
+	uint64_t v, mul = 1;
+
+	if (!s || !*s || *s == '-')
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return -1;
+	if (*end == '.') {
+		char *fend;
+		frac = strtod(end, &fend);
+		end = fend;
+	}
+	switch (toupper((unsigned char)*end)) {
+	case 'K': mul = 1ull << 10; end++; break;
+	case 'M': mul = 1ull << 20; end++; break;
+	case 'G': mul = 1ull << 30; end++; break;
+	case 'T': mul = 1ull << 40; end++; break;
+	case 'P': mul = 1ull << 50; end++; break;
+	default: break;
+	}
+	if (mul > 1 && (*end == 'i' || *end == 'I'))
+		end++;
+	if (*end == 'B' || *end == 'b')
+		end++;
+	if (*end)
+		return -1;
+	if (frac && mul == 1)
+		return -1;
+	if (v > UINT64_MAX / mul)
+		return -1;
+	*out = v * mul + (uint64_t)(frac * (double)mul);
+	return 0;
+}
+
+void tool_open_init(struct tool_open *o)
+{
+	memset(o, 0, sizeof *o);
+	vhdx_open_options_init(&o->opts);
+	o->opts.parent_dirs = o->parent_dirs;
+	o->opts.path_maps = o->path_maps;
+}
+
+int tool_open_option(struct tool_open *o, int code, const char *arg, const char *cmd)
+{
+	uint64_t n;
+
+	switch (code) {
+	case OPT_PARENT:
+		o->opts.parent = arg;
+		return 1;
+	case OPT_PARENT_DIR:
+		if (o->n_parent_dirs >= 64) {
+			tool_error(cmd, "too many --parent-dir options (64 at most)");
+			return -1;
+		}
+		o->parent_dirs[o->n_parent_dirs++] = arg;
+		return 1;
+	case OPT_PATH_MAP:
+		if (!strchr(arg, '=')) {
+			tool_error(cmd, "--path-map takes 'WINDOWS_PREFIX=FOLDER', got '%s'", arg);
+			return -1;
+		}
+		if (o->n_path_maps >= 64) {
+			tool_error(cmd, "too many --path-map options (64 at most)");
+			return -1;
+		}
+		o->path_maps[o->n_path_maps++] = arg;
+		return 1;
+	case OPT_IGNORE_ID:
+		o->opts.flags |= VHDX_OPEN_IGNORE_ID_MISMATCH;
+		return 1;
+	case OPT_NO_PARENT:
+		o->opts.flags |= VHDX_OPEN_NO_PARENT;
+		return 1;
+	case OPT_SALVAGE:
+		o->opts.flags |= VHDX_OPEN_SALVAGE;
+		return 1;
+	case OPT_MAX_DEPTH:
+		if (tool_parse_size(arg, &n) < 0 || n == 0 || n > 4096) {
+			tool_error(cmd, "--max-depth takes a number from 1 to 4096, got '%s'", arg);
+			return -1;
+		}
+		o->opts.max_depth = (unsigned)n;
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+int tool_open_image(struct tool_open *o, const char *path, const char *cmd, struct vhdx_image **img)
+{
+	int ret = vhdx_open(path, &o->opts, img);
+
+	if (ret < 0)
+		return tool_lib_error(cmd, ret);
+	return EXIT_OK;
+}
+
+/* ---------------------------------------------------------------- report */
+
+void json_write_string(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
+		switch (*p) {
+		case '"': fputs("\\\"", f); break;
+		case '\\': fputs("\\\\", f); break;
+		case '\n': fputs("\\n", f); break;
+		case '\r': fputs("\\r", f); break;
+		case '\t': fputs("\\t", f); break;
+		default:
+			if (*p < 0x20)
+				fprintf(f, "\\u%04x", *p);
+			else
+				fputc(*p, f);
+		}
+	}
+	fputc('"', f);
+}
+
+void report_init(struct report *r, FILE *f, bool json)
+{
+	memset(r, 0, sizeof *r);
+	r->f = f;
+	r->json = json;
+	r->first[0] = true;
+}
+
+static void indent(struct report *r)
+{
+	for (int i = 0; i < r->depth; i++)
+		fputs("  ", r->f);
+}
+
+/* Starts a member: comma and key in JSON, indentation and "key:" in text. */
+static void member(struct report *r, const char *key, bool container)
+{
+	if (r->json) {
+		if (!r->first[r->depth])
+			fputc(',', r->f);
+		r->first[r->depth] = false;
+		if (key && !r->in_array[r->depth]) {
+			json_write_string(r->f, key);
+			fputc(':', r->f);
+		}
+		return;
+	}
+	if (r->depth == 0 && !key)
+		return;
+	if (r->in_array[r->depth] && !key) {
+		indent(r);
+		fputs("-\n", r->f);
+		return;
+	}
+	indent(r);
+	fprintf(r->f, "%s:%s", key ? key : "-", container ? "\n" : " ");
+}
+
+static void open_container(struct report *r, const char *key, bool array)
+{
+	member(r, key, true);
+	if (r->json)
+		fputc(array ? '[' : '{', r->f);
+	if (r->depth < 63)
+		r->depth++;
+	r->first[r->depth] = true;
+	r->in_array[r->depth] = array;
+}
+
+static void close_container(struct report *r, bool array)
+{
+	if (r->depth > 0)
+		r->depth--;
+	if (r->json)
+		fputc(array ? ']' : '}', r->f);
+}
+
+void report_begin(struct report *r, const char *key)
+{
+	open_container(r, key, false);
+}
+void report_end(struct report *r)
+{
+	close_container(r, false);
+}
+void report_begin_list(struct report *r, const char *key)
+{
+	open_container(r, key, true);
+}
+void report_end_list(struct report *r)
+{
+	close_container(r, true);
+}
+
+void report_str(struct report *r, const char *key, const char *val)
+{
+	member(r, key, false);
+	if (r->json)
+		json_write_string(r->f, val);
+	else
+		fprintf(r->f, "%s\n", val ? val : "");
+}
+
+void report_u64(struct report *r, const char *key, uint64_t val)
+{
+	member(r, key, false);
+	fprintf(r->f, r->json ? "%" PRIu64 : "%" PRIu64 "\n", val);
+}
+
+void report_hex(struct report *r, const char *key, uint64_t val)
+{
+	member(r, key, false);
+	fprintf(r->f, r->json ? "%" PRIu64 : "0x%" PRIx64 "\n", val);
+}
+
+void report_bool(struct report *r, const char *key, bool val)
+{
+	member(r, key, false);
+	fprintf(r->f, r->json ? "%s" : "%s\n", val ? (r->json ? "true" : "yes") : (r->json ? "false" : "no"));
+}
+
+void report_guid(struct report *r, const char *key, const uint8_t g[16])
+{
+	char s[VHDX_GUID_STRLEN];
+
+	vhdx_guid_format(g, s);
+	report_str(r, key, s);
+}
+
+void report_size(struct report *r, const char *key, uint64_t bytes)
+{
+	static const char *const units[] = { "bytes", "KiB", "MiB", "GiB", "TiB", "PiB" };
+	unsigned u = 0;
+	double v = (double)bytes;
+
+	member(r, key, false);
+	if (r->json) {
+		fprintf(r->f, "%" PRIu64, bytes);
+		return;
+	}
+	while (v >= 1024 && u < 5) {
+		v /= 1024;
+		u++;
+	}
+	if (u == 0)
+		fprintf(r->f, "%" PRIu64 " bytes\n", bytes);
+	else
+		fprintf(r->f, "%.4g %s (%" PRIu64 " bytes)\n", v, units[u], bytes);
+}
+
+void report_finish(struct report *r)
+{
+	if (r->json)
+		fputc('\n', r->f);
+	fflush(r->f);
+}

@@ -1,0 +1,53 @@
+/*
+ * vhdx.c - entry point of the `vhdx` command: global options, then one
+ * subcommand from the table below.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "tool.h"
+
+static const struct {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *summary;
+} commands[] = {
+	{ "info", cmd_info, "show the format, geometry, headers, regions, metadata, log and chain of an image" },
+	{ "map", cmd_map, "list the extents of the virtual disk: data (which layer, file offset) or zero" },
+	{ "convert", cmd_convert, "write the whole virtual disk to a raw file or standard output" },
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "Usage: vhdx [--version] [--help] COMMAND [OPTIONS] IMAGE...\n\n"
+		   "Read, check and convert VHDX, AVHDX and VHD virtual disk images.\n\n"
+		   "Commands:\n");
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f, "\nRun 'vhdx COMMAND --help' for the options of a command.\n"
+		   "Exit status: 0 success, 1 error (message on stderr), 2 usage error, 3 problems found.\n");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return EXIT_OK;
+	}
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
+		printf("vhdx (libvhdx) %s\n", vhdx_version());
+		return EXIT_OK;
+	}
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		if (!strcmp(argv[1], commands[i].name))
+			return commands[i].fn(argc - 1, argv + 1);
+	tool_error(NULL, "unknown command '%s'", argv[1]);
+	usage(stderr);
+	return EXIT_USAGE;
+}
