@@ -8,6 +8,7 @@
 
 #include "internal.h"
 #include <limits.h>
+#include <pthread.h>
 
 #include "chain/chain.h"
 #include "image_internal.h"
@@ -15,6 +16,7 @@
 struct vhdx_image {
 	struct vhdx_chain chain;
 	unsigned flags;
+	pthread_mutex_t write_lock; /* one writer at a time; reads take no image lock */
 };
 
 void vhdx_open_options_init(struct vhdx_open_options *o)
@@ -44,6 +46,7 @@ int vhdx_open(const char *path, const struct vhdx_open_options *opts_in, struct 
 	if (!img)
 		return vhdx_err(ENOMEM, "out of memory");
 	img->flags = opts.flags;
+	pthread_mutex_init(&img->write_lock, NULL);
 	ret = vhdx_chain_open(path, &opts, &img->chain);
 	if (ret < 0) {
 		free(img);
@@ -60,6 +63,7 @@ int vhdx_close(struct vhdx_image *img)
 	if (!img)
 		return 0;
 	ret = vhdx_chain_close(&img->chain);
+	pthread_mutex_destroy(&img->write_lock);
 	free(img);
 	return ret;
 }
@@ -77,6 +81,48 @@ ssize_t vhdx_pread(struct vhdx_image *img, void *buf, size_t len, uint64_t off)
 		len = SSIZE_MAX;
 	ret = vhdx_chain_read(&img->chain, 0, buf, len, off);
 	return ret < 0 ? ret : (ssize_t)len;
+}
+
+ssize_t vhdx_pwrite(struct vhdx_image *img, const void *buf, size_t len, uint64_t off)
+{
+	struct vhdx_layer *leaf = img->chain.layers[0];
+	uint64_t size = img->chain.virtual_size;
+	int ret;
+
+	if (!leaf->writable)
+		return vhdx_err(EROFS, "%s: opened read-only", leaf->path);
+	if (!leaf->ops->pwrite)
+		return vhdx_err(ENOTSUP, "%s: writing %s images is not supported yet", leaf->path, leaf->ops->name);
+	if (off >= size || len == 0)
+		return 0;
+	if (len > size - off)
+		len = (size_t)(size - off);
+	if (len > SSIZE_MAX)
+		len = SSIZE_MAX;
+	pthread_mutex_lock(&img->write_lock);
+	ret = leaf->ops->pwrite(leaf, buf, len, off);
+	pthread_mutex_unlock(&img->write_lock);
+	return ret < 0 ? ret : (ssize_t)len;
+}
+
+int vhdx_flush(struct vhdx_image *img)
+{
+	struct vhdx_layer *leaf = img->chain.layers[0];
+	int ret = 0;
+
+	if (!leaf->writable || !leaf->ops->flush)
+		return 0;
+	pthread_mutex_lock(&img->write_lock);
+	ret = leaf->ops->flush(leaf);
+	pthread_mutex_unlock(&img->write_lock);
+	return ret;
+}
+
+int vhdx_layer_fd(struct vhdx_image *img, unsigned layer)
+{
+	if (layer >= img->chain.n)
+		return -1;
+	return vhdx_io_get_fd(img->chain.layers[layer]->io);
 }
 
 int vhdx_get_info(struct vhdx_image *img, struct vhdx_info *info)

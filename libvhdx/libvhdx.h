@@ -76,6 +76,26 @@ VHDX_API int vhdx_close(struct vhdx_image *img);
  */
 VHDX_API ssize_t vhdx_pread(struct vhdx_image *img, void *buf, size_t len, uint64_t off);
 
+/**
+ * Writes LEN bytes of BUF at virtual offset OFF of the leaf (any offset and
+ * length; partial sectors are read-modified-written).  The write is durable
+ * only after vhdx_flush().  Returns the number of bytes written (less than
+ * LEN only when the range crosses the end of the disk) or -errno: EROFS when
+ * the image was not opened with VHDX_OPEN_RDWR, ENOTSUP when the leaf's
+ * format cannot be written yet.  Serialised internally against other writes.
+ */
+VHDX_API ssize_t vhdx_pwrite(struct vhdx_image *img, const void *buf, size_t len, uint64_t off);
+
+/** Makes every completed vhdx_pwrite() durable (at most two flushes of the file). */
+VHDX_API int vhdx_flush(struct vhdx_image *img);
+
+/**
+ * A file descriptor holding layer LAYER's bytes at the file offsets that
+ * vhdx_map() reports, for zero-copy reads (splice), or -1 when there is
+ * none (in-memory backends, fault injection).  Owned by the image.
+ */
+VHDX_API int vhdx_layer_fd(struct vhdx_image *img, unsigned layer);
+
 enum vhdx_format {
 	VHDX_FORMAT_VHDX = 1,
 	VHDX_FORMAT_VHD = 2,

@@ -57,4 +57,18 @@ static inline struct vhdx_state *vhdx_state_of(struct vhdx_layer *l)
 	return (struct vhdx_state *)l->priv;
 }
 
+/* Header changes requested from vhdx_header_update(). */
+#define VHDX_HDR_NEW_FILE_GUID 0x1u /* fresh FileWriteGuid (first change of a session) */
+#define VHDX_HDR_NEW_DATA_GUID 0x2u /* fresh DataWriteGuid (first user-visible change) */
+
+/**
+ * The header update protocol of MS-VHDX 2.2.2.1: builds a header from the
+ * current one with LOG_GUID (NULL keeps it) and the GUIDs FLAGS asks to
+ * renew, sequence number + 1, writes it over the non-current slot and
+ * flushes; then does the same once more so that both slots are current
+ * (a torn write of either leaves the other valid).  Updates s->headers and
+ * s->current.  Needs a writable l->io.  0 or -errno.
+ */
+int vhdx_header_update(struct vhdx_layer *l, struct vhdx_state *s, const uint8_t *log_guid, unsigned flags);
+
 #endif

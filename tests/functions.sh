@@ -1,0 +1,77 @@
+# functions.sh - shared helpers of the shell tests (sourced, nbdkit style).
+#
+# Environment (set by `make check` through AM_TESTS_ENVIRONMENT):
+#   top_srcdir, top_builddir   absolute paths of the source and build trees
+# A test that cannot run here calls `skip "reason"` (exit 77: automake SKIP).
+# `fail "message"` ends it with exit 1.  Every test gets its own scratch
+# folder $T, removed on exit (kept when KEEP_TMP=1).
+
+set -u
+: "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
+: "${top_builddir:=$top_srcdir}"
+VHDX="$top_builddir/tools/vhdx"
+VHDXFS="$top_builddir/fuse/vhdxfs"
+SHARED="${VHDX_SHARED:-$top_srcdir/../shared}"
+CONFORMANCE="$SHARED/conformance"
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/vhdx-test.XXXXXX")
+_cleanups=()
+cleanup_fn() { _cleanups+=("$1"); }
+_run_cleanups() {
+	local i
+	for ((i = ${#_cleanups[@]} - 1; i >= 0; i--)); do eval "${_cleanups[$i]}" || true; done
+	if [ "${KEEP_TMP:-0}" != 1 ]; then rm -rf "$T"; else echo "kept $T" >&2; fi
+}
+trap _run_cleanups EXIT
+
+skip() { echo "SKIP: $*"; exit 77; }
+fail() { echo "FAIL: $*" >&2; exit 1; }
+pass() { echo "ok - $*"; }
+
+# requires CMD...: skip unless every command exists
+requires() {
+	local c
+	for c in "$@"; do command -v "$c" >/dev/null 2>&1 || skip "'$c' is not installed"; done
+}
+
+# requires_conformance: skip unless ../shared/conformance is beside the checkout
+requires_conformance() {
+	[ -f "$CONFORMANCE/MANIFEST.tsv" ] || skip "conformance images not found at $CONFORMANCE (../shared is not beside the checkout)"
+}
+
+# requires_fuse: skip unless FUSE mounts can work here
+requires_fuse() {
+	[ -x "$VHDXFS" ] || skip "vhdxfs was not built (configure found no libfuse3)"
+	[ -c /dev/fuse ] || skip "/dev/fuse is missing"
+	requires fusermount3
+}
+
+# conformance_image NAME: decompresses NAME.xz into $T once and prints the path
+conformance_image() {
+	local out="$T/$1"
+	[ -f "$out" ] || xz -dc "$CONFORMANCE/$1.xz" > "$out" || fail "cannot decompress $1.xz"
+	echo "$out"
+}
+
+# manifest_field FILE.xz COLUMN: prints a column of MANIFEST.tsv for FILE.xz
+manifest_field() {
+	awk -F'\t' -v f="$1" -v col="$2" 'NR == 1 { for (i = 1; i <= NF; i++) idx[$i] = i; next }
+		$1 == f { print $idx[col] }' "$CONFORMANCE/MANIFEST.tsv"
+}
+
+sha256() { sha256sum "$1" | cut -d' ' -f1; }
+
+# expect_eq WHAT GOT WANT
+expect_eq() {
+	[ "$2" = "$3" ] || fail "$1: got '$2', expected '$3'"
+}
+
+# expect_fail_msg PATTERN CMD...: CMD must exit 1 and print PATTERN (grep -E) on stderr
+expect_fail_msg() {
+	local pat="$1" rc
+	shift
+	"$@" > "$T/out" 2> "$T/err" && fail "'$*' succeeded but should have failed"
+	rc=$?
+	[ "$rc" = 1 ] || fail "'$*' exited $rc, expected 1; stderr: $(cat "$T/err")"
+	grep -Eq -- "$pat" "$T/err" || fail "'$*': stderr does not match /$pat/: $(cat "$T/err")"
+}
