@@ -489,8 +489,6 @@ static int vhdx_open_layer(struct vhdx_layer *l, unsigned flags)
 		if (!s->bitmaps)
 			return vhdx_err(ENOMEM, "out of memory");
 	}
-	if (flags & VHDX_LAYER_WRITABLE)
-		return vhdx_err(ENOTSUP, "writing VHDX files is not supported yet");
 	return 0;
 }
 
