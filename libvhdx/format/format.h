@@ -74,6 +74,12 @@ struct vhdx_format_ops {
 	int (*pwrite)(struct vhdx_layer *l, const void *buf, size_t len, uint64_t voff);
 	/* Makes every completed write durable; NULL = nothing to do. */
 	int (*flush)(struct vhdx_layer *l);
+	/*
+	 * Makes the whole blocks inside [VOFF, VOFF+LEN) read as zeros without
+	 * storing data (the range is block aligned; the caller zero-writes the
+	 * partial ends).  NULL: the caller writes zeros instead.
+	 */
+	int (*discard)(struct vhdx_layer *l, uint64_t voff, uint64_t len);
 	/* Frees L->priv (after a final flush for writable layers); returns the flush error. */
 	int (*close)(struct vhdx_layer *l);
 };

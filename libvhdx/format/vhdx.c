@@ -20,6 +20,7 @@
 #include "codec/guid.h"
 #include "format/vhdx_format.h"
 #include "format/vhdx_log.h"
+#include "format/vhdx_write.h"
 #include "codec/vhdx_locator.h"
 
 static int vhdx_probe(struct vhdx_io *io, const uint8_t *head, size_t headlen, uint64_t file_size)
@@ -489,6 +490,8 @@ static int vhdx_open_layer(struct vhdx_layer *l, unsigned flags)
 		if (!s->bitmaps)
 			return vhdx_err(ENOMEM, "out of memory");
 	}
+	if (flags & VHDX_LAYER_WRITABLE)
+		return vhdx_write_open(l, s);
 	return 0;
 }
 
@@ -617,6 +620,8 @@ static int vhdx_close_layer(struct vhdx_layer *l)
 	struct vhdx_state *s = vhdx_state_of(l);
 	int ret = 0;
 
+	if (s && s->writer)
+		ret = vhdx_write_close(l, s);
 	state_free(s);
 	l->priv = NULL;
 	return ret;
@@ -627,7 +632,8 @@ const struct vhdx_format_ops vhdx_format_vhdx = {
 	.probe = vhdx_probe,
 	.open = vhdx_open_layer,
 	.map = vhdx_layer_map,
-	.pwrite = NULL,
-	.flush = NULL,
+	.pwrite = vhdx_write,
+	.flush = vhdx_write_flush,
+	.discard = vhdx_write_discard,
 	.close = vhdx_close_layer,
 };

@@ -47,6 +47,8 @@ struct vhdx_state {
 	bool log_was_dirty;               /* LogGuid was non-zero at open */
 	char *log_report;                 /* summary of the replay (owned), or NULL */
 
+	struct vhdx_writer *writer;       /* write-path state of a writable layer (vhdx_write.c) */
+
 	pthread_rwlock_t lock;            /* BAT and bitmap cache: read for map, write for updates */
 	pthread_mutex_t bitmap_mutex;     /* loading of bitmap blocks */
 	uint8_t **bitmaps;                /* geo.bitmap_blocks cached 1 MiB blocks (NULL = not loaded) */

@@ -117,6 +117,21 @@ int vhdx_io_pwrite_payload(struct vhdx_io *io, const void *buf, size_t len, uint
 	return do_pwrite(io, buf, len, foff, VHDX_TAG_PAYLOAD, voff);
 }
 
+int vhdx_io_zero_range(struct vhdx_io *io, uint64_t off, uint64_t len, enum vhdx_tag tag)
+{
+	static const uint8_t zeros[64 * 1024];
+
+	while (len) {
+		size_t n = (size_t)VHDX_MIN(len, (uint64_t)sizeof zeros);
+		int ret = vhdx_io_pwrite(io, zeros, n, off, tag);
+		if (ret < 0)
+			return ret;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
 int vhdx_io_flush(struct vhdx_io *io)
 {
 	int ret;

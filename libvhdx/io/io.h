@@ -98,6 +98,8 @@ int vhdx_io_pwrite(struct vhdx_io *io, const void *buf, size_t len, uint64_t off
 /* Payload variants carry the virtual offset for fault rules (voff=). */
 int vhdx_io_pread_payload(struct vhdx_io *io, void *buf, size_t len, uint64_t foff, uint64_t voff);
 int vhdx_io_pwrite_payload(struct vhdx_io *io, const void *buf, size_t len, uint64_t foff, uint64_t voff);
+/** Writes LEN zero bytes at OFF (in bounded chunks). */
+int vhdx_io_zero_range(struct vhdx_io *io, uint64_t off, uint64_t len, enum vhdx_tag tag);
 int vhdx_io_flush(struct vhdx_io *io);
 int vhdx_io_get_size(struct vhdx_io *io, uint64_t *size);
 int vhdx_io_set_size(struct vhdx_io *io, uint64_t size);
