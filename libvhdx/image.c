@@ -83,16 +83,68 @@ ssize_t vhdx_pread(struct vhdx_image *img, void *buf, size_t len, uint64_t off)
 	return ret < 0 ? ret : (ssize_t)len;
 }
 
+/* Checks that the leaf can take writes; 0 or -errno with a message. */
+static int check_writable(struct vhdx_layer *leaf)
+{
+	if (!leaf->writable)
+		return vhdx_err(EROFS, "%s: opened read-only", leaf->path);
+	if (!leaf->ops->pwrite)
+		return vhdx_err(ENOTSUP, "%s: writing %s images is not supported yet", leaf->path, leaf->ops->name);
+	return 0;
+}
+
+/*
+ * Writes [off, off+len) through the leaf in whole logical sectors: a sector
+ * only partly covered is read first through the whole chain (its other
+ * bytes may live in a parent), merged, and written whole, so the format
+ * layer only ever sees sector-aligned writes.  Caller holds write_lock.
+ */
+static int write_sectors(struct vhdx_image *img, const uint8_t *buf, size_t len, uint64_t off)
+{
+	struct vhdx_layer *leaf = img->chain.layers[0];
+	uint64_t lss = leaf->logical_sector_size;
+	uint64_t start = off / lss * lss, end = vhdx_round_up(off + len, lss);
+	uint8_t *bounce;
+	int ret;
+
+	if (start == off && end == off + len)
+		return leaf->ops->pwrite(leaf, buf, len, off);
+	/* only the first and last sectors need merging; the middle goes straight through */
+	bounce = malloc(lss);
+	if (!bounce)
+		return vhdx_err(ENOMEM, "out of memory");
+	ret = 0;
+	while (len && ret == 0) {
+		uint64_t sec = off / lss * lss, in = off - sec;
+		size_t n;
+		if (in == 0 && len >= lss) {
+			n = (size_t)(len / lss * lss);
+			ret = leaf->ops->pwrite(leaf, buf, n, off);
+		} else {
+			n = (size_t)VHDX_MIN((uint64_t)len, lss - in);
+			ret = vhdx_chain_read(&img->chain, 0, bounce, lss, sec);
+			if (ret == 0) {
+				memcpy(bounce + in, buf, n);
+				ret = leaf->ops->pwrite(leaf, bounce, lss, sec);
+			}
+		}
+		buf += n;
+		off += n;
+		len -= n;
+	}
+	free(bounce);
+	return ret;
+}
+
 ssize_t vhdx_pwrite(struct vhdx_image *img, const void *buf, size_t len, uint64_t off)
 {
 	struct vhdx_layer *leaf = img->chain.layers[0];
 	uint64_t size = img->chain.virtual_size;
 	int ret;
 
-	if (!leaf->writable)
-		return vhdx_err(EROFS, "%s: opened read-only", leaf->path);
-	if (!leaf->ops->pwrite)
-		return vhdx_err(ENOTSUP, "%s: writing %s images is not supported yet", leaf->path, leaf->ops->name);
+	ret = check_writable(leaf);
+	if (ret < 0)
+		return ret;
 	if (off >= size || len == 0)
 		return 0;
 	if (len > size - off)
@@ -100,9 +152,52 @@ ssize_t vhdx_pwrite(struct vhdx_image *img, const void *buf, size_t len, uint64_
 	if (len > SSIZE_MAX)
 		len = SSIZE_MAX;
 	pthread_mutex_lock(&img->write_lock);
-	ret = leaf->ops->pwrite(leaf, buf, len, off);
+	ret = write_sectors(img, buf, len, off);
 	pthread_mutex_unlock(&img->write_lock);
 	return ret < 0 ? ret : (ssize_t)len;
+}
+
+int vhdx_discard(struct vhdx_image *img, uint64_t off, uint64_t len)
+{
+	struct vhdx_layer *leaf = img->chain.layers[0];
+	uint64_t size = img->chain.virtual_size, bs = leaf->block_size, end;
+	uint8_t *zeros = NULL;
+	int ret;
+
+	ret = check_writable(leaf);
+	if (ret < 0)
+		return ret;
+	if (off >= size || len == 0)
+		return 0;
+	end = len > size - off ? size : off + len;
+	pthread_mutex_lock(&img->write_lock);
+	while (off < end) {
+		uint64_t blk_end = bs ? VHDX_MIN((off / bs + 1) * bs, size) : end;
+		uint64_t n = VHDX_MIN(end, blk_end) - off;
+		if (leaf->ops->discard && bs && off % bs == 0 && off + n == blk_end) {
+			/* whole blocks in one call */
+			uint64_t whole = (end - off) / bs * bs;
+			if (whole == 0 || off + whole > size)
+				whole = n;
+			ret = leaf->ops->discard(leaf, off, whole);
+			n = whole;
+		} else {
+			/* partial block (or a format without discard): write zeros */
+			size_t chunk = (size_t)VHDX_MIN(n, (uint64_t)(1u << 20));
+			if (!zeros && !(zeros = calloc(1, 1u << 20))) {
+				ret = vhdx_err(ENOMEM, "out of memory");
+				break;
+			}
+			n = chunk;
+			ret = write_sectors(img, zeros, chunk, off);
+		}
+		if (ret < 0)
+			break;
+		off += n;
+	}
+	pthread_mutex_unlock(&img->write_lock);
+	free(zeros);
+	return ret;
 }
 
 int vhdx_flush(struct vhdx_image *img)

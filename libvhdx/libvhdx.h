@@ -86,6 +86,13 @@ VHDX_API ssize_t vhdx_pread(struct vhdx_image *img, void *buf, size_t len, uint6
  */
 VHDX_API ssize_t vhdx_pwrite(struct vhdx_image *img, const void *buf, size_t len, uint64_t off);
 
+/**
+ * Makes [OFF, OFF+LEN) of the leaf read as zeros.  Whole blocks are released
+ * (state ZERO: no data stored); the partial blocks at the ends get zeros
+ * written.  Durable after vhdx_flush().  0 or -errno (EROFS, ENOTSUP).
+ */
+VHDX_API int vhdx_discard(struct vhdx_image *img, uint64_t off, uint64_t len);
+
 /** Makes every completed vhdx_pwrite() durable (at most two flushes of the file). */
 VHDX_API int vhdx_flush(struct vhdx_image *img);
 
@@ -149,6 +156,33 @@ struct vhdx_extent {
  */
 VHDX_API int vhdx_map(struct vhdx_image *img, uint64_t voff, uint64_t len,
 		      struct vhdx_extent *ext);
+
+#define VHDX_CREATE_OVERWRITE 0x0001u /* replace an existing file instead of failing with EEXIST */
+
+struct vhdx_create_options {
+	size_t struct_size;            /* sizeof(struct vhdx_create_options) */
+	enum vhdx_format format;       /* VHDX_FORMAT_VHDX (default) or VHDX_FORMAT_VHD */
+	enum vhdx_disk_type type;      /* FIXED or DYNAMIC (default); a parent makes it DIFFERENCING */
+	uint64_t virtual_size;         /* bytes, a multiple of the logical sector size; 0 = the parent's */
+	uint32_t block_size;           /* 0 = 32 MiB, or 2 MiB for a differencing disk (Hyper-V's defaults) */
+	uint32_t logical_sector_size;  /* 0 = 512 (or the parent's) */
+	uint32_t physical_sector_size; /* 0 = 4096 (or the parent's) */
+	uint32_t log_size;             /* VHDX log bytes, 1 MiB multiple; 0 = 1 MiB */
+	const char *parent;            /* path of the parent for a differencing disk, or NULL */
+	const char *creator;           /* creator string; NULL = "libvhdx VERSION" */
+	unsigned flags;                /* VHDX_CREATE_* */
+};
+
+/** Fills *OPTS with the defaults: VHDX, dynamic, Hyper-V's sizes. */
+VHDX_API void vhdx_create_options_init(struct vhdx_create_options *opts);
+
+/**
+ * Creates a new image at PATH.  Fails with EEXIST when PATH exists unless
+ * VHDX_CREATE_OVERWRITE.  A differencing child (opts->parent set) takes its
+ * virtual size and sector sizes from the parent and links to the parent's
+ * current identity; the parent is only read.  0 or -errno.
+ */
+VHDX_API int vhdx_create(const char *path, const struct vhdx_create_options *opts);
 
 /** The calling thread's message for the last failure of a libvhdx call. */
 VHDX_API const char *vhdx_errmsg(void);

@@ -102,5 +102,8 @@ void json_write_string(FILE *f, const char *s);
 int cmd_info(int argc, char **argv);
 int cmd_map(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
+int cmd_replay(int argc, char **argv);
+int cmd_create(int argc, char **argv);
+int cmd_write(int argc, char **argv);
 
 #endif

@@ -17,6 +17,9 @@ static const struct {
 	{ "info", cmd_info, "show the format, geometry, headers, regions, metadata, log and chain of an image" },
 	{ "map", cmd_map, "list the extents of the virtual disk: data (which layer, file offset) or zero" },
 	{ "convert", cmd_convert, "write the whole virtual disk to a raw file or standard output" },
+	{ "replay", cmd_replay, "replay a dirty VHDX log into the file and clear it (opens read-write)" },
+	{ "create", cmd_create, "create a fixed, dynamic or differencing image" },
+	{ "write", cmd_write, "write standard input into the virtual disk at an offset" },
 };
 
 static void usage(FILE *f)

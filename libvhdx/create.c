@@ -1,0 +1,111 @@
+/*
+ * create.c - L4, vhdx_create(): validates options, takes a differencing
+ * child's geometry and identity from its parent, and hands the layout to
+ * the format.  A file that could not be created completely is removed.
+ */
+#include "config.h"
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "format/vhdx_create.h"
+
+void vhdx_create_options_init(struct vhdx_create_options *o)
+{
+	memset(o, 0, sizeof *o);
+	o->struct_size = sizeof *o;
+	o->format = VHDX_FORMAT_VHDX;
+	o->type = VHDX_TYPE_DYNAMIC;
+}
+
+int vhdx_create(const char *path, const struct vhdx_create_options *in)
+{
+	struct vhdx_create_options o;
+	struct vhdx_create_params p;
+	struct vhdx_layer *parent = NULL;
+	struct vhdx_io *io = NULL;
+	int fd, ret;
+
+	vhdx_err_clear();
+	if (!path || !in || in->struct_size < offsetof(struct vhdx_create_options, flags))
+		return vhdx_err(EINVAL, "vhdx_create: path and options are required");
+	vhdx_create_options_init(&o);
+	memcpy(&o, in, VHDX_MIN(in->struct_size, sizeof o));
+	memset(&p, 0, sizeof p);
+	p.type = o.parent ? VHDX_TYPE_DIFFERENCING : o.type;
+	if (p.type != VHDX_TYPE_FIXED && p.type != VHDX_TYPE_DYNAMIC && p.type != VHDX_TYPE_DIFFERENCING)
+		return vhdx_err(EINVAL, "unknown disk type %d", (int)o.type);
+	if (o.type == VHDX_TYPE_DIFFERENCING && !o.parent)
+		return vhdx_err(EINVAL, "a differencing disk needs a parent");
+	p.virtual_size = o.virtual_size;
+	p.block_size = o.block_size;
+	p.logical_sector_size = o.logical_sector_size ? o.logical_sector_size : 512;
+	p.physical_sector_size = o.physical_sector_size ? o.physical_sector_size : 4096;
+	p.log_size = o.log_size;
+	p.creator = o.creator;
+
+	if (o.parent) {
+		/* the parent is only read: its identity, size and sector sizes */
+		ret = vhdx_layer_open(o.parent, 0, &parent);
+		if (ret < 0)
+			return vhdx_err_prefix(ret, "parent");
+		if (o.virtual_size && o.virtual_size != parent->virtual_size) {
+			ret = vhdx_err(EINVAL, "a child must have its parent's virtual size (%llu bytes), not %llu",
+				       (unsigned long long)parent->virtual_size, (unsigned long long)o.virtual_size);
+			goto out;
+		}
+		if (o.format == VHDX_FORMAT_VHDX && parent->format != VHDX_FORMAT_VHDX) {
+			ret = vhdx_err(EINVAL, "%s: a VHDX child needs a VHDX parent (this one is VHD)", o.parent);
+			goto out;
+		}
+		if (o.format == VHDX_FORMAT_VHD && parent->format != VHDX_FORMAT_VHD) {
+			ret = vhdx_err(EINVAL, "%s: a VHD child needs a VHD parent (this one is VHDX)", o.parent);
+			goto out;
+		}
+		p.virtual_size = parent->virtual_size;
+		if (o.logical_sector_size && o.logical_sector_size != parent->logical_sector_size) {
+			ret = vhdx_err(EINVAL, "a child must have its parent's logical sector size (%u)",
+				       parent->logical_sector_size);
+			goto out;
+		}
+		p.logical_sector_size = parent->logical_sector_size;
+		if (!o.physical_sector_size)
+			p.physical_sector_size = parent->physical_sector_size;
+		memcpy(p.parent_linkage, parent->identity, 16);
+		p.parent = o.parent;
+	}
+	if (!p.block_size)
+		p.block_size = p.type == VHDX_TYPE_DIFFERENCING ? 2u << 20 : 32u << 20;
+	if (!p.virtual_size) {
+		ret = vhdx_err(EINVAL, "the virtual size must be given (and not 0)");
+		goto out;
+	}
+	if (o.format != VHDX_FORMAT_VHDX) {
+		ret = vhdx_err(ENOTSUP, "creating VHD files is not supported yet");
+		goto out;
+	}
+
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | ((o.flags & VHDX_CREATE_OVERWRITE) ? O_TRUNC : O_EXCL), 0644);
+	if (fd < 0) {
+		ret = vhdx_err(errno, "%s: %s%s", path, strerror(errno),
+			       errno == EEXIST ? " (use the overwrite option to replace it)" : "");
+		goto out;
+	}
+	ret = vhdx_io_file_from_fd(fd, path, true, true, &io);
+	if (ret < 0) {
+		close(fd);
+		goto out;
+	}
+	ret = vhdx_create_vhdx(io, path, &p);
+	vhdx_io_close(io);
+	if (ret < 0) {
+		unlink(path);
+		ret = vhdx_err_prefix(ret, "%s", path);
+	}
+out:
+	vhdx_layer_close(parent);
+	return ret;
+}

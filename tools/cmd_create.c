@@ -1,0 +1,142 @@
+/*
+ * cmd_create.c - `vhdx create`: new fixed, dynamic or differencing images.
+ */
+#include "config.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tool.h"
+
+static void help(FILE *f)
+{
+	fprintf(f, "Usage: vhdx create [--type fixed|dynamic] --size N [OPTIONS] FILE\n"
+		   "       vhdx create --parent PARENT [OPTIONS] FILE\n\n"
+		   "Creates a new image.  The format follows the name: FILE.vhd is a legacy VHD,\n"
+		   "anything else (.vhdx, .avhdx, ...) is VHDX; --format overrides.  With --parent\n"
+		   "the new file is a differencing child (a checkpoint) of PARENT: it takes the\n"
+		   "parent's virtual size and sector sizes and links to the parent's identity.\n"
+		   "Defaults are Hyper-V's: dynamic, 32 MiB blocks (2 MiB for a child), 512-byte\n"
+		   "logical and 4096-byte physical sectors, a 1 MiB log.  Sizes take K, M, G, T.\n\n"
+		   "  --type fixed|dynamic           allocation (default dynamic)\n"
+		   "  --size N                       virtual size in bytes (K/M/G/T suffixes)\n"
+		   "  --block-size N                 block size, a power of two from 1M to 256M\n"
+		   "  --logical-sector-size 512|4096\n"
+		   "  --physical-sector-size 512|4096\n"
+		   "  --parent PARENT                create a differencing child of PARENT\n"
+		   "  --log-size N                   VHDX log size, a multiple of 1M (default 1M)\n"
+		   "  --format vhdx|vhd              override the format chosen from the name\n"
+		   "  --force                        replace FILE if it exists\n"
+		   "  -h, --help                     this text\n");
+}
+
+static int parse_u32(const char *s, uint32_t *out)
+{
+	uint64_t v;
+
+	if (tool_parse_size(s, &v) < 0 || v > UINT32_MAX)
+		return -1;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+int cmd_create(int argc, char **argv)
+{
+	enum { OPT_TYPE = OPT__NEXT, OPT_SIZE, OPT_BLOCK, OPT_LSS, OPT_PSS, OPT_CPARENT, OPT_LOG, OPT_FORMAT, OPT_FORCE };
+	static const struct option longopts[] = {
+		{ "type", required_argument, NULL, OPT_TYPE },
+		{ "size", required_argument, NULL, OPT_SIZE },
+		{ "block-size", required_argument, NULL, OPT_BLOCK },
+		{ "logical-sector-size", required_argument, NULL, OPT_LSS },
+		{ "physical-sector-size", required_argument, NULL, OPT_PSS },
+		{ "parent", required_argument, NULL, OPT_CPARENT },
+		{ "log-size", required_argument, NULL, OPT_LOG },
+		{ "format", required_argument, NULL, OPT_FORMAT },
+		{ "force", no_argument, NULL, OPT_FORCE },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct vhdx_create_options o;
+	const char *format = NULL, *file;
+	int c, ret;
+
+	vhdx_create_options_init(&o);
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (c) {
+		case OPT_TYPE:
+			if (!strcmp(optarg, "fixed"))
+				o.type = VHDX_TYPE_FIXED;
+			else if (!strcmp(optarg, "dynamic"))
+				o.type = VHDX_TYPE_DYNAMIC;
+			else {
+				tool_error("create", "--type takes fixed or dynamic, got '%s'", optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case OPT_SIZE:
+			if (tool_parse_size(optarg, &o.virtual_size) < 0 || o.virtual_size == 0) {
+				tool_error("create", "bad --size '%s'", optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case OPT_BLOCK:
+			if (parse_u32(optarg, &o.block_size) < 0) {
+				tool_error("create", "bad --block-size '%s'", optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case OPT_LSS:
+		case OPT_PSS: {
+			uint32_t v;
+			if (parse_u32(optarg, &v) < 0 || (v != 512 && v != 4096)) {
+				tool_error("create", "sector sizes are 512 or 4096, got '%s'", optarg);
+				return EXIT_USAGE;
+			}
+			if (c == OPT_LSS)
+				o.logical_sector_size = v;
+			else
+				o.physical_sector_size = v;
+			break;
+		}
+		case OPT_CPARENT: o.parent = optarg; break;
+		case OPT_LOG:
+			if (parse_u32(optarg, &o.log_size) < 0) {
+				tool_error("create", "bad --log-size '%s'", optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case OPT_FORMAT: format = optarg; break;
+		case OPT_FORCE: o.flags |= VHDX_CREATE_OVERWRITE; break;
+		case 'h': help(stdout); return EXIT_OK;
+		default: help(stderr); return EXIT_USAGE;
+		}
+	}
+	if (optind != argc - 1) {
+		tool_error("create", "expected one FILE (see 'vhdx create --help')");
+		return EXIT_USAGE;
+	}
+	file = argv[optind];
+	if (format) {
+		if (!strcmp(format, "vhdx"))
+			o.format = VHDX_FORMAT_VHDX;
+		else if (!strcmp(format, "vhd"))
+			o.format = VHDX_FORMAT_VHD;
+		else {
+			tool_error("create", "--format takes vhdx or vhd, got '%s'", format);
+			return EXIT_USAGE;
+		}
+	} else {
+		size_t n = strlen(file);
+		o.format = n >= 4 && !strcasecmp(file + n - 4, ".vhd") ? VHDX_FORMAT_VHD : VHDX_FORMAT_VHDX;
+	}
+	if (!o.parent && !o.virtual_size) {
+		tool_error("create", "--size is required (or --parent for a differencing child)");
+		return EXIT_USAGE;
+	}
+	ret = vhdx_create(file, &o);
+	if (ret < 0)
+		return tool_lib_error("create", ret);
+	return EXIT_OK;
+}
