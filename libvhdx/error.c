@@ -12,7 +12,7 @@
 
 #include "internal.h"
 
-#define ERRMSG_MAX 1024
+#define ERRMSG_MAX 4096
 
 static _Thread_local char errmsg[ERRMSG_MAX];
 

@@ -1,15 +1,302 @@
 /*
- * parent.c - finding a differencing layer's parent.  Not implemented yet:
- * a differencing image is refused unless opened with VHDX_OPEN_NO_PARENT.
+ * parent.c - finding a differencing layer's parent (MS-VHDX 2.6.2.6,
+ * VHD spec "parent locator"; FORMAT.md 1.8 and 2.4).
+ *
+ * Candidates, in order, each tried once:
+ *   1. an explicit parent given by the user for the leaf (overrides all);
+ *   2. each locator path in the format's order (VHDX: relative_path,
+ *      volume_path, absolute_win32_path; VHD: W2ru, W2ku, the Unicode
+ *      name).  Relative paths are taken against the child's folder with
+ *      '\' mapped to '/'.  Absolute and volume paths come from the image,
+ *      which may be hostile: they are followed only through a path map the
+ *      user gave ("C:\=/mnt/c/"), never as they stand;
+ *   3. the file name of each locator path in the child's folder, then in
+ *      every parent folder the user listed.
+ * A candidate is accepted only when its identity (VHDX DataWriteGuid, VHD
+ * unique id) equals the child's link, unless the user says to ignore a
+ * mismatch; every candidate is opened read-only and checked before any of
+ * its data is used.  A failure names every path tried and why it failed.
  */
 #include "config.h"
 
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
 #include "internal.h"
 #include "chain/chain.h"
+#include "codec/guid.h"
+
+struct tried {
+	char *buf;
+	size_t len, cap;
+	unsigned count;
+};
+
+static void tried_add(struct tried *t, const char *path, const char *why)
+{
+	size_t need = strlen(path) + strlen(why) + 8;
+	char *p;
+
+	if (t->len + need + 1 > t->cap) {
+		size_t ncap = (t->cap + need + 1) * 2;
+		p = realloc(t->buf, ncap);
+		if (!p)
+			return;
+		t->buf = p;
+		t->cap = ncap;
+	}
+	t->len += (size_t)snprintf(t->buf + t->len, t->cap - t->len, "%s%s (%s)", t->count ? "; " : "", path, why);
+	t->count++;
+}
+
+/* Last component of a Windows or POSIX path. */
+static const char *base_name(const char *p)
+{
+	const char *b = p;
+
+	for (const char *q = p; *q; q++)
+		if (*q == '\\' || *q == '/')
+			b = q + 1;
+	return b;
+}
+
+static char *join(const char *dir, const char *rel)
+{
+	size_t n = strlen(dir) + strlen(rel) + 2;
+	char *s = malloc(n);
+
+	if (s)
+		snprintf(s, n, "%s/%s", dir, rel);
+	return s;
+}
+
+static void slashes(char *s)
+{
+	for (; *s; s++)
+		if (*s == '\\')
+			*s = '/';
+}
+
+/* Folder of the child file ("." when it has none). */
+static char *child_dir(const char *child_path)
+{
+	const char *slash = strrchr(child_path, '/');
+	char *d;
+
+	if (!slash)
+		return strdup(".");
+	if (slash == child_path)
+		return strdup("/");
+	d = strndup(child_path, (size_t)(slash - child_path));
+	return d;
+}
+
+/* A relative locator path as a local path, or NULL when it is not relative. */
+static char *map_relative(const char *dir, const char *value)
+{
+	char *rel, *out;
+	const char *v = value;
+
+	if (v[0] == '\\' || v[0] == '/' || (v[0] && v[1] == ':'))
+		return NULL;
+	while (v[0] == '.' && (v[1] == '\\' || v[1] == '/'))
+		v += 2;
+	rel = strdup(v);
+	if (!rel)
+		return NULL;
+	slashes(rel);
+	out = join(dir, rel);
+	free(rel);
+	return out;
+}
+
+/* An absolute/volume locator path through the user's "WINPREFIX=DIR" maps, or NULL. */
+static char *map_absolute(const struct vhdx_open_options *opts, const char *value)
+{
+	const char *v = value;
+
+	/* "\\?\C:\x" is the long form of "C:\x" */
+	if (!strncmp(v, "\\\\?\\", 4) && v[4] && v[5] == ':')
+		v += 4;
+	for (const char *const *m = opts->path_maps; m && *m; m++) {
+		const char *eq = strchr(*m, '=');
+		size_t plen;
+		char *rest, *out;
+		if (!eq)
+			continue;
+		plen = (size_t)(eq - *m);
+		/* Windows paths compare without regard to case; separators '\' and '/' alike */
+		if (strlen(v) < plen)
+			continue;
+		{
+			bool match = true;
+			for (size_t i = 0; i < plen && match; i++) {
+				char a = (*m)[i], b = v[i];
+				if (a == '/')
+					a = '\\';
+				if (b == '/')
+					b = '\\';
+				if (a >= 'A' && a <= 'Z')
+					a = (char)(a - 'A' + 'a');
+				if (b >= 'A' && b <= 'Z')
+					b = (char)(b - 'A' + 'a');
+				match = a == b;
+			}
+			if (!match)
+				continue;
+		}
+		rest = strdup(v + plen);
+		if (!rest)
+			return NULL;
+		slashes(rest);
+		out = join(eq + 1, rest[0] == '/' ? rest + 1 : rest);
+		free(rest);
+		return out;
+	}
+	return NULL;
+}
+
+struct cand_list {
+	char **paths;
+	size_t n, cap;
+};
+
+static void cand_add(struct cand_list *c, char *path)
+{
+	if (!path)
+		return;
+	for (size_t i = 0; i < c->n; i++) {
+		if (!strcmp(c->paths[i], path)) {
+			free(path);
+			return;
+		}
+	}
+	if (c->n == c->cap) {
+		size_t ncap = c->cap ? c->cap * 2 : 8;
+		char **p = realloc(c->paths, ncap * sizeof *p);
+		if (!p) {
+			free(path);
+			return;
+		}
+		c->paths = p;
+		c->cap = ncap;
+	}
+	c->paths[c->n++] = path;
+}
+
+static bool is_absolute_key(const char *key)
+{
+	return !strcmp(key, "volume_path") || !strcmp(key, "absolute_win32_path") || !strcmp(key, "W2ku") ||
+	       !strcmp(key, "Wi2k");
+}
 
 int vhdx_parent_open(const struct vhdx_layer *child, const struct vhdx_open_options *opts, unsigned depth,
 		     struct vhdx_layer **out)
 {
-	return vhdx_err(ENOTSUP, "%s is a differencing disk; opening its parent is not implemented yet "
-				 "(open it with no-parent to read this layer alone)", child->path);
+	const struct vhdx_parent_ref *ref = &child->parent;
+	struct cand_list c = { 0 };
+	struct tried t = { 0 };
+	struct vhdx_layer *mismatched = NULL;
+	char *dir = child_dir(child->path), *mismatch_msg = NULL;
+	char want[VHDX_GUID_STRLEN], got[VHDX_GUID_STRLEN];
+	unsigned flags = (opts->flags & VHDX_OPEN_SALVAGE) ? VHDX_LAYER_SALVAGE : 0;
+	bool explicit_parent = depth == 1 && opts->parent;
+	const char *name = ref->n_paths ? base_name(ref->paths[0].value) : "(unnamed)";
+	int ret = 0;
+
+	if (!dir)
+		return vhdx_err(ENOMEM, "out of memory");
+	vhdx_guid_format(ref->linkage, want);
+	if (explicit_parent) {
+		cand_add(&c, strdup(opts->parent));
+	} else {
+		for (size_t i = 0; i < ref->n_paths; i++) {
+			const char *key = ref->paths[i].key, *val = ref->paths[i].value;
+			char *p = is_absolute_key(key) ? map_absolute(opts, val) : map_relative(dir, val);
+			if (p)
+				cand_add(&c, p);
+			else if (is_absolute_key(key))
+				tried_add(&t, val, "absolute path from the image: followed only through a path map");
+			/* a bare parent_name is tried by file name below */
+		}
+		for (size_t i = 0; i < ref->n_paths; i++)
+			cand_add(&c, join(dir, base_name(ref->paths[i].value)));
+		for (const char *const *d = opts->parent_dirs; d && *d; d++)
+			for (size_t i = 0; i < ref->n_paths; i++)
+				cand_add(&c, join(*d, base_name(ref->paths[i].value)));
+	}
+
+	for (size_t i = 0; i < c.n; i++) {
+		struct stat st;
+		struct vhdx_layer *p;
+		bool linked;
+
+		if (stat(c.paths[i], &st) < 0) {
+			tried_add(&t, c.paths[i], "not found");
+			continue;
+		}
+		if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
+			tried_add(&t, c.paths[i], "not a regular file");
+			continue;
+		}
+		ret = vhdx_layer_open(c.paths[i], flags, &p);
+		if (ret < 0) {
+			tried_add(&t, c.paths[i], vhdx_errmsg());
+			continue;
+		}
+		linked = !memcmp(p->identity, ref->linkage, 16) ||
+			 (ref->has_linkage2 && !memcmp(p->identity, ref->linkage2, 16));
+		if (!linked) {
+			char why[200];
+			vhdx_guid_format(p->identity, got);
+			snprintf(why, sizeof why, "identity mismatch: the child links to {%s}, this file is {%s}", want,
+				 got);
+			tried_add(&t, c.paths[i], why);
+			if (!mismatched) {
+				mismatched = p;
+				mismatch_msg = strdup(why);
+			} else {
+				vhdx_layer_close(p);
+			}
+			continue;
+		}
+		vhdx_layer_close(mismatched);
+		mismatched = NULL;
+		*out = p;
+		ret = 0;
+		goto check;
+	}
+	if (mismatched && (opts->flags & VHDX_OPEN_IGNORE_ID_MISMATCH)) {
+		*out = mismatched;
+		mismatched = NULL;
+		ret = 0;
+		goto check;
+	}
+	if (mismatched) {
+		ret = vhdx_err(EBADMSG, "%s: parent %s has the wrong identity (%s; use ignore-id-mismatch to accept it). Tried: %s",
+			       child->path, mismatched->path, mismatch_msg ? mismatch_msg : "", t.buf ? t.buf : "");
+		vhdx_layer_close(mismatched);
+	} else {
+		ret = vhdx_err(ENOENT, "%s: parent \"%s\" (identity {%s}) not found. Tried: %s", child->path, name, want,
+			       t.buf ? t.buf : "no path (the locator has none that can be used here)");
+	}
+	goto out;
+check:
+	if ((*out)->logical_sector_size != child->logical_sector_size) {
+		ret = vhdx_err(EBADMSG, "%s: parent %s has %u-byte logical sectors, the child %u-byte ones", child->path,
+			       (*out)->path, (*out)->logical_sector_size, child->logical_sector_size);
+		vhdx_layer_close(*out);
+		*out = NULL;
+	}
+out:
+	for (size_t i = 0; i < c.n; i++)
+		free(c.paths[i]);
+	free(c.paths);
+	free(t.buf);
+	free(dir);
+	free(mismatch_msg);
+	return ret;
 }
