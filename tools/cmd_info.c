@@ -14,15 +14,17 @@
 
 static void help(FILE *f)
 {
-	fprintf(f, "Usage: vhdx info [--json] IMAGE\n\n"
+	fprintf(f, "Usage: vhdx info [--json] [--log] IMAGE\n\n"
 		   "Shows the format, type, virtual size, block and sector sizes, disk id and,\n"
 		   "for each layer of the chain, its headers, region table, metadata items,\n"
 		   "log state, BAT block states and parent locator.\n\n"
 		   "  --json          machine-readable output\n"
+		   "  --log           also list every entry of the VHDX log's active sequence\n"
+		   "                  (log offset, sequence number, tail, length, descriptors)\n"
 		   "  -h, --help      this text\n\n" TOOL_OPEN_HELP);
 }
 
-static void print_layer(struct report *r, struct vhdx_layer *l, unsigned idx)
+static void print_layer(struct report *r, struct vhdx_layer *l, unsigned idx, bool show_log)
 {
 	report_begin(r, NULL);
 	report_u64(r, "layer", idx);
@@ -50,17 +52,21 @@ static void print_layer(struct report *r, struct vhdx_layer *l, unsigned idx)
 		report_end_list(r);
 		report_end(r);
 	}
-	if (l->format == VHDX_FORMAT_VHDX)
+	if (l->format == VHDX_FORMAT_VHDX) {
 		info_vhdx_layer(r, l, false);
-	else
+		if (show_log)
+			info_vhdx_log(r, l);
+	} else
 		info_vhd_layer(r, l, false);
 	report_end(r);
 }
 
 int cmd_info(int argc, char **argv)
 {
+	enum { OPT_LOG = OPT__NEXT };
 	static const struct option longopts[] = {
 		{ "json", no_argument, NULL, OPT_JSON },
+		{ "log", no_argument, NULL, OPT_LOG },
 		{ "help", no_argument, NULL, 'h' },
 		TOOL_OPEN_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
@@ -70,7 +76,7 @@ int cmd_info(int argc, char **argv)
 	struct vhdx_chain *ch;
 	struct report r;
 	char *chain_error = NULL;
-	bool json = false;
+	bool json = false, show_log = false;
 	int c, ret;
 
 	tool_open_init(&to);
@@ -83,6 +89,7 @@ int cmd_info(int argc, char **argv)
 			continue;
 		switch (c) {
 		case OPT_JSON: json = true; break;
+		case OPT_LOG: show_log = true; break;
 		case 'h': help(stdout); return EXIT_OK;
 		default: help(stderr); return EXIT_USAGE;
 		}
@@ -125,7 +132,7 @@ int cmd_info(int argc, char **argv)
 	}
 	report_begin_list(&r, "layers");
 	for (unsigned i = 0; i < ch->n; i++)
-		print_layer(&r, ch->layers[i], i);
+		print_layer(&r, ch->layers[i], i, show_log);
 	report_end_list(&r);
 	report_end(&r);
 	report_finish(&r);

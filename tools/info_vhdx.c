@@ -1,7 +1,8 @@
 /*
  * info_vhdx.c - the VHDX part of `vhdx info`: file identifier, both
  * headers, both region tables, metadata items, BAT state counts, the log
- * state and the parent locator entries.
+ * state and the parent locator entries; with --log, every entry of the
+ * log's active sequence (info_vhdx_log).
  */
 #include "config.h"
 
@@ -11,6 +12,7 @@
 #include "codec/guid.h"
 #include "codec/vhdx_locator.h"
 #include "format/vhdx_format.h"
+#include "format/vhdx_log.h"
 
 void info_vhdx_layer(struct report *r, struct vhdx_layer *l, bool verbose)
 {
@@ -123,4 +125,60 @@ void info_vhdx_layer(struct report *r, struct vhdx_layer *l, bool verbose)
 		report_end_list(r);
 	}
 	(void)verbose;
+}
+
+void info_vhdx_log(struct report *r, struct vhdx_layer *l)
+{
+	struct vhdx_state *s = vhdx_state_of(l);
+	const struct vhdx_header *h = &s->headers[s->current];
+	struct vhdx_log_sequence seq;
+	int ret;
+
+	report_begin(r, "log_sequence");
+	if (vhdx_guid_is_zero(h->log_guid)) {
+		/* with a zero LogGuid no entry can belong to the log: nothing to list */
+		report_str(r, "state", "clean");
+		report_begin_list(r, "entries");
+		report_end_list(r);
+		report_end(r);
+		return;
+	}
+	/* the log region is never a replay target, so l->io (even an overlay) shows it as stored */
+	ret = vhdx_log_find(l->io, h, &seq);
+	if (ret < 0) {
+		report_str(r, "error", vhdx_errmsg());
+		report_end(r);
+		return;
+	}
+	report_str(r, "state", seq.n ? "active sequence" : "no valid sequence");
+	report_u64(r, "valid_entries", seq.valid_entries);
+	report_u64(r, "acceptable_sequences", seq.candidates);
+	if (!seq.n && seq.diag)
+		report_str(r, "diagnostic", seq.diag);
+	report_begin_list(r, "entries");
+	for (size_t i = 0; i < seq.n; i++) {
+		const struct vhdx_log_seq_entry *se = &seq.entries[i];
+		report_begin(r, NULL);
+		report_hex(r, "log_offset", se->log_off);
+		report_u64(r, "sequence_number", se->e.seq);
+		report_hex(r, "tail", se->e.tail);
+		report_u64(r, "length", se->e.entry_length);
+		report_u64(r, "descriptor_count", se->e.desc_count);
+		report_hex(r, "flushed_file_offset", se->e.flushed_file_offset);
+		report_hex(r, "last_file_offset", se->e.last_file_offset);
+		report_begin_list(r, "descriptors");
+		for (uint32_t k = 0; k < se->e.desc_count; k++) {
+			const struct vhdx_log_desc *d = &se->e.descs[k];
+			report_begin(r, NULL);
+			report_str(r, "type", d->is_zero ? "zero" : "data");
+			report_hex(r, "target", d->file_offset);
+			report_u64(r, "length", d->is_zero ? d->zero_length : VHDX_LOG_SECTOR);
+			report_end(r);
+		}
+		report_end_list(r);
+		report_end(r);
+	}
+	report_end_list(r);
+	report_end(r);
+	vhdx_log_sequence_free(&seq);
 }

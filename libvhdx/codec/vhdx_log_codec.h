@@ -105,4 +105,12 @@ void vhdx_log_entry_page(const uint8_t *buf, const struct vhdx_log_entry *e, con
 
 void vhdx_log_entry_free(struct vhdx_log_entry *e);
 
+/**
+ * True when the 64 bytes at BUF start like an entry of the log LOG_GUID
+ * names (signature "loge" and that LogGuid), whatever else is wrong with
+ * it: lets a log scan tell a damaged entry of this session from leftovers
+ * of older sessions and from sectors that are not entry headers at all.
+ */
+bool vhdx_log_entry_matches(const uint8_t *buf, const uint8_t log_guid[16]);
+
 #endif
