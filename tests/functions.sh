@@ -75,3 +75,51 @@ expect_fail_msg() {
 	[ "$rc" = 1 ] || fail "'$*' exited $rc, expected 1; stderr: $(cat "$T/err")"
 	grep -Eq -- "$pat" "$T/err" || fail "'$*': stderr does not match /$pat/: $(cat "$T/err")"
 }
+
+# ---- FUSE mounts (vhdxfs) ----
+# fuse_mount MNT IMAGE [VHDXFS-OPTIONS...]: mounts IMAGE on MNT with vhdxfs -f
+# in the background, waits (10 s at most) for the mount to appear, and
+# registers a cleanup that unmounts it.  Skips the test where this machine
+# refuses FUSE mounts (no permission, no fuse module); fails on any other
+# error.  Sets FUSE_PID to the daemon's pid.
+fuse_mount() {
+	local mnt="$1" img="$2" i
+	shift 2
+	mkdir -p "$mnt"
+	"$VHDXFS" -f "$@" "$img" "$mnt" 2> "$T/vhdxfs.err" &
+	FUSE_PID=$!
+	cleanup_fn "fuse_unmount '$mnt' quiet"
+	for ((i = 0; i < 100; i++)); do
+		fuse_is_mounted "$mnt" && return 0
+		kill -0 "$FUSE_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	if grep -Eq "Operation not permitted|Permission denied|device not found|failed to open /dev/fuse" "$T/vhdxfs.err"; then
+		skip "FUSE mounts are not allowed here: $(cat "$T/vhdxfs.err")"
+	fi
+	fail "vhdxfs did not mount $img on $mnt: $(cat "$T/vhdxfs.err")"
+}
+
+# fuse_is_mounted MNT: true when MNT is a mount point in /proc/mounts
+fuse_is_mounted() {
+	awk -v m="$(cd "$1" 2>/dev/null && pwd -P || echo "$1")" '$2 == m { found = 1 } END { exit !found }' /proc/mounts
+}
+
+# fuse_unmount MNT [quiet]: unmounts MNT and waits for the vhdxfs daemon to
+# exit; fails if it exits non-zero (a failed close of the image) unless quiet.
+fuse_unmount() {
+	local mnt="$1" quiet="${2:-}" rc=0 i
+	if fuse_is_mounted "$mnt"; then
+		fusermount3 -u "$mnt" 2>/dev/null || { sleep 0.5; fusermount3 -u "$mnt" 2>/dev/null; } ||
+			fusermount3 -u -z "$mnt" 2>/dev/null
+	fi
+	if [ -n "${FUSE_PID:-}" ]; then
+		for ((i = 0; i < 100; i++)); do kill -0 "$FUSE_PID" 2>/dev/null || break; sleep 0.1; done
+		kill -0 "$FUSE_PID" 2>/dev/null && kill "$FUSE_PID" 2>/dev/null
+		wait "$FUSE_PID" 2>/dev/null || rc=$?
+		FUSE_PID=
+	fi
+	[ -n "$quiet" ] && return 0
+	fuse_is_mounted "$mnt" && fail "$mnt is still mounted after fusermount3 -u"
+	[ "$rc" = 0 ] || fail "vhdxfs exited $rc after unmounting $mnt: $(cat "$T/vhdxfs.err" 2>/dev/null)"
+}

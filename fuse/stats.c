@@ -1,0 +1,183 @@
+/*
+ * stats.c - I/O counters of a vhdxfs mount and the text of .vhdxfs/stats.
+ *
+ * The counters are relaxed atomics bumped by the request threads; the stats
+ * file is a snapshot rendered when it is opened, one "key=value" per line,
+ * so that shell tests can read it with grep/cut.  Per-layer counts come from
+ * the vhdx_map() extents each read resolved, so they cost nothing extra and
+ * are exact for reads served by extent, approximate (per request) otherwise.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "vhdxfs.h"
+
+/* The errnos counted one by one; index i counts errors_by_errno[i]. */
+static const struct {
+	int err;
+	const char *name;
+} stats_errnos[VHDXFS_N_ERRNOS] = {
+	{ EIO, "EIO" },         { EBADMSG, "EBADMSG" }, { ENOTSUP, "ENOTSUP" }, { ENOENT, "ENOENT" },
+	{ ELOOP, "ELOOP" },     { EROFS, "EROFS" },     { EINVAL, "EINVAL" },   { ENOSPC, "ENOSPC" },
+	{ ENOMEM, "ENOMEM" },   { EPERM, "EPERM" },
+};
+
+const char *vhdxfs_errno_name(int err)
+{
+	for (unsigned i = 0; i < VHDXFS_N_ERRNOS; i++)
+		if (stats_errnos[i].err == err)
+			return stats_errnos[i].name;
+	return NULL;
+}
+
+int vhdxfs_stats_init(struct vhdxfs *fs, unsigned n_layers)
+{
+	struct vhdxfs_stats *s = &fs->stats;
+
+	memset(s, 0, sizeof *s);
+	pthread_mutex_init(&s->last_error_lock, NULL);
+	s->layer = calloc(n_layers ? n_layers : 1, sizeof *s->layer);
+	if (!s->layer)
+		return -ENOMEM;
+	s->n_layers = n_layers;
+	return 0;
+}
+
+void vhdxfs_stats_free(struct vhdxfs *fs)
+{
+	free(fs->stats.layer);
+	fs->stats.layer = NULL;
+	pthread_mutex_destroy(&fs->stats.last_error_lock);
+}
+
+void vhdxfs_stats_error(struct vhdxfs *fs, int err, const char *msg)
+{
+	struct vhdxfs_stats *s = &fs->stats;
+	unsigned i;
+
+	for (i = 0; i < VHDXFS_N_ERRNOS; i++)
+		if (stats_errnos[i].err == err)
+			break;
+	vhdxfs_count(&s->errors, 1);
+	vhdxfs_count(&s->errors_by_errno[i], 1);
+	pthread_mutex_lock(&s->last_error_lock);
+	snprintf(s->last_error, sizeof s->last_error, "%s: %s", vhdxfs_errno_name(err) ? vhdxfs_errno_name(err) : "errno",
+		 msg && *msg ? msg : strerror(err));
+	pthread_mutex_unlock(&s->last_error_lock);
+}
+
+/* A growing text buffer; on allocation failure it stays failed and render reports ENOMEM. */
+struct text {
+	char *p;
+	size_t len, cap;
+	bool failed;
+};
+
+static void text_printf(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void text_printf(struct text *t, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (t->failed)
+		return;
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(t->p ? t->p + t->len : NULL, t->p ? t->cap - t->len : 0, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			t->failed = true;
+			return;
+		}
+		if (t->p && (size_t)n < t->cap - t->len) {
+			t->len += (size_t)n;
+			return;
+		}
+		size_t cap = t->cap ? t->cap * 2 : 4096;
+		while (cap < t->len + (size_t)n + 1)
+			cap *= 2;
+		char *np = realloc(t->p, cap);
+		if (!np) {
+			t->failed = true;
+			return;
+		}
+		t->p = np;
+		t->cap = cap;
+	}
+}
+
+/* A value on one line: newlines and backslashes escaped so every line stays key=value. */
+static void text_value(struct text *t, const char *key, const char *val)
+{
+	text_printf(t, "%s=", key);
+	for (const char *c = val ? val : ""; *c; c++) {
+		if (*c == '\n')
+			text_printf(t, "\\n");
+		else if (*c == '\\')
+			text_printf(t, "\\\\");
+		else
+			text_printf(t, "%c", *c);
+	}
+	text_printf(t, "\n");
+}
+
+static uint64_t load(_Atomic uint64_t *c)
+{
+	return atomic_load_explicit(c, memory_order_relaxed);
+}
+
+int vhdxfs_stats_render(struct vhdxfs *fs, char **out, size_t *len)
+{
+	struct vhdxfs_stats *s = &fs->stats;
+	struct text t = { 0 };
+	char key[64];
+	char last[sizeof s->last_error];
+	struct timespec now;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	text_value(&t, "image", fs->image_path);
+	text_printf(&t, "format=%s\n", fs->info.format == VHDX_FORMAT_VHD ? "vhd" : "vhdx");
+	text_printf(&t, "type=%s\n", fs->info.type == VHDX_TYPE_FIXED ? "fixed"
+				     : fs->info.type == VHDX_TYPE_DYNAMIC ? "dynamic" : "differencing");
+	text_printf(&t, "virtual_size=%" PRIu64 "\n", fs->info.virtual_size);
+	text_printf(&t, "writable=%d\n", fs->rw ? 1 : 0);
+	text_printf(&t, "log_replayed=%d\n", fs->info.log_replayed ? 1 : 0);
+	text_printf(&t, "uptime_sec=%lld\n", (long long)(now.tv_sec - fs->mount_time.tv_sec));
+	text_printf(&t, "reads=%" PRIu64 "\n", load(&s->reads));
+	text_printf(&t, "read_bytes=%" PRIu64 "\n", load(&s->read_bytes));
+	text_printf(&t, "zero_copy_reads=%" PRIu64 "\n", load(&s->zero_copy_reads));
+	text_printf(&t, "copied_reads=%" PRIu64 "\n", load(&s->copied_reads));
+	text_printf(&t, "zero_reads=%" PRIu64 "\n", load(&s->zero_reads));
+	text_printf(&t, "writes=%" PRIu64 "\n", load(&s->writes));
+	text_printf(&t, "write_bytes=%" PRIu64 "\n", load(&s->write_bytes));
+	text_printf(&t, "flushes=%" PRIu64 "\n", load(&s->flushes));
+	text_printf(&t, "errors=%" PRIu64 "\n", load(&s->errors));
+	for (unsigned i = 0; i < VHDXFS_N_ERRNOS; i++)
+		text_printf(&t, "errors_%s=%" PRIu64 "\n", stats_errnos[i].name, load(&s->errors_by_errno[i]));
+	text_printf(&t, "errors_other=%" PRIu64 "\n", load(&s->errors_by_errno[VHDXFS_N_ERRNOS]));
+	pthread_mutex_lock(&s->last_error_lock);
+	memcpy(last, s->last_error, sizeof last);
+	pthread_mutex_unlock(&s->last_error_lock);
+	text_value(&t, "last_error", last);
+	text_printf(&t, "layers=%u\n", s->n_layers);
+	for (unsigned l = 0; l < s->n_layers; l++) {
+		snprintf(key, sizeof key, "layer%u_path", l);
+		text_value(&t, key, vhdx_layer_path(fs->img, l));
+		text_printf(&t, "layer%u_reads=%" PRIu64 "\n", l, load(&s->layer[l].reads));
+		text_printf(&t, "layer%u_read_bytes=%" PRIu64 "\n", l, load(&s->layer[l].read_bytes));
+	}
+	if (t.failed) {
+		free(t.p);
+		return -ENOMEM;
+	}
+	*out = t.p;
+	*len = t.len;
+	return 0;
+}

@@ -1,0 +1,457 @@
+/*
+ * vhdxfs.c - `vhdxfs [options] IMAGE MOUNTPOINT`: mounts a VHDX, AVHDX chain
+ * or VHD so that MOUNTPOINT/disk is the whole virtual disk as one raw file.
+ *
+ * Order of work, and why: the command line is parsed (our options through
+ * fuse_opt, then libfuse's own), the image is opened BEFORE anything is
+ * mounted (so a bad image exits 1 with the library's message and leaves no
+ * dead mount behind), then the session is created, mounted, daemonised
+ * unless -f, and served by the multi-threaded loop.  Unmounting ends the
+ * loop; the session's destroy callback closes the image, which flushes a
+ * writable leaf and leaves its log clean.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "vhdxfs.h"
+
+#define EXIT_USAGE 2
+
+/* What our fuse_opt table collects. */
+struct cfg {
+	char *image;
+	char *parent;
+	int rw;
+	int ignore_id;
+	int no_parent;
+	int salvage;
+	unsigned max_depth;
+	unsigned max_read; /* -o max_read, also kept for libfuse's mount options */
+	int show_help;
+	int show_version;
+	int n_nonopt;
+	int bad;
+	const char *parent_dirs[65];
+	unsigned n_parent_dirs;
+	const char *path_maps[65];
+	unsigned n_path_maps;
+};
+
+enum { KEY_HELP, KEY_VERSION, KEY_PARENT_DIR, KEY_PATH_MAP, KEY_MAX_DEPTH, KEY_MAX_READ };
+
+#define CFG_OPT(t, field, v) { t, offsetof(struct cfg, field), v }
+static const struct fuse_opt cfg_opts[] = {
+	CFG_OPT("rw", rw, 1),
+	CFG_OPT("ro", rw, 0),
+	CFG_OPT("parent=%s", parent, 0),
+	CFG_OPT("ignore-id-mismatch", ignore_id, 1),
+	CFG_OPT("no-parent", no_parent, 1),
+	CFG_OPT("salvage", salvage, 1),
+	FUSE_OPT_KEY("parent-dir=", KEY_PARENT_DIR),
+	FUSE_OPT_KEY("path-map=", KEY_PATH_MAP),
+	FUSE_OPT_KEY("max-depth=", KEY_MAX_DEPTH),
+	FUSE_OPT_KEY("max_read=", KEY_MAX_READ),
+	FUSE_OPT_KEY("-h", KEY_HELP),
+	FUSE_OPT_KEY("--help", KEY_HELP),
+	FUSE_OPT_KEY("-V", KEY_VERSION),
+	FUSE_OPT_KEY("--version", KEY_VERSION),
+	FUSE_OPT_END
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "Usage: vhdxfs [options] IMAGE MOUNTPOINT\n"
+		   "Try 'vhdxfs --help' for more information.\n");
+}
+
+static void help(void)
+{
+	printf(
+"NAME\n"
+"    vhdxfs - mount a VHDX, AVHDX chain or VHD image as one raw disk file\n"
+"\n"
+"SYNOPSIS\n"
+"    vhdxfs [-f] [-d] [-s] [-o OPTION[,OPTION...]] IMAGE MOUNTPOINT\n"
+"    vhdxfs --help | --version\n"
+"    fusermount3 -u MOUNTPOINT\n"
+"\n"
+"DESCRIPTION\n"
+"    vhdxfs opens IMAGE (VHDX, AVHDX or VHD, recognised by its contents)\n"
+"    together with its chain of parent disks, and mounts it with FUSE so that\n"
+"\n"
+"        MOUNTPOINT/disk             the whole virtual disk, one raw file whose\n"
+"                                    size is the virtual size; mode 0444, or\n"
+"                                    0644 with -o rw; owned by the mounting user\n"
+"        MOUNTPOINT/.vhdxfs/stats    counters of this mount, \"key=value\" lines:\n"
+"                                    reads, read_bytes, zero_copy_reads,\n"
+"                                    copied_reads, writes, write_bytes, flushes,\n"
+"                                    errors and errors_EIO... by errno,\n"
+"                                    last_error, and per layer N of the chain\n"
+"                                    layerN_path, layerN_reads, layerN_read_bytes\n"
+"\n"
+"    The image is opened before anything is mounted: when it cannot be opened\n"
+"    (corrupt, unsupported, parent missing) vhdxfs prints the reason and exits\n"
+"    with status 1, leaving nothing mounted.\n"
+"\n"
+"    The mount is read-only unless -o rw is given; a read-only mount never\n"
+"    writes to any file, and a dirty VHDX log is replayed in memory.  With\n"
+"    -o rw only the leaf (IMAGE itself) is written, never a parent; fsync()\n"
+"    and close() after writes make the data durable, and unmounting closes\n"
+"    the image cleanly.  The disk has a fixed size: it cannot be truncated or\n"
+"    extended (use dd with conv=notrunc).\n"
+"\n"
+"    Requests are served by several threads.  Where a read maps to data\n"
+"    stored contiguously in an image file, the bytes are spliced from that\n"
+"    file to the kernel without a copy through vhdxfs.  SEEK_DATA/SEEK_HOLE\n"
+"    follow the allocation map, so `cp --sparse=always` skips empty space.\n"
+"\n"
+"OPTIONS\n"
+"    -o ro                 mount read-only (the default)\n"
+"    -o rw                 allow writing to MOUNTPOINT/disk (the leaf only)\n"
+"    -o parent=FILE        use FILE as the immediate parent of IMAGE,\n"
+"                          overriding its parent locator\n"
+"    -o parent-dir=DIR     also search DIR for parent disks (repeatable)\n"
+"    -o path-map=WIN=DIR   read a Windows path prefix WIN of a parent locator\n"
+"                          as the folder DIR, e.g. path-map=D:\\VMs\\=/mnt/vms/\n"
+"                          (repeatable; a comma inside must be written \\,)\n"
+"    -o ignore-id-mismatch accept a parent whose identity differs from the\n"
+"                          child's link to it\n"
+"    -o no-parent          do not open parents: the leaf alone, zeros where it\n"
+"                          holds nothing\n"
+"    -o salvage            read through bad VHD checksums and similar\n"
+"                          recoverable damage\n"
+"    -o max-depth=N        refuse chains longer than N layers (default 64)\n"
+"\n"
+"    Common FUSE options:\n"
+"    -f                    stay in the foreground\n"
+"    -d, -o debug          print every request (implies -f)\n"
+"    -s                    serve requests with a single thread\n"
+"    -o allow_other        let other users access the mount (needs\n"
+"                          user_allow_other in /etc/fuse.conf unless root)\n"
+"    -o default_permissions  let the kernel check the file modes\n"
+"    -o max_read=BYTES     limit the size of read requests\n"
+"    -o clone_fd           one /dev/fuse descriptor per thread\n"
+"    -o max_idle_threads=N, -o max_threads=N   size of the thread pool\n"
+"    -h, --help            this text, then libfuse's own options\n"
+"    -V, --version         versions of vhdxfs, libvhdx and libfuse\n"
+"\n"
+"EXIT STATUS\n"
+"    0 after a clean unmount; 1 when the image cannot be opened, the mount\n"
+"    fails, or closing the image fails; 2 for a usage error.\n"
+"\n"
+"EXAMPLES\n"
+"    Mount a Hyper-V disk read-only and copy it out as a sparse raw file:\n"
+"        vhdxfs vm.vhdx /mnt/vhd\n"
+"        cp --sparse=always /mnt/vhd/disk vm.raw\n"
+"\n"
+"    Loop-mount the partitions inside it (read-only), then clean up:\n"
+"        vhdxfs vm.vhdx /mnt/vhd\n"
+"        dev=$(losetup -r -P --show -f /mnt/vhd/disk)\n"
+"        mount -o ro ${dev}p1 /mnt/part\n"
+"        ...\n"
+"        umount /mnt/part; losetup -d $dev; fusermount3 -u /mnt/vhd\n"
+"\n"
+"    Mount a checkpoint whose parents were moved to another folder:\n"
+"        vhdxfs -o parent-dir=/backup/vms vm_1234.avhdx /mnt/vhd\n"
+"\n"
+"    Write to a disk and unmount cleanly:\n"
+"        vhdxfs -o rw scratch.vhdx /mnt/vhd\n"
+"        dd if=data.bin of=/mnt/vhd/disk bs=1M seek=16 conv=notrunc,fsync\n"
+"        fusermount3 -u /mnt/vhd\n"
+"\n"
+"    Watch the counters of a mount:\n"
+"        cat /mnt/vhd/.vhdxfs/stats\n"
+"\n"
+"SEE ALSO\n"
+"    vhdx(1), fusermount3(1), losetup(8), mount.fuse3(8)\n"
+"\n");
+	printf("FUSE OPTIONS (from libfuse)\n");
+	fflush(stdout);
+	fuse_cmdline_help();
+	fuse_lowlevel_help();
+}
+
+static int cfg_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+	struct cfg *c = data;
+	const char *val = strchr(arg, '=');
+	char *end;
+	unsigned long n;
+
+	switch (key) {
+	case KEY_HELP:
+		c->show_help = 1;
+		return 0;
+	case KEY_VERSION:
+		c->show_version = 1;
+		return 0;
+	case KEY_PARENT_DIR:
+		if (c->n_parent_dirs >= 64) {
+			fprintf(stderr, "vhdxfs: too many parent-dir options (64 at most)\n");
+			c->bad = 1;
+			return 0;
+		}
+		c->parent_dirs[c->n_parent_dirs++] = strdup(val + 1);
+		return 0;
+	case KEY_PATH_MAP:
+		if (!strchr(val + 1, '=')) {
+			fprintf(stderr, "vhdxfs: path-map takes WINDOWS_PREFIX=FOLDER, got '%s'\n", val + 1);
+			c->bad = 1;
+			return 0;
+		}
+		if (c->n_path_maps >= 64) {
+			fprintf(stderr, "vhdxfs: too many path-map options (64 at most)\n");
+			c->bad = 1;
+			return 0;
+		}
+		c->path_maps[c->n_path_maps++] = strdup(val + 1);
+		return 0;
+	case KEY_MAX_DEPTH:
+		errno = 0;
+		n = strtoul(val + 1, &end, 10);
+		if (errno || end == val + 1 || *end || n < 1 || n > 4096) {
+			fprintf(stderr, "vhdxfs: max-depth takes a number from 1 to 4096, got '%s'\n", val + 1);
+			c->bad = 1;
+			return 0;
+		}
+		c->max_depth = (unsigned)n;
+		return 0;
+	case KEY_MAX_READ:
+		/* libfuse wants init() to repeat the mount option's value: remember it, keep it. */
+		errno = 0;
+		n = strtoul(val + 1, &end, 10);
+		if (errno || end == val + 1 || *end || n > UINT_MAX) {
+			fprintf(stderr, "vhdxfs: max_read takes a byte count, got '%s'\n", val + 1);
+			c->bad = 1;
+			return 0;
+		}
+		c->max_read = (unsigned)n;
+		return 1;
+	case FUSE_OPT_KEY_NONOPT:
+		c->n_nonopt++;
+		if (c->n_nonopt == 1) {
+			c->image = strdup(arg);
+			return 0;
+		}
+		if (c->n_nonopt == 2)
+			return 1; /* the mount point: fuse_parse_cmdline takes it */
+		fprintf(stderr, "vhdxfs: unexpected argument '%s'\n", arg);
+		c->bad = 1;
+		return 0;
+	default:
+		return 1;
+	}
+}
+
+static void cfg_free(struct cfg *c)
+{
+	free(c->image);
+	free(c->parent);
+	for (unsigned i = 0; i < c->n_parent_dirs; i++)
+		free((char *)c->parent_dirs[i]);
+	for (unsigned i = 0; i < c->n_path_maps; i++)
+		free((char *)c->path_maps[i]);
+}
+
+/* Adds "-o NAME=VALUE" with VALUE escaped for libfuse's option parser. */
+static int add_escaped_opt(struct fuse_args *args, const char *name, const char *value)
+{
+	char *kv, *opt = NULL;
+	int ret;
+
+	if (asprintf(&kv, "%s=%s", name, value) < 0)
+		return -1;
+	ret = fuse_opt_add_opt_escaped(&opt, kv);
+	free(kv);
+	if (ret == 0) {
+		ret = fuse_opt_add_arg(args, "-o") || fuse_opt_add_arg(args, opt) ? -1 : 0;
+	}
+	free(opt);
+	return ret;
+}
+
+static int run_loop(struct fuse_session *se, const struct fuse_cmdline_opts *o)
+{
+	int ret;
+
+	if (o->singlethread)
+		return fuse_session_loop(se);
+#if FUSE_USE_VERSION >= 312
+	struct fuse_loop_config *lc = fuse_loop_cfg_create();
+
+	if (!lc)
+		return -ENOMEM;
+	fuse_loop_cfg_set_clone_fd(lc, (unsigned)o->clone_fd);
+	/* UINT_MAX means "not given": keep libfuse's default. */
+	if (o->max_idle_threads != UINT_MAX)
+		fuse_loop_cfg_set_idle_threads(lc, o->max_idle_threads);
+	fuse_loop_cfg_set_max_threads(lc, o->max_threads);
+	ret = fuse_session_loop_mt(se, lc);
+	fuse_loop_cfg_destroy(lc);
+#else
+	struct fuse_loop_config lc = { .clone_fd = o->clone_fd, .max_idle_threads = o->max_idle_threads };
+
+	ret = fuse_session_loop_mt(se, &lc);
+#endif
+	return ret;
+}
+
+int main(int argc, char **argv)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct fuse_cmdline_opts fo;
+	struct vhdx_open_options oo;
+	struct fuse_session *se = NULL;
+	struct vhdxfs fs;
+	struct cfg c;
+	struct stat st;
+	char *abs_image = NULL;
+	int ret, status = 1;
+
+	memset(&c, 0, sizeof c);
+	memset(&fo, 0, sizeof fo);
+	memset(&fs, 0, sizeof fs);
+	if (fuse_opt_parse(&args, &c, cfg_opts, cfg_proc) == -1) {
+		usage(stderr);
+		status = EXIT_USAGE;
+		goto out_args;
+	}
+	if (c.show_help) {
+		help();
+		status = 0;
+		goto out_args;
+	}
+	if (c.show_version) {
+		printf("vhdxfs %s\nlibvhdx %s\nFUSE library version %s\n", PACKAGE_VERSION, vhdx_version(),
+		       fuse_pkgversion());
+		fflush(stdout);
+		fuse_lowlevel_version();
+		status = 0;
+		goto out_args;
+	}
+	if (c.bad) {
+		status = EXIT_USAGE;
+		goto out_args;
+	}
+	if (!c.image || c.n_nonopt < 2) {
+		fprintf(stderr, "vhdxfs: %s\n", !c.image ? "missing IMAGE and MOUNTPOINT" : "missing MOUNTPOINT");
+		usage(stderr);
+		status = EXIT_USAGE;
+		goto out_args;
+	}
+	abs_image = realpath(c.image, NULL);
+	fs.image_path = abs_image ? abs_image : c.image;
+
+	/* libfuse adds a subtype only when neither is given: name the mount after the image. */
+	if (add_escaped_opt(&args, "fsname", fs.image_path) || add_escaped_opt(&args, "subtype", "vhdxfs")) {
+		fprintf(stderr, "vhdxfs: out of memory\n");
+		goto out_args;
+	}
+	if (fuse_parse_cmdline(&args, &fo) != 0) {
+		usage(stderr);
+		status = EXIT_USAGE;
+		goto out_args;
+	}
+	if (!fo.mountpoint) {
+		fprintf(stderr, "vhdxfs: missing MOUNTPOINT\n");
+		usage(stderr);
+		status = EXIT_USAGE;
+		goto out_args;
+	}
+
+	/* Open first: a bad image must not leave a mount behind. */
+	vhdx_open_options_init(&oo);
+	oo.flags = (c.rw ? VHDX_OPEN_RDWR : 0) | (c.no_parent ? VHDX_OPEN_NO_PARENT : 0) |
+		   (c.ignore_id ? VHDX_OPEN_IGNORE_ID_MISMATCH : 0) | (c.salvage ? VHDX_OPEN_SALVAGE : 0);
+	oo.parent = c.parent;
+	c.parent_dirs[c.n_parent_dirs] = NULL;
+	c.path_maps[c.n_path_maps] = NULL;
+	oo.parent_dirs = c.n_parent_dirs ? c.parent_dirs : NULL;
+	oo.path_maps = c.n_path_maps ? c.path_maps : NULL;
+	if (c.max_depth)
+		oo.max_depth = c.max_depth;
+	ret = vhdx_open(c.image, &oo, &fs.img);
+	if (ret < 0) {
+		const char *msg = vhdx_errmsg();
+
+		/* The library's message names the file and the structure at fault. */
+		if (msg && *msg)
+			fprintf(stderr, "vhdxfs: %s\n", msg);
+		else
+			fprintf(stderr, "vhdxfs: cannot open %s: %s\n", c.image, strerror(-ret));
+		goto out_opts;
+	}
+	fs.info.struct_size = sizeof fs.info;
+	ret = vhdx_get_info(fs.img, &fs.info);
+	if (ret < 0) {
+		fprintf(stderr, "vhdxfs: %s: %s\n", c.image, vhdx_errmsg());
+		goto out_img;
+	}
+	if (fs.info.virtual_size > (uint64_t)INT64_MAX) {
+		fprintf(stderr, "vhdxfs: %s: virtual size %llu does not fit in a file size\n", c.image,
+			(unsigned long long)fs.info.virtual_size);
+		goto out_img;
+	}
+	if (vhdxfs_stats_init(&fs, fs.info.layers) < 0) {
+		fprintf(stderr, "vhdxfs: out of memory\n");
+		goto out_img;
+	}
+	fs.rw = c.rw != 0;
+	fs.max_read = c.max_read;
+	fs.uid = getuid();
+	fs.gid = getgid();
+	clock_gettime(CLOCK_REALTIME, &fs.mount_time);
+	if (stat(c.image, &st) == 0)
+		fs.mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+	else
+		fs.mtime_ns = (int64_t)fs.mount_time.tv_sec * 1000000000 + fs.mount_time.tv_nsec;
+
+	se = fuse_session_new(&args, &vhdxfs_ops, sizeof vhdxfs_ops, &fs);
+	if (!se) {
+		/* libfuse printed why (usually an unknown -o option). */
+		goto out_stats;
+	}
+	if (fuse_set_signal_handlers(se) != 0)
+		goto out_session;
+	if (fuse_session_mount(se, fo.mountpoint) != 0) {
+		fprintf(stderr, "vhdxfs: cannot mount %s on %s\n", c.image, fo.mountpoint);
+		goto out_signals;
+	}
+	/* Keeps the image's descriptors; only chdir("/") and the standard streams change. */
+	fuse_daemonize(fo.foreground);
+	ret = run_loop(se, &fo);
+	fuse_session_unmount(se);
+	/* A positive result is the signal (SIGTERM, SIGINT...) that ended a clean loop. */
+	status = ret < 0 ? 1 : 0;
+out_signals:
+	fuse_remove_signal_handlers(se);
+out_session:
+	/* Calls ops_destroy (vhdx_close) when the kernel had initialised the session. */
+	fuse_session_destroy(se);
+	if (fs.close_ret < 0)
+		status = 1;
+out_stats:
+	vhdxfs_stats_free(&fs);
+out_img:
+	if (fs.img && vhdx_close(fs.img) < 0) {
+		fprintf(stderr, "vhdxfs: closing %s: %s\n", c.image, vhdx_errmsg());
+		status = 1;
+	}
+	fs.img = NULL;
+out_opts:
+	free(fo.mountpoint);
+out_args:
+	fuse_opt_free_args(&args);
+	cfg_free(&c);
+	free(abs_image);
+	return status;
+}

@@ -1,0 +1,134 @@
+/*
+ * vhdxfs.h - shared state of the vhdxfs FUSE driver: the mounted image, the
+ * fixed inode layout (/, /disk, /.vhdxfs and its control files), the I/O
+ * statistics, and the table of control files under .vhdxfs.
+ *
+ * The driver uses only the public API of libvhdx (libvhdx.h).  It is split
+ * into vhdxfs.c (command line, session, main loop), vhdxfs_ops.c (the
+ * low-level operations) and stats.c (counters and .vhdxfs/stats).
+ */
+#ifndef VHDXFS_H
+#define VHDXFS_H
+
+/*
+ * libfuse 3.12 replaced the public loop configuration struct by an opaque
+ * one with setters; libfuse_config.h first shipped in 3.13, so its presence
+ * selects the newer API and older libraries (>= 3.10) keep the 3.5 API.
+ */
+#ifndef FUSE_USE_VERSION
+#if defined(__has_include)
+#if __has_include(<libfuse_config.h>)
+#define FUSE_USE_VERSION 312
+#endif
+#endif
+#ifndef FUSE_USE_VERSION
+#define FUSE_USE_VERSION 35
+#endif
+#endif
+
+#include <fuse_lowlevel.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "libvhdx.h"
+
+/* Fixed inode numbers.  Control files are VHDXFS_INO_CTL + index. */
+#define VHDXFS_INO_ROOT 1u  /* FUSE_ROOT_ID */
+#define VHDXFS_INO_DISK 2u
+#define VHDXFS_INO_CTLDIR 3u
+#define VHDXFS_INO_CTL 16u
+
+#define VHDXFS_DISK_NAME "disk"
+#define VHDXFS_CTLDIR_NAME ".vhdxfs"
+
+/* Largest read or write request we ask the kernel for (FUSE_MAX_MAX_PAGES pages). */
+#define VHDXFS_MAX_IO (1u << 20)
+
+/* errno values counted one by one in the statistics (the rest go to errors_other). */
+#define VHDXFS_N_ERRNOS 10
+
+struct vhdxfs_layer_stats {
+	_Atomic uint64_t reads;      /* read requests that touched data of this layer */
+	_Atomic uint64_t read_bytes; /* bytes of those requests stored in this layer */
+};
+
+struct vhdxfs_stats {
+	_Atomic uint64_t reads;           /* read requests on /disk */
+	_Atomic uint64_t read_bytes;      /* bytes returned by them */
+	_Atomic uint64_t zero_copy_reads; /* answered with file-descriptor segments (splice) */
+	_Atomic uint64_t copied_reads;    /* answered from a buffer filled by vhdx_pread() */
+	_Atomic uint64_t zero_reads;      /* answered entirely with zeros (no file access) */
+	_Atomic uint64_t writes;          /* write requests on /disk */
+	_Atomic uint64_t write_bytes;     /* bytes accepted by them */
+	_Atomic uint64_t flushes;         /* vhdx_flush() calls (fsync, close after writes) */
+	_Atomic uint64_t errors;          /* every error reply for /disk */
+	_Atomic uint64_t errors_by_errno[VHDXFS_N_ERRNOS + 1]; /* last slot: any other errno */
+	pthread_mutex_t last_error_lock;
+	char last_error[512];             /* message of the most recent error, "" if none */
+	struct vhdxfs_layer_stats *layer; /* one per layer of the chain */
+	unsigned n_layers;
+};
+
+/* Everything one mount owns; fuse_req_userdata() returns it. */
+struct vhdxfs {
+	struct vhdx_image *img;
+	struct vhdx_info info;
+	const char *image_path; /* as given on the command line */
+	bool rw;                /* -o rw: /disk is writable */
+	unsigned max_read;      /* -o max_read, 0 if not given */
+	uid_t uid;              /* owner of every file: the mounting user */
+	gid_t gid;
+	_Atomic int64_t mtime_ns; /* of /disk: the image file's at mount, then the last write */
+	struct timespec mount_time;
+	_Atomic bool dirty;     /* a write since the last vhdx_flush() */
+	int close_ret;          /* result of vhdx_close() in destroy */
+	struct vhdxfs_stats stats;
+};
+
+/*
+ * One file under .vhdxfs.  The contents are rendered once when the file is
+ * opened (a consistent snapshot); reads are served from that snapshot, so a
+ * file's size is reported as 0 and it is opened with direct_io, like /proc.
+ * To add a file, write its render (and, if writable, write) function and add
+ * one row to vhdxfs_ctl_files[] in vhdxfs_ops.c.
+ */
+struct vhdxfs_ctl_file {
+	const char *name;
+	mode_t perm; /* 0444 read-only, 0644 writable */
+	/* Renders the contents into a malloc'd buffer *OUT of *LEN bytes; 0 or -errno. */
+	int (*render)(struct vhdxfs *fs, char **out, size_t *len);
+	/* Handles LEN bytes written at OFF; returns bytes consumed or -errno.  NULL: read-only. */
+	ssize_t (*write)(struct vhdxfs *fs, const char *buf, size_t len, uint64_t off);
+};
+
+extern const struct vhdxfs_ctl_file vhdxfs_ctl_files[];
+extern const unsigned vhdxfs_n_ctl_files;
+
+/** The low-level operations table of the driver (vhdxfs_ops.c). */
+extern const struct fuse_lowlevel_ops vhdxfs_ops;
+
+/* ---- stats.c ---- */
+
+/** Initialises FS->stats for N_LAYERS layers; 0 or -ENOMEM. */
+int vhdxfs_stats_init(struct vhdxfs *fs, unsigned n_layers);
+/** Frees what vhdxfs_stats_init() allocated. */
+void vhdxfs_stats_free(struct vhdxfs *fs);
+/**
+ * Counts one failed operation with error ERR (positive errno) and remembers
+ * MSG (may be NULL) as the last error.  Thread-safe.
+ */
+void vhdxfs_stats_error(struct vhdxfs *fs, int err, const char *msg);
+/** Adds N to counter C (relaxed: the counters are statistics, not synchronisation). */
+static inline void vhdxfs_count(_Atomic uint64_t *c, uint64_t n)
+{
+	atomic_fetch_add_explicit(c, n, memory_order_relaxed);
+}
+/** Renders .vhdxfs/stats as "key=value" lines (a vhdxfs_ctl_file render function). */
+int vhdxfs_stats_render(struct vhdxfs *fs, char **out, size_t *len);
+/** "EIO", "ENOSPC", ... for the errnos the stats count, else NULL. */
+const char *vhdxfs_errno_name(int err);
+
+#endif /* VHDXFS_H */

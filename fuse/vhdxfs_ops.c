@@ -1,0 +1,694 @@
+/*
+ * vhdxfs_ops.c - the FUSE low-level operations of vhdxfs.
+ *
+ * The tree is fixed: / holds `disk` (the whole virtual disk as one raw file)
+ * and `.vhdxfs/`, whose control files come from vhdxfs_ctl_files[].  Inode
+ * numbers never change, so lookups need no table and forget is a no-op.
+ *
+ * Reads of `disk` walk the allocation map (vhdx_map) of the requested range.
+ * When every data extent lives in a layer whose file descriptor is exposed
+ * (vhdx_layer_fd), the reply is a fuse_bufvec of file-descriptor segments
+ * (FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK) mixed with zero segments, and libfuse
+ * splices the bytes from the image file to /dev/fuse without copying them
+ * through this process.  Otherwise (no descriptor, too many fragments) the
+ * request is served by vhdx_pread into a buffer.  Writes go to vhdx_pwrite;
+ * fsync, and close after writes, call vhdx_flush.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "vhdxfs.h"
+
+/* The disk's size and contents change only through this process: cache for long. */
+#define DISK_TIMEOUT 86400.0
+/* Control files are rendered at open; their attributes never change either. */
+#define CTL_TIMEOUT 86400.0
+/* Most file-descriptor/zero segments in one read reply before falling back to a copy. */
+#define MAX_SEGMENTS 64
+
+const struct vhdxfs_ctl_file vhdxfs_ctl_files[] = {
+	{ "stats", 0444, vhdxfs_stats_render, NULL },
+	/* [ctl files] later: faults, events */
+};
+const unsigned vhdxfs_n_ctl_files = sizeof vhdxfs_ctl_files / sizeof vhdxfs_ctl_files[0];
+
+/* Zeros for the ZERO extents of a read reply; never written. */
+static char zero_buf[VHDXFS_MAX_IO];
+
+/* An open control file: its rendered snapshot. */
+struct ctl_handle {
+	const struct vhdxfs_ctl_file *cf;
+	char *buf;
+	size_t len;
+};
+
+static struct vhdxfs *ops_fs(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+static const struct vhdxfs_ctl_file *ctl_by_ino(fuse_ino_t ino)
+{
+	if (ino < VHDXFS_INO_CTL || ino >= VHDXFS_INO_CTL + vhdxfs_n_ctl_files)
+		return NULL;
+	return &vhdxfs_ctl_files[ino - VHDXFS_INO_CTL];
+}
+
+/* Fills *ST for inode INO; 0 or ENOENT. */
+static int ops_stat(struct vhdxfs *fs, fuse_ino_t ino, struct stat *st)
+{
+	const struct vhdxfs_ctl_file *cf;
+	int64_t ns;
+
+	memset(st, 0, sizeof *st);
+	st->st_ino = ino;
+	st->st_uid = fs->uid;
+	st->st_gid = fs->gid;
+	st->st_atim = fs->mount_time;
+	st->st_mtim = fs->mount_time;
+	st->st_ctim = fs->mount_time;
+	st->st_blksize = 4096;
+	switch (ino) {
+	case VHDXFS_INO_ROOT:
+		st->st_mode = S_IFDIR | 0755;
+		st->st_nlink = 3;
+		return 0;
+	case VHDXFS_INO_CTLDIR:
+		st->st_mode = S_IFDIR | 0755;
+		st->st_nlink = 2;
+		return 0;
+	case VHDXFS_INO_DISK:
+		st->st_mode = S_IFREG | (fs->rw ? 0644 : 0444);
+		st->st_nlink = 1;
+		st->st_size = (off_t)fs->info.virtual_size;
+		st->st_blocks = (blkcnt_t)(fs->info.virtual_size / 512);
+		/* A large hint makes cp/cat move the disk in big requests. */
+		st->st_blksize = VHDXFS_MAX_IO;
+		ns = atomic_load_explicit(&fs->mtime_ns, memory_order_relaxed);
+		st->st_mtim.tv_sec = (time_t)(ns / 1000000000);
+		st->st_mtim.tv_nsec = (long)(ns % 1000000000);
+		st->st_ctim = st->st_mtim;
+		st->st_atim = st->st_mtim;
+		return 0;
+	default:
+		cf = ctl_by_ino(ino);
+		if (!cf)
+			return ENOENT;
+		st->st_mode = S_IFREG | cf->perm;
+		st->st_nlink = 1;
+		st->st_size = 0; /* rendered at open; read with direct_io */
+		return 0;
+	}
+}
+
+/* Replies ERR to REQ; disk errors are counted in the stats with MSG. */
+static void reply_disk_err(fuse_req_t req, int err, const char *msg)
+{
+	vhdxfs_stats_error(ops_fs(req), err, msg);
+	fuse_reply_err(req, err);
+}
+
+/* ------------------------------------------------------------ session */
+
+static void ops_init(void *userdata, struct fuse_conn_info *conn)
+{
+	struct vhdxfs *fs = userdata;
+
+	/* Replies made of image-file segments are spliced when the kernel allows. */
+	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
+		conn->want |= FUSE_CAP_SPLICE_WRITE;
+	/* Write data must land in memory for vhdx_pwrite anyway: no splice in. */
+	conn->want &= ~(unsigned)FUSE_CAP_SPLICE_READ;
+	/*
+	 * Requests of up to 1 MiB (libfuse derives max_pages from max_write,
+	 * which also bounds reads); readahead can only be lowered from the
+	 * kernel's offer, so cap it at the same size.
+	 */
+	conn->max_write = VHDXFS_MAX_IO;
+	if (conn->max_readahead > VHDXFS_MAX_IO)
+		conn->max_readahead = VHDXFS_MAX_IO;
+	/* libfuse refuses a session whose init() disagrees with -o max_read. */
+	conn->max_read = fs->max_read;
+}
+
+/*
+ * Unmount (or session end): close the image, which flushes a writable leaf
+ * and leaves its log clean.  The result is kept for main()'s exit status.
+ */
+static void ops_destroy(void *userdata)
+{
+	struct vhdxfs *fs = userdata;
+
+	if (fs->img) {
+		fs->close_ret = vhdx_close(fs->img);
+		if (fs->close_ret < 0)
+			fuse_log(FUSE_LOG_ERR, "vhdxfs: closing %s: %s\n", fs->image_path, vhdx_errmsg());
+		fs->img = NULL;
+	}
+}
+
+/* ------------------------------------------------------------ names */
+
+static void ops_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct vhdxfs *fs = ops_fs(req);
+	struct fuse_entry_param e;
+	fuse_ino_t ino = 0;
+
+	memset(&e, 0, sizeof e);
+	if (parent == VHDXFS_INO_ROOT) {
+		if (!strcmp(name, VHDXFS_DISK_NAME))
+			ino = VHDXFS_INO_DISK;
+		else if (!strcmp(name, VHDXFS_CTLDIR_NAME))
+			ino = VHDXFS_INO_CTLDIR;
+	} else if (parent == VHDXFS_INO_CTLDIR) {
+		for (unsigned i = 0; i < vhdxfs_n_ctl_files; i++)
+			if (!strcmp(name, vhdxfs_ctl_files[i].name))
+				ino = VHDXFS_INO_CTL + i;
+	} else if (ops_stat(fs, parent, &e.attr) != 0) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	} else {
+		fuse_reply_err(req, ENOTDIR);
+		return;
+	}
+	if (!ino) {
+		/* A negative entry, cached: the tree never changes. */
+		e.ino = 0;
+		e.entry_timeout = DISK_TIMEOUT;
+		fuse_reply_entry(req, &e);
+		return;
+	}
+	ops_stat(fs, ino, &e.attr);
+	e.ino = ino;
+	e.attr_timeout = ino == VHDXFS_INO_DISK ? DISK_TIMEOUT : CTL_TIMEOUT;
+	e.entry_timeout = DISK_TIMEOUT;
+	fuse_reply_entry(req, &e);
+}
+
+static void ops_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct stat st;
+	int err = ops_stat(ops_fs(req), ino, &st);
+
+	if (err)
+		fuse_reply_err(req, err);
+	else
+		fuse_reply_attr(req, &st, ino == VHDXFS_INO_DISK ? DISK_TIMEOUT : CTL_TIMEOUT);
+}
+
+/*
+ * The virtual disk has a fixed size and the tree fixed owners and modes, so
+ * only no-op changes are accepted: truncating a control file before writing
+ * to it, "setting" the disk to its own size, and time updates (ignored).
+ */
+static void ops_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+			struct fuse_file_info *fi)
+{
+	struct vhdxfs *fs = ops_fs(req);
+	struct stat st;
+	int err = ops_stat(fs, ino, &st);
+
+	if (err) {
+		fuse_reply_err(req, err);
+		return;
+	}
+	if (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	if (to_set & FUSE_SET_ATTR_SIZE) {
+		if (ino == VHDXFS_INO_DISK) {
+			if (!fs->rw) {
+				reply_disk_err(req, EROFS, "truncate: the disk is mounted read-only");
+				return;
+			}
+			if ((uint64_t)attr->st_size != fs->info.virtual_size) {
+				reply_disk_err(req, EPERM, "truncate: the virtual disk size is fixed (use dd conv=notrunc)");
+				return;
+			}
+		} else if (!ctl_by_ino(ino) || !ctl_by_ino(ino)->write) {
+			fuse_reply_err(req, ino == VHDXFS_INO_ROOT || ino == VHDXFS_INO_CTLDIR ? EISDIR : EACCES);
+			return;
+		}
+	}
+	fuse_reply_attr(req, &st, ino == VHDXFS_INO_DISK ? DISK_TIMEOUT : CTL_TIMEOUT);
+}
+
+static void ops_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct vhdxfs *fs = ops_fs(req);
+	struct statvfs sv;
+
+	memset(&sv, 0, sizeof sv);
+	sv.f_bsize = 4096;
+	sv.f_frsize = 4096;
+	sv.f_blocks = (fs->info.virtual_size + 4095) / 4096;
+	sv.f_files = 3 + vhdxfs_n_ctl_files;
+	sv.f_namemax = 255;
+	fuse_reply_statfs(req, &sv);
+}
+
+/* ------------------------------------------------------------ directories */
+
+static void ops_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	if (ino != VHDXFS_INO_ROOT && ino != VHDXFS_INO_CTLDIR) {
+		fuse_reply_err(req, ctl_by_ino(ino) || ino == VHDXFS_INO_DISK ? ENOTDIR : ENOENT);
+		return;
+	}
+	fi->cache_readdir = 1;
+	fuse_reply_open(req, fi);
+}
+
+static void ops_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct vhdxfs *fs = ops_fs(req);
+	const char *names[3 + 64];
+	fuse_ino_t inos[3 + 64];
+	unsigned n = 0;
+	size_t used = 0;
+	char *buf;
+
+	names[n] = ".";
+	inos[n++] = ino;
+	names[n] = "..";
+	inos[n++] = VHDXFS_INO_ROOT;
+	if (ino == VHDXFS_INO_ROOT) {
+		names[n] = VHDXFS_DISK_NAME;
+		inos[n++] = VHDXFS_INO_DISK;
+		names[n] = VHDXFS_CTLDIR_NAME;
+		inos[n++] = VHDXFS_INO_CTLDIR;
+	} else if (ino == VHDXFS_INO_CTLDIR) {
+		for (unsigned i = 0; i < vhdxfs_n_ctl_files && n < 3 + 64; i++) {
+			names[n] = vhdxfs_ctl_files[i].name;
+			inos[n++] = VHDXFS_INO_CTL + i;
+		}
+	} else {
+		fuse_reply_err(req, ENOTDIR);
+		return;
+	}
+	buf = malloc(size ? size : 1);
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	/* Entry k has offset k + 1: the offset of the entry after it. */
+	for (off_t k = off < 0 ? 0 : off; k < (off_t)n; k++) {
+		struct stat st;
+		size_t need;
+
+		ops_stat(fs, inos[k], &st);
+		need = fuse_add_direntry(req, buf + used, size - used, names[k], &st, k + 1);
+		if (need > size - used)
+			break;
+		used += need;
+	}
+	fuse_reply_buf(req, buf, used);
+	free(buf);
+}
+
+/* ------------------------------------------------------------ open / close */
+
+static void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct vhdxfs *fs = ops_fs(req);
+	const struct vhdxfs_ctl_file *cf;
+	int acc = fi->flags & O_ACCMODE;
+	struct ctl_handle *h;
+	int ret;
+
+	if (ino == VHDXFS_INO_DISK) {
+		if (acc != O_RDONLY && !fs->rw) {
+			reply_disk_err(req, EROFS, "open for writing: the disk is mounted read-only (mount with -o rw)");
+			return;
+		}
+		if ((fi->flags & O_TRUNC) && acc != O_RDONLY) {
+			reply_disk_err(req, EPERM, "open with O_TRUNC: the virtual disk size is fixed (use dd conv=notrunc)");
+			return;
+		}
+		/* Only this process changes the disk: the page cache stays valid. */
+		fi->keep_cache = 1;
+		fuse_reply_open(req, fi);
+		return;
+	}
+	cf = ctl_by_ino(ino);
+	if (!cf) {
+		fuse_reply_err(req, ino == VHDXFS_INO_ROOT || ino == VHDXFS_INO_CTLDIR ? EISDIR : ENOENT);
+		return;
+	}
+	if (acc != O_RDONLY && !cf->write) {
+		fuse_reply_err(req, EACCES);
+		return;
+	}
+	h = calloc(1, sizeof *h);
+	if (!h) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	h->cf = cf;
+	if (acc != O_WRONLY) {
+		ret = cf->render(fs, &h->buf, &h->len);
+		if (ret < 0) {
+			free(h);
+			fuse_reply_err(req, -ret);
+			return;
+		}
+	}
+	/* Size 0 in stat; direct_io makes the kernel ask us for the real bytes. */
+	fi->direct_io = 1;
+	fi->fh = (uint64_t)(uintptr_t)h;
+	if (fuse_reply_open(req, fi) != 0) {
+		/* The opener went away: no release will come for this handle. */
+		free(h->buf);
+		free(h);
+	}
+}
+
+static void ops_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct ctl_handle *h = (struct ctl_handle *)(uintptr_t)fi->fh;
+
+	if (ino != VHDXFS_INO_DISK && h) {
+		free(h->buf);
+		free(h);
+	}
+	fuse_reply_err(req, 0);
+}
+
+/* Makes completed writes durable when some happened since the last flush. */
+static int disk_flush(struct vhdxfs *fs, bool force)
+{
+	int ret;
+
+	if (!fs->rw)
+		return 0;
+	/*
+	 * Clear the flag before flushing: a write that completes during the
+	 * flush sets it again and the next flush covers it, while every write
+	 * completed before this call is covered by this flush.
+	 */
+	if (!atomic_exchange(&fs->dirty, false) && !force)
+		return 0;
+	vhdxfs_count(&fs->stats.flushes, 1);
+	ret = vhdx_flush(fs->img);
+	if (ret < 0)
+		atomic_store(&fs->dirty, true);
+	return ret;
+}
+
+static void ops_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct vhdxfs *fs = ops_fs(req);
+	int ret = 0;
+
+	/* close() after writes: make them durable so that close reports errors. */
+	if (ino == VHDXFS_INO_DISK)
+		ret = disk_flush(fs, false);
+	if (ret < 0)
+		reply_disk_err(req, -ret, vhdx_errmsg());
+	else
+		fuse_reply_err(req, 0);
+}
+
+static void ops_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	struct vhdxfs *fs = ops_fs(req);
+	int ret = 0;
+
+	if (ino == VHDXFS_INO_DISK)
+		ret = disk_flush(fs, false);
+	if (ret < 0)
+		reply_disk_err(req, -ret, vhdx_errmsg());
+	else
+		fuse_reply_err(req, 0);
+}
+
+/* ------------------------------------------------------------ disk reads */
+
+/* Serves [OFF, OFF+SIZE) (inside the disk) through vhdx_pread into a buffer. */
+static void disk_read_copy(fuse_req_t req, struct vhdxfs *fs, size_t size, uint64_t off)
+{
+	char *buf = malloc(size);
+	ssize_t n;
+
+	if (!buf) {
+		reply_disk_err(req, ENOMEM, "read: out of memory");
+		return;
+	}
+	n = vhdx_pread(fs->img, buf, size, off);
+	if (n < 0) {
+		reply_disk_err(req, (int)-n, vhdx_errmsg());
+	} else {
+		vhdxfs_count(&fs->stats.copied_reads, 1);
+		vhdxfs_count(&fs->stats.read_bytes, (uint64_t)n);
+		fuse_reply_buf(req, buf, (size_t)n);
+	}
+	free(buf);
+}
+
+/* Appends a segment to BV (room for MAX_SEGMENTS), merging with the previous one when contiguous. */
+static bool bv_add(struct fuse_bufvec *bv, int fd, uint64_t foff, size_t len)
+{
+	struct fuse_buf *prev = bv->count ? &bv->buf[bv->count - 1] : NULL;
+
+	if (fd < 0) {
+		if (prev && !(prev->flags & FUSE_BUF_IS_FD) && prev->size + len <= sizeof zero_buf) {
+			prev->size += len;
+			return true;
+		}
+	} else if (prev && (prev->flags & FUSE_BUF_IS_FD) && prev->fd == fd &&
+		   (uint64_t)prev->pos + prev->size == foff) {
+		prev->size += len;
+		return true;
+	}
+	if (bv->count == MAX_SEGMENTS)
+		return false;
+	prev = &bv->buf[bv->count++];
+	memset(prev, 0, sizeof *prev);
+	prev->size = len;
+	if (fd < 0) {
+		prev->mem = zero_buf;
+	} else {
+		prev->flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK | FUSE_BUF_FD_RETRY;
+		prev->fd = fd;
+		prev->pos = (off_t)foff;
+	}
+	return true;
+}
+
+static void disk_read(fuse_req_t req, size_t size, off_t off_in)
+{
+	struct vhdxfs *fs = ops_fs(req);
+	uint64_t vsize = fs->info.virtual_size;
+	uint64_t off = (uint64_t)off_in, voff, end;
+	struct fuse_bufvec *bv;
+	bool has_fd = false, copy = false;
+	int ret;
+
+	vhdxfs_count(&fs->stats.reads, 1);
+	if (off_in < 0) {
+		reply_disk_err(req, EINVAL, "read: negative offset");
+		return;
+	}
+	if (off >= vsize || size == 0) {
+		fuse_reply_buf(req, NULL, 0);
+		return;
+	}
+	if (size > vsize - off)
+		size = (size_t)(vsize - off);
+	if (size > sizeof zero_buf) {
+		/* Larger than any request we negotiated: keep it simple. */
+		disk_read_copy(req, fs, size, off);
+		return;
+	}
+	bv = malloc(sizeof *bv + (MAX_SEGMENTS - 1) * sizeof bv->buf[0]);
+	if (!bv) {
+		reply_disk_err(req, ENOMEM, "read: out of memory");
+		return;
+	}
+	memset(bv, 0, sizeof *bv);
+	end = off + size;
+	for (voff = off; voff < end;) {
+		struct vhdx_extent ext;
+		int fd = -1;
+
+		ret = vhdx_map(fs->img, voff, end - voff, &ext);
+		if (ret < 0) {
+			free(bv);
+			reply_disk_err(req, -ret, vhdx_errmsg());
+			return;
+		}
+		if (ext.len == 0 || ext.len > end - voff) {
+			/* A map that does not advance would loop: let pread decide. */
+			copy = true;
+			break;
+		}
+		if (ext.kind == VHDX_EXTENT_DATA) {
+			if (ext.layer < fs->stats.n_layers) {
+				vhdxfs_count(&fs->stats.layer[ext.layer].reads, 1);
+				vhdxfs_count(&fs->stats.layer[ext.layer].read_bytes, ext.len);
+			}
+			fd = vhdx_layer_fd(fs->img, ext.layer);
+			if (fd < 0)
+				copy = true;
+			has_fd = true;
+		}
+		if (!copy && !bv_add(bv, fd, ext.foff, (size_t)ext.len))
+			copy = true;
+		voff += ext.len;
+	}
+	if (copy) {
+		free(bv);
+		disk_read_copy(req, fs, size, off);
+		return;
+	}
+	vhdxfs_count(&fs->stats.read_bytes, size);
+	if (!has_fd) {
+		/* All zeros: one plain reply, no file access at all. */
+		free(bv);
+		vhdxfs_count(&fs->stats.zero_reads, 1);
+		fuse_reply_buf(req, zero_buf, size);
+		return;
+	}
+	vhdxfs_count(&fs->stats.zero_copy_reads, 1);
+	/* libfuse splices fd segments when it can and falls back to pread itself. */
+	ret = fuse_reply_data(req, bv, 0);
+	if (ret < 0)
+		vhdxfs_stats_error(fs, -ret, "read: sending the reply failed");
+	free(bv);
+}
+
+static void ops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct ctl_handle *h;
+
+	if (ino == VHDXFS_INO_DISK) {
+		disk_read(req, size, off);
+		return;
+	}
+	h = (struct ctl_handle *)(uintptr_t)fi->fh;
+	if (!h || !ctl_by_ino(ino)) {
+		fuse_reply_err(req, EBADF);
+		return;
+	}
+	if (off < 0 || (uint64_t)off >= h->len) {
+		fuse_reply_buf(req, NULL, 0);
+		return;
+	}
+	if (size > h->len - (size_t)off)
+		size = h->len - (size_t)off;
+	fuse_reply_buf(req, h->buf + off, size);
+}
+
+/* ------------------------------------------------------------ disk writes */
+
+static void ops_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+		      struct fuse_file_info *fi)
+{
+	struct vhdxfs *fs = ops_fs(req);
+	struct ctl_handle *h;
+	struct timespec now;
+	ssize_t n;
+
+	if (ino != VHDXFS_INO_DISK) {
+		h = (struct ctl_handle *)(uintptr_t)fi->fh;
+		if (!h || !h->cf->write) {
+			fuse_reply_err(req, EBADF);
+			return;
+		}
+		n = off < 0 ? -EINVAL : h->cf->write(fs, buf, size, (uint64_t)off);
+		if (n < 0)
+			fuse_reply_err(req, (int)-n);
+		else
+			fuse_reply_write(req, (size_t)n);
+		return;
+	}
+	vhdxfs_count(&fs->stats.writes, 1);
+	if (!fs->rw) {
+		reply_disk_err(req, EROFS, "write: the disk is mounted read-only");
+		return;
+	}
+	if (off < 0) {
+		reply_disk_err(req, EINVAL, "write: negative offset");
+		return;
+	}
+	if (size && (uint64_t)off >= fs->info.virtual_size) {
+		/* Like a block device: the disk does not grow. */
+		reply_disk_err(req, ENOSPC, "write: past the end of the virtual disk");
+		return;
+	}
+	n = vhdx_pwrite(fs->img, buf, size, (uint64_t)off);
+	if (n < 0) {
+		reply_disk_err(req, (int)-n, vhdx_errmsg());
+		return;
+	}
+	atomic_store(&fs->dirty, true);
+	clock_gettime(CLOCK_REALTIME, &now);
+	atomic_store_explicit(&fs->mtime_ns, (int64_t)now.tv_sec * 1000000000 + now.tv_nsec, memory_order_relaxed);
+	vhdxfs_count(&fs->stats.write_bytes, (uint64_t)n);
+	fuse_reply_write(req, (size_t)n);
+}
+
+/* ------------------------------------------------------------ holes */
+
+/* SEEK_DATA / SEEK_HOLE from the allocation map, so that cp --sparse skips empty space. */
+static void ops_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi)
+{
+	struct vhdxfs *fs = ops_fs(req);
+	uint64_t vsize = fs->info.virtual_size, voff;
+
+	if (ino != VHDXFS_INO_DISK || (whence != SEEK_DATA && whence != SEEK_HOLE)) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (off < 0 || (uint64_t)off >= vsize) {
+		fuse_reply_err(req, ENXIO);
+		return;
+	}
+	for (voff = (uint64_t)off; voff < vsize;) {
+		struct vhdx_extent ext;
+		int ret = vhdx_map(fs->img, voff, vsize - voff, &ext);
+
+		if (ret < 0) {
+			reply_disk_err(req, -ret, vhdx_errmsg());
+			return;
+		}
+		if ((whence == SEEK_DATA) == (ext.kind == VHDX_EXTENT_DATA) || ext.len == 0)
+			break;
+		voff += ext.len;
+	}
+	if (voff >= vsize) {
+		if (whence == SEEK_DATA) {
+			fuse_reply_err(req, ENXIO);
+			return;
+		}
+		voff = vsize; /* the implicit hole at the end */
+	}
+	fuse_reply_lseek(req, (off_t)voff);
+}
+
+const struct fuse_lowlevel_ops vhdxfs_ops = {
+	.init = ops_init,
+	.destroy = ops_destroy,
+	.lookup = ops_lookup,
+	.getattr = ops_getattr,
+	.setattr = ops_setattr,
+	.statfs = ops_statfs,
+	.opendir = ops_opendir,
+	.readdir = ops_readdir,
+	.open = ops_open,
+	.release = ops_release,
+	.flush = ops_flush,
+	.fsync = ops_fsync,
+	.read = ops_read,
+	.write = ops_write,
+	.lseek = ops_lseek,
+};
