@@ -23,11 +23,13 @@
 
 static void help(FILE *f)
 {
-	fprintf(f, "Usage: vhdx convert -O raw [--progress|--no-progress] IMAGE OUT\n\n"
+	fprintf(f, "Usage: vhdx convert -O raw [--offset N] [--length N] [--progress] IMAGE OUT\n\n"
 		   "Writes the whole virtual disk of IMAGE (through its parent chain) to OUT.\n"
 		   "OUT '-' is standard output; a regular file OUT is written sparse (holes\n"
 		   "where the disk reads as zeros) and truncated to the virtual size.\n\n"
 		   "  -O, --output-format raw   the output format (raw)\n"
+		   "      --offset N            start at byte N of the virtual disk (default 0)\n"
+		   "      --length N            convert N bytes (default: to the end of the disk)\n"
 		   "  -p, --progress            show progress on standard error (default on a terminal)\n"
 		   "      --no-progress         never show progress\n"
 		   "  -h, --help                this text\n\n" TOOL_OPEN_HELP);
@@ -72,11 +74,13 @@ static double now_sec(void)
 
 int cmd_convert(int argc, char **argv)
 {
-	enum { OPT_NO_PROGRESS = OPT__NEXT };
+	enum { OPT_NO_PROGRESS = OPT__NEXT, OPT_OFFSET, OPT_LENGTH };
 	static const struct option longopts[] = {
 		{ "output-format", required_argument, NULL, 'O' },
 		{ "progress", no_argument, NULL, 'p' },
 		{ "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
+		{ "offset", required_argument, NULL, OPT_OFFSET },
+		{ "length", required_argument, NULL, OPT_LENGTH },
 		{ "help", no_argument, NULL, 'h' },
 		TOOL_OPEN_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
@@ -89,6 +93,7 @@ int cmd_convert(int argc, char **argv)
 	bool seekable = false, to_stdout;
 	uint8_t *buf, *zeros;
 	double t0, last = 0;
+	uint64_t start = 0, length = UINT64_MAX, end, total;
 
 	tool_open_init(&to);
 	optind = 1;
@@ -102,6 +107,18 @@ int cmd_convert(int argc, char **argv)
 		case 'O': fmt = optarg; break;
 		case 'p': progress = 1; break;
 		case OPT_NO_PROGRESS: progress = 0; break;
+		case OPT_OFFSET:
+			if (tool_parse_size(optarg, &start) < 0) {
+				tool_error("convert", "bad --offset '%s'", optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case OPT_LENGTH:
+			if (tool_parse_size(optarg, &length) < 0 || length == 0) {
+				tool_error("convert", "bad --length '%s'", optarg);
+				return EXIT_USAGE;
+			}
+			break;
 		case 'h': help(stdout); return EXIT_OK;
 		default: help(stderr); return EXIT_USAGE;
 		}
@@ -120,6 +137,14 @@ int cmd_convert(int argc, char **argv)
 	if (ret)
 		return ret;
 	vhdx_get_info(img, &info);
+	if (start > info.virtual_size || (length != UINT64_MAX && length > info.virtual_size - start)) {
+		tool_error("convert", "the range %" PRIu64 "+%" PRIu64 " is past the end of the disk (%" PRIu64 " bytes)",
+			   start, length, info.virtual_size);
+		vhdx_close(img);
+		return EXIT_ERR;
+	}
+	end = length == UINT64_MAX ? info.virtual_size : start + length;
+	total = end - start;
 	if (to_stdout) {
 		fd = STDOUT_FILENO;
 	} else {
@@ -145,9 +170,10 @@ int cmd_convert(int argc, char **argv)
 	}
 	t0 = now_sec();
 	ret = EXIT_OK;
-	for (uint64_t at = 0; at < info.virtual_size;) {
+	/* output byte = virtual byte - start */
+	for (uint64_t at = start; at < end;) {
 		struct vhdx_extent e;
-		r = vhdx_map(img, at, info.virtual_size - at, &e);
+		r = vhdx_map(img, at, end - at, &e);
 		if (r < 0) {
 			ret = tool_lib_error("convert", r);
 			goto done;
@@ -156,7 +182,7 @@ int cmd_convert(int argc, char **argv)
 			size_t n = (size_t)VHDX_TOOL_MIN(e.len - done_len, CHUNK);
 			uint64_t pos = at + done_len;
 			if (e.kind == VHDX_EXTENT_ZERO) {
-				if (!seekable && (r = write_all(fd, zeros, n, pos, false)) < 0)
+				if (!seekable && (r = write_all(fd, zeros, n, pos - start, false)) < 0)
 					goto write_error;
 			} else {
 				ssize_t got = vhdx_pread(img, buf, n, pos);
@@ -164,30 +190,30 @@ int cmd_convert(int argc, char **argv)
 					ret = tool_lib_error("convert", (int)got);
 					goto done;
 				}
-				if (!(seekable && all_zero(buf, n)) && (r = write_all(fd, buf, n, pos, seekable)) < 0)
+				if (!(seekable && all_zero(buf, n)) && (r = write_all(fd, buf, n, pos - start, seekable)) < 0)
 					goto write_error;
 			}
 			done_len += n;
 			if (progress) {
 				double t = now_sec();
 				if (t - last > 0.5) {
+					uint64_t done_bytes = pos + n - start;
 					fprintf(stderr, "\r%5.1f%%  %" PRIu64 " / %" PRIu64 " MiB  %.0f MiB/s",
-						100.0 * (double)(pos + n) / (double)info.virtual_size, (pos + n) >> 20,
-						info.virtual_size >> 20, (double)((pos + n) >> 20) / (t - t0 + 1e-9));
+						100.0 * (double)done_bytes / (double)total, done_bytes >> 20, total >> 20,
+						(double)(done_bytes >> 20) / (t - t0 + 1e-9));
 					last = t;
 				}
 			}
 		}
 		at += e.len;
 	}
-	if (seekable && ftruncate(fd, (off_t)info.virtual_size) < 0) {
-		tool_error("convert", "%s: cannot set the size to %" PRIu64 ": %s", out, info.virtual_size,
-			   strerror(errno));
+	if (seekable && ftruncate(fd, (off_t)total) < 0) {
+		tool_error("convert", "%s: cannot set the size to %" PRIu64 ": %s", out, total, strerror(errno));
 		ret = EXIT_ERR;
 		goto done;
 	}
 	if (progress)
-		fprintf(stderr, "\r100.0%%  %" PRIu64 " MiB in %.1f s%20s\n", info.virtual_size >> 20, now_sec() - t0, "");
+		fprintf(stderr, "\r100.0%%  %" PRIu64 " MiB in %.1f s%20s\n", total >> 20, now_sec() - t0, "");
 	goto done;
 write_error:
 	tool_error("convert", "writing %s: %s", to_stdout ? "standard output" : out, strerror(-r));

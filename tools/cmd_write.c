@@ -96,16 +96,22 @@ int cmd_write(int argc, char **argv)
 		return EXIT_ERR;
 	}
 	for (;;) {
-		ssize_t n = read(STDIN_FILENO, buf, cap);
-		ssize_t w;
-		if (n < 0) {
-			if (errno == EINTR)
+		ssize_t n = 0, w;
+		/* fill the whole buffer (pipes return 64 KiB at a time) so whole blocks arrive whole */
+		while ((size_t)n < cap) {
+			ssize_t r = read(STDIN_FILENO, buf + n, cap - (size_t)n);
+			if (r < 0 && errno == EINTR)
 				continue;
-			tool_error("write", "reading standard input: %s", strerror(errno));
-			rc = EXIT_ERR;
-			break;
+			if (r <= 0) {
+				if (r < 0) {
+					tool_error("write", "reading standard input: %s", strerror(errno));
+					rc = EXIT_ERR;
+				}
+				break;
+			}
+			n += r;
 		}
-		if (n == 0)
+		if (rc != EXIT_OK || n == 0)
 			break;
 		if (off + total + (uint64_t)n > info.virtual_size) {
 			tool_error("write", "data reaches byte %" PRIu64 ", past the end of the disk (%" PRIu64 " bytes)",

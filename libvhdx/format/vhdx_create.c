@@ -32,27 +32,40 @@
 
 #define ITEMS_OFF (64 * 1024)
 
-/* Relative Windows-style path from folder FROM_DIR to file TO (both absolute, '/'-separated). */
+/*
+ * Relative Windows-style path from folder FROM_DIR to file TO (both absolute,
+ * '/'-separated, no "." or ".." components): ".\name" in the same folder,
+ * "..\x\name" elsewhere, as Hyper-V writes relative_path.
+ */
 static char *relative_windows_path(const char *from_dir, const char *to)
 {
-	size_t i = 0, common = 0, ups = 0, len;
-	char *out, *p;
+	size_t common = 0, i = 0, ups = 0, len;
 	const char *rest;
+	char *out, *p;
 
-	/* longest common prefix ending at a path separator */
-	while (from_dir[i] && to[i] && from_dir[i] == to[i]) {
+	/* common leading components: both strings agree up to a '/' (or FROM_DIR's end) */
+	for (;; i++) {
+		bool from_end = from_dir[i] == '\0' || (from_dir[i] == '/' && from_dir[i + 1] == '\0');
+		if (from_end && to[i] == '/') {
+			common = i + 1;
+			break;
+		}
+		if (from_dir[i] != to[i] || from_dir[i] == '\0')
+			break;
 		if (to[i] == '/')
 			common = i + 1;
-		i++;
 	}
-	if (!from_dir[i] && to[i] == '/')
-		common = i + 1;
 	rest = to + common;
-	for (const char *q = from_dir + common; *q; q++)
-		if (*q == '/' && q[1])
-			ups++;
-	if (from_dir[common])
+	/* one ".." for each component of FROM_DIR after the common part */
+	for (const char *q = from_dir + VHDX_MIN(common, strlen(from_dir)); *q;) {
+		while (*q == '/')
+			q++;
+		if (!*q)
+			break;
 		ups++;
+		while (*q && *q != '/')
+			q++;
+	}
 	len = (ups ? ups * 3 : 2) + strlen(rest) + 1;
 	out = malloc(len);
 	if (!out)
