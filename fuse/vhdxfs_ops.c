@@ -384,7 +384,7 @@ static void ops_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 }
 
 /* Makes completed writes durable when some happened since the last flush. */
-static int disk_flush(struct vhdxfs *fs, bool force)
+static int disk_flush(struct vhdxfs *fs)
 {
 	int ret;
 
@@ -395,7 +395,7 @@ static int disk_flush(struct vhdxfs *fs, bool force)
 	 * flush sets it again and the next flush covers it, while every write
 	 * completed before this call is covered by this flush.
 	 */
-	if (!atomic_exchange(&fs->dirty, false) && !force)
+	if (!atomic_exchange(&fs->dirty, false))
 		return 0;
 	vhdxfs_count(&fs->stats.flushes, 1);
 	ret = vhdx_flush(fs->img);
@@ -411,7 +411,7 @@ static void ops_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 	/* close() after writes: make them durable so that close reports errors. */
 	if (ino == VHDXFS_INO_DISK)
-		ret = disk_flush(fs, false);
+		ret = disk_flush(fs);
 	if (ret < 0)
 		reply_disk_err(req, -ret, vhdx_errmsg());
 	else
@@ -424,7 +424,7 @@ static void ops_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_
 	int ret = 0;
 
 	if (ino == VHDXFS_INO_DISK)
-		ret = disk_flush(fs, false);
+		ret = disk_flush(fs);
 	if (ret < 0)
 		reply_disk_err(req, -ret, vhdx_errmsg());
 	else
