@@ -24,7 +24,8 @@ static void help(FILE *f)
 		   "  -h, --help      this text\n\n" TOOL_OPEN_HELP);
 }
 
-static void print_layer(struct report *r, struct vhdx_layer *l, unsigned idx, bool show_log)
+static void print_layer(struct report *r, struct vhdx_layer *l, const struct vhdx_layer *parent, unsigned idx,
+			bool show_log)
 {
 	report_begin(r, NULL);
 	report_u64(r, "layer", idx);
@@ -42,6 +43,13 @@ static void print_layer(struct report *r, struct vhdx_layer *l, unsigned idx, bo
 		report_guid(r, "linkage", l->parent.linkage);
 		if (l->parent.has_linkage2)
 			report_guid(r, "linkage2", l->parent.linkage2);
+		if (parent) {
+			/* false only when the chain was opened with --ignore-id-mismatch */
+			report_str(r, "opened_path", parent->path);
+			report_bool(r, "linkage_holds", !memcmp(parent->identity, l->parent.linkage, 16) ||
+							(l->parent.has_linkage2 &&
+							 !memcmp(parent->identity, l->parent.linkage2, 16)));
+		}
 		report_begin_list(r, "paths");
 		for (size_t i = 0; i < l->parent.n_paths; i++) {
 			report_begin(r, NULL);
@@ -132,7 +140,7 @@ int cmd_info(int argc, char **argv)
 	}
 	report_begin_list(&r, "layers");
 	for (unsigned i = 0; i < ch->n; i++)
-		print_layer(&r, ch->layers[i], i, show_log);
+		print_layer(&r, ch->layers[i], i + 1 < ch->n ? ch->layers[i + 1] : NULL, i, show_log);
 	report_end_list(&r);
 	report_end(&r);
 	report_finish(&r);
