@@ -47,8 +47,8 @@ static int mem_pread(struct vhdx_io *io, void *buf, size_t len, uint64_t off)
 	pthread_rwlock_rdlock(&m->lock);
 	if (!vhdx_range_ok(off, len, m->len))
 		ret = -ENODATA;
-	else
-		memcpy(buf, m->data + off, len);
+	else if (len)
+		memcpy(buf, m->data + off, len); /* data is NULL while the file is empty */
 	pthread_rwlock_unlock(&m->lock);
 	return ret;
 }

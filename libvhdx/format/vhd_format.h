@@ -1,0 +1,69 @@
+/*
+ * vhd_format.h - the state of one opened legacy VHD file (L2), shared by
+ * the VHD reader (vhd.c) and the `vhdx info` report (tools/info_vhd.c),
+ * which prints these fields.
+ */
+#ifndef VHDX_FORMAT_VHD_H
+#define VHDX_FORMAT_VHD_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "codec/vhd_codec.h"
+#include "format/format.h"
+
+enum vhdx_vhd_copy { VHDX_VHD_TRAILING = 0, VHDX_VHD_LEADING = 1 };
+
+/* One of the two footer copies as found in the file. */
+struct vhdx_vhd_footer_copy {
+	uint64_t offset;               /* where it was looked for */
+	bool present;                  /* the "conectix" cookie is there */
+	bool old_size;                 /* trailing copy: a 511-byte pre-2004 footer */
+	bool valid;                    /* decoded without error (checksum included unless salvaged) */
+	bool salvaged;                 /* valid only because the salvage flag excused its checksum */
+	char *error;                   /* why it is not valid (owned), or NULL */
+	int err;                       /* the positive errno behind ERROR (EBADMSG, ENOTSUP), or 0 */
+	struct vhdx_vhd_footer f;      /* decoded fields (as far as decoding got) */
+	uint8_t raw[VHD_FOOTER_SIZE];
+};
+
+/* One parent locator entry with its decoded data. */
+struct vhdx_vhd_locator_info {
+	char *path;                    /* decoded path (owned), or NULL */
+	char *error;                   /* why the data could not be used (owned), or NULL */
+};
+
+struct vhdx_vhd_state {
+	uint64_t file_size;
+	uint64_t data_end;             /* end of the area blocks may use: the trailing footer, or EOF without one */
+
+	struct vhdx_vhd_footer_copy copies[2]; /* [VHDX_VHD_TRAILING], [VHDX_VHD_LEADING] */
+	bool leading_read;             /* dynamic/differencing: the leading copy was examined */
+	bool footers_differ;           /* both copies valid but not byte-identical */
+	enum vhdx_vhd_copy used;       /* which copy is in use */
+	const struct vhdx_vhd_footer *footer; /* = &copies[used].f */
+
+	/* dynamic and differencing disks only */
+	bool has_dynhdr;
+	uint64_t dynhdr_off;
+	struct vhdx_vhd_dynhdr dyn;
+	char *parent_name;             /* decoded parent Unicode name (owned), or NULL */
+	struct vhdx_vhd_locator_info locators[VHD_N_LOCATORS];
+	uint32_t bitmap_size;          /* bytes of the sector bitmap in front of each block */
+	uint64_t blocks_needed;        /* ceil(current size / block size) */
+	uint32_t *bat;                 /* max_table_entries entries, host order; read-only after open */
+	uint64_t allocated_blocks;     /* BAT entries != 0xFFFFFFFF */
+
+	/* differencing disks: sector bitmaps, loaded once per block on first use */
+	pthread_mutex_t bitmap_mutex;
+	bool mutex_ready;
+	uint8_t **bitmaps;             /* max_table_entries pointers (NULL = not loaded) */
+};
+
+static inline struct vhdx_vhd_state *vhdx_vhd_state_of(struct vhdx_layer *l)
+{
+	return (struct vhdx_vhd_state *)l->priv;
+}
+
+#endif /* VHDX_FORMAT_VHD_H */
