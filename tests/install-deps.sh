@@ -1,0 +1,66 @@
+# install-deps.sh - installs the Debian packages libvhdx needs to build and
+# test (sourced by ./run-tests and ./quickstart; bash).
+#
+# install_deps [extra-package...]
+#   Asks dpkg which of the packages are missing and installs only those, so a
+#   machine that has everything never touches the network (`apt-get update`
+#   runs only when something is missing).  Works without a terminal.  Not
+#   root: uses sudo if it can run without a password, else says what to
+#   install.  Not Debian (no dpkg/apt-get): says so and carries on; configure
+#   then reports what is missing.  Returns 0 unless an install was attempted
+#   and failed (the callers carry on anyway and let configure decide).
+
+# What each package is for:
+#   build-essential autoconf automake libtool pkg-config   the autotools build
+#   libfuse3-dev fuse3                                      vhdxfs (FUSE driver) and its tests
+#   libxxhash-dev xxhash                                    block hashes (hash/verify/diff)
+#   libcmocka-dev                                           unit tests
+#   qemu-utils libvhdi-utils                                independent readers the tests compare with
+#   xz-utils                                                the compressed fixtures and conformance images
+#   e2fsprogs ntfs-3g                                       file systems inside test images
+#   fio valgrind clang                                      benchmarks, make check-valgrind, fuzzing
+#   openssl python3                                         fast sha256 of large disks, JSON checks in tests
+VHDX_DEB_PACKAGES=(
+	build-essential autoconf automake libtool pkg-config
+	libfuse3-dev fuse3 libxxhash-dev xxhash libcmocka-dev
+	qemu-utils libvhdi-utils xz-utils e2fsprogs ntfs-3g fio valgrind clang
+	openssl python3
+)
+
+install_deps() {
+	local pkgs=("${VHDX_DEB_PACKAGES[@]}" "$@") missing=() p sudo=()
+
+	if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then
+		echo "install-deps: no dpkg/apt-get here (not Debian?); install these or their equivalents yourself:" >&2
+		echo "  ${pkgs[*]}" >&2
+		return 0
+	fi
+	for p in "${pkgs[@]}"; do
+		# db:Status-Abbrev is "ii " for an installed package
+		case "$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null)" in
+		ii*) ;;
+		*) missing+=("$p") ;;
+		esac
+	done
+	if [ ${#missing[@]} -eq 0 ]; then
+		echo "install-deps: all ${#pkgs[@]} packages are installed"
+		return 0
+	fi
+	if [ "$(id -u)" != 0 ]; then
+		if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+			sudo=(sudo -n)
+		else
+			echo "install-deps: missing packages, and not root (run as root or: sudo apt-get install ${missing[*]})" >&2
+			return 0
+		fi
+	fi
+	echo "install-deps: installing ${missing[*]}"
+	# noninteractive + </dev/null: never wait for a terminal (CI has none)
+	if ! "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q </dev/null ||
+	   ! "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+		"${missing[@]}" </dev/null; then
+		echo "install-deps: apt-get failed; carrying on with what is installed" >&2
+		return 1
+	fi
+	return 0
+}
