@@ -76,6 +76,23 @@ expect_fail_msg() {
 	grep -Eq -- "$pat" "$T/err" || fail "'$*': stderr does not match /$pat/: $(cat "$T/err")"
 }
 
+# fixture_image NAME: decompresses fixtures/NAME.xz into $T once and prints the path
+fixture_image() {
+	local out="$T/$1"
+	[ -f "$out" ] || xz -dc "$top_srcdir/fixtures/$1.xz" > "$out" || fail "cannot decompress fixtures/$1.xz"
+	echo "$out"
+}
+
+# sha256_stdin: sha256 of standard input (openssl uses the CPU's SHA
+# instructions, several times faster than sha256sum on multi-GiB disks)
+sha256_stdin() {
+	if command -v openssl >/dev/null 2>&1; then
+		openssl dgst -sha256 -r | cut -d' ' -f1
+	else
+		sha256sum | cut -d' ' -f1
+	fi
+}
+
 # ---- FUSE mounts (vhdxfs) ----
 # fuse_mount MNT IMAGE [VHDXFS-OPTIONS...]: mounts IMAGE on MNT with vhdxfs -f
 # in the background, waits (10 s at most) for the mount to appear, and
