@@ -26,6 +26,7 @@
 #include "chain/chain.h"
 #include "format/vhdx_create.h"
 #include "format/vhdx_format.h"
+#include "codec/guid.h"
 #include "lib/crash_io.h"
 
 #define SECTOR 512
@@ -161,6 +162,37 @@ static void verify(struct world *w, const struct op *ops, size_t nops, size_t af
 	assert_int_equal(vhdx_layer_close(l), 0);
 }
 
+/*
+ * With VHDX_CRASH_DUMP_DIR set, crash images whose log is dirty are also
+ * written there (base disks only: qemu cannot open children), so that
+ * tests/test-crash-qemu.sh can check that qemu's replay gives our bytes.
+ */
+static void maybe_dump(const char *what, size_t after, const uint8_t *bytes, size_t len)
+{
+	static unsigned dumped;
+	const char *dir = getenv("VHDX_CRASH_DUMP_DIR");
+	struct vhdx_header h[2];
+	bool dirty = false;
+	char path[4096];
+	FILE *f;
+
+	if (!dir || strcmp(what, "dynamic") != 0 || dumped >= 24 || len < VHDX_HEADER2_OFF + VHDX_HEADER_SIZE)
+		return;
+	for (int i = 0; i < 2; i++)
+		if (vhdx_header_decode(bytes + (i ? VHDX_HEADER2_OFF : VHDX_HEADER1_OFF), VHDX_HEADER_SIZE, &h[i]) == 0)
+			dirty |= !vhdx_guid_is_zero(h[i].log_guid) &&
+				 (h[1 - i].seq < h[i].seq || vhdx_header_decode(bytes + (i ? VHDX_HEADER1_OFF : VHDX_HEADER2_OFF),
+										 VHDX_HEADER_SIZE, &h[1 - i]) < 0);
+	if (!dirty)
+		return;
+	snprintf(path, sizeof path, "%s/crash-%03zu.vhdx", dir, after);
+	f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(bytes, 1, len, f), len);
+	fclose(f);
+	dumped++;
+}
+
 static void run_workload(struct world *w, const uint8_t *img, size_t img_len, unsigned seed, const char *what)
 {
 	struct vhdx_io *cio, *borrowed;
@@ -209,6 +241,8 @@ static void run_workload(struct world *w, const uint8_t *img, size_t img_len, un
 			size_t len;
 			assert_int_equal(crash_io_image(cio, after, modes[m], seed + (unsigned)after, &bytes, &len), 0);
 			verify(w, ops, nops, after, bytes, len, m == 0, what);
+			if (modes[m] == CRASH_DROP_ALL)
+				maybe_dump(what, after, bytes, len);
 			free(bytes);
 		}
 	}
