@@ -144,7 +144,11 @@ static int scan_entries(struct vhdx_log_sequence *out, const uint8_t *guid, stru
 			(*rejected)++;
 			if (!*first_reject) {
 				char *m = vhdx_err_dup();
-				*first_reject = fmt_alloc("log entry at log offset 0x%x: %s", off, m ? m : "invalid");
+				const char *why = m ? m : "invalid";
+				/* the codec says "log entry: ..."; this says which one */
+				if (!strncmp(why, "log entry: ", 11))
+					why += 11;
+				*first_reject = fmt_alloc("log entry at log offset 0x%x: %s", off, why);
 				free(m);
 			}
 			continue;
