@@ -30,7 +30,11 @@
 #define DISK_TIMEOUT 86400.0
 /* Control files are rendered at open; their attributes never change either. */
 #define CTL_TIMEOUT 86400.0
-/* Most file-descriptor/zero segments in one read reply before falling back to a copy. */
+/*
+ * Most file-descriptor/zero segments in one read reply before falling back to
+ * a copy; libfuse sizes its splice pipe as the reply plus a page per segment,
+ * and VHDXFS_MAX_IO + (MAX_SEGMENTS + 2) pages stays within a 1 MiB pipe.
+ */
 #define MAX_SEGMENTS 64
 
 const struct vhdxfs_ctl_file vhdxfs_ctl_files[] = {
@@ -127,9 +131,9 @@ static void ops_init(void *userdata, struct fuse_conn_info *conn)
 	/* Write data must land in memory for vhdx_pwrite anyway: no splice in. */
 	conn->want &= ~(unsigned)FUSE_CAP_SPLICE_READ;
 	/*
-	 * Requests of up to 1 MiB (libfuse derives max_pages from max_write,
-	 * which also bounds reads); readahead can only be lowered from the
-	 * kernel's offer, so cap it at the same size.
+	 * Requests of up to VHDXFS_MAX_IO (libfuse derives max_pages from
+	 * max_write, which also bounds reads); readahead can only be lowered
+	 * from the kernel's offer, so cap it at the same size.
 	 */
 	conn->max_write = VHDXFS_MAX_IO;
 	if (conn->max_readahead > VHDXFS_MAX_IO)
@@ -433,12 +437,48 @@ static void ops_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_
 
 /* ------------------------------------------------------------ disk reads */
 
+/*
+ * One VHDXFS_MAX_IO buffer per request thread for copied reads, kept for the
+ * thread's life: allocating it per request costs an mmap/munmap pair and
+ * page faults each time.
+ */
+static pthread_key_t copy_buf_key;
+static pthread_once_t copy_buf_once = PTHREAD_ONCE_INIT;
+static bool copy_buf_key_ok;
+
+static void copy_buf_key_init(void)
+{
+	copy_buf_key_ok = pthread_key_create(&copy_buf_key, free) == 0;
+}
+
+/* The calling thread's buffer, or NULL (then the caller allocates one). */
+static char *copy_buf_get(void)
+{
+	char *p;
+
+	pthread_once(&copy_buf_once, copy_buf_key_init);
+	if (!copy_buf_key_ok)
+		return NULL;
+	p = pthread_getspecific(copy_buf_key);
+	if (!p) {
+		p = malloc(VHDXFS_MAX_IO);
+		if (p && pthread_setspecific(copy_buf_key, p) != 0) {
+			free(p);
+			p = NULL;
+		}
+	}
+	return p;
+}
+
 /* Serves [OFF, OFF+SIZE) (inside the disk) through vhdx_pread into a buffer. */
 static void disk_read_copy(fuse_req_t req, struct vhdxfs *fs, size_t size, uint64_t off)
 {
-	char *buf = malloc(size);
+	char *big = NULL, *buf;
 	ssize_t n;
 
+	buf = size <= VHDXFS_MAX_IO ? copy_buf_get() : NULL;
+	if (!buf)
+		buf = big = malloc(size);
 	if (!buf) {
 		reply_disk_err(req, ENOMEM, "read: out of memory");
 		return;
@@ -451,7 +491,7 @@ static void disk_read_copy(fuse_req_t req, struct vhdxfs *fs, size_t size, uint6
 		vhdxfs_count(&fs->stats.read_bytes, (uint64_t)n);
 		fuse_reply_buf(req, buf, (size_t)n);
 	}
-	free(buf);
+	free(big);
 }
 
 /* Appends a segment to BV (room for MAX_SEGMENTS), merging with the previous one when contiguous. */
