@@ -1,0 +1,356 @@
+/*
+ * test_vhdx_metadata.c - codec/vhdx_metadata.c: the metadata table
+ * (MS-VHDX 2.6.1, FORMAT.md 1.7) and the file parameters item (2.6.2.1).
+ * The table has no checksum, so these range checks are all that protects
+ * the reader; each one is broken in turn.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+
+#include "lib/unit.h"
+#include "codec/endian.h"
+#include "codec/guid.h"
+#include "codec/vhdx_codec.h"
+
+#define MiB (1024u * 1024)
+#define KiB 1024u
+
+static uint8_t *buf;
+static struct vhdx_metadata_table *tab;
+
+static int setup(void **state)
+{
+	buf = calloc(1, VHDX_METADATA_TABLE_SIZE);
+	tab = calloc(1, sizeof *tab);
+	return buf && tab ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	free(buf);
+	free(tab);
+	return 0;
+}
+
+#define F_USER 1u
+#define F_VDISK 2u
+#define F_REQ 4u
+
+static void put_entry(unsigned i, const uint8_t guid[16], uint32_t off, uint32_t len, uint32_t flags)
+{
+	uint8_t *p = buf + 32 + 32 * i;
+
+	memcpy(p, guid, 16);
+	vhdx_put_le32(p + 16, off);
+	vhdx_put_le32(p + 20, len);
+	vhdx_put_le32(p + 24, flags);
+}
+
+static void set_count(unsigned n)
+{
+	memcpy(buf, "metadata", 8);
+	vhdx_put_le16(buf + 10, (uint16_t)n);
+}
+
+/* The five items of a dynamic disk, packed from 64 KiB like qemu does. */
+static void make_good(void)
+{
+	memset(buf, 0, VHDX_METADATA_TABLE_SIZE);
+	put_entry(0, VHDX_GUID_FILE_PARAMETERS, 64 * KiB, 8, F_REQ);
+	put_entry(1, VHDX_GUID_VIRTUAL_DISK_SIZE, 64 * KiB + 8, 8, F_REQ | F_VDISK);
+	put_entry(2, VHDX_GUID_VIRTUAL_DISK_ID, 64 * KiB + 16, 16, F_REQ | F_VDISK);
+	put_entry(3, VHDX_GUID_LOGICAL_SECTOR_SIZE, 64 * KiB + 32, 4, F_REQ | F_VDISK);
+	put_entry(4, VHDX_GUID_PHYSICAL_SECTOR_SIZE, 64 * KiB + 36, 4, F_REQ | F_VDISK);
+	set_count(5);
+}
+
+static void test_decode_good(void **state)
+{
+	make_good();
+	assert_ok(vhdx_metadata_table_decode(buf, VHDX_METADATA_TABLE_SIZE, MiB, tab));
+	assert_int_equal(tab->entry_count, 5);
+	assert_memory_equal(tab->entries[0].item_id, VHDX_GUID_FILE_PARAMETERS, 16);
+	assert_int_equal(tab->entries[0].offset, 64 * KiB);
+	assert_int_equal(tab->entries[0].length, 8);
+	assert_false(tab->entries[0].is_user);
+	assert_false(tab->entries[0].is_virtual_disk);
+	assert_true(tab->entries[0].is_required);
+	assert_true(tab->entries[2].is_virtual_disk);
+	assert_int_equal(tab->entries[4].offset, 64 * KiB + 36);
+
+	assert_ptr_equal(vhdx_metadata_find(tab, VHDX_GUID_VIRTUAL_DISK_ID, false), &tab->entries[2]);
+	assert_null(vhdx_metadata_find(tab, VHDX_GUID_VIRTUAL_DISK_ID, true));
+	assert_null(vhdx_metadata_find(tab, VHDX_GUID_PARENT_LOCATOR, false));
+}
+
+static void test_user_flag_and_empty_items(void **state)
+{
+	make_good();
+	/* the same GUID as a user item is a different item */
+	put_entry(5, VHDX_GUID_VIRTUAL_DISK_ID, 64 * KiB + 40, 16, F_USER);
+	/* "present but empty": offset 0, length 0 */
+	put_entry(6, VHDX_GUID_PMEM_LABEL, 0, 0, 0);
+	set_count(7);
+	assert_ok(vhdx_metadata_table_decode(buf, VHDX_METADATA_TABLE_SIZE, MiB, tab));
+	assert_ptr_equal(vhdx_metadata_find(tab, VHDX_GUID_VIRTUAL_DISK_ID, true), &tab->entries[5]);
+	assert_ptr_equal(vhdx_metadata_find(tab, VHDX_GUID_VIRTUAL_DISK_ID, false), &tab->entries[2]);
+	assert_true(tab->entries[5].is_user);
+	assert_int_equal(tab->entries[6].length, 0);
+}
+
+static void test_bad_signature_and_count(void **state)
+{
+	make_good();
+	assert_fails(vhdx_metadata_table_decode(buf, VHDX_METADATA_TABLE_SIZE - 1, MiB, tab), -EBADMSG,
+		     "too short");
+	buf[7] = 'A';
+	assert_fails(vhdx_metadata_table_decode(buf, VHDX_METADATA_TABLE_SIZE, MiB, tab), -EBADMSG,
+		     "signature");
+	make_good();
+	set_count(2048);
+	assert_fails(vhdx_metadata_table_decode(buf, VHDX_METADATA_TABLE_SIZE, MiB, tab), -EBADMSG,
+		     "entry count 2048 exceeds 2047");
+	assert_int_equal(tab->entry_count, 0);
+	set_count(0xffff);
+	assert_fails(vhdx_metadata_table_decode(buf, VHDX_METADATA_TABLE_SIZE, MiB, tab), -EBADMSG,
+		     "entry count 65535");
+}
+
+static void test_offset_inside_table(void **state)
+{
+	make_good();
+	put_entry(3, VHDX_GUID_LOGICAL_SECTOR_SIZE, 64 * KiB - 4, 4, F_REQ | F_VDISK);
+	assert_fails(vhdx_metadata_table_decode(buf, VHDX_METADATA_TABLE_SIZE, MiB, tab), -EBADMSG,
+		     "metadata entry 3");
+	assert_errmsg_contains("8141bf1d-a96f-4709-ba47-f233a8faab5f");
+	assert_errmsg_contains("offset 0xfffc is inside the table");
+	/* an empty item must have offset 0 */
+	make_good();
+	put_entry(4, VHDX_GUID_PHYSICAL_SECTOR_SIZE, 64 * KiB + 36, 0, F_REQ | F_VDISK);
+	assert_fails(vhdx_metadata_table_decode(buf, VHDX_METADATA_TABLE_SIZE, MiB, tab), -EBADMSG,
+		     "metadata entry 4");
+	assert_errmsg_contains("offset 0x10024");
+	/* a non-empty item at offset 0 */
+	make_good();
+	put_entry(0, VHDX_GUID_FILE_PARAMETERS, 0, 8, F_REQ);
+	assert_fails(vhdx_metadata_table_decode(buf, VHDX_METADATA_TABLE_SIZE, MiB, tab), -EBADMSG,
+		     "offset 0x0 is inside the table");
+}
+
+static void test_item_past_region(void **state)
+{
+	make_good();
+	/* ends exactly at the end of a 1 MiB region: fine */
+	put_entry(2, VHDX_GUID_VIRTUAL_DISK_ID, MiB - 16, 16, F_REQ | F_VDISK);
+	assert_ok(vhdx_metadata_table_decode(buf, VHDX_METADATA_TABLE_SIZE, MiB, tab));
+	/* one byte further is not */
+	put_entry(2, VHDX_GUID_VIRTUAL_DISK_ID, MiB - 15, 16, F_REQ | F_VDISK);
+	assert_fails(vhdx_metadata_table_decode(buf, VHDX_METADATA_TABLE_SIZE, MiB, tab), -EBADMSG,
+		     "metadata entry 2");
+	assert_errmsg_contains("past the metadata region (1048576 bytes)");
+	/* offset + length wrapping around 2^32 */
+	put_entry(2, VHDX_GUID_VIRTUAL_DISK_ID, 0xfffffff8u, 16, F_REQ | F_VDISK);
+	assert_fails(vhdx_metadata_table_decode(buf, VHDX_METADATA_TABLE_SIZE, MiB, tab), -EBADMSG,
+		     "past the metadata region");
+	/* a region smaller than the table's own 64 KiB: every item is past it */
+	make_good();
+	assert_fails(vhdx_metadata_table_decode(buf, VHDX_METADATA_TABLE_SIZE, 64 * KiB, tab), -EBADMSG,
+		     "metadata entry 0");
+}
+
+static void test_item_too_long(void **state)
+{
+	make_good();
+	/* exactly 1 MiB in a 2 MiB region: fine */
+	put_entry(5, VHDX_GUID_PMEM_LABEL, MiB, MiB, 0);
+	set_count(6);
+	assert_ok(vhdx_metadata_table_decode(buf, VHDX_METADATA_TABLE_SIZE, 2 * MiB, tab));
+	put_entry(5, VHDX_GUID_PMEM_LABEL, MiB, MiB + 1, 0);
+	assert_fails(vhdx_metadata_table_decode(buf, VHDX_METADATA_TABLE_SIZE, 4 * MiB, tab), -EBADMSG,
+		     "metadata entry 5");
+	assert_errmsg_contains("length 1048577 exceeds 1 MiB");
+}
+
+static void test_duplicates(void **state)
+{
+	make_good();
+	put_entry(5, VHDX_GUID_VIRTUAL_DISK_SIZE, 64 * KiB + 100, 8, F_REQ | F_VDISK);
+	set_count(6);
+	assert_fails(vhdx_metadata_table_decode(buf, VHDX_METADATA_TABLE_SIZE, MiB, tab), -EBADMSG,
+		     "metadata entry 5: item 2fa54224-cd1b-4876-b211-5dbed83bf4b8 appears twice");
+	/* duplicate user items too */
+	make_good();
+	put_entry(5, VHDX_GUID_PMEM_LABEL, 64 * KiB + 100, 8, F_USER);
+	put_entry(6, VHDX_GUID_PMEM_LABEL, 64 * KiB + 200, 8, F_USER);
+	set_count(7);
+	assert_fails(vhdx_metadata_table_decode(buf, VHDX_METADATA_TABLE_SIZE, MiB, tab), -EBADMSG,
+		     "metadata entry 6");
+	assert_errmsg_contains("appears twice");
+}
+
+static void test_overlaps(void **state)
+{
+	make_good();
+	/* logical sector size overlapping the last 4 bytes of the disk id */
+	put_entry(3, VHDX_GUID_LOGICAL_SECTOR_SIZE, 64 * KiB + 28, 4, F_REQ | F_VDISK);
+	assert_fails(vhdx_metadata_table_decode(buf, VHDX_METADATA_TABLE_SIZE, MiB, tab), -EBADMSG,
+		     "metadata entry 3");
+	assert_errmsg_contains("at 0x1001c overlaps entry 2");
+	/* two empty items never overlap */
+	make_good();
+	put_entry(5, VHDX_GUID_PMEM_LABEL, 0, 0, 0);
+	put_entry(6, VHDX_GUID_CHS_PARAMETERS, 0, 0, 0);
+	set_count(7);
+	assert_ok(vhdx_metadata_table_decode(buf, VHDX_METADATA_TABLE_SIZE, MiB, tab));
+}
+
+static void test_user_items_limit(void **state)
+{
+	unsigned n;
+
+	make_good();
+	/* 1024 user items (empty, distinct GUIDs) are allowed ... */
+	for (n = 0; n < 1024; n++) {
+		uint8_t g[16] = { 0x55 };
+		vhdx_put_le32(g + 4, n);
+		put_entry(5 + n, g, 0, 0, F_USER);
+	}
+	set_count(5 + 1024);
+	assert_ok(vhdx_metadata_table_decode(buf, VHDX_METADATA_TABLE_SIZE, MiB, tab));
+	assert_int_equal(tab->entry_count, 1029);
+	/* ... a 1025th is not */
+	{
+		uint8_t g[16] = { 0x56 };
+		put_entry(5 + 1024, g, 0, 0, F_USER);
+	}
+	set_count(5 + 1025);
+	assert_fails(vhdx_metadata_table_decode(buf, VHDX_METADATA_TABLE_SIZE, MiB, tab), -EBADMSG,
+		     "more than 1024 user items");
+	/* but 1025 system items are fine */
+	for (n = 0; n < 1025; n++) {
+		uint8_t *p = buf + 32 + 32 * (5 + n);
+		vhdx_put_le32(p + 24, 0);
+	}
+	assert_ok(vhdx_metadata_table_decode(buf, VHDX_METADATA_TABLE_SIZE, MiB, tab));
+}
+
+static void test_encode_round_trip(void **state)
+{
+	struct vhdx_metadata_table *src = calloc(1, sizeof *src);
+	uint8_t *enc = malloc(VHDX_METADATA_TABLE_SIZE);
+
+	assert_non_null(src);
+	assert_non_null(enc);
+	make_good();
+	put_entry(5, VHDX_GUID_PMEM_LABEL, 64 * KiB + 40, 24, F_USER | F_VDISK | F_REQ);
+	set_count(6);
+	assert_ok(vhdx_metadata_table_decode(buf, VHDX_METADATA_TABLE_SIZE, MiB, src));
+	memset(enc, 0xcc, VHDX_METADATA_TABLE_SIZE);
+	vhdx_metadata_table_encode(src, enc);
+	assert_memory_equal(enc, buf, VHDX_METADATA_TABLE_SIZE);
+	assert_ok(vhdx_metadata_table_decode(enc, VHDX_METADATA_TABLE_SIZE, MiB, tab));
+	assert_true(tab->entries[5].is_user && tab->entries[5].is_virtual_disk && tab->entries[5].is_required);
+	free(src);
+	free(enc);
+}
+
+static void test_file_params(void **state)
+{
+	uint8_t b[8];
+	struct vhdx_file_params p, q;
+
+	vhdx_put_le32(b, 32 * MiB);
+	vhdx_put_le32(b + 4, 0);
+	assert_ok(vhdx_file_params_decode(b, 8, &p));
+	assert_int_equal(p.block_size, 32 * MiB);
+	assert_false(p.leave_blocks_allocated);
+	assert_false(p.has_parent);
+	vhdx_put_le32(b + 4, 1);
+	assert_ok(vhdx_file_params_decode(b, 8, &p));
+	assert_true(p.leave_blocks_allocated);
+	assert_false(p.has_parent);
+	vhdx_put_le32(b + 4, 2);
+	assert_ok(vhdx_file_params_decode(b, 8, &p));
+	assert_false(p.leave_blocks_allocated);
+	assert_true(p.has_parent);
+
+	/* every power of two from 1 MiB to 256 MiB */
+	for (uint32_t bs = MiB; bs <= 256 * MiB; bs <<= 1) {
+		vhdx_put_le32(b, bs);
+		assert_ok(vhdx_file_params_decode(b, 8, &p));
+		assert_int_equal(p.block_size, bs);
+	}
+	/* and nothing else */
+	{
+		static const uint32_t bad[] = { 0, 512, MiB / 2, MiB - 1, MiB + 1, 3 * MiB, 512 * MiB, 0x80000000u,
+						0xffffffffu };
+		for (size_t i = 0; i < VHDX_ARRAY_LEN(bad); i++) {
+			char expect[64];
+			vhdx_put_le32(b, bad[i]);
+			snprintf(expect, sizeof expect, "block size %u is not", bad[i]);
+			assert_fails(vhdx_file_params_decode(b, 8, &p), -EBADMSG, expect);
+		}
+	}
+	vhdx_put_le32(b, MiB);
+	assert_fails(vhdx_file_params_decode(b, 7, &p), -EBADMSG, "7 bytes, expected 8");
+	assert_fails(vhdx_file_params_decode(b, 16, &p), -EBADMSG, "16 bytes, expected 8");
+
+	/* encode/decode */
+	p.block_size = 2 * MiB;
+	p.leave_blocks_allocated = true;
+	p.has_parent = true;
+	vhdx_file_params_encode(&p, b);
+	assert_int_equal(vhdx_get_le32(b), 2 * MiB);
+	assert_int_equal(vhdx_get_le32(b + 4), 3);
+	assert_ok(vhdx_file_params_decode(b, 8, &q));
+	assert_int_equal(q.block_size, 2 * MiB);
+	assert_true(q.leave_blocks_allocated && q.has_parent);
+}
+
+static void test_known_names(void **state)
+{
+	assert_string_equal(vhdx_known_guid_name(VHDX_GUID_FILE_PARAMETERS), "File Parameters");
+	assert_string_equal(vhdx_known_guid_name(VHDX_GUID_METADATA_REGION), "Metadata");
+	assert_string_equal(vhdx_known_guid_name(VHDX_GUID_INCOMPLETE_FILE), "Incomplete File");
+	assert_null(vhdx_known_guid_name(VHDX_GUID_PARENT_LOCATOR_TYPE));
+	/* the constants match the GUID texts of FORMAT.md 1.7 */
+	{
+		static const struct {
+			const uint8_t *g;
+			const char *text;
+		} t[] = {
+			{ VHDX_GUID_FILE_PARAMETERS, "CAA16737-FA36-4D43-B3B6-33F0AA44E76B" },
+			{ VHDX_GUID_VIRTUAL_DISK_SIZE, "2FA54224-CD1B-4876-B211-5DBED83BF4B8" },
+			{ VHDX_GUID_VIRTUAL_DISK_ID, "BECA12AB-B2E6-4523-93EF-C309E000C746" },
+			{ VHDX_GUID_LOGICAL_SECTOR_SIZE, "8141BF1D-A96F-4709-BA47-F233A8FAAB5F" },
+			{ VHDX_GUID_PHYSICAL_SECTOR_SIZE, "CDA348C7-445D-4471-9CC9-E9885251C556" },
+			{ VHDX_GUID_PARENT_LOCATOR, "A8D35F2D-B30B-454D-ABF7-D3D84834AB0C" },
+			{ VHDX_GUID_CHS_PARAMETERS, "DA02D7BC-3D3A-423C-AC88-2A36AB21479B" },
+			{ VHDX_GUID_INCOMPLETE_FILE, "71CC85F0-1B69-4E28-9558-C3BF83AE75D3" },
+			{ VHDX_GUID_PMEM_LABEL, "10E1AE8A-4B7E-4169-A40F-CD70DE928393" },
+			{ VHDX_GUID_PARENT_LOCATOR_TYPE, "B04AEFB7-D19E-4A81-B789-25B8E9445913" },
+			{ VHDX_GUID_BAT_REGION, "2DC27766-F623-4200-9D64-115E9BFD4A08" },
+			{ VHDX_GUID_METADATA_REGION, "8B7CA206-4790-4B9A-B8FE-575F050F886E" },
+		};
+		for (size_t i = 0; i < VHDX_ARRAY_LEN(t); i++) {
+			uint8_t g[16];
+			assert_ok(vhdx_guid_parse(t[i].text, g));
+			if (memcmp(g, t[i].g, 16))
+				fail_msg("constant for %s has the wrong bytes", t[i].text);
+		}
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_decode_good),        cmocka_unit_test(test_user_flag_and_empty_items),
+		cmocka_unit_test(test_bad_signature_and_count), cmocka_unit_test(test_offset_inside_table),
+		cmocka_unit_test(test_item_past_region),   cmocka_unit_test(test_item_too_long),
+		cmocka_unit_test(test_duplicates),         cmocka_unit_test(test_overlaps),
+		cmocka_unit_test(test_user_items_limit),   cmocka_unit_test(test_encode_round_trip),
+		cmocka_unit_test(test_file_params),        cmocka_unit_test(test_known_names),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
