@@ -80,9 +80,13 @@ struct vhdx_log_entry {
 };
 
 /**
- * Checks the 64-byte header at BUF (the first sector of a candidate entry,
- * LEN >= 4096) against LOG_LENGTH and LOG_GUID and fills the header fields
- * of *E (descs NULL).  0, or -EBADMSG naming the rule that failed.
+ * Checks the 64-byte header at BUF (the first sector of a candidate entry;
+ * LEN >= 64, else -EBADMSG) against LOG_LENGTH and LOG_GUID and fills the
+ * header fields of *E (descs NULL): signature, EntryLength (4 KiB multiple,
+ * >= 4 KiB, < LOG_LENGTH), Tail (aligned, < LOG_LENGTH), non-zero
+ * SequenceNumber, LogGuid, 1 MiB Flushed/LastFileOffset, and a
+ * descriptor area that fits in EntryLength.  0, or -EBADMSG naming the rule
+ * that failed.
  */
 int vhdx_log_entry_header_decode(const uint8_t *buf, size_t len, uint32_t log_length, const uint8_t log_guid[16],
 				 struct vhdx_log_entry *e);
