@@ -94,3 +94,82 @@ for size in $sizes; do
 	rm -f "$img"
 done
 pass "CHS geometry agrees with qemu for $sizes"
+
+# ---- a differencing VHD over a qemu-written parent.  qemu cannot create
+# VHD children, so a small independent writer (python, below) makes one:
+# parent unique id copied from the parent's footer, a W2ru locator, two
+# allocated blocks with mixed sector bitmaps.  The expected disk is the
+# parent's raw bytes (qemu-img) overlaid with the child's sectors whose bit
+# is set (MSB-first), computed by the same script.
+mkdir -p "$T/chain"
+parent=$T/chain/parent.vhd
+qemu-img create -q -f vpc -o subformat=dynamic,force_size=on "$parent" $((8 * M)) || fail "chain: qemu-img create failed"
+qemu-io -f vpc -c "write -P 0x5a 0 $((3 * M))" -c "write -P 0x6b $((6 * M)) 512k" "$parent" > "$T/qemu-io.out" 2>&1 ||
+	fail "chain: qemu-io failed: $(cat "$T/qemu-io.out")"
+qemu-img convert -f vpc -O raw "$parent" "$T/parent.raw" || fail "chain: qemu-img convert failed"
+python3 - "$parent" "$T/chain/child.vhd" "$T/parent.raw" "$T/expected.raw" <<'PYEOF' || fail "chain: the child writer failed"
+import struct, sys, time
+parent, child, praw, expected = sys.argv[1:5]
+pf = open(parent, 'rb').read()[-512:]
+size = struct.unpack('>Q', pf[48:56])[0]
+bs = 2 << 20
+n = (size + bs - 1) // bs
+def csum(b, skip):
+    return ~sum(x for i, x in enumerate(b) if not skip <= i < skip + 4) & 0xffffffff
+footer = bytearray(pf)
+footer[24:28] = struct.pack('>I', int(time.time()) - 946684800)
+footer[60:64] = struct.pack('>I', 4)
+footer[68:84] = bytes(range(0xc0, 0xd0))
+footer[64:68] = struct.pack('>I', csum(footer, 64))
+rel = '.\\parent.vhd'.encode('utf-16-le')
+dyn = bytearray(1024)
+dyn[0:8] = b'cxsparse'
+dyn[8:16] = b'\xff' * 8
+bat_off, loc_off = 1536, 2048
+dyn[16:24] = struct.pack('>Q', bat_off)
+dyn[24:36] = struct.pack('>III', 0x10000, n, bs)
+dyn[40:56] = pf[68:84]                      # the parent's unique id
+name = 'parent.vhd'.encode('utf-16-be')
+dyn[64:64 + len(name)] = name
+dyn[576:600] = struct.pack('>IIIIQ', 0x57327275, 512, len(rel), 0, loc_off)   # W2ru
+dyn[36:40] = struct.pack('>I', csum(dyn, 36))
+blocks = {1: 0, 3: 1}                       # block -> order in the file
+first = loc_off + 512
+bat = [0xffffffff] * n
+img = bytearray(first + len(blocks) * (512 + bs))
+for b, k in blocks.items():
+    bat[b] = (first + k * (512 + bs)) // 512
+img[0:512] = footer
+img[512:1536] = dyn
+img[bat_off:bat_off + 4 * n] = struct.pack('>%dI' % n, *bat)
+img[loc_off:loc_off + len(rel)] = rel
+exp = bytearray(open(praw, 'rb').read())
+for b, k in blocks.items():
+    off = first + k * (512 + bs)
+    bm = bytes([0xff, 0x00, 0xa5, 0x0f, 0xf0, 0x01, 0x80, 0x00] * 64)
+    img[off:off + 512] = bm
+    for s in range(bs // 512):
+        pat = bytes([(b * 16 + s) & 0xff]) * 512
+        img[off + 512 + s * 512:off + 1024 + s * 512] = pat
+        if bm[s // 8] & (0x80 >> (s % 8)):
+            v = b * bs + s * 512
+            exp[v:v + 512] = pat
+img += footer
+open(child, 'wb').write(img)
+open(expected, 'wb').write(exp)
+PYEOF
+"$VHDX" convert -O raw "$T/chain/child.vhd" "$T/child.raw" 2> "$T/err" || fail "chain: convert failed: $(cat "$T/err")"
+cmp "$T/expected.raw" "$T/child.raw" || fail "chain: child over its qemu parent reads wrong bytes"
+"$VHDX" info --json "$T/chain/child.vhd" > "$T/info.json" 2> "$T/err" || fail "chain: info failed: $(cat "$T/err")"
+{ read -r depth; read -r complete; } < <(jget "$T/info.json" 'd["chain_depth"]' 'd["chain_complete"]')
+expect_eq "chain: depth" "$depth" 2
+expect_eq "chain: complete" "$complete" True
+# the child alone: zeros where the parent would show through
+"$VHDX" convert --no-parent -O raw "$T/chain/child.vhd" "$T/alone.raw" 2> "$T/err" || fail "chain: --no-parent failed: $(cat "$T/err")"
+cmp -s "$T/alone.raw" "$T/child.raw" && fail "chain: the child alone reads like the chain (the parent was not used)"
+# another parent with a different unique id is refused, unless told to accept it
+qemu-img create -q -f vpc -o subformat=dynamic,force_size=on "$T/chain/other.vhd" $((8 * M)) || fail "chain: create other"
+expect_fail_msg "wrong identity" "$VHDX" convert --parent "$T/chain/other.vhd" -O raw "$T/chain/child.vhd" -
+"$VHDX" convert --parent "$T/chain/other.vhd" --ignore-id-mismatch -O raw "$T/chain/child.vhd" - > /dev/null 2> "$T/err" ||
+	fail "chain: --ignore-id-mismatch failed: $(cat "$T/err")"
+pass "differencing VHD over a qemu parent: W2ru resolved, linkage checked, same bytes as an independent overlay"
