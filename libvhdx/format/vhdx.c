@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "codec/crc32c.h"
 #include "codec/endian.h"
 #include "codec/guid.h"
 #include "format/vhdx_format.h"
@@ -52,33 +53,55 @@ static void state_free(struct vhdx_state *s)
 	free(s);
 }
 
-/* Reads both headers and picks the current one (MS-VHDX 2.2.2). */
+/*
+ * Reads both headers and picks the current one (MS-VHDX 2.2.2): a header is
+ * valid when its signature and CRC check, and the current one is the valid
+ * one with the larger sequence number.  Only then are its other fields
+ * (versions, log placement) judged: a current header with an unsupported
+ * version or a bad log placement makes the file unusable; falling back to
+ * the older header would use stale data, which the spec forbids ("MUST
+ * only use data from the current header").  header_valid[] stays "fully
+ * usable" for the reports.
+ */
 static int read_headers(struct vhdx_layer *l, struct vhdx_state *s)
 {
 	static const uint64_t offs[2] = { VHDX_HEADER1_OFF, VHDX_HEADER2_OFF };
 	uint8_t buf[VHDX_HEADER_SIZE];
+	bool sum_ok[2] = { false, false };
+	uint64_t seq[2] = { 0, 0 };
+	int err[2] = { 0, 0 };
 	int ret;
 
 	for (int i = 0; i < 2; i++) {
 		ret = vhdx_io_pread(l->io, buf, sizeof buf, offs[i], VHDX_TAG_HEADER);
-		if (ret == 0)
-			ret = vhdx_header_decode(buf, sizeof buf, &s->headers[i]);
 		if (ret == -EIO || ret == -ENOMEM)
 			return ret;
+		if (ret == 0) {
+			sum_ok[i] = vhdx_get_le32(buf) == VHDX_HEADER_SIG &&
+				    vhdx_get_le32(buf + 4) == vhdx_crc32c_struct(buf, sizeof buf);
+			seq[i] = vhdx_get_le64(buf + 8);
+			ret = vhdx_header_decode(buf, sizeof buf, &s->headers[i]);
+		}
 		s->header_valid[i] = ret == 0;
+		err[i] = ret;
 		if (ret < 0)
 			s->header_error[i] = vhdx_err_dup();
 	}
-	if (!s->header_valid[0] && !s->header_valid[1])
+	if (!sum_ok[0] && !sum_ok[1])
 		return vhdx_err(EBADMSG, "no valid header: header 1 at 0x%x: %s; header 2 at 0x%x: %s",
 				VHDX_HEADER1_OFF, s->header_error[0] ? s->header_error[0] : "?", VHDX_HEADER2_OFF,
 				s->header_error[1] ? s->header_error[1] : "?");
-	if (s->header_valid[0] && s->header_valid[1]) {
+	if (sum_ok[0] && sum_ok[1]) {
 		/* Equal sequence numbers (Disk2VHD writes two identical headers) pick slot 0. */
-		s->current = s->headers[1].seq > s->headers[0].seq ? 1 : 0;
+		s->current = seq[1] > seq[0] ? 1 : 0;
 	} else {
-		s->current = s->header_valid[0] ? 0 : 1;
+		s->current = sum_ok[0] ? 0 : 1;
 	}
+	if (!s->header_valid[s->current])
+		return vhdx_err(-err[s->current], "header %d at 0x%llx is the current one (sequence number %llu) but %s",
+				s->current + 1, (unsigned long long)offs[s->current],
+				(unsigned long long)seq[s->current],
+				s->header_error[s->current] ? s->header_error[s->current] : "is not usable");
 	return 0;
 }
 

@@ -686,24 +686,62 @@ static void test_header_fallback(void **state)
 	vhdx_gen_free(img);
 }
 
+/*
+ * MS-VHDX 2.2.2: a header is valid when signature and CRC check; the valid
+ * one with the larger sequence number is current and "the implementation
+ * MUST only use data from the current header".  So bad fields behind a
+ * good CRC in the current header make the file unusable (no fallback to
+ * stale data), while the same damage in the older header does not matter.
+ */
 static void test_header_bad_fields(void **state)
 {
 	struct vhdx_gen_opts o = { .virtual_size = 2 * MiB };
 	struct vhdx_gen_image *img = build(&o);
 	struct vhdx_layer *l;
 
-	/* the current header with a misaligned log (valid CRC): the older one is used */
-	img->headers[1].log_offset = MiB + 4096;
+	/* the older header (slot 1) with a misaligned log: slot 2 is used, slot 1 reported */
+	img->headers[0].log_offset = MiB + 4096;
 	vhdx_gen_reencode_headers(img);
 	l = open_ok(img, 0);
-	assert_int_equal(vhdx_state_of(l)->current, 0);
-	assert_non_null(strstr(vhdx_state_of(l)->header_error[1], "log offset 0x101000"));
+	assert_int_equal(vhdx_state_of(l)->current, 1);
+	assert_false(vhdx_state_of(l)->header_valid[0]);
+	assert_non_null(strstr(vhdx_state_of(l)->header_error[0], "log offset 0x101000"));
 	vhdx_layer_close(l);
-	/* both misaligned */
-	img->headers[0].log_length = MiB / 2;
+
+	/* the current header (slot 2) with a misaligned log: refused, naming the slot */
+	img->headers[0].log_offset = MiB;
+	img->headers[1].log_offset = MiB + 4096;
 	vhdx_gen_reencode_headers(img);
-	assert_fails(open_img(img, 0, &l), -EBADMSG, "header 1 at 0x10000: header: log length 0x80000");
-	assert_errmsg_contains("header 2 at 0x20000: header: log offset 0x101000");
+	assert_fails(open_img(img, 0, &l), -EBADMSG,
+		     "gen.vhdx: header 2 at 0x20000 is the current one (sequence number 2) but header: log offset 0x101000");
+	img->headers[1].log_offset = MiB;
+	img->headers[1].log_length = MiB / 2;
+	vhdx_gen_reencode_headers(img);
+	assert_fails(open_img(img, 0, &l), -EBADMSG, "header 2 at 0x20000 is the current one");
+	assert_errmsg_contains("log length 0x80000");
+
+	/* an unknown version in the current header: not supported, rather than the older header's data */
+	img->headers[1].log_length = MiB;
+	img->headers[1].version = 2;
+	vhdx_gen_reencode_headers(img);
+	assert_fails(open_img(img, 0, &l), -ENOTSUP, "header 2 at 0x20000 is the current one (sequence number 2) but header: version 2");
+	img->headers[1].version = 1;
+	img->headers[1].log_version = 1;
+	vhdx_gen_reencode_headers(img);
+	assert_fails(open_img(img, 0, &l), -ENOTSUP, "log version 1");
+	/* ... and with its CRC broken it is no longer valid, so slot 1 is current */
+	vhdx_gen_break_crc(img, 128 * KiB);
+	l = open_ok(img, 0);
+	assert_int_equal(vhdx_state_of(l)->current, 0);
+	vhdx_layer_close(l);
+	/* the older header with an unknown version does not matter */
+	img->headers[0].version = 7;
+	img->headers[1].log_version = 0;
+	vhdx_gen_reencode_headers(img);
+	l = open_ok(img, 0);
+	assert_int_equal(vhdx_state_of(l)->current, 1);
+	assert_non_null(strstr(vhdx_state_of(l)->header_error[0], "version 7"));
+	vhdx_layer_close(l);
 	vhdx_gen_free(img);
 }
 
