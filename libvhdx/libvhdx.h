@@ -35,6 +35,8 @@ extern "C" {
 
 /** Opaque handle on one opened image (and its parent chain). */
 struct vhdx_image;
+/** Opaque fault-injection engine (see "Fault injection" at the end). */
+struct vhdx_faults;
 
 /* Flags of struct vhdx_open_options.flags */
 #define VHDX_OPEN_RDWR               0x0001u /* open the leaf writable (parents stay read-only) */
@@ -51,6 +53,8 @@ struct vhdx_open_options {
 	const char *const *parent_dirs; /* NULL-terminated folders searched for parents, or NULL */
 	const char *const *path_maps;   /* NULL-terminated "WINPREFIX=DIR" maps for locator paths, or NULL */
 	unsigned max_depth;             /* longest chain accepted; 0 = default (64) */
+	struct vhdx_faults *faults;     /* fault engine for every layer file of the chain, or NULL
+					   (vhdx_faults_new; must outlive the image or be freed after it) */
 };
 
 /** Fills *opts with the defaults (read-only, parents resolved, depth 64). */
@@ -189,6 +193,145 @@ VHDX_API const char *vhdx_errmsg(void);
 
 /** Library version as "MAJOR.MINOR.PATCH". */
 VHDX_API const char *vhdx_version(void);
+
+/* ---------------------------------------------------------------- fault injection
+ *
+ * A struct vhdx_faults holds rules that make the I/O of layer files fail,
+ * slow down, tear or corrupt, the way a failing disk would.  Put it in
+ * vhdx_open_options.faults: every layer file of the chain is then opened
+ * through it (op=open rules apply before the file is opened, op=close rules
+ * make vhdx_close() fail).  Rules can be added, listed and cleared while
+ * images using the engine do I/O on other threads; with no rules the cost
+ * is one atomic load per I/O.  One engine may serve several images.
+ *
+ * Rule language: one rule a line, `key=value` words, `#` comments.
+ *   match:  op=read|write|flush|truncate|open|close|any (default any)
+ *           file=GLOB            the layer file's path or its base name
+ *           off=START-END        file bytes (inclusive; also START+LEN or N)
+ *           voff=START-END       virtual-disk bytes of payload I/O
+ *           struct=header|region|metadata|log|bat|bitmap|payload|footer|dynhdr|fileid|other
+ *                                (a comma list is accepted)
+ *           nth=N                only the Nth matching call
+ *           after=N              only the calls after the first N matching ones
+ *           every=N              every Nth matching call (counted after `after`)
+ *           prob=P [seed=S]      with probability P (0..1 or N%), deterministic per seed
+ *           once                 act at most once (default: every time it fires)
+ *   action: err=EIO              fail with that errno (name or number); also sets
+ *                                the errno of short, torn and crash (default EIO)
+ *           delay=MS             sleep, then do the I/O (adds to any other action)
+ *           short=BYTES          read/write only the first BYTES, then fail
+ *           torn=SECTORS         write only the first SECTORS*512 bytes, then fail
+ *           flip=N               flip N bits (1..64) of the data read or written,
+ *                                positions from seed; the call succeeds
+ *           crash                a power cut: every write not yet flushed (on any
+ *                                file of the engine) is undone, the call and every
+ *                                later call on those files fail with EIO; with
+ *                                torn=, the torn part of this write survives
+ * Numbers take 0x hex and K/M/G/T suffixes.  Every call is tested against
+ * every rule in order (each rule counts its own matching calls); when
+ * several fire on one call their delays add up and the first other action
+ * decides the outcome (later ones are not applied and do not count a hit).
+ *
+ * Crash limit: to undo unflushed writes, each file keeps their pre-images
+ * while a crash rule is active: at most 256 MiB per file by default
+ * (vhdx_faults_set_crash_limit).  Past it the file stops keeping them until
+ * its next flush, and a crash rule firing there fails the call with ENOMEM
+ * ("cannot simulate the crash") instead of pretending.  Writes made before
+ * the first crash rule was added count as flushed.
+ *
+ * Events: every fault injected is recorded (time, rule, operation, file,
+ * offsets, structure, action) in a ring of the last 10000 (configurable),
+ * with counters that never wrap around.
+ */
+
+/** A new engine without rules.  0 or -ENOMEM.  Release with vhdx_faults_free(). */
+VHDX_API int vhdx_faults_new(struct vhdx_faults **out);
+/**
+ * Drops the caller's reference.  Files opened through F keep their own, so
+ * F may be freed before the images that use it are closed.  NULL is a no-op.
+ */
+VHDX_API void vhdx_faults_free(struct vhdx_faults *f);
+/**
+ * Adds the rules of TEXT (one or many lines) after the existing ones, all or
+ * none: on a parse error nothing is added and the message says
+ * "faults line N: ...".  Returns the number of rules added (>= 0) or -errno.
+ */
+VHDX_API int vhdx_faults_add(struct vhdx_faults *f, const char *text);
+/** Same from a file; messages say "PATH line N: ...". */
+VHDX_API int vhdx_faults_load_file(struct vhdx_faults *f, const char *path);
+/** Removes rule ID (the number of vhdx_faults_format_rules()).  0 or -ENOENT. */
+VHDX_API int vhdx_faults_remove(struct vhdx_faults *f, unsigned id);
+/** Removes every rule (rule numbers keep counting up; events and counters stay). */
+VHDX_API void vhdx_faults_clear(struct vhdx_faults *f);
+/** Empties the event ring (counters stay). */
+VHDX_API void vhdx_faults_clear_events(struct vhdx_faults *f);
+
+/**
+ * The active rules, one a line, re-loadable:
+ *   "op=read voff=1048576-1114111 err=EIO  # rule 1: hits=3 matched=10\n"
+ * *TEXT is malloc'd ("" when there are none).  0 or -ENOMEM.
+ */
+VHDX_API int vhdx_faults_format_rules(struct vhdx_faults *f, char **text);
+/** Matched calls and hits of rule ID.  0 or -ENOENT. */
+VHDX_API int vhdx_faults_rule_hits(struct vhdx_faults *f, unsigned id, uint64_t *matched, uint64_t *hits);
+
+#define VHDX_FAULT_NO_OFFSET UINT64_MAX
+
+/** One injected fault. */
+struct vhdx_fault_event {
+	size_t struct_size;     /* sizeof(struct vhdx_fault_event) of the library */
+	uint64_t seq;           /* 1, 2, ...: order of injection */
+	uint64_t time_ns;       /* CLOCK_MONOTONIC */
+	unsigned rule;          /* rule number */
+	const char *rule_text;
+	const char *op;         /* "read", "write", "flush", "truncate", "open", "close" */
+	const char *file;       /* layer file path */
+	uint64_t foff;          /* file offset (truncate: the new size) or VHDX_FAULT_NO_OFFSET */
+	uint64_t len;           /* bytes of the request (0 for flush, truncate, open, close) */
+	uint64_t voff;          /* virtual offset of payload I/O or VHDX_FAULT_NO_OFFSET */
+	const char *structure;  /* "bat", "payload", ... or "" */
+	const char *action;     /* "err", "delay", "short", "torn", "flip", "crash", "after-crash",
+				   "crash-unavailable" */
+	const char *detail;     /* "ms=50", "bytes=100", "sectors=2", "bits=5,811", ... or "" */
+	int error;              /* errno the call returns (0: it goes on, as for delay and flip) */
+};
+
+/**
+ * The recorded events with seq > SINCE, one a line:
+ *   "seq=3 t=0.004211 rule=2 op=read file=disk.vhdx off=0x300000 len=4096 voff=-
+ *    struct=bat action=err errno=EIO"
+ * (t: seconds since the engine was made).  *TEXT is malloc'd; *NEXT (may be
+ * NULL) gets the last seq printed (SINCE when none), to pass as SINCE next
+ * time.  0 or -ENOMEM.
+ */
+VHDX_API int vhdx_faults_format_events(struct vhdx_faults *f, uint64_t since, char **text, uint64_t *next);
+
+/**
+ * Calls FN(EV, ARG) for every event as it is injected (NULL: none), on the
+ * thread doing the I/O and with the engine's lock held: FN must be quick and
+ * must not call vhdx_faults_* functions.  EV's strings live during the call.
+ */
+VHDX_API void vhdx_faults_set_callback(struct vhdx_faults *f,
+				       void (*fn)(const struct vhdx_fault_event *ev, void *arg), void *arg);
+
+struct vhdx_faults_stats {
+	size_t struct_size;       /* sizeof(struct vhdx_faults_stats) */
+	unsigned rules;           /* active rules */
+	uint64_t calls;           /* I/O calls tested against rules (while any were active) */
+	uint64_t events;          /* faults injected (= the last event seq) */
+	uint64_t events_kept;     /* of those, still in the ring */
+	uint64_t failed;          /* calls made to fail (err, short, torn, crash, after-crash, ...) */
+	uint64_t errors, delays, shorts, torns, flips, crashes, after_crash;
+	uint64_t by_op[6];        /* events per op: read, write, flush, truncate, open, close */
+};
+
+/** Fills *ST (set st->struct_size first). 0 or -EINVAL. */
+VHDX_API int vhdx_faults_get_stats(struct vhdx_faults *f, struct vhdx_faults_stats *st);
+
+/** Bytes of unflushed-write pre-images a file may keep for crash rules (default 256 MiB). */
+VHDX_API void vhdx_faults_set_crash_limit(struct vhdx_faults *f, uint64_t bytes);
+/** Events kept in the ring (default 10000; at least 1). */
+VHDX_API void vhdx_faults_set_event_limit(struct vhdx_faults *f, size_t n);
 
 #ifdef __cplusplus
 }

@@ -54,6 +54,7 @@ int cmd_replay(int argc, char **argv)
 	}
 	vhdx_open_options_init(&opts);
 	opts.flags = VHDX_OPEN_RDWR | VHDX_OPEN_NO_PARENT;
+	opts.faults = tool_faults; /* vhdx --faults RULES */
 	ret = vhdx_open(argv[optind], &opts, &img);
 	if (ret < 0)
 		return tool_lib_error("replay", ret);

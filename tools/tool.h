@@ -98,6 +98,18 @@ void report_finish(struct report *r);
 /** Writes S as a JSON string literal. */
 void json_write_string(FILE *f, const char *s);
 
+/*
+ * Global fault injection (faults_opt.c): `vhdx --faults RULES [--fault-log
+ * FILE] COMMAND`.  tool_faults is the engine (NULL without --faults);
+ * tool_open_init() puts it in every open.  tool_global_options() returns
+ * the index of the command in ARGV or -EXIT_USAGE / -EXIT_ERR (message
+ * printed); tool_faults_finish(RC) writes the fault log, frees the engine
+ * and returns the exit code.
+ */
+extern struct vhdx_faults *tool_faults;
+int tool_global_options(int argc, char **argv);
+int tool_faults_finish(int rc);
+
 /* Subcommands */
 int cmd_info(int argc, char **argv);
 int cmd_map(int argc, char **argv);

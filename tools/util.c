@@ -81,6 +81,7 @@ void tool_open_init(struct tool_open *o)
 	vhdx_open_options_init(&o->opts);
 	o->opts.parent_dirs = o->parent_dirs;
 	o->opts.path_maps = o->path_maps;
+	o->opts.faults = tool_faults; /* vhdx --faults RULES (faults_opt.c) */
 }
 
 int tool_open_option(struct tool_open *o, int code, const char *arg, const char *cmd)

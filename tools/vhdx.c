@@ -24,8 +24,13 @@ static const struct {
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: vhdx [--version] [--help] COMMAND [OPTIONS] IMAGE...\n\n"
+	fprintf(f, "Usage: vhdx [--version] [--help] [--faults RULES [--fault-log FILE]] COMMAND [OPTIONS] IMAGE...\n\n"
 		   "Read, check and convert VHDX, AVHDX and VHD virtual disk images.\n\n"
+		   "Global options (before COMMAND):\n"
+		   "  --faults RULES     inject the I/O faults of the rules file RULES into every image the\n"
+		   "                     command opens (rule language: see libvhdx.h, 'Fault injection')\n"
+		   "  --fault-log FILE   at the end, write the rules with their hit counts and every\n"
+		   "                     injected fault to FILE ('-': standard error)\n\n"
 		   "Commands:\n");
 	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
 		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
@@ -35,6 +40,12 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+	int first = tool_global_options(argc, argv); /* --faults RULES ... (faults_opt.c) */
+
+	if (first < 0)
+		return tool_faults_finish(-first);
+	argc -= first - 1; /* from here on argv[1] is the command */
+	argv += first - 1;
 	if (argc < 2) {
 		usage(stderr);
 		return EXIT_USAGE;
@@ -49,7 +60,7 @@ int main(int argc, char **argv)
 	}
 	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
 		if (!strcmp(argv[1], commands[i].name))
-			return commands[i].fn(argc - 1, argv + 1);
+			return tool_faults_finish(commands[i].fn(argc - 1, argv + 1));
 	tool_error(NULL, "unknown command '%s'", argv[1]);
 	usage(stderr);
 	return EXIT_USAGE;

@@ -55,7 +55,7 @@ int vhdx_chain_open(const char *path, const struct vhdx_open_options *opts, stru
 	c->layers = vhdx_calloc(max_depth, sizeof *c->layers);
 	if (!c->layers)
 		return vhdx_err(ENOMEM, "out of memory");
-	ret = vhdx_layer_open(path, flags, &l);
+	ret = vhdx_layer_open_faults(path, flags, opts->faults, &l); /* opts->faults: fault injection or NULL */
 	if (ret < 0)
 		goto fail;
 	c->layers[c->n++] = l;

@@ -242,7 +242,7 @@ int vhdx_parent_open(const struct vhdx_layer *child, const struct vhdx_open_opti
 			tried_add(&t, c.paths[i], "not a regular file");
 			continue;
 		}
-		ret = vhdx_layer_open(c.paths[i], flags, &p);
+		ret = vhdx_layer_open_faults(c.paths[i], flags, opts->faults, &p); /* faults: see io/fault.h */
 		if (ret < 0) {
 			tried_add(&t, c.paths[i], vhdx_errmsg());
 			continue;

@@ -101,6 +101,7 @@ struct vhdx_layer {
 	bool has_parent;
 	struct vhdx_parent_ref parent; /* valid when has_parent */
 	void *priv;             /* format state */
+	struct vhdx_io *fault_io; /* the fault backend inside io when opened with an engine (not owned) */
 };
 
 extern const struct vhdx_format_ops vhdx_format_vhdx;
@@ -112,6 +113,12 @@ extern const struct vhdx_format_ops vhdx_format_vhd;
  * On success *OUT is owned by the caller (vhdx_layer_close).
  */
 int vhdx_layer_open(const char *path, unsigned flags, struct vhdx_layer **out);
+/**
+ * vhdx_layer_open() with fault injection: when FAULTS is not NULL its
+ * op=open rules run first and the file io is wrapped in the fault backend
+ * (io/fault.h) before the format parses it.
+ */
+int vhdx_layer_open_faults(const char *path, unsigned flags, struct vhdx_faults *faults, struct vhdx_layer **out);
 /** Same over an existing io (takes ownership of IO, even on failure). */
 int vhdx_layer_open_io(struct vhdx_io *io, const char *path, unsigned flags, struct vhdx_layer **out);
 /** Closes and frees; returns the format's close error. NULL is a no-op. */

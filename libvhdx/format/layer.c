@@ -9,6 +9,7 @@
 
 #include "internal.h"
 #include "format/format.h"
+#include "io/fault.h"
 
 static const struct vhdx_format_ops *const formats[] = {
 	&vhdx_format_vhdx,
@@ -45,6 +46,12 @@ int vhdx_layer_close(struct vhdx_layer *l)
 		return 0;
 	if (l->ops && l->ops->close)
 		ret = l->ops->close(l);
+	if (l->fault_io) {
+		/* fault injection: op=close rules (io/fault.h) fail the close like close(2) would */
+		int r = vhdx_io_fault_close_check(l->fault_io);
+		if (r < 0 && ret == 0)
+			ret = vhdx_err_prefix(r, "%s: closing", l->path);
+	}
 	if (l->has_parent)
 		vhdx_parent_ref_free(&l->parent);
 	vhdx_io_close(l->io);
@@ -112,10 +119,30 @@ fail:
 
 int vhdx_layer_open(const char *path, unsigned flags, struct vhdx_layer **out)
 {
-	struct vhdx_io *io;
-	int ret = vhdx_io_file_open(path, flags & VHDX_LAYER_WRITABLE, &io);
+	return vhdx_layer_open_faults(path, flags, NULL, out);
+}
 
+int vhdx_layer_open_faults(const char *path, unsigned flags, struct vhdx_faults *faults, struct vhdx_layer **out)
+{
+	struct vhdx_io *io, *fault_io = NULL;
+	int ret;
+
+	/* fault injection (io/fault.h): op=open rules act before the file is opened */
+	ret = vhdx_fault_check_open(faults, path);
+	if (ret < 0)
+		return vhdx_err_prefix(ret, "%s: opening", path);
+	ret = vhdx_io_file_open(path, flags & VHDX_LAYER_WRITABLE, &io);
 	if (ret < 0)
 		return ret;
-	return vhdx_layer_open_io(io, path, flags, out);
+	if (faults) {
+		/* below the format (and below a replay overlay): faults hit the file's bytes */
+		ret = vhdx_io_fault_new(faults, io, &io);
+		if (ret < 0)
+			return ret;
+		fault_io = io;
+	}
+	ret = vhdx_layer_open_io(io, path, flags, out);
+	if (ret == 0)
+		(*out)->fault_io = fault_io;
+	return ret;
 }
