@@ -63,11 +63,13 @@ ref_sha=$(sha256 "$raw")
 
 requires_fuse
 
-# Daemon mode: returns once mounted.
-"$VHDXFS" "$img" "$MNT" 2> "$T/err" || fail "vhdxfs (daemon mode) exited $?: $(cat "$T/err")"
+# Daemon mode with an explicit -o ro: returns once mounted.
+"$VHDXFS" -o ro "$img" "$MNT" 2> "$T/err" || fail "vhdxfs (daemon mode) exited $?: $(cat "$T/err")"
 cleanup_fn "fuse_unmount '$MNT' quiet"
 fuse_is_mounted "$MNT" || fail "not mounted after vhdxfs returned"
 expect_eq "sha256 of disk (daemon mode)" "$(sha256 "$MNT/disk")" "$ref_sha"
+dd if=/dev/zero of="$MNT/disk" bs=4096 count=1 conv=notrunc status=none 2> "$T/err" && fail "a write to a -o ro mount succeeded"
+grep -Eq "Read-only file system|Permission denied" "$T/err" || fail "-o ro write: $(cat "$T/err")"
 fusermount3 -u "$MNT" || fail "fusermount3 -u"
 fuse_is_mounted "$MNT" && fail "still mounted"
 pass "daemon mode mounts, reads and unmounts"
