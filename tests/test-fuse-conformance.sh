@@ -72,5 +72,5 @@ sys.exit(1)' "$MNT/disk" || fail "$name: SEEK_DATA found data in an empty disk"
 	rm -f "$img"
 done < "$CONFORMANCE/MANIFEST.tsv"
 
-echo "$passed images passed, $skipped skipped"
+echo "conformance images: $passed mounted and verified, $skipped skipped"
 [ "$passed" -gt 0 ] || skip "no conformance image could be mounted yet"
