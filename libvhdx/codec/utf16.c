@@ -98,6 +98,9 @@ int vhdx_utf8_to_utf16(const char *s, bool big_endian, uint8_t **out, size_t *ou
 			c = c << 6 | (p[i + k] & 0x3F);
 		}
 		i += extra + 1;
+		/* overlong forms would smuggle NUL or '/' into a path */
+		if ((extra == 1 && c < 0x80) || (extra == 2 && c < 0x800) || (extra == 3 && c < 0x10000))
+			goto bad;
 		if (c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
 			goto bad;
 		if (c >= 0x10000) {

@@ -396,7 +396,13 @@ static int load_bat(struct vhdx_layer *l, struct vhdx_state *s)
 				       (unsigned long long)e);
 			goto out;
 		}
-		if (foff < VHDX_ALIGN || !vhdx_range_ok(foff, len, s->file_size)) {
+		if (foff < VHDX_ALIGN) {
+			ret = vhdx_err(EBADMSG, "BAT entry %llu at 0x%llx: %s at file offset 0x%llx lies inside the first megabyte (headers and region tables)",
+				       (unsigned long long)i, (unsigned long long)(s->bat_off + 8 * i),
+				       is_sb ? "sector bitmap block" : "payload block", (unsigned long long)foff);
+			goto out;
+		}
+		if (!vhdx_range_ok(foff, len, s->file_size)) {
 			ret = vhdx_err(EBADMSG, "BAT entry %llu at 0x%llx: %s at file offset 0x%llx (+0x%llx) is past the end of the file (0x%llx bytes)",
 				       (unsigned long long)i, (unsigned long long)(s->bat_off + 8 * i),
 				       is_sb ? "sector bitmap block" : "payload block", (unsigned long long)foff,
