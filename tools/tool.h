@@ -40,6 +40,7 @@ enum {
 	OPT_NO_PARENT,
 	OPT_SALVAGE,
 	OPT_MAX_DEPTH,
+	OPT_NO_REPLAY,
 	OPT_JSON,
 	OPT__NEXT = 1100, /* commands number their own options from here */
 };
@@ -50,7 +51,8 @@ enum {
 	{ "ignore-id-mismatch", no_argument, NULL, OPT_IGNORE_ID },         \
 	{ "no-parent", no_argument, NULL, OPT_NO_PARENT },                  \
 	{ "salvage", no_argument, NULL, OPT_SALVAGE },                      \
-	{ "max-depth", required_argument, NULL, OPT_MAX_DEPTH }
+	{ "max-depth", required_argument, NULL, OPT_MAX_DEPTH },             \
+	{ "no-replay", no_argument, NULL, OPT_NO_REPLAY }
 
 #define TOOL_OPEN_HELP                                                                          \
 	"Chain options:\n"                                                                      \
@@ -60,7 +62,8 @@ enum {
 	"  --ignore-id-mismatch    accept a parent whose identity differs from the link\n"       \
 	"  --no-parent             read this layer alone (zeros where it holds nothing)\n"       \
 	"  --salvage               read through bad VHD checksums\n"                             \
-	"  --max-depth N           refuse chains longer than N layers (default 64)\n"
+	"  --max-depth N           refuse chains longer than N layers (default 64)\n"       \
+	"  --no-replay             refuse a dirty VHDX log instead of replaying it in memory\n"
 
 struct tool_open {
 	struct vhdx_open_options opts;

@@ -119,6 +119,9 @@ int tool_open_option(struct tool_open *o, int code, const char *arg, const char 
 	case OPT_SALVAGE:
 		o->opts.flags |= VHDX_OPEN_SALVAGE;
 		return 1;
+	case OPT_NO_REPLAY:
+		o->opts.flags |= VHDX_OPEN_NO_REPLAY;
+		return 1;
 	case OPT_MAX_DEPTH:
 		if (tool_parse_size(arg, &n) < 0 || n == 0 || n > 4096) {
 			tool_error(cmd, "--max-depth takes a number from 1 to 4096, got '%s'", arg);
