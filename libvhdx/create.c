@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "format/vhd_create.h"
 #include "format/vhdx_create.h"
 
 void vhdx_create_options_init(struct vhdx_create_options *o)
@@ -77,14 +78,16 @@ int vhdx_create(const char *path, const struct vhdx_create_options *in)
 		memcpy(p.parent_linkage, parent->identity, 16);
 		p.parent = o.parent;
 	}
+	if (!p.block_size && o.format == VHDX_FORMAT_VHD)
+		p.block_size = 2u << 20; /* the VHD specification's default, for every type */
 	if (!p.block_size)
 		p.block_size = p.type == VHDX_TYPE_DIFFERENCING ? 2u << 20 : 32u << 20;
 	if (!p.virtual_size) {
 		ret = vhdx_err(EINVAL, "the virtual size must be given (and not 0)");
 		goto out;
 	}
-	if (o.format != VHDX_FORMAT_VHDX) {
-		ret = vhdx_err(ENOTSUP, "creating VHD files is not supported yet");
+	if (o.format != VHDX_FORMAT_VHDX && o.format != VHDX_FORMAT_VHD) {
+		ret = vhdx_err(EINVAL, "unknown image format %d", (int)o.format);
 		goto out;
 	}
 
@@ -99,7 +102,10 @@ int vhdx_create(const char *path, const struct vhdx_create_options *in)
 		close(fd);
 		goto out;
 	}
-	ret = vhdx_create_vhdx(io, path, &p);
+	if (o.format == VHDX_FORMAT_VHD)
+		ret = vhdx_create_vhd(io, path, &p, parent);
+	else
+		ret = vhdx_create_vhdx(io, path, &p);
 	vhdx_io_close(io);
 	if (ret < 0) {
 		unlink(path);

@@ -168,7 +168,7 @@ struct vhdx_create_options {
 	enum vhdx_format format;       /* VHDX_FORMAT_VHDX (default) or VHDX_FORMAT_VHD */
 	enum vhdx_disk_type type;      /* FIXED or DYNAMIC (default); a parent makes it DIFFERENCING */
 	uint64_t virtual_size;         /* bytes, a multiple of the logical sector size; 0 = the parent's */
-	uint32_t block_size;           /* 0 = 32 MiB, or 2 MiB for a differencing disk (Hyper-V's defaults) */
+	uint32_t block_size;           /* 0 = 32 MiB, or 2 MiB for a differencing disk (Hyper-V's defaults); VHD: 2 MiB */
 	uint32_t logical_sector_size;  /* 0 = 512 (or the parent's) */
 	uint32_t physical_sector_size; /* 0 = 4096 (or the parent's) */
 	uint32_t log_size;             /* VHDX log bytes, 1 MiB multiple; 0 = 1 MiB */

@@ -241,6 +241,16 @@ static inline uint32_t vhdx_vhd_bat_get(const uint8_t *raw, uint64_t i)
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
 }
 
+/** Stores VALUE as BAT entry I of the raw big-endian table RAW (the caller bounds I). */
+static inline void vhdx_vhd_bat_put(uint8_t *raw, uint64_t i, uint32_t value)
+{
+	uint8_t *p = raw + 4 * i;
+	p[0] = (uint8_t)(value >> 24);
+	p[1] = (uint8_t)(value >> 16);
+	p[2] = (uint8_t)(value >> 8);
+	p[3] = (uint8_t)value;
+}
+
 /** File offset of the block (its bitmap) that BAT entry value SECTOR names. */
 static inline uint64_t vhdx_vhd_block_foff(uint32_t sector)
 {
@@ -263,6 +273,14 @@ static inline bool vhdx_vhd_bitmap_bit(const uint8_t *bm, uint64_t i)
  */
 uint64_t vhdx_vhd_bitmap_run(const uint8_t *bm, uint64_t first, uint64_t limit, bool *value);
 
+/**
+ * Sets the bits of sectors [FIRST, FIRST + N) of the MSB-first bitmap BM
+ * (sector I is byte I/8, bit 7 - I%8; whole bytes at once).  Returns true
+ * when at least one bit changed from 0 to 1, so that a writer knows whether
+ * the bitmap sector must be written again.
+ */
+bool vhdx_vhd_bitmap_set(uint8_t *bm, uint64_t first, uint64_t n);
+
 /* ---- identifiers ---- */
 
 /**
@@ -272,6 +290,19 @@ uint64_t vhdx_vhd_bitmap_run(const uint8_t *bm, uint64_t first, uint64_t limit, 
  * and libvhdi.  The conversion is its own inverse.
  */
 void vhdx_vhd_uuid_to_guid(const uint8_t uuid[16], uint8_t guid[16]);
+
+/**
+ * The VHD time stamp (seconds since 2000-01-01 UTC) of UNIX_SECONDS: 0 for
+ * times before the VHD epoch, 0xFFFFFFFF for times past its end (2136).
+ */
+static inline uint32_t vhdx_vhd_time_from_unix(int64_t unix_seconds)
+{
+	if (unix_seconds <= (int64_t)VHD_EPOCH_UNIX)
+		return 0;
+	if ((uint64_t)unix_seconds - VHD_EPOCH_UNIX > UINT32_MAX)
+		return UINT32_MAX;
+	return (uint32_t)((uint64_t)unix_seconds - VHD_EPOCH_UNIX);
+}
 
 /** Seconds since the Unix epoch of a VHD time stamp. */
 static inline uint64_t vhdx_vhd_time_to_unix(uint32_t ts)

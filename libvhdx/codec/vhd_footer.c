@@ -1,8 +1,9 @@
 /*
  * vhd_footer.c - the VHD footer (VHD spec "Hard Disk Footer Format";
  * FORMAT.md 2.2), the one's-complement checksum (2.6), the CHS geometry
- * rule of the spec's appendix (2.7), sector bitmap arithmetic (2.5) and
- * the id/fourcc helpers shared by the footer and the dynamic header.
+ * rule of the spec's appendix (2.7), sector bitmap arithmetic and bit
+ * setting (2.5) and the id/fourcc helpers shared by the footer and the
+ * dynamic header.
  */
 #include "config.h"
 
@@ -180,6 +181,32 @@ uint64_t vhdx_vhd_bitmap_run(const uint8_t *bm, uint64_t first, uint64_t limit, 
 	while (i < limit && vhdx_vhd_bitmap_bit(bm, i) == v)
 		i++;
 	return i - first;
+}
+
+bool vhdx_vhd_bitmap_set(uint8_t *bm, uint64_t first, uint64_t n)
+{
+	uint64_t i = first, end = first + n;
+	bool changed = false;
+
+	/* leading bits up to a byte boundary, whole bytes, trailing bits */
+	while (i < end && (i & 7)) {
+		uint8_t m = (uint8_t)(0x80u >> (i & 7));
+		changed |= !(bm[i >> 3] & m);
+		bm[i >> 3] |= m;
+		i++;
+	}
+	while (i + 8 <= end) {
+		changed |= bm[i >> 3] != 0xff;
+		bm[i >> 3] = 0xff;
+		i += 8;
+	}
+	while (i < end) {
+		uint8_t m = (uint8_t)(0x80u >> (i & 7));
+		changed |= !(bm[i >> 3] & m);
+		bm[i >> 3] |= m;
+		i++;
+	}
+	return changed;
 }
 
 void vhdx_vhd_uuid_to_guid(const uint8_t uuid[16], uint8_t guid[16])

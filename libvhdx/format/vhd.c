@@ -15,7 +15,8 @@
  *                 through the MSB-first bitmap: 1 this file, 0 the parent.
  *
  * The disk size is the footer's current size, never the CHS geometry.
- * Nothing here writes: ops->pwrite stays NULL until the VHD write path.
+ * Writes are vhd_write.c's: a writable open hands the loaded state to it,
+ * and from then on map() reads the BAT and bitmap bits under s->lock.
  */
 #include "config.h"
 
@@ -25,6 +26,7 @@
 #include "internal.h"
 #include "codec/guid.h"
 #include "format/vhd_format.h"
+#include "format/vhd_write.h"
 
 #define VHD_BID_TRAILING 80 /* below VHDX's 100: a "vhdxfile" signature at 0 wins */
 #define VHD_BID_OLD      75
@@ -65,6 +67,8 @@ static void state_free(struct vhdx_vhd_state *s)
 	}
 	if (s->mutex_ready)
 		pthread_mutex_destroy(&s->bitmap_mutex);
+	if (s->lock_ready)
+		pthread_rwlock_destroy(&s->lock);
 	free(s);
 }
 
@@ -501,11 +505,12 @@ static int vhd_open(struct vhdx_layer *l, unsigned flags)
 		if (ret < 0)
 			return ret;
 	}
+	if (flags & VHDX_LAYER_WRITABLE)
+		return vhdx_vhd_write_open(l, s);
 	return 0;
 }
 
-/* The cached sector bitmap of block BLK (allocated), loaded on first use. Thread-safe. */
-static int get_bitmap(struct vhdx_layer *l, struct vhdx_vhd_state *s, uint64_t blk, const uint8_t **out)
+int vhdx_vhd_bitmap_get(struct vhdx_layer *l, struct vhdx_vhd_state *s, uint64_t blk, uint8_t **out)
 {
 	uint8_t *bm = __atomic_load_n(&s->bitmaps[blk], __ATOMIC_ACQUIRE);
 	int ret = 0;
@@ -535,11 +540,28 @@ static int get_bitmap(struct vhdx_layer *l, struct vhdx_vhd_state *s, uint64_t b
 	return ret;
 }
 
+static int vhd_map_locked(struct vhdx_layer *l, uint64_t voff, uint64_t maxlen, struct vhdx_layer_extent *ext);
+
 static int vhd_map(struct vhdx_layer *l, uint64_t voff, uint64_t maxlen, struct vhdx_layer_extent *ext)
 {
 	struct vhdx_vhd_state *s = vhdx_vhd_state_of(l);
+	int ret;
+
+	/* only a writable layer's BAT and bits change after open */
+	if (!s->lock_ready)
+		return vhd_map_locked(l, voff, maxlen, ext);
+	pthread_rwlock_rdlock(&s->lock);
+	ret = vhd_map_locked(l, voff, maxlen, ext);
+	pthread_rwlock_unlock(&s->lock);
+	return ret;
+}
+
+/* vhd_map() with s->lock held for reading when the layer is writable. */
+static int vhd_map_locked(struct vhdx_layer *l, uint64_t voff, uint64_t maxlen, struct vhdx_layer_extent *ext)
+{
+	struct vhdx_vhd_state *s = vhdx_vhd_state_of(l);
 	uint64_t bs, blk, in_blk, len, base, sector, end_sector, run;
-	const uint8_t *bm;
+	uint8_t *bm;
 	bool present;
 	int ret;
 
@@ -575,7 +597,7 @@ static int vhd_map(struct vhdx_layer *l, uint64_t voff, uint64_t maxlen, struct 
 		ext->len = len;
 		return 0;
 	}
-	ret = get_bitmap(l, s, blk, &bm);
+	ret = vhdx_vhd_bitmap_get(l, s, blk, &bm);
 	if (ret < 0)
 		return vhdx_err_prefix(ret, "sector bitmap of block %llu", (unsigned long long)blk);
 	sector = in_blk / VHD_SECTOR;
@@ -588,9 +610,14 @@ static int vhd_map(struct vhdx_layer *l, uint64_t voff, uint64_t maxlen, struct 
 
 static int vhd_close(struct vhdx_layer *l)
 {
-	state_free(vhdx_vhd_state_of(l));
+	struct vhdx_vhd_state *s = vhdx_vhd_state_of(l);
+	int ret = 0;
+
+	if (s && s->writer)
+		ret = vhdx_vhd_write_close(l, s); /* the final flush */
+	state_free(s);
 	l->priv = NULL;
-	return 0;
+	return ret;
 }
 
 const struct vhdx_format_ops vhdx_format_vhd = {
@@ -598,7 +625,8 @@ const struct vhdx_format_ops vhdx_format_vhd = {
 	.probe = vhd_probe,
 	.open = vhd_open,
 	.map = vhd_map,
-	.pwrite = NULL,
-	.flush = NULL,
+	.pwrite = vhdx_vhd_write,
+	.flush = vhdx_vhd_write_flush,
+	.discard = NULL, /* image.c writes zeros: over unallocated dynamic blocks they store nothing */
 	.close = vhd_close,
 };

@@ -1,7 +1,7 @@
 /*
  * vhd_format.h - the state of one opened legacy VHD file (L2), shared by
- * the VHD reader (vhd.c) and the `vhdx info` report (tools/info_vhd.c),
- * which prints these fields.
+ * the VHD reader (vhd.c), the VHD write path (vhd_write.c) and the
+ * `vhdx info` report (tools/info_vhd.c), which prints these fields.
  */
 #ifndef VHDX_FORMAT_VHD_H
 #define VHDX_FORMAT_VHD_H
@@ -52,18 +52,32 @@ struct vhdx_vhd_state {
 	struct vhdx_vhd_locator_info locators[VHD_N_LOCATORS];
 	uint32_t bitmap_size;          /* bytes of the sector bitmap in front of each block */
 	uint64_t blocks_needed;        /* ceil(current size / block size) */
-	uint32_t *bat;                 /* max_table_entries entries, host order; read-only after open */
+	uint32_t *bat;                 /* max_table_entries entries, host order; changed only by the writer */
 	uint64_t allocated_blocks;     /* BAT entries != 0xFFFFFFFF */
 
-	/* differencing disks: sector bitmaps, loaded once per block on first use */
+	/* differencing disks (and any writable dynamic disk): sector bitmaps,
+	 * loaded once per block on first use */
 	pthread_mutex_t bitmap_mutex;
 	bool mutex_ready;
 	uint8_t **bitmaps;             /* max_table_entries pointers (NULL = not loaded) */
+
+	/* writable layers only (vhd_write.c) */
+	struct vhdx_vhd_writer *writer;
+	pthread_rwlock_t lock;         /* bat[] and bitmap bits: read by map, written by the writer */
+	bool lock_ready;
 };
 
 static inline struct vhdx_vhd_state *vhdx_vhd_state_of(struct vhdx_layer *l)
 {
 	return (struct vhdx_vhd_state *)l->priv;
 }
+
+/**
+ * The cached sector bitmap of allocated block BLK of a differencing (or
+ * writable) layer, read from the file on first use and kept until close.
+ * Thread-safe (bitmap_mutex).  *OUT is owned by S; only the writer changes
+ * its bits, under s->lock.  0 or -errno.
+ */
+int vhdx_vhd_bitmap_get(struct vhdx_layer *l, struct vhdx_vhd_state *s, uint64_t blk, uint8_t **out);
 
 #endif /* VHDX_FORMAT_VHD_H */

@@ -86,13 +86,10 @@ static char *relative_windows_path(const char *from_dir, const char *to)
 	return out;
 }
 
-/* Builds the parent locator item of a new child at CHILD_PATH over PARENT_PATH. */
-static int build_locator(const char *child_path, const char *parent_path, const uint8_t linkage[16], uint8_t **item,
-			 size_t *item_len)
+int vhdx_create_parent_paths(const char *child_path, const char *parent_path, char **relative, char **absolute)
 {
-	char parent_abs[PATH_MAX], child_dir[PATH_MAX], gs[VHDX_GUID_STRLEN], linkage_text[VHDX_GUID_STRLEN + 2];
+	char parent_abs[PATH_MAX], child_dir[PATH_MAX];
 	char *dup, *rel, *abs_win;
-	const char *keys[3], *values[3];
 	int ret;
 
 	if (!realpath(parent_path, parent_abs))
@@ -116,6 +113,23 @@ static int build_locator(const char *child_path, const char *parent_path, const 
 	for (char *p = abs_win; *p; p++)
 		if (*p == '/')
 			*p = '\\';
+	*relative = rel;
+	*absolute = abs_win;
+	return 0;
+}
+
+/* Builds the parent locator item of a new child at CHILD_PATH over PARENT_PATH. */
+static int build_locator(const char *child_path, const char *parent_path, const uint8_t linkage[16], uint8_t **item,
+			 size_t *item_len)
+{
+	char gs[VHDX_GUID_STRLEN], linkage_text[VHDX_GUID_STRLEN + 2];
+	char *rel, *abs_win;
+	const char *keys[3], *values[3];
+	int ret;
+
+	ret = vhdx_create_parent_paths(child_path, parent_path, &rel, &abs_win);
+	if (ret < 0)
+		return ret;
 	vhdx_guid_format(linkage, gs);
 	snprintf(linkage_text, sizeof linkage_text, "{%s}", gs);
 	keys[0] = "parent_linkage";

@@ -20,6 +20,15 @@ struct vhdx_create_params {
 	const char *parent_name;    /* VHD differencing: the parent's Unicode name (UTF-8) */
 };
 
+/**
+ * The parent locator paths of a new child at CHILD_PATH over PARENT_PATH,
+ * in Windows form as Hyper-V writes them: *RELATIVE from the child's
+ * folder (".\parent.vhdx", "..\x\parent.vhdx") and *ABSOLUTE (the
+ * resolved path with '/' turned into a backslash).  Both newly allocated.
+ * 0 or -errno with a message (the parent or the child's folder missing).
+ */
+int vhdx_create_parent_paths(const char *child_path, const char *parent_path, char **relative, char **absolute);
+
 /** Writes a new VHDX into the empty IO (PATH locates it for relative locator paths). */
 int vhdx_create_vhdx(struct vhdx_io *io, const char *path, const struct vhdx_create_params *p);
 

@@ -1,0 +1,890 @@
+/*
+ * test_vhd_write.c - VHD creation (format/vhd_create.c) and the VHD write
+ * path (format/vhd_write.c) on the mem backend:
+ *   - the layouts vhdx_create_vhd() writes (fixed, dynamic, differencing),
+ *     every footer and dynamic-header field decoded, the BAT, the parent
+ *     locators, and refusals of bad parameters;
+ *   - a write into an unallocated block: the block lands where the trailing
+ *     footer was, the footer moves behind it, both footer copies stay
+ *     byte-identical (unique id unchanged), the BAT entry names the block;
+ *   - sector bitmaps hold exactly the written sectors' bits, MSB-first;
+ *   - zeros over an unallocated dynamic block store nothing; fixed writes
+ *     land in place;
+ *   - a differencing child's partially written block reads the parent's
+ *     sectors where it holds none;
+ *   - flush budget: at most two flushes per flush call however many blocks
+ *     were appended, one BAT write for adjacent entries;
+ *   - crash safety the SQLite way (tests/lib/crash_io.c): a power cut after
+ *     every I/O event, in every mode, leaves an image that opens, with every
+ *     acknowledged write intact and every other sector old or in flight.
+ */
+#include "config.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/unit.h"
+#include "chain/chain.h"
+#include "codec/endian.h"
+#include "codec/guid.h"
+#include "codec/vhd_codec.h"
+#include "format/format.h"
+#include "format/vhd_create.h"
+#include "format/vhd_format.h"
+#include "format/vhd_write.h"
+#include "io/io.h"
+#include "lib/crash_io.h"
+
+#define M (1ull << 20)
+#define CHILD_PATH "/tmp/libvhdx-unit-child.vhd"
+/* The parent's path only feeds the locators and the parent time stamp: an
+ * empty file beside the (never written) child path, with a known mtime. */
+static char parent_file[] = "/tmp/libvhdx-unit-parent-XXXXXX";
+#define PARENT_PATH parent_file
+#define PARENT_MTIME 1600000000 /* 2020-09-13T12:26:40Z */
+
+/* ---- independent big-endian readers and MSB-first bits (not the library's) ---- */
+static uint32_t be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+static uint64_t be64(const uint8_t *p)
+{
+	return (uint64_t)be32(p) << 32 | be32(p + 4);
+}
+static bool bit(const uint8_t *bm, uint64_t sector)
+{
+	return (bm[sector / 8] & (0x80u >> (sector % 8))) != 0;
+}
+static uint32_t sum_checksum(const uint8_t *p, size_t len, size_t skip)
+{
+	uint32_t s = 0;
+	for (size_t i = 0; i < len; i++)
+		if (i < skip || i >= skip + 4)
+			s += p[i];
+	return ~s;
+}
+
+/* Payload byte at virtual offset VOFF for pattern SEED. */
+static uint8_t pat(unsigned seed, uint64_t voff)
+{
+	return (uint8_t)(voff * 131 + (voff >> 9) * 7 + seed * 29 + 1);
+}
+static void fill(uint8_t *buf, unsigned seed, uint64_t voff, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		buf[i] = pat(seed, voff + i);
+}
+
+static struct vhdx_create_params params(enum vhdx_disk_type type, uint64_t vsize, uint32_t bs)
+{
+	struct vhdx_create_params p;
+
+	memset(&p, 0, sizeof p);
+	p.type = type;
+	p.virtual_size = vsize;
+	p.block_size = bs;
+	p.logical_sector_size = 512;
+	p.physical_sector_size = 512;
+	return p;
+}
+
+/* Creates an image into a new mem io; PARENT (a VHD layer) makes it a child. */
+static struct vhdx_io *create(enum vhdx_disk_type type, uint64_t vsize, uint32_t bs, const struct vhdx_layer *parent)
+{
+	struct vhdx_create_params p = params(type, vsize, bs);
+	struct vhdx_io *io;
+
+	if (parent)
+		p.parent = PARENT_PATH;
+	assert_int_equal(vhdx_io_mem_new(NULL, 0, "new.vhd", &io), 0);
+	assert_ok(vhdx_create_vhd(io, CHILD_PATH, &p, parent));
+	return io;
+}
+
+static struct vhdx_layer *open_io(struct vhdx_io *io, bool writable)
+{
+	struct vhdx_layer *l;
+
+	assert_ok(vhdx_layer_open_io(io, "t.vhd", writable ? VHDX_LAYER_WRITABLE : 0, &l));
+	return l;
+}
+
+/* A copy of the bytes of a mem-backed layer (or io). */
+static uint8_t *snapshot(struct vhdx_io *io, size_t *len)
+{
+	const uint8_t *d = vhdx_io_mem_data(io, len);
+	uint8_t *c = malloc(*len ? *len : 1);
+
+	assert_non_null(c);
+	memcpy(c, d, *len);
+	return c;
+}
+
+static struct vhdx_layer *reopen(struct vhdx_layer *l, bool writable)
+{
+	struct vhdx_io *io;
+	size_t len;
+	uint8_t *b = snapshot(l->io, &len);
+
+	assert_int_equal(vhdx_io_mem_new(b, len, "re.vhd", &io), 0);
+	free(b);
+	return open_io(io, writable);
+}
+
+static uint64_t flushes(struct vhdx_layer *l)
+{
+	return atomic_load(&l->io->cnt.ops[VHDX_IO_FLUSH]);
+}
+
+static void read_chain(struct vhdx_layer *top, struct vhdx_layer *base, void *buf, size_t len, uint64_t voff)
+{
+	struct vhdx_layer *layers[2] = { top, base };
+	struct vhdx_chain c = { .n = base ? 2 : 1, .layers = layers, .virtual_size = top->virtual_size };
+
+	assert_ok(vhdx_chain_read(&c, 0, buf, len, voff));
+}
+
+/* Checks the footer at BYTES+OFF field by field against what creation promises. */
+static void check_footer(const uint8_t *f, uint32_t type, uint64_t vsize)
+{
+	struct vhdx_vhd_footer d;
+	struct vhdx_vhd_chs chs;
+	time_t now = time(NULL);
+	uint32_t ts;
+
+	assert_memory_equal(f, "conectix", 8);
+	assert_int_equal(be32(f + 8), 2);             /* features: reserved bit */
+	assert_int_equal(be32(f + 12), 0x00010000);   /* version 1.0 */
+	assert_true(be64(f + 16) == (type == VHD_TYPE_FIXED ? UINT64_MAX : 512));
+	ts = be32(f + 24);
+	assert_true(ts + 946684800ull <= (uint64_t)now && ts + 946684800ull + 60 >= (uint64_t)now);
+	assert_memory_equal(f + 28, "vhdx", 4);
+	assert_int_equal(be32(f + 32), 0x00000001);   /* our version 0.1 */
+	assert_memory_equal(f + 36, "Wi2k", 4);
+	assert_true(be64(f + 40) == vsize && be64(f + 48) == vsize);
+	vhdx_vhd_chs_calc(vsize, &chs);
+	if (type != VHD_TYPE_DIFFERENCING) {
+		assert_int_equal((f[56] << 8) | f[57], chs.cylinders);
+		assert_int_equal(f[58], chs.heads);
+		assert_int_equal(f[59], chs.sectors_per_track);
+	}
+	assert_int_equal(be32(f + 60), type);
+	assert_int_equal(be32(f + 64), sum_checksum(f, 512, 64));
+	/* a random RFC 4122 version-4 id in big-endian field order */
+	assert_int_equal(f[74] >> 4, 4);
+	assert_int_equal(f[76] & 0xc0, 0x80);
+	assert_int_equal(f[84], 0);                   /* no saved state */
+	for (int i = 85; i < 512; i++)
+		assert_int_equal(f[i], 0);
+	assert_ok(vhdx_vhd_footer_decode(f, 512, 0, &d));
+	assert_true(d.checksum_valid && !d.reserved_nonzero);
+}
+
+static void test_create_fixed(void **st)
+{
+	uint64_t vsize = 20 * M + 512;
+	struct vhdx_io *io = create(VHDX_TYPE_FIXED, vsize, 0, NULL);
+	struct vhdx_layer *l;
+	const uint8_t *b;
+	uint8_t *buf = malloc(vsize);
+	size_t len;
+
+	b = vhdx_io_mem_data(io, &len);
+	assert_int_equal(len, vsize + 512);
+	check_footer(b + vsize, VHD_TYPE_FIXED, vsize);
+	/* no leading copy on a fixed disk: its first sector is disk data */
+	for (int i = 0; i < 512; i++)
+		assert_int_equal(b[i], 0);
+	l = open_io(io, false);
+	assert_int_equal(l->type, VHDX_TYPE_FIXED);
+	assert_true(l->virtual_size == vsize);
+	read_chain(l, NULL, buf, vsize, 0);
+	for (uint64_t i = 0; i < vsize; i++)
+		if (buf[i])
+			fail_msg("fixed disk byte %llu is not zero", (unsigned long long)i);
+	assert_int_equal(vhdx_layer_close(l), 0);
+	free(buf);
+}
+
+static void test_create_dynamic(void **st)
+{
+	uint64_t vsize = 100 * M + 512;
+	uint32_t bs = 2u << 20, n = (uint32_t)((vsize + bs - 1) / bs); /* 51 entries */
+	uint64_t bat_len = (4ull * n + 511) / 512 * 512;
+	struct vhdx_io *io = create(VHDX_TYPE_DYNAMIC, vsize, bs, NULL);
+	struct vhdx_vhd_dynhdr h;
+	struct vhdx_vhd_state *s;
+	struct vhdx_layer *l;
+	const uint8_t *b;
+	size_t len;
+
+	b = vhdx_io_mem_data(io, &len);
+	assert_int_equal(len, 1536 + bat_len + 512);
+	check_footer(b, VHD_TYPE_DYNAMIC, vsize);
+	assert_memory_equal(b, b + len - 512, 512); /* the leading copy is the trailing footer, byte for byte */
+	/* dynamic header at 512 */
+	assert_memory_equal(b + 512, "cxsparse", 8);
+	assert_true(be64(b + 512 + 8) == UINT64_MAX);
+	assert_true(be64(b + 512 + 16) == 1536);
+	assert_int_equal(be32(b + 512 + 24), 0x00010000);
+	assert_int_equal(be32(b + 512 + 28), n);
+	assert_int_equal(be32(b + 512 + 32), bs);
+	assert_int_equal(be32(b + 512 + 36), sum_checksum(b + 512, 1024, 36));
+	for (int i = 40; i < 1024; i++) /* no parent, no locators, reserved zero */
+		assert_int_equal(b[512 + i], 0);
+	assert_ok(vhdx_vhd_dynhdr_decode(b + 512, 1024, 0, &h));
+	/* the BAT and its padding: every entry unallocated */
+	for (uint64_t i = 0; i < bat_len; i++)
+		assert_int_equal(b[1536 + i], 0xff);
+
+	l = open_io(io, false);
+	s = vhdx_vhd_state_of(l);
+	assert_int_equal(l->type, VHDX_TYPE_DYNAMIC);
+	assert_true(l->virtual_size == vsize);
+	assert_int_equal(l->block_size, bs);
+	assert_false(s->footers_differ);
+	assert_int_equal(s->allocated_blocks, 0);
+	assert_int_equal(s->blocks_needed, n);
+	/* identity: the footer's unique id in the reader's GUID order */
+	{
+		uint8_t g[16];
+		vhdx_vhd_uuid_to_guid(b + 68, g);
+		assert_memory_equal(l->identity, g, 16);
+	}
+	assert_int_equal(vhdx_layer_close(l), 0);
+
+	/* a non-default block size */
+	io = create(VHDX_TYPE_DYNAMIC, 20 * M, 512 * 1024, NULL);
+	l = open_io(io, false);
+	assert_int_equal(l->block_size, 512 * 1024);
+	assert_int_equal(vhdx_vhd_state_of(l)->dyn.max_table_entries, 40);
+	assert_int_equal(vhdx_layer_close(l), 0);
+}
+
+static void test_create_differencing(void **st)
+{
+	struct vhdx_io *pio = create(VHDX_TYPE_DYNAMIC, 20 * M, 2u << 20, NULL);
+	struct vhdx_layer *parent = open_io(pio, false), *l;
+	const struct vhdx_vhd_state *ps = vhdx_vhd_state_of(parent);
+	struct vhdx_vhd_state *s;
+	struct vhdx_io *io;
+	const uint8_t *b, *d;
+	size_t len;
+	char *path, rel[64], abs_[PATH_MAX + 1];
+
+	/* what Windows would write for this parent: ".\name" and the absolute path with backslashes */
+	snprintf(rel, sizeof rel, ".\\%s", strrchr(parent_file, '/') + 1);
+	assert_non_null(realpath(parent_file, abs_));
+	for (char *c = abs_; *c; c++)
+		if (*c == '/')
+			*c = '\\';
+
+	io = create(VHDX_TYPE_DIFFERENCING, 20 * M, 2u << 20, parent);
+	b = vhdx_io_mem_data(io, &len);
+	d = b + 512;
+	check_footer(b, VHD_TYPE_DIFFERENCING, 20 * M);
+	assert_memory_equal(b, b + len - 512, 512);
+	/* the child presents the parent's geometry */
+	assert_memory_equal(b + 56, ps->copies[ps->used].raw + 56, 4);
+	/* linkage: the parent's footer unique id, byte for byte */
+	assert_memory_equal(d + 40, ps->copies[ps->used].raw + 68, 16);
+	assert_memory_not_equal(b + 68, ps->copies[ps->used].raw + 68, 16);
+	/* parent time stamp: the parent file's modification time in VHD seconds */
+	assert_int_equal(be32(d + 56), PARENT_MTIME - 946684800);
+	/* parent Unicode name: the absolute path, UTF-16BE, NUL padded */
+	for (size_t i = 0; i < 256; i++) {
+		uint16_t want = i < strlen(abs_) ? (uint8_t)abs_[i] : 0;
+		assert_int_equal((d[64 + 2 * i] << 8) | d[65 + 2 * i], want);
+	}
+	/* locators: slot 0 W2ku, slot 1 W2ru, data UTF-16LE after the BAT in 512-aligned areas */
+	{
+		const uint8_t *e0 = d + 576, *e1 = d + 600;
+		uint64_t o0 = be64(e0 + 16), o1 = be64(e1 + 16);
+		assert_memory_equal(e0, "W2ku", 4);
+		assert_memory_equal(e1, "W2ru", 4);
+		assert_int_equal(be32(e0 + 8), 2 * strlen(abs_));
+		assert_int_equal(be32(e1 + 8), 2 * strlen(rel));
+		assert_int_equal(be32(e0 + 4), 4096); /* space reserved, bytes */
+		assert_int_equal(be32(e1 + 4), 4096);
+		assert_true(o0 == 1536 + 512 && o1 == o0 + 4096);
+		for (size_t i = 0; i < strlen(abs_); i++)
+			assert_true(b[o0 + 2 * i] == (uint8_t)abs_[i] && b[o0 + 2 * i + 1] == 0);
+		for (size_t i = 0; i < strlen(rel); i++)
+			assert_true(b[o1 + 2 * i] == (uint8_t)rel[i] && b[o1 + 2 * i + 1] == 0);
+		for (int k = 2; k < 8; k++)
+			assert_int_equal(be32(d + 576 + 24 * k), 0);
+		/* the first block will go after the locator areas: the trailing footer is there */
+		assert_int_equal(len, o1 + 4096 + 512);
+	}
+
+	l = open_io(io, false);
+	s = vhdx_vhd_state_of(l);
+	assert_int_equal(l->type, VHDX_TYPE_DIFFERENCING);
+	assert_true(l->has_parent);
+	/* the chain's linkage check compares exactly these */
+	assert_memory_equal(l->parent.linkage, parent->identity, 16);
+	assert_int_equal(l->parent.n_paths, 3);
+	assert_string_equal(l->parent.paths[0].key, "W2ru");
+	assert_string_equal(l->parent.paths[0].value, rel);
+	assert_string_equal(l->parent.paths[1].key, "W2ku");
+	assert_string_equal(l->parent.paths[1].value, abs_);
+	assert_string_equal(l->parent.paths[2].key, "parent_name");
+	assert_ok(vhdx_vhd_parent_name(&s->dyn, &path));
+	assert_string_equal(path, abs_);
+	free(path);
+	assert_int_equal(vhdx_layer_close(l), 0);
+	assert_int_equal(vhdx_layer_close(parent), 0);
+}
+
+static void test_create_refusals(void **st)
+{
+	struct vhdx_create_params p;
+	struct vhdx_io *io, *pio;
+	struct vhdx_layer *parent;
+
+	assert_int_equal(vhdx_io_mem_new(NULL, 0, "r.vhd", &io), 0);
+	p = params(VHDX_TYPE_DYNAMIC, 20 * M + 100, 2u << 20);
+	assert_fails(vhdx_create_vhd(io, CHILD_PATH, &p, NULL), -EINVAL, "non-zero multiple of 512 bytes, not 20971620");
+	p = params(VHDX_TYPE_FIXED, 0, 0);
+	assert_fails(vhdx_create_vhd(io, CHILD_PATH, &p, NULL), -EINVAL, "multiple of 512");
+	p = params(VHDX_TYPE_DYNAMIC, (2040ull << 30) + 512, 2u << 20);
+	assert_fails(vhdx_create_vhd(io, CHILD_PATH, &p, NULL), -EINVAL, "at most 2040 GiB");
+	p = params(VHDX_TYPE_DYNAMIC, 20 * M, 3u << 20);
+	assert_fails(vhdx_create_vhd(io, CHILD_PATH, &p, NULL), -EINVAL, "block size 3145728 is not a power of two");
+	p = params(VHDX_TYPE_DYNAMIC, 20 * M, 2048);
+	assert_fails(vhdx_create_vhd(io, CHILD_PATH, &p, NULL), -EINVAL, "block size 2048");
+	p = params(VHDX_TYPE_DYNAMIC, 20 * M, 512u << 20);
+	assert_fails(vhdx_create_vhd(io, CHILD_PATH, &p, NULL), -EINVAL, "block size");
+	p = params(VHDX_TYPE_DYNAMIC, 20 * M, 2u << 20);
+	p.logical_sector_size = 4096;
+	assert_fails(vhdx_create_vhd(io, CHILD_PATH, &p, NULL), -EINVAL, "512-byte sectors");
+	/* nothing was written by the refusals */
+	{
+		size_t len;
+		vhdx_io_mem_data(io, &len);
+		assert_int_equal(len, 0);
+	}
+	/* the largest dynamic disk is accepted (only its 4 MiB BAT is written) */
+	p = params(VHDX_TYPE_DYNAMIC, 2040ull << 30, 2u << 20);
+	assert_ok(vhdx_create_vhd(io, CHILD_PATH, &p, NULL));
+	vhdx_io_close(io);
+
+	/* a child of the wrong size */
+	pio = create(VHDX_TYPE_DYNAMIC, 20 * M, 2u << 20, NULL);
+	parent = open_io(pio, false);
+	assert_int_equal(vhdx_io_mem_new(NULL, 0, "r.vhd", &io), 0);
+	p = params(VHDX_TYPE_DIFFERENCING, 40 * M, 2u << 20);
+	p.parent = PARENT_PATH;
+	assert_fails(vhdx_create_vhd(io, CHILD_PATH, &p, parent), -EINVAL, "parent's size (20971520 bytes)");
+	p.virtual_size = 20 * M;
+	p.parent = "/nonexistent/parent.vhd";
+	assert_fails(vhdx_create_vhd(io, CHILD_PATH, &p, parent), -ENOENT, "/nonexistent/parent.vhd");
+	vhdx_io_close(io);
+	assert_int_equal(vhdx_layer_close(parent), 0);
+}
+
+/*
+ * The allocation layout: block 1 written (sectors 3..12, bits across a byte
+ * boundary) lands where the trailing footer was, the footer moves behind
+ * it, the BAT entry reaches the file at flush, both copies stay identical.
+ * Then block 0 lands where the moved footer was.
+ */
+static void test_allocation_layout(void **st)
+{
+	uint32_t bs = 2u << 20;
+	struct vhdx_io *io = create(VHDX_TYPE_DYNAMIC, 16 * M, bs, NULL);
+	struct vhdx_layer *l = open_io(io, true);
+	struct vhdx_vhd_write_stats ws;
+	uint8_t footer[512], buf[8192], rd[8192];
+	size_t len0, len;
+	uint64_t old_end, blk1, blk0;
+	const uint8_t *b;
+
+	b = vhdx_io_mem_data(l->io, &len0);
+	memcpy(footer, b + len0 - 512, 512);
+	old_end = len0 - 512; /* the trailing footer's offset */
+
+	fill(buf, 1, bs + 1536, 5120);
+	assert_ok(l->ops->pwrite(l, buf, 5120, bs + 1536));
+	b = vhdx_io_mem_data(l->io, &len);
+	blk1 = old_end;
+	assert_int_equal(len, blk1 + 512 + bs + 512);          /* footer moved behind the block */
+	assert_memory_equal(b + len - 512, footer, 512);
+	assert_memory_equal(b + blk1 + 512 + 1536, buf, 5120); /* data in the block's data area */
+	/* before the flush nothing on disk names the block (a crash only leaks it) */
+	assert_int_equal(be32(b + 1536 + 4), VHD_BAT_UNUSED);
+	/* but reads see it at once */
+	read_chain(l, NULL, rd, 5120, bs + 1536);
+	assert_memory_equal(rd, buf, 5120);
+
+	assert_ok(l->ops->flush(l));
+	b = vhdx_io_mem_data(l->io, &len);
+	assert_int_equal(be32(b + 1536 + 4), blk1 / 512);
+	assert_int_equal(be32(b + 1536), VHD_BAT_UNUSED);
+	/* the bitmap: exactly sectors 3..12, MSB-first: 0x1f 0xf8 then zeros */
+	assert_int_equal(b[blk1], 0x1f);
+	assert_int_equal(b[blk1 + 1], 0xf8);
+	for (int i = 2; i < 512; i++)
+		assert_int_equal(b[blk1 + i], 0);
+	for (uint64_t s = 0; s < bs / 512; s++)
+		assert_int_equal(bit(b + blk1, s), s >= 3 && s <= 12);
+	/* the rest of the new block reads zeros in the file */
+	for (uint64_t i = 0; i < bs; i++)
+		if ((i < 1536 || i >= 1536 + 5120) && b[blk1 + 512 + i])
+			fail_msg("byte %llu of the new block is not zero", (unsigned long long)i);
+	/* leading copy identical to the trailing one, unique id unchanged */
+	assert_memory_equal(b, footer, 512);
+	assert_memory_equal(b + len - 512, footer, 512);
+
+	/* block 0, one whole sector at its end: placed where the footer is now */
+	blk0 = len - 512;
+	fill(buf, 2, bs - 512, 512);
+	assert_ok(l->ops->pwrite(l, buf, 512, bs - 512));
+	/* and more sectors of block 1: bits 0..1 and 4095 join */
+	fill(buf, 3, bs, 1024);
+	assert_ok(l->ops->pwrite(l, buf, 1024, bs));
+	fill(buf, 4, 2 * bs - 512, 512);
+	assert_ok(l->ops->pwrite(l, buf, 512, 2 * bs - 512));
+	assert_ok(l->ops->flush(l));
+	b = vhdx_io_mem_data(l->io, &len);
+	assert_int_equal(len, blk0 + 512 + bs + 512);
+	assert_int_equal(be32(b + 1536), blk0 / 512);
+	assert_int_equal(be32(b + 1536 + 4), blk1 / 512);
+	for (uint64_t s = 0; s < bs / 512; s++) {
+		assert_int_equal(bit(b + blk0, s), s == bs / 512 - 1);
+		assert_int_equal(bit(b + blk1, s), s <= 1 || (s >= 3 && s <= 12) || s == bs / 512 - 1);
+	}
+	assert_memory_equal(b + len - 512, footer, 512);
+	assert_memory_equal(b, footer, 512);
+	vhdx_vhd_write_get_stats(l, &ws);
+	assert_int_equal(ws.blocks_allocated, 2);
+	assert_int_equal(ws.footer_writes, 2);
+
+	/* the reopened file checks out (the open validates every block) and reads the same */
+	{
+		struct vhdx_layer *r = reopen(l, false);
+		struct vhdx_vhd_state *s = vhdx_vhd_state_of(r);
+		assert_int_equal(s->allocated_blocks, 2);
+		assert_false(s->footers_differ);
+		assert_int_equal(s->used, VHDX_VHD_TRAILING);
+		assert_true(s->copies[VHDX_VHD_TRAILING].offset == len - 512);
+		read_chain(r, NULL, rd, 512, bs - 512);
+		fill(buf, 2, bs - 512, 512);
+		assert_memory_equal(rd, buf, 512);
+		assert_int_equal(vhdx_layer_close(r), 0);
+	}
+	assert_int_equal(vhdx_layer_close(l), 0);
+}
+
+/* Zeros over an unallocated dynamic block store nothing; over an allocated one they are written. */
+static void test_zero_writes(void **st)
+{
+	uint32_t bs = 1u << 20;
+	struct vhdx_io *io = create(VHDX_TYPE_DYNAMIC, 8 * M, bs, NULL);
+	struct vhdx_layer *l = open_io(io, true);
+	struct vhdx_vhd_write_stats ws;
+	uint8_t *zeros = calloc(1, 3 * bs), *buf = malloc(4096), rd[4096];
+	size_t len0, len;
+	uint64_t f0 = flushes(l);
+
+	vhdx_io_mem_data(l->io, &len0);
+	assert_ok(l->ops->pwrite(l, zeros, 3 * bs, 0));
+	assert_ok(l->ops->flush(l));
+	vhdx_io_mem_data(l->io, &len);
+	assert_int_equal(len, len0);
+	assert_int_equal(flushes(l), f0); /* nothing written, nothing flushed */
+	vhdx_vhd_write_get_stats(l, &ws);
+	assert_int_equal(ws.blocks_allocated, 0);
+	assert_int_equal(ws.zero_writes_skipped, 3);
+	assert_int_equal(vhdx_vhd_state_of(l)->allocated_blocks, 0);
+
+	/* data, then zeros over part of it: stored, and they read back */
+	fill(buf, 5, 5 * bs, 4096);
+	assert_ok(l->ops->pwrite(l, buf, 4096, 5 * bs));
+	assert_ok(l->ops->pwrite(l, zeros, 1024, 5 * bs + 1024));
+	read_chain(l, NULL, rd, 4096, 5 * bs);
+	memset(buf + 1024, 0, 1024);
+	assert_memory_equal(rd, buf, 4096);
+	vhdx_vhd_write_get_stats(l, &ws);
+	assert_int_equal(ws.blocks_allocated, 1);
+	assert_int_equal(vhdx_layer_close(l), 0);
+	free(zeros);
+	free(buf);
+}
+
+/* A fixed disk: payload in place, the footer untouched, the file size unchanged. */
+static void test_fixed_in_place(void **st)
+{
+	uint64_t vsize = 4 * M;
+	struct vhdx_io *io = create(VHDX_TYPE_FIXED, vsize, 0, NULL);
+	struct vhdx_layer *l = open_io(io, true);
+	uint8_t footer[512], buf[3072];
+	const uint8_t *b;
+	size_t len;
+	uint64_t f0;
+
+	b = vhdx_io_mem_data(l->io, &len);
+	memcpy(footer, b + vsize, 512);
+	fill(buf, 6, 1000 * 512, sizeof buf);
+	assert_ok(l->ops->pwrite(l, buf, sizeof buf, 1000 * 512));
+	fill(buf, 7, vsize - 512, 512);
+	assert_ok(l->ops->pwrite(l, buf, 512, vsize - 512));
+	f0 = flushes(l);
+	assert_ok(l->ops->flush(l));
+	assert_int_equal(flushes(l) - f0, 1);
+	b = vhdx_io_mem_data(l->io, &len);
+	assert_int_equal(len, vsize + 512);
+	assert_memory_equal(b + vsize, footer, 512);
+	assert_memory_equal(b + vsize - 512, buf, 512);
+	fill(buf, 6, 1000 * 512, sizeof buf);
+	assert_memory_equal(b + 1000 * 512, buf, sizeof buf);
+	/* past the end: refused */
+	assert_fails(l->ops->pwrite(l, buf, 1024, vsize - 512), -EINVAL, "outside the disk");
+	assert_int_equal(vhdx_layer_close(l), 0);
+}
+
+/*
+ * A differencing child over a parent full of data: a partial write into an
+ * unallocated child block reads the parent's sectors where it wrote none;
+ * the bitmap holds exactly the written sectors; a later write into the
+ * allocated block adds its bits (written after the data flush).
+ */
+static void test_differencing_partial(void **st)
+{
+	uint32_t bs = 1u << 20;
+	uint64_t vsize = 4 * M;
+	struct vhdx_io *pio = create(VHDX_TYPE_DYNAMIC, vsize, bs, NULL);
+	struct vhdx_layer *parent = open_io(pio, true), *child;
+	uint8_t *want = malloc(vsize), *got = malloc(vsize), buf[4096];
+	const uint8_t *b;
+	uint64_t blk_foff;
+	size_t len;
+
+	fill(want, 9, 0, vsize);
+	assert_ok(parent->ops->pwrite(parent, want, vsize, 0));
+	assert_ok(parent->ops->flush(parent));
+
+	child = open_io(create(VHDX_TYPE_DIFFERENCING, vsize, bs, parent), true);
+	/* sectors 5..6 of block 2, and a zero sector (zeros must not fall through to the parent) */
+	fill(buf, 10, 2 * bs + 2560, 1024);
+	assert_ok(child->ops->pwrite(child, buf, 1024, 2 * bs + 2560));
+	memcpy(want + 2 * bs + 2560, buf, 1024);
+	memset(buf, 0, 512);
+	assert_ok(child->ops->pwrite(child, buf, 512, 3 * bs + 512 * 100));
+	memset(want + 3 * bs + 512 * 100, 0, 512);
+	read_chain(child, parent, got, vsize, 0);
+	assert_memory_equal(got, want, vsize);
+	assert_ok(child->ops->flush(child));
+
+	b = vhdx_io_mem_data(child->io, &len);
+	blk_foff = (uint64_t)be32(b + 1536 + 8) * 512;
+	assert_true(blk_foff > 0 && blk_foff + 512 + bs <= len - 512);
+	for (uint64_t s = 0; s < bs / 512; s++)
+		assert_int_equal(bit(b + blk_foff, s), s == 5 || s == 6);
+	/* the child holds zeros where the parent shows through */
+	for (uint64_t i = 0; i < 2560; i++)
+		assert_int_equal(b[blk_foff + 512 + i], 0);
+	assert_int_not_equal(be32(b + 1536 + 12), VHD_BAT_UNUSED); /* block 3 holds the zero sector */
+
+	/* into the allocated block: sector 0 and the last one */
+	fill(buf, 11, 2 * bs, 512);
+	assert_ok(child->ops->pwrite(child, buf, 512, 2 * bs));
+	memcpy(want + 2 * bs, buf, 512);
+	fill(buf, 12, 3 * bs - 512, 512);
+	assert_ok(child->ops->pwrite(child, buf, 512, 3 * bs - 512));
+	memcpy(want + 3 * bs - 512, buf, 512);
+	assert_ok(child->ops->flush(child));
+	b = vhdx_io_mem_data(child->io, &len);
+	for (uint64_t s = 0; s < bs / 512; s++)
+		assert_int_equal(bit(b + blk_foff, s), s == 0 || s == 5 || s == 6 || s == bs / 512 - 1);
+
+	/* the reopened child reads the same through its parent */
+	{
+		struct vhdx_layer *r = reopen(child, false);
+		memset(got, 0, vsize);
+		read_chain(r, parent, got, vsize, 0);
+		assert_memory_equal(got, want, vsize);
+		assert_int_equal(vhdx_layer_close(r), 0);
+	}
+	assert_int_equal(vhdx_layer_close(child), 0);
+	assert_int_equal(vhdx_layer_close(parent), 0);
+	free(want);
+	free(got);
+}
+
+/* At most two flushes per flush call however many blocks were appended; adjacent BAT entries in one write. */
+static void test_flush_budget(void **st)
+{
+	uint32_t bs = 64 * 1024;
+	struct vhdx_io *io = create(VHDX_TYPE_DYNAMIC, 64 * M, bs, NULL); /* 1024 BAT entries, 8 sectors */
+	struct vhdx_layer *l = open_io(io, true);
+	struct vhdx_vhd_write_stats ws;
+	uint8_t buf[4096];
+	uint64_t f0 = flushes(l), w0;
+
+	memset(buf, 0xab, sizeof buf);
+	for (uint64_t blk = 0; blk < 300; blk++)
+		assert_ok(l->ops->pwrite(l, buf, 4096, blk * bs + 512));
+	assert_int_equal(flushes(l), f0); /* writes alone never flush */
+	w0 = atomic_load(&l->io->cnt.tag_ops[VHDX_TAG_BAT]);
+	assert_ok(l->ops->flush(l));
+	assert_int_equal(flushes(l) - f0, 2);
+	/* entries 0..299 span BAT sectors 0..2: one write */
+	assert_int_equal(atomic_load(&l->io->cnt.tag_ops[VHDX_TAG_BAT]) - w0, 1);
+	vhdx_vhd_write_get_stats(l, &ws);
+	assert_int_equal(ws.blocks_allocated, 300);
+	assert_int_equal(ws.bat_sector_writes, 3);
+	assert_int_equal(ws.bitmap_writes, 300);
+	assert_int_equal(ws.commits, 1);
+
+	/* scattered entries: one write per run of adjacent sectors */
+	w0 = atomic_load(&l->io->cnt.tag_ops[VHDX_TAG_BAT]);
+	f0 = flushes(l);
+	assert_ok(l->ops->pwrite(l, buf, 4096, 500 * bs));
+	assert_ok(l->ops->pwrite(l, buf, 4096, 1000 * bs));
+	assert_ok(l->ops->flush(l));
+	assert_int_equal(flushes(l) - f0, 2);
+	assert_int_equal(atomic_load(&l->io->cnt.tag_ops[VHDX_TAG_BAT]) - w0, 2);
+
+	/* overwriting allocated blocks without new bits: one flush */
+	f0 = flushes(l);
+	assert_ok(l->ops->pwrite(l, buf, 4096, 7 * bs + 512));
+	assert_ok(l->ops->flush(l));
+	assert_int_equal(flushes(l) - f0, 1);
+	/* new bits in an allocated block: data flush, bitmap, flush */
+	f0 = flushes(l);
+	assert_ok(l->ops->pwrite(l, buf, 512, 7 * bs + 32768));
+	assert_ok(l->ops->flush(l));
+	assert_int_equal(flushes(l) - f0, 2);
+	/* nothing written: no flush */
+	f0 = flushes(l);
+	assert_ok(l->ops->flush(l));
+	assert_int_equal(flushes(l) - f0, 0);
+	assert_int_equal(vhdx_layer_close(l), 0);
+}
+
+/* A read-only layer refuses writes; a salvaged one opens read-only only. */
+static void test_refusals(void **st)
+{
+	struct vhdx_io *io = create(VHDX_TYPE_DYNAMIC, 8 * M, 2u << 20, NULL);
+	struct vhdx_layer *l = open_io(io, false);
+	uint8_t buf[512] = { 1 }, *bytes;
+	size_t len;
+
+	assert_fails(l->ops->pwrite(l, buf, 512, 0), -EROFS, "read-only");
+	bytes = snapshot(l->io, &len);
+	assert_int_equal(vhdx_layer_close(l), 0);
+	/* damage the trailing footer's checksum and the leading copy's cookie: only salvage opens it */
+	bytes[len - 512 + 64] ^= 0x01;
+	bytes[0] = 'X';
+	assert_int_equal(vhdx_io_mem_new(bytes, len, "bad.vhd", &io), 0);
+	assert_fails(vhdx_layer_open_io(io, "bad.vhd", VHDX_LAYER_WRITABLE | VHDX_LAYER_SALVAGE, &l), -EROFS,
+		     "accepted only by salvage");
+	assert_int_equal(vhdx_io_mem_new(bytes, len, "bad.vhd", &io), 0);
+	assert_ok(vhdx_layer_open_io(io, "bad.vhd", VHDX_LAYER_SALVAGE, &l));
+	assert_int_equal(vhdx_layer_close(l), 0);
+	free(bytes);
+}
+
+/* ---- crash safety ---- */
+
+#define CVSIZE (2u << 20)
+#define CBS    (256u << 10)
+#define CNSECT (CVSIZE / 512)
+
+enum op_kind { OP_WRITE, OP_FLUSH };
+struct op {
+	enum op_kind kind;
+	uint64_t voff, len;
+	uint32_t id;
+	size_t ev_start, ev_end;
+};
+
+/* Sector S written by write ID: (id, s) in every 8 bytes; id 0 is zeros. */
+static void cfill(uint8_t *p, uint32_t id, uint64_t first, uint64_t nsect)
+{
+	for (uint64_t k = 0; k < nsect; k++)
+		for (unsigned w = 0; w < 64; w++) {
+			uint32_t a = id, s = (uint32_t)(first + k) ^ (w * 2654435761u);
+			memcpy(p + k * 512 + w * 8, &a, 4);
+			memcpy(p + k * 512 + w * 8 + 4, &s, 4);
+		}
+}
+
+static bool sector_is(const uint8_t *p, uint32_t id, uint64_t s)
+{
+	uint8_t want[512];
+
+	if (id == 0)
+		memset(want, 0, 512);
+	else
+		cfill(want, id, s, 1);
+	return memcmp(p, want, 512) == 0;
+}
+
+static unsigned rnd(unsigned *seed)
+{
+	*seed = *seed * 1103515245u + 12345u;
+	return (*seed >> 16) & 0x7fff;
+}
+
+struct crash_world {
+	struct vhdx_layer *base;  /* NULL for a dynamic disk alone */
+	uint32_t base_ids[CNSECT];
+	uint32_t acked[CNSECT];
+	uint8_t disk[CVSIZE];
+};
+
+static void crash_verify(struct crash_world *w, const struct op *ops, size_t nops, size_t after, const uint8_t *bytes,
+			 size_t len, bool writable, const char *what)
+{
+	size_t done = 0;
+	struct vhdx_io *io;
+	struct vhdx_layer *l;
+
+	for (size_t i = 0; i < nops; i++)
+		if (ops[i].kind == OP_FLUSH && ops[i].ev_end <= after)
+			done = i;
+	memcpy(w->acked, w->base_ids, sizeof w->acked);
+	for (size_t i = 0; i < done; i++)
+		if (ops[i].kind == OP_WRITE)
+			for (uint64_t s = ops[i].voff / 512; s < (ops[i].voff + ops[i].len) / 512; s++)
+				w->acked[s] = ops[i].id;
+	assert_int_equal(vhdx_io_mem_new(bytes, len, "crashed.vhd", &io), 0);
+	if (vhdx_layer_open_io(io, "crashed.vhd", writable ? VHDX_LAYER_WRITABLE : 0, &l) < 0)
+		fail_msg("%s: crash after event %zu: the image does not open: %s", what, after, vhdx_errmsg());
+	read_chain(l, w->base, w->disk, CVSIZE, 0);
+	for (uint64_t s = 0; s < CNSECT; s++) {
+		bool ok = sector_is(w->disk + s * 512, w->acked[s], s);
+		for (size_t i = done; !ok && i < nops; i++)
+			if (ops[i].kind == OP_WRITE && ops[i].ev_start < after && ops[i].voff / 512 <= s &&
+			    s < (ops[i].voff + ops[i].len) / 512)
+				ok = sector_is(w->disk + s * 512, ops[i].id, s);
+		if (!ok)
+			fail_msg("%s: crash after event %zu: sector %llu holds neither its acknowledged data (write %u) nor an in-flight write",
+				 what, after, (unsigned long long)s, w->acked[s]);
+	}
+	assert_int_equal(vhdx_layer_close(l), 0);
+}
+
+static void crash_run(struct crash_world *w, const uint8_t *img, size_t img_len, unsigned seed, const char *what)
+{
+	static const enum crash_mode modes[] = { CRASH_DROP_ALL, CRASH_KEEP_ALL, CRASH_TORN_512, CRASH_RANDOM };
+	struct vhdx_io *cio, *borrowed;
+	struct vhdx_layer *l;
+	struct op ops[40];
+	size_t nops = 0, nev;
+	uint8_t *buf = malloc(300 * 512);
+
+	assert_int_equal(crash_io_new(img, img_len, &cio), 0);
+	assert_int_equal(crash_io_borrow(cio, &borrowed), 0);
+	assert_ok(vhdx_layer_open_io(borrowed, "work.vhd", VHDX_LAYER_WRITABLE, &l));
+	for (uint32_t k = 0; k < 30; k++) {
+		struct op *o = &ops[nops++];
+		o->ev_start = crash_io_events(cio);
+		if (k % 5 == 4) {
+			o->kind = OP_FLUSH;
+			assert_ok(l->ops->flush(l));
+		} else {
+			o->kind = OP_WRITE;
+			o->id = 100 + k;
+			o->len = (uint64_t)(1 + rnd(&seed) % 200) * 512;
+			o->voff = (uint64_t)(rnd(&seed) % (CNSECT - o->len / 512)) * 512;
+			if (k % 7 == 2) /* straddle a block boundary */
+				o->voff = (uint64_t)(1 + rnd(&seed) % 6) * CBS - 1024;
+			cfill(buf, o->id, o->voff / 512, o->len / 512);
+			assert_ok(l->ops->pwrite(l, buf, o->len, o->voff));
+		}
+		o->ev_end = crash_io_events(cio);
+	}
+	ops[nops].kind = OP_FLUSH; /* the close is the last flush */
+	ops[nops].ev_start = crash_io_events(cio);
+	assert_int_equal(vhdx_layer_close(l), 0);
+	ops[nops].ev_end = crash_io_events(cio);
+	nops++;
+	nev = crash_io_events(cio);
+	print_message("%s: %zu ops, %zu I/O events, %zu crash points x %zu modes\n", what, nops, nev, nev + 1,
+		      sizeof modes / sizeof modes[0]);
+	for (size_t after = 0; after <= nev; after++)
+		for (size_t m = 0; m < sizeof modes / sizeof modes[0]; m++) {
+			uint8_t *bytes;
+			size_t len;
+			assert_int_equal(crash_io_image(cio, after, modes[m], seed + (unsigned)after, &bytes, &len), 0);
+			crash_verify(w, ops, nops, after, bytes, len, m == 0, what);
+			free(bytes);
+		}
+	vhdx_io_close(cio);
+	free(buf);
+}
+
+static void test_crash_dynamic(void **st)
+{
+	struct crash_world *w = calloc(1, sizeof *w);
+	struct vhdx_io *io = create(VHDX_TYPE_DYNAMIC, CVSIZE, CBS, NULL);
+	size_t len;
+	uint8_t *img = snapshot(io, &len);
+
+	vhdx_io_close(io);
+	crash_run(w, img, len, 4242, "dynamic");
+	free(img);
+	free(w);
+}
+
+static void test_crash_differencing(void **st)
+{
+	struct crash_world *w = calloc(1, sizeof *w);
+	struct vhdx_io *io = create(VHDX_TYPE_DYNAMIC, CVSIZE, CBS, NULL);
+	uint8_t *img, *buf = malloc(CBS);
+	size_t len;
+
+	/* a base whose every other block holds data (id 7): partial child blocks must show it */
+	w->base = open_io(io, true);
+	for (uint64_t b = 0; b < CVSIZE / CBS; b += 2) {
+		cfill(buf, 7, b * CBS / 512, CBS / 512);
+		assert_ok(w->base->ops->pwrite(w->base, buf, CBS, b * CBS));
+		for (uint64_t s = b * CBS / 512; s < (b + 1) * CBS / 512; s++)
+			w->base_ids[s] = 7;
+	}
+	assert_ok(w->base->ops->flush(w->base));
+	io = create(VHDX_TYPE_DIFFERENCING, CVSIZE, CBS, w->base);
+	img = snapshot(io, &len);
+	vhdx_io_close(io);
+	crash_run(w, img, len, 99, "differencing");
+	assert_int_equal(vhdx_layer_close(w->base), 0);
+	free(img);
+	free(buf);
+	free(w);
+}
+
+int main(void)
+{
+	struct timeval tv[2] = { { PARENT_MTIME, 0 }, { PARENT_MTIME, 0 } };
+	int fd = mkstemp(parent_file), ret;
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_create_fixed),
+		cmocka_unit_test(test_create_dynamic),
+		cmocka_unit_test(test_create_differencing),
+		cmocka_unit_test(test_create_refusals),
+		cmocka_unit_test(test_allocation_layout),
+		cmocka_unit_test(test_zero_writes),
+		cmocka_unit_test(test_fixed_in_place),
+		cmocka_unit_test(test_differencing_partial),
+		cmocka_unit_test(test_flush_budget),
+		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_crash_dynamic),
+		cmocka_unit_test(test_crash_differencing),
+	};
+	if (fd < 0 || utimes(parent_file, tv) < 0) {
+		perror(parent_file);
+		return 1;
+	}
+	close(fd);
+	ret = cmocka_run_group_tests(tests, NULL, NULL);
+	unlink(parent_file);
+	return ret;
+}
