@@ -140,3 +140,51 @@ fuse_unmount() {
 	fuse_is_mounted "$mnt" && fail "$mnt is still mounted after fusermount3 -u"
 	[ "$rc" = 0 ] || fail "vhdxfs exited $rc after unmounting $mnt: $(cat "$T/vhdxfs.err" 2>/dev/null)"
 }
+
+# ---- loop devices and file systems inside a mounted disk ----
+# requires_loop: skip unless this process may attach loop devices and mount
+requires_loop() {
+	requires losetup mount umount
+	[ "$(id -u)" = 0 ] || skip "loop devices and mounts need root"
+	[ -e /dev/loop-control ] || skip "/dev/loop-control is missing (no loop devices here)"
+}
+
+# loop_attach VAR FILE [LOSETUP-OPTIONS...]: attaches a free loop device over
+# FILE (e.g. -r for read-only), stores its name in VAR and registers a cleanup
+# that detaches it.  Returns 1 with the reason in $T/losetup.err on failure.
+loop_attach() {
+	local _var=$1 _file=$2 _dev
+	shift 2
+	_dev=$(losetup "$@" --show -f "$_file" 2> "$T/losetup.err") || return 1
+	# losetup records the canonical path: the cleanup compares with that one.
+	cleanup_fn "loop_detach '$_dev' '$(losetup -n -O BACK-FILE "$_dev")' quiet"
+	printf -v "$_var" '%s' "$_dev"
+}
+
+# loop_detach DEV FILE [quiet]: detaches DEV if it is still attached to FILE
+# (once detached the device may belong to someone else: never detach it
+# blindly), and waits (10 s at most) until the kernel lets go of FILE, so
+# that a FUSE mount holding FILE can be unmounted.  Fails unless quiet.
+loop_detach() {
+	local dev=$1 file quiet=${3:-} i
+	file=$(readlink -f "$2" 2>/dev/null) || file=$2
+	if [ "$(losetup -n -O BACK-FILE "$dev" 2>/dev/null)" = "$file" ]; then
+		losetup -d "$dev" 2> "$T/losetup.err" ||
+			{ [ -n "$quiet" ] || fail "losetup -d $dev: $(cat "$T/losetup.err")"; }
+	fi
+	for ((i = 0; i < 100; i++)); do
+		[ "$(losetup -n -O BACK-FILE "$dev" 2>/dev/null)" = "$file" ] || return 0
+		sleep 0.1
+	done
+	[ -n "$quiet" ] || fail "$dev is still attached to $file 10 s after losetup -d"
+}
+
+# fs_mount DEV DIR [MOUNT-OPTIONS...]: mounts DEV on DIR and registers a
+# cleanup that unmounts it.  Returns mount's status (message in $T/mount.err).
+fs_mount() {
+	local dev=$1 dir=$2
+	shift 2
+	mkdir -p "$dir"
+	mount "$@" "$dev" "$dir" 2> "$T/mount.err" || return 1
+	cleanup_fn "mountpoint -q '$dir' && umount '$dir'"
+}
