@@ -330,7 +330,7 @@ VHDX_API int vhdx_faults_get_stats(struct vhdx_faults *f, struct vhdx_faults_sta
 
 /** Bytes of unflushed-write pre-images a file may keep for crash rules (default 256 MiB). */
 VHDX_API void vhdx_faults_set_crash_limit(struct vhdx_faults *f, uint64_t bytes);
-/** Events kept in the ring (default 10000; at least 1). */
+/** Events kept in the ring (default 10000; at least 1); empties the ring. */
 VHDX_API void vhdx_faults_set_event_limit(struct vhdx_faults *f, size_t n);
 
 #ifdef __cplusplus

@@ -215,7 +215,11 @@ fail:
 
 int vhdx_faults_remove(struct vhdx_faults *f, unsigned id)
 {
-	int ret = vhdx_err(ENOENT, "no fault rule %u", id);
+	int ret;
+
+	if (!f)
+		return vhdx_err(EINVAL, "vhdx_faults_remove: no engine");
+	ret = vhdx_err(ENOENT, "no fault rule %u", id);
 
 	pthread_mutex_lock(&f->lock);
 	for (size_t i = 0; i < f->n; i++) {
@@ -237,6 +241,8 @@ int vhdx_faults_remove(struct vhdx_faults *f, unsigned id)
 
 void vhdx_faults_clear(struct vhdx_faults *f)
 {
+	if (!f)
+		return;
 	pthread_mutex_lock(&f->lock);
 	for (size_t i = 0; i < f->n; i++)
 		vhdx_fault_rule_free(f->rules[i]);
@@ -248,6 +254,8 @@ void vhdx_faults_clear(struct vhdx_faults *f)
 
 void vhdx_faults_clear_events(struct vhdx_faults *f)
 {
+	if (!f)
+		return;
 	pthread_mutex_lock(&f->lock);
 	ring_clear(f);
 	pthread_mutex_unlock(&f->lock);
@@ -255,6 +263,8 @@ void vhdx_faults_clear_events(struct vhdx_faults *f)
 
 void vhdx_faults_set_crash_limit(struct vhdx_faults *f, uint64_t bytes)
 {
+	if (!f)
+		return;
 	pthread_mutex_lock(&f->lock);
 	f->crash_limit = bytes;
 	pthread_mutex_unlock(&f->lock);
@@ -262,6 +272,8 @@ void vhdx_faults_set_crash_limit(struct vhdx_faults *f, uint64_t bytes)
 
 void vhdx_faults_set_event_limit(struct vhdx_faults *f, size_t n)
 {
+	if (!f)
+		return;
 	pthread_mutex_lock(&f->lock);
 	ring_clear(f); /* the ring is rebuilt at the new size by the next event */
 	f->ring_cap = n ? n : 1;
@@ -271,6 +283,8 @@ void vhdx_faults_set_event_limit(struct vhdx_faults *f, size_t n)
 void vhdx_faults_set_callback(struct vhdx_faults *f, void (*fn)(const struct vhdx_fault_event *ev, void *arg),
 			      void *arg)
 {
+	if (!f)
+		return;
 	pthread_mutex_lock(&f->lock);
 	f->cb = fn;
 	f->cb_arg = arg;
@@ -279,7 +293,11 @@ void vhdx_faults_set_callback(struct vhdx_faults *f, void (*fn)(const struct vhd
 
 int vhdx_faults_rule_hits(struct vhdx_faults *f, unsigned id, uint64_t *matched, uint64_t *hits)
 {
-	int ret = vhdx_err(ENOENT, "no fault rule %u", id);
+	int ret;
+
+	if (!f)
+		return vhdx_err(EINVAL, "vhdx_faults_rule_hits: no engine");
+	ret = vhdx_err(ENOENT, "no fault rule %u", id);
 
 	pthread_mutex_lock(&f->lock);
 	for (size_t i = 0; i < f->n; i++) {
@@ -354,6 +372,8 @@ int vhdx_faults_format_rules(struct vhdx_faults *f, char **text)
 {
 	struct sbuf b = { 0 };
 
+	if (!f || !text)
+		return vhdx_err(EINVAL, "vhdx_faults_format_rules: engine and text must not be NULL");
 	pthread_mutex_lock(&f->lock);
 	for (size_t i = 0; i < f->n; i++) {
 		const struct vhdx_fault_rule *r = f->rules[i];
@@ -377,6 +397,8 @@ int vhdx_faults_format_events(struct vhdx_faults *f, uint64_t since, char **text
 	struct sbuf b = { 0 };
 	uint64_t last = since;
 
+	if (!f || !text)
+		return vhdx_err(EINVAL, "vhdx_faults_format_events: engine and text must not be NULL");
 	pthread_mutex_lock(&f->lock);
 	for (size_t i = 0; i < f->ring_len; i++) {
 		const struct event *e = &f->ring[(f->ring_first + i) % f->ring_cap];

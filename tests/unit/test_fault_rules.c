@@ -504,6 +504,15 @@ static void test_engine_add_all_or_none(void **state)
 	free(text);
 	vhdx_faults_clear(f);
 	assert_int_equal(vhdx_faults_add(f, "delay=1"), 1);
+	/* a NULL engine is an argument error, never a crash */
+	assert_fails(vhdx_faults_add(NULL, "delay=1"), -EINVAL, "must not be NULL");
+	assert_fails(vhdx_faults_add(f, NULL), -EINVAL, "must not be NULL");
+	assert_fails(vhdx_faults_format_rules(NULL, &text), -EINVAL, "must not be NULL");
+	assert_fails(vhdx_faults_format_events(NULL, 0, &text, NULL), -EINVAL, "must not be NULL");
+	assert_fails(vhdx_faults_remove(NULL, 1), -EINVAL, "no engine");
+	assert_fails(vhdx_faults_load_file(NULL, "/x"), -EINVAL, "must not be NULL");
+	vhdx_faults_clear(NULL);
+	vhdx_faults_free(NULL);
 	assert_ok(vhdx_faults_format_rules(f, &text));
 	assert_string_equal(text, "delay=1  # rule 4: hits=0 matched=0\n");
 	free(text);
