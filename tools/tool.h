@@ -120,5 +120,8 @@ int cmd_convert(int argc, char **argv);
 int cmd_replay(int argc, char **argv);
 int cmd_create(int argc, char **argv);
 int cmd_write(int argc, char **argv);
+int cmd_hash(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+int cmd_diff(int argc, char **argv);
 
 #endif

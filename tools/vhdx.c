@@ -20,6 +20,9 @@ static const struct {
 	{ "replay", cmd_replay, "replay a dirty VHDX log into the file and clear it (opens read-write)" },
 	{ "create", cmd_create, "create a fixed, dynamic or differencing image" },
 	{ "write", cmd_write, "write standard input into the virtual disk at an offset" },
+	{ "hash", cmd_hash, "XXH3 digests of every block and of the whole disk (a manifest)" },
+	{ "verify", cmd_verify, "check an image against a manifest made by 'vhdx hash'" },
+	{ "diff", cmd_diff, "list the ranges where two images (or two layers) differ" },
 };
 
 static void usage(FILE *f)
