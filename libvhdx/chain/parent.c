@@ -243,6 +243,11 @@ int vhdx_parent_open(const struct vhdx_layer *child, const struct vhdx_open_opti
 			continue;
 		}
 		ret = vhdx_layer_open_faults(c.paths[i], flags, opts->faults, &p); /* faults: see io/fault.h */
+		if (ret == -EIO || ret == -ENOMEM) {
+			/* the disk failed, not the search: report that, not "not found" */
+			ret = vhdx_err_prefix(ret, "%s: opening parent candidate", child->path);
+			goto out;
+		}
 		if (ret < 0) {
 			tried_add(&t, c.paths[i], vhdx_errmsg());
 			continue;

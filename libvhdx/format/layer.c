@@ -112,7 +112,9 @@ int vhdx_layer_open_io(struct vhdx_io *io, const char *path, unsigned flags, str
 	return 0;
 fail:
 	free(head);
-	ret = vhdx_err_prefix(ret, "%s", path);
+	/* the I/O layer names the file already in its messages; say it once */
+	if (strncmp(vhdx_errmsg(), path, strlen(path)) != 0)
+		ret = vhdx_err_prefix(ret, "%s", path);
 	vhdx_layer_close(l);
 	return ret;
 }
