@@ -256,6 +256,11 @@ int vhdx_map(struct vhdx_image *img, uint64_t voff, uint64_t len, struct vhdx_ex
 	return vhdx_chain_map(&img->chain, voff, len, ext);
 }
 
+const char *vhdx_warnings(struct vhdx_image *img)
+{
+	return img->chain.warnings ? img->chain.warnings : "";
+}
+
 const char *vhdx_version(void)
 {
 	return PACKAGE_VERSION;

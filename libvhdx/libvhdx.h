@@ -191,6 +191,13 @@ VHDX_API int vhdx_create(const char *path, const struct vhdx_create_options *opt
 /** The calling thread's message for the last failure of a libvhdx call. */
 VHDX_API const char *vhdx_errmsg(void);
 
+/**
+ * Notes about the opened chain that are not errors (for example a parent
+ * whose virtual size differs from its child's), one per line; "" when
+ * there are none.  Owned by the image.
+ */
+VHDX_API const char *vhdx_warnings(struct vhdx_image *img);
+
 /** Library version as "MAJOR.MINOR.PATCH". */
 VHDX_API const char *vhdx_version(void);
 

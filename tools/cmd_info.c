@@ -137,6 +137,15 @@ int cmd_info(int argc, char **argv)
 		report_bool(&r, "chain_complete", chain_error == NULL && !(leaf->has_parent && ch->n == 1));
 		if (chain_error)
 			report_str(&r, "chain_error", chain_error);
+		report_begin_list(&r, "warnings");
+		for (const char *w = vhdx_warnings(img); *w;) {
+			const char *nl = strchr(w, '\n');
+			char *line = strndup(w, nl ? (size_t)(nl - w) : strlen(w));
+			report_str(&r, NULL, line ? line : "");
+			free(line);
+			w = nl ? nl + 1 : w + strlen(w);
+		}
+		report_end_list(&r);
 	}
 	report_begin_list(&r, "layers");
 	for (unsigned i = 0; i < ch->n; i++)

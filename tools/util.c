@@ -196,7 +196,7 @@ static void member(struct report *r, const char *key, bool container)
 		return;
 	if (r->in_array[r->depth] && !key) {
 		indent(r);
-		fputs("-\n", r->f);
+		fputs(container ? "-\n" : "- ", r->f);
 		return;
 	}
 	indent(r);

@@ -5,12 +5,35 @@
  */
 #include "config.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "internal.h"
 #include "chain/chain.h"
+
+void vhdx_chain_warn(struct vhdx_chain *c, const char *fmt, ...)
+{
+	size_t old = c->warnings ? strlen(c->warnings) : 0;
+	char line[1024], *p;
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	p = realloc(c->warnings, old + strlen(line) + 2);
+	if (!p)
+		return;
+	memcpy(p + old, line, strlen(line));
+	p[old + strlen(line)] = '\n';
+	p[old + strlen(line) + 1] = '\0';
+	c->warnings = p;
+}
 
 int vhdx_chain_close(struct vhdx_chain *c)
 {
@@ -22,6 +45,7 @@ int vhdx_chain_close(struct vhdx_chain *c)
 			ret = r;
 	}
 	free(c->layers);
+	free(c->warnings);
 	memset(c, 0, sizeof *c);
 	return ret;
 }
@@ -78,6 +102,11 @@ int vhdx_chain_open(const char *path, const struct vhdx_open_options *opts, stru
 				goto fail;
 			}
 		}
+		/* disputed by implementations (FORMAT.md 1.8): read it, but say so */
+		if (p->virtual_size != l->virtual_size)
+			vhdx_chain_warn(c, "%s (layer %u) is %llu bytes, its parent %s is %llu bytes", l->path, c->n - 1,
+					(unsigned long long)l->virtual_size, p->path,
+					(unsigned long long)p->virtual_size);
 		c->layers[c->n++] = p;
 		l = p;
 	}

@@ -15,7 +15,11 @@ struct vhdx_chain {
 	unsigned n;                  /* layers opened */
 	struct vhdx_layer **layers;  /* [0] leaf ... [n-1] base */
 	uint64_t virtual_size;       /* of the leaf */
+	char *warnings;              /* newline-separated notes about the chain (owned), or NULL */
 };
+
+/** Appends a line to C's warnings (best effort: dropped when out of memory). */
+void vhdx_chain_warn(struct vhdx_chain *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /**
  * Opens PATH and its parents as OPTS say.  On success *C holds n >= 1

@@ -1,0 +1,256 @@
+/*
+ * test_parent.c - parent resolution over real files made by the test-image
+ * generator: a locator with only relative_path (libvhdi reads it wrong),
+ * relative paths with ".\" and "..\", absolute paths followed only through a
+ * path map, a locator whose offsets lie outside the item, and the warning
+ * for a parent of another virtual size.  Reads are compared with the
+ * generator's own model of the chain.
+ */
+#include "config.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "internal.h"
+#include "codec/endian.h"
+#include "codec/guid.h"
+#include "codec/vhdx_locator.h"
+#include <sys/stat.h>
+#include "lib/vhdx_gen.h"
+
+static char dir[256];
+
+static int setup(void **st)
+{
+	snprintf(dir, sizeof dir, "/tmp/libvhdx-parent.XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	return 0;
+}
+
+static int teardown(void **st)
+{
+	char cmd[300];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static struct vhdx_gen_image *make_base(uint64_t vsize)
+{
+	static const struct vhdx_gen_block blocks[] = {
+		{ .blk = 0, .state = VHDX_BAT_FULLY_PRESENT },
+		{ .blk = 2, .state = VHDX_BAT_FULLY_PRESENT },
+		{ .blk = 3, .state = VHDX_BAT_ZERO },
+	};
+	struct vhdx_gen_opts o = { 0 };
+	struct vhdx_gen_image *img;
+
+	o.type = VHDX_GEN_DYNAMIC;
+	o.virtual_size = vsize;
+	o.seed = 11;
+	o.blocks = blocks;
+	o.n_blocks = 3;
+	assert_int_equal(vhdx_gen_build(&o, &img), 0);
+	return img;
+}
+
+/* A child over BASE whose locator holds exactly KEYS/VALUES (N pairs). */
+static struct vhdx_gen_image *make_child(const struct vhdx_gen_image *base, const char *const *keys,
+					 const char *const *values, size_t n)
+{
+	static const struct vhdx_gen_run runs[] = { { 8, 16 }, { 1000, 3 } };
+	const struct vhdx_gen_block blocks[] = {
+		{ .blk = 0, .state = VHDX_BAT_PARTIALLY_PRESENT, .runs = runs, .n_runs = 2 },
+		{ .blk = 1, .state = VHDX_BAT_FULLY_PRESENT },
+		{ .blk = 2, .state = VHDX_BAT_ZERO },
+	};
+	struct vhdx_gen_opts o = { 0 };
+	struct vhdx_gen_image *img;
+
+	o.type = VHDX_GEN_DIFFERENCING;
+	o.virtual_size = base->virtual_size;
+	o.seed = 22;
+	memcpy(o.parent_linkage, base->file + VHDX_HEADER2_OFF + 32, 16); /* header 2 (seq 2) DataWriteGuid */
+	o.locator_keys = keys;
+	o.locator_values = values;
+	o.locator_n = n;
+	o.blocks = blocks;
+	o.n_blocks = 3;
+	assert_int_equal(vhdx_gen_build(&o, &img), 0);
+	return img;
+}
+
+static void linkage_text(const struct vhdx_gen_image *base, char out[40])
+{
+	char g[VHDX_GUID_STRLEN];
+
+	vhdx_guid_format(base->file + VHDX_HEADER2_OFF + 32, g);
+	snprintf(out, 40, "{%s}", g);
+}
+
+static void check_chain_reads(const char *child_path, const struct vhdx_gen_image *child,
+			      const struct vhdx_gen_image *base, const struct vhdx_open_options *opts)
+{
+	const struct vhdx_gen_image *layers[2] = { child, base };
+	struct vhdx_image *img;
+	uint64_t size = base->virtual_size;
+	uint8_t *got = malloc(size), *want = malloc(size);
+	int ret = vhdx_open(child_path, opts, &img);
+
+	if (ret < 0)
+		fail_msg("open %s: %s", child_path, vhdx_errmsg());
+	assert_int_equal(vhdx_pread(img, got, size, 0), (ssize_t)size);
+	vhdx_gen_chain_expected(layers, 2, 0, size, want);
+	assert_memory_equal(got, want, size);
+	vhdx_close(img);
+	free(got);
+	free(want);
+}
+
+static void test_only_relative_path(void **st)
+{
+	struct vhdx_gen_image *base = make_base(4u << 20), *child;
+	char lt[40], p[512], c[512];
+	const char *keys[] = { "parent_linkage", "relative_path" };
+	const char *values[] = { lt, "sub\\base.vhdx" };
+
+	linkage_text(base, lt);
+	child = make_child(base, keys, values, 2);
+	snprintf(p, sizeof p, "%s/sub", dir);
+	assert_int_equal(mkdir(p, 0755), 0);
+	snprintf(p, sizeof p, "%s/sub/base.vhdx", dir);
+	snprintf(c, sizeof c, "%s/child.avhdx", dir);
+	assert_int_equal(vhdx_gen_write_file(base, p), 0);
+	assert_int_equal(vhdx_gen_write_file(child, c), 0);
+	check_chain_reads(c, child, base, NULL);
+	vhdx_gen_free(child);
+	vhdx_gen_free(base);
+}
+
+static void test_dot_and_dotdot(void **st)
+{
+	struct vhdx_gen_image *base = make_base(4u << 20), *child;
+	char lt[40], p[512], c[512];
+	const char *keys[] = { "parent_linkage", "relative_path" };
+	const char *values[] = { lt, ".\\..\\up.vhdx" };
+
+	linkage_text(base, lt);
+	child = make_child(base, keys, values, 2);
+	snprintf(p, sizeof p, "%s/up.vhdx", dir);
+	snprintf(c, sizeof c, "%s/down", dir);
+	assert_int_equal(mkdir(c, 0755), 0);
+	snprintf(c, sizeof c, "%s/down/child.avhdx", dir);
+	assert_int_equal(vhdx_gen_write_file(base, p), 0);
+	assert_int_equal(vhdx_gen_write_file(child, c), 0);
+	check_chain_reads(c, child, base, NULL);
+	vhdx_gen_free(child);
+	vhdx_gen_free(base);
+}
+
+static void test_absolute_only_through_path_map(void **st)
+{
+	struct vhdx_gen_image *base = make_base(4u << 20), *child;
+	char lt[40], p[512], c[512], map[600];
+	const char *keys[] = { "parent_linkage", "absolute_win32_path" };
+	const char *values[] = { lt, "C:\\Hyper-V\\Disks\\abs.vhdx" };
+	const char *maps[] = { map, NULL };
+	struct vhdx_open_options o;
+	struct vhdx_image *img;
+
+	linkage_text(base, lt);
+	child = make_child(base, keys, values, 2);
+	snprintf(p, sizeof p, "%s/mapped", dir);
+	assert_int_equal(mkdir(p, 0755), 0);
+	snprintf(p, sizeof p, "%s/mapped/abs.vhdx", dir);
+	snprintf(c, sizeof c, "%s/abs-child.avhdx", dir);
+	assert_int_equal(vhdx_gen_write_file(base, p), 0);
+	assert_int_equal(vhdx_gen_write_file(child, c), 0);
+	/* without a map: not followed, and the message says why */
+	assert_int_equal(vhdx_open(c, NULL, &img), -ENOENT);
+	assert_non_null(strstr(vhdx_errmsg(), "C:\\Hyper-V\\Disks\\abs.vhdx (absolute path from the image: followed only through a path map)"));
+	/* with one (case-insensitive prefix) */
+	vhdx_open_options_init(&o);
+	o.path_maps = maps;
+	snprintf(map, sizeof map, "c:\\hyper-v\\disks\\=%s/mapped", dir);
+	check_chain_reads(c, child, base, &o);
+	vhdx_gen_free(child);
+	vhdx_gen_free(base);
+}
+
+static void test_locator_offsets_outside(void **st)
+{
+	struct vhdx_gen_image *base = make_base(4u << 20), *child;
+	char lt[40], c[512];
+	const char *keys[] = { "parent_linkage", "relative_path" };
+	const char *values[] = { lt, "base.vhdx" };
+	struct vhdx_image *img;
+	uint8_t *item;
+	size_t item_len;
+
+	linkage_text(base, lt);
+	assert_int_equal(vhdx_locator_encode(keys, values, 2, &item, &item_len), 0);
+	vhdx_put_le32(item + 20 + 12 + 4, (uint32_t)item_len + 100); /* entry 1's value past the item */
+	{
+		struct vhdx_gen_opts o = { 0 };
+		o.type = VHDX_GEN_DIFFERENCING;
+		o.virtual_size = 4u << 20;
+		o.locator_raw = item;
+		o.locator_raw_len = item_len;
+		assert_int_equal(vhdx_gen_build(&o, &child), 0);
+	}
+	snprintf(c, sizeof c, "%s/bad-locator.avhdx", dir);
+	assert_int_equal(vhdx_gen_write_file(child, c), 0);
+	assert_int_equal(vhdx_open(c, NULL, &img), -EBADMSG);
+	assert_non_null(strstr(vhdx_errmsg(), "parent locator: entry 1: value at offset"));
+	assert_non_null(strstr(vhdx_errmsg(), "lies outside the"));
+	free(item);
+	vhdx_gen_free(child);
+	vhdx_gen_free(base);
+}
+
+static void test_size_mismatch_warns(void **st)
+{
+	struct vhdx_gen_image *base = make_base(8u << 20), *child;
+	char lt[40], p[512], c[512];
+	const char *keys[] = { "parent_linkage", "relative_path" };
+	const char *values[] = { lt, "big.vhdx" };
+	struct vhdx_gen_opts o = { 0 };
+	struct vhdx_image *img;
+
+	linkage_text(base, lt);
+	o.type = VHDX_GEN_DIFFERENCING;
+	o.virtual_size = 4u << 20;
+	memcpy(o.parent_linkage, base->file + VHDX_HEADER2_OFF + 32, 16);
+	o.locator_keys = keys;
+	o.locator_values = values;
+	o.locator_n = 2;
+	assert_int_equal(vhdx_gen_build(&o, &child), 0);
+	snprintf(p, sizeof p, "%s/big.vhdx", dir);
+	snprintf(c, sizeof c, "%s/small-child.avhdx", dir);
+	assert_int_equal(vhdx_gen_write_file(base, p), 0);
+	assert_int_equal(vhdx_gen_write_file(child, c), 0);
+	assert_int_equal(vhdx_open(c, NULL, &img), 0);
+	assert_non_null(strstr(vhdx_warnings(img), "is 4194304 bytes, its parent"));
+	assert_non_null(strstr(vhdx_warnings(img), "is 8388608 bytes"));
+	vhdx_close(img);
+	vhdx_gen_free(child);
+	vhdx_gen_free(base);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_only_relative_path),
+		cmocka_unit_test(test_dot_and_dotdot),
+		cmocka_unit_test(test_absolute_only_through_path_map),
+		cmocka_unit_test(test_locator_offsets_outside),
+		cmocka_unit_test(test_size_mismatch_warns),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
