@@ -173,6 +173,13 @@ int vhdxfs_stats_render(struct vhdxfs *fs, char **out, size_t *len)
 		text_printf(&t, "layer%u_reads=%" PRIu64 "\n", l, load(&s->layer[l].reads));
 		text_printf(&t, "layer%u_read_bytes=%" PRIu64 "\n", l, load(&s->layer[l].read_bytes));
 	}
+	/* fault injection: faults_injected=, per rule fault_ruleN_hits= (faults_files.c) */
+	char *fault_text = NULL;
+	if (vhdxfs_faults_stats(fs, &fault_text) < 0)
+		t.failed = true;
+	else if (fault_text)
+		text_printf(&t, "%s", fault_text);
+	free(fault_text);
 	if (t.failed) {
 		free(t.p);
 		return -ENOMEM;

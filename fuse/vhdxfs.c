@@ -30,6 +30,8 @@
 struct cfg {
 	char *image;
 	char *parent;
+	char *faults;    /* -o faults=FILE: fault rules loaded at mount */
+	char *fault_log; /* -o fault-log=FILE: rules and events written at exit */
 	int rw;
 	int ignore_id;
 	int no_parent;
@@ -53,6 +55,8 @@ static const struct fuse_opt cfg_opts[] = {
 	CFG_OPT("rw", rw, 1),
 	CFG_OPT("ro", rw, 0),
 	CFG_OPT("parent=%s", parent, 0),
+	CFG_OPT("faults=%s", faults, 0),
+	CFG_OPT("fault-log=%s", fault_log, 0),
 	CFG_OPT("ignore-id-mismatch", ignore_id, 1),
 	CFG_OPT("no-parent", no_parent, 1),
 	CFG_OPT("salvage", salvage, 1),
@@ -96,7 +100,17 @@ static void help(void)
 "                                    copied_reads, writes, write_bytes, flushes,\n"
 "                                    errors and errors_EIO... by errno,\n"
 "                                    last_error, and per layer N of the chain\n"
-"                                    layerN_path, layerN_reads, layerN_read_bytes\n"
+"                                    layerN_path, layerN_reads, layerN_read_bytes,\n"
+"                                    and faults_injected, faults_failed... and\n"
+"                                    fault_ruleN_hits per active fault rule\n"
+"        MOUNTPOINT/.vhdxfs/faults   the active fault rules, with their hit\n"
+"                                    counts; write a rule line to add it (several\n"
+"                                    lines at once are added all or none; a bad\n"
+"                                    line fails the write with EINVAL), 'clear'\n"
+"                                    to remove every rule, 'remove N' rule N\n"
+"        MOUNTPOINT/.vhdxfs/events   one line per injected fault: seq, time,\n"
+"                                    rule, operation, layer file, file offset,\n"
+"                                    length, virtual offset, structure, action\n"
 "\n"
 "    The image is opened before anything is mounted: when it cannot be opened\n"
 "    (corrupt, unsupported, parent missing) vhdxfs prints the reason and exits\n"
@@ -132,6 +146,12 @@ static void help(void)
 "    -o salvage            read through bad VHD checksums and similar\n"
 "                          recoverable damage\n"
 "    -o max-depth=N        refuse chains longer than N layers (default 64)\n"
+"    -o faults=FILE        inject the I/O faults of the rules in FILE (one rule\n"
+"                          a line, e.g. 'op=read voff=1M+64K err=EIO'; the rule\n"
+"                          language is in libvhdx.h, 'fault injection').  A bad\n"
+"                          rule exits with status 2 naming the file and line\n"
+"    -o fault-log=FILE     at exit (after the image is closed) write the rules\n"
+"                          with their hit counts and every injected fault to FILE\n"
 "\n"
 "    Common FUSE options:\n"
 "    -f                    stay in the foreground\n"
@@ -266,6 +286,8 @@ static void cfg_free(struct cfg *c)
 {
 	free(c->image);
 	free(c->parent);
+	free(c->faults);
+	free(c->fault_log);
 	for (unsigned i = 0; i < c->n_parent_dirs; i++)
 		free((char *)c->parent_dirs[i]);
 	for (unsigned i = 0; i < c->n_path_maps; i++)
@@ -378,8 +400,18 @@ int main(int argc, char **argv)
 		goto out_args;
 	}
 
+	/*
+	 * The fault engine before the image: every layer file is wrapped in it
+	 * at open.  A bad rules file is a usage error, and nothing is mounted.
+	 */
+	if (vhdxfs_faults_setup(&fs, c.faults, c.fault_log) < 0) {
+		status = EXIT_USAGE;
+		goto out_opts;
+	}
+
 	/* Open first: a bad image must not leave a mount behind. */
 	vhdx_open_options_init(&oo);
+	oo.faults = vhdxfs_faults_engine(&fs);
 	oo.flags = (c.rw ? VHDX_OPEN_RDWR : 0) | (c.no_parent ? VHDX_OPEN_NO_PARENT : 0) |
 		   (c.ignore_id ? VHDX_OPEN_IGNORE_ID_MISMATCH : 0) | (c.salvage ? VHDX_OPEN_SALVAGE : 0);
 	oo.parent = c.parent;
@@ -458,6 +490,9 @@ out_img:
 	}
 	fs.img = NULL;
 out_opts:
+	/* After the close: the fault log then holds the faults of the unmount too. */
+	if (vhdxfs_faults_finish(&fs) < 0)
+		status = 1;
 	free(fo.mountpoint);
 out_args:
 	fuse_opt_free_args(&args);

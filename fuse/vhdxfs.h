@@ -94,6 +94,7 @@ struct vhdxfs {
 	_Atomic bool dirty;     /* a write since the last vhdx_flush() */
 	int close_ret;          /* result of vhdx_close() in destroy */
 	struct vhdxfs_stats stats;
+	struct vhdxfs_faults *faults; /* the fault engine of this mount (faults_files.c) */
 };
 
 /*
@@ -138,5 +139,31 @@ static inline void vhdxfs_count(_Atomic uint64_t *c, uint64_t n)
 int vhdxfs_stats_render(struct vhdxfs *fs, char **out, size_t *len);
 /** "EIO", "ENOSPC", ... for the errnos the stats count, else NULL. */
 const char *vhdxfs_errno_name(int err);
+
+/* ---- faults_files.c: fault injection (-o faults=, .vhdxfs/faults, events) ---- */
+
+/**
+ * Makes FS's fault engine (every mount has one, so rules can be added while
+ * mounted), loading RULES_PATH (NULL: none) and remembering LOG_PATH (NULL:
+ * none) for vhdxfs_faults_finish.  Prints the reason ("vhdxfs: -o faults:
+ * FILE line N: ...") and returns -errno on failure.
+ */
+int vhdxfs_faults_setup(struct vhdxfs *fs, const char *rules_path, const char *log_path);
+/** The engine for vhdx_open_options.faults, or NULL before setup. */
+struct vhdx_faults *vhdxfs_faults_engine(struct vhdxfs *fs);
+/**
+ * After the image is closed: writes the fault log (rules with their hit
+ * counts, then every event) if one was asked for, and frees the engine.
+ * 0, or -1 when the log could not be written (message printed).
+ */
+int vhdxfs_faults_finish(struct vhdxfs *fs);
+/** .vhdxfs/faults: the active rules with their hit counts (render function). */
+int vhdxfs_faults_render(struct vhdxfs *fs, char **out, size_t *len);
+/** .vhdxfs/faults: adds rule lines, or "clear", or "remove N" (write function). */
+ssize_t vhdxfs_faults_write(struct vhdxfs *fs, const char *buf, size_t len, uint64_t off);
+/** .vhdxfs/events: one line per injected fault (render function). */
+int vhdxfs_events_render(struct vhdxfs *fs, char **out, size_t *len);
+/** The fault counters as "key=value" lines for .vhdxfs/stats (*OUT malloc'd, NULL without engine). */
+int vhdxfs_faults_stats(struct vhdxfs *fs, char **out);
 
 #endif /* VHDXFS_H */

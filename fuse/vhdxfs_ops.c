@@ -39,7 +39,9 @@
 
 const struct vhdxfs_ctl_file vhdxfs_ctl_files[] = {
 	{ "stats", 0444, vhdxfs_stats_render, NULL },
-	/* [ctl files] later: faults, events */
+	/* [ctl files] fault injection (faults_files.c) */
+	{ "faults", 0644, vhdxfs_faults_render, vhdxfs_faults_write },
+	{ "events", 0444, vhdxfs_events_render, NULL },
 };
 const unsigned vhdxfs_n_ctl_files = sizeof vhdxfs_ctl_files / sizeof vhdxfs_ctl_files[0];
 

@@ -77,7 +77,7 @@ pass "daemon mode mounts, reads and unmounts"
 fuse_mount "$MNT" "$img"
 # The tree.
 expect_eq "root listing" "$(ls -A "$MNT" | tr '\n' ' ')" ".vhdxfs disk "
-expect_eq "control listing" "$(ls -A "$MNT/.vhdxfs" | tr '\n' ' ')" "stats "
+expect_eq "control listing" "$(ls -A "$MNT/.vhdxfs" | tr '\n' ' ')" "events faults stats "
 expect_eq "disk size" "$(stat -c %s "$MNT/disk")" $((64 * MiB))
 expect_eq "disk mode (ro)" "$(stat -c %a "$MNT/disk")" 444
 expect_eq "disk owner" "$(stat -c %u:%g "$MNT/disk")" "$(id -u):$(id -g)"

@@ -424,10 +424,21 @@ static int fault_set_size(struct vhdx_io *io, uint64_t size)
 	return ret;
 }
 
+/*
+ * A descriptor lets zero-copy readers (vhdxfs splicing reads) bypass the
+ * rules, so there is none while any rule is active or after a crash.  An
+ * idle engine could not act on a read anyway: handing out the lower file's
+ * descriptor then keeps zero-copy for mounts that carry an engine only so
+ * that rules can be added later.  A rule added while a reader holds the
+ * descriptor applies from that reader's next request on.
+ */
 static int fault_get_fd(struct vhdx_io *io)
 {
-	(void)io;
-	return -1; /* a descriptor would let zero-copy readers bypass the rules */
+	struct fault_io *fi = (struct fault_io *)io;
+
+	if (!vhdx_fault_idle(fi->f, fi->epoch) || !fi->lower->m->get_fd)
+		return -1;
+	return fi->lower->m->get_fd(fi->lower);
 }
 
 static void fault_close(struct vhdx_io *io)
