@@ -86,6 +86,9 @@ static inline uint64_t vhdx_round_up(uint64_t a, uint64_t b)
 	return vhdx_div_round_up(a, b) * b;
 }
 
+/** True when the LEN bytes at P are all zero (the write paths and convert skip such data). */
+bool vhdx_buf_is_zero(const void *p, size_t len);
+
 /** calloc that treats n*size overflow as failure. */
 void *vhdx_calloc(size_t n, size_t size);
 

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "tool.h"
+#include "internal.h"
 
 #define CHUNK (4u << 20)
 #define VHDX_TOOL_MIN(a, b) ((a) < (b) ? (a) : (b))
@@ -49,19 +50,6 @@ static int write_all(int fd, const uint8_t *p, size_t len, uint64_t off, bool se
 		off += (uint64_t)n;
 	}
 	return 0;
-}
-
-static bool all_zero(const uint8_t *p, size_t len)
-{
-	static const uint8_t zero[4096];
-
-	while (len >= sizeof zero) {
-		if (memcmp(p, zero, sizeof zero))
-			return false;
-		p += sizeof zero;
-		len -= sizeof zero;
-	}
-	return memcmp(p, zero, len) == 0;
 }
 
 static double now_sec(void)
@@ -108,16 +96,12 @@ int cmd_convert(int argc, char **argv)
 		case 'p': progress = 1; break;
 		case OPT_NO_PROGRESS: progress = 0; break;
 		case OPT_OFFSET:
-			if (tool_parse_size(optarg, &start) < 0) {
-				tool_error("convert", "bad --offset '%s'", optarg);
+			if (tool_size_option("convert", "--offset", optarg, false, &start) < 0)
 				return EXIT_USAGE;
-			}
 			break;
 		case OPT_LENGTH:
-			if (tool_parse_size(optarg, &length) < 0 || length == 0) {
-				tool_error("convert", "bad --length '%s'", optarg);
+			if (tool_size_option("convert", "--length", optarg, true, &length) < 0)
 				return EXIT_USAGE;
-			}
 			break;
 		case 'h': help(stdout); return EXIT_OK;
 		default: help(stderr); return EXIT_USAGE;
@@ -190,7 +174,7 @@ int cmd_convert(int argc, char **argv)
 					ret = tool_lib_error("convert", (int)got);
 					goto done;
 				}
-				if (!(seekable && all_zero(buf, n)) && (r = write_all(fd, buf, n, pos - start, seekable)) < 0)
+				if (!(seekable && vhdx_buf_is_zero(buf, n)) && (r = write_all(fd, buf, n, pos - start, seekable)) < 0)
 					goto write_error;
 			}
 			done_len += n;

@@ -55,16 +55,12 @@ int cmd_map(int argc, char **argv)
 		case OPT_JSON: json = true; break;
 		case OPT_LAYERS: layers = true; break;
 		case OPT_OFFSET:
-			if (tool_parse_size(optarg, &off) < 0) {
-				tool_error("map", "bad --offset '%s'", optarg);
+			if (tool_size_option("map", "--offset", optarg, false, &off) < 0)
 				return EXIT_USAGE;
-			}
 			break;
 		case OPT_LENGTH:
-			if (tool_parse_size(optarg, &len) < 0 || len == 0) {
-				tool_error("map", "bad --length '%s'", optarg);
+			if (tool_size_option("map", "--length", optarg, true, &len) < 0)
 				return EXIT_USAGE;
-			}
 			break;
 		case 'h': help(stdout); return EXIT_OK;
 		default: help(stderr); return EXIT_USAGE;

@@ -53,16 +53,12 @@ int cmd_write(int argc, char **argv)
 			continue;
 		switch (c) {
 		case OPT_OFFSET:
-			if (tool_parse_size(optarg, &off) < 0) {
-				tool_error("write", "bad --offset '%s'", optarg);
+			if (tool_size_option("write", "--offset", optarg, false, &off) < 0)
 				return EXIT_USAGE;
-			}
 			break;
 		case OPT_DISCARD:
-			if (tool_parse_size(optarg, &discard) < 0 || discard == 0) {
-				tool_error("write", "bad --discard '%s'", optarg);
+			if (tool_size_option("write", "--discard", optarg, true, &discard) < 0)
 				return EXIT_USAGE;
-			}
 			break;
 		case 'h': help(stdout); return EXIT_OK;
 		default: help(stderr); return EXIT_USAGE;

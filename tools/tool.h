@@ -27,6 +27,8 @@ int tool_lib_error(const char *cmd, int ret);
 
 /** Parses "123", "4K", "1.5G"-style sizes (K/M/G/T binary; optional "iB"/"B"). 0 or -1. */
 int tool_parse_size(const char *s, uint64_t *out);
+/** tool_parse_size for option OPT of command CMD; prints "bad OPT 'ARG'" and returns -1 on error (or 0 when NONZERO). */
+int tool_size_option(const char *cmd, const char *opt, const char *arg, bool nonzero, uint64_t *out);
 
 /*
  * Options shared by every command that opens an image.  TOOL_OPEN_LONGOPTS

@@ -75,6 +75,15 @@ int tool_parse_size(const char *s, uint64_t *out)
 	return 0;
 }
 
+int tool_size_option(const char *cmd, const char *opt, const char *arg, bool nonzero, uint64_t *out)
+{
+	if (tool_parse_size(arg, out) < 0 || (nonzero && *out == 0)) {
+		tool_error(cmd, "bad %s '%s' (a size in bytes; K, M, G, T suffixes)", opt, arg);
+		return -1;
+	}
+	return 0;
+}
+
 void tool_open_init(struct tool_open *o)
 {
 	memset(o, 0, sizeof *o);

@@ -134,19 +134,6 @@ static int mark(struct vhdx_vhd_writer *w, uint32_t blk, unsigned flag)
 	return 0;
 }
 
-static bool all_zero(const uint8_t *p, size_t len)
-{
-	static const uint8_t zero[4096];
-
-	while (len >= sizeof zero) {
-		if (memcmp(p, zero, sizeof zero))
-			return false;
-		p += sizeof zero;
-		len -= sizeof zero;
-	}
-	return memcmp(p, zero, len) == 0;
-}
-
 /*
  * Appends block BLK with the N payload bytes BUF at IN_BLK inside it (steps
  * 1 and 2 of the ordering at the top of this file), then publishes it.
@@ -220,7 +207,7 @@ static int write_in_block(struct vhdx_layer *l, struct vhdx_vhd_state *s, const 
 	int ret;
 
 	if (e == VHD_BAT_UNUSED) {
-		if (l->type == VHDX_TYPE_DYNAMIC && all_zero(buf, n)) {
+		if (l->type == VHDX_TYPE_DYNAMIC && vhdx_buf_is_zero(buf, n)) {
 			w->st.zero_writes_skipped++;
 			return 0;
 		}

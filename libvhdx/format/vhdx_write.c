@@ -182,19 +182,6 @@ static int bitmap_set(struct vhdx_state *s, uint8_t *bm, uint64_t chunk, uint64_
 	return 0;
 }
 
-static bool all_zero(const uint8_t *p, size_t len)
-{
-	static const uint8_t zero[4096];
-
-	while (len >= sizeof zero) {
-		if (memcmp(p, zero, sizeof zero))
-			return false;
-		p += sizeof zero;
-		len -= sizeof zero;
-	}
-	return memcmp(p, zero, len) == 0;
-}
-
 static bool bits_all_set(const uint8_t *bm, uint64_t bit, uint64_t n)
 {
 	for (uint64_t b = bit; b < bit + n;) {
@@ -256,7 +243,7 @@ static int write_in_block(struct vhdx_layer *l, struct vhdx_state *s, const uint
 	}
 
 	/* the block is not stored in this file */
-	if (all_zero(buf, n)) {
+	if (vhdx_buf_is_zero(buf, n)) {
 		/* zeros over something that reads as zeros: nothing to store */
 		if (!g->has_parent || st != VHDX_BAT_NOT_PRESENT)
 			return 0;

@@ -1,0 +1,23 @@
+/*
+ * buf.c - byte-buffer helpers shared by the write paths and the tools.
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "internal.h"
+
+bool vhdx_buf_is_zero(const void *buf, size_t len)
+{
+	static const uint8_t zero[4096];
+	const uint8_t *p = buf;
+
+	/* memcmp against a zero page runs at memory speed, unlike a byte loop */
+	while (len >= sizeof zero) {
+		if (memcmp(p, zero, sizeof zero))
+			return false;
+		p += sizeof zero;
+		len -= sizeof zero;
+	}
+	return memcmp(p, zero, len) == 0;
+}
