@@ -188,6 +188,55 @@ VHDX_API void vhdx_create_options_init(struct vhdx_create_options *opts);
  */
 VHDX_API int vhdx_create(const char *path, const struct vhdx_create_options *opts);
 
+/* ---------------------------------------------------------------- merge and reparent */
+
+#define VHDX_MERGE_DELETE 0x0001u /* delete the merged layers after a successful merge */
+
+struct vhdx_merge_options {
+	size_t struct_size;             /* sizeof(struct vhdx_merge_options) */
+	const char *into;               /* the ancestor to merge into, or NULL: the immediate parent */
+	unsigned flags;                 /* VHDX_MERGE_* */
+	unsigned open_flags;            /* VHDX_OPEN_IGNORE_ID_MISMATCH is honoured; others are ignored */
+	const char *parent;             /* chain options, as in struct vhdx_open_options */
+	const char *const *parent_dirs;
+	const char *const *path_maps;
+	unsigned max_depth;
+	struct vhdx_faults *faults;     /* fault engine for every file the merge opens, or NULL */
+	const char *const *relink;      /* NULL-terminated children of CHILD to re-point to the ancestor */
+	/* called now and then with bytes of the virtual disk done; a non-zero return cancels (ECANCELED) */
+	int (*progress)(uint64_t done, uint64_t total, void *arg);
+	void *progress_arg;
+	/* called for each layer merged (CHILD and those between), after the merge: DELETED says whether it was removed */
+	void (*merged_layer)(const char *path, int deleted, void *arg);
+};
+
+/** Fills *OPTS with the defaults (immediate parent, keep the merged layers). */
+VHDX_API void vhdx_merge_options_init(struct vhdx_merge_options *opts);
+
+/**
+ * Writes the data of CHILD and of every layer between CHILD and the ancestor
+ * into the ancestor, through its log: afterwards the ancestor alone reads as
+ * CHILD read before.  Nothing is modified when the chain cannot be opened.
+ * A crash leaves the ancestor consistent, and running the same merge again
+ * completes it (CHILD.merging records the merge until it is complete).  The
+ * ancestor gets a new DataWriteGuid (VHDX), so the merged layers no longer
+ * link to it; the children named in opts->relink are re-pointed to the
+ * ancestor.  0 or -errno.
+ */
+VHDX_API int vhdx_merge(const char *child, const struct vhdx_merge_options *opts);
+
+#define VHDX_REPARENT_RELINK 0x0001u /* also set the linkage to NEW_PARENT's identity (else it must match) */
+
+/**
+ * Points the parent locator of CHILD at NEW_PARENT (relative and absolute
+ * paths; VHD: W2ru, W2ku and the parent's Unicode name).  Without
+ * VHDX_REPARENT_RELINK, NEW_PARENT's identity must be the one CHILD links
+ * to (EBADMSG otherwise); with it, the link is rewritten.  VHDX: written
+ * through the log, and only FileWriteGuid changes (CHILD's data does not).
+ * 0 or -errno.
+ */
+VHDX_API int vhdx_reparent(const char *child, const char *new_parent, unsigned flags);
+
 /** The calling thread's message for the last failure of a libvhdx call. */
 VHDX_API const char *vhdx_errmsg(void);
 

@@ -27,6 +27,11 @@
 
 int vhdx_journal_start(struct vhdx_layer *l, struct vhdx_state *s, struct vhdx_journal *j)
 {
+	return vhdx_journal_start_flags(l, s, j, VHDX_HDR_NEW_FILE_GUID | VHDX_HDR_NEW_DATA_GUID);
+}
+
+int vhdx_journal_start_flags(struct vhdx_layer *l, struct vhdx_state *s, struct vhdx_journal *j, unsigned hdr_flags)
+{
 	const struct vhdx_header *h = &s->headers[s->current];
 	int ret;
 
@@ -39,11 +44,12 @@ int vhdx_journal_start(struct vhdx_layer *l, struct vhdx_state *s, struct vhdx_j
 	if (ret < 0)
 		return ret;
 	/*
-	 * New FileWriteGuid and DataWriteGuid and the new LogGuid, all before
-	 * the first byte of the file changes (MS-VHDX 2.2.2): a stale entry of
-	 * an earlier session carries another LogGuid and can never be replayed.
+	 * New FileWriteGuid (and DataWriteGuid for data changes) and the new
+	 * LogGuid, all before the first byte of the file changes (MS-VHDX
+	 * 2.2.2): a stale entry of an earlier session carries another LogGuid
+	 * and can never be replayed.
 	 */
-	ret = vhdx_header_update(l, s, j->log_guid, VHDX_HDR_NEW_FILE_GUID | VHDX_HDR_NEW_DATA_GUID);
+	ret = vhdx_header_update(l, s, j->log_guid, hdr_flags);
 	if (ret < 0)
 		return ret;
 	j->seq = 1;

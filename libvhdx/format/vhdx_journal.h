@@ -26,6 +26,13 @@ struct vhdx_journal {
  */
 int vhdx_journal_start(struct vhdx_layer *l, struct vhdx_state *s, struct vhdx_journal *j);
 
+/**
+ * vhdx_journal_start() renewing only the GUIDs HDR_FLAGS asks for
+ * (VHDX_HDR_NEW_*): metadata-only changes such as a new parent locator
+ * renew FileWriteGuid but keep DataWriteGuid, which children link to.
+ */
+int vhdx_journal_start_flags(struct vhdx_layer *l, struct vhdx_state *s, struct vhdx_journal *j, unsigned hdr_flags);
+
 /** Tells the journal that the file was just flushed: every applied page is durable. */
 void vhdx_journal_file_flushed(struct vhdx_journal *j);
 

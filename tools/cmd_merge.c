@@ -1,0 +1,233 @@
+/*
+ * cmd_merge.c - `vhdx merge CHILD [--into ANCESTOR]`: vhdx_merge() on the
+ * command line (like Merge-VHD).  Children of CHILD named with --relink or
+ * found in CHILD's folder (differencing images that link to CHILD's
+ * identity) are re-pointed to the ancestor after the merge.
+ */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tool.h"
+#include "image_internal.h"
+
+static void help(FILE *f)
+{
+	fprintf(f, "Usage: vhdx merge [--into ANCESTOR] [--delete] [--relink FILE] [--progress|--no-progress] CHILD\n\n"
+		   "Writes the data of CHILD and of every layer between it and ANCESTOR (default: the\n"
+		   "immediate parent) into ANCESTOR, through its log: a crash leaves ANCESTOR\n"
+		   "consistent, and running the same merge again completes it.  The merged layers\n"
+		   "no longer fit the changed ANCESTOR: they are reported (or deleted with --delete).\n"
+		   "Children of CHILD (given with --relink, or found in CHILD's folder) are\n"
+		   "re-pointed to ANCESTOR.\n\n"
+		   "      --into ANCESTOR       the layer to merge into (a file of CHILD's chain)\n"
+		   "      --delete              delete the merged layers afterwards\n"
+		   "      --relink FILE         re-point FILE (a child of CHILD) to ANCESTOR (repeatable)\n"
+		   "      --no-auto-relink      do not look for children of CHILD in its folder\n"
+		   "  -p, --progress            show progress on standard error (default on a terminal)\n"
+		   "      --no-progress         never show progress\n"
+		   "  -h, --help                this text\n\n" TOOL_OPEN_HELP);
+}
+
+struct progress_state {
+	bool on;
+	double last;
+};
+
+static double now_sec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int progress_cb(uint64_t done, uint64_t total, void *arg)
+{
+	struct progress_state *p = arg;
+	double t;
+
+	if (!p->on)
+		return 0;
+	t = now_sec();
+	if (done < total && t - p->last < 0.2)
+		return 0;
+	p->last = t;
+	fprintf(stderr, "\rvhdx merge: %5.1f%%", total ? 100.0 * (double)done / (double)total : 100.0);
+	if (done >= total)
+		fputc('\n', stderr);
+	fflush(stderr);
+	return 0;
+}
+
+static void merged_cb(const char *path, int deleted, void *arg)
+{
+	(void)arg;
+	if (deleted)
+		printf("merged and deleted: %s\n", path);
+	else
+		printf("merged: %s (no longer valid: its parent has changed; delete it)\n", path);
+}
+
+static bool has_image_suffix(const char *name)
+{
+	const char *dot = strrchr(name, '.');
+
+	return dot && (!strcasecmp(dot, ".vhdx") || !strcasecmp(dot, ".avhdx") || !strcasecmp(dot, ".vhd"));
+}
+
+/* Adds to RELINK every image in CHILD's folder whose link is CHILD's identity. */
+static int find_children(const char *child, const char **relink, unsigned *n, unsigned max, char **owned)
+{
+	struct vhdx_open_options oo;
+	struct vhdx_image *img;
+	uint8_t id[16];
+	char *dup = strdup(child), *dir;
+	DIR *d;
+	struct dirent *de;
+
+	if (!dup)
+		return -1;
+	vhdx_open_options_init(&oo);
+	oo.flags = VHDX_OPEN_NO_PARENT;
+	if (vhdx_open(child, &oo, &img) < 0) {
+		free(dup);
+		return 0; /* vhdx_merge reports it */
+	}
+	memcpy(id, vhdx_image_chain(img)->layers[0]->identity, 16);
+	vhdx_close(img);
+	dir = dirname(dup);
+	d = opendir(dir);
+	if (!d) {
+		free(dup);
+		return 0;
+	}
+	while ((de = readdir(d)) && *n < max) {
+		char path[4096];
+		struct vhdx_layer *l;
+		if (!has_image_suffix(de->d_name))
+			continue;
+		snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+		if (vhdx_open(path, &oo, &img) < 0)
+			continue;
+		l = vhdx_image_chain(img)->layers[0];
+		if (l->has_parent && !memcmp(l->parent.linkage, id, 16) && strcmp(path, child) != 0) {
+			owned[*n] = strdup(path);
+			if (owned[*n]) {
+				relink[*n] = owned[*n];
+				(*n)++;
+			}
+		}
+		vhdx_close(img);
+	}
+	closedir(d);
+	free(dup);
+	return 0;
+}
+
+int cmd_merge(int argc, char **argv)
+{
+	enum { OPT_NO_PROGRESS = OPT__NEXT, OPT_INTO, OPT_DELETE, OPT_RELINK, OPT_NO_AUTO };
+	static const struct option longopts[] = {
+		{ "into", required_argument, NULL, OPT_INTO },
+		{ "delete", no_argument, NULL, OPT_DELETE },
+		{ "relink", required_argument, NULL, OPT_RELINK },
+		{ "no-auto-relink", no_argument, NULL, OPT_NO_AUTO },
+		{ "progress", no_argument, NULL, 'p' },
+		{ "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
+		{ "help", no_argument, NULL, 'h' },
+		TOOL_OPEN_LONGOPTS,
+		{ NULL, 0, NULL, 0 },
+	};
+	struct tool_open to;
+	struct vhdx_merge_options mo;
+	struct progress_state ps = { false, 0 };
+	const char *relink[65];
+	char *owned[65];
+	unsigned n_relink = 0, n_owned_from;
+	int progress = -1, auto_relink = 1, c, ret, r;
+
+	tool_open_init(&to);
+	vhdx_merge_options_init(&mo);
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "ph", longopts, NULL)) != -1) {
+		switch (c) {
+		case OPT_INTO:
+			mo.into = optarg;
+			break;
+		case OPT_DELETE:
+			mo.flags |= VHDX_MERGE_DELETE;
+			break;
+		case OPT_RELINK:
+			if (n_relink >= 64) {
+				tool_error("merge", "too many --relink options (64 at most)");
+				return EXIT_USAGE;
+			}
+			relink[n_relink++] = optarg;
+			break;
+		case OPT_NO_AUTO:
+			auto_relink = 0;
+			break;
+		case 'p':
+			progress = 1;
+			break;
+		case OPT_NO_PROGRESS:
+			progress = 0;
+			break;
+		case 'h':
+			help(stdout);
+			return EXIT_OK;
+		default:
+			r = tool_open_option(&to, c, optarg, "merge");
+			if (r == 1)
+				break;
+			if (r == 0)
+				help(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind + 1 != argc) {
+		help(stderr);
+		return EXIT_USAGE;
+	}
+	if (to.opts.flags & VHDX_OPEN_NO_PARENT) {
+		tool_error("merge", "--no-parent makes no sense for a merge");
+		return EXIT_USAGE;
+	}
+	n_owned_from = n_relink;
+	if (auto_relink && n_relink == 0)
+		find_children(argv[optind], relink, &n_relink, 64, owned + n_relink - n_owned_from);
+	relink[n_relink] = NULL;
+	ps.on = progress == 1 || (progress == -1 && isatty(2));
+	mo.open_flags = to.opts.flags & VHDX_OPEN_IGNORE_ID_MISMATCH;
+	mo.parent = to.opts.parent;
+	to.parent_dirs[to.n_parent_dirs] = NULL;
+	to.path_maps[to.n_path_maps] = NULL;
+	mo.parent_dirs = to.n_parent_dirs ? to.parent_dirs : NULL;
+	mo.path_maps = to.n_path_maps ? to.path_maps : NULL;
+	mo.max_depth = to.opts.max_depth;
+	mo.faults = tool_faults;
+	mo.relink = relink;
+	mo.progress = progress_cb;
+	mo.progress_arg = &ps;
+	mo.merged_layer = merged_cb;
+	ret = vhdx_merge(argv[optind], &mo);
+	if (ps.on && ret < 0)
+		fputc('\n', stderr);
+	for (unsigned i = n_owned_from; i < n_relink; i++)
+		if (ret == 0)
+			printf("re-pointed to the ancestor: %s\n", relink[i]);
+	for (unsigned i = 0; i < n_relink; i++)
+		if (i >= n_owned_from)
+			free(owned[i - n_owned_from]);
+	if (ret < 0)
+		return tool_lib_error("merge", ret);
+	return EXIT_OK;
+}
