@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
@@ -53,7 +54,62 @@ struct ctl_handle {
 	const struct vhdxfs_ctl_file *cf;
 	char *buf;
 	size_t len;
+	struct ctl_handle *next;
 };
+
+/*
+ * Live control-file handles.  An interrupted read (a reader killed or
+ * stopping early) can still be in our queue when the kernel sends RELEASE
+ * for its handle, on another thread; so handlers never trust fi->fh alone:
+ * they look the handle up here and use it under the lock, and RELEASE
+ * unlinks it under the same lock before freeing.
+ */
+static pthread_mutex_t ctl_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct ctl_handle *ctl_live;
+
+static void ctl_register(struct ctl_handle *h)
+{
+	pthread_mutex_lock(&ctl_lock);
+	h->next = ctl_live;
+	ctl_live = h;
+	pthread_mutex_unlock(&ctl_lock);
+}
+
+/* Returns FH's handle with ctl_lock held, or NULL (lock released) when it is gone. */
+static struct ctl_handle *ctl_get(uint64_t fh)
+{
+	pthread_mutex_lock(&ctl_lock);
+	for (struct ctl_handle *h = ctl_live; h; h = h->next)
+		if ((uint64_t)(uintptr_t)h == fh)
+			return h;
+	pthread_mutex_unlock(&ctl_lock);
+	return NULL;
+}
+
+static void ctl_put(void)
+{
+	pthread_mutex_unlock(&ctl_lock);
+}
+
+/* Unlinks and frees FH's handle, if it is still live. */
+static void ctl_release(uint64_t fh)
+{
+	struct ctl_handle **pp, *h = NULL;
+
+	pthread_mutex_lock(&ctl_lock);
+	for (pp = &ctl_live; *pp; pp = &(*pp)->next) {
+		if ((uint64_t)(uintptr_t)*pp == fh) {
+			h = *pp;
+			*pp = h->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&ctl_lock);
+	if (h) {
+		free(h->buf);
+		free(h);
+	}
+}
 
 static struct vhdxfs *ops_fs(fuse_req_t req)
 {
@@ -371,21 +427,17 @@ static void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	/* Size 0 in stat; direct_io makes the kernel ask us for the real bytes. */
 	fi->direct_io = 1;
 	fi->fh = (uint64_t)(uintptr_t)h;
+	ctl_register(h);
 	if (fuse_reply_open(req, fi) != 0) {
 		/* The opener went away: no release will come for this handle. */
-		free(h->buf);
-		free(h);
+		ctl_release(fi->fh);
 	}
 }
 
 static void ops_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct ctl_handle *h = (struct ctl_handle *)(uintptr_t)fi->fh;
-
-	if (ino != VHDXFS_INO_DISK && h) {
-		free(h->buf);
-		free(h);
-	}
+	if (ino != VHDXFS_INO_DISK && fi->fh)
+		ctl_release(fi->fh);
 	fuse_reply_err(req, 0);
 }
 
@@ -616,18 +668,21 @@ static void ops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, str
 		disk_read(req, size, off);
 		return;
 	}
-	h = (struct ctl_handle *)(uintptr_t)fi->fh;
-	if (!h || !ctl_by_ino(ino)) {
+	h = ctl_by_ino(ino) ? ctl_get(fi->fh) : NULL;
+	if (!h) {
 		fuse_reply_err(req, EBADF);
 		return;
 	}
 	if (off < 0 || (uint64_t)off >= h->len) {
+		ctl_put();
 		fuse_reply_buf(req, NULL, 0);
 		return;
 	}
 	if (size > h->len - (size_t)off)
 		size = h->len - (size_t)off;
+	/* the reply copies the bytes, so the lock covers their whole use */
 	fuse_reply_buf(req, h->buf + off, size);
+	ctl_put();
 }
 
 /* ------------------------------------------------------------ disk writes */
@@ -641,12 +696,16 @@ static void ops_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t si
 	ssize_t n;
 
 	if (ino != VHDXFS_INO_DISK) {
-		h = (struct ctl_handle *)(uintptr_t)fi->fh;
-		if (!h || !h->cf->write) {
+		const struct vhdxfs_ctl_file *cf;
+		h = ctl_get(fi->fh);
+		cf = h ? h->cf : NULL;
+		if (h)
+			ctl_put();
+		if (!cf || !cf->write) {
 			fuse_reply_err(req, EBADF);
 			return;
 		}
-		n = off < 0 ? -EINVAL : h->cf->write(fs, buf, size, (uint64_t)off);
+		n = off < 0 ? -EINVAL : cf->write(fs, buf, size, (uint64_t)off);
 		if (n < 0)
 			fuse_reply_err(req, (int)-n);
 		else
