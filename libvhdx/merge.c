@@ -419,8 +419,12 @@ int vhdx_merge(const char *child, const struct vhdx_merge_options *opts_in)
 	}
 	ret = copy_chain(&c, k, anc, &o);
 	if (ret < 0) {
+		/* keep the copy's message: the close after a failure has its own */
+		char *msg = vhdx_err_dup();
 		vhdx_close(anc);
-		ret = vhdx_err_prefix(ret, "merging %s into %s (run the merge again to complete it)", child, anc_real);
+		ret = vhdx_err(-ret, "merging %s into %s (run the merge again to complete it): %s", child, anc_real,
+			       msg ? msg : "");
+		free(msg);
 		goto out;
 	}
 	ret = vhdx_close(anc);

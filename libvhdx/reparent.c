@@ -234,7 +234,9 @@ static int reparent_vhd(struct vhdx_layer *l, const struct vhdx_layer *parent, c
 	memcpy(h.parent_name, name, name_len);
 	if (relink) {
 		struct stat st;
-		memcpy(h.parent_unique_id, parent->identity, 16);
+		/* the exact bytes of the parent's footer (the layer identity may be byte-swapped) */
+		const struct vhdx_vhd_state *ps = (const struct vhdx_vhd_state *)parent->priv;
+		memcpy(h.parent_unique_id, ps->footer->unique_id, 16);
 		if (stat(new_parent, &st) == 0)
 			h.parent_timestamp = vhdx_vhd_time_from_unix((int64_t)st.st_mtime);
 	}
