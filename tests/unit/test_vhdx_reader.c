@@ -1198,7 +1198,7 @@ static void test_not_vhdx(void **state)
 	img = build(&(struct vhdx_gen_opts){ .virtual_size = MiB });
 	img->file_len = 60 * KiB;
 	assert_fails(open_img(img, 0, &l), -EBADMSG,
-		     "gen.vhdx: gen.vhdx: file identifier at offset 0x0 (+65536 bytes) lies past the end of the file");
+		     "gen.vhdx: file identifier at offset 0x0 (+65536 bytes) lies past the end of the file");
 	/* cut after the first header: header 1 is used, then neither region table can be read */
 	img->file_len = 100 * KiB;
 	assert_fails(open_img(img, 0, &l), -EBADMSG,
