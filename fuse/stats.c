@@ -149,6 +149,8 @@ int vhdxfs_stats_render(struct vhdxfs *fs, char **out, size_t *len)
 	text_printf(&t, "virtual_size=%" PRIu64 "\n", fs->info.virtual_size);
 	text_printf(&t, "writable=%d\n", fs->rw ? 1 : 0);
 	text_printf(&t, "log_replayed=%d\n", fs->info.log_replayed ? 1 : 0);
+	text_printf(&t, "direct_io=%d\n", fs->direct_io ? 1 : 0);
+	text_printf(&t, "read_ahead_kb=%u\n", atomic_load(&fs->readahead_kb));
 	text_printf(&t, "uptime_sec=%lld\n", (long long)(now.tv_sec - fs->mount_time.tv_sec));
 	text_printf(&t, "reads=%" PRIu64 "\n", load(&s->reads));
 	text_printf(&t, "read_bytes=%" PRIu64 "\n", load(&s->read_bytes));

@@ -87,6 +87,13 @@ struct vhdxfs {
 	const char *image_path; /* as given on the command line */
 	bool rw;                /* -o rw: /disk is writable */
 	unsigned max_read;      /* -o max_read, 0 if not given */
+	bool direct_io;         /* -o direct_io: /disk is opened with FOPEN_DIRECT_IO */
+	/* -o readahead: see vhdxfs_readahead_apply() */
+	char bdi_ra_path[96];   /* /sys/class/bdi/MAJ:MIN/read_ahead_kb of the mount, "" if unknown */
+	unsigned readahead_want; /* KiB to set, 0 to leave the kernel's window */
+	bool readahead_explicit; /* given with -o: failing to set it is worth a warning */
+	_Atomic bool readahead_applied;
+	_Atomic unsigned readahead_kb; /* the window in effect (KiB), 0 if unknown */
 	uid_t uid;              /* owner of every file: the mounting user */
 	gid_t gid;
 	_Atomic int64_t mtime_ns; /* of /disk: the image file's at mount, then the last write */
@@ -118,6 +125,18 @@ extern const unsigned vhdxfs_n_ctl_files;
 
 /** The low-level operations table of the driver (vhdxfs_ops.c). */
 extern const struct fuse_lowlevel_ops vhdxfs_ops;
+
+/* ---- vhdxfs.c ---- */
+
+/**
+ * Sets the readahead window of the mount (-o readahead, default 1 MiB) the
+ * first time it is called, and records the window in effect for the stats.
+ * Called by the operations that precede any open of /disk (lookup, getattr,
+ * open): every request but INIT reaches us after the kernel has processed
+ * the INIT answer, which lowers the window to what INIT agreed on; and a
+ * file takes the window of its mount when it is opened.  Thread-safe.
+ */
+void vhdxfs_readahead_apply(struct vhdxfs *fs);
 
 /* ---- stats.c ---- */
 

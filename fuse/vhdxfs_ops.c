@@ -224,6 +224,7 @@ static void ops_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct fuse_entry_param e;
 	fuse_ino_t ino = 0;
 
+	vhdxfs_readahead_apply(fs);
 	memset(&e, 0, sizeof e);
 	if (parent == VHDXFS_INO_ROOT) {
 		if (!strcmp(name, VHDXFS_DISK_NAME))
@@ -260,6 +261,7 @@ static void ops_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 	struct stat st;
 	int err = ops_stat(ops_fs(req), ino, &st);
 
+	vhdxfs_readahead_apply(ops_fs(req));
 	if (err)
 		fuse_reply_err(req, err);
 	else
@@ -388,6 +390,7 @@ static void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	int ret;
 
 	if (ino == VHDXFS_INO_DISK) {
+		vhdxfs_readahead_apply(fs);
 		if (acc != O_RDONLY && !fs->rw) {
 			reply_disk_err(req, EROFS, "open for writing: the disk is mounted read-only (mount with -o rw)");
 			return;
@@ -396,8 +399,16 @@ static void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			reply_disk_err(req, EPERM, "open with O_TRUNC: the virtual disk size is fixed (use dd conv=notrunc)");
 			return;
 		}
-		/* Only this process changes the disk: the page cache stays valid. */
-		fi->keep_cache = 1;
+		/*
+		 * -o direct_io: every read and write comes here in the caller's
+		 * request sizes, without the kernel's page cache (two copies less
+		 * for large streaming reads; small reads lose readahead).  Else
+		 * only this process changes the disk: the page cache stays valid.
+		 */
+		if (fs->direct_io)
+			fi->direct_io = 1;
+		else
+			fi->keep_cache = 1;
 		fuse_reply_open(req, fi);
 		return;
 	}

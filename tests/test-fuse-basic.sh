@@ -23,6 +23,25 @@ for s in "losetup -r -P --show -f" "fusermount3 -u" "parent-dir=DIR" "path-map=W
 	grep -qF -- "$s" "$T/help" || fail "--help does not mention '$s'"
 done
 pass "--help has the man-page sections"
+# fuse/vhdxfs.1 in step with --help: every section, every option and every .vhdxfs file.
+man1="$top_srcdir/fuse/vhdxfs.1"
+sed -e 's/\\-/-/g' -e 's/\\f[BIRP]//g' "$man1" > "$T/man.txt" || fail "cannot read $man1"
+sed -n '1,/^FUSE OPTIONS (from libfuse)/p' "$T/help" > "$T/own.help"
+for s in $(grep -E '^[A-Z][A-Z ]+$' "$T/own.help" | grep -v '^FUSE OPTIONS' | tr ' ' _); do
+	grep -q "^\.SH \"*${s//_/ }\"*\$" "$T/man.txt" || fail "section '${s//_/ }' of --help is not in fuse/vhdxfs.1"
+done
+n_opts=0
+for o in $({ grep -Eo -- '-o [a-z_][a-z_-]*' "$T/own.help"; grep -Eo -- '^ +-[a-zA-Z]( |,|$)' "$T/own.help" | tr -d ' ,'
+	grep -Eo -- '--[a-z]+' "$T/own.help"; } | tr ' ' '#' | sort -u); do
+	o=${o//#/ }
+	grep -qF -- "$o" "$T/man.txt" || grep -qF -- "${o#-o }" "$T/man.txt" || fail "option '$o' of --help is not in fuse/vhdxfs.1"
+	n_opts=$((n_opts + 1))
+done
+[ "$n_opts" -ge 25 ] || fail "only $n_opts options found in --help (the check itself is broken)"
+for f in $(grep -Eo 'MOUNTPOINT/[.a-z/]+' "$T/own.help" | sort -u); do
+	grep -qF "$f" "$T/man.txt" || fail "$f of --help is not in fuse/vhdxfs.1"
+done
+pass "fuse/vhdxfs.1 has every section, all $n_opts options and every file of --help"
 "$VHDXFS" --version > "$T/version" 2>&1 || fail "vhdxfs --version exited $?"
 grep -q "^vhdxfs [0-9]" "$T/version" || fail "--version: $(cat "$T/version")"
 grep -q "FUSE library version" "$T/version" || fail "--version does not name libfuse: $(cat "$T/version")"
