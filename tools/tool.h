@@ -125,6 +125,7 @@ int cmd_write(int argc, char **argv);
 int cmd_hash(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
+int cmd_cycle(int argc, char **argv);
 int cmd_merge(int argc, char **argv);
 int cmd_reparent(int argc, char **argv);
 

@@ -23,6 +23,7 @@ static const struct {
 	{ "hash", cmd_hash, "XXH3 digests of every block and of the whole disk (a manifest)" },
 	{ "verify", cmd_verify, "check an image against a manifest made by 'vhdx hash'" },
 	{ "diff", cmd_diff, "list the ranges where two images (or two layers) differ" },
+	{ "cycle", cmd_cycle, "repeat a backup agent's mount/write/unmount cycle with faults (cycle mount)" },
 	{ "merge", cmd_merge, "write a child layer (and those between) into an ancestor, crash-safe" },
 	{ "reparent", cmd_reparent, "point a differencing image at a moved or renamed parent" },
 };
