@@ -160,6 +160,29 @@ if command -v qemu-img > /dev/null; then
 	pass "the final image: qemu-img check finds no errors, qemu-img and vhdx convert read the same bytes"
 fi
 
+# ---- after= and once carried across cycles; ENOSPC shows as ERROR_DISK_FULL
+cat > "$T/carry.rules" <<'EOF'
+op=flush after=10 every=7 err=EIO
+op=write struct=payload after=40 once err=ENOSPC
+EOF
+"$VHDX" cycle mount --image "$T/carry.vhdx" --count 20 --size 8M --ops 16 --faults "$T/carry.rules" --json > "$T/carry.json" ||
+	fail "the after/once run exited $?"
+python3 - "$T/carry.json" <<'EOF' || fail "after/once run"
+import json, sys
+d = json.load(open(sys.argv[1]))
+s = d["summary"]
+r = {x["rule"]: x for x in s["rules"]}
+assert r[1]["matched"] > 17 and r[1]["hits"] == (r[1]["matched"] - 10) // 7, r[1]
+assert r[2]["hits"] == 1 and r[2]["matched"] >= 41, r[2]
+nospc = [e for c in d["cycles"] for e in c["errors"] if e["errno"] == "ENOSPC"]
+assert len(nospc) == 1 and nospc[0]["windows"] == "0x80070070" and nospc[0]["windows_name"] == "ERROR_DISK_FULL", nospc
+assert "injected ENOSPC (fault rule 2" in nospc[0]["message"], nospc
+e = {x["errno"]: x for x in s["errnos"]}
+assert e["ENOSPC"]["injected"] == 1 and e["ENOSPC"]["windows"] == "0x80070070", e
+assert s["verdict"] == "ok", s
+EOF
+pass "after=, every= and once count over the whole run; ENOSPC is 0x80070070 ERROR_DISK_FULL"
+
 # ---- the same rules on a VHD (text report)
 "$VHDX" cycle mount --image "$T/scratch.vhd" --count 60 --size 8M --ops 16 --faults "$T/cycle.rules" > "$T/vhd.out" 2>&1 ||
 	fail "60 VHD cycles exited $?: $(tail -20 "$T/vhd.out")"

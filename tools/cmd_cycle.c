@@ -654,14 +654,14 @@ static int run_cycle(struct cycle_run *run, struct cycle_mount *cm, struct cycle
 		cycle_workload_run(&wo, cm, m, rules, res, &seen);
 		listing = cycle_mount_read_ctl(cm, "faults");
 		ret = cycle_mount_stop(cm, &msg);
-		step = cycle_result_step(res, "unmount", CYCLE_NONE, CYCLE_NONE, ret < 0 ? EIO : 0, msg);
+		step = cycle_result_step(res, "unmount", CYCLE_NONE, CYCLE_NONE, ret < 0 ? -ret : 0, msg);
 		free(msg);
 		msg = NULL;
 		/* the log, written after vhdxfs closed the image, holds the faults of the unmount */
 		log = cycle_read_file(log_path);
 		if (log)
 			cycle_result_events(res, rules, log, &seen, step);
-		if (ret < 0 && step >= 0)
+		if (ret == -EIO && step >= 0)
 			res->steps[step].err = step_errno(res, step);
 		cycle_rules_account(rules, log ? log : listing);
 		free(log);
@@ -910,10 +910,10 @@ int cmd_cycle(int argc, char **argv)
 		const char *tmp = getenv("TMPDIR");
 		char *tmpl = NULL;
 
+		/* absolute: the mount point is looked up in /proc/self/mountinfo */
 		if (asprintf(&tmpl, "%s/vhdx-cycle.XXXXXX", tmp && *tmp ? tmp : "/tmp") >= 0 && mkdtemp(tmpl))
-			workdir = tmpl;
-		else
-			free(tmpl);
+			workdir = realpath(tmpl, NULL);
+		free(tmpl);
 	}
 	if (!workdir || asprintf(&mnt, "%s/mnt", workdir) < 0 || (mkdir(mnt, 0700) < 0 && errno != EEXIST)) {
 		tool_error("cycle", "cannot make the work folder%s%s: %s", workdir ? " " : "", workdir ? workdir : "",

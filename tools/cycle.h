@@ -195,9 +195,11 @@ char *cycle_find_vhdxfs(const char *override);
 int cycle_mount_start(struct cycle_mount *cm, const char *image, const char *rules, const char *log, char **msg);
 /**
  * fusermount3 -u, then waits for vhdxfs to exit.  0 when unmounted and
- * vhdxfs exited 0; -1 otherwise with *MSG (what failed: fusermount3's
- * message, vhdxfs's exit status and stderr).  Always leaves nothing mounted
- * and no child running (lazy unmount and SIGKILL as last resorts).
+ * vhdxfs exited 0; otherwise *MSG says what failed (fusermount3's message,
+ * vhdxfs's exit status and stderr) and the result is -EBUSY when the mount
+ * could not be unmounted, -EIO when vhdxfs failed or did not exit.  Always
+ * leaves nothing mounted and no child running (lazy unmount and SIGKILL as
+ * last resorts).
  */
 int cycle_mount_stop(struct cycle_mount *cm, char **msg);
 /** Reads MNT/.vhdxfs/NAME into a malloc'd string (NULL on failure). */

@@ -360,6 +360,7 @@ int cycle_mount_stop(struct cycle_mount *cm, char **msg)
 			sleep_ms(100);
 		}
 		if (is_mounted(cm->mnt)) {
+			/* still busy: detach it lazily so that the next cycle can mount, and say so */
 			forced = true;
 			char *lazy = NULL;
 			fusermount(cm, "-uz", &lazy);
@@ -395,7 +396,7 @@ int cycle_mount_stop(struct cycle_mount *cm, char **msg)
 			     how, *o ? ": " : "", o) < 0)
 			*msg = NULL;
 		free(o);
-		ret = -1;
+		ret = forced && fm ? -EBUSY : -EIO;
 	}
 	free(fm);
 	return ret;
