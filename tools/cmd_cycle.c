@@ -88,6 +88,9 @@ static void usage(FILE *f)
 static void help(void)
 {
 	printf(
+"Usage: vhdx cycle mount --image FILE --count N [--faults RULES] [--seed S] [--json]\n"
+"                        [--format vhd|vhdx] [--size N] [OPTIONS]\n"
+"\n"
 "NAME\n"
 "    vhdx cycle mount - repeat a backup agent's mount/write/unmount cycle of a\n"
 "    scratch disk, with injected faults, and report every fault seen or missed\n"
