@@ -13,6 +13,7 @@
 #include "internal.h"
 #include "format/vhd_create.h"
 #include "format/vhdx_create.h"
+#include "io/fault.h"
 
 void vhdx_create_options_init(struct vhdx_create_options *o)
 {
@@ -50,7 +51,7 @@ int vhdx_create(const char *path, const struct vhdx_create_options *in)
 
 	if (o.parent) {
 		/* the parent is only read: its identity, size and sector sizes */
-		ret = vhdx_layer_open(o.parent, 0, &parent);
+		ret = vhdx_layer_open_faults(o.parent, 0, o.faults, &parent);
 		if (ret < 0)
 			return vhdx_err_prefix(ret, "parent");
 		if (o.virtual_size && o.virtual_size != parent->virtual_size) {
@@ -101,6 +102,18 @@ int vhdx_create(const char *path, const struct vhdx_create_options *in)
 	if (ret < 0) {
 		close(fd);
 		goto out;
+	}
+	/* fault injection (io/fault.h): the new file's writes and flushes pass the rules */
+	if (o.faults) {
+		ret = vhdx_fault_check_open(o.faults, path);
+		if (ret == 0)
+			ret = vhdx_io_fault_new(o.faults, io, &io);
+		else
+			vhdx_io_close(io);
+		if (ret < 0) {
+			unlink(path);
+			goto out;
+		}
 	}
 	if (o.format == VHDX_FORMAT_VHD)
 		ret = vhdx_create_vhd(io, path, &p, parent);

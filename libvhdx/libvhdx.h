@@ -175,6 +175,7 @@ struct vhdx_create_options {
 	const char *parent;            /* path of the parent for a differencing disk, or NULL */
 	const char *creator;           /* creator string; NULL = "libvhdx VERSION" */
 	unsigned flags;                /* VHDX_CREATE_* */
+	struct vhdx_faults *faults;    /* inject these faults into the new file and the parent (or NULL) */
 };
 
 /** Fills *OPTS with the defaults: VHDX, dynamic, Hyper-V's sizes. */

@@ -65,6 +65,7 @@ int cmd_create(int argc, char **argv)
 	int c, ret;
 
 	vhdx_create_options_init(&o);
+	o.faults = tool_faults; /* vhdx --faults RULES create ... */
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (c) {
