@@ -1,5 +1,5 @@
 /*
- * buf.c - byte-buffer helpers shared by the write paths and the tools.
+ * buf.c - small buffer helpers shared by the formats, the write paths and the tools.
  */
 #include "config.h"
 
@@ -20,4 +20,11 @@ bool vhdx_buf_is_zero(const void *buf, size_t len)
 		len -= sizeof zero;
 	}
 	return memcmp(p, zero, len) == 0;
+}
+
+int vhdx_cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
 }

@@ -89,6 +89,9 @@ static inline uint64_t vhdx_round_up(uint64_t a, uint64_t b)
 /** True when the LEN bytes at P are all zero (the write paths and convert skip such data). */
 bool vhdx_buf_is_zero(const void *p, size_t len);
 
+/** qsort comparator of uint64_t values, ascending. */
+int vhdx_cmp_u64(const void *a, const void *b);
+
 /** calloc that treats n*size overflow as failure. */
 void *vhdx_calloc(size_t n, size_t size);
 

@@ -246,12 +246,6 @@ static int read_locators(struct vhdx_layer *l, struct vhdx_vhd_state *s, bool di
 	return 0;
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
 /* Bytes block BLK occupies in the file: its bitmap and the part of its data inside the disk. */
 static uint64_t block_span(const struct vhdx_vhd_state *s, uint64_t blk)
 {
@@ -341,7 +335,7 @@ static int load_bat(struct vhdx_layer *l, struct vhdx_vhd_state *s, bool differe
 		allocs[2 * nalloc + 1] = i;
 		nalloc++;
 	}
-	qsort(allocs, nalloc, 2 * sizeof *allocs, cmp_u64);
+	qsort(allocs, nalloc, 2 * sizeof *allocs, vhdx_cmp_u64);
 	for (uint64_t k = 1; k < nalloc; k++) {
 		uint64_t prev = allocs[2 * (k - 1) + 1], i = allocs[2 * k + 1];
 		if (allocs[2 * k] < allocs[2 * (k - 1)] + block_span(s, prev)) {

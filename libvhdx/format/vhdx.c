@@ -299,12 +299,6 @@ static int read_metadata(struct vhdx_layer *l, struct vhdx_state *s, unsigned fl
 	return 0;
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
 /*
  * Loads the BAT and checks every entry: legal state for the disk type,
  * reserved bits, 1 MiB-aligned offsets inside the file, and no block
@@ -429,7 +423,7 @@ static int load_bat(struct vhdx_layer *l, struct vhdx_state *s)
 		allocs[2 * nalloc + 1] = (i << 1) | is_sb;
 		nalloc++;
 	}
-	qsort(allocs, nalloc, 2 * sizeof *allocs, cmp_u64);
+	qsort(allocs, nalloc, 2 * sizeof *allocs, vhdx_cmp_u64);
 	for (uint64_t k = 1; k < nalloc; k++) {
 		uint64_t prev_i = allocs[2 * (k - 1) + 1] >> 1;
 		bool prev_sb = allocs[2 * (k - 1) + 1] & 1;

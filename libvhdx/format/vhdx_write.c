@@ -326,12 +326,6 @@ int vhdx_write_discard(struct vhdx_layer *l, uint64_t voff, uint64_t len)
 	return 0;
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
 /* Builds the current bytes of the metadata page at FOFF (BAT page or bitmap page). */
 static int page_bytes(struct vhdx_layer *l, struct vhdx_state *s, uint64_t foff, uint8_t *page, enum vhdx_tag *tag)
 {
@@ -392,7 +386,7 @@ int vhdx_write_flush(struct vhdx_layer *l)
 	w->data_dirty = false;
 	vhdx_journal_file_flushed(&w->journal);
 
-	qsort(w->dirty, w->n_dirty, sizeof *w->dirty, cmp_u64);
+	qsort(w->dirty, w->n_dirty, sizeof *w->dirty, vhdx_cmp_u64);
 	n = 0;
 	for (i = 0; i < w->n_dirty; i++)
 		if (n == 0 || w->dirty[n - 1] != w->dirty[i])
