@@ -52,6 +52,31 @@ static int write_all(int fd, const uint8_t *p, size_t len, uint64_t off, bool se
 	return 0;
 }
 
+/*
+ * Writes the non-zero 64 KiB pieces of BUF at OFF of a regular file and
+ * leaves holes for the rest (the file is truncated to its size at the end).
+ */
+static int write_sparse(int fd, const uint8_t *buf, size_t len, uint64_t off)
+{
+	const size_t piece = 64 * 1024;
+
+	for (size_t at = 0; at < len;) {
+		size_t run = 0;
+		while (at < len && vhdx_buf_is_zero(buf + at, VHDX_TOOL_MIN(piece, len - at)))
+			at += VHDX_TOOL_MIN(piece, len - at);
+		/* a run of data pieces, written in one call */
+		while (at + run < len && !vhdx_buf_is_zero(buf + at + run, VHDX_TOOL_MIN(piece, len - at - run)))
+			run += VHDX_TOOL_MIN(piece, len - at - run);
+		if (run) {
+			int r = write_all(fd, buf + at, run, off + at, true);
+			if (r < 0)
+				return r;
+			at += run;
+		}
+	}
+	return 0;
+}
+
 static double now_sec(void)
 {
 	struct timespec ts;
@@ -174,7 +199,11 @@ int cmd_convert(int argc, char **argv)
 					ret = tool_lib_error("convert", (int)got);
 					goto done;
 				}
-				if (!(seekable && vhdx_buf_is_zero(buf, n)) && (r = write_all(fd, buf, n, pos - start, seekable)) < 0)
+				if (seekable)
+					r = write_sparse(fd, buf, n, pos - start);
+				else
+					r = write_all(fd, buf, n, pos - start, false);
+				if (r < 0)
 					goto write_error;
 			}
 			done_len += n;
