@@ -26,11 +26,18 @@
 #include "format/vhdx_journal.h"
 #include "format/vhdx_write.h"
 
+/* A dirty metadata page and, for a bitmap page, the chunk whose cached bitmap holds it. */
+struct dirty_page {
+	uint64_t foff;  /* first member: sorted with vhdx_cmp_u64 */
+	uint64_t chunk; /* NO_CHUNK for BAT pages */
+};
+#define NO_CHUNK UINT64_MAX
+
 struct vhdx_writer {
 	struct vhdx_journal journal;
 	uint64_t file_end;      /* 1 MiB-aligned end of the file: the next block goes here */
 	bool data_dirty;        /* payload written since the last flush */
-	uint64_t *dirty;        /* file offsets of dirty 4 KiB metadata pages (unsorted, may repeat) */
+	struct dirty_page *dirty; /* dirty 4 KiB metadata pages (unsorted, may repeat) */
 	size_t n_dirty, cap_dirty;
 	uint64_t blocks_allocated, bitmaps_allocated;
 };
@@ -48,25 +55,27 @@ int vhdx_write_open(struct vhdx_layer *l, struct vhdx_state *s)
 	return 0;
 }
 
-static int mark_dirty(struct vhdx_writer *w, uint64_t page_foff)
+static int mark_dirty(struct vhdx_writer *w, uint64_t page_foff, uint64_t chunk)
 {
-	if (w->n_dirty && w->dirty[w->n_dirty - 1] == page_foff)
+	if (w->n_dirty && w->dirty[w->n_dirty - 1].foff == page_foff)
 		return 0;
 	if (w->n_dirty == w->cap_dirty) {
 		size_t ncap = w->cap_dirty ? w->cap_dirty * 2 : 64;
-		uint64_t *p = realloc(w->dirty, ncap * sizeof *p);
+		struct dirty_page *p = realloc(w->dirty, ncap * sizeof *p);
 		if (!p)
 			return vhdx_err(ENOMEM, "out of memory");
 		w->dirty = p;
 		w->cap_dirty = ncap;
 	}
-	w->dirty[w->n_dirty++] = page_foff;
+	w->dirty[w->n_dirty].foff = page_foff;
+	w->dirty[w->n_dirty].chunk = chunk;
+	w->n_dirty++;
 	return 0;
 }
 
 static int mark_bat_dirty(struct vhdx_state *s, uint64_t idx)
 {
-	return mark_dirty(s->writer, s->bat_off + (idx * 8 / PAGE) * PAGE);
+	return mark_dirty(s->writer, s->bat_off + (idx * 8 / PAGE) * PAGE, NO_CHUNK);
 }
 
 /* Starts the session (new GUIDs, LogGuid set) before the first change. */
@@ -175,7 +184,7 @@ static int bitmap_set(struct vhdx_state *s, uint8_t *bm, uint64_t chunk, uint64_
 	}
 	pthread_rwlock_unlock(&s->lock);
 	for (uint64_t p = bit / 8 / PAGE; p <= (end - 1) / 8 / PAGE; p++) {
-		ret = mark_dirty(s->writer, foff + p * PAGE);
+		ret = mark_dirty(s->writer, foff + p * PAGE, chunk);
 		if (ret < 0)
 			return ret;
 	}
@@ -326,10 +335,13 @@ int vhdx_write_discard(struct vhdx_layer *l, uint64_t voff, uint64_t len)
 	return 0;
 }
 
-/* Builds the current bytes of the metadata page at FOFF (BAT page or bitmap page). */
-static int page_bytes(struct vhdx_layer *l, struct vhdx_state *s, uint64_t foff, uint8_t *page, enum vhdx_tag *tag)
+/* Builds the current bytes of dirty page D (a BAT page, or a page of its chunk's cached bitmap). */
+static int page_bytes(struct vhdx_layer *l, struct vhdx_state *s, const struct dirty_page *d, uint8_t *page,
+		      enum vhdx_tag *tag)
 {
-	if (foff >= s->bat_off && foff < s->bat_off + s->bat_len) {
+	uint64_t foff = d->foff;
+
+	if (d->chunk == NO_CHUNK) {
 		uint64_t first = (foff - s->bat_off) / 8;
 		int ret;
 		*tag = VHDX_TAG_BAT;
@@ -344,17 +356,15 @@ static int page_bytes(struct vhdx_layer *l, struct vhdx_state *s, uint64_t foff,
 		return 0;
 	}
 	*tag = VHDX_TAG_BITMAP;
-	for (uint64_t c = 0; c < s->geo.bitmap_blocks; c++) {
-		uint64_t e = s->bat[vhdx_bat_bitmap_index(&s->geo, c)];
-		uint64_t bfoff = vhdx_bat_foff(e);
-		if (vhdx_bat_state(e) == VHDX_BAT_FULLY_PRESENT && foff >= bfoff && foff < bfoff + VHDX_ALIGN &&
-		    s->bitmaps[c]) {
-			memcpy(page, s->bitmaps[c] + (foff - bfoff), PAGE);
-			return 0;
-		}
+	{
+		/* bitmap blocks never move while the layer is open, so the chunk's block still holds FOFF */
+		uint64_t bfoff = vhdx_bat_foff(s->bat[vhdx_bat_bitmap_index(&s->geo, d->chunk)]);
+		if (!s->bitmaps[d->chunk] || foff < bfoff || foff >= bfoff + VHDX_ALIGN)
+			return vhdx_err(EIO, "internal error: dirty bitmap page at 0x%llx is not in chunk %llu's block",
+					(unsigned long long)foff, (unsigned long long)d->chunk);
+		memcpy(page, s->bitmaps[d->chunk] + (foff - bfoff), PAGE);
 	}
-	return vhdx_err(EIO, "internal error: dirty page at 0x%llx belongs to no BAT or bitmap block",
-			(unsigned long long)foff);
+	return 0;
 }
 
 int vhdx_write_flush(struct vhdx_layer *l)
@@ -389,7 +399,7 @@ int vhdx_write_flush(struct vhdx_layer *l)
 	qsort(w->dirty, w->n_dirty, sizeof *w->dirty, vhdx_cmp_u64);
 	n = 0;
 	for (i = 0; i < w->n_dirty; i++)
-		if (n == 0 || w->dirty[n - 1] != w->dirty[i])
+		if (n == 0 || w->dirty[n - 1].foff != w->dirty[i].foff)
 			w->dirty[n++] = w->dirty[i];
 	w->n_dirty = n;
 
@@ -402,9 +412,9 @@ int vhdx_write_flush(struct vhdx_layer *l)
 	}
 	pthread_rwlock_rdlock(&s->lock);
 	for (i = 0; i < n; i++) {
-		pages[i].file_offset = w->dirty[i];
+		pages[i].file_offset = w->dirty[i].foff;
 		pages[i].data = data + i * PAGE;
-		ret = page_bytes(l, s, w->dirty[i], data + i * PAGE, &tags[i]);
+		ret = page_bytes(l, s, &w->dirty[i], data + i * PAGE, &tags[i]);
 		if (ret < 0) {
 			pthread_rwlock_unlock(&s->lock);
 			goto out;
