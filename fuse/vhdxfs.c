@@ -39,6 +39,8 @@ struct cfg {
 	unsigned max_depth;
 	unsigned max_read; /* -o max_read, also kept for libfuse's mount options */
 	int direct_io;     /* -o direct_io: the disk bypasses the kernel's page cache */
+	int allow_others;  /* -o allow_other or allow_root was given */
+	int default_perms; /* -o default_permissions was given */
 	unsigned readahead_kb; /* -o readahead=KB, READAHEAD_UNSET if not given */
 	int show_help;
 	int show_version;
@@ -50,7 +52,17 @@ struct cfg {
 	unsigned n_path_maps;
 };
 
-enum { KEY_HELP, KEY_VERSION, KEY_PARENT_DIR, KEY_PATH_MAP, KEY_MAX_DEPTH, KEY_MAX_READ, KEY_READAHEAD };
+enum {
+	KEY_HELP,
+	KEY_VERSION,
+	KEY_PARENT_DIR,
+	KEY_PATH_MAP,
+	KEY_MAX_DEPTH,
+	KEY_MAX_READ,
+	KEY_READAHEAD,
+	KEY_ALLOW_OTHERS,
+	KEY_DEFAULT_PERMS,
+};
 
 /*
  * Readahead window set on the mount when -o readahead is not given (KiB).
@@ -77,6 +89,9 @@ static const struct fuse_opt cfg_opts[] = {
 	FUSE_OPT_KEY("max_read=", KEY_MAX_READ),
 	FUSE_OPT_KEY("readahead=", KEY_READAHEAD),
 	CFG_OPT("direct_io", direct_io, 1),
+	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHERS),
+	FUSE_OPT_KEY("allow_root", KEY_ALLOW_OTHERS),
+	FUSE_OPT_KEY("default_permissions", KEY_DEFAULT_PERMS),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -180,8 +195,12 @@ static void help(void)
 "    -d, -o debug          print every request (implies -f)\n"
 "    -s                    serve requests with a single thread\n"
 "    -o allow_other        let other users access the mount (needs\n"
-"                          user_allow_other in /etc/fuse.conf unless root)\n"
-"    -o default_permissions  let the kernel check the file modes\n"
+"                          user_allow_other in /etc/fuse.conf unless root);\n"
+"                          implies default_permissions, so they may read the\n"
+"                          disk but neither write it nor change the faults\n"
+"    -o default_permissions  let the kernel check the file modes (owner: the\n"
+"                          user who mounted; without allow_other nobody else\n"
+"                          gets in at all)\n"
 "    -o max_read=BYTES     limit the size of read requests\n"
 "    -o clone_fd           one /dev/fuse descriptor per thread\n"
 "    -o max_idle_threads=N, -o max_threads=N   size of the thread pool\n"
@@ -249,6 +268,12 @@ static int cfg_proc(void *data, const char *arg, int key, struct fuse_args *outa
 	case KEY_VERSION:
 		c->show_version = 1;
 		return 0;
+	case KEY_ALLOW_OTHERS: /* noted, and kept for libfuse */
+		c->allow_others = 1;
+		return 1;
+	case KEY_DEFAULT_PERMS:
+		c->default_perms = 1;
+		return 1;
 	case KEY_PARENT_DIR:
 		if (c->n_parent_dirs >= 64) {
 			fprintf(stderr, "vhdxfs: too many parent-dir options (64 at most)\n");
@@ -517,6 +542,16 @@ int main(int argc, char **argv)
 
 	/* libfuse adds a subtype only when neither is given: name the mount after the image. */
 	if (add_escaped_opt(&args, "fsname", fs.image_path) || add_escaped_opt(&args, "subtype", "vhdxfs")) {
+		fprintf(stderr, "vhdxfs: out of memory\n");
+		goto out_args;
+	}
+	/*
+	 * vhdxfs does not check permissions itself.  Without allow_other the
+	 * kernel keeps every other user out; with it, the file modes (disk 0444,
+	 * or 0644 when rw; control files writable by the owner only) must be
+	 * enforced, so the kernel is asked to check them.
+	 */
+	if (c.allow_others && !c.default_perms && fuse_opt_add_arg(&args, "-odefault_permissions")) {
 		fprintf(stderr, "vhdxfs: out of memory\n");
 		goto out_args;
 	}
