@@ -128,5 +128,6 @@ int cmd_diff(int argc, char **argv);
 int cmd_cycle(int argc, char **argv);
 int cmd_merge(int argc, char **argv);
 int cmd_reparent(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 #endif

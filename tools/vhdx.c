@@ -26,6 +26,7 @@ static const struct {
 	{ "cycle", cmd_cycle, "repeat a backup agent's mount/write/unmount cycle with faults (cycle mount)" },
 	{ "merge", cmd_merge, "write a child layer (and those between) into an ancestor, crash-safe" },
 	{ "reparent", cmd_reparent, "point a differencing image at a moved or renamed parent" },
+	{ "bench", cmd_bench, "measure speed figures against the raw file, qemu-img, vhdimount, xxhsum" },
 };
 
 static void usage(FILE *f)

@@ -1,0 +1,65 @@
+#!/bin/sh
+# test-bench.sh - smoke test of `vhdx bench`: one run on 16 MiB disks must
+# report every figure of issue #8 with numbers, or say why it skipped one.
+# No timing thresholds: only the shape of the report is checked.
+. "${srcdir:-.}/tests/functions.sh"
+requires python3
+
+# Usage errors exit 2 and name the option.
+expect_usage() {
+	local out rc=0
+	out=$("$VHDX" bench "$@" 2>&1) || rc=$?
+	[ "$rc" = 2 ] || fail "vhdx bench $*: exit $rc, expected 2 ($out)"
+	echo "$out" | grep -q -- "$1" || fail "vhdx bench $*: message does not name $1: $out"
+}
+expect_usage --runs 0
+expect_usage --figures 9
+expect_usage --size 1M
+"$VHDX" bench --help | grep -q -- '--figures LIST' || fail "vhdx bench --help lacks --figures"
+pass "usage errors"
+
+# One full run on 16 MiB disks, JSON.  The temporary folder goes into $T/w
+# and must be gone afterwards.
+mkdir "$T/w"
+"$VHDX" bench --size 16M --runs 1 --json --quiet --dir "$T/w" > "$T/bench.json" 2> "$T/bench.err" ||
+	fail "vhdx bench failed: $(cat "$T/bench.err")"
+[ -z "$(ls -A "$T/w")" ] || fail "vhdx bench left files behind: $(ls -A "$T/w")"
+
+python3 - "$T/bench.json" <<'PY' || fail "bad JSON report: $(cat "$T/bench.json")"
+import json, sys
+rep = json.load(open(sys.argv[1]))
+assert rep["size"] == 16 << 20 and rep["runs"] == 1, rep
+want = {
+    "seq-read": 1, "rand-read": 2, "chain-read": 2, "convert": 3,
+    "fuse-seq-vs-vhdimount": 4, "fuse-seq-vs-raw": 4, "fuse-rand-vs-vhdimount": 4, "fuse-rand-vs-raw": 4,
+    "seq-write": 5, "rand-alloc": 5, "fuse-seq-write": 5, "fuse-rand-alloc": 5,
+    "open-64t-time": 6, "open-64t-memory": 6, "hash": 7,
+}
+got = {f["name"]: f for f in rep["figures"]}
+assert sorted(got) == sorted(want), ("figures", sorted(got))
+assert len(rep["figures"]) == len(want), "a figure twice"
+for name, fig in got.items():
+    assert fig["figure"] == want[name], (name, fig)
+    assert fig["goal"] in ("ratio>=", "ratio<="), fig
+    assert isinstance(fig["target"], (int, float)) and fig["target"] > 0, fig
+    assert isinstance(fig["unit"], str) and fig["unit"] and fig["baseline_is"], fig
+    if "skipped" in fig:
+        assert isinstance(fig["skipped"], str) and len(fig["skipped"]) > 5, fig
+        assert fig["ratio"] is None and fig["met"] is None, fig
+        print("skipped:", name, "-", fig["skipped"])
+        continue
+    for k in ("ours", "baseline", "ratio"):
+        assert isinstance(fig[k], (int, float)) and fig[k] > 0, (name, k, fig)
+    assert abs(fig["ratio"] - fig["ours"] / fig["baseline"]) <= 1e-3 * fig["ratio"] + 1e-4, fig
+    met = fig["ratio"] >= fig["target"] if fig["goal"] == "ratio>=" else fig["ratio"] <= fig["target"]
+    assert fig["met"] is met, fig
+PY
+pass "JSON report: every figure with numbers or a skip reason"
+
+# --figures picks figures; the text table has a header and one row per figure.
+"$VHDX" bench --size 16M --runs 1 --figures 1,7 --quiet --dir "$T/w" > "$T/bench.txt" ||
+	fail "vhdx bench --figures 1,7 failed"
+grep -q '^figure .*ours .*baseline .*ratio .*target .*met' "$T/bench.txt" || fail "no table header: $(cat "$T/bench.txt")"
+[ "$(grep -c '^[0-9] ' "$T/bench.txt")" = 2 ] || fail "--figures 1,7: expected 2 rows: $(cat "$T/bench.txt")"
+grep -q '^1 seq-read ' "$T/bench.txt" && grep -q '^7 hash ' "$T/bench.txt" || fail "rows: $(cat "$T/bench.txt")"
+pass "--figures and the table"

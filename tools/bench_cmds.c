@@ -1,0 +1,96 @@
+/*
+ * bench_cmds.c - figures of `vhdx bench` (bench.h) that time whole
+ * commands, ours against another tool's on the same input:
+ *
+ *   3 convert  `vhdx convert -O raw IMG OUT` vs `qemu-img convert -O raw
+ *              IMG OUT` of figure 1's image, to a new file in the same
+ *              folder
+ *   7 hash     `vhdx hash IMG` vs `xxhsum -H3` of the raw twin (XXH3-64,
+ *              the digest vhdx hash uses per block)
+ *
+ * Caches: both WARM.  The input was just read into the page cache (and is
+ * read again before every run); an output file is deleted after each run,
+ * which throws its dirty pages away, so no run pays for the previous one's
+ * writeback.  The order of the two commands alternates from run to run.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bench.h"
+
+/* Median MiB/s of OURS and THEIRS over the runs; false (and WHY) if one of them failed. */
+static bool time_pair(struct bench *b, char *const ours[], char *const theirs[], const char *in_warm,
+		      const char *out, double *o, double *t, const char **failed)
+{
+	double a[16], c[16];
+
+	for (int r = 0; r < b->runs; r++) {
+		for (int k = 0; k < 2; k++) {
+			bool us = (k == 0) == (r % 2 == 0);
+			double s;
+
+			bench_warm(in_warm);
+			s = bench_run(us ? ours : theirs, NULL, NULL);
+			if (out)
+				unlink(out);
+			if (s <= 0) {
+				*failed = us ? ours[0] : theirs[0];
+				return false;
+			}
+			(us ? a : c)[r] = (double)b->size / s / 1048576.0;
+		}
+	}
+	*o = bench_median(a, b->runs);
+	*t = bench_median(c, b->runs);
+	return true;
+}
+
+void bench_fig_convert(struct bench *b)
+{
+	struct bench_fig *f = bench_add(3, "convert", "MiB/s", "qemu-img convert -O raw (both warm)",
+					BENCH_RATIO_AT_LEAST, 1.5);
+	char out[1100];
+	const char *failed;
+
+	bench_prepare_pair(b);
+	bench_path(out, b, "convert.out");
+	char *ours[] = { b->vhdx_exe, (char *)"convert", (char *)"-O", (char *)"raw", (char *)"--no-progress", b->vhdx, out, NULL };
+	char *theirs[] = { (char *)"qemu-img", (char *)"convert", (char *)"-O", (char *)"raw", b->vhdx, out, NULL };
+	if (!bench_have("qemu-img")) {
+		char *one[] = { b->vhdx_exe, (char *)"convert", (char *)"-O", (char *)"raw", (char *)"--no-progress", b->vhdx, out, NULL };
+		double s = bench_run(one, NULL, NULL);
+		unlink(out);
+		if (s > 0)
+			f->ours = (double)b->size / s / 1048576.0;
+		bench_skip(f, "baseline skipped: qemu-img is not installed");
+		return;
+	}
+	if (!time_pair(b, ours, theirs, b->vhdx, out, &f->ours, &f->base, &failed))
+		bench_skip(f, "%s failed", failed);
+}
+
+void bench_fig_hash(struct bench *b)
+{
+	struct bench_fig *f = bench_add(7, "hash", "MiB/s", "xxhsum -H3 of the raw file (both warm)",
+					BENCH_RATIO_AT_LEAST, 0.8);
+	const char *failed;
+
+	bench_prepare_pair(b);
+	char *ours[] = { b->vhdx_exe, (char *)"hash", b->vhdx, NULL };
+	char *theirs[] = { (char *)"xxhsum", (char *)"-H3", b->raw, NULL };
+	if (!bench_have("xxhsum")) {
+		double s;
+		bench_warm(b->vhdx);
+		s = bench_run(ours, NULL, NULL);
+		if (s > 0)
+			f->ours = (double)b->size / s / 1048576.0;
+		bench_skip(f, "baseline skipped: xxhsum is not installed");
+		return;
+	}
+	bench_warm(b->raw);
+	if (!time_pair(b, ours, theirs, b->vhdx, NULL, &f->ours, &f->base, &failed))
+		bench_skip(f, "%s failed", failed);
+}

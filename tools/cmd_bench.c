@@ -1,0 +1,292 @@
+/*
+ * cmd_bench.c - `vhdx bench`: the speed figures of issue #8, each the
+ * median of --runs runs with its baseline measured alongside in the same
+ * run, printed as a table (or JSON) with the ratio and whether the target
+ * is met.  The figures live in bench_lib.c, bench_cmds.c and bench_fuse.c
+ * (see bench.h); this file parses the options, makes and removes the
+ * temporary folder, runs the chosen figures and prints the results.
+ * A benchmark, never a test: it exits 0 whether targets are met or not.
+ */
+#include "config.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "tool.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f, "Usage: vhdx bench [--size N] [--runs N] [--json] [--figures 1,2,...] [--dir DIR]\n\n"
+		   "Measure the speed figures of libvhdx, vhdx and vhdxfs against their baselines\n"
+		   "(the raw file, qemu-img, qemu-io, vhdimount, xxhsum), each the median of several\n"
+		   "runs measured alongside its baseline; print figure, ours, baseline, ratio, target\n"
+		   "and whether it is met.  The test images are made in a temporary folder, removed\n"
+		   "at the end; a baseline whose tool is missing is skipped with the reason.\n\n"
+		   "Figures:\n"
+		   "  1  library sequential read vs pread of the raw file\n"
+		   "  2  library random 4 KiB reads (dynamic VHDX, depth-4 chain) vs the raw file\n"
+		   "  3  vhdx convert -O raw vs qemu-img convert -O raw\n"
+		   "  4  vhdxfs sequential and random reads vs vhdimount and the raw file (root)\n"
+		   "  5  sequential and random allocating writes (library, vhdxfs) vs raw and qemu-io\n"
+		   "  6  opening a 64 TiB dynamic VHDX with a full BAT: time and peak memory\n"
+		   "  7  vhdx hash vs xxhsum of the raw file\n\n"
+		   "Options:\n"
+		   "      --size N       size of the test disks (default 1G, at least 16M)\n"
+		   "      --runs N       runs per figure, the median is shown (default 3, 1..15)\n"
+		   "      --figures LIST only these figures, e.g. 1,2,6 (default all)\n"
+		   "      --dir DIR      make the temporary folder in DIR (default $TMPDIR or /tmp)\n"
+		   "      --json         print the results as JSON\n"
+		   "  -q, --quiet        no progress messages on standard error\n"
+		   "  -h, --help         this text\n");
+}
+
+/* Finds vhdxfs beside this program (build tree: ../fuse/vhdxfs; installed: same folder) or on PATH. */
+static void find_vhdxfs(struct bench *b)
+{
+	char dir[900];
+	char *slash;
+
+	snprintf(dir, sizeof dir, "%.890s", b->vhdx_exe);
+	slash = strrchr(dir, '/');
+	if (slash) {
+		*slash = 0;
+		snprintf(b->vhdxfs_exe, sizeof b->vhdxfs_exe, "%s/../fuse/vhdxfs", dir);
+		if (access(b->vhdxfs_exe, X_OK) == 0)
+			return;
+		snprintf(b->vhdxfs_exe, sizeof b->vhdxfs_exe, "%s/vhdxfs", dir);
+		if (access(b->vhdxfs_exe, X_OK) == 0)
+			return;
+	}
+	if (bench_have("vhdxfs"))
+		snprintf(b->vhdxfs_exe, sizeof b->vhdxfs_exe, "vhdxfs");
+	else
+		b->vhdxfs_exe[0] = 0;
+}
+
+/* Parses "1,2,6" into a bit mask of figures 1..7; 0 on error. */
+static unsigned parse_figures(const char *s)
+{
+	unsigned mask = 0;
+
+	while (*s) {
+		char *end;
+		long n = strtol(s, &end, 10);
+		if (end == s || n < 1 || n > 7 || (*end && *end != ','))
+			return 0;
+		mask |= 1u << n;
+		s = *end ? end + 1 : end;
+	}
+	return mask;
+}
+
+static double ratio_of(const struct bench_fig *f)
+{
+	return f->ours > 0 && f->base > 0 ? f->ours / f->base : -1;
+}
+
+/* 1 met, 0 missed, -1 unknown (skipped) */
+static int met_of(const struct bench_fig *f)
+{
+	double r = ratio_of(f);
+
+	if (r < 0)
+		return -1;
+	return f->goal == BENCH_RATIO_AT_LEAST ? r >= f->target : r <= f->target;
+}
+
+static void json_num(FILE *o, const char *key, double v, int prec)
+{
+	if (v < 0)
+		fprintf(o, ",\"%s\":null", key);
+	else
+		fprintf(o, ",\"%s\":%.*f", key, prec, v);
+}
+
+static void print_json(const struct bench *b, const char *load)
+{
+	printf("{\"size\":%llu,\"runs\":%d,\"load_average\":", (unsigned long long)b->size, b->runs);
+	json_write_string(stdout, load);
+	printf(",\"figures\":[");
+	for (unsigned i = 0; i < bench_nfigs; i++) {
+		const struct bench_fig *f = &bench_figs[i];
+		int met = met_of(f);
+		printf("%s{\"figure\":%u,\"name\":", i ? "," : "", f->figure);
+		json_write_string(stdout, f->name);
+		printf(",\"unit\":");
+		json_write_string(stdout, f->unit);
+		json_num(stdout, "ours", f->ours, 3);
+		json_num(stdout, "baseline", f->base, 3);
+		printf(",\"baseline_is\":");
+		json_write_string(stdout, f->baseline_is);
+		json_num(stdout, "ratio", ratio_of(f), 4);
+		printf(",\"goal\":\"%s\",\"target\":%.2f,\"met\":%s", f->goal == BENCH_RATIO_AT_LEAST ? "ratio>=" : "ratio<=",
+		       f->target, met < 0 ? "null" : met ? "true" : "false");
+		if (f->skip[0]) {
+			printf(",\"skipped\":");
+			json_write_string(stdout, f->skip);
+		}
+		printf("}");
+	}
+	printf("]}\n");
+}
+
+static void print_table(const struct bench *b, const char *load)
+{
+	printf("vhdx bench --size %lluM --runs %d; load average before: %s\n", (unsigned long long)(b->size >> 20),
+	       b->runs, load);
+	printf("%-26s %11s %11s %8s %8s %-4s %s\n", "figure", "ours", "baseline", "ratio", "target", "met",
+	       "unit, baseline");
+	for (unsigned i = 0; i < bench_nfigs; i++) {
+		const struct bench_fig *f = &bench_figs[i];
+		char name[64], ours[32] = "-", base[32] = "-", ratio[32] = "-", target[32];
+		int met = met_of(f);
+
+		snprintf(name, sizeof name, "%u %s", f->figure, f->name);
+		if (f->ours >= 0)
+			snprintf(ours, sizeof ours, "%.1f", f->ours);
+		if (f->base >= 0)
+			snprintf(base, sizeof base, "%.1f", f->base);
+		if (ratio_of(f) >= 0)
+			snprintf(ratio, sizeof ratio, "%.3f", ratio_of(f));
+		snprintf(target, sizeof target, "%s%.2f", f->goal == BENCH_RATIO_AT_LEAST ? ">=" : "<=", f->target);
+		printf("%-26s %11s %11s %8s %8s %-4s %s, %s%s%s\n", name, ours, base, ratio, target,
+		       met < 0 ? "-" : met ? "yes" : "NO", f->unit, f->baseline_is, f->skip[0] ? "; skipped: " : "",
+		       f->skip);
+	}
+}
+
+static void remove_dir(const char *dir)
+{
+	char *argv[] = { (char *)"rm", (char *)"-rf", (char *)dir, NULL };
+
+	if (bench_run(argv, NULL, NULL) < 0)
+		fprintf(stderr, "vhdx bench: could not remove %s\n", dir);
+}
+
+int cmd_bench(int argc, char **argv)
+{
+	enum { OPT_SIZE = OPT__NEXT, OPT_RUNS, OPT_FIGURES, OPT_DIR };
+	static const struct option longopts[] = {
+		{ "size", required_argument, NULL, OPT_SIZE },
+		{ "runs", required_argument, NULL, OPT_RUNS },
+		{ "figures", required_argument, NULL, OPT_FIGURES },
+		{ "dir", required_argument, NULL, OPT_DIR },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static struct bench b;
+	const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+	unsigned figures = 0xfe;
+	bool json = false;
+	char load[128] = "?";
+	FILE *lf;
+	ssize_t n;
+	int c;
+
+	b.size = 1ull << 30;
+	b.runs = 3;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "qh", longopts, NULL)) != -1) {
+		switch (c) {
+		case OPT_SIZE:
+			if (tool_size_option("bench", "--size", optarg, true, &b.size) < 0)
+				return EXIT_USAGE;
+			break;
+		case OPT_RUNS:
+			b.runs = atoi(optarg);
+			if (b.runs < 1 || b.runs > 15) {
+				tool_error("bench", "bad --runs '%s' (1..15)", optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case OPT_FIGURES:
+			figures = parse_figures(optarg);
+			if (!figures) {
+				tool_error("bench", "bad --figures '%s' (numbers 1..7, comma-separated)", optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case OPT_DIR:
+			tmp = optarg;
+			break;
+		case OPT_JSON:
+			json = true;
+			break;
+		case 'q':
+			b.quiet = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return EXIT_OK;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind != argc) {
+		tool_error("bench", "unexpected argument '%s' (see 'vhdx bench --help')", argv[optind]);
+		return EXIT_USAGE;
+	}
+	if (b.size < (16u << 20) || b.size % (1u << 20)) {
+		tool_error("bench", "--size must be a whole number of MiB, at least 16M");
+		return EXIT_USAGE;
+	}
+	n = readlink("/proc/self/exe", b.vhdx_exe, sizeof b.vhdx_exe - 1);
+	if (n <= 0) {
+		tool_error("bench", "cannot find this program (/proc/self/exe)");
+		return EXIT_ERR;
+	}
+	b.vhdx_exe[n] = 0;
+	find_vhdxfs(&b);
+	lf = fopen("/proc/loadavg", "r");
+	if (lf) {
+		if (fgets(load, sizeof load, lf))
+			load[strcspn(load, "\n")] = 0;
+		fclose(lf);
+	}
+	snprintf(b.dir, sizeof b.dir, "%s/vhdx-bench.XXXXXX", tmp);
+	if (!mkdtemp(b.dir)) {
+		tool_error("bench", "cannot make a folder in %s: %m", tmp);
+		return EXIT_ERR;
+	}
+	b.data_len = b.size < (64u << 20) ? (size_t)b.size : 64u << 20;
+	b.data = malloc(b.data_len);
+	if (!b.data) {
+		remove_dir(b.dir);
+		tool_error("bench", "out of memory");
+		return EXIT_ERR;
+	}
+	bench_fill_random(b.data, b.data_len);
+
+	if (figures & 1u << 1)
+		bench_fig_seq_read(&b);
+	if (figures & 1u << 2)
+		bench_fig_rand_read(&b);
+	if (figures & 1u << 3)
+		bench_fig_convert(&b);
+	if (figures & 1u << 4)
+		bench_fig_fuse_read(&b);
+	if (figures & 1u << 5) {
+		bench_fig_writes(&b);
+		bench_fig_fuse_writes(&b);
+	}
+	if (figures & 1u << 6)
+		bench_fig_open_64t(&b);
+	if (figures & 1u << 7)
+		bench_fig_hash(&b);
+
+	remove_dir(b.dir);
+	free(b.data);
+	if (json)
+		print_json(&b, load);
+	else
+		print_table(&b, load);
+	return EXIT_OK;
+}
