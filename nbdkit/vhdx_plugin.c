@@ -1,0 +1,575 @@
+/*
+ * vhdx_plugin.c - nbdkit plugin serving a VHDX, an AVHDX differencing chain
+ * or a VHD over NBD, through libvhdx's public API (libvhdx.h) only.
+ *
+ *   nbdkit vhdx file=IMAGE [parent=FILE] [parent-dir=DIR]... [path-map=P=DIR]...
+ *               [ignore-id-mismatch=true] [readonly=true]
+ *
+ * One struct vhdx_image serves every connection of the server.  That is
+ * what makes the plugin correct under the PARALLEL thread model and with
+ * several connections at once:
+ *   - reads never take an image lock in libvhdx (pread() at computed file
+ *     offsets), so requests of all connections run side by side;
+ *   - writes, discards and flushes of the leaf are serialised inside
+ *     libvhdx by the image's write lock, and the writers publish new BAT
+ *     entries and sector-bitmap bits under the layer's rwlock only after
+ *     the payload they describe is in the file (vhdx_write.c,
+ *     vhd_write.c), so a read racing a write sees the old or the new
+ *     bytes, never a block that is not written yet;
+ *   - opening the leaf twice for writing would give two BAT caches that
+ *     overwrite each other's allocations, so a per-connection open is not
+ *     an option for a writable image anyway.
+ * With one image, a flush on any connection makes every completed write of
+ * every connection durable, and every connection reads the same in-memory
+ * metadata: that is the NBD multi-conn contract, so can_multi_conn is true
+ * both read-only and writable.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NBDKIT_API_VERSION 2
+#include <nbdkit-plugin.h>
+
+#include "libvhdx.h"
+
+#define THREAD_MODEL NBDKIT_THREAD_MODEL_PARALLEL
+
+/* Longest list of parent-dir= or path-map= options (as the vhdx tool). */
+#define MAX_LIST 64
+
+/* ---------------------------------------------------------------- configuration */
+
+static char *cfg_file;                      /* absolute path of the leaf */
+static char *cfg_parent;                    /* absolute path of the immediate parent, or NULL */
+static char *cfg_parent_dirs[MAX_LIST + 1]; /* NULL-terminated */
+static unsigned cfg_n_parent_dirs;
+static char *cfg_path_maps[MAX_LIST + 1];   /* "WINPREFIX=/abs/dir", NULL-terminated */
+static unsigned cfg_n_path_maps;
+static bool cfg_ignore_id;
+static bool cfg_readonly;
+
+/* ---------------------------------------------------------------- the shared image */
+
+/*
+ * The image is opened read-only in .get_ready (so a missing file or parent
+ * is reported at start-up, on the terminal) and reopened writable by the
+ * first connection that may write.  img_lock guards img, img_writable,
+ * rw_refused and connections; requests use the handle's copy of img
+ * without the lock, which is safe because img only changes while no
+ * connection is open.
+ */
+static pthread_mutex_t img_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct vhdx_image *img;
+static bool img_writable;
+static bool rw_refused;       /* the file cannot be opened for writing: serve read-only */
+static unsigned connections;  /* open connections (handles) */
+
+struct handle {
+	struct vhdx_image *img;
+	bool writable;
+	bool native_discard; /* a VHDX leaf: whole blocks are released without writing zeros */
+	uint64_t size;
+};
+
+/* Logs libvhdx's message for the failed call WHAT and returns -1 with nbdkit's errno set. */
+static int fail(int neg_errno, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail(int neg_errno, const char *fmt, ...)
+{
+	char what[256];
+	const char *msg = vhdx_errmsg();
+	va_list ap;
+	int e = neg_errno < 0 ? -neg_errno : EIO;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof what, fmt, ap);
+	va_end(ap);
+	nbdkit_error("%s: %s", what, msg && *msg ? msg : strerror(e));
+	nbdkit_set_error(e);
+	return -1;
+}
+
+static void free_config(void)
+{
+	free(cfg_file);
+	free(cfg_parent);
+	for (unsigned i = 0; i < cfg_n_parent_dirs; i++)
+		free(cfg_parent_dirs[i]);
+	for (unsigned i = 0; i < cfg_n_path_maps; i++)
+		free(cfg_path_maps[i]);
+	cfg_file = cfg_parent = NULL;
+	cfg_n_parent_dirs = cfg_n_path_maps = 0;
+}
+
+static void plugin_unload(void)
+{
+	/* vhdx_close flushes a writable leaf: a clean nbdkit exit leaves a consistent image */
+	if (img && vhdx_close(img) < 0)
+		nbdkit_error("closing %s: %s", cfg_file, vhdx_errmsg());
+	img = NULL;
+	free_config();
+}
+
+/*
+ * Paths are made absolute now: nbdkit changes to / when it forks into the
+ * background, and libvhdx resolves relative parent locators against the
+ * child's folder, which must not depend on the working directory.
+ */
+static int plugin_config(const char *key, const char *value)
+{
+	int r;
+
+	if (!strcmp(key, "file")) {
+		free(cfg_file);
+		cfg_file = nbdkit_realpath(value);
+		return cfg_file ? 0 : -1;
+	}
+	if (!strcmp(key, "parent")) {
+		free(cfg_parent);
+		cfg_parent = nbdkit_realpath(value);
+		return cfg_parent ? 0 : -1;
+	}
+	if (!strcmp(key, "parent-dir")) {
+		if (cfg_n_parent_dirs >= MAX_LIST) {
+			nbdkit_error("too many parent-dir parameters (%d at most)", MAX_LIST);
+			return -1;
+		}
+		cfg_parent_dirs[cfg_n_parent_dirs] = nbdkit_realpath(value);
+		if (!cfg_parent_dirs[cfg_n_parent_dirs])
+			return -1;
+		cfg_n_parent_dirs++;
+		return 0;
+	}
+	if (!strcmp(key, "path-map")) {
+		/* nbdkit splits key=value at the first '=': VALUE is "WINPREFIX=DIR" */
+		const char *eq = strchr(value, '=');
+		char *dir;
+		if (!eq || eq == value || !eq[1]) {
+			nbdkit_error("path-map takes 'WINDOWS_PREFIX=FOLDER', got '%s'", value);
+			return -1;
+		}
+		if (cfg_n_path_maps >= MAX_LIST) {
+			nbdkit_error("too many path-map parameters (%d at most)", MAX_LIST);
+			return -1;
+		}
+		dir = nbdkit_absolute_path(eq + 1);
+		if (!dir)
+			return -1;
+		if (asprintf(&cfg_path_maps[cfg_n_path_maps], "%.*s=%s", (int)(eq - value), value, dir) < 0) {
+			free(dir);
+			nbdkit_error("out of memory");
+			return -1;
+		}
+		free(dir);
+		cfg_n_path_maps++;
+		return 0;
+	}
+	if (!strcmp(key, "ignore-id-mismatch")) {
+		r = nbdkit_parse_bool(value);
+		if (r < 0)
+			return -1;
+		cfg_ignore_id = r;
+		return 0;
+	}
+	if (!strcmp(key, "readonly")) {
+		r = nbdkit_parse_bool(value);
+		if (r < 0)
+			return -1;
+		cfg_readonly = r;
+		return 0;
+	}
+	nbdkit_error("unknown parameter '%s' (see nbdkit vhdx --help)", key);
+	return -1;
+}
+
+static int plugin_config_complete(void)
+{
+	if (!cfg_file) {
+		nbdkit_error("the file parameter is required (nbdkit vhdx file=IMAGE)");
+		return -1;
+	}
+	return 0;
+}
+
+#define plugin_config_help \
+	"file=<IMAGE>     (required) The VHDX, AVHDX or VHD image to serve (leaf of a chain).\n" \
+	"parent=<FILE>               Path of the immediate parent (instead of its locator).\n" \
+	"parent-dir=<DIR>            Also look for parents in DIR (repeatable).\n" \
+	"path-map=<WINPREFIX>=<DIR>  Follow absolute parent paths under WINPREFIX in DIR (repeatable).\n" \
+	"ignore-id-mismatch=true     Accept a parent whose identity differs from the child's link.\n" \
+	"readonly=true               Open the image read-only (also implied by nbdkit -r)."
+
+static void plugin_dump(void)
+{
+	printf("vhdx_library_version=%s\n", vhdx_version());
+}
+
+/* Opens the configured chain; the leaf writable when WRITABLE.  0 or -errno. */
+static int open_image(bool writable, struct vhdx_image **out)
+{
+	struct vhdx_open_options o;
+
+	vhdx_open_options_init(&o);
+	if (writable)
+		o.flags |= VHDX_OPEN_RDWR;
+	if (cfg_ignore_id)
+		o.flags |= VHDX_OPEN_IGNORE_ID_MISMATCH;
+	o.parent = cfg_parent;
+	o.parent_dirs = cfg_n_parent_dirs ? (const char *const *)cfg_parent_dirs : NULL;
+	o.path_maps = cfg_n_path_maps ? (const char *const *)cfg_path_maps : NULL;
+	return vhdx_open(cfg_file, &o, out);
+}
+
+static int plugin_get_ready(void)
+{
+	const char *warn;
+	int r;
+
+	/* read-only: checks the whole chain now without writing (a dirty log is replayed in memory) */
+	r = open_image(false, &img);
+	if (r < 0)
+		return fail(r, "opening %s", cfg_file);
+	warn = vhdx_warnings(img);
+	if (warn && *warn)
+		nbdkit_debug("%s: %s", cfg_file, warn);
+	return 0;
+}
+
+/*
+ * Reopens the image writable for the first connection that may write.
+ * Done only while no connection is open, so no request holds the old
+ * handle.  The new handle is opened before the old one is closed, so a
+ * failure leaves the server serving read-only as before.  A file we may
+ * not write (EACCES, EPERM, EROFS) is then served read-only for good, as
+ * nbdkit's file plugin does; other failures (a log that cannot be
+ * replayed, ...) fail this connection and are tried again by the next.
+ */
+static int upgrade_to_writable(void)
+{
+	struct vhdx_image *rw;
+	int r;
+
+	r = open_image(true, &rw);
+	if (r == -EACCES || r == -EPERM || r == -EROFS) {
+		nbdkit_debug("%s cannot be opened for writing (%s): serving it read-only", cfg_file, vhdx_errmsg());
+		rw_refused = true;
+		return 0;
+	}
+	if (r < 0)
+		return fail(r, "opening %s for writing", cfg_file);
+	if (vhdx_close(img) < 0)
+		nbdkit_debug("closing the read-only handle of %s: %s", cfg_file, vhdx_errmsg());
+	img = rw;
+	img_writable = true;
+	return 0;
+}
+
+static void *plugin_open(int readonly)
+{
+	struct handle *h;
+	struct vhdx_info info;
+	int r = 0;
+
+	h = calloc(1, sizeof *h);
+	if (!h) {
+		nbdkit_error("out of memory");
+		return NULL;
+	}
+	pthread_mutex_lock(&img_lock);
+	if (!readonly && !cfg_readonly && !img_writable && !rw_refused && connections == 0)
+		r = upgrade_to_writable();
+	if (r == 0) {
+		memset(&info, 0, sizeof info);
+		info.struct_size = sizeof info;
+		r = vhdx_get_info(img, &info);
+		if (r < 0)
+			r = fail(r, "%s", cfg_file);
+	}
+	if (r < 0) {
+		pthread_mutex_unlock(&img_lock);
+		free(h);
+		return NULL;
+	}
+	h->img = img;
+	h->writable = img_writable && !readonly;
+	h->native_discard = info.format == VHDX_FORMAT_VHDX;
+	h->size = info.virtual_size;
+	connections++;
+	pthread_mutex_unlock(&img_lock);
+	return h;
+}
+
+static void plugin_close(void *handle)
+{
+	struct handle *h = handle;
+
+	/*
+	 * VHDX metadata (BAT, sector bitmaps) reaches the file only at a flush:
+	 * flushing when a writer leaves keeps the file consistent whenever no
+	 * client is connected, also for a client that never sent a flush.
+	 * (Cheap when nothing was written since the last flush.)
+	 */
+	if (h->writable && vhdx_flush(h->img) < 0)
+		nbdkit_error("flushing %s at disconnect: %s", cfg_file, vhdx_errmsg());
+	pthread_mutex_lock(&img_lock);
+	connections--;
+	pthread_mutex_unlock(&img_lock);
+	free(h);
+}
+
+/* ---------------------------------------------------------------- what the connection may do */
+
+static int64_t plugin_get_size(void *handle)
+{
+	struct handle *h = handle;
+
+	return (int64_t)h->size;
+}
+
+static int plugin_can_write(void *handle)
+{
+	struct handle *h = handle;
+
+	return h->writable;
+}
+
+static int plugin_can_flush(void *handle)
+{
+	struct handle *h = handle;
+
+	return h->writable;
+}
+
+/* Trim only where it releases blocks: VHD has no discard, and writing zeros for an advisory trim would allocate. */
+static int plugin_can_trim(void *handle)
+{
+	struct handle *h = handle;
+
+	return h->writable && h->native_discard;
+}
+
+static int plugin_can_zero(void *handle)
+{
+	struct handle *h = handle;
+
+	return h->writable;
+}
+
+/* Fast zero is possible only through block release (see plugin_zero); the rest fails fast with ENOTSUP. */
+static int plugin_can_fast_zero(void *handle)
+{
+	struct handle *h = handle;
+
+	return h->writable;
+}
+
+/* FUA is handled by a vhdx_flush() after the request (libvhdx has no per-write durability). */
+static int plugin_can_fua(void *handle)
+{
+	struct handle *h = handle;
+
+	return h->writable ? NBDKIT_FUA_NATIVE : NBDKIT_FUA_NONE;
+}
+
+/* One shared image: see the comment at the top of the file. */
+static int plugin_can_multi_conn(void *handle)
+{
+	return 1;
+}
+
+static int plugin_can_extents(void *handle)
+{
+	return 1;
+}
+
+/* nbdkit prefetches by reading and dropping the bytes: warms the page cache and libvhdx's bitmap cache. */
+static int plugin_can_cache(void *handle)
+{
+	return NBDKIT_CACHE_EMULATE;
+}
+
+/* ---------------------------------------------------------------- data */
+
+static int plugin_pread(void *handle, void *buf, uint32_t count, uint64_t offset, uint32_t flags)
+{
+	struct handle *h = handle;
+	ssize_t r = vhdx_pread(h->img, buf, count, offset);
+
+	if (r < 0)
+		return fail((int)r, "read of %" PRIu32 " bytes at %" PRIu64, count, offset);
+	if ((uint64_t)r != count) {
+		/* nbdkit checks ranges against get_size, so a short read means the image changed under us */
+		nbdkit_error("read of %" PRIu32 " bytes at %" PRIu64 ": only %zd bytes before the end of the disk",
+			     count, offset, r);
+		nbdkit_set_error(EIO);
+		return -1;
+	}
+	return 0;
+}
+
+static int flush_if_fua(struct handle *h, uint32_t flags, const char *what, uint32_t count, uint64_t offset)
+{
+	int r;
+
+	if (!(flags & NBDKIT_FLAG_FUA))
+		return 0;
+	r = vhdx_flush(h->img);
+	return r < 0 ? fail(r, "flush after %s of %" PRIu32 " bytes at %" PRIu64 " (FUA)", what, count, offset) : 0;
+}
+
+static int plugin_pwrite(void *handle, const void *buf, uint32_t count, uint64_t offset, uint32_t flags)
+{
+	struct handle *h = handle;
+	ssize_t r = vhdx_pwrite(h->img, buf, count, offset);
+
+	if (r < 0)
+		return fail((int)r, "write of %" PRIu32 " bytes at %" PRIu64, count, offset);
+	if ((uint64_t)r != count) {
+		nbdkit_error("write of %" PRIu32 " bytes at %" PRIu64 ": only %zd bytes before the end of the disk",
+			     count, offset, r);
+		nbdkit_set_error(EIO);
+		return -1;
+	}
+	return flush_if_fua(h, flags, "write", count, offset);
+}
+
+static int plugin_flush(void *handle, uint32_t flags)
+{
+	struct handle *h = handle;
+	int r = vhdx_flush(h->img);
+
+	return r < 0 ? fail(r, "flush") : 0;
+}
+
+static int plugin_trim(void *handle, uint32_t count, uint64_t offset, uint32_t flags)
+{
+	struct handle *h = handle;
+	int r = vhdx_discard(h->img, offset, count);
+
+	if (r < 0)
+		return fail(r, "trim of %" PRIu32 " bytes at %" PRIu64, count, offset);
+	return flush_if_fua(h, flags, "trim", count, offset);
+}
+
+/* Zeros for plugin_zero without MAY_TRIM; never written (in .bss, not in the file). */
+static char zero_buf[1u << 20];
+
+/*
+ * MAY_TRIM: vhdx_discard, which leaves the range reading as zeros (whole
+ * VHDX blocks become ZERO state, which also hides a parent's data; partial
+ * blocks and VHD get zeros written).  Without it the client asked us not
+ * to punch holes, so zeros are written (libvhdx still stores nothing over
+ * a base disk's unallocated blocks, which read as zeros already).  A fast
+ * zero is promised only for block release; anything that writes zeros is
+ * refused up front with ENOTSUP, before touching the image.
+ */
+static int plugin_zero(void *handle, uint32_t count, uint64_t offset, uint32_t flags)
+{
+	struct handle *h = handle;
+	bool trim = (flags & NBDKIT_FLAG_MAY_TRIM) != 0;
+	uint64_t done = 0;
+	int r;
+
+	if ((flags & NBDKIT_FLAG_FAST_ZERO) && !(trim && h->native_discard)) {
+		nbdkit_set_error(ENOTSUP);
+		return -1;
+	}
+	if (trim) {
+		r = vhdx_discard(h->img, offset, count);
+		if (r < 0)
+			return fail(r, "zero (trim) of %" PRIu32 " bytes at %" PRIu64, count, offset);
+	} else {
+		while (done < count) {
+			size_t n = count - done < sizeof zero_buf ? (size_t)(count - done) : sizeof zero_buf;
+			ssize_t w = vhdx_pwrite(h->img, zero_buf, n, offset + done);
+			if (w < 0)
+				return fail((int)w, "zero of %" PRIu32 " bytes at %" PRIu64, count, offset);
+			if ((size_t)w != n) {
+				nbdkit_error("zero of %" PRIu32 " bytes at %" PRIu64 ": past the end of the disk", count, offset);
+				nbdkit_set_error(EIO);
+				return -1;
+			}
+			done += n;
+		}
+	}
+	return flush_if_fua(h, flags, "zero", count, offset);
+}
+
+/*
+ * Block status from vhdx_map, which already resolves the chain: DATA is
+ * stored in some layer (allocated), ZERO reads as zeros without stored
+ * bytes (unallocated in every layer, ZERO state, past a parent's end):
+ * a hole that reads as zeros.  nbdkit merges neighbours of one type.
+ */
+#define MAX_EXTENTS_PER_REPLY 65536 /* bounds one reply; the client asks again where it stops */
+
+static int plugin_extents(void *handle, uint32_t count, uint64_t offset, uint32_t flags,
+			   struct nbdkit_extents *extents)
+{
+	struct handle *h = handle;
+	uint64_t off = offset, end = offset + count;
+	unsigned n = 0;
+
+	while (off < end && n < MAX_EXTENTS_PER_REPLY) {
+		struct vhdx_extent e;
+		int r = vhdx_map(h->img, off, end - off, &e);
+		if (r < 0)
+			return fail(r, "block status at %" PRIu64, off);
+		if (e.len == 0 || e.len > end - off) {
+			nbdkit_error("block status at %" PRIu64 ": vhdx_map returned an extent of %" PRIu64 " bytes",
+				     off, e.len);
+			nbdkit_set_error(EIO);
+			return -1;
+		}
+		if (nbdkit_add_extent(extents, off, e.len,
+				      e.kind == VHDX_EXTENT_DATA ? 0 : NBDKIT_EXTENT_HOLE | NBDKIT_EXTENT_ZERO) < 0)
+			return -1;
+		off += e.len;
+		n++;
+		if (flags & NBDKIT_FLAG_REQ_ONE)
+			break;
+	}
+	return 0;
+}
+
+static struct nbdkit_plugin plugin = {
+	.name = "vhdx",
+	.longname = "nbdkit VHDX/AVHDX/VHD plugin (libvhdx)",
+	.version = PACKAGE_VERSION,
+	.description = "Serves a VHDX, an AVHDX differencing chain or a VHD image.",
+	.unload = plugin_unload,
+	.config = plugin_config,
+	.config_complete = plugin_config_complete,
+	.config_help = plugin_config_help,
+	.magic_config_key = "file",
+	.dump_plugin = plugin_dump,
+	.get_ready = plugin_get_ready,
+	.open = plugin_open,
+	.close = plugin_close,
+	.get_size = plugin_get_size,
+	.can_write = plugin_can_write,
+	.can_flush = plugin_can_flush,
+	.can_trim = plugin_can_trim,
+	.can_zero = plugin_can_zero,
+	.can_fast_zero = plugin_can_fast_zero,
+	.can_fua = plugin_can_fua,
+	.can_multi_conn = plugin_can_multi_conn,
+	.can_extents = plugin_can_extents,
+	.can_cache = plugin_can_cache,
+	.pread = plugin_pread,
+	.pwrite = plugin_pwrite,
+	.flush = plugin_flush,
+	.trim = plugin_trim,
+	.zero = plugin_zero,
+	.extents = plugin_extents,
+	.errno_is_preserved = 0,
+};
+
+NBDKIT_REGISTER_PLUGIN(plugin)
