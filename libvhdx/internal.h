@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "libvhdx.h"
+#include "io/compat.h"
 
 #define VHDX_KiB (1024ull)
 #define VHDX_MiB (1024ull * 1024)
@@ -23,7 +24,7 @@
 #define VHDX_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 #if defined(__GNUC__)
-#define VHDX_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#define VHDX_PRINTF(f, a) __attribute__((format(VHDX_PRINTF_ARCHETYPE, f, a)))
 #else
 #define VHDX_PRINTF(f, a)
 #endif

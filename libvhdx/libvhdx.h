@@ -27,7 +27,10 @@
 extern "C" {
 #endif
 
-#if defined(__GNUC__) && !defined(_WIN32)
+#if defined(_WIN32) && defined(VHDX_BUILDING_DLL)
+/* the DLL exports exactly these (libvhdx.sym is for ELF only) */
+#define VHDX_API __declspec(dllexport)
+#elif defined(__GNUC__) && !defined(_WIN32)
 #define VHDX_API __attribute__((visibility("default")))
 #else
 #define VHDX_API

@@ -62,15 +62,12 @@ static char *record_path(const char *child)
 static int sync_dir_of(const char *path)
 {
 	char *dup = strdup(path);
-	int fd, ret = 0;
+	int ret = 0;
 
 	if (!dup)
 		return vhdx_err(ENOMEM, "out of memory");
-	fd = open(dirname(dup), O_RDONLY | O_DIRECTORY);
-	if (fd < 0 || fsync(fd) < 0)
+	if (vhdx_sync_dir(dirname(dup)) < 0)
 		ret = vhdx_err(errno, "%s: cannot sync the folder: %s", path, strerror(errno));
-	if (fd >= 0)
-		close(fd);
 	free(dup);
 	return ret;
 }
@@ -138,9 +135,7 @@ static int record_read(const char *rec, char ancestor_real[PATH_MAX], uint8_t li
 
 static bool same_file(const char *a, const char *b)
 {
-	struct stat sa, sb;
-
-	return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+	return vhdx_same_file(a, b);
 }
 
 static bool linked(const struct vhdx_layer *child, const struct vhdx_layer *parent)

@@ -11,6 +11,7 @@
 #include <stdio.h>
 
 #include "libvhdx.h"
+#include "io/compat.h"
 
 /* Exit codes */
 #define EXIT_OK 0
@@ -21,7 +22,7 @@
 extern const char *tool_prog; /* "vhdx" */
 
 /** Prints "vhdx CMD: message" to stderr. */
-void tool_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void tool_error(const char *cmd, const char *fmt, ...) __attribute__((format(VHDX_PRINTF_ARCHETYPE, 2, 3)));
 /** Prints a failed library call's message (vhdx_errmsg) with the command name and returns EXIT_ERR. */
 int tool_lib_error(const char *cmd, int ret);
 

@@ -53,11 +53,7 @@ int vhdx_chain_close(struct vhdx_chain *c)
 /* Same file as one already in the chain (device + inode), for cycle detection. */
 static bool same_file(const struct vhdx_layer *a, const struct vhdx_layer *b)
 {
-	struct stat sa, sb;
-
-	if (stat(a->path, &sa) < 0 || stat(b->path, &sb) < 0)
-		return false;
-	return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+	return vhdx_same_file(a->path, b->path);
 }
 
 int vhdx_chain_open(const char *path, const struct vhdx_open_options *opts, struct vhdx_chain *c)

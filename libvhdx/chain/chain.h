@@ -8,6 +8,7 @@
 #define VHDX_CHAIN_H
 
 #include "format/format.h"
+#include "io/compat.h"
 
 #define VHDX_DEFAULT_MAX_DEPTH 64
 
@@ -19,7 +20,7 @@ struct vhdx_chain {
 };
 
 /** Appends a line to C's warnings (best effort: dropped when out of memory). */
-void vhdx_chain_warn(struct vhdx_chain *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void vhdx_chain_warn(struct vhdx_chain *c, const char *fmt, ...) __attribute__((format(VHDX_PRINTF_ARCHETYPE, 2, 3)));
 
 /**
  * Opens PATH and its parents as OPTS say.  On success *C holds n >= 1

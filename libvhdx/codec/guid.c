@@ -7,9 +7,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
-#if defined(__linux__)
-#include <sys/random.h>
-#endif
 
 #include "internal.h"
 #include "codec/endian.h"
@@ -88,7 +85,7 @@ int vhdx_guid_generate(uint8_t g[16])
 {
 	size_t got = 0;
 
-#if defined(__linux__)
+#ifdef VHDX_HAVE_GETRANDOM
 	while (got < 16) {
 		ssize_t n = getrandom(g + got, 16 - got, 0);
 		if (n < 0) {
