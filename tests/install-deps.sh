@@ -66,3 +66,60 @@ install_deps() {
 	fi
 	return 0
 }
+
+# [port] install_cross_deps: the cross tools of test-mingw.sh and test-s390x.sh
+# (called by ./run-tests, not by ./quickstart: a few hundred MB).  Best effort:
+# these tests skip, saying what is missing, when anything here fails.
+#   gcc-mingw-w64-x86-64                                    the Windows cross build (test-mingw.sh)
+#   gcc-s390x-linux-gnu libc6-dev-s390x-cross qemu-user     the big-endian unit tests (test-s390x.sh)
+#   libcmocka-dev:s390x                                     cmocka for s390x (needs the foreign architecture s390x)
+#   file                                                    both tests check what the binaries are
+VHDX_CROSS_PACKAGES=(gcc-mingw-w64-x86-64 gcc-s390x-linux-gnu libc6-dev-s390x-cross qemu-user file)
+VHDX_FOREIGN_PACKAGES=(libcmocka-dev:s390x)
+
+install_cross_deps() {
+	local missing=() foreign=() p sudo=() apt
+
+	command -v dpkg-query >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 || return 0
+	for p in "${VHDX_CROSS_PACKAGES[@]}"; do
+		case "$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null)" in
+		ii*) ;;
+		*) missing+=("$p") ;;
+		esac
+	done
+	for p in "${VHDX_FOREIGN_PACKAGES[@]}"; do
+		case "$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null)" in
+		ii*) ;;
+		*) foreign+=("$p") ;;
+		esac
+	done
+	if [ ${#missing[@]} -eq 0 ] && [ ${#foreign[@]} -eq 0 ]; then
+		echo "install-deps: the cross tools are installed"
+		return 0
+	fi
+	if [ "$(id -u)" != 0 ]; then
+		if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+			sudo=(sudo -n)
+		else
+			echo "install-deps: cross tools missing and not root (test-mingw/test-s390x will skip): ${missing[*]} ${foreign[*]}" >&2
+			return 0
+		fi
+	fi
+	apt=("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -q -y --no-install-recommends)
+	if [ ${#foreign[@]} -gt 0 ] && ! dpkg --print-foreign-architectures | grep -qx s390x; then
+		echo "install-deps: dpkg --add-architecture s390x (for ${foreign[*]})"
+		"${sudo[@]}" dpkg --add-architecture s390x || foreign=()
+	fi
+	echo "install-deps: installing the cross tools ${missing[*]} ${foreign[*]}"
+	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q </dev/null ||
+		echo "install-deps: apt-get update failed; trying with the lists there are" >&2
+	# the native packages first, so that a foreign package that cannot be
+	# installed (an archive without s390x) does not hold them back
+	if [ ${#missing[@]} -gt 0 ] && ! "${apt[@]}" install "${missing[@]}" </dev/null; then
+		echo "install-deps: could not install ${missing[*]}; test-mingw/test-s390x may skip" >&2
+	fi
+	if [ ${#foreign[@]} -gt 0 ] && ! "${apt[@]}" install "${foreign[@]}" </dev/null; then
+		echo "install-deps: could not install ${foreign[*]}; test-s390x will skip" >&2
+	fi
+	return 0
+}
