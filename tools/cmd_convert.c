@@ -1,74 +1,152 @@
 /*
- * cmd_convert.c - `vhdx convert -O raw IMAGE OUT`: the whole virtual disk as
- * a raw file (sparse: zero extents and all-zero data become holes) or on
- * standard output.  The allocation map drives it, so a 127 GiB empty disk
- * converts in the time it takes to walk its BAT.
+ * cmd_convert.c - `vhdx convert [-O raw|vhdx|vhd] SRC DST`: the whole
+ * virtual disk of SRC (an image and its parent chain, flattened; or a raw
+ * disk file with -f raw) written to DST as a raw file or stream, or as a
+ * new fixed or dynamic VHDX or VHD (like Convert-VHD).
+ *
+ * The source's allocation map drives the copy: zero extents are skipped
+ * (a 127 GiB empty disk converts in the time it takes to walk its BAT), and
+ * data is read in CHUNK-sized, CHUNK-aligned windows whose all-zero 64 KiB
+ * pieces are not written either.  So a raw output gets holes, and a dynamic
+ * output stores only blocks that hold a non-zero byte; a fixed output is
+ * allocated in full by vhdx_create() and reads as zeros where nothing was
+ * written.  Source and output files stay in the page cache's hands; an
+ * image output gets one vhdx_flush() at the end, a raw one none (as
+ * qemu-img and cp: `sync` if durability matters).
  */
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "tool.h"
+#include "convert.h"
 #include "internal.h"
 
-#define CHUNK (4u << 20)
-#define VHDX_TOOL_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define CHUNK (4u << 20)   /* bytes read and written per call, at most */
+#define PIECE (64u << 10)  /* granularity of the all-zero test: holes and skipped writes */
 
 static void help(FILE *f)
 {
-	fprintf(f, "Usage: vhdx convert -O raw [--offset N] [--length N] [--progress] IMAGE OUT\n\n"
-		   "Writes the whole virtual disk of IMAGE (through its parent chain) to OUT.\n"
-		   "OUT '-' is standard output; a regular file OUT is written sparse (holes\n"
-		   "where the disk reads as zeros) and truncated to the virtual size.\n\n"
-		   "  -O, --output-format raw   the output format (raw)\n"
-		   "      --offset N            start at byte N of the virtual disk (default 0)\n"
-		   "      --length N            convert N bytes (default: to the end of the disk)\n"
-		   "  -p, --progress            show progress on standard error (default on a terminal)\n"
-		   "      --no-progress         never show progress\n"
-		   "  -h, --help                this text\n\n" TOOL_OPEN_HELP);
+	fprintf(f, "Usage: vhdx convert [-O raw|vhdx|vhd] [OPTIONS] [CHAIN OPTIONS] SRC DST\n\n"
+		   "Writes the whole virtual disk of SRC (through its parent chain: a chain\n"
+		   "becomes one image) to DST as a raw disk or a new VHDX or VHD.  The format\n"
+		   "is -O, else DST's extension (.vhdx and .avhdx: vhdx, .vhd: vhd), else raw.\n"
+		   "Zeros are not stored: a raw file gets holes, a dynamic image only the\n"
+		   "blocks that hold data.  DST '-' is standard output (raw).  An existing DST\n"
+		   "is refused without --force (-O raw replaces a raw DST, as it always did).\n\n"
+		   "  -O, --output-format raw|vhdx|vhd   the output format\n"
+		   "  -f, --input-format raw|auto        raw: SRC is a raw disk file (its size is\n"
+		   "                                     the disk size); auto: a VHDX/VHD (default)\n"
+		   "      --type fixed|dynamic           the new image's type (default: SRC's when\n"
+		   "                                     fixed, else dynamic)\n"
+		   "      --block-size N                 the new image's block size (default 32M\n"
+		   "                                     VHDX, 2M VHD)\n"
+		   "      --logical-sector-size 512|4096  (VHDX; default SRC's, raw: 512)\n"
+		   "      --physical-sector-size 512|4096 (VHDX; default SRC's, raw: 4096)\n"
+		   "      --force                        replace an existing DST\n"
+		   "      --offset N                     raw output: start at byte N of the disk\n"
+		   "      --length N                     raw output: convert N bytes\n"
+		   "  -p, --progress                     show progress on standard error (default\n"
+		   "                                     on a terminal)\n"
+		   "      --no-progress                  never show progress\n"
+		   "  -h, --help                         this text\n\n" TOOL_OPEN_HELP);
 }
 
-static int write_all(int fd, const uint8_t *p, size_t len, uint64_t off, bool seekable)
+/* ---------------------------------------------------------------- progress */
+
+struct progress {
+	bool on;
+	double t0, last;
+	uint64_t total;
+};
+
+static double now_sec(void)
 {
-	while (len) {
-		ssize_t n = seekable ? pwrite(fd, p, len, (off_t)off) : write(fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
-	return 0;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
+
+/* At most four updates a second: a terminal that scrolls slows the copy down. */
+static void progress_show(struct progress *p, uint64_t done, bool final)
+{
+	double t, secs;
+
+	if (!p->on)
+		return;
+	t = now_sec();
+	if (!final && t - p->last < 0.25)
+		return;
+	p->last = t;
+	secs = t - p->t0;
+	fprintf(stderr, "\r%5.1f%%  %" PRIu64 " / %" PRIu64 " MiB  %.0f MiB/s%s",
+		p->total ? 100.0 * (double)done / (double)p->total : 100.0, done >> 20, p->total >> 20,
+		secs > 0 ? (double)done / 1048576.0 / secs : 0.0, final ? "\n" : "   ");
+}
+
+/* ---------------------------------------------------------------- interruption */
+
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int sig)
+{
+	interrupted = sig;
+}
+
+/* SIGINT/SIGTERM stop the copy at the next chunk, so that the partial DST is removed. */
+static void catch_signals(struct sigaction old[2])
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, &old[0]);
+	sigaction(SIGTERM, &sa, &old[1]);
+}
+
+static void restore_signals(const struct sigaction old[2])
+{
+	sigaction(SIGINT, &old[0], NULL);
+	sigaction(SIGTERM, &old[1], NULL);
+}
+
+/* ---------------------------------------------------------------- copy */
 
 /*
- * Writes the non-zero 64 KiB pieces of BUF at OFF of a regular file and
- * leaves holes for the rest (the file is truncated to its size at the end).
+ * Writes the non-zero PIECE-aligned pieces of BUF (disk bytes [POS,
+ * POS+LEN)) at output offset POS - BASE; runs of data pieces go out in one
+ * call.  A stream output gets every byte.
  */
-static int write_sparse(int fd, const uint8_t *buf, size_t len, uint64_t off)
+static int put(struct convert_out *out, const uint8_t *buf, size_t len, uint64_t pos, uint64_t base)
 {
-	const size_t piece = 64 * 1024;
-
+	if (!convert_out_sparse(out))
+		return convert_out_write(out, buf, len, pos - base);
 	for (size_t at = 0; at < len;) {
-		size_t run = 0;
-		while (at < len && vhdx_buf_is_zero(buf + at, VHDX_TOOL_MIN(piece, len - at)))
-			at += VHDX_TOOL_MIN(piece, len - at);
-		/* a run of data pieces, written in one call */
-		while (at + run < len && !vhdx_buf_is_zero(buf + at + run, VHDX_TOOL_MIN(piece, len - at - run)))
-			run += VHDX_TOOL_MIN(piece, len - at - run);
+		size_t run = 0, n;
+		/* pieces end at PIECE boundaries of the disk, so that writes into an image stay aligned */
+		while (at < len) {
+			n = (size_t)VHDX_MIN((uint64_t)(len - at), PIECE - (pos + at) % PIECE);
+			if (!vhdx_buf_is_zero(buf + at, n))
+				break;
+			at += n;
+		}
+		while (at + run < len) {
+			n = (size_t)VHDX_MIN((uint64_t)(len - at - run), PIECE - (pos + at + run) % PIECE);
+			if (vhdx_buf_is_zero(buf + at + run, n))
+				break;
+			run += n;
+		}
 		if (run) {
-			int r = write_all(fd, buf + at, run, off + at, true);
+			int r = convert_out_write(out, buf + at, run, pos + at - base);
 			if (r < 0)
 				return r;
 			at += run;
@@ -77,19 +155,116 @@ static int write_sparse(int fd, const uint8_t *buf, size_t len, uint64_t off)
 	return 0;
 }
 
-static double now_sec(void)
+/*
+ * Copies disk bytes [START, END) of SRC to OUT (output offset = disk offset
+ * - START).  0 or -errno (message printed).
+ */
+static int copy(struct convert_src *src, struct convert_out *out, uint64_t start, uint64_t end,
+		struct progress *prog)
 {
-	struct timespec ts;
+	uint8_t *buf = NULL, *zeros = NULL;
+	int r = 0;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+	if (posix_memalign((void **)&buf, 4096, CHUNK) != 0 ||
+	    (!convert_out_sparse(out) && !(zeros = calloc(1, CHUNK)))) {
+		tool_error("convert", "out of memory");
+		free(buf);
+		return -ENOMEM;
+	}
+	for (uint64_t at = start; at < end;) {
+		uint64_t ext, ws, we;
+		bool data;
+
+		if (interrupted) {
+			tool_error("convert", "interrupted by signal %d", (int)interrupted);
+			r = -EINTR;
+			break;
+		}
+		r = convert_src_map(src, at, end - at, &data, &ext);
+		if (r < 0)
+			break;
+		if (!data) {
+			/* reads as zeros: nothing to write, except to a stream */
+			for (uint64_t z = 0; z < ext && !convert_out_sparse(out);) {
+				size_t n = (size_t)VHDX_MIN(ext - z, CHUNK);
+				r = convert_out_write(out, zeros, n, at + z - start);
+				if (r < 0)
+					goto out;
+				z += n;
+				progress_show(prog, at + z - start, false);
+			}
+			at += ext;
+			progress_show(prog, at - start, false);
+			continue;
+		}
+		/*
+		 * A window up to the next CHUNK boundary, read whole (any zero
+		 * extents inside it read as zeros and are skipped by put()).  For
+		 * a sparse output it begins at the PIECE holding AT: bytes before
+		 * AT are zeros of the previous extent, and aligned writes keep an
+		 * image output from read-modify-writing sectors.
+		 */
+		ws = convert_out_sparse(out) ? VHDX_MAX(start, at - at % PIECE) : at;
+		we = VHDX_MIN(end, ws - ws % CHUNK + CHUNK);
+		r = convert_src_read(src, buf, (size_t)(we - ws), ws);
+		if (r < 0)
+			break;
+		r = put(out, buf, (size_t)(we - ws), ws, start);
+		if (r < 0)
+			break;
+		at = we;
+		progress_show(prog, at - start, false);
+	}
+out:
+	free(buf);
+	free(zeros);
+	return r;
+}
+
+/* ---------------------------------------------------------------- options */
+
+static bool has_suffix(const char *s, const char *suf)
+{
+	size_t n = strlen(s), m = strlen(suf);
+
+	return n > m && !strcasecmp(s + n - m, suf);
+}
+
+/* The output format DST's name implies: .vhdx/.avhdx, .vhd, else raw. */
+static enum convert_fmt fmt_from_name(const char *dst)
+{
+	if (has_suffix(dst, ".vhdx") || has_suffix(dst, ".avhdx"))
+		return CONVERT_VHDX;
+	if (has_suffix(dst, ".vhd"))
+		return CONVERT_VHD;
+	return CONVERT_RAW;
+}
+
+static int parse_sector(const char *opt, const char *arg, uint32_t *out)
+{
+	uint64_t v;
+
+	if (tool_parse_size(arg, &v) < 0 || (v != 512 && v != 4096)) {
+		tool_error("convert", "%s takes 512 or 4096, got '%s'", opt, arg);
+		return -1;
+	}
+	*out = (uint32_t)v;
+	return 0;
 }
 
 int cmd_convert(int argc, char **argv)
 {
-	enum { OPT_NO_PROGRESS = OPT__NEXT, OPT_OFFSET, OPT_LENGTH };
+	enum {
+		OPT_NO_PROGRESS = OPT__NEXT, OPT_OFFSET, OPT_LENGTH, OPT_TYPE, OPT_BLOCK, OPT_LSS, OPT_PSS, OPT_FORCE,
+	};
 	static const struct option longopts[] = {
 		{ "output-format", required_argument, NULL, 'O' },
+		{ "input-format", required_argument, NULL, 'f' },
+		{ "type", required_argument, NULL, OPT_TYPE },
+		{ "block-size", required_argument, NULL, OPT_BLOCK },
+		{ "logical-sector-size", required_argument, NULL, OPT_LSS },
+		{ "physical-sector-size", required_argument, NULL, OPT_PSS },
+		{ "force", no_argument, NULL, OPT_FORCE },
 		{ "progress", no_argument, NULL, 'p' },
 		{ "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
 		{ "offset", required_argument, NULL, OPT_OFFSET },
@@ -98,147 +273,161 @@ int cmd_convert(int argc, char **argv)
 		TOOL_OPEN_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
+	struct convert_out_params op = { 0 };
 	struct tool_open to;
-	struct vhdx_image *img;
-	struct vhdx_info info = { .struct_size = sizeof info };
-	const char *fmt = NULL, *out;
-	int progress = -1, c, ret, fd, r = 0;
-	bool seekable = false, to_stdout;
-	uint8_t *buf, *zeros;
-	double t0, last = 0;
-	uint64_t start = 0, length = UINT64_MAX, end, total;
+	struct convert_src src;
+	struct convert_out out;
+	struct progress prog = { 0 };
+	struct sigaction old_sig[2];
+	const char *ofmt = NULL, *ifmt = NULL, *type = NULL, *dst;
+	int progress = -1, c, ret, r;
+	bool image_opts = false, range = false;
+	uint64_t start = 0, length = UINT64_MAX, end, block = 0;
 
 	tool_open_init(&to);
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "O:ph", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "O:f:ph", longopts, NULL)) != -1) {
 		int h = tool_open_option(&to, c, optarg, "convert");
 		if (h < 0)
 			return EXIT_USAGE;
 		if (h)
 			continue;
 		switch (c) {
-		case 'O': fmt = optarg; break;
+		case 'O': ofmt = optarg; break;
+		case 'f': ifmt = optarg; break;
+		case OPT_TYPE: type = optarg; image_opts = true; break;
+		case OPT_BLOCK:
+			if (tool_size_option("convert", "--block-size", optarg, true, &block) < 0)
+				return EXIT_USAGE;
+			if (block > UINT32_MAX) {
+				tool_error("convert", "bad --block-size '%s'", optarg);
+				return EXIT_USAGE;
+			}
+			image_opts = true;
+			break;
+		case OPT_LSS:
+			if (parse_sector("--logical-sector-size", optarg, &op.logical_sector_size) < 0)
+				return EXIT_USAGE;
+			image_opts = true;
+			break;
+		case OPT_PSS:
+			if (parse_sector("--physical-sector-size", optarg, &op.physical_sector_size) < 0)
+				return EXIT_USAGE;
+			image_opts = true;
+			break;
+		case OPT_FORCE: op.force = true; break;
 		case 'p': progress = 1; break;
 		case OPT_NO_PROGRESS: progress = 0; break;
 		case OPT_OFFSET:
 			if (tool_size_option("convert", "--offset", optarg, false, &start) < 0)
 				return EXIT_USAGE;
+			range = true;
 			break;
 		case OPT_LENGTH:
 			if (tool_size_option("convert", "--length", optarg, true, &length) < 0)
 				return EXIT_USAGE;
+			range = true;
 			break;
 		case 'h': help(stdout); return EXIT_OK;
 		default: help(stderr); return EXIT_USAGE;
 		}
 	}
 	if (optind != argc - 2) {
-		tool_error("convert", "expected IMAGE and OUT (see 'vhdx convert --help')");
+		tool_error("convert", "expected SRC and DST (see 'vhdx convert --help')");
 		return EXIT_USAGE;
 	}
-	if (!fmt || strcmp(fmt, "raw") != 0) {
-		tool_error("convert", "output format '%s' is not supported (use -O raw)", fmt ? fmt : "(none)");
+	dst = argv[optind + 1];
+	if (!ofmt) {
+		op.fmt = !strcmp(dst, "-") ? CONVERT_RAW : fmt_from_name(dst);
+	} else if (!strcmp(ofmt, "raw")) {
+		op.fmt = CONVERT_RAW;
+		op.replace_raw = true;
+	} else if (!strcmp(ofmt, "vhdx")) {
+		op.fmt = CONVERT_VHDX;
+	} else if (!strcmp(ofmt, "vhd")) {
+		op.fmt = CONVERT_VHD;
+	} else {
+		tool_error("convert", "unknown output format '%s' (use -O raw, vhdx or vhd)", ofmt);
 		return EXIT_USAGE;
 	}
-	out = argv[optind + 1];
-	to_stdout = !strcmp(out, "-");
-	ret = tool_open_image(&to, argv[optind], "convert", &img);
+	if (ifmt && strcmp(ifmt, "raw") && strcmp(ifmt, "auto")) {
+		tool_error("convert", "unknown input format '%s' (use -f raw or auto)", ifmt);
+		return EXIT_USAGE;
+	}
+	if (type && strcmp(type, "fixed") && strcmp(type, "dynamic")) {
+		tool_error("convert", "--type takes fixed or dynamic, got '%s'", type);
+		return EXIT_USAGE;
+	}
+	if (op.fmt == CONVERT_RAW && image_opts) {
+		tool_error("convert", "--type, --block-size and the sector sizes are for a VHDX or VHD output, not raw");
+		return EXIT_USAGE;
+	}
+	if (op.fmt != CONVERT_RAW && range) {
+		tool_error("convert", "--offset and --length need a raw output (-O raw)");
+		return EXIT_USAGE;
+	}
+
+	ret = convert_src_open(&src, argv[optind], ifmt && !strcmp(ifmt, "raw"), &to);
 	if (ret)
 		return ret;
-	vhdx_get_info(img, &info);
-	if (start > info.virtual_size || (length != UINT64_MAX && length > info.virtual_size - start)) {
+	if (start > src.size || (length != UINT64_MAX && length > src.size - start)) {
 		tool_error("convert", "the range %" PRIu64 "+%" PRIu64 " is past the end of the disk (%" PRIu64 " bytes)",
-			   start, length, info.virtual_size);
-		vhdx_close(img);
+			   start, length, src.size);
+		convert_src_close(&src);
 		return EXIT_ERR;
 	}
-	end = length == UINT64_MAX ? info.virtual_size : start + length;
-	total = end - start;
-	if (to_stdout) {
-		fd = STDOUT_FILENO;
-	} else {
-		fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-		if (fd < 0) {
-			tool_error("convert", "%s: %s", out, strerror(errno));
-			vhdx_close(img);
+	end = length == UINT64_MAX ? src.size : start + length;
+	op.size = end - start;
+	if (op.fmt != CONVERT_RAW) {
+		/* Convert-VHD keeps a fixed disk fixed; dynamic, differencing and raw become dynamic */
+		op.type = type ? (!strcmp(type, "fixed") ? VHDX_TYPE_FIXED : VHDX_TYPE_DYNAMIC)
+			       : src.type == VHDX_TYPE_FIXED ? VHDX_TYPE_FIXED : VHDX_TYPE_DYNAMIC;
+		op.block_size = (uint32_t)block;
+		/* a VHDX keeps SRC's sector sizes; a VHD has 512-byte sectors whatever SRC had */
+		if (op.fmt == CONVERT_VHDX && !op.logical_sector_size)
+			op.logical_sector_size = src.logical_sector_size;
+		if (op.fmt == CONVERT_VHDX && !op.physical_sector_size)
+			op.physical_sector_size = src.physical_sector_size;
+		uint32_t lss = op.logical_sector_size ? op.logical_sector_size : 512;
+		if (op.size % lss) {
+			tool_error("convert",
+				   "%s: the disk size %" PRIu64 " is not a multiple of the logical sector size (%u); "
+				   "pad the file or convert to raw",
+				   src.path, op.size, lss);
+			convert_src_close(&src);
 			return EXIT_ERR;
 		}
 	}
-	{
-		struct stat st;
-		seekable = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && !to_stdout;
+
+	ret = convert_out_open(&out, dst, &op, &src);
+	if (ret) {
+		convert_src_close(&src);
+		return ret;
 	}
 	if (progress < 0)
-		progress = isatty(STDERR_FILENO) && !to_stdout;
-	buf = malloc(CHUNK);
-	zeros = calloc(1, CHUNK);
-	if (!buf || !zeros) {
-		tool_error("convert", "out of memory");
+		progress = isatty(STDERR_FILENO) && out.fd != STDOUT_FILENO;
+	prog.on = progress;
+	prog.total = op.size;
+	prog.t0 = prog.last = now_sec();
+	interrupted = 0;
+	catch_signals(old_sig);
+	r = copy(&src, &out, start, end, &prog);
+	if (r == 0 && interrupted) {
+		tool_error("convert", "interrupted by signal %d", (int)interrupted);
+		r = -EINTR;
+	}
+	if (r < 0) {
+		convert_out_abort(&out);
 		ret = EXIT_ERR;
-		goto done;
+	} else {
+		ret = convert_out_finish(&out);
 	}
-	t0 = now_sec();
-	ret = EXIT_OK;
-	/* output byte = virtual byte - start */
-	for (uint64_t at = start; at < end;) {
-		struct vhdx_extent e;
-		r = vhdx_map(img, at, end - at, &e);
-		if (r < 0) {
-			ret = tool_lib_error("convert", r);
-			goto done;
-		}
-		for (uint64_t done_len = 0; done_len < e.len;) {
-			size_t n = (size_t)VHDX_TOOL_MIN(e.len - done_len, CHUNK);
-			uint64_t pos = at + done_len;
-			if (e.kind == VHDX_EXTENT_ZERO) {
-				if (!seekable && (r = write_all(fd, zeros, n, pos - start, false)) < 0)
-					goto write_error;
-			} else {
-				ssize_t got = vhdx_pread(img, buf, n, pos);
-				if (got < 0) {
-					ret = tool_lib_error("convert", (int)got);
-					goto done;
-				}
-				if (seekable)
-					r = write_sparse(fd, buf, n, pos - start);
-				else
-					r = write_all(fd, buf, n, pos - start, false);
-				if (r < 0)
-					goto write_error;
-			}
-			done_len += n;
-			if (progress) {
-				double t = now_sec();
-				if (t - last > 0.5) {
-					uint64_t done_bytes = pos + n - start;
-					fprintf(stderr, "\r%5.1f%%  %" PRIu64 " / %" PRIu64 " MiB  %.0f MiB/s",
-						100.0 * (double)done_bytes / (double)total, done_bytes >> 20, total >> 20,
-						(double)(done_bytes >> 20) / (t - t0 + 1e-9));
-					last = t;
-				}
-			}
-		}
-		at += e.len;
-	}
-	if (seekable && ftruncate(fd, (off_t)total) < 0) {
-		tool_error("convert", "%s: cannot set the size to %" PRIu64 ": %s", out, total, strerror(errno));
-		ret = EXIT_ERR;
-		goto done;
-	}
-	if (progress)
-		fprintf(stderr, "\r100.0%%  %" PRIu64 " MiB in %.1f s%20s\n", total >> 20, now_sec() - t0, "");
-	goto done;
-write_error:
-	tool_error("convert", "writing %s: %s", to_stdout ? "standard output" : out, strerror(-r));
-	ret = EXIT_ERR;
-done:
-	free(buf);
-	free(zeros);
-	if (!to_stdout && close(fd) < 0 && ret == EXIT_OK) {
-		tool_error("convert", "%s: %s", out, strerror(errno));
-		ret = EXIT_ERR;
-	}
-	r = vhdx_close(img);
+	restore_signals(old_sig);
+	if (ret == EXIT_OK)
+		progress_show(&prog, op.size, true);
+	else if (prog.on)
+		fputc('\n', stderr);
+	r = convert_src_close(&src);
 	if (r < 0 && ret == EXIT_OK)
 		ret = tool_lib_error("convert", r);
 	return ret;

@@ -16,7 +16,7 @@ static const struct {
 } commands[] = {
 	{ "info", cmd_info, "show the format, geometry, headers, regions, metadata, log and chain of an image" },
 	{ "map", cmd_map, "list the extents of the virtual disk: data (which layer, file offset) or zero" },
-	{ "convert", cmd_convert, "write the whole virtual disk to a raw file or standard output" },
+	{ "convert", cmd_convert, "convert between raw, VHDX and VHD; flatten a chain into one image" },
 	{ "replay", cmd_replay, "replay a dirty VHDX log into the file and clear it (opens read-write)" },
 	{ "create", cmd_create, "create a fixed, dynamic or differencing image" },
 	{ "write", cmd_write, "write standard input into the virtual disk at an offset" },
