@@ -241,6 +241,71 @@ VHDX_API int vhdx_merge(const char *child, const struct vhdx_merge_options *opts
  */
 VHDX_API int vhdx_reparent(const char *child, const char *new_parent, unsigned flags);
 
+/* ---------------------------------------------------------------- compact and resize */
+
+struct vhdx_compact_options {
+	size_t struct_size;             /* sizeof(struct vhdx_compact_options) */
+	struct vhdx_faults *faults;     /* fault engine for the file, or NULL */
+	/* called now and then with bytes done (scanned, then moved); a non-zero return cancels (ECANCELED) */
+	int (*progress)(uint64_t done, uint64_t total, void *arg);
+	void *progress_arg;
+};
+
+struct vhdx_compact_result {
+	size_t struct_size;             /* sizeof(struct vhdx_compact_result) */
+	uint64_t blocks_examined;       /* payload blocks stored in the file before */
+	uint64_t blocks_zeroed;         /* all-zero blocks no longer stored */
+	uint64_t blocks_dropped;        /* differencing: partially present blocks with no sector of their own */
+	uint64_t bitmaps_freed;         /* sector-bitmap blocks no longer needed */
+	uint64_t blocks_moved;          /* blocks (payload and bitmap) moved down in the file */
+	uint64_t bytes_moved;
+	uint64_t old_file_size, new_file_size;
+};
+
+/** Fills *OPTS with the defaults (no faults, no progress). */
+VHDX_API void vhdx_compact_options_init(struct vhdx_compact_options *opts);
+
+/**
+ * Compacts the dynamic or differencing image PATH in place, like Hyper-V's
+ * Optimize-VHD: blocks whose data is all zero stop being stored (in a
+ * differencing image they become ZERO blocks, so the parent stays hidden),
+ * blocks move down into the freed space and the file is truncated.  The
+ * virtual disk reads exactly the same before, after, and after a crash at
+ * any point; the image keeps its identity (children stay linked).  VHDX
+ * only for now (ENOTSUP for VHD); EINVAL for a fixed image.  RES may be
+ * NULL.  0 or -errno.
+ */
+VHDX_API int vhdx_compact(const char *path, const struct vhdx_compact_options *opts, struct vhdx_compact_result *res);
+
+struct vhdx_resize_options {
+	size_t struct_size;             /* sizeof(struct vhdx_resize_options) */
+	struct vhdx_faults *faults;     /* fault engine for the file, or NULL */
+};
+
+struct vhdx_resize_result {
+	size_t struct_size;             /* sizeof(struct vhdx_resize_result) */
+	uint64_t old_size, new_size;    /* virtual disk bytes */
+	int bat_relocated;              /* VHDX: the BAT region moved to make room for more entries */
+	uint64_t old_file_size, new_file_size;
+};
+
+/** Fills *OPTS with the defaults. */
+VHDX_API void vhdx_resize_options_init(struct vhdx_resize_options *opts);
+
+/**
+ * Changes the virtual size of PATH to NEW_SIZE bytes (a multiple of the
+ * logical sector size).  VHDX: grows (the BAT region moves when it is too
+ * small) and shrinks when no allocated block lies past the new end
+ * (EINVAL naming the first one otherwise); through the log, crash-safe.
+ * VHD: grows a fixed image, and a dynamic one while its BAT can grow in
+ * place (ENOSPC otherwise); shrinking a VHD is refused (ENOTSUP).  A
+ * differencing image is refused (EINVAL): its size is its parent's.  The
+ * old content stays, the new area reads as zeros.  RES may be NULL.
+ * 0 or -errno.
+ */
+VHDX_API int vhdx_resize(const char *path, uint64_t new_size, const struct vhdx_resize_options *opts,
+			 struct vhdx_resize_result *res);
+
 /** The calling thread's message for the last failure of a libvhdx call. */
 VHDX_API const char *vhdx_errmsg(void);
 

@@ -129,6 +129,8 @@ int cmd_diff(int argc, char **argv);
 int cmd_cycle(int argc, char **argv);
 int cmd_merge(int argc, char **argv);
 int cmd_reparent(int argc, char **argv);
+int cmd_compact(int argc, char **argv);
+int cmd_resize(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 
 #endif

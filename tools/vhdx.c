@@ -26,6 +26,8 @@ static const struct {
 	{ "cycle", cmd_cycle, "repeat a backup agent's mount/write/unmount cycle with faults (cycle mount)" },
 	{ "merge", cmd_merge, "write a child layer (and those between) into an ancestor, crash-safe" },
 	{ "reparent", cmd_reparent, "point a differencing image at a moved or renamed parent" },
+	{ "compact", cmd_compact, "stop storing all-zero blocks, move blocks down, shrink the file (Optimize-VHD)" },
+	{ "resize", cmd_resize, "change the virtual size of an image in place, crash-safe" },
 	{ "bench", cmd_bench, "measure speed figures against the raw file, qemu-img, vhdimount, xxhsum" },
 };
 

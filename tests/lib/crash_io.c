@@ -216,6 +216,9 @@ int crash_io_image(struct vhdx_io *io, size_t after, enum crash_mode mode, unsig
 			if (last && !e->is_flush) {
 				size_t unit = mode == CRASH_TORN_512 ? 512 : 4096;
 				len = len > unit ? (len / unit / 2) * unit : 0;
+				/* a write torn before its first byte did nothing, not even extend the file */
+				if (len == 0)
+					continue;
 			}
 			break;
 		case CRASH_RANDOM:

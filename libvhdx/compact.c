@@ -1,0 +1,58 @@
+/*
+ * compact.c - vhdx_compact(): the public entry point of in-place
+ * compaction (like Hyper-V's Optimize-VHD).  Opens the one file writable
+ * (a dirty log is replayed first) and hands it to the format's compactor
+ * (format/vhdx_compact.c), which documents the crash-safety argument.
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "internal.h"
+#include "format/vhdx_maint.h"
+
+void vhdx_compact_options_init(struct vhdx_compact_options *o)
+{
+	memset(o, 0, sizeof *o);
+	o->struct_size = sizeof *o;
+}
+
+int vhdx_compact(const char *path, const struct vhdx_compact_options *opts_in, struct vhdx_compact_result *res_out)
+{
+	struct vhdx_compact_options opts;
+	struct vhdx_compact_result res;
+	struct vhdx_maint_progress prog;
+	struct vhdx_layer *l = NULL;
+	int ret, r2;
+
+	vhdx_err_clear();
+	if (!path)
+		return vhdx_err(EINVAL, "vhdx_compact: path must not be NULL");
+	vhdx_compact_options_init(&opts);
+	if (opts_in) {
+		if (opts_in->struct_size < sizeof(size_t))
+			return vhdx_err(EINVAL, "vhdx_compact: options struct_size %zu is too small", opts_in->struct_size);
+		memcpy(&opts, opts_in, VHDX_MIN(opts_in->struct_size, sizeof opts));
+	}
+	if (res_out && res_out->struct_size < sizeof(size_t))
+		return vhdx_err(EINVAL, "vhdx_compact: result struct_size %zu is too small", res_out->struct_size);
+	memset(&res, 0, sizeof res);
+	res.struct_size = sizeof res;
+	prog.fn = opts.progress;
+	prog.arg = opts.progress_arg;
+	ret = vhdx_layer_open_faults(path, VHDX_LAYER_WRITABLE, opts.faults, &l);
+	if (ret < 0)
+		return ret;
+	if (l->format == VHDX_FORMAT_VHDX)
+		ret = vhdx_compact_vhdx(l, &prog, &res);
+	else
+		ret = vhdx_err(ENOTSUP, "%s: compacting a VHD is not supported yet (VHDX only)", path);
+	r2 = vhdx_layer_close(l);
+	if (ret == 0)
+		ret = r2;
+	if (res_out) {
+		size_t n = VHDX_MIN(res_out->struct_size, sizeof res);
+		memcpy((char *)res_out + sizeof(size_t), (char *)&res + sizeof(size_t), n - sizeof(size_t));
+	}
+	return ret;
+}
