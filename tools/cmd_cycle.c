@@ -82,6 +82,7 @@ static void usage(FILE *f)
 {
 	fprintf(f, "Usage: vhdx cycle mount --image FILE --count N [--faults RULES] [--seed S] [--json]\n"
 		   "                        [--format vhd|vhdx] [--size N] [OPTIONS]\n"
+		   "       vhdx cycle checkpoint --base FILE --count N [--faults RULES] [--seed S] [--json]\n"
 		   "Try 'vhdx cycle --help' for more information.\n");
 }
 
@@ -90,6 +91,8 @@ static void help(void)
 	printf(
 "Usage: vhdx cycle mount --image FILE --count N [--faults RULES] [--seed S] [--json]\n"
 "                        [--format vhd|vhdx] [--size N] [OPTIONS]\n"
+"       vhdx cycle checkpoint --base FILE --count N [--faults RULES] [--seed S] [--json]\n"
+"                        (the recovery-checkpoint cycle: 'vhdx cycle checkpoint --help')\n"
 "\n"
 "NAME\n"
 "    vhdx cycle mount - repeat a backup agent's mount/write/unmount cycle of a\n"
@@ -528,50 +531,6 @@ static void json_summary(struct report *r, const struct cycle_run *run, const st
 
 /* ------------------------------------------------------------ one cycle */
 
-/*
- * vhdxfs's messages number the rules of the cycle's rewritten set ("fault
- * rule 4"); the user knows the lines of the rules file.  Rewrites every
- * "fault rule N" of MSG to the rules file's number (in place when shorter,
- * else into a new string that replaces *MSG).
- */
-static void renumber(const struct cycle_rules *rules, char **msg)
-{
-	static const char key[] = "fault rule ";
-	char *out = NULL, *p;
-	size_t len = 0;
-	FILE *f;
-
-	if (!*msg || !strstr(*msg, key))
-		return;
-	f = open_memstream(&out, &len);
-	if (!f)
-		return;
-	for (p = *msg; *p;) {
-		char *k = strstr(p, key), *end;
-		unsigned long id;
-
-		if (!k) {
-			fputs(p, f);
-			break;
-		}
-		fwrite(p, 1, (size_t)(k - p) + sizeof key - 1, f);
-		p = k + sizeof key - 1;
-		id = strtoul(p, &end, 10);
-		if (end == p) {
-			continue;
-		}
-		fprintf(f, "%u", cycle_rules_origin(rules, (unsigned)id) ? cycle_rules_origin(rules, (unsigned)id)
-									  : (unsigned)id);
-		p = end;
-	}
-	if (fclose(f) == 0 && out) {
-		free(*msg);
-		*msg = out;
-	} else {
-		free(out);
-	}
-}
-
 static int make_image(const struct cycle_run *run)
 {
 	struct vhdx_create_options co;
@@ -694,7 +653,7 @@ static int run_cycle(struct cycle_run *run, struct cycle_mount *cm, struct cycle
 	}
 	vhdx_close(img);
 	for (size_t s = 0; s < res->n_steps; s++)
-		renumber(rules, &res->steps[s].msg);
+		cycle_rules_renumber(rules, &res->steps[s].msg);
 	cycle_classify(res);
 	return res->reopen_failed ? 1 : 0;
 }
@@ -782,9 +741,11 @@ int cmd_cycle(int argc, char **argv)
 		help();
 		return EXIT_OK;
 	}
+	if (argc >= 2 && !strcmp(argv[1], "checkpoint"))
+		return cycle_checkpoint_main(argc - 1, argv + 1); /* cycle_checkpoint.c */
 	if (argc < 2 || strcmp(argv[1], "mount") != 0) {
 		if (argc >= 2)
-			tool_error("cycle", "unknown cycle '%s' (only 'mount' exists)", argv[1]);
+			tool_error("cycle", "unknown cycle '%s' (there are 'mount' and 'checkpoint')", argv[1]);
 		usage(stderr);
 		return EXIT_USAGE;
 	}

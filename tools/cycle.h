@@ -13,6 +13,10 @@
  *                     injected fault attributed to the call it hit
  *   cycle_report.c    classes, the errno table with Windows codes, the
  *                     summary as text or JSON
+ *   cycle_checkpoint.c `vhdx cycle checkpoint`: a backup product's Hyper-V
+ *                     recovery-checkpoint cycle (create, back up, merge) in
+ *                     this process, reusing the model, the rules, the events
+ *                     and the classification above
  */
 #ifndef VHDX_CYCLE_H
 #define VHDX_CYCLE_H
@@ -68,6 +72,8 @@ struct cycle_model;
 /** A model of a disk of SIZE bytes (a multiple of 512) that is all zeros.  NULL on ENOMEM. */
 struct cycle_model *cycle_model_new(uint64_t size);
 void cycle_model_free(struct cycle_model *m);
+/** An independent copy of M (what it expects now), e.g. a checkpoint's contents; NULL on ENOMEM. */
+struct cycle_model *cycle_model_copy(const struct cycle_model *m);
 uint64_t cycle_model_size(const struct cycle_model *m);
 /** The 64-bit hash the model keeps per 512-byte sector. */
 uint64_t cycle_sector_hash(const void *sector);
@@ -148,6 +154,12 @@ unsigned cycle_rules_origin(const struct cycle_rules *r, unsigned id);
  * rules with their "# rule N: hits=H matched=M" comments.
  */
 void cycle_rules_account(struct cycle_rules *r, const char *listing);
+/**
+ * Rewrites every "fault rule N" of *MSG (the number in the last emitted set,
+ * as the library's messages say it) to the rules file's number (in place,
+ * or a new string replacing *MSG).
+ */
+void cycle_rules_renumber(const struct cycle_rules *rules, char **msg);
 /** Cumulative hits of rule N (1-based): the calls it acted on. */
 uint64_t cycle_rules_hits(const struct cycle_rules *r, unsigned n);
 /** Cumulative matched calls of rule N (1-based), while it could still fire. */
@@ -269,5 +281,10 @@ int cycle_workload_run(const struct cycle_workload_opts *o, struct cycle_mount *
 
 /** Classifies every event of RES and RES itself (after verification). */
 void cycle_classify(struct cycle_result *res);
+
+/* ---- vhdx cycle checkpoint (cycle_checkpoint.c) ---- */
+
+/** `vhdx cycle checkpoint ...` (ARGV[0] is "checkpoint"); returns the exit status. */
+int cycle_checkpoint_main(int argc, char **argv);
 
 #endif

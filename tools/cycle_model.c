@@ -106,6 +106,34 @@ void cycle_model_free(struct cycle_model *m)
 	free(m);
 }
 
+struct cycle_model *cycle_model_copy(const struct cycle_model *m)
+{
+	struct cycle_model *c = cycle_model_new(m->size);
+	uint64_t n = m->nsec;
+
+	if (!c)
+		return NULL;
+	if (m->npool) {
+		c->pool = malloc(m->npool * sizeof *c->pool);
+		if (!c->pool) {
+			cycle_model_free(c);
+			return NULL;
+		}
+		memcpy(c->pool, m->pool, m->npool * sizeof *c->pool);
+		c->npool = c->cap = m->npool;
+	}
+	memcpy(c->known, m->known, n * sizeof *c->known);
+	memcpy(c->pend, m->pend, n * sizeof *c->pend);
+	memcpy(c->state, m->state, n);
+	memcpy(c->cand, m->cand, n * sizeof *c->cand);
+	memcpy(c->ack_cycle, m->ack_cycle, n * sizeof *c->ack_cycle);
+	memcpy(c->ack_op, m->ack_op, n * sizeof *c->ack_op);
+	memcpy(c->pend_cycle, m->pend_cycle, n * sizeof *c->pend_cycle);
+	memcpy(c->pend_op, m->pend_op, n * sizeof *c->pend_op);
+	c->pool_failed = m->pool_failed;
+	return c;
+}
+
 uint64_t cycle_model_size(const struct cycle_model *m)
 {
 	return m->size;

@@ -386,3 +386,47 @@ void cycle_rules_account(struct cycle_rules *r, const char *listing)
 		p += 7;
 	}
 }
+
+/*
+ * vhdxfs's messages number the rules of the cycle's rewritten set ("fault
+ * rule 4"); the user knows the lines of the rules file.  Rewrites every
+ * "fault rule N" of MSG to the rules file's number (in place when shorter,
+ * else into a new string that replaces *MSG).
+ */
+void cycle_rules_renumber(const struct cycle_rules *rules, char **msg)
+{
+	static const char key[] = "fault rule ";
+	char *out = NULL, *p;
+	size_t len = 0;
+	FILE *f;
+
+	if (!*msg || !strstr(*msg, key))
+		return;
+	f = open_memstream(&out, &len);
+	if (!f)
+		return;
+	for (p = *msg; *p;) {
+		char *k = strstr(p, key), *end;
+		unsigned long id;
+
+		if (!k) {
+			fputs(p, f);
+			break;
+		}
+		fwrite(p, 1, (size_t)(k - p) + sizeof key - 1, f);
+		p = k + sizeof key - 1;
+		id = strtoul(p, &end, 10);
+		if (end == p) {
+			continue;
+		}
+		fprintf(f, "%u", cycle_rules_origin(rules, (unsigned)id) ? cycle_rules_origin(rules, (unsigned)id)
+									  : (unsigned)id);
+		p = end;
+	}
+	if (fclose(f) == 0 && out) {
+		free(*msg);
+		*msg = out;
+	} else {
+		free(out);
+	}
+}

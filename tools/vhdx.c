@@ -23,12 +23,13 @@ static const struct {
 	{ "hash", cmd_hash, "XXH3 digests of every block and of the whole disk (a manifest)" },
 	{ "verify", cmd_verify, "check an image against a manifest made by 'vhdx hash'" },
 	{ "diff", cmd_diff, "list the ranges where two images (or two layers) differ" },
-	{ "cycle", cmd_cycle, "repeat a backup agent's mount/write/unmount cycle with faults (cycle mount)" },
+	{ "cycle", cmd_cycle, "repeat a backup agent's cycle with faults (cycle mount: scratch disk; cycle checkpoint)" },
 	{ "merge", cmd_merge, "write a child layer (and those between) into an ancestor, crash-safe" },
 	{ "reparent", cmd_reparent, "point a differencing image at a moved or renamed parent" },
 	{ "compact", cmd_compact, "stop storing all-zero blocks, move blocks down, shrink the file (Optimize-VHD)" },
 	{ "resize", cmd_resize, "change the virtual size of an image in place, crash-safe" },
 	{ "bench", cmd_bench, "measure speed figures against the raw file, qemu-img, vhdimount, xxhsum" },
+	{ "checkpoints", cmd_checkpoints, "report the chains of a folder: forks, broken links, extra checkpoints, merge commands" },
 };
 
 static void usage(FILE *f)
