@@ -1,0 +1,22 @@
+/*
+ * cmd_checkpoints_none.c - `vhdx checkpoints` where it cannot be built (Windows): it
+ * needs POSIX facilities the Windows C runtime lacks (open_memstream),
+ * so this build only says so.  Built instead of the real command (see the
+ * [port] lines of Makefile.am).
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "tool.h"
+
+int cmd_checkpoints(int argc, char **argv)
+{
+	if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		printf("Usage: vhdx checkpoints ...\n\nNot available in this build (Windows).\n");
+		return 0;
+	}
+	tool_error("checkpoints", "not available in this build (Windows)");
+	return 1;
+}
