@@ -300,48 +300,137 @@ static int read_metadata(struct vhdx_layer *l, struct vhdx_state *s, unsigned fl
 }
 
 /*
+ * The overlap check between allocated blocks runs in two steps so that the
+ * usual case (no overlap) costs O(entries) and no more memory than a bit
+ * per megabyte of the file: every block is 1 MiB aligned, so marking the
+ * megabytes each block covers in a bitmap finds whether ANY two blocks
+ * overlap.  Only then (or when the bitmap would be too large: a file far
+ * longer than its BAT can address) does bat_overlap_sorted() sort the
+ * blocks by offset to name the pair, exactly as a sort-based check does,
+ * so the message never depends on which path found the overlap.
+ */
+
+/* Sets the N bits from FIRST in BM; true if one of them was set already. */
+static bool bat_mark(uint64_t *bm, uint64_t first, uint64_t n)
+{
+	bool hit = false;
+
+	while (n) {
+		unsigned b = (unsigned)(first & 63);
+		uint64_t k = VHDX_MIN(64u - b, n);
+		uint64_t mask = (k == 64 ? ~0ull : (1ull << k) - 1) << b;
+
+		hit |= (bm[first >> 6] & mask) != 0;
+		bm[first >> 6] |= mask;
+		first += k;
+		n -= k;
+	}
+	return hit;
+}
+
+/* Whether BAT entry I is an allocated block that takes part in the overlap check, and which kind. */
+static bool bat_entry_allocated(const struct vhdx_geometry *g, uint64_t i, uint64_t e, bool *is_sb)
+{
+	unsigned st = vhdx_bat_state(e);
+
+	*is_sb = (i % (g->chunk_ratio + 1)) == g->chunk_ratio;
+	if (*is_sb)
+		return g->has_parent && st == VHDX_BAT_FULLY_PRESENT;
+	if (i - i / (g->chunk_ratio + 1) >= g->payload_blocks)
+		return false;
+	return st == VHDX_BAT_FULLY_PRESENT || (g->has_parent && st == VHDX_BAT_PARTIALLY_PRESENT);
+}
+
+/*
+ * Names the first overlapping pair of blocks in offset order (the BAT's
+ * entries are all valid by now): the blocks sorted by file offset, each
+ * compared with the one before it.  0 if none overlap.
+ */
+static int bat_overlap_sorted(const struct vhdx_geometry *g, struct vhdx_state *s)
+{
+	uint64_t *allocs = malloc(2 * sizeof *allocs * (g->payload_blocks + g->bitmap_blocks));
+	uint64_t nalloc = 0;
+	int ret = 0;
+
+	if (!allocs)
+		return vhdx_err(ENOMEM, "out of memory");
+	for (uint64_t i = 0; i < g->bat_entries; i++) {
+		bool is_sb;
+		if (!bat_entry_allocated(g, i, s->bat[i], &is_sb))
+			continue;
+		/* (start, index << 1 | is_sb) pairs, sorted by start */
+		allocs[2 * nalloc] = vhdx_bat_foff(s->bat[i]);
+		allocs[2 * nalloc + 1] = (i << 1) | is_sb;
+		nalloc++;
+	}
+	qsort(allocs, nalloc, 2 * sizeof *allocs, vhdx_cmp_u64);
+	for (uint64_t k = 1; k < nalloc; k++) {
+		uint64_t prev_i = allocs[2 * (k - 1) + 1] >> 1;
+		bool prev_sb = allocs[2 * (k - 1) + 1] & 1;
+		uint64_t prev_len = prev_sb ? VHDX_ALIGN : g->block_size;
+		if (allocs[2 * k] < allocs[2 * (k - 1)] + prev_len) {
+			uint64_t i = allocs[2 * k + 1] >> 1;
+			ret = vhdx_err(EBADMSG, "BAT entry %llu at 0x%llx: block at file offset 0x%llx overlaps the block of BAT entry %llu",
+				       (unsigned long long)i, (unsigned long long)(s->bat_off + 8 * i),
+				       (unsigned long long)allocs[2 * k], (unsigned long long)prev_i);
+			break;
+		}
+	}
+	free(allocs);
+	return ret;
+}
+
+/*
  * Loads the BAT and checks every entry: legal state for the disk type,
  * reserved bits, 1 MiB-aligned offsets inside the file, and no block
  * overlapping another block, the log, a region or the first megabyte.
+ * The entries are read straight into s->bat and decoded in place by the
+ * checking loop (one copy of the BAT in memory, one pass over it; on an
+ * error the open fails and s->bat is freed, half decoded or not); the
+ * overlap check between blocks is the bitmap above.  Cost: O(entries), memory: the BAT plus one bit per MiB
+ * of the file.
  */
 static int load_bat(struct vhdx_layer *l, struct vhdx_state *s)
 {
 	const struct vhdx_geometry *g = &s->geo;
 	const struct vhdx_header *h = &s->headers[s->current];
-	uint64_t need = g->bat_entries * 8, nalloc = 0;
-	uint64_t *allocs = NULL; /* (offset << 1 | is_bitmap) pairs are not needed; store start,len pairs */
-	uint8_t *raw;
+	uint64_t need = g->bat_entries * 8;
+	uint64_t *bm = NULL, bm_units = 0;
+	bool overlap = false;
 	int ret;
 
 	if (need > s->bat_len)
 		return vhdx_err(EBADMSG, "BAT region at 0x%llx: %u bytes cannot hold the %llu entries the disk needs",
 				(unsigned long long)s->bat_off, s->bat_len, (unsigned long long)g->bat_entries);
-	raw = malloc(need);
 	s->bat = malloc(need);
-	if (!raw || !s->bat) {
-		free(raw);
+	if (!s->bat)
 		return vhdx_err(ENOMEM, "out of memory for a BAT of %llu bytes", (unsigned long long)need);
-	}
-	ret = vhdx_io_pread(l->io, raw, need, s->bat_off, VHDX_TAG_BAT);
-	if (ret < 0) {
-		free(raw);
+	ret = vhdx_io_pread(l->io, s->bat, need, s->bat_off, VHDX_TAG_BAT);
+	if (ret < 0)
 		return ret;
-	}
-	for (uint64_t i = 0; i < g->bat_entries; i++)
-		s->bat[i] = vhdx_get_le64(raw + 8 * i);
-	free(raw);
 
-	allocs = malloc(2 * sizeof *allocs * (g->payload_blocks + g->bitmap_blocks));
-	if (!allocs)
-		return vhdx_err(ENOMEM, "out of memory");
+	/*
+	 * One bit per MiB up to the end of the file plus a block (the last
+	 * block's full length counts in the overlap check, though only its
+	 * part inside the virtual size must lie inside the file).  Files far
+	 * longer than the BAT could fill get the sorting check instead.
+	 */
+	if (s->file_size / VHDX_ALIGN / 8 <= VHDX_MAX(need, 16ull << 20)) {
+		bm_units = (s->file_size + g->block_size) / VHDX_ALIGN + 1;
+		bm = calloc((size_t)(bm_units + 63) / 64, sizeof *bm);
+		if (!bm)
+			return vhdx_err(ENOMEM, "out of memory");
+	}
 
 	for (uint64_t i = 0; i < g->bat_entries; i++) {
-		uint64_t e = s->bat[i], foff = vhdx_bat_foff(e), len;
+		/* the entry's little-endian bytes become a number in place, in this one pass */
+		uint64_t e = vhdx_get_le64((const uint8_t *)s->bat + 8 * i), foff = vhdx_bat_foff(e), len;
 		unsigned st = vhdx_bat_state(e);
 		bool is_sb = (i % (g->chunk_ratio + 1)) == g->chunk_ratio;
 		uint64_t blk = i - i / (g->chunk_ratio + 1);
 		bool present;
 
+		s->bat[i] = e;
 		if (is_sb) {
 			if (!g->has_parent)
 				continue; /* no sector bitmaps in a base disk; Windows leaves these zero */
@@ -418,27 +507,14 @@ static int load_bat(struct vhdx_layer *l, struct vhdx_state *s)
 				goto out;
 			}
 		}
-		/* (start, index) pairs sorted by start to find overlaps between blocks */
-		allocs[2 * nalloc] = foff;
-		allocs[2 * nalloc + 1] = (i << 1) | is_sb;
-		nalloc++;
+		/* foff < file_size here, so the block's megabytes fit the bitmap */
+		if (bm && !overlap)
+			overlap = bat_mark(bm, foff / VHDX_ALIGN, (is_sb ? VHDX_ALIGN : g->block_size) / VHDX_ALIGN);
 	}
-	qsort(allocs, nalloc, 2 * sizeof *allocs, vhdx_cmp_u64);
-	for (uint64_t k = 1; k < nalloc; k++) {
-		uint64_t prev_i = allocs[2 * (k - 1) + 1] >> 1;
-		bool prev_sb = allocs[2 * (k - 1) + 1] & 1;
-		uint64_t prev_len = prev_sb ? VHDX_ALIGN : g->block_size;
-		if (allocs[2 * k] < allocs[2 * (k - 1)] + prev_len) {
-			uint64_t i = allocs[2 * k + 1] >> 1;
-			ret = vhdx_err(EBADMSG, "BAT entry %llu at 0x%llx: block at file offset 0x%llx overlaps the block of BAT entry %llu",
-				       (unsigned long long)i, (unsigned long long)(s->bat_off + 8 * i),
-				       (unsigned long long)allocs[2 * k], (unsigned long long)prev_i);
-			goto out;
-		}
-	}
-	ret = 0;
+	/* every entry is valid: now name an overlap, if the bitmap saw one (or could not look) */
+	ret = overlap || !bm ? bat_overlap_sorted(g, s) : 0;
 out:
-	free(allocs);
+	free(bm);
 	return ret;
 }
 
