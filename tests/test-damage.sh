@@ -119,7 +119,7 @@ damage_image() {
 	# the good image itself reads as the reference says
 	got=$("$VHDX" convert -O raw "$img" - 2> "$T/err" | sha256_stdin)
 	[ "$got" = "$good_sha" ] || fail "$label: the undamaged image does not read correctly: $(cat "$T/err")"
-	while IFS=$'\t' read -r name expect arg desc; do
+	while IFS=$'\t' read -r name expect arg desc _; do
 		[ "$arg" = - ] && arg=
 		check_variant "$label" "$T/v/$name.vhdx" "$name" "$expect" "$arg" "$desc"
 	done < "$T/v/variants.tsv"

@@ -133,5 +133,6 @@ int cmd_compact(int argc, char **argv);
 int cmd_resize(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_checkpoints(int argc, char **argv);
+int cmd_check(int argc, char **argv);
 
 #endif

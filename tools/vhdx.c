@@ -28,6 +28,7 @@ static const struct {
 	{ "reparent", cmd_reparent, "point a differencing image at a moved or renamed parent" },
 	{ "compact", cmd_compact, "stop storing all-zero blocks, move blocks down, shrink the file (Optimize-VHD)" },
 	{ "resize", cmd_resize, "change the virtual size of an image in place, crash-safe" },
+	{ "check", cmd_check, "check every structure of an image (--repair: fix what can be fixed, crash-safe)" },
 	{ "bench", cmd_bench, "measure speed figures against the raw file, qemu-img, vhdimount, xxhsum" },
 	{ "checkpoints", cmd_checkpoints, "report the chains of a folder: forks, broken links, extra checkpoints, merge commands" },
 };

@@ -10,7 +10,12 @@
  * per variant into OUTDIR (sparse: only non-zero 4 KiB pages are written),
  * plus OUTDIR/variants.tsv, one line per variant:
  *
- *   NAME <tab> EXPECT <tab> ARG <tab> DESCRIPTION
+ *   NAME <tab> EXPECT <tab> ARG <tab> DESCRIPTION <tab> OFFSET
+ *
+ * OFFSET is the file offset (decimal) of the one damaged structure that a
+ * checker must name (the header or region table copy, the metadata table,
+ * the BAT entry: of two entries on one block the later one), or "-" where
+ * the damage has no single place (both copies, truncations, random flips).
  *
  * EXPECT says what a correct reader must do with the variant:
  *   same           read it without error, exactly as the good image
@@ -318,6 +323,8 @@ static void parse(void)
 static const char *outdir;
 static FILE *manifest;
 static unsigned n_variants;
+static uint64_t at_off = UINT64_MAX; /* file offset of the damaged structure, when one structure is damaged */
+#define AT(off) (at_off = (off))
 
 /* starts a variant from a fresh copy of the good image */
 static void begin(void)
@@ -331,6 +338,7 @@ static void begin(void)
 	}
 	memcpy(cur, base, base_len);
 	cur_len = base_len;
+	at_off = UINT64_MAX;
 }
 
 /* grows the variant (appended bytes) */
@@ -381,7 +389,10 @@ static void emit(const char *name, const char *expect, const char *arg, const ch
 	va_start(ap, fmt);
 	vsnprintf(desc, sizeof desc, fmt, ap);
 	va_end(ap);
-	fprintf(manifest, "%s\t%s\t%s\t%s\n", name, expect, arg && *arg ? arg : "-", desc);
+	if (at_off == UINT64_MAX)
+		fprintf(manifest, "%s\t%s\t%s\t%s\t-\n", name, expect, arg && *arg ? arg : "-", desc);
+	else
+		fprintf(manifest, "%s\t%s\t%s\t%s\t%" PRIu64 "\n", name, expect, arg && *arg ? arg : "-", desc, at_off);
 	n_variants++;
 }
 
@@ -402,25 +413,25 @@ static void headers(void)
 	for (int i = 0; i < 2; i++) {
 		char name[64];
 		snprintf(name, sizeof name, "hdr%s-signature", which[i]);
-		begin(), cur[HDR_OFF(i)] ^= 0x20;
+		begin(), AT(HDR_OFF(i)), cur[HDR_OFF(i)] ^= 0x20;
 		emit(name, one_header(), NULL, "header %s: signature 'head' broken", which[i]);
 		snprintf(name, sizeof name, "hdr%s-crc", which[i]);
-		begin(), cur[HDR_OFF(i) + 4] ^= 0x01;
+		begin(), AT(HDR_OFF(i)), cur[HDR_OFF(i) + 4] ^= 0x01;
 		emit(name, one_header(), NULL, "header %s: checksum off by one bit", which[i]);
 		snprintf(name, sizeof name, "hdr%s-sig-and-crc", which[i]);
-		begin(), memset(cur + HDR_OFF(i), 0xff, 8);
+		begin(), AT(HDR_OFF(i)), memset(cur + HDR_OFF(i), 0xff, 8);
 		emit(name, one_header(), NULL, "header %s: signature and checksum overwritten", which[i]);
 		snprintf(name, sizeof name, "hdr%s-zeroed", which[i]);
-		begin(), memset(cur + HDR_OFF(i), 0, HDR_SIZE);
+		begin(), AT(HDR_OFF(i)), memset(cur + HDR_OFF(i), 0, HDR_SIZE);
 		emit(name, one_header(), NULL, "header %s: all 4 KiB zero (never written)", which[i]);
 		snprintf(name, sizeof name, "hdr%s-reserved-byte", which[i]);
-		begin(), cur[HDR_OFF(i) + 2000] ^= 0x40;
+		begin(), AT(HDR_OFF(i)), cur[HDR_OFF(i) + 2000] ^= 0x40;
 		emit(name, one_header(), NULL, "header %s: a reserved byte changed, checksum not updated", which[i]);
 		snprintf(name, sizeof name, "hdr%s-version-2", which[i]);
-		begin(), put16(cur + HDR_OFF(i) + H_VERSION, 2), fix_hdr(i);
+		begin(), AT(HDR_OFF(i)), put16(cur + HDR_OFF(i) + H_VERSION, 2), fix_hdr(i);
 		emit(name, "same-or-error", NULL, "header %s: version 2 with a correct checksum", which[i]);
 		snprintf(name, sizeof name, "hdr%s-log-misaligned", which[i]);
-		begin(), put64(cur + HDR_OFF(i) + H_LOG_OFF, L.log_off + 4096), fix_hdr(i);
+		begin(), AT(HDR_OFF(i)), put64(cur + HDR_OFF(i) + H_LOG_OFF, L.log_off + 4096), fix_hdr(i);
 		emit(name, "same-or-error", NULL, "header %s: log offset not 1 MiB aligned, correct checksum", which[i]);
 	}
 	/* the older header made current by a higher sequence number: same data either way */
@@ -477,19 +488,19 @@ static void regions(void)
 	for (int i = 0; i < 2; i++) {
 		char name[64];
 		snprintf(name, sizeof name, "rt%d-signature", i + 1);
-		begin(), cur[RT_OFF(i) + 1] ^= 0x01;
+		begin(), AT(RT_OFF(i)), cur[RT_OFF(i) + 1] ^= 0x01;
 		emit(name, one_region(), NULL, "region table %d: signature broken", i + 1);
 		snprintf(name, sizeof name, "rt%d-crc", i + 1);
-		begin(), cur[RT_OFF(i) + 7] ^= 0x10;
+		begin(), AT(RT_OFF(i)), cur[RT_OFF(i) + 7] ^= 0x10;
 		emit(name, one_region(), NULL, "region table %d: checksum wrong", i + 1);
 		snprintf(name, sizeof name, "rt%d-sig-and-crc", i + 1);
-		begin(), memset(cur + RT_OFF(i), 0x5a, 8);
+		begin(), AT(RT_OFF(i)), memset(cur + RT_OFF(i), 0x5a, 8);
 		emit(name, one_region(), NULL, "region table %d: signature and checksum overwritten", i + 1);
 		snprintf(name, sizeof name, "rt%d-entry-byte", i + 1);
-		begin(), cur[RT_OFF(i) + RT_ENTRY(L.rt_bat) + 18] ^= 0x01;
+		begin(), AT(RT_OFF(i)), cur[RT_OFF(i) + RT_ENTRY(L.rt_bat) + 18] ^= 0x01;
 		emit(name, one_region(), NULL, "region table %d: BAT offset changed, checksum not updated", i + 1);
 		snprintf(name, sizeof name, "rt%d-count-huge", i + 1);
-		begin(), put32(cur + RT_OFF(i) + 8, 0xFFFFFFFFu), fix_rt(i);
+		begin(), AT(RT_OFF(i)), put32(cur + RT_OFF(i) + 8, 0xFFFFFFFFu), fix_rt(i);
 		emit(name, one_region(), NULL, "region table %d: entry count 0xffffffff, correct checksum", i + 1);
 	}
 
@@ -587,11 +598,11 @@ static void metadata(void)
 	uint8_t *vs_e = NULL;
 
 	guid_parse(GUID_UNKNOWN_STR, g);
-	begin(), cur[L.meta_off + 3] ^= 0x01;
+	begin(), AT(L.meta_off), cur[L.meta_off + 3] ^= 0x01;
 	emit("meta-signature", "error", "metadata", "metadata table: signature broken");
-	begin(), put16(cur + L.meta_off + 10, 0xFFFF);
+	begin(), AT(L.meta_off), put16(cur + L.meta_off + 10, 0xFFFF);
 	emit("meta-count-huge", "error", "metadata", "metadata table: entry count 65535");
-	begin(), put16(cur + L.meta_off + 10, 2048);
+	begin(), AT(L.meta_off), put16(cur + L.meta_off + 10, 2048);
 	emit("meta-count-2048", "error", "metadata", "metadata table: entry count 2048 (limit 2047)");
 	begin(), put16(cur + L.meta_off + 10, 0);
 	emit("meta-count-zero", "error", "metadata", "metadata table: no entries");
@@ -694,29 +705,29 @@ static void bat(void)
 	e = get64(base + bat_pos(b0));
 	foff = e & ~(MiB - 1);
 #define SET(blk, v) put64(cur + bat_pos(blk), (v))
-	begin(), SET(b0, (past_eof + GiB) | ST_FULLY_PRESENT);
+	begin(), AT(bat_pos(b0)), SET(b0, (past_eof + GiB) | ST_FULLY_PRESENT);
 	emit("bat-past-eof", "error", "BAT entry", "block %" PRIu64 " 1 GiB past the end of the file", b0);
-	begin(), SET(b0, past_eof | ST_FULLY_PRESENT);
+	begin(), AT(bat_pos(b0)), SET(b0, past_eof | ST_FULLY_PRESENT);
 	emit("bat-at-eof", "error", "BAT entry", "block %" PRIu64 " starts at the end of the file", b0);
-	begin(), SET(b0, (0xFFFFFFFFFFFull << 20) | ST_FULLY_PRESENT);
+	begin(), AT(bat_pos(b0)), SET(b0, (0xFFFFFFFFFFFull << 20) | ST_FULLY_PRESENT);
 	emit("bat-offset-max", "error", "BAT entry", "block %" PRIu64 " at the largest offset (2^64 - 1 MiB)", b0);
-	begin(), SET(b0, 0 | ST_FULLY_PRESENT);
+	begin(), AT(bat_pos(b0)), SET(b0, 0 | ST_FULLY_PRESENT);
 	emit("bat-offset-zero", "error", "BAT entry", "block %" PRIu64 " at file offset 0 (the file identifier)", b0);
-	begin(), SET(b0, L.meta_off | ST_FULLY_PRESENT);
+	begin(), AT(bat_pos(b0)), SET(b0, L.meta_off | ST_FULLY_PRESENT);
 	emit("bat-on-metadata", "error", "BAT entry", "block %" PRIu64 " on the metadata region", b0);
-	begin(), SET(b0, L.bat_off | ST_FULLY_PRESENT);
+	begin(), AT(bat_pos(b0)), SET(b0, L.bat_off | ST_FULLY_PRESENT);
 	emit("bat-on-bat", "error", "BAT entry", "block %" PRIu64 " on the BAT region", b0);
 	if (L.log_len) {
-		begin(), SET(b0, L.log_off | ST_FULLY_PRESENT);
+		begin(), AT(bat_pos(b0)), SET(b0, L.log_off | ST_FULLY_PRESENT);
 		emit("bat-on-log", "error", "BAT entry", "block %" PRIu64 " on the log", b0);
 	}
-	begin(), SET(b0, e | (1ull << 3));
+	begin(), AT(bat_pos(b0)), SET(b0, e | (1ull << 3));
 	emit("bat-reserved-bit3", "error", "BAT entry", "block %" PRIu64 ": reserved bit 3 set (offset misaligned)", b0);
-	begin(), SET(b0, e | (1ull << 19));
+	begin(), AT(bat_pos(b0)), SET(b0, e | (1ull << 19));
 	emit("bat-reserved-bit19", "error", "BAT entry", "block %" PRIu64 ": reserved bit 19 set (offset 512 KiB off)", b0);
-	begin(), SET(b0, (e & ~7ull) | 4);
+	begin(), AT(bat_pos(b0)), SET(b0, (e & ~7ull) | 4);
 	emit("bat-state-4", "error", "BAT entry", "block %" PRIu64 ": state 4 (reserved)", b0);
-	begin(), SET(b0, (e & ~7ull) | ST_PARTIALLY_PRESENT);
+	begin(), AT(bat_pos(b0)), SET(b0, (e & ~7ull) | ST_PARTIALLY_PRESENT);
 	emit("bat-state-partial", "error", "BAT entry", "block %" PRIu64 ": PARTIALLY_PRESENT in a disk with no parent", b0);
 
 	/* legal states that make the block read as zeros */
@@ -736,20 +747,21 @@ static void bat(void)
 	/* two entries pointing at the same block */
 	if (L.n_present >= 2) {
 		b1 = L.present[1];
-		begin(), SET(b1, e);
+		begin(), AT(bat_pos(b1)), SET(b1, e);
 		emit("bat-duplicate", "error", "BAT entry", "blocks %" PRIu64 " and %" PRIu64 " share file offset 0x%" PRIx64,
 		     b0, b1, foff);
 		if (L.block_size > MiB) {
-			begin(), SET(b1, (foff + MiB) | ST_FULLY_PRESENT);
+			begin(), AT(bat_pos(b1)), SET(b1, (foff + MiB) | ST_FULLY_PRESENT);
 			emit("bat-overlap", "error", "BAT entry", "block %" PRIu64 " starts 1 MiB into block %" PRIu64, b1, b0);
 		}
 	}
 	if (L.not_present_blk != UINT64_MAX) {
 		b1 = L.not_present_blk;
-		begin(), SET(b1, e);
+		/* of two entries on one block the later one is the suspect */
+		begin(), AT(bat_pos(b1 > b0 ? b1 : b0)), SET(b1, e);
 		emit("bat-duplicate-of-absent", "error", "BAT entry",
 		     "block %" PRIu64 " (was not present) made to share block %" PRIu64 "'s offset", b1, b0);
-		begin(), SET(b1, e | (1ull << 12));
+		begin(), AT(bat_pos(b1)), SET(b1, e | (1ull << 12));
 		emit("bat-absent-reserved", "error", "BAT entry", "block %" PRIu64 " present, shared offset and reserved bit 12", b1);
 	}
 	/* entries past the ones the disk uses are padding: never read */
@@ -820,7 +832,7 @@ static void truncations(void)
 
 static void file_identifier(void)
 {
-	begin(), cur[0] = 'V';
+	begin(), AT(0), cur[0] = 'V';
 	emit("fileid-signature", "error", "vhdxfile|VHDX|signature", "file identifier: 'Vhdxfile'");
 	begin(), memset(cur + 8, 0xff, 512);
 	emit("fileid-creator-garbage", "same", NULL, "file identifier: creator string all 0xff (not UTF-16)");
