@@ -245,3 +245,17 @@ pass "a failed conversion removes its DST"
 grep -q "100.0%" err || fail "--progress printed no 100% line: $(cat err)"
 grep -q "MiB/s" err || fail "--progress printed no rate: $(cat err)"
 pass "--progress"
+
+# ---- SIGTERM half-way (every payload write slowed down by a fault rule) removes the DST
+echo 'op=write file=slow.vhdx struct=payload delay=300' > slow.rules
+"$VHDX" --faults slow.rules convert rt-vhd-fixed.vhd slow.vhdx 2> err &
+pid=$!
+for ((i = 0; i < 50; i++)); do [ -e slow.vhdx ] && break; sleep 0.1; done
+sleep 0.5
+kill -TERM $pid
+rc=0
+wait $pid || rc=$?
+expect_eq "exit code after SIGTERM" "$rc" 1
+grep -q "interrupted by signal 15" err || fail "no word about the signal: $(cat err)"
+[ -e slow.vhdx ] && fail "an interrupted conversion left slow.vhdx behind"
+pass "SIGTERM stops the conversion and removes its DST"

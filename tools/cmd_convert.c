@@ -4,9 +4,9 @@
  * disk file with -f raw) written to DST as a raw file or stream, or as a
  * new fixed or dynamic VHDX or VHD (like Convert-VHD).
  *
- * The source's allocation map drives the copy: zero extents are skipped
- * (a 127 GiB empty disk converts in the time it takes to walk its BAT), and
- * data is read in CHUNK-sized, CHUNK-aligned windows whose all-zero 64 KiB
+ * The source's allocation map drives the copy (convert_copy.c): zero
+ * extents are skipped (a 127 GiB empty disk converts in the time it takes
+ * to walk its BAT), and data is read in 4 MiB windows whose all-zero 64 KiB
  * pieces are not written either.  So a raw output gets holes, and a dynamic
  * output stores only blocks that hold a non-zero byte; a fixed output is
  * allocated in full by vhdx_create() and reads as zeros where nothing was
@@ -23,14 +23,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "convert.h"
 #include "internal.h"
-
-#define CHUNK (4u << 20)   /* bytes read and written per call, at most */
-#define PIECE (64u << 10)  /* granularity of the all-zero test: holes and skipped writes */
 
 static void help(FILE *f)
 {
@@ -59,49 +55,14 @@ static void help(FILE *f)
 		   "  -h, --help                         this text\n\n" TOOL_OPEN_HELP);
 }
 
-/* ---------------------------------------------------------------- progress */
-
-struct progress {
-	bool on;
-	double t0, last;
-	uint64_t total;
-};
-
-static double now_sec(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* At most four updates a second: a terminal that scrolls slows the copy down. */
-static void progress_show(struct progress *p, uint64_t done, bool final)
-{
-	double t, secs;
-
-	if (!p->on)
-		return;
-	t = now_sec();
-	if (!final && t - p->last < 0.25)
-		return;
-	p->last = t;
-	secs = t - p->t0;
-	fprintf(stderr, "\r%5.1f%%  %" PRIu64 " / %" PRIu64 " MiB  %.0f MiB/s%s",
-		p->total ? 100.0 * (double)done / (double)p->total : 100.0, done >> 20, p->total >> 20,
-		secs > 0 ? (double)done / 1048576.0 / secs : 0.0, final ? "\n" : "   ");
-}
-
 /* ---------------------------------------------------------------- interruption */
-
-static volatile sig_atomic_t interrupted;
 
 static void on_signal(int sig)
 {
-	interrupted = sig;
+	convert_interrupted = sig;
 }
 
-/* SIGINT/SIGTERM stop the copy at the next chunk, so that the partial DST is removed. */
+/* SIGINT/SIGTERM stop the copy at the next window, so that the partial DST is removed. */
 static void catch_signals(struct sigaction old[2])
 {
 	struct sigaction sa;
@@ -117,108 +78,6 @@ static void restore_signals(const struct sigaction old[2])
 {
 	sigaction(SIGINT, &old[0], NULL);
 	sigaction(SIGTERM, &old[1], NULL);
-}
-
-/* ---------------------------------------------------------------- copy */
-
-/*
- * Writes the non-zero PIECE-aligned pieces of BUF (disk bytes [POS,
- * POS+LEN)) at output offset POS - BASE; runs of data pieces go out in one
- * call.  A stream output gets every byte.
- */
-static int put(struct convert_out *out, const uint8_t *buf, size_t len, uint64_t pos, uint64_t base)
-{
-	if (!convert_out_sparse(out))
-		return convert_out_write(out, buf, len, pos - base);
-	for (size_t at = 0; at < len;) {
-		size_t run = 0, n;
-		/* pieces end at PIECE boundaries of the disk, so that writes into an image stay aligned */
-		while (at < len) {
-			n = (size_t)VHDX_MIN((uint64_t)(len - at), PIECE - (pos + at) % PIECE);
-			if (!vhdx_buf_is_zero(buf + at, n))
-				break;
-			at += n;
-		}
-		while (at + run < len) {
-			n = (size_t)VHDX_MIN((uint64_t)(len - at - run), PIECE - (pos + at + run) % PIECE);
-			if (vhdx_buf_is_zero(buf + at + run, n))
-				break;
-			run += n;
-		}
-		if (run) {
-			int r = convert_out_write(out, buf + at, run, pos + at - base);
-			if (r < 0)
-				return r;
-			at += run;
-		}
-	}
-	return 0;
-}
-
-/*
- * Copies disk bytes [START, END) of SRC to OUT (output offset = disk offset
- * - START).  0 or -errno (message printed).
- */
-static int copy(struct convert_src *src, struct convert_out *out, uint64_t start, uint64_t end,
-		struct progress *prog)
-{
-	uint8_t *buf = NULL, *zeros = NULL;
-	int r = 0;
-
-	if (posix_memalign((void **)&buf, 4096, CHUNK) != 0 ||
-	    (!convert_out_sparse(out) && !(zeros = calloc(1, CHUNK)))) {
-		tool_error("convert", "out of memory");
-		free(buf);
-		return -ENOMEM;
-	}
-	for (uint64_t at = start; at < end;) {
-		uint64_t ext, ws, we;
-		bool data;
-
-		if (interrupted) {
-			tool_error("convert", "interrupted by signal %d", (int)interrupted);
-			r = -EINTR;
-			break;
-		}
-		r = convert_src_map(src, at, end - at, &data, &ext);
-		if (r < 0)
-			break;
-		if (!data) {
-			/* reads as zeros: nothing to write, except to a stream */
-			for (uint64_t z = 0; z < ext && !convert_out_sparse(out);) {
-				size_t n = (size_t)VHDX_MIN(ext - z, CHUNK);
-				r = convert_out_write(out, zeros, n, at + z - start);
-				if (r < 0)
-					goto out;
-				z += n;
-				progress_show(prog, at + z - start, false);
-			}
-			at += ext;
-			progress_show(prog, at - start, false);
-			continue;
-		}
-		/*
-		 * A window up to the next CHUNK boundary, read whole (any zero
-		 * extents inside it read as zeros and are skipped by put()).  For
-		 * a sparse output it begins at the PIECE holding AT: bytes before
-		 * AT are zeros of the previous extent, and aligned writes keep an
-		 * image output from read-modify-writing sectors.
-		 */
-		ws = convert_out_sparse(out) ? VHDX_MAX(start, at - at % PIECE) : at;
-		we = VHDX_MIN(end, ws - ws % CHUNK + CHUNK);
-		r = convert_src_read(src, buf, (size_t)(we - ws), ws);
-		if (r < 0)
-			break;
-		r = put(out, buf, (size_t)(we - ws), ws, start);
-		if (r < 0)
-			break;
-		at = we;
-		progress_show(prog, at - start, false);
-	}
-out:
-	free(buf);
-	free(zeros);
-	return r;
 }
 
 /* ---------------------------------------------------------------- options */
@@ -277,7 +136,7 @@ int cmd_convert(int argc, char **argv)
 	struct tool_open to;
 	struct convert_src src;
 	struct convert_out out;
-	struct progress prog = { 0 };
+	struct convert_progress prog;
 	struct sigaction old_sig[2];
 	const char *ofmt = NULL, *ifmt = NULL, *type = NULL, *dst;
 	int progress = -1, c, ret, r;
@@ -406,16 +265,10 @@ int cmd_convert(int argc, char **argv)
 	}
 	if (progress < 0)
 		progress = isatty(STDERR_FILENO) && out.fd != STDOUT_FILENO;
-	prog.on = progress;
-	prog.total = op.size;
-	prog.t0 = prog.last = now_sec();
-	interrupted = 0;
+	convert_progress_start(&prog, progress, op.size);
+	convert_interrupted = 0;
 	catch_signals(old_sig);
-	r = copy(&src, &out, start, end, &prog);
-	if (r == 0 && interrupted) {
-		tool_error("convert", "interrupted by signal %d", (int)interrupted);
-		r = -EINTR;
-	}
+	r = convert_copy(&src, &out, start, end, &prog);
 	if (r < 0) {
 		convert_out_abort(&out);
 		ret = EXIT_ERR;
@@ -424,7 +277,7 @@ int cmd_convert(int argc, char **argv)
 	}
 	restore_signals(old_sig);
 	if (ret == EXIT_OK)
-		progress_show(&prog, op.size, true);
+		convert_progress_show(&prog, op.size, true);
 	else if (prog.on)
 		fputc('\n', stderr);
 	r = convert_src_close(&src);

@@ -9,6 +9,7 @@
 #define VHDX_TOOL_CONVERT_H
 
 #include <stdbool.h>
+#include <signal.h>
 #include <stdint.h>
 #include <sys/stat.h>
 
@@ -103,5 +104,29 @@ int convert_out_finish(struct convert_out *o);
 
 /** After a failure: closes the output and removes a file this command created or replaced. */
 void convert_out_abort(struct convert_out *o);
+
+/* ---- the copy (convert_copy.c) */
+
+/** Set by the signal handler of cmd_convert: the copy stops at the next window. */
+extern volatile sig_atomic_t convert_interrupted;
+
+struct convert_progress {
+	bool on;
+	double t0, last;
+	uint64_t total;
+};
+/** Starts the clock; ON says whether anything is printed. */
+void convert_progress_start(struct convert_progress *p, bool on, uint64_t total);
+/** "\r 42.0%  430 / 1024 MiB  512 MiB/s" on stderr, at most 4 times a second (FINAL: always, with a newline). */
+void convert_progress_show(struct convert_progress *p, uint64_t done, bool final);
+
+/**
+ * Copies disk bytes [START, END) of SRC to OUT (output offset = disk offset
+ * - START), skipping what reads as zeros where OUT is sparse; a reader
+ * thread reads ahead while this thread writes.  0 or -errno (message
+ * printed; -EINTR when convert_interrupted was set).
+ */
+int convert_copy(struct convert_src *src, struct convert_out *out, uint64_t start, uint64_t end,
+		 struct convert_progress *prog);
 
 #endif

@@ -1,0 +1,262 @@
+/*
+ * convert_copy.c - the copy loop of `vhdx convert`, as a two-stage
+ * pipeline: a reader thread walks the source's allocation map and reads
+ * CHUNK-sized windows into a ring of NSLOT buffers, while the calling
+ * thread drops the all-zero 64 KiB pieces and writes the rest.  Reading
+ * the next window while the previous one is written keeps both the source
+ * and the output busy (the copy is bound by the page cache's memcpy on
+ * each side, so two cores nearly halve it).
+ *
+ * Zero extents of the source are skipped by the reader without a buffer,
+ * except for a stream output, which gets them as "zeros" slots.  Windows
+ * end at CHUNK boundaries of the disk and, for a sparse output, begin at
+ * the PIECE holding the first data byte, so writes into an image stay
+ * aligned (no read-modify-write of sectors).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "convert.h"
+#include "internal.h"
+
+#define CHUNK (4u << 20)   /* bytes per read and per window, at most */
+#define PIECE (64u << 10)  /* granularity of the all-zero test: holes and skipped writes */
+#define NSLOT 4            /* windows in flight between the reader and the writer */
+
+volatile sig_atomic_t convert_interrupted;
+
+/* ---------------------------------------------------------------- progress */
+
+static double now_sec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void convert_progress_start(struct convert_progress *p, bool on, uint64_t total)
+{
+	p->on = on;
+	p->total = total;
+	p->t0 = p->last = now_sec();
+}
+
+/* At most four updates a second: a terminal that scrolls slows the copy down. */
+void convert_progress_show(struct convert_progress *p, uint64_t done, bool final)
+{
+	double t, secs;
+
+	if (!p->on)
+		return;
+	t = now_sec();
+	if (!final && t - p->last < 0.25)
+		return;
+	p->last = t;
+	secs = t - p->t0;
+	fprintf(stderr, "\r%5.1f%%  %" PRIu64 " / %" PRIu64 " MiB  %.0f MiB/s%s",
+		p->total ? 100.0 * (double)done / (double)p->total : 100.0, done >> 20, p->total >> 20,
+		secs > 0 ? (double)done / 1048576.0 / secs : 0.0, final ? "\n" : "   ");
+}
+
+/* ---------------------------------------------------------------- the ring */
+
+struct slot {
+	uint8_t *buf;
+	uint64_t pos;   /* disk offset of buf[0] */
+	size_t len;
+	bool zeros;     /* a zero extent for a stream: LEN zeros, BUF unused */
+	uint64_t upto;  /* the disk is done up to here once this slot is written */
+};
+
+struct ring {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct slot slot[NSLOT];
+	uint64_t head, tail; /* slots filled / slots written */
+	bool eof;            /* the reader is done (ERR says how) */
+	bool stop;           /* the writer failed: the reader must stop */
+	int err;
+	struct convert_src *src;
+	bool sparse;
+	uint64_t start, end;
+};
+
+/* The reader: fills slots in disk order until END, an error or STOP. */
+static void *reader(void *arg)
+{
+	struct ring *g = arg;
+	int r = 0;
+
+	for (uint64_t at = g->start; at < g->end;) {
+		struct slot *s;
+		uint64_t ext, ws, we;
+		bool data;
+
+		if (convert_interrupted)
+			break; /* the writer reports it */
+		r = convert_src_map(g->src, at, g->end - at, &data, &ext);
+		if (r < 0)
+			break;
+		if (!data && g->sparse) {
+			at += ext;
+			continue;
+		}
+		pthread_mutex_lock(&g->mu);
+		while (g->head - g->tail == NSLOT && !g->stop)
+			pthread_cond_wait(&g->cv, &g->mu);
+		bool stop = g->stop;
+		pthread_mutex_unlock(&g->mu);
+		if (stop)
+			break;
+		/* only this thread touches the slot until head moves past it */
+		s = &g->slot[g->head % NSLOT];
+		if (!data) {
+			s->zeros = true;
+			s->pos = at;
+			s->len = (size_t)VHDX_MIN(ext, CHUNK);
+			at += s->len;
+		} else {
+			ws = g->sparse ? VHDX_MAX(g->start, at - at % PIECE) : at;
+			we = VHDX_MIN(g->end, ws - ws % CHUNK + CHUNK);
+			r = convert_src_read(g->src, s->buf, (size_t)(we - ws), ws);
+			if (r < 0)
+				break;
+			s->zeros = false;
+			s->pos = ws;
+			s->len = (size_t)(we - ws);
+			at = we;
+		}
+		s->upto = at;
+		pthread_mutex_lock(&g->mu);
+		g->head++;
+		pthread_cond_broadcast(&g->cv);
+		pthread_mutex_unlock(&g->mu);
+	}
+	pthread_mutex_lock(&g->mu);
+	g->eof = true;
+	g->err = r;
+	pthread_cond_broadcast(&g->cv);
+	pthread_mutex_unlock(&g->mu);
+	return NULL;
+}
+
+/*
+ * Writes the non-zero PIECE-aligned pieces of BUF (disk bytes [POS,
+ * POS+LEN)) at output offset POS - BASE; runs of data pieces go out in one
+ * call.  A stream output gets every byte.
+ */
+static int put(struct convert_out *out, const uint8_t *buf, size_t len, uint64_t pos, uint64_t base)
+{
+	if (!convert_out_sparse(out))
+		return convert_out_write(out, buf, len, pos - base);
+	for (size_t at = 0; at < len;) {
+		size_t run = 0, n;
+		/* pieces end at PIECE boundaries of the disk */
+		while (at < len) {
+			n = (size_t)VHDX_MIN((uint64_t)(len - at), PIECE - (pos + at) % PIECE);
+			if (!vhdx_buf_is_zero(buf + at, n))
+				break;
+			at += n;
+		}
+		while (at + run < len) {
+			n = (size_t)VHDX_MIN((uint64_t)(len - at - run), PIECE - (pos + at + run) % PIECE);
+			if (vhdx_buf_is_zero(buf + at + run, n))
+				break;
+			run += n;
+		}
+		if (run) {
+			int r = convert_out_write(out, buf + at, run, pos + at - base);
+			if (r < 0)
+				return r;
+			at += run;
+		}
+	}
+	return 0;
+}
+
+int convert_copy(struct convert_src *src, struct convert_out *out, uint64_t start, uint64_t end,
+		 struct convert_progress *prog)
+{
+	struct ring g;
+	pthread_t th;
+	uint8_t *zeros = NULL;
+	int r = 0, ret;
+	unsigned n = 0;
+
+	memset(&g, 0, sizeof g);
+	g.src = src;
+	g.sparse = convert_out_sparse(out);
+	g.start = start;
+	g.end = end;
+	for (n = 0; n < NSLOT; n++)
+		if (posix_memalign((void **)&g.slot[n].buf, 4096, CHUNK) != 0)
+			break;
+	if (n < NSLOT || (!g.sparse && !(zeros = calloc(1, CHUNK)))) {
+		tool_error("convert", "out of memory");
+		r = -ENOMEM;
+		goto out;
+	}
+	pthread_mutex_init(&g.mu, NULL);
+	pthread_cond_init(&g.cv, NULL);
+	ret = pthread_create(&th, NULL, reader, &g);
+	if (ret) {
+		tool_error("convert", "cannot start the reader thread: %s", strerror(ret));
+		r = -ret;
+		goto out_sync;
+	}
+	for (;;) {
+		struct slot *s;
+		uint64_t upto;
+
+		pthread_mutex_lock(&g.mu);
+		while (g.head == g.tail && !g.eof)
+			pthread_cond_wait(&g.cv, &g.mu);
+		if (g.head == g.tail || g.err < 0) {
+			/* nothing left: done; or the reader's error (already printed) */
+			r = g.err;
+			pthread_mutex_unlock(&g.mu);
+			break;
+		}
+		s = &g.slot[g.tail % NSLOT];
+		pthread_mutex_unlock(&g.mu);
+
+		if (convert_interrupted) {
+			r = -EINTR;
+		} else if (s->zeros) {
+			r = convert_out_write(out, zeros, s->len, s->pos - start);
+		} else {
+			r = put(out, s->buf, s->len, s->pos, start);
+		}
+		upto = s->upto; /* the slot is the reader's again after tail++ */
+		pthread_mutex_lock(&g.mu);
+		if (r < 0)
+			g.stop = true;
+		else
+			g.tail++;
+		pthread_cond_broadcast(&g.cv);
+		pthread_mutex_unlock(&g.mu);
+		if (r < 0)
+			break;
+		convert_progress_show(prog, upto - start, false);
+	}
+	pthread_join(th, NULL);
+	if (r == 0 && convert_interrupted)
+		r = -EINTR;
+	if (r == -EINTR)
+		tool_error("convert", "interrupted by signal %d", (int)convert_interrupted);
+out_sync:
+	pthread_cond_destroy(&g.cv);
+	pthread_mutex_destroy(&g.mu);
+out:
+	for (unsigned i = 0; i < n; i++)
+		free(g.slot[i].buf);
+	free(zeros);
+	return r;
+}
