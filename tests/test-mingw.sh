@@ -69,12 +69,14 @@ if [ -z "$WINE" ]; then
 	exit 0
 fi
 [ -x "$VHDX" ] || skip "the Linux vhdx was not built (needed to compare with)"
+# libtool may leave a wrapper in tools/ and the program in tools/.libs/
+[ -f "$B/tools/.libs/vhdx.exe" ] && EXE="$B/tools/.libs/vhdx.exe"
 # the runtime DLLs the program needs, beside it
 for d in libwinpthread-1.dll libgcc_s_seh-1.dll; do
 	p=$($HOST-gcc -print-file-name=$d)
-	[ -f "$p" ] && cp "$p" "$B/tools/"
+	[ -f "$p" ] && cp "$p" "$(dirname "$EXE")/"
 done
-cp "$DLL" "$B/tools/"
+cp "$DLL" "$(dirname "$EXE")/"
 export WINEPREFIX="$T/wine" WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
 # wine writes text through the CRT: \r\n line ends, dropped before comparing
 wexe() { "$WINE" "$EXE" "$@" 2> "$T/wine.err" | tr -d '\r'; return "${PIPESTATUS[0]}"; }
