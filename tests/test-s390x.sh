@@ -25,6 +25,16 @@ MA=/usr/lib/$HOST
 # The unit tests registered in Makefile.am (so new ones are picked up).
 units=$(grep -Eo 'tests/unit/test_[a-z0-9_]+' "$top_srcdir/Makefile.am" | sort -u)
 [ -n "$units" ] || fail "no unit tests found in Makefile.am"
+# The power-cut sweeps take ~30 s natively and several minutes under qemu,
+# too long for every CI run: left out unless VHDX_S390X_ALL=1 (the codecs
+# they drive are covered by the other unit tests).
+SLOW="tests/unit/test_crash_vhdx tests/unit/test_compact"
+if [ "${VHDX_S390X_ALL:-0}" != 1 ]; then
+	for u in $SLOW; do
+		case " $(echo $units) " in *" $u "*) echo "# not run under qemu (slow; VHDX_S390X_ALL=1 runs it): $u" ;; esac
+	done
+	units=$(printf '%s\n' $units | grep -vxF -f <(printf '%s\n' $SLOW))
+fi
 
 B="$T/build"
 mkdir -p "$B"
@@ -45,7 +55,7 @@ file -L "$B/tests/unit/test_endian" 2>/dev/null | grep -q 'IBM S/390' ||
 # libcmocka0:s390x).
 export QEMU_LD_PREFIX=/ LD_LIBRARY_PATH=$MA
 # two at a time (qemu is CPU-bound); each leaves OK or its log
-run_one() { cd "$B" && if timeout 120 qemu-s390x "./$1" > "$T/$(basename "$1").log" 2>&1; then
+run_one() { cd "$B" && if timeout "${VHDX_S390X_TIMEOUT:-180}" qemu-s390x "./$1" > "$T/$(basename "$1").log" 2>&1; then
 	echo "ok $1"; else echo "FAIL $1"; fi; }
 export -f run_one; export B T
 printf '%s\n' $units | xargs -P 2 -I{} bash -c 'run_one {}' > "$T/results"
