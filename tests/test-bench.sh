@@ -32,6 +32,8 @@ assert rep["size"] == 16 << 20 and rep["runs"] == 1, rep
 want = {
     "seq-read": 1, "rand-read": 2, "chain-read": 2, "convert": 3,
     "fuse-seq-vs-vhdimount": 4, "fuse-seq-vs-raw": 4, "fuse-rand-vs-vhdimount": 4, "fuse-rand-vs-raw": 4,
+    "fuse-dio-seq-vs-vhdimount": 4, "fuse-dio-seq-vs-raw": 4,
+    "fuse-dio-rand-vs-vhdimount": 4, "fuse-dio-rand-vs-raw": 4,
     "seq-write": 5, "rand-alloc": 5, "fuse-seq-write": 5, "fuse-rand-alloc": 5,
     "open-64t-time": 6, "open-64t-memory": 6, "hash": 7,
 }

@@ -4,7 +4,9 @@
  *   4 fuse-seq-*      1 MiB read()s of the whole disk through vhdxfs, vs
  *                     vhdimount (libvhdi) on the same image and vs the raw
  *                     file read directly
- *   4 fuse-rand-*     random 4 KiB pread()s, the same three readers
+ *   4 fuse-rand-*     random 4 KiB pread()s, the same readers
+ *   4 fuse-dio-*      the same through a second mount with -o direct_io
+ *                     (no page cache for the disk: bigger requests, splice)
  *   5 fuse-seq-write  1 MiB writes into a new image mounted -o rw, fsync,
  *                     vs write() of a raw file + fdatasync
  *   5 fuse-rand-alloc random allocating 4 KiB writes with an fsync every
@@ -66,8 +68,8 @@ static void unmount(const char *mnt)
 	}
 }
 
-/* Starts `vhdxfs -f [-o rw] IMAGE MNT`; its pid, or -1. */
-static pid_t mount_vhdxfs(struct bench *b, const char *image, const char *mnt, bool rw)
+/* Starts `vhdxfs -f [-o OPTS] IMAGE MNT` (OPTS NULL: none); its pid, or -1. */
+static pid_t mount_vhdxfs(struct bench *b, const char *image, const char *mnt, const char *opts)
 {
 	pid_t pid;
 
@@ -81,8 +83,8 @@ static pid_t mount_vhdxfs(struct bench *b, const char *image, const char *mnt, b
 			dup2(fd, 1);
 			dup2(fd, 2);
 		}
-		if (rw)
-			execl(b->vhdxfs_exe, "vhdxfs", "-f", "-o", "rw", image, mnt, (char *)NULL);
+		if (opts)
+			execl(b->vhdxfs_exe, "vhdxfs", "-f", "-o", opts, image, mnt, (char *)NULL);
 		else
 			execl(b->vhdxfs_exe, "vhdxfs", "-f", image, mnt, (char *)NULL);
 		_exit(127);
@@ -159,7 +161,7 @@ static double rand_read(const char *path, bool drop, const uint64_t *offs, unsig
 	return n / t;
 }
 
-enum { R_RAW, R_VHDXFS, R_VHDI, N_READERS };
+enum { R_RAW, R_VHDXFS, R_DIO, R_VHDI, N_READERS };
 
 void bench_fig_fuse_read(struct bench *b)
 {
@@ -171,30 +173,39 @@ void bench_fig_fuse_read(struct bench *b)
 					 BENCH_RATIO_AT_LEAST, 3.0);
 	struct bench_fig *rr = bench_add(4, "fuse-rand-vs-raw", "IOPS", "pread of the raw file", BENCH_RATIO_AT_LEAST,
 					 0.6);
+	struct bench_fig *dsv = bench_add(4, "fuse-dio-seq-vs-vhdimount", "MiB/s", "vhdimount, same image",
+					  BENCH_RATIO_AT_LEAST, 3.0);
+	struct bench_fig *dsr = bench_add(4, "fuse-dio-seq-vs-raw", "MiB/s", "read of the raw file",
+					  BENCH_RATIO_AT_LEAST, 0.6);
+	struct bench_fig *drv = bench_add(4, "fuse-dio-rand-vs-vhdimount", "IOPS", "vhdimount, same image",
+					  BENCH_RATIO_AT_LEAST, 3.0);
+	struct bench_fig *drr = bench_add(4, "fuse-dio-rand-vs-raw", "IOPS", "pread of the raw file",
+					  BENCH_RATIO_AT_LEAST, 0.6);
+	struct bench_fig *all[] = { sv, sr, rv, rr, dsv, dsr, drv, drr };
 	const char *why = fuse_unavailable(b);
-	char m1[1100], m2[1100], files[N_READERS][1200];
+	char m1[1100], m2[1100], m3[1100], files[N_READERS][1200];
 	double seq[N_READERS][16], rnd[N_READERS][16];
 	uint64_t offs[FUSE_RAND_IOS];
 	bool have_vhdi = bench_have("vhdimount");
-	pid_t pid;
+	pid_t pid, pid_dio;
 
 	if (why) {
-		bench_skip(sv, "%s", why);
-		bench_skip(sr, "%s", why);
-		bench_skip(rv, "%s", why);
-		bench_skip(rr, "%s", why);
+		for (unsigned i = 0; i < 8; i++)
+			bench_skip(all[i], "%s", why);
 		return;
 	}
 	bench_prepare_pair(b);
 	bench_path(m1, b, "mnt-vhdxfs");
 	bench_path(m2, b, "mnt-vhdimount");
+	bench_path(m3, b, "mnt-vhdxfs-dio");
 	bench_log(b, "vhdxfs reads");
-	pid = mount_vhdxfs(b, b->vhdx, m1, false);
-	if (pid < 0) {
-		bench_skip(sv, "vhdxfs did not mount");
-		bench_skip(sr, "vhdxfs did not mount");
-		bench_skip(rv, "vhdxfs did not mount");
-		bench_skip(rr, "vhdxfs did not mount");
+	pid = mount_vhdxfs(b, b->vhdx, m1, NULL);
+	pid_dio = pid < 0 ? -1 : mount_vhdxfs(b, b->vhdx, m3, "direct_io");
+	if (pid < 0 || pid_dio < 0) {
+		if (pid >= 0)
+			unmount_vhdxfs(m1, pid);
+		for (unsigned i = 0; i < 8; i++)
+			bench_skip(all[i], "vhdxfs did not mount");
 		return;
 	}
 	if (have_vhdi) {
@@ -205,6 +216,7 @@ void bench_fig_fuse_read(struct bench *b)
 	}
 	snprintf(files[R_RAW], sizeof files[0], "%s", b->raw);
 	snprintf(files[R_VHDXFS], sizeof files[0], "%s/disk", m1);
+	snprintf(files[R_DIO], sizeof files[0], "%s/disk", m3);
 	snprintf(files[R_VHDI], sizeof files[0], "%s/vhdi1", m2);
 	for (unsigned i = 0; i < FUSE_RAND_IOS; i++)
 		offs[i] = (bench_rand() % (b->size / 4096)) * 4096;
@@ -225,27 +237,31 @@ void bench_fig_fuse_read(struct bench *b)
 			rnd[who][r] = rand_read(files[who], who != R_RAW, offs, FUSE_RAND_IOS);
 		}
 	unmount_vhdxfs(m1, pid);
+	unmount_vhdxfs(m3, pid_dio);
 	if (have_vhdi)
 		unmount(m2);
 	for (int r = 0; r < b->runs; r++)
 		for (int w = 0; w < N_READERS; w++)
 			if ((w != R_VHDI || have_vhdi) && (seq[w][r] < 0 || rnd[w][r] < 0)) {
-				bench_skip(sv, "a read through a mount failed");
-				bench_skip(sr, "a read through a mount failed");
-				bench_skip(rv, "a read through a mount failed");
-				bench_skip(rr, "a read through a mount failed");
+				for (unsigned i = 0; i < 8; i++)
+					bench_skip(all[i], "a read through a mount failed");
 				return;
 			}
 	sv->ours = sr->ours = bench_median(seq[R_VHDXFS], b->runs);
 	rv->ours = rr->ours = bench_median(rnd[R_VHDXFS], b->runs);
-	sr->base = bench_median(seq[R_RAW], b->runs);
-	rr->base = bench_median(rnd[R_RAW], b->runs);
+	dsv->ours = dsr->ours = bench_median(seq[R_DIO], b->runs);
+	drv->ours = drr->ours = bench_median(rnd[R_DIO], b->runs);
+	sr->base = dsr->base = bench_median(seq[R_RAW], b->runs);
+	rr->base = drr->base = bench_median(rnd[R_RAW], b->runs);
 	if (have_vhdi) {
-		sv->base = bench_median(seq[R_VHDI], b->runs);
-		rv->base = bench_median(rnd[R_VHDI], b->runs);
+		sv->base = dsv->base = bench_median(seq[R_VHDI], b->runs);
+		rv->base = drv->base = bench_median(rnd[R_VHDI], b->runs);
 	} else {
-		bench_skip(sv, "baseline skipped: vhdimount (libvhdi-utils) is not installed or did not mount");
-		bench_skip(rv, "baseline skipped: vhdimount (libvhdi-utils) is not installed or did not mount");
+		const char *m = "baseline skipped: vhdimount (libvhdi-utils) is not installed or did not mount";
+		bench_skip(sv, "%s", m);
+		bench_skip(rv, "%s", m);
+		bench_skip(dsv, "%s", m);
+		bench_skip(drv, "%s", m);
 	}
 }
 
@@ -271,7 +287,7 @@ static double fuse_seq_write(struct bench *b, const char *image, const char *mnt
 	int fd;
 
 	new_image(image, b->size, 0);
-	pid = mount_vhdxfs(b, image, mnt, true);
+	pid = mount_vhdxfs(b, image, mnt, "rw");
 	if (pid < 0)
 		return -1;
 	snprintf(disk, sizeof disk, "%s/disk", mnt);
@@ -301,7 +317,7 @@ static double fuse_alloc_write(struct bench *b, const char *image, const char *m
 	int fd;
 
 	new_image(image, BENCH_ALLOC_DISK, 1u << 20);
-	pid = mount_vhdxfs(b, image, mnt, true);
+	pid = mount_vhdxfs(b, image, mnt, "rw");
 	if (pid < 0)
 		return -1;
 	snprintf(disk, sizeof disk, "%s/disk", mnt);
