@@ -183,8 +183,26 @@ static int above_at(const struct vhdx_chain *c, unsigned k, uint64_t voff, uint6
 	return 0;
 }
 
-/* Zeros in the ancestor wherever [VOFF, VOFF+LEN) reads as data through it now. */
-static int zero_in_ancestor(struct vhdx_image *anc, uint64_t voff, uint64_t len)
+/*
+ * Whether the ancestor already reads BUF at [VOFF, VOFF+LEN) (BUF NULL:
+ * zeros).  Used when resuming: see copy_chain().  SCRATCH holds LEN bytes.
+ */
+static int ancestor_holds(struct vhdx_image *anc, const uint8_t *buf, uint8_t *scratch, uint64_t voff, uint64_t len,
+			  bool *same)
+{
+	ssize_t got = vhdx_pread(anc, scratch, (size_t)len, voff);
+
+	if (got < 0)
+		return (int)got;
+	*same = (uint64_t)got == len && (buf ? !memcmp(scratch, buf, (size_t)len) : vhdx_buf_is_zero(scratch, (size_t)len));
+	return 0;
+}
+
+/*
+ * Zeros in the ancestor wherever [VOFF, VOFF+LEN) reads as data through it
+ * now (with SCRATCH, of MERGE_CHUNK bytes: not where that data is zeros already).
+ */
+static int zero_in_ancestor(struct vhdx_image *anc, uint64_t voff, uint64_t len, uint8_t *scratch)
 {
 	while (len) {
 		struct vhdx_extent e;
@@ -195,9 +213,18 @@ static int zero_in_ancestor(struct vhdx_image *anc, uint64_t voff, uint64_t len)
 		if (e.len > len)
 			e.len = len;
 		if (e.kind == VHDX_EXTENT_DATA) {
-			ret = vhdx_discard(anc, voff, e.len);
-			if (ret < 0)
-				return ret;
+			bool same = false;
+
+			if (scratch && e.len <= MERGE_CHUNK) {
+				ret = ancestor_holds(anc, NULL, scratch, voff, e.len, &same);
+				if (ret < 0)
+					return ret;
+			}
+			if (!same) {
+				ret = vhdx_discard(anc, voff, e.len);
+				if (ret < 0)
+					return ret;
+			}
 		}
 		voff += e.len;
 		len -= e.len;
@@ -205,14 +232,26 @@ static int zero_in_ancestor(struct vhdx_image *anc, uint64_t voff, uint64_t len)
 	return 0;
 }
 
-static int copy_chain(struct vhdx_chain *c, unsigned k, struct vhdx_image *anc, const struct vhdx_merge_options *o)
+/*
+ * Copies what the layers above the ancestor (0..K-1) hold into it.  When
+ * RESUMED (a re-run after a crash), ranges the ancestor already holds are
+ * not written again: the crashed run may have completed the copy and
+ * re-pointed a child to the ancestor's new DataWriteGuid already, and a
+ * write would renew that identity once more and cut the child off.
+ */
+static int copy_chain(struct vhdx_chain *c, unsigned k, struct vhdx_image *anc, const struct vhdx_merge_options *o,
+		      bool resumed)
 {
 	uint64_t size = c->virtual_size, voff = 0, since_flush = 0;
 	uint8_t *buf = malloc(MERGE_CHUNK);
+	uint8_t *scratch = resumed ? malloc(MERGE_CHUNK) : NULL;
 	int ret = 0;
 
-	if (!buf)
+	if (!buf || (resumed && !scratch)) {
+		free(buf);
+		free(scratch);
 		return vhdx_err(ENOMEM, "out of memory");
+	}
 	while (voff < size) {
 		enum above_kind kind;
 		uint64_t len, max = VHDX_MIN(size - voff, (uint64_t)MERGE_CHUNK);
@@ -237,6 +276,16 @@ static int copy_chain(struct vhdx_chain *c, unsigned k, struct vhdx_image *anc, 
 			ret = vhdx_chain_read(c, 0, buf, (size_t)len, voff);
 			if (ret < 0)
 				break;
+			if (scratch) {
+				bool same = false;
+				ret = ancestor_holds(anc, buf, scratch, voff, len, &same);
+				if (ret < 0)
+					break;
+				if (same) {
+					voff += len;
+					continue;
+				}
+			}
 			w = vhdx_pwrite(anc, buf, (size_t)len, voff);
 			if (w < 0 || (uint64_t)w != len) {
 				ret = w < 0 ? (int)w : vhdx_err(EIO, "short write into the ancestor at %llu",
@@ -246,7 +295,7 @@ static int copy_chain(struct vhdx_chain *c, unsigned k, struct vhdx_image *anc, 
 			since_flush += len;
 		} else if (kind == ABOVE_ZERO) {
 			/* a ZERO block above hides what the ancestor holds: it must read as zeros there too */
-			ret = zero_in_ancestor(anc, voff, len);
+			ret = zero_in_ancestor(anc, voff, len, scratch);
 			if (ret < 0)
 				break;
 			since_flush += len;
@@ -266,6 +315,7 @@ static int copy_chain(struct vhdx_chain *c, unsigned k, struct vhdx_image *anc, 
 		}
 	}
 	free(buf);
+	free(scratch);
 	if (ret < 0)
 		return ret;
 	return vhdx_flush(anc);
@@ -412,7 +462,7 @@ int vhdx_merge(const char *child, const struct vhdx_merge_options *opts_in)
 		ret = vhdx_err_prefix(ret, "opening the ancestor %s for writing", anc_real);
 		goto out;
 	}
-	ret = copy_chain(&c, k, anc, &o);
+	ret = copy_chain(&c, k, anc, &o, resumed);
 	if (ret < 0) {
 		/* keep the copy's message: the close after a failure has its own */
 		char *msg = vhdx_err_dup();
