@@ -51,8 +51,8 @@ int convert_src_map(struct convert_src *s, uint64_t off, uint64_t len, bool *dat
 /** Reads exactly LEN bytes at OFF (inside the disk) into BUF.  0, or -errno after printing the error. */
 int convert_src_read(struct convert_src *s, void *buf, size_t len, uint64_t off);
 
-/** True when the file ST is one of the files the source reads (the raw file or any layer). */
-bool convert_src_uses(struct convert_src *s, const struct stat *st);
+/** True when PATH is one of the files the source reads (the raw file or any layer). */
+bool convert_src_uses(struct convert_src *s, const char *path);
 
 /** Closes the source.  0 or the image's -errno. */
 int convert_src_close(struct convert_src *s);

@@ -84,7 +84,7 @@ int convert_out_open(struct convert_out *o, const char *path, const struct conve
 		tool_error("convert", "%s: %s", path, strerror(errno));
 		return EXIT_ERR;
 	}
-	if (exists && convert_src_uses(src, &st)) {
+	if (exists && convert_src_uses(src, path)) {
 		tool_error("convert", "%s: is a file of the input %s; refusing to write over it", path, src->path);
 		return EXIT_ERR;
 	}

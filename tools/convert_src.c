@@ -175,17 +175,15 @@ int convert_src_read(struct convert_src *s, void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
-bool convert_src_uses(struct convert_src *s, const struct stat *st)
+bool convert_src_uses(struct convert_src *s, const char *path)
 {
-	struct stat x;
-
 	if (!s->img)
-		return fstat(s->fd, &x) == 0 && x.st_dev == st->st_dev && x.st_ino == st->st_ino;
+		return vhdx_same_file(s->path, path);
 	for (unsigned i = 0;; i++) {
 		const char *p = vhdx_layer_path(s->img, i);
 		if (!p)
 			return false;
-		if (stat(p, &x) == 0 && x.st_dev == st->st_dev && x.st_ino == st->st_ino)
+		if (vhdx_same_file(p, path))
 			return true;
 	}
 }
