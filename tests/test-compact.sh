@@ -98,6 +98,31 @@ for n in 1 2 3 5 8; do
 done
 pass "power cuts at writes 1, 2, 3, 5, 8 of a compact: same disk, and compact again finishes"
 
+# ---- images made by Windows, Disk2VHD and qemu (../shared/conformance): same bytes as the manifest after compact
+if [ -f "$CONFORMANCE/MANIFEST.tsv" ]; then
+	for f in dirtylog-10G.vhdx win10-dynamic-10M.vhdx win11-dynamic-6M.vhdx win81-dynamic-100M.vhdx ws2022-ntfs-5M.vhdx; do
+		[ -f "$CONFORMANCE/$f.xz" ] || continue
+		img=$(conformance_image "$f")
+		s0=$(size_of "$img")
+		"$VHDX" compact --no-progress "$img" > /dev/null || fail "compact $f"
+		expect_eq "$f after compact" "$(rawsum "$img")" "$(manifest_field "$f.xz" raw_sha256)"
+		[ "$(size_of "$img")" -le "$s0" ] || fail "$f grew"
+		qemu-img check "$img" > /dev/null 2>&1 || fail "qemu-img check of $f after compact"
+		rm -f "$img"
+	done
+	# Disk2VHD leaves zero-filled blocks allocated: compaction must give most of the 260 MiB back
+	img=$(conformance_image disk2vhd-256M.vhdx)
+	"$VHDX" compact --no-progress --json "$img" > d2v.json || fail "compact disk2vhd"
+	[ "$(jfield d2v.json blocks_zeroed)" -gt 100 ] || fail "disk2vhd: only $(jfield d2v.json blocks_zeroed) zero blocks found"
+	[ "$(size_of "$img")" -lt $((64 * MiB)) ] || fail "disk2vhd: still $(size_of "$img") bytes"
+	expect_eq "disk2vhd-256M.vhdx after compact" "$(rawsum "$img")" "$(manifest_field disk2vhd-256M.vhdx.xz raw_sha256)"
+	qemu-img check "$img" > /dev/null 2>&1 || fail "qemu-img check of disk2vhd-256M.vhdx after compact"
+	rm -f "$img"
+	pass "conformance VHDX images read as their manifest says after compact; qemu-img check clean"
+else
+	echo "conformance images not found at $CONFORMANCE: that part skipped"
+fi
+
 # ---- refusals
 "$VHDX" create --type fixed --size 4M f.vhdx > /dev/null || fail "create fixed"
 expect_fail_msg "^vhdx compact: f.vhdx is a fixed disk: every block stays allocated, there is nothing to compact$" \

@@ -157,7 +157,7 @@ struct cblock {
 	uint64_t foff;
 	uint64_t span;     /* bytes reserved in the file: block size, or 1 MiB for a bitmap block */
 	uint64_t copy_len; /* bytes that hold data (a short last block holds less than its span) */
-	uint64_t end;      /* where the block's bytes end in the file (for the final size) */
+	uint64_t end;      /* where the block ends in the file (for the final size) */
 	bool bitmap;
 };
 
@@ -431,8 +431,12 @@ static int collect(struct compactor *c, struct cblock **blocks_out, size_t *nb_o
 		b->bitmap = is_sb;
 		b->span = is_sb ? VHDX_ALIGN : g->block_size;
 		b->copy_len = is_sb ? VHDX_ALIGN : block_data_len(g, blk);
-		/* a short last block may end the file early (rounded to 1 MiB) */
-		b->end = b->foff + (b->copy_len < b->span ? vhdx_round_up(b->copy_len, VHDX_ALIGN) : b->span);
+		/*
+		 * The file keeps the whole span of every block, also of a short
+		 * last block (a file may end inside one, but not every reader
+		 * accepts that, so compaction never makes one).
+		 */
+		b->end = b->foff + b->span;
 		used[nu++] = (struct interval){ b->foff, b->foff + b->span };
 	}
 	qsort(used, nu, sizeof *used, cmp_interval);

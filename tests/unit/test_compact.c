@@ -42,7 +42,7 @@ static const enum crash_mode modes[] = { CRASH_DROP_ALL, CRASH_KEEP_ALL, CRASH_T
 					 CRASH_RANDOM };
 
 /* Bytes of a disk compared byte for byte; past them a dynamic disk must map no data (see read_disk). */
-#define READ_LIMIT (64ull * MiB)
+#define READ_LIMIT (24ull * MiB)
 
 /*
  * Reads the disk of TOP (over BASE when not NULL) up to READ_LIMIT into a
