@@ -14,12 +14,13 @@
 . "${top_srcdir:-$(dirname "$0")/..}/tests/functions.sh"
 PLUGIN="$top_builddir/nbdkit/.libs/nbdkit-vhdx-plugin.so"
 [ -f "$PLUGIN" ] || skip "the nbdkit plugin was not built (configure found no nbdkit-plugin.h; Debian: nbdkit-plugin-dev)"
-requires nbdkit nbdcopy nbdinfo qemu-img qemu-io python3
+requires nbdkit nbdcopy nbdinfo qemu-img qemu-io python3 timeout
 cd "$T"
 
 # A sanitizer build's plugin needs the sanitizer runtimes loaded first into
 # the (uninstrumented) nbdkit; leaks of nbdkit itself are not ours to check.
-NBDKIT_ENV=()
+# The clients that --run starts must not get them (qemu-img hangs with them).
+NBDKIT_ENV=() RUN_PREFIX=
 if grep -Eq '^SAN_CFLAGS = .*sanitize' "$top_builddir/Makefile" 2>/dev/null; then
 	cc=$(sed -n 's/^CC = //p' "$top_builddir/Makefile")
 	pre=
@@ -29,17 +30,20 @@ if grep -Eq '^SAN_CFLAGS = .*sanitize' "$top_builddir/Makefile" 2>/dev/null; the
 		pre="$pre $f"
 	done
 	NBDKIT_ENV=(env "LD_PRELOAD=${pre# }" "ASAN_OPTIONS=detect_leaks=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}")
+	RUN_PREFIX="unset LD_PRELOAD; ASAN_OPTIONS='${ASAN_OPTIONS:-}'; "
 fi
 
 # serve [NBDKIT-OPTIONS...] -- PLUGIN-PARAMS... --run CMD: nbdkit on a private
-# Unix socket ($uri in CMD), plugin messages in $T/nbdkit.err; the exit status is CMD's.
+# Unix socket ($uri in CMD), plugin messages in $T/nbdkit.err; the exit status
+# is CMD's.  A hang fails after 120 s: timeout kills nbdkit and its clients.
 serve() {
 	local opts=()
 	while [ "$1" != -- ]; do opts+=("$1"); shift; done
 	shift
 	local params=()
 	while [ "$1" != --run ]; do params+=("$1"); shift; done
-	"${NBDKIT_ENV[@]}" nbdkit --exit-with-parent -U - "${opts[@]}" --run "$2" "$PLUGIN" "${params[@]}" 2> "$T/nbdkit.err"
+	timeout -k 10 120 "${NBDKIT_ENV[@]}" nbdkit --exit-with-parent -U - "${opts[@]}" --run "$RUN_PREFIX$2" \
+		"$PLUGIN" "${params[@]}" 2> "$T/nbdkit.err"
 }
 
 # same_sha WHAT FILE WANT-FILE
