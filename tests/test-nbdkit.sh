@@ -51,6 +51,22 @@ same_sha() {
 	expect_eq "$1" "$(sha256 "$2")" "$(sha256 "$3")"
 }
 
+# the manual page documents every parameter of the plugin's --help, and renders cleanly
+"${NBDKIT_ENV[@]}" nbdkit "$PLUGIN" --help > help.txt 2>&1 || fail "nbdkit vhdx --help: $(cat help.txt)"
+params=$(sed -n 's/^\([a-z-]*\)=.*/\1/p' help.txt)
+expect_eq "parameters of --help" "$(echo $params)" "file parent parent-dir path-map ignore-id-mismatch readonly"
+# the first line of each .TP entry of PARAMETERS names one parameter
+entries=$(awk '/^\.SH PARAMETERS/ { s = 1; next } /^\.SH/ { s = 0 } s && prev == ".TP" { print } { prev = $0 }' \
+	"$top_srcdir/nbdkit/nbdkit-vhdx-plugin.1")
+for p in $params; do
+	grep -Eq "(^|[ [])$p=" <<< "$entries" || fail "nbdkit-vhdx-plugin.1 has no PARAMETERS entry for $p="
+done
+if command -v groff > /dev/null; then
+	groff -man -Tutf8 -ww -z "$top_srcdir/nbdkit/nbdkit-vhdx-plugin.1" 2> groff.err && [ ! -s groff.err ] ||
+		fail "groff warnings in nbdkit-vhdx-plugin.1: $(cat groff.err)"
+fi
+pass "nbdkit-vhdx-plugin.1 documents every parameter of --help"
+
 # ---------------------------------------------------------------- a VHDX chain
 # base: 1 MiB blocks with data in whole and partial blocks; c1 and c2:
 # 2 MiB-block checkpoints with writes of a few bytes, across block
