@@ -99,16 +99,24 @@ static void one_header(const uint8_t *data, size_t size, struct vhdx_io *io, uin
 	struct vhdx_io *io2, *ov;
 	uint64_t old_size, new_size;
 	uint8_t choice;
+	int ret;
 
 	if (vhdx_io_pread(io, hb, sizeof hb, hoff, VHDX_TAG_HEADER) < 0 || vhdx_header_decode(hb, sizeof hb, &h) < 0)
 		return;
 	memset(&seq, 0, sizeof seq);
-	if (vhdx_log_find(io, &h, &seq) == 0 && seq.n > 0) {
+	ret = vhdx_log_find(io, &h, &seq);
+	if (getenv("FUZZ_VERBOSE"))
+		fprintf(stderr, "header at 0x%llx: find %d, %zu entries%s%s\n", (unsigned long long)hoff, ret, seq.n,
+			seq.diag ? ": " : "", seq.diag ? seq.diag : "");
+	if (ret == 0 && seq.n > 0) {
 		for (size_t k = 0; k < seq.n; k++)
 			if (seq.entries[k].e.entry_length == 0 || !seq.entries[k].bytes)
 				FUZZ_FAIL("entry %zu of the active sequence is empty", k);
 		if (fuzz_image_io(data, size, &io2, &choice) == 0 && vhdx_io_overlay_new(io2, &ov) == 0) {
-			if (vhdx_log_apply(ov, &seq, &old_size, &new_size) == 0)
+			ret = vhdx_log_apply(ov, &seq, &old_size, &new_size);
+			if (getenv("FUZZ_VERBOSE"))
+				fprintf(stderr, "apply: %d %s\n", ret, ret < 0 ? vhdx_errmsg() : "");
+			if (ret == 0)
 				check_replay(&seq, ov);
 			vhdx_io_close(ov);
 		}
