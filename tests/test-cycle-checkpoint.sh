@@ -28,7 +28,7 @@ op=write file=base.vhdx struct=payload every=211 err=EIO
 # a power cut at a flush of the base during a merge
 op=flush file=base.vhdx every=31 crash
 # the backup's reads of the checkpoints
-op=read file=*-ckpt-* struct=payload prob=0.002 err=EIO
+op=read file=*-ckpt-* struct=payload every=97 err=EIO
 EOF
 
 mkdir f

@@ -367,7 +367,8 @@ static int scan_dir(struct scan *s)
 			n_names++;
 	}
 	closedir(d);
-	qsort(names, n_names, sizeof *names, cmp_str);
+	if (n_names)
+		qsort(names, n_names, sizeof *names, cmp_str);
 	for (size_t k = 0; k < n_names; k++) {
 		char path[PATH_MAX];
 		struct stat st;
