@@ -20,6 +20,8 @@
 #include "convert.h"
 #include "internal.h"
 
+#define CONVERT_READAHEAD (16u << 20) /* bytes of a data extent read ahead from where the copy is */
+
 int convert_src_open(struct convert_src *s, const char *path, bool raw, struct tool_open *to)
 {
 	memset(s, 0, sizeof *s);
@@ -52,6 +54,9 @@ int convert_src_open(struct convert_src *s, const char *path, bool raw, struct t
 			s->fd = -1;
 			return EXIT_ERR;
 		}
+#ifdef POSIX_FADV_SEQUENTIAL
+		posix_fadvise(s->fd, 0, 0, POSIX_FADV_SEQUENTIAL); /* a larger read-ahead window */
+#endif
 		/* probe once: file systems without SEEK_DATA say EINVAL, and then everything is data */
 		s->seek_data = lseek(s->fd, 0, SEEK_DATA) >= 0 || errno == ENXIO;
 		return EXIT_OK;
@@ -139,6 +144,18 @@ int convert_src_map(struct convert_src *s, uint64_t off, uint64_t len, bool *dat
 	}
 	*data = e.kind == VHDX_EXTENT_DATA;
 	*ext_len = VHDX_MIN(e.len, len);
+#ifdef POSIX_FADV_WILLNEED
+	if (*data) {
+		/*
+		 * Ask the kernel to read ahead what the next windows will want of
+		 * this extent: with a cold cache, the disk then works while we
+		 * copy, instead of one 4 MiB read at a time.
+		 */
+		int fd = vhdx_layer_fd(s->img, e.layer);
+		if (fd >= 0)
+			posix_fadvise(fd, (off_t)e.foff, (off_t)VHDX_MIN(*ext_len, CONVERT_READAHEAD), POSIX_FADV_WILLNEED);
+	}
+#endif
 	return 0;
 }
 
