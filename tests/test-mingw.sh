@@ -78,6 +78,10 @@ for d in libwinpthread-1.dll libgcc_s_seh-1.dll; do
 done
 cp "$DLL" "$(dirname "$EXE")/"
 export WINEPREFIX="$T/wine" WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
+# stop this prefix's wineserver before $T is removed (it keeps writing there)
+WINESERVER=$(dirname "$WINE")/wineserver
+[ -x "$WINESERVER" ] || WINESERVER=$(command -v wineserver || true)
+[ -n "$WINESERVER" ] && cleanup_fn '"$WINESERVER" -k 2>/dev/null; "$WINESERVER" -w 2>/dev/null'
 # wine writes text through the CRT: \r\n line ends, dropped before comparing
 wexe() { "$WINE" "$EXE" "$@" 2> "$T/wine.err" | tr -d '\r'; return "${PIPESTATUS[0]}"; }
 cd "$T" || fail "cd $T"
@@ -110,3 +114,19 @@ expect_eq "size of the disk vhdx.exe created" "$(stat -c %s new.raw)" 67108864
 expect_eq "bytes vhdx.exe wrote at 3 MiB" "$(dd if=new.raw bs=1M skip=3 count=1 status=none | sha256sum | cut -d' ' -f1)" "$(sha256 part.bin)"
 expect_eq "zeros around them" "$(dd if=new.raw bs=1M count=3 status=none | tr -d '\0' | wc -c)" 0
 pass "vhdx.exe create + write under wine: the Linux build reads the image back exactly"
+
+# a differencing child in a sub-folder: its relative locator (from realpath's
+# drive-letter paths) must lead the Linux build to the parent, and the child's
+# bytes over the parent's must read back
+mkdir -p sub
+wexe create --parent new.vhdx sub/child.vhdx > /dev/null || fail "wine vhdx.exe create --parent failed: $(cat "$T/wine.err")"
+wexe info sub/child.vhdx > "$T/child.winfo" || fail "wine vhdx.exe info of the child failed: $(cat "$T/wine.err")"
+grep -A1 'key: relative_path' "$T/child.winfo" | grep -q 'value: \.\.\\new\.vhdx$' ||
+	fail "relative parent path written by vhdx.exe is not ..\\new.vhdx: $(grep -A1 'key: relative_path' "$T/child.winfo")"
+grep -q 'chain_complete: yes' "$T/child.winfo" || fail "vhdx.exe does not find the parent of sub/child.vhdx: $(cat "$T/child.winfo")"
+head -c 65536 linux.raw | "$WINE" "$EXE" write --offset 0 sub/child.vhdx > /dev/null 2> "$T/wine.err" ||
+	fail "wine vhdx.exe write into the child failed: $(cat "$T/wine.err")"
+"$VHDX" convert -O raw sub/child.vhdx child.raw > "$T/conv.out" 2>&1 || fail "Linux vhdx cannot read the chain vhdx.exe made: $(cat "$T/conv.out")"
+expect_eq "child's first 64 KiB" "$(head -c 65536 child.raw | sha256sum | cut -d' ' -f1)" "$(head -c 65536 linux.raw | sha256sum | cut -d' ' -f1)"
+expect_eq "parent's bytes seen through the child" "$(dd if=child.raw bs=1M skip=3 count=1 status=none | sha256sum | cut -d' ' -f1)" "$(sha256 part.bin)"
+pass "vhdx.exe create --parent in a sub-folder: relative locator ..\\new.vhdx, the chain reads right on Linux"

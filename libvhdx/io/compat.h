@@ -101,7 +101,7 @@ ssize_t pwrite(int fd, const void *buf, size_t len, off_t off);
 int fsync(int fd);
 int fdatasync(int fd);
 /** The absolute path of an existing PATH (GetFullPathNameW; UTF-8 in and
- * out).  RESOLVED holds PATH_MAX bytes, or NULL for a malloc'd result.
+ * out; '/' separators, "C:/dir/file").  RESOLVED holds PATH_MAX bytes, or NULL for a malloc'd result.
  * NULL with errno (ENOENT when PATH does not exist). */
 char *realpath(const char *path, char *resolved);
 /** A malloc'd copy of at most N bytes of S.  NULL with errno ENOMEM. */

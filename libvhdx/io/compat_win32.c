@@ -214,6 +214,11 @@ char *realpath(const char *path, char *resolved)
 		goto out;
 	}
 	full = compat_narrow(wfull);
+	/* '/' separators (Windows takes both), so code that splits paths at
+	 * '/' (relative parent locators, dirname) works unchanged */
+	for (char *q = full; q && *q; q++)
+		if (*q == '\\')
+			*q = '/';
 	if (full && resolved) {
 		if (strlen(full) >= PATH_MAX) {
 			free(full);
