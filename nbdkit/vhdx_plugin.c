@@ -572,4 +572,6 @@ static struct nbdkit_plugin plugin = {
 	.errno_is_preserved = 0,
 };
 
+/* nbdkit's entry point, defined by the macro below; declared for -Wmissing-prototypes (clang) */
+struct nbdkit_plugin *plugin_init(void);
 NBDKIT_REGISTER_PLUGIN(plugin)
