@@ -2,7 +2,8 @@
  * compact.c - vhdx_compact(): the public entry point of in-place
  * compaction (like Hyper-V's Optimize-VHD).  Opens the one file writable
  * (a dirty log is replayed first) and hands it to the format's compactor
- * (format/vhdx_compact.c), which documents the crash-safety argument.
+ * (format/vhdx_compact.c, format/vhd_compact.c), which document the
+ * crash-safety argument.
  */
 #include "config.h"
 
@@ -46,7 +47,7 @@ int vhdx_compact(const char *path, const struct vhdx_compact_options *opts_in, s
 	if (l->format == VHDX_FORMAT_VHDX)
 		ret = vhdx_compact_vhdx(l, &prog, &res);
 	else
-		ret = vhdx_err(ENOTSUP, "%s: compacting a VHD is not supported yet (VHDX only)", path);
+		ret = vhdx_compact_vhd(l, &prog, &res);
 	r2 = vhdx_layer_close(l);
 	if (ret == 0)
 		ret = r2;

@@ -266,14 +266,15 @@ struct vhdx_compact_result {
 VHDX_API void vhdx_compact_options_init(struct vhdx_compact_options *opts);
 
 /**
- * Compacts the dynamic or differencing image PATH in place, like Hyper-V's
- * Optimize-VHD: blocks whose data is all zero stop being stored (in a
- * differencing image they become ZERO blocks, so the parent stays hidden),
- * blocks move down into the freed space and the file is truncated.  The
- * virtual disk reads exactly the same before, after, and after a crash at
- * any point; the image keeps its identity (children stay linked).  VHDX
- * only for now (ENOTSUP for VHD); EINVAL for a fixed image.  RES may be
- * NULL.  0 or -errno.
+ * Compacts the dynamic or differencing image PATH (VHDX or VHD) in place,
+ * like Hyper-V's Optimize-VHD: blocks whose data is all zero stop being
+ * stored (in a differencing VHDX they become ZERO blocks, so the parent
+ * stays hidden; a differencing VHD keeps them, having no such state),
+ * blocks with no sector of their own are released, blocks move down into
+ * the freed space and the file is truncated.  The virtual disk reads
+ * exactly the same before, after, and after a crash at any point; the
+ * image keeps its identity (children stay linked).  EINVAL for a fixed
+ * image.  RES may be NULL.  0 or -errno.
  */
 VHDX_API int vhdx_compact(const char *path, const struct vhdx_compact_options *opts, struct vhdx_compact_result *res);
 

@@ -6,7 +6,7 @@
 # in a differencing image a zero block over the parent's data keeps reading
 # zeros (ZERO, not NOT_PRESENT); a power cut during a compact (crash rules
 # of the fault engine) leaves the same disk and compacting again finishes;
-# fixed images and VHD are refused with exact messages.
+# fixed images are refused with exact messages.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/functions.sh"
 requires qemu-img sha256sum python3
 cd "$T"
@@ -80,6 +80,29 @@ expect_eq "child file size" "$(size_of child.avhdx)" $((cbefore - MiB))
 "$VHDX" map --layers child.avhdx > cmap.txt || fail "map child"
 pass "differencing: the zero block became ZERO (parent stays hidden), same bytes, 1 MiB smaller"
 
+# ---- VHD: a dynamic disk's zero blocks go; a differencing disk's zero block stays (no ZERO state in VHD)
+"$VHDX" create --size 40M --block-size 2M v.vhd > /dev/null || fail "create vhd"
+for m in 0 4 8 12 20 30 38; do put v.vhd $((m * MiB)) 2M; done
+for m in 4 12 30; do zeros v.vhd $((m * MiB)) 2M; done
+want=$(rawsum v.vhd)
+vbefore=$(size_of v.vhd)
+"$VHDX" compact --no-progress --json v.vhd > v.json || fail "compact vhd"
+expect_eq "vhd blocks zeroed" "$(jfield v.json blocks_zeroed)" 3
+expect_eq "vhd content after compact" "$(rawsum v.vhd)" "$want"
+# each block: a 512-byte sector bitmap and 2 MiB of data
+expect_eq "vhd file size" "$(size_of v.vhd)" $((vbefore - 3 * (2 * MiB + 512)))
+qemu-img convert -f vpc -O raw v.vhd vq.raw || fail "qemu-img convert of the compacted VHD"
+"$VHDX" convert -O raw v.vhd v.raw
+cmp -s -n "$(stat -c %s vq.raw)" vq.raw v.raw || fail "qemu-img reads the compacted VHD differently"
+"$VHDX" create --parent v.vhd vc.vhd > /dev/null || fail "create vhd child"
+zeros vc.vhd $((8 * MiB)) 2M                # zeros over the parent's data: must stay
+put vc.vhd $((21 * MiB)) 4096
+want=$(rawsum vc.vhd)
+"$VHDX" compact --no-progress --json vc.vhd > vc.json || fail "compact vhd child"
+expect_eq "vhd child zero blocks kept" "$(jfield vc.json blocks_zeroed)" 0
+expect_eq "vhd child content after compact" "$(rawsum vc.vhd)" "$want"
+pass "VHD: 3 zero blocks released (exact size, qemu-img agrees); a differencing VHD keeps its zeros over the parent"
+
 # ---- a power cut during a compact, then compacting again
 "$VHDX" create --size 32M --block-size 1M p.vhdx > /dev/null || fail "create p"
 for mib in 0 3 4 8 12 16 20 24 28 31; do put p.vhdx $((mib * MiB)) $MiB; done
@@ -135,8 +158,8 @@ fi
 "$VHDX" create --type fixed --size 4M f.vhdx > /dev/null || fail "create fixed"
 expect_fail_msg "^vhdx compact: f.vhdx is a fixed disk: every block stays allocated, there is nothing to compact$" \
 	"$VHDX" compact --no-progress f.vhdx
-"$VHDX" create --size 4M v.vhd > /dev/null || fail "create vhd"
-expect_fail_msg "^vhdx compact: v.vhd: compacting a VHD is not supported yet \(VHDX only\)$" \
-	"$VHDX" compact --no-progress v.vhd
+"$VHDX" create --type fixed --size 4M f.vhd > /dev/null || fail "create fixed vhd"
+expect_fail_msg "^vhdx compact: f.vhd is a fixed disk: every block stays allocated, there is nothing to compact$" \
+	"$VHDX" compact --no-progress f.vhd
 "$VHDX" compact > /dev/null 2>&1; expect_eq "compact without an image" $? 2
-pass "fixed images and VHD are refused with exact messages"
+pass "fixed images (VHDX and VHD) are refused with exact messages"

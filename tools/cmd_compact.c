@@ -15,10 +15,11 @@
 static void help(FILE *f)
 {
 	fprintf(f, "Usage: vhdx compact [--json] [--progress|--no-progress] IMAGE\n\n"
-		   "Compacts the dynamic or differencing VHDX IMAGE in place, like Optimize-VHD:\n"
-		   "blocks whose data is all zero stop being stored (in a differencing image they\n"
-		   "become ZERO blocks, so the parent stays hidden), partially present blocks with\n"
-		   "no sector of their own are dropped, unneeded sector-bitmap blocks are freed,\n"
+		   "Compacts the dynamic or differencing IMAGE (VHDX or VHD) in place, like\n"
+		   "Optimize-VHD: blocks whose data is all zero stop being stored (in a\n"
+		   "differencing VHDX they become ZERO blocks, so the parent stays hidden; a\n"
+		   "differencing VHD has no such state and keeps them), blocks with no sector of\n"
+		   "their own are dropped, unneeded sector-bitmap blocks are freed,\n"
 		   "the remaining blocks move down into the freed space and the file is truncated.\n"
 		   "The disk reads the same before, after, and after a crash at any point; its\n"
 		   "identity does not change, so children stay linked.\n\n"

@@ -1,6 +1,6 @@
 /*
  * vhdx_maint.h - in-place maintenance of one opened layer (L2): compaction
- * (vhdx_compact.c; like Hyper-V's Optimize-VHD) and resizing
+ * (vhdx_compact.c, vhd_compact.c; like Hyper-V's Optimize-VHD) and resizing
  * (vhdx_resize.c for VHDX, vhd_resize.c for VHD), plus the journal helpers
  * they share.  The L4 entry points are libvhdx/compact.c and
  * libvhdx/resize.c; the crash tests call these functions directly on a
@@ -33,6 +33,14 @@ struct vhdx_maint_progress {
  * struct_size set by the caller).  0 or -errno.
  */
 int vhdx_compact_vhdx(struct vhdx_layer *l, const struct vhdx_maint_progress *prog, struct vhdx_compact_result *res);
+
+/**
+ * Compacts the writable dynamic or differencing VHD layer L in place: a
+ * dynamic disk's all-zero blocks and a differencing disk's blocks without a
+ * sector of their own are released, blocks move down, the footer follows
+ * them and the file is truncated.  Crash-safe (see vhd_compact.c).
+ */
+int vhdx_compact_vhd(struct vhdx_layer *l, const struct vhdx_maint_progress *prog, struct vhdx_compact_result *res);
 
 /**
  * Changes the virtual size of the writable VHDX layer L to NEW_SIZE through

@@ -31,6 +31,7 @@
 #include "internal.h"
 #include "chain/chain.h"
 #include "format/vhd_create.h"
+#include "format/vhd_format.h"
 #include "format/vhdx_create.h"
 #include "format/vhdx_maint.h"
 #include "lib/crash_io.h"
@@ -134,7 +135,7 @@ static void crash_run(const uint8_t *img, size_t img_len, struct vhdx_layer *bas
 	memset(&res_c, 0, sizeof res_c);
 	memset(&res_r, 0, sizeof res_r);
 	if (op == OP_COMPACT)
-		ret = vhdx_compact_vhdx(l, &prog, &res_c);
+		ret = l->format == VHDX_FORMAT_VHDX ? vhdx_compact_vhdx(l, &prog, &res_c) : vhdx_compact_vhd(l, &prog, &res_c);
 	else
 		ret = l->format == VHDX_FORMAT_VHDX ? vhdx_resize_vhdx(l, new_size, &res_r)
 						    : vhdx_resize_vhd(l, new_size, &res_r);
@@ -436,6 +437,96 @@ static void test_resize_vhd(void **state)
 	}
 }
 
+/* VHD: a dynamic disk's zero blocks go; a differencing disk's block without bits goes, zeros with bits stay. */
+static void test_compact_vhd(void **state)
+{
+	struct vhdx_create_params p;
+	struct vhdx_io *io;
+	struct vhdx_layer *l, *base;
+	struct vhdx_compact_result r;
+	const uint8_t *d;
+	uint8_t *bytes, *final, *buf = malloc(MiB), *z = calloc(1, MiB);
+	size_t len, flen;
+	FILE *f;
+
+	memset(&p, 0, sizeof p);
+	p.type = VHDX_TYPE_DYNAMIC;
+	p.virtual_size = 8 * MiB - 4096; /* a short last block */
+	p.block_size = MiB;
+	p.logical_sector_size = 512;
+	assert_int_equal(vhdx_io_mem_new(NULL, 0, "vhd", &io), 0);
+	assert_int_equal(vhdx_create_vhd(io, "/tmp/libvhdx-compact-base.vhd", &p, NULL), 0);
+	assert_int_equal(vhdx_layer_open_io(io, "vhd", VHDX_LAYER_WRITABLE, &l), 0);
+	for (unsigned i = 0; i < MiB; i++)
+		buf[i] = (uint8_t)(i * 7 + 3);
+	/* blocks 0..7 written in order 0, 1, 3, 4, 6, 7; then 1 and 4 zeroed */
+	for (unsigned blk = 0; blk < 8; blk++)
+		if (blk != 2 && blk != 5)
+			assert_int_equal(l->ops->pwrite(l, buf, blk == 7 ? MiB - 4096 : MiB, (uint64_t)blk * MiB), 0);
+	assert_int_equal(l->ops->pwrite(l, z, MiB, 1 * MiB), 0);
+	assert_int_equal(l->ops->pwrite(l, z, MiB, 4 * MiB), 0);
+	assert_int_equal(l->ops->flush(l), 0);
+	d = vhdx_io_mem_data(l->io, &len);
+	bytes = malloc(len);
+	memcpy(bytes, d, len);
+	assert_int_equal(vhdx_layer_close(l), 0);
+	crash_run(bytes, len, NULL, OP_COMPACT, 0, "compact dynamic VHD", &final, &flen, &r);
+	assert_int_equal(r.blocks_examined, 6);
+	assert_int_equal(r.blocks_zeroed, 2);
+	assert_int_equal(r.blocks_moved, 2);
+	/* 2 blocks of (512-byte bitmap + 1 MiB) fewer */
+	assert_int_equal(flen, len - 2 * (MiB + 512));
+	free(final);
+
+	/* a differencing child over BYTES: one block with bits over zeros (stays), one without bits (goes) */
+	f = fopen("/tmp/libvhdx-compact-base.vhd", "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(bytes, 1, len, f), len);
+	fclose(f);
+	assert_int_equal(vhdx_io_mem_new(bytes, len, "base", &io), 0);
+	assert_int_equal(vhdx_layer_open_io(io, "/tmp/libvhdx-compact-base.vhd", 0, &base), 0);
+	memset(&p, 0, sizeof p);
+	p.type = VHDX_TYPE_DIFFERENCING;
+	p.virtual_size = base->virtual_size;
+	p.block_size = MiB;
+	p.logical_sector_size = 512;
+	p.parent = "/tmp/libvhdx-compact-base.vhd";
+	assert_int_equal(vhdx_io_mem_new(NULL, 0, "child", &io), 0);
+	assert_int_equal(vhdx_create_vhd(io, "/tmp/libvhdx-compact-child.vhd", &p, base), 0);
+	assert_int_equal(vhdx_layer_open_io(io, "child", VHDX_LAYER_WRITABLE, &l), 0);
+	assert_int_equal(l->ops->pwrite(l, z, 8192, 3 * MiB), 0);      /* zeros with bits over the base's data */
+	assert_int_equal(l->ops->pwrite(l, buf, 4096, 6 * MiB + 512), 0);
+	assert_int_equal(l->ops->pwrite(l, buf, MiB, 7 * MiB - MiB), 0); /* block 6 again: stays */
+	assert_int_equal(l->ops->pwrite(l, buf, 512, 0), 0);            /* block 0: bits cleared below */
+	assert_int_equal(l->ops->flush(l), 0);
+	d = vhdx_io_mem_data(l->io, &len);
+	free(bytes);
+	bytes = malloc(len);
+	memcpy(bytes, d, len);
+	assert_int_equal(vhdx_layer_close(l), 0);
+	{
+		/* clear block 0's bitmap on disk: a block without a sector of its own */
+		struct vhdx_io *cio;
+		struct vhdx_layer *cl;
+		uint32_t e;
+		assert_int_equal(vhdx_io_mem_new(bytes, len, "c", &cio), 0);
+		assert_int_equal(vhdx_layer_open_io(cio, "c", 0, &cl), 0);
+		e = vhdx_vhd_state_of(cl)->bat[0];
+		memset(bytes + (uint64_t)e * 512, 0, 512);
+		vhdx_layer_close(cl);
+	}
+	crash_run(bytes, len, base, OP_COMPACT, 0, "compact differencing VHD", &final, &flen, &r);
+	assert_int_equal(r.blocks_examined, 3);
+	assert_int_equal(r.blocks_dropped, 1);
+	assert_int_equal(r.blocks_zeroed, 0);
+	free(final);
+	vhdx_layer_close(base);
+	remove("/tmp/libvhdx-compact-base.vhd");
+	free(bytes);
+	free(buf);
+	free(z);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -445,6 +536,7 @@ int main(void)
 		cmocka_unit_test(test_resize_relocate),
 		cmocka_unit_test(test_resize_fixed_and_refusals),
 		cmocka_unit_test(test_resize_vhd),
+		cmocka_unit_test(test_compact_vhd),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
