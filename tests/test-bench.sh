@@ -35,7 +35,7 @@ want = {
     "fuse-dio-seq-vs-vhdimount": 4, "fuse-dio-seq-vs-raw": 4,
     "fuse-dio-rand-vs-vhdimount": 4, "fuse-dio-rand-vs-raw": 4,
     "seq-write": 5, "rand-alloc": 5, "fuse-seq-write": 5, "fuse-rand-alloc": 5,
-    "open-64t-time": 6, "open-64t-memory": 6, "hash": 7,
+    "open-64t-time": 6, "open-64t-cpu": 6, "open-64t-memory": 6, "hash": 7,
 }
 got = {f["name"]: f for f in rep["figures"]}
 assert sorted(got) == sorted(want), ("figures", sorted(got))

@@ -104,11 +104,16 @@ void bench_fig_fuse_writes(struct bench *b);   /* 5 (vhdxfs) */
 void bench_fig_open_64t(struct bench *b);      /* 6 */
 void bench_fig_hash(struct bench *b);          /* 7 */
 
+/** The hidden `vhdx bench --probe-open PATH`: one timed open, peak memory growth; prints "SECONDS BYTES". */
+int bench_probe_open(const char *path);
+
 /* Random allocating writes of figure 5: how many, and their offsets in an 8 GiB disk of 1 MiB blocks. */
 #define BENCH_ALLOC_DISK (8ull << 30)
 #define BENCH_ALLOC_EVERY 64 /* a flush after every 64 writes */
 unsigned bench_alloc_count(const struct bench *b);
 const uint64_t *bench_alloc_offsets(const struct bench *b);
+/** Writes the run's data sequentially into a new raw file at PATH, 1 MiB at a time, + fdatasync; MiB/s. */
+double bench_raw_seq_write(struct bench *b, const char *path);
 /** qemu-io doing figure 5's allocating writes and flushes on a new VHDX: writes/s, or -1 (reason in WHY). */
 double bench_qemu_alloc(struct bench *b, char *why, size_t whylen);
 

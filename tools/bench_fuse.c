@@ -286,6 +286,7 @@ static double fuse_seq_write(struct bench *b, const char *image, const char *mnt
 	pid_t pid;
 	int fd;
 
+	unlink(image);
 	new_image(image, b->size, 0);
 	pid = mount_vhdxfs(b, image, mnt, "rw");
 	if (pid < 0)
@@ -340,23 +341,6 @@ static double fuse_alloc_write(struct bench *b, const char *image, const char *m
 	return t;
 }
 
-static double raw_seq_write(struct bench *b, const char *path)
-{
-	double t = bench_now();
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-
-	if (fd < 0)
-		return -1;
-	for (uint64_t off = 0; off < b->size; off += 1u << 20)
-		if (pwrite(fd, b->data + off % b->data_len, 1u << 20, (off_t)off) < 0)
-			exit(EXIT_ERR);
-	fdatasync(fd);
-	close(fd);
-	t = bench_now() - t;
-	unlink(path);
-	return (double)b->size / t / 1048576.0;
-}
-
 void bench_fig_fuse_writes(struct bench *b)
 {
 	struct bench_fig *fs = bench_add(5, "fuse-seq-write", "MiB/s", "write of a raw file + fdatasync",
@@ -378,7 +362,7 @@ void bench_fig_fuse_writes(struct bench *b)
 	bench_path(raw, b, "fuse-write.raw");
 	for (int r = 0; r < b->runs; r++) {
 		a[r] = fuse_seq_write(b, image, mnt);
-		c[r] = raw_seq_write(b, raw);
+		c[r] = bench_raw_seq_write(b, raw);
 		if (a[r] < 0) {
 			bench_skip(fs, "writing through a -o rw mount failed");
 			break;
