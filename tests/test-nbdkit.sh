@@ -295,16 +295,27 @@ for ro in "readonly=true" "-r"; do
 		fail "$ro: not advertised read-only: $(cat ro.json)"
 	expect_eq "$ro: c2.avhdx unchanged" "$(sha256 c2.avhdx)" "$sha_c2"
 done
-# a file we may not write is served read-only when neither is given (root
-# may write any file, so this part runs only for other users)
-if [ "$(id -u)" != 0 ]; then
-	chmod a-w c2.avhdx
-	serve -- file=c2.avhdx --run 'nbdinfo --json "$uri" > ro.json' || fail "read-only file: $(cat nbdkit.err)"
-	python3 -c "import json; e = json.load(open('ro.json'))['exports'][0]; assert e['is_read_only'] is True, e" ||
-		fail "a file without write permission is not served read-only: $(cat ro.json)"
-	chmod u+w c2.avhdx
-fi
 pass "readonly=true and nbdkit -r refuse writes and leave the file unchanged"
+
+# A file we may not open for writing is served read-only when neither is
+# given: no write permission, or for root (who may write any file) the
+# immutable attribute, where the file system has it.
+ro_locked=
+if [ "$(id -u)" != 0 ]; then
+	chmod a-w c2.avhdx && ro_locked="no write permission"
+elif command -v chattr > /dev/null && chattr +i c2.avhdx 2> /dev/null; then
+	cleanup_fn "chattr -i '$T/c2.avhdx'"
+	ro_locked="immutable"
+fi
+if [ -n "$ro_locked" ]; then
+	serve -- file=c2.avhdx --run 'nbdinfo --json "$uri" > ro.json && nbdcopy "$uri" locked.raw' ||
+		fail "$ro_locked: $(cat nbdkit.err)"
+	python3 -c "import json; e = json.load(open('ro.json'))['exports'][0]; assert e['is_read_only'] is True, e" ||
+		fail "$ro_locked: not served read-only: $(cat ro.json)"
+	same_sha "$ro_locked: the disk" locked.raw model.raw
+	if [ "$(id -u)" != 0 ]; then chmod u+w c2.avhdx; else chattr -i c2.avhdx; fi
+	pass "a file that cannot be opened for writing ($ro_locked) is served read-only"
+fi
 
 # ---------------------------------------------------------------- parents
 mkdir moved
