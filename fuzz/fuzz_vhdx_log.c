@@ -19,6 +19,8 @@
 #include <string.h>
 
 #include "internal.h"
+#include "codec/crc32c.h"
+#include "codec/endian.h"
 #include "codec/vhdx_codec.h"
 #include "format/vhdx_log.h"
 #include "fuzz.h"
@@ -124,10 +126,47 @@ static void one_header(const uint8_t *data, size_t size, struct vhdx_io *io, uin
 	vhdx_log_sequence_free(&seq);
 }
 
+/*
+ * A raw input (no sparse magic) is also one log entry on its own, decoded
+ * as a log of 1 MiB at 1 MiB would: LogGuid taken from the entry itself, and
+ * a valid CRC-32C put in, so that the descriptor and data-sector checks and
+ * the page rebuild are reached.
+ */
+static void one_entry(const uint8_t *data, size_t size)
+{
+	struct vhdx_log_entry e;
+	uint8_t *buf, guid[16], page[VHDX_LOG_SECTOR];
+
+	if (size < VHDX_LOG_ENTRY_HEADER_LEN || size > VHDX_MiB)
+		return;
+	buf = malloc(size);
+	if (!buf)
+		return;
+	memcpy(buf, data, size);
+	memcpy(guid, buf + 32, sizeof guid);
+	memset(&e, 0, sizeof e);
+	if (vhdx_log_entry_header_decode(buf, size, VHDX_MiB, guid, &e) == 0 && e.entry_length <= size) {
+		uint32_t elen = e.entry_length;
+
+		vhdx_put_le32(buf + 4, vhdx_crc32c_struct(buf, elen));
+		memset(&e, 0, sizeof e);
+		if (vhdx_log_entry_decode(buf, elen, VHDX_MiB, VHDX_MiB, guid, &e) == 0) {
+			for (uint32_t d = 0; d < e.desc_count; d++)
+				if (!e.descs[d].is_zero)
+					vhdx_log_entry_page(buf, &e, &e.descs[d], page);
+			vhdx_log_entry_free(&e);
+		}
+	}
+	free(buf);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct vhdx_io *io;
 	uint8_t choice;
+
+	if (size < 4 || memcmp(data, FUZZ_SPARSE_MAGIC, 4) != 0)
+		one_entry(data, size);
 
 	if (fuzz_image_io(data, size, &io, &choice) < 0)
 		return 0;

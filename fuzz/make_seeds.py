@@ -68,7 +68,7 @@ def vhd_ranges(b, size):
     return need, []
 
 
-def sparse(path, flags, budget, choice=0, with_log=False):
+def sparse(path, flags, budget, choice=0, with_log=False, fill=True):
     """The sparse form of image PATH: every non-zero page of the ranges the
     open needs (None when they do not fit in BUDGET bytes), then further
     non-zero pages in file order while the budget lasts; runs of pages are
@@ -93,7 +93,7 @@ def sparse(path, flags, budget, choice=0, with_log=False):
             off += PAGE
     if used > budget:
         return None
-    for off in sorted(pages):
+    for off in sorted(pages) if fill else []:
         if used + PAGE > budget:
             break
         if off not in chosen:
@@ -237,7 +237,7 @@ def image_seeds(conf, gen):
             if name.startswith(("lib-", "qemu-", "dirtylog")):
                 put("fuzz_vhdx_open", name + "-write", sparse(p, FIX_VHDX | FIX_LOG | WRITE, 128 << 10, choice=0x21))
             if "dirtylog" in name or "log" in name:
-                put("fuzz_vhdx_log", name, sparse(p, FIX_VHDX | FIX_LOG, 1200 << 10, with_log=True))
+                put("fuzz_vhdx_log", name, sparse(p, FIX_VHDX | FIX_LOG, 1200 << 10, with_log=True, fill=False))
         else:
             put("fuzz_vhd_open", name, sparse(p, FIX_VHD, 128 << 10))
             if name.startswith(("lib-", "qemu-", "badsum")):
