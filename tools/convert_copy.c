@@ -1,8 +1,8 @@
 /*
  * convert_copy.c - the copy loop of `vhdx convert`, as a two-stage
- * pipeline: a reader thread walks the source's allocation map and reads
- * CHUNK-sized windows into a ring of NSLOT buffers, while the calling
- * thread drops the all-zero 64 KiB pieces and writes the rest.  Reading
+ * pipeline: a reader thread walks the source's allocation map, reads
+ * CHUNK-sized windows into a ring of NSLOT buffers and finds their
+ * non-zero 64 KiB pieces, while the calling thread writes those.  Reading
  * the next window while the previous one is written keeps both the source
  * and the output busy (the copy is bound by the page cache's memcpy on
  * each side, so two cores nearly halve it).
@@ -73,6 +73,9 @@ struct slot {
 	size_t len;
 	bool zeros;     /* a zero extent for a stream: LEN zeros, BUF unused */
 	uint64_t upto;  /* the disk is done up to here once this slot is written */
+	/* sparse output: the runs of non-zero pieces of BUF, found by the reader */
+	struct { uint32_t off, len; } runs[CHUNK / PIECE];
+	unsigned n_runs;
 };
 
 struct ring {
@@ -87,6 +90,43 @@ struct ring {
 	bool sparse;
 	uint64_t start, end;
 };
+
+/*
+ * Finds the runs of non-zero PIECE-aligned pieces of the slot's window
+ * (disk bytes [pos, pos+len)); the writer then writes each run in one call
+ * and leaves the rest alone.  Done on the reader's thread: the writer is
+ * the slower stage, and the window is still in this core's cache.
+ */
+static void find_runs(struct slot *s)
+{
+	const uint8_t *buf = s->buf;
+	size_t len = s->len, n;
+
+	s->n_runs = 0;
+	for (size_t at = 0; at < len;) {
+		size_t run = 0;
+		/* pieces end at PIECE boundaries of the disk */
+		while (at < len) {
+			n = (size_t)VHDX_MIN((uint64_t)(len - at), PIECE - (s->pos + at) % PIECE);
+			if (!vhdx_buf_is_zero(buf + at, n))
+				break;
+			at += n;
+		}
+		while (at + run < len) {
+			n = (size_t)VHDX_MIN((uint64_t)(len - at - run), PIECE - (s->pos + at + run) % PIECE);
+			if (vhdx_buf_is_zero(buf + at + run, n))
+				break;
+			run += n;
+		}
+		if (run) {
+			/* at most one run per two pieces: runs[] (one per piece) cannot overflow */
+			s->runs[s->n_runs].off = (uint32_t)at;
+			s->runs[s->n_runs].len = (uint32_t)run;
+			s->n_runs++;
+			at += run;
+		}
+	}
+}
 
 /* The reader: fills slots in disk order until END, an error or STOP. */
 static void *reader(void *arg)
@@ -131,6 +171,8 @@ static void *reader(void *arg)
 			s->zeros = false;
 			s->pos = ws;
 			s->len = (size_t)(we - ws);
+			if (g->sparse)
+				find_runs(s);
 			at = we;
 		}
 		s->upto = at;
@@ -147,36 +189,15 @@ static void *reader(void *arg)
 	return NULL;
 }
 
-/*
- * Writes the non-zero PIECE-aligned pieces of BUF (disk bytes [POS,
- * POS+LEN)) at output offset POS - BASE; runs of data pieces go out in one
- * call.  A stream output gets every byte.
- */
-static int put(struct convert_out *out, const uint8_t *buf, size_t len, uint64_t pos, uint64_t base)
+/* Writes the slot: every byte to a stream, the non-zero runs to a sparse output. */
+static int put(struct convert_out *out, const struct slot *s, uint64_t base)
 {
 	if (!convert_out_sparse(out))
-		return convert_out_write(out, buf, len, pos - base);
-	for (size_t at = 0; at < len;) {
-		size_t run = 0, n;
-		/* pieces end at PIECE boundaries of the disk */
-		while (at < len) {
-			n = (size_t)VHDX_MIN((uint64_t)(len - at), PIECE - (pos + at) % PIECE);
-			if (!vhdx_buf_is_zero(buf + at, n))
-				break;
-			at += n;
-		}
-		while (at + run < len) {
-			n = (size_t)VHDX_MIN((uint64_t)(len - at - run), PIECE - (pos + at + run) % PIECE);
-			if (vhdx_buf_is_zero(buf + at + run, n))
-				break;
-			run += n;
-		}
-		if (run) {
-			int r = convert_out_write(out, buf + at, run, pos + at - base);
-			if (r < 0)
-				return r;
-			at += run;
-		}
+		return convert_out_write(out, s->buf, s->len, s->pos - base);
+	for (unsigned i = 0; i < s->n_runs; i++) {
+		int r = convert_out_write(out, s->buf + s->runs[i].off, s->runs[i].len, s->pos + s->runs[i].off - base);
+		if (r < 0)
+			return r;
 	}
 	return 0;
 }
@@ -232,7 +253,7 @@ int convert_copy(struct convert_src *src, struct convert_out *out, uint64_t star
 		} else if (s->zeros) {
 			r = convert_out_write(out, zeros, s->len, s->pos - start);
 		} else {
-			r = put(out, s->buf, s->len, s->pos, start);
+			r = put(out, s, start);
 		}
 		upto = s->upto; /* the slot is the reader's again after tail++ */
 		pthread_mutex_lock(&g.mu);
