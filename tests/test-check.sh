@@ -9,7 +9,8 @@
 #  3. --repair: repairable kinds end with `vhdx check` exit 0, `qemu-img
 #     check` clean, and every byte outside the ranges reported lost reads as
 #     before the damage (with our reader and with qemu's); the others exit 3;
-#  4. VHD damage (footer, footer copy, dynamic header, BAT, leaked space);
+#  4. VHD damage (footer, footer copy, dynamic header, BAT, leaked space) and a
+#     differencing VHDX whose sector bitmap entry is gone;
 #  5. power cuts at every write and flush of a repair, then repair again.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/functions.sh"
 
@@ -354,6 +355,42 @@ rc=$?
 	bad "fixed VHD with leaked space: exit $rc, problems $(problems "$T/c.json" | tr '\n' ' ')"
 "$VHDX" check --repair "$T/vf.vhd" > /dev/null || bad "fixed VHD leaked space: --repair exit $?"
 cmp -s "$T/vf.vhd" "$T/qfix.vhd" || bad "fixed VHD: after freeing the leaked space the file is not the original"
+
+# a differencing VHDX: a PARTIALLY_PRESENT block whose sector bitmap entry was cleared
+"$VHDX" create --size 64M "$T/dp.vhdx" > /dev/null && printf 'AAAA' | "$VHDX" write --offset 1M "$T/dp.vhdx" &&
+	"$VHDX" create --parent "$T/dp.vhdx" "$T/dc.avhdx" > /dev/null &&
+	head -c 512 /dev/urandom | "$VHDX" write --offset 2M "$T/dc.avhdx" &&
+	head -c 2M /dev/urandom | "$VHDX" write --offset 40M "$T/dc.avhdx" || fail "making a chain"
+"$VHDX" convert -O raw "$T/dc.avhdx" "$T/dgood.raw" || fail "convert chain"
+# the BAT found by our own reading of the region table (MS-VHDX 2.2.3); block 1 and its chunk's bitmap entry
+bat_sb=$(python3 - "$T/dc.avhdx" <<'EOF2'
+import struct, sys
+f = open(sys.argv[1], "r+b"); f.seek(192 * 1024); rt = f.read(65536)
+for i in range(struct.unpack("<I", rt[8:12])[0]):
+    e = rt[16 + 32 * i:48 + 32 * i]
+    if e[:16] == bytes.fromhex("6677c22d23f600429d64115e9bfd4a08"):
+        bat = struct.unpack("<Q", e[16:24])[0]
+f.seek(bat + 8); b1 = struct.unpack("<Q", f.read(8))[0]
+# 2 MiB blocks of 512-byte sectors: 2048 payload entries per chunk, then the bitmap entry
+f.seek(bat + 8 * 2048); sb = struct.unpack("<Q", f.read(8))[0]
+assert b1 & 7 == 7 and sb & 7 == 6, (hex(b1), hex(sb))
+f.seek(bat + 8 * 2048); f.write(bytes(8))
+print(bat + 8)
+EOF2
+) || fail "damaging the child"
+"$VHDX" check --json "$T/dc.avhdx" > "$T/c.json"
+rc=$?
+[ $rc = 3 ] && problems "$T/c.json" | grep -qP "^error\tBAT entry\t$bat_sb\$" ||
+	bad "child without its sector bitmap: exit $rc, problems $(problems "$T/c.json" | tr '\n' ' ')"
+"$VHDX" check --repair --json "$T/dc.avhdx" > "$T/r.json" || bad "child: --repair exit $?"
+mapfile -t ranges < <(lost_ranges "$T/r.json")
+[ "${ranges[*]}" = "$((2 * 1048576))+$((2 * 1048576))" ] || bad "child: lost ranges '${ranges[*]}', expected block 1"
+"$VHDX" check "$T/dc.avhdx" > /dev/null || bad "child: check after repair exit $?"
+cp "$T/dgood.raw" "$T/dwant.raw" && zero_ranges "$T/dwant.raw" "${ranges[@]}"
+"$VHDX" convert -O raw "$T/dc.avhdx" "$T/dgot.raw" && cmp -s "$T/dgot.raw" "$T/dwant.raw" ||
+	bad "child: after repair the chain reads other data outside block 1"
+rm -f "$T/dp.vhdx" "$T/dc.avhdx" "$T/"d*.raw
+[ $n_fail = 0 ] && pass "differencing VHDX: a partially present block without its sector bitmap is found, cleared through the log, the rest of the chain intact"
 
 # ---- 5. power cuts during a repair, then the repair again
 # the damage: header 1 broken, one BAT entry 1 GiB past the end, a dirty-looking 3 MiB tail
