@@ -3,9 +3,9 @@
  * pipeline: a reader thread walks the source's allocation map, reads
  * CHUNK-sized windows into a ring of NSLOT buffers and finds their
  * non-zero 64 KiB pieces, while the calling thread writes those.  Reading
- * the next window while the previous one is written keeps both the source
- * and the output busy (the copy is bound by the page cache's memcpy on
- * each side, so two cores nearly halve it).
+ * the next window while the previous one is written lets the source's
+ * reads (and a cold cache's disk reads) overlap the output's writes, which
+ * are the slower stage: buffered writes to one file serialise on its inode.
  *
  * Zero extents of the source are skipped by the reader without a buffer,
  * except for a stream output, which gets them as "zeros" slots.  Windows
