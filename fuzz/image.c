@@ -323,10 +323,13 @@ static void write_back(struct vhdx_layer *l, uint64_t voff, uint8_t *buf)
 
 	for (size_t i = 0; i < sizeof pat; i++)
 		pat[i] = (uint8_t)(i * 7 + 1);
-	if (l->ops->pwrite(l, pat, len, voff) < 0)
+	if (l->ops->pwrite(l, pat, len, voff) < 0 || (l->ops->flush && l->ops->flush(l) < 0)) {
+		if (getenv("FUZZ_VERBOSE"))
+			fprintf(stderr, "write at 0x%llx: %s\n", (unsigned long long)voff, vhdx_errmsg());
 		return;
-	if (l->ops->flush && l->ops->flush(l) < 0)
-		return;
+	}
+	if (getenv("FUZZ_VERBOSE"))
+		fprintf(stderr, "write at 0x%llx: %zu bytes written and flushed\n", (unsigned long long)voff, len);
 	/* what was just written must map as this layer's data and read back unchanged */
 	while (at < voff + len) {
 		struct vhdx_layer_extent e;
