@@ -149,7 +149,16 @@ if [ -f "$CONFORMANCE/MANIFEST.tsv" ]; then
 	expect_eq "disk2vhd-256M.vhdx after compact" "$(rawsum "$img")" "$(manifest_field disk2vhd-256M.vhdx.xz raw_sha256)"
 	qemu-img check "$img" > /dev/null 2>&1 || fail "qemu-img check of disk2vhd-256M.vhdx after compact"
 	rm -f "$img"
-	pass "conformance VHDX images read as their manifest says after compact; qemu-img check clean"
+	# Disk2VHD's VHD of a zero-filled disk: every block released, the file cut behind the BAT
+	img=$(conformance_image disk2vhd-zerofilled.vhd)
+	"$VHDX" compact --no-progress --json "$img" > d2vhd.json || fail "compact disk2vhd-zerofilled.vhd"
+	expect_eq "disk2vhd-zerofilled.vhd after compact" "$(rawsum "$img")" "$(manifest_field disk2vhd-zerofilled.vhd.xz raw_sha256)"
+	[ "$(size_of "$img")" -lt $MiB ] || fail "disk2vhd-zerofilled.vhd: still $(size_of "$img") bytes"
+	qemu-img convert -f vpc -O raw "$img" z.raw || fail "qemu-img convert of the compacted disk2vhd-zerofilled.vhd"
+	"$VHDX" convert -O raw "$img" zv.raw
+	cmp -s -n "$(stat -c %s z.raw)" z.raw zv.raw || fail "qemu-img reads the compacted disk2vhd-zerofilled.vhd differently"
+	rm -f "$img" z.raw zv.raw
+	pass "conformance VHDX and VHD images read as their manifest says after compact; qemu-img agrees"
 else
 	echo "conformance images not found at $CONFORMANCE: that part skipped"
 fi
