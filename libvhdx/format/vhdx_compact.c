@@ -10,7 +10,9 @@
  *      nothing of its own: NOT_PRESENT (the parent shows, as it did); with
  *      every bit set it is a FULLY_PRESENT block (and may then be zero).  A
  *      sector-bitmap block whose chunk has no PARTIALLY_PRESENT block any
- *      more is freed.  These BAT changes are committed first.
+ *      more is freed.  An UNMAPPED entry that still names its old data's
+ *      place loses that offset (the place is about to be reused).  These
+ *      BAT changes are committed first.
  *   2. move, in rounds: the blocks from the top of the file down go to the
  *      lowest free 1 MiB-aligned space below them that is free in the
  *      DURABLE state (space freed in this round is not reused before the
@@ -343,6 +345,16 @@ static int scan(struct compactor *c)
 			if (ret < 0)
 				break;
 			st = VHDX_BAT_FULLY_PRESENT;
+		}
+		if ((st == VHDX_BAT_UNMAPPED || st == VHDX_BAT_UNMAPPED_V095) && vhdx_bat_foff(e)) {
+			/*
+			 * An unmapped block may keep the offset of its old data; that
+			 * space is about to hold other blocks, so the entry must not
+			 * name it any more.  It reads as zeros: NOT_PRESENT in a base,
+			 * ZERO in a child.
+			 */
+			ret = note_change(c, idx, vhdx_bat_make(g->has_parent ? VHDX_BAT_ZERO : VHDX_BAT_NOT_PRESENT, 0));
+			continue;
 		}
 		if (st != VHDX_BAT_FULLY_PRESENT)
 			continue;

@@ -212,6 +212,7 @@ static void test_compact_dynamic(void **state)
 		{ .blk = 1, .state = VHDX_BAT_FULLY_PRESENT }, /* zeroed below */
 		{ .blk = 2, .state = VHDX_BAT_FULLY_PRESENT },
 		{ .blk = 3, .state = VHDX_BAT_ZERO },
+		{ .blk = 4, .state = VHDX_BAT_UNMAPPED, .foff = 5 * MiB }, /* names block 1's place: must not after */
 		{ .blk = 5, .state = VHDX_BAT_FULLY_PRESENT }, /* zeroed below */
 		{ .blk = 6, .state = VHDX_BAT_FULLY_PRESENT },
 		{ .blk = 7, .state = VHDX_BAT_FULLY_PRESENT }, /* short: the disk ends inside it */
@@ -237,6 +238,17 @@ static void test_compact_dynamic(void **state)
 	assert_int_equal(r.blocks_moved, 2);
 	assert_int_equal(flen, 8 * MiB);
 	assert_int_equal(r.new_file_size, 8 * MiB);
+	{
+		/* the UNMAPPED entry no longer names a place that now holds another block */
+		struct vhdx_io *io;
+		struct vhdx_layer *l;
+		uint64_t e;
+		assert_int_equal(vhdx_io_mem_new(final, flen, "f", &io), 0);
+		assert_int_equal(vhdx_layer_open_io(io, "f", 0, &l), 0);
+		e = vhdx_state_of(l)->bat[vhdx_bat_payload_index(&vhdx_state_of(l)->geo, 4)];
+		assert_int_equal(e, vhdx_bat_make(VHDX_BAT_NOT_PRESENT, 0));
+		vhdx_layer_close(l);
+	}
 
 	/* grow the compacted image: the moved short block's tail must read zero; then shrink it back */
 	crash_run(final, flen, NULL, OP_RESIZE, 20 * MiB, "grow dynamic", &final2, &flen2, NULL);
