@@ -34,9 +34,11 @@ mkdir -p "$MNT"
 run_fio() {
 	local name=$1
 	shift
-	fio --name="$name" --filename="$MNT/disk" --rw=randrw --bsrange=4k-64k --ioengine=psync \
+	# in $T: fio writes its *-verify.state files into the current folder
+	# (the build folder under make check, which distcheck requires clean)
+	(cd "$T" && fio --name="$name" --filename="$MNT/disk" --rw=randrw --bsrange=4k-64k --ioengine=psync \
 		--numjobs=4 --size=32M --offset_increment=64M --verify=crc32c --verify_fatal=1 \
-		--do_verify=1 --runtime=60 --group_reporting "$@" > "$T/fio.out" 2>&1
+		--do_verify=1 --runtime=60 --group_reporting "$@") > "$T/fio.out" 2>&1
 	local rc=$?
 	[ "$rc" = 0 ] || return "$rc"
 	! grep -Eq "verify:|err= *[1-9]" "$T/fio.out"
@@ -75,8 +77,8 @@ expect_eq "sha256 of the read-only mounted disk" "$(sha256 "$MNT/disk")" "$(sha2
 fuse_unmount "$MNT"
 qemu-img check -f vhdx "$img" > "$T/check" 2>&1 || fail "qemu-img check: $(cat "$T/check")"
 # The converted raw file holds workload 2 as fio wrote it.
-fio --name=w2 --filename="$T/vhdx.raw" --rw=randrw --bsrange=4k-64k --ioengine=psync --numjobs=4 --size=32M \
-	--offset_increment=64M --verify=crc32c --verify_fatal=1 --randseed=4242 --verify_only \
+(cd "$T" && fio --name=w2 --filename="$T/vhdx.raw" --rw=randrw --bsrange=4k-64k --ioengine=psync --numjobs=4 --size=32M \
+	--offset_increment=64M --verify=crc32c --verify_fatal=1 --randseed=4242 --verify_only) \
 	> "$T/fio.out" 2>&1 || fail "fio --verify_only on the output of vhdx convert: $(grep -E 'verify|err' "$T/fio.out" | head -5)"
 rm -f "$T/vhdx.raw" "$T/qemu.raw"
 pass "vhdx convert = qemu-img convert = the mounted disk, fio verifies the converted raw file, qemu-img check is clean"
