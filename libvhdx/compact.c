@@ -30,11 +30,9 @@ int vhdx_compact(const char *path, const struct vhdx_compact_options *opts_in, s
 	if (!path)
 		return vhdx_err(EINVAL, "vhdx_compact: path must not be NULL");
 	vhdx_compact_options_init(&opts);
-	if (opts_in) {
-		if (opts_in->struct_size < sizeof(size_t))
-			return vhdx_err(EINVAL, "vhdx_compact: options struct_size %zu is too small", opts_in->struct_size);
-		memcpy(&opts, opts_in, VHDX_MIN(opts_in->struct_size, sizeof opts));
-	}
+	ret = vhdx_struct_copy_in(&opts, sizeof opts, opts_in, "vhdx_compact", "options");
+	if (ret < 0)
+		return ret;
 	if (res_out && res_out->struct_size < sizeof(size_t))
 		return vhdx_err(EINVAL, "vhdx_compact: result struct_size %zu is too small", res_out->struct_size);
 	memset(&res, 0, sizeof res);
@@ -51,9 +49,6 @@ int vhdx_compact(const char *path, const struct vhdx_compact_options *opts_in, s
 	r2 = vhdx_layer_close(l);
 	if (ret == 0)
 		ret = r2;
-	if (res_out) {
-		size_t n = VHDX_MIN(res_out->struct_size, sizeof res);
-		memcpy((char *)res_out + sizeof(size_t), (char *)&res + sizeof(size_t), n - sizeof(size_t));
-	}
+	vhdx_struct_copy_out(res_out, &res, sizeof res);
 	return ret;
 }

@@ -29,11 +29,9 @@ int vhdx_resize(const char *path, uint64_t new_size, const struct vhdx_resize_op
 	if (!path)
 		return vhdx_err(EINVAL, "vhdx_resize: path must not be NULL");
 	vhdx_resize_options_init(&opts);
-	if (opts_in) {
-		if (opts_in->struct_size < sizeof(size_t))
-			return vhdx_err(EINVAL, "vhdx_resize: options struct_size %zu is too small", opts_in->struct_size);
-		memcpy(&opts, opts_in, VHDX_MIN(opts_in->struct_size, sizeof opts));
-	}
+	ret = vhdx_struct_copy_in(&opts, sizeof opts, opts_in, "vhdx_resize", "options");
+	if (ret < 0)
+		return ret;
 	if (res_out && res_out->struct_size < sizeof(size_t))
 		return vhdx_err(EINVAL, "vhdx_resize: result struct_size %zu is too small", res_out->struct_size);
 	memset(&res, 0, sizeof res);
@@ -48,9 +46,6 @@ int vhdx_resize(const char *path, uint64_t new_size, const struct vhdx_resize_op
 	r2 = vhdx_layer_close(l);
 	if (ret == 0)
 		ret = r2;
-	if (res_out) {
-		size_t n = VHDX_MIN(res_out->struct_size, sizeof res);
-		memcpy((char *)res_out + sizeof(size_t), (char *)&res + sizeof(size_t), n - sizeof(size_t));
-	}
+	vhdx_struct_copy_out(res_out, &res, sizeof res);
 	return ret;
 }

@@ -182,6 +182,23 @@ static inline uint64_t vhdx_bat_make(unsigned state, uint64_t foff)
 	return (foff & ~((1ull << VHDX_BAT_OFFSET_SHIFT) - 1)) | (state & VHDX_BAT_STATE_MASK);
 }
 const char *vhdx_bat_state_name(unsigned state, bool bitmap_entry);
+/* Whether a payload entry may hold STATE (2.5.1): PARTIALLY_PRESENT only in a differencing disk. */
+static inline bool vhdx_bat_payload_state_ok(unsigned state, bool has_parent)
+{
+	switch (state) {
+	case VHDX_BAT_NOT_PRESENT:
+	case VHDX_BAT_UNDEFINED:
+	case VHDX_BAT_ZERO:
+	case VHDX_BAT_UNMAPPED:
+	case VHDX_BAT_UNMAPPED_V095:
+	case VHDX_BAT_FULLY_PRESENT:
+		return true;
+	case VHDX_BAT_PARTIALLY_PRESENT:
+		return has_parent;
+	default:
+		return false;
+	}
+}
 
 /* Geometry of the block and chunk layout (2.4, 2.5). */
 struct vhdx_geometry {

@@ -447,19 +447,7 @@ static int load_bat(struct vhdx_layer *l, struct vhdx_state *s)
 		} else {
 			if (blk >= g->payload_blocks)
 				continue; /* padding entries of a differencing disk's last chunk */
-			switch (st) {
-			case VHDX_BAT_NOT_PRESENT:
-			case VHDX_BAT_UNDEFINED:
-			case VHDX_BAT_ZERO:
-			case VHDX_BAT_UNMAPPED:
-			case VHDX_BAT_UNMAPPED_V095:
-			case VHDX_BAT_FULLY_PRESENT:
-				break;
-			case VHDX_BAT_PARTIALLY_PRESENT:
-				if (g->has_parent)
-					break;
-				/* fall through */
-			default:
+			if (!vhdx_bat_payload_state_ok(st, g->has_parent)) {
 				ret = vhdx_err(EBADMSG, "BAT entry %llu (block %llu) at 0x%llx: state %u is not valid for a %s disk",
 					       (unsigned long long)i, (unsigned long long)blk,
 					       (unsigned long long)(s->bat_off + 8 * i), st,

@@ -578,19 +578,7 @@ static int scan_bat(struct vhdx_check_ctx *c, struct vx *v)
 		} else {
 			if (blk >= g->payload_blocks)
 				continue;
-			switch (st) {
-			case VHDX_BAT_NOT_PRESENT:
-			case VHDX_BAT_UNDEFINED:
-			case VHDX_BAT_ZERO:
-			case VHDX_BAT_UNMAPPED:
-			case VHDX_BAT_UNMAPPED_V095:
-			case VHDX_BAT_FULLY_PRESENT:
-				break;
-			case VHDX_BAT_PARTIALLY_PRESENT:
-				if (g->has_parent)
-					break;
-				/* fall through */
-			default:
+			if (!vhdx_bat_payload_state_ok(st, g->has_parent)) {
 				vhdx_check_report(c, VHDX_CHECK_ERROR, "BAT entry", eoff,
 						  "entry %llu (block %llu): state %u is not valid for a %s disk",
 						  (unsigned long long)i, (unsigned long long)blk, st,
