@@ -27,7 +27,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(HAVE_XXH3_DISPATCH) && (defined(__x86_64__) || defined(__i386__))
+#include <xxh_x86dispatch.h> /* XXH3_64bits becomes the AVX2/AVX-512 dispatching variant */
+#else
 #include <xxhash.h>
+#endif
 
 #include "tool.h"
 
