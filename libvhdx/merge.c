@@ -131,6 +131,19 @@ static int record_read(const char *rec, char ancestor_real[PATH_MAX], uint8_t li
 	return 1;
 }
 
+int vhdx_merge_record_ancestor(const char *child, char *ancestor)
+{
+	char *rec = record_path(child);
+	uint8_t linkage[16];
+	int ret;
+
+	if (!rec)
+		return vhdx_err(ENOMEM, "out of memory");
+	ret = record_read(rec, ancestor, linkage);
+	free(rec);
+	return ret;
+}
+
 /* ---- the copy ---- */
 
 static bool same_file(const char *a, const char *b)

@@ -10,4 +10,11 @@
 /** vhdx_reparent() opening both files through FAULTS (NULL: none). */
 int vhdx_reparent_faults(const char *child, const char *new_parent, unsigned flags, struct vhdx_faults *faults);
 
+/**
+ * When CHILD.merging records an unfinished merge of CHILD, copies the
+ * ancestor's real path into ANCESTOR (PATH_MAX bytes) and returns 1; 0 when
+ * there is no record; -errno (with message) for an unreadable one.
+ */
+int vhdx_merge_record_ancestor(const char *child, char *ancestor);
+
 #endif

@@ -66,6 +66,14 @@ expect_eq() {
 	[ "$2" = "$3" ] || fail "$1: got '$2', expected '$3'"
 }
 
+# check_clean IMAGE [WHAT] [CHECK-OPTIONS...]: `vhdx check` must find no
+# problem at all (exit 0) in IMAGE; WHAT names the step in the failure.
+check_clean() {
+	local img="$1" what="${2:-$1}"
+	shift 2 2>/dev/null || shift
+	"$VHDX" check "$@" "$img" > "$T/check.out" 2>&1 || fail "vhdx check $what exited $?: $(cat "$T/check.out")"
+}
+
 # expect_fail_msg PATTERN CMD...: CMD must exit 1 and print PATTERN (grep -E) on stderr
 expect_fail_msg() {
 	local pat="$1" rc

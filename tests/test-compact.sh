@@ -36,6 +36,7 @@ expect_eq "file size after compact" "$(size_of d.vhdx)" $((before - 5 * MiB))
 expect_eq "reported new size" "$(jfield c.json new_file_size)" $((before - 5 * MiB))
 expect_eq "bytes freed" "$(jfield c.json bytes_freed)" $((5 * MiB))
 expect_eq "content after compact" "$(rawsum d.vhdx)" "$want"
+check_clean d.vhdx "after compact"
 qemu-img check d.vhdx > q.out 2>&1 || fail "qemu-img check after compact: $(cat q.out)"
 qemu-img convert -O raw d.vhdx q.raw || fail "qemu-img convert"
 expect_eq "qemu-img reads the compacted disk" "$(sha256 q.raw)" "$want"
@@ -117,6 +118,7 @@ for n in 1 2 3 5 8; do
 	"$VHDX" compact --no-progress pc.vhdx > /dev/null || fail "compact after a crash at write $n"
 	expect_eq "content after compacting again ($n)" "$(rawsum pc.vhdx)" "$want"
 	expect_eq "size after compacting again ($n)" "$(size_of pc.vhdx)" $((psize - 4 * MiB))
+	check_clean pc.vhdx "after crash $n and compact"
 	qemu-img check pc.vhdx > /dev/null 2>&1 || fail "qemu-img check after crash $n and compact"
 done
 pass "power cuts at writes 1, 2, 3, 5, 8 of a compact: same disk, and compact again finishes"

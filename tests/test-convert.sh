@@ -90,6 +90,7 @@ for step in vhdx:fixed:1M vhdx:dynamic:1M vhd:fixed: vhd:dynamic:2M vhdx:dynamic
 		"$VHDX" info "$out" > info.txt
 		grep -q "^  format: $fmt\$" info.txt || fail "$out: not $fmt: $(head -3 info.txt)"
 		grep -q "^  type: $type\$" info.txt || fail "$out: not $type: $(head -3 info.txt)"
+		check_clean "$out"
 		if [ "$fmt" = vhdx ]; then
 			qemu-img check -q "$out" > q.out 2>&1 || fail "qemu-img check $out: $(cat q.out)"
 			qcompare "$out" vhdx src.raw
@@ -157,6 +158,7 @@ for ext in vhdx vhd; do
 		expect_eq "$ext chain flattened to $to" "$got" "$want"
 	done
 	"$VHDX" info "flat-$ext.vhdx" | grep -q "chain_depth: 1" || fail "flat-$ext.vhdx is not a single image"
+	check_clean "flat-$ext.vhdx"
 	qemu-img check -q "flat-$ext.vhdx" || fail "qemu-img check flat-$ext.vhdx"
 	qcompare "flat-$ext.vhdx" vhdx "$d/model"
 	qcompare "flat-$ext.vhd" vpc "$d/model"

@@ -68,6 +68,7 @@ for ext in vhdx vhd; do
 		else
 			expect_eq "$ext depth $depth: qemu-img reads the merged base" "$(sha q.raw)" "$want"
 		fi
+		check_clean "$d/l0.$ext" "of the merged base ($ext depth $depth)"
 		if [ $ext = vhdx ]; then
 			qemu-img check "$d/l0.vhdx" > /dev/null || fail "qemu-img check after merge at depth $depth"
 		fi
@@ -117,6 +118,8 @@ crash_sweep() {
 		expect_eq "$name flush $k/$K: base after the merge again" "$(rawsum "$d/l0.$ext")" "$want_base"
 		expect_eq "$name flush $k/$K: the re-linked leaf" "$(rawsum "$d/l$depth.$ext")" "$want_leaf"
 		[ -e "$d/l$((depth - 1)).$ext.merging" ] && fail "$name flush $k/$K: merge record left"
+		check_clean "$d/l0.$ext" "$name flush $k/$K: of the base"
+		check_clean "$d/l$depth.$ext" "$name flush $k/$K: of the re-linked leaf"
 		if [ $ext = vhdx ]; then
 			qemu-img check "$d/l0.vhdx" > /dev/null 2>&1 || fail "$name flush $k/$K: qemu-img check of the base"
 		fi

@@ -49,6 +49,7 @@ for ext in vhdx vhd; do
 		expect_eq "$ext depth $depth: merged base" "$(rawsum "$d/l0.$ext")" "$want"
 		[ -e "$d/l$depth.$ext.merging" ] && fail "merge record left behind"
 		grep -q "merged: $d/l$depth.$ext (no longer valid" out || fail "merged layer not reported: $(cat out)"
+		check_clean "$d/l0.$ext" "of the merged base ($ext depth $depth)"
 		if [ $ext = vhdx ]; then
 			qemu-img check "$d/l0.vhdx" > /dev/null || fail "qemu-img check after merge at depth $depth"
 			qemu-img convert -O raw "$d/l0.vhdx" "$T/q.raw"
@@ -82,6 +83,7 @@ for ext in vhdx vhd; do
 	expect_eq "$ext: l1 after merging l4" "$(rawsum "$d/l1.$ext")" "$want4"
 	"$VHDX" merge --no-progress "$d/l1.$ext" > /dev/null || fail "merge l1 into the base ($ext)"
 	expect_eq "$ext: base after the last merge" "$(rawsum "$d/l0.$ext")" "$want4"
+	check_clean "$d/l0.$ext" "of the base after the last merge ($ext)"
 	[ $ext = vhdx ] && { qemu-img check "$d/l0.vhdx" > /dev/null || fail "qemu-img check ($ext mid)"; }
 done
 pass "--into a middle layer: the ancestor and the re-pointed layer above read as before; --delete; default parent"

@@ -34,6 +34,7 @@ raw g.vhdx new.raw
 expect_eq "raw size" "$(stat -c %s new.raw)" 104857600
 same_prefix old.raw new.raw $((40 * MiB)) || fail "old content changed by the grow"
 zero_from new.raw $((40 * MiB)) || fail "the new area is not zero"
+check_clean g.vhdx "after grow"
 qemu-img check g.vhdx > q.out 2>&1 || fail "qemu-img check after grow: $(cat q.out)"
 printf 'Z%.0s' $(seq 512) | "$VHDX" write --offset $((90 * MiB)) g.vhdx || fail "write past the old end"
 qemu-io -f vhdx -c "read -P 0x5a $((90 * MiB)) 512" g.vhdx | grep -q "read 512/512" || fail "qemu-io reads the write past the old end"
@@ -51,6 +52,7 @@ expect_eq "vhdx info size (200G)" "$(vsize b.vhdx)" 214748364800
 expect_eq "qemu-img size (200G)" "$(qsize b.vhdx)" 214748364800
 # 204800 payload + 49 bitmap entries: 2 MiB of BAT at the old end of the file
 expect_eq "file size after the BAT moved" "$(stat -c %s b.vhdx)" $((fsize + 2 * MiB))
+check_clean b.vhdx "after BAT relocation"
 qemu-img check b.vhdx > q.out 2>&1 || fail "qemu-img check after BAT relocation: $(cat q.out)"
 printf 'Z%.0s' $(seq 512) | "$VHDX" write --offset $((150 * 1024 * MiB)) b.vhdx || fail "write at 150G"
 qemu-io -f vhdx -c "read -P 0x5a $((150 * 1024 * MiB)) 512" b.vhdx | grep -q "read 512/512" || fail "qemu-io at 150G"
@@ -70,6 +72,7 @@ expect_eq "size after shrink" "$(vsize s.vhdx)" 10485760
 expect_eq "qemu size after shrink" "$(qsize s.vhdx)" 10485760
 raw s.vhdx s-new.raw
 same_prefix s-old.raw s-new.raw $((10 * MiB)) || fail "content after shrink"
+check_clean s.vhdx "after shrink"
 qemu-img check s.vhdx > /dev/null 2>&1 || fail "qemu-img check after shrink"
 "$VHDX" resize --size 20M s.vhdx > /dev/null || fail "grow after shrink"
 raw s.vhdx s-re.raw
@@ -88,6 +91,7 @@ for n in 1 2 3 4 6; do
 	"$VHDX" convert -O raw c.vhdx - | head -c 3M | cmp -s - <(head -c 3M rnd) || fail "content after a crash at write $n"
 	"$VHDX" resize --size 300G c.vhdx > /dev/null || fail "resize again after crash $n"
 	expect_eq "size after resizing again ($n)" "$(vsize c.vhdx)" 322122547200
+	check_clean c.vhdx "after crash $n"
 	qemu-img check c.vhdx > /dev/null 2>&1 || fail "qemu-img check after crash $n"
 done
 pass "power cuts at writes 1-6 of a grow with BAT relocation: old or new size, content intact"

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <libgen.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -17,6 +18,7 @@
 
 #include "tool.h"
 #include "image_internal.h"
+#include "merge_internal.h"
 
 static void help(FILE *f)
 {
@@ -88,7 +90,9 @@ static int find_children(const char *child, const char **relink, unsigned *n, un
 {
 	struct vhdx_open_options oo;
 	struct vhdx_image *img;
-	uint8_t id[16];
+	uint8_t id[16], anc_id[16];
+	char anc_path[PATH_MAX];
+	bool have_anc = false;
 	char *dup = strdup(child), *dir;
 	DIR *d;
 	struct dirent *de;
@@ -103,6 +107,16 @@ static int find_children(const char *child, const char **relink, unsigned *n, un
 	}
 	memcpy(id, vhdx_image_chain(img)->layers[0]->identity, 16);
 	vhdx_close(img);
+	/*
+	 * A resumed merge may have been cut while re-pointing a child: that
+	 * child links to the ancestor already, but only through its log.
+	 * Re-pointing it again is idempotent and settles the log in the file.
+	 */
+	if (vhdx_merge_record_ancestor(child, anc_path) == 1 && vhdx_open(anc_path, &oo, &img) == 0) {
+		memcpy(anc_id, vhdx_image_chain(img)->layers[0]->identity, 16);
+		vhdx_close(img);
+		have_anc = true;
+	}
 	dir = dirname(dup);
 	d = opendir(dir);
 	if (!d) {
@@ -118,7 +132,9 @@ static int find_children(const char *child, const char **relink, unsigned *n, un
 		if (vhdx_open(path, &oo, &img) < 0)
 			continue;
 		l = vhdx_image_chain(img)->layers[0];
-		if (l->has_parent && !memcmp(l->parent.linkage, id, 16) && strcmp(path, child) != 0) {
+		if (l->has_parent && strcmp(path, child) != 0 &&
+		    (!memcmp(l->parent.linkage, id, 16) ||
+		     (have_anc && l->log_replayed && !memcmp(l->parent.linkage, anc_id, 16)))) {
 			owned[*n] = strdup(path);
 			if (owned[*n]) {
 				relink[*n] = owned[*n];
