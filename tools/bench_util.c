@@ -55,10 +55,7 @@ void bench_skip(struct bench_fig *f, const char *fmt, ...)
 
 double bench_now(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	return tool_now();
 }
 
 static int cmp_double(const void *a, const void *b)

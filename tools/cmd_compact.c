@@ -29,29 +29,6 @@ static void help(FILE *f)
 		   "  -h, --help                this text\n");
 }
 
-struct progress_state {
-	bool on;
-	double last;
-};
-
-static int progress_cb(uint64_t done, uint64_t total, void *arg)
-{
-	struct progress_state *p = arg;
-	struct timespec ts;
-	double t;
-
-	if (!p->on)
-		return 0;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	t = (double)ts.tv_sec + ts.tv_nsec / 1e9;
-	if (done < total && t - p->last < 0.2)
-		return 0;
-	p->last = t;
-	fprintf(stderr, "\rvhdx compact: %5.1f%%", total ? 100.0 * (double)done / (double)total : 100.0);
-	fflush(stderr);
-	return 0;
-}
-
 int cmd_compact(int argc, char **argv)
 {
 	enum { OPT_NO_PROGRESS = OPT__NEXT };
@@ -64,7 +41,7 @@ int cmd_compact(int argc, char **argv)
 	};
 	struct vhdx_compact_options o;
 	struct vhdx_compact_result res;
-	struct progress_state ps = { false, 0 };
+	struct tool_progress ps;
 	struct report r;
 	bool json = false;
 	int progress = -1, c, ret;
@@ -93,15 +70,14 @@ int cmd_compact(int argc, char **argv)
 		help(stderr);
 		return EXIT_USAGE;
 	}
-	ps.on = progress == 1 || (progress == -1 && isatty(2));
+	tool_progress_start(&ps, "compact", progress == 1 || (progress == -1 && isatty(2)), 0);
 	vhdx_compact_options_init(&o);
 	o.faults = tool_faults;
-	o.progress = progress_cb;
+	o.progress = tool_progress_cb;
 	o.progress_arg = &ps;
 	res.struct_size = sizeof res;
 	ret = vhdx_compact(argv[optind], &o, &res);
-	if (ps.on)
-		fputc('\n', stderr);
+	tool_progress_end(&ps);
 	if (ret < 0)
 		return tool_lib_error("compact", ret);
 	report_init(&r, stdout, json);

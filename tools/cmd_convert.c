@@ -136,7 +136,7 @@ int cmd_convert(int argc, char **argv)
 	struct tool_open to;
 	struct convert_src src;
 	struct convert_out out;
-	struct convert_progress prog;
+	struct tool_progress prog;
 	struct sigaction old_sig[2];
 	const char *ofmt = NULL, *ifmt = NULL, *type = NULL, *dst;
 	int progress = -1, c, ret, r;
@@ -265,7 +265,7 @@ int cmd_convert(int argc, char **argv)
 	}
 	if (progress < 0)
 		progress = isatty(STDERR_FILENO) && out.fd != STDOUT_FILENO;
-	convert_progress_start(&prog, progress, op.size);
+	tool_progress_start(&prog, "convert", progress, op.size);
 	convert_interrupted = 0;
 	catch_signals(old_sig);
 	r = convert_copy(&src, &out, start, end, &prog);
@@ -277,7 +277,7 @@ int cmd_convert(int argc, char **argv)
 	}
 	restore_signals(old_sig);
 	if (ret == EXIT_OK)
-		convert_progress_show(&prog, op.size, true);
+		tool_progress_show(&prog, op.size, true);
 	else if (prog.on)
 		fputc('\n', stderr);
 	r = convert_src_close(&src);

@@ -248,14 +248,6 @@ static const char *err_text(int err, char *buf, size_t n)
 	return buf;
 }
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* The errno of the first failing fault attributed to STEP (EIO when none names one). */
 static int step_errno(const struct cycle_result *res, int step)
 {
@@ -675,19 +667,6 @@ enum {
 	OPT_TIMEOUT,
 };
 
-static int parse_uint(const char *arg, const char *opt, uint64_t min, uint64_t max, uint64_t *out)
-{
-	char *end;
-
-	errno = 0;
-	*out = strtoull(arg, &end, 0);
-	if (errno || end == arg || *end || *arg == '-' || *out < min || *out > max) {
-		tool_error("cycle", "%s takes a number from %" PRIu64 " to %" PRIu64 ", got '%s'", opt, min, max, arg);
-		return -1;
-	}
-	return 0;
-}
-
 /* Removes the work folder's files and folder (only what this command made). */
 static void remove_workdir(const char *dir, const char *mnt)
 {
@@ -758,7 +737,7 @@ int cmd_cycle(int argc, char **argv)
 			run.image = optarg;
 			break;
 		case OPT_COUNT:
-			if (parse_uint(optarg, "--count", 1, 10000000, &v) < 0)
+			if (tool_uint_option("cycle", "--count", optarg, 1, 10000000, &v) < 0)
 				return EXIT_USAGE;
 			run.count = (unsigned)v;
 			have_count = true;
@@ -767,11 +746,11 @@ int cmd_cycle(int argc, char **argv)
 			run.faults = optarg;
 			break;
 		case OPT_SEED:
-			if (parse_uint(optarg, "--seed", 0, UINT64_MAX, &run.seed) < 0)
+			if (tool_uint_option("cycle", "--seed", optarg, 0, UINT64_MAX, &run.seed) < 0)
 				return EXIT_USAGE;
 			break;
 		case OPT_OPS:
-			if (parse_uint(optarg, "--ops", 1, 100000, &v) < 0)
+			if (tool_uint_option("cycle", "--ops", optarg, 1, 100000, &v) < 0)
 				return EXIT_USAGE;
 			run.ops = (unsigned)v;
 			break;
@@ -809,7 +788,7 @@ int cmd_cycle(int argc, char **argv)
 			run.keep = true;
 			break;
 		case OPT_TIMEOUT:
-			if (parse_uint(optarg, "--timeout", 1, 3600, &v) < 0)
+			if (tool_uint_option("cycle", "--timeout", optarg, 1, 3600, &v) < 0)
 				return EXIT_USAGE;
 			run.timeout_ms = (unsigned)v * 1000u;
 			break;
@@ -943,10 +922,10 @@ int cmd_cycle(int argc, char **argv)
 		fflush(stdout);
 	}
 
-	t0 = now_s();
+	t0 = tool_now();
 	for (unsigned c = 1; c <= run.count && !stop_requested; c++) {
 		struct cycle_result res = { .cycle = c };
-		double tc = now_s();
+		double tc = tool_now();
 		int ret;
 
 		if (!exists) {
@@ -967,7 +946,7 @@ int cmd_cycle(int argc, char **argv)
 			res.created = true;
 		}
 		ret = run_cycle(&run, &cm, rules, m, &res);
-		res.seconds = now_s() - tc;
+		res.seconds = tool_now() - tc;
 		if (ret < 0) {
 			cycle_result_free(&res);
 			rc = EXIT_ERR;
@@ -1008,11 +987,11 @@ int cmd_cycle(int argc, char **argv)
 	if (run.json) {
 		report_end_list(&rep);
 		report_bool(&rep, "stopped_early", stopped || stop_requested || failed);
-		json_summary(&rep, &run, rules, now_s() - t0);
+		json_summary(&rep, &run, rules, tool_now() - t0);
 		report_end(&rep);
 		report_finish(&rep);
 	} else {
-		print_summary_text(&run, rules, now_s() - t0);
+		print_summary_text(&run, rules, tool_now() - t0);
 	}
 	for (int c = CC_UNEXPECTED; c < CC__COUNT; c++)
 		if (run.cycles[c] && rc == EXIT_OK)

@@ -38,37 +38,6 @@ static void help(FILE *f)
 		   "  -h, --help                this text\n\n" TOOL_OPEN_HELP);
 }
 
-struct progress_state {
-	bool on;
-	double last;
-};
-
-static double now_sec(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static int progress_cb(uint64_t done, uint64_t total, void *arg)
-{
-	struct progress_state *p = arg;
-	double t;
-
-	if (!p->on)
-		return 0;
-	t = now_sec();
-	if (done < total && t - p->last < 0.2)
-		return 0;
-	p->last = t;
-	fprintf(stderr, "\rvhdx merge: %5.1f%%", total ? 100.0 * (double)done / (double)total : 100.0);
-	if (done >= total)
-		fputc('\n', stderr);
-	fflush(stderr);
-	return 0;
-}
-
 static void merged_cb(const char *path, int deleted, void *arg)
 {
 	(void)arg;
@@ -164,7 +133,7 @@ int cmd_merge(int argc, char **argv)
 	};
 	struct tool_open to;
 	struct vhdx_merge_options mo;
-	struct progress_state ps = { false, 0 };
+	struct tool_progress ps;
 	const char *relink[65];
 	char *owned[65];
 	unsigned n_relink = 0, n_owned_from;
@@ -221,7 +190,7 @@ int cmd_merge(int argc, char **argv)
 	if (auto_relink && n_relink == 0)
 		find_children(argv[optind], relink, &n_relink, 64, owned + n_relink - n_owned_from);
 	relink[n_relink] = NULL;
-	ps.on = progress == 1 || (progress == -1 && isatty(2));
+	tool_progress_start(&ps, "merge", progress == 1 || (progress == -1 && isatty(2)), 0);
 	mo.open_flags = to.opts.flags & VHDX_OPEN_IGNORE_ID_MISMATCH;
 	mo.parent = to.opts.parent;
 	to.parent_dirs[to.n_parent_dirs] = NULL;
@@ -231,12 +200,11 @@ int cmd_merge(int argc, char **argv)
 	mo.max_depth = to.opts.max_depth;
 	mo.faults = tool_faults;
 	mo.relink = relink;
-	mo.progress = progress_cb;
+	mo.progress = tool_progress_cb;
 	mo.progress_arg = &ps;
 	mo.merged_layer = merged_cb;
 	ret = vhdx_merge(argv[optind], &mo);
-	if (ps.on && ret < 0)
-		fputc('\n', stderr);
+	tool_progress_end(&ps);
 	for (unsigned i = n_owned_from; i < n_relink; i++)
 		if (ret == 0)
 			printf("re-pointed to the ancestor: %s\n", relink[i]);

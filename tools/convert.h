@@ -110,15 +110,6 @@ void convert_out_abort(struct convert_out *o);
 /** Set by the signal handler of cmd_convert: the copy stops at the next window. */
 extern volatile sig_atomic_t convert_interrupted;
 
-struct convert_progress {
-	bool on;
-	double t0, last;
-	uint64_t total;
-};
-/** Starts the clock; ON says whether anything is printed. */
-void convert_progress_start(struct convert_progress *p, bool on, uint64_t total);
-/** "\r 42.0%  430 / 1024 MiB  512 MiB/s" on stderr, at most 4 times a second (FINAL: always, with a newline). */
-void convert_progress_show(struct convert_progress *p, uint64_t done, bool final);
 
 /**
  * Copies disk bytes [START, END) of SRC to OUT (output offset = disk offset
@@ -127,6 +118,6 @@ void convert_progress_show(struct convert_progress *p, uint64_t done, bool final
  * printed; -EINTR when convert_interrupted was set).
  */
 int convert_copy(struct convert_src *src, struct convert_out *out, uint64_t start, uint64_t end,
-		 struct convert_progress *prog);
+		 struct tool_progress *prog);
 
 #endif

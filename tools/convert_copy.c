@@ -31,40 +31,6 @@
 
 volatile sig_atomic_t convert_interrupted;
 
-/* ---------------------------------------------------------------- progress */
-
-static double now_sec(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-void convert_progress_start(struct convert_progress *p, bool on, uint64_t total)
-{
-	p->on = on;
-	p->total = total;
-	p->t0 = p->last = now_sec();
-}
-
-/* At most four updates a second: a terminal that scrolls slows the copy down. */
-void convert_progress_show(struct convert_progress *p, uint64_t done, bool final)
-{
-	double t, secs;
-
-	if (!p->on)
-		return;
-	t = now_sec();
-	if (!final && t - p->last < 0.25)
-		return;
-	p->last = t;
-	secs = t - p->t0;
-	fprintf(stderr, "\r%5.1f%%  %" PRIu64 " / %" PRIu64 " MiB  %.0f MiB/s%s",
-		p->total ? 100.0 * (double)done / (double)p->total : 100.0, done >> 20, p->total >> 20,
-		secs > 0 ? (double)done / 1048576.0 / secs : 0.0, final ? "\n" : "   ");
-}
-
 /* ---------------------------------------------------------------- the ring */
 
 struct slot {
@@ -203,7 +169,7 @@ static int put(struct convert_out *out, const struct slot *s, uint64_t base)
 }
 
 int convert_copy(struct convert_src *src, struct convert_out *out, uint64_t start, uint64_t end,
-		 struct convert_progress *prog)
+		 struct tool_progress *prog)
 {
 	struct ring g;
 	pthread_t th;
@@ -265,7 +231,7 @@ int convert_copy(struct convert_src *src, struct convert_out *out, uint64_t star
 		pthread_mutex_unlock(&g.mu);
 		if (r < 0)
 			break;
-		convert_progress_show(prog, upto - start, false);
+		tool_progress_show(prog, upto - start, false);
 	}
 	pthread_join(th, NULL);
 	if (r == 0 && convert_interrupted)

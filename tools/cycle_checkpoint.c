@@ -143,22 +143,6 @@ static void help(void)
 "and the chain ends at depth 1; 1 an error of the command; 2 usage; 3 otherwise.\n");
 }
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static uint64_t mix64(uint64_t x)
-{
-	x += 0x9e3779b97f4a7c15ull;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-	return x ^ (x >> 31);
-}
-
 /* ------------------------------------------------------------ fault engines per step */
 
 /* A new engine holding the rules for the next step (counts carried), or NULL without rules. */
@@ -371,9 +355,9 @@ static int merge_down(struct ck_run *run, struct cycle_result *res, struct ck_ro
 static void fill(uint8_t *buf, uint64_t len, uint64_t seed, unsigned round, unsigned op, uint64_t voff)
 {
 	for (uint64_t s = 0; s < len / CYCLE_SECTOR; s++) {
-		uint64_t x = mix64(seed ^ mix64(((uint64_t)round << 32) | op) ^ mix64(voff + s * CYCLE_SECTOR));
+		uint64_t x = cycle_mix64(seed ^ cycle_mix64(((uint64_t)round << 32) | op) ^ cycle_mix64(voff + s * CYCLE_SECTOR));
 		for (unsigned i = 0; i < CYCLE_SECTOR; i += 8) {
-			x = mix64(x);
+			x = cycle_mix64(x);
 			memcpy(buf + s * CYCLE_SECTOR + i, &x, 8);
 		}
 	}
@@ -384,7 +368,7 @@ static int vm_write(struct ck_run *run, const char *leaf, unsigned round)
 {
 	struct vhdx_open_options oo;
 	struct vhdx_image *img;
-	uint64_t rng = mix64(run->seed * 0x100000001b3ull + round), nsec = run->size / CYCLE_SECTOR;
+	uint64_t rng = cycle_mix64(run->seed * 0x100000001b3ull + round), nsec = run->size / CYCLE_SECTOR;
 	uint8_t *buf = malloc(256u << 10);
 	uint64_t *hashes = malloc((256u << 10) / CYCLE_SECTOR * sizeof *hashes);
 	int ret;
@@ -401,13 +385,13 @@ static int vm_write(struct ck_run *run, const char *leaf, unsigned round)
 		uint64_t nsz, voff, len;
 		ssize_t w;
 
-		rng = mix64(rng);
+		rng = cycle_mix64(rng);
 		/* small writes (4-32 KiB) mostly, some large (64-256 KiB), some across block ends */
 		nsz = (rng & 3) == 0 ? 128 + (rng >> 8) % 385 : 8 + (rng >> 8) % 57;
 		len = nsz * CYCLE_SECTOR;
 		if (len > nsec * CYCLE_SECTOR)
 			len = nsec * CYCLE_SECTOR;
-		rng = mix64(rng);
+		rng = cycle_mix64(rng);
 		voff = (rng % (nsec - len / CYCLE_SECTOR + 1)) * CYCLE_SECTOR;
 		if (op % 5 == 0 && run->block_size < run->size) {
 			/* straddle a block boundary: partial blocks in two checkpoints */
@@ -782,19 +766,6 @@ enum {
 	OPT_BLOCK_SIZE,
 };
 
-static int parse_u(const char *arg, const char *opt, uint64_t min, uint64_t max, uint64_t *out)
-{
-	char *end;
-
-	errno = 0;
-	*out = strtoull(arg, &end, 0);
-	if (errno || end == arg || *end || *arg == '-' || *out < min || *out > max) {
-		tool_error("cycle", "%s takes a number from %" PRIu64 " to %" PRIu64 ", got '%s'", opt, min, max, arg);
-		return -1;
-	}
-	return 0;
-}
-
 int cycle_checkpoint_main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -828,7 +799,7 @@ int cycle_checkpoint_main(int argc, char **argv)
 			run.base = optarg;
 			break;
 		case OPT_COUNT:
-			if (parse_u(optarg, "--count", 1, 1000000, &v) < 0)
+			if (tool_uint_option("cycle", "--count", optarg, 1, 1000000, &v) < 0)
 				return EXIT_USAGE;
 			run.count = (unsigned)v;
 			have_count = true;
@@ -837,11 +808,11 @@ int cycle_checkpoint_main(int argc, char **argv)
 			run.faults = optarg;
 			break;
 		case OPT_SEED:
-			if (parse_u(optarg, "--seed", 0, UINT64_MAX, &run.seed) < 0)
+			if (tool_uint_option("cycle", "--seed", optarg, 0, UINT64_MAX, &run.seed) < 0)
 				return EXIT_USAGE;
 			break;
 		case OPT_OPS:
-			if (parse_u(optarg, "--ops", 1, 10000, &v) < 0)
+			if (tool_uint_option("cycle", "--ops", optarg, 1, 10000, &v) < 0)
 				return EXIT_USAGE;
 			run.ops = (unsigned)v;
 			break;
@@ -961,11 +932,11 @@ int cycle_checkpoint_main(int argc, char **argv)
 		       cycle_rules_count(run.rules), run.faults ? " from " : "", run.faults ? run.faults : "");
 		fflush(stdout);
 	}
-	t0 = now_s();
+	t0 = tool_now();
 	for (unsigned r = 1; r <= run.count; r++) {
 		struct cycle_result res = { .cycle = r };
 		struct ck_round rd;
-		double tr = now_s();
+		double tr = tool_now();
 
 		memset(&rd, 0, sizeof rd);
 		if (run_round(&run, &res, &rd) < 0) {
@@ -973,7 +944,7 @@ int cycle_checkpoint_main(int argc, char **argv)
 			rc = EXIT_ERR;
 			break;
 		}
-		res.seconds = now_s() - tr;
+		res.seconds = tool_now() - tr;
 		tally(&run, &res);
 		if (run.json)
 			json_round(&rep, &res, &rd);
@@ -1020,7 +991,7 @@ int cycle_checkpoint_main(int argc, char **argv)
 		report_end_list(&rep);
 		report_begin(&rep, "summary");
 		report_u64(&rep, "rounds_run", run.rounds_run);
-		snprintf(nb, sizeof nb, "%.3f", now_s() - t0);
+		snprintf(nb, sizeof nb, "%.3f", tool_now() - t0);
 		report_str(&rep, "seconds", nb);
 		report_u64(&rep, "faults", run.faults_total);
 		report_begin(&rep, "rounds_by_class");
@@ -1060,7 +1031,7 @@ int cycle_checkpoint_main(int argc, char **argv)
 		report_finish(&rep);
 	} else {
 		printf("\nSummary: %u of %u rounds in %.1f s, %" PRIu64 " faults injected\n", run.rounds_run, run.count,
-		       now_s() - t0, run.faults_total);
+		       tool_now() - t0, run.faults_total);
 		printf("  %-11s %8s %8s\n", "class", "rounds", "faults");
 		for (int c = 0; c < CC__COUNT; c++)
 			printf("  %-11s %8" PRIu64 " %8" PRIu64 "\n", cycle_class_name((enum cycle_class)c), run.rounds[c],

@@ -58,7 +58,7 @@ struct cycle_rules {
 };
 
 /* splitmix64 finaliser: seeds per cycle from (seed, cycle) */
-static uint64_t mix64(uint64_t x)
+uint64_t cycle_mix64(uint64_t x)
 {
 	x += 0x9e3779b97f4a7c15ull;
 	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
@@ -308,7 +308,7 @@ int cycle_rules_emit(struct cycle_rules *r, unsigned cycle, FILE *out)
 		bool with_seed = c->has_prob || c->has_flip || c->has_seed;
 		char buf[96];
 
-		seed = mix64((c->has_seed ? c->seed : r->run_seed) ^ mix64(cycle));
+		seed = cycle_mix64((c->has_seed ? c->seed : r->run_seed) ^ cycle_mix64(cycle));
 		if (c->once && c->hits)
 			continue; /* acted already */
 		if (c->nth) {
@@ -338,7 +338,7 @@ int cycle_rules_emit(struct cycle_rules *r, unsigned cycle, FILE *out)
 				snprintf(buf, sizeof buf, "after=%" PRIu64 " every=%" PRIu64, k, c->every);
 				if (note(r, i, false) < 0)
 					return -ENOMEM;
-				emit(out, c, mix64(seed), with_seed, buf);
+				emit(out, c, cycle_mix64(seed), with_seed, buf);
 				lines++;
 			}
 			continue;

@@ -30,6 +30,30 @@ int tool_lib_error(const char *cmd, int ret);
 int tool_parse_size(const char *s, uint64_t *out);
 /** tool_parse_size for option OPT of command CMD; prints "bad OPT 'ARG'" and returns -1 on error (or 0 when NONZERO). */
 int tool_size_option(const char *cmd, const char *opt, const char *arg, bool nonzero, uint64_t *out);
+/** A whole number MIN..MAX for option OPT of CMD; prints "OPT takes a number from MIN to MAX" and returns -1 otherwise. */
+int tool_uint_option(const char *cmd, const char *opt, const char *arg, uint64_t min, uint64_t max, uint64_t *out);
+/** Seconds on the monotonic clock. */
+double tool_now(void);
+
+/*
+ * Progress of a long command on standard error (progress.c): at most four
+ * updates a second, since a terminal that scrolls slows the work down.
+ */
+struct tool_progress {
+	const char *cmd; /* "vhdx CMD: " before each line */
+	bool on;         /* false: nothing is printed */
+	uint64_t total;  /* bytes of the whole job */
+	double t0, last;
+	bool open;       /* a line is on the terminal without its newline */
+	bool ended;      /* the final line is out: nothing more */
+};
+void tool_progress_start(struct tool_progress *p, const char *cmd, bool on, uint64_t total);
+/** "\rvhdx CMD:  42.0%  430 / 1024 MiB  512 MiB/s"; FINAL: always printed, with a newline. */
+void tool_progress_show(struct tool_progress *p, uint64_t done, bool final);
+/** The library's progress callback (merge, compact): ARG is a started struct tool_progress. */
+int tool_progress_cb(uint64_t done, uint64_t total, void *arg);
+/** Ends a line left open by work cut short (an error), so that messages start on their own line. */
+void tool_progress_end(struct tool_progress *p);
 
 /*
  * Options shared by every command that opens an image.  TOOL_OPEN_LONGOPTS

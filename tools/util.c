@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "tool.h"
 #include "codec/guid.h"
@@ -82,6 +83,27 @@ int tool_size_option(const char *cmd, const char *opt, const char *arg, bool non
 		return -1;
 	}
 	return 0;
+}
+
+int tool_uint_option(const char *cmd, const char *opt, const char *arg, uint64_t min, uint64_t max, uint64_t *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoull(arg, &end, 0);
+	if (errno || end == arg || *end || *arg == '-' || *out < min || *out > max) {
+		tool_error(cmd, "%s takes a number from %" PRIu64 " to %" PRIu64 ", got '%s'", opt, min, max, arg);
+		return -1;
+	}
+	return 0;
+}
+
+double tool_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 void tool_open_init(struct tool_open *o)
