@@ -235,6 +235,12 @@ ssize_t vhdxfs_faults_write(struct vhdxfs *fs, const char *buf, size_t len, uint
 	free(text);
 	if (ret < 0)
 		return ret == -ENOMEM || ret == -ENOENT ? ret : -EINVAL;
+	/*
+	 * Pages the kernel cached before this change would be served without
+	 * asking us: a new read rule would never fire on them, and pages a flip
+	 * rule corrupted would stay corrupted after the rule is gone.
+	 */
+	vhdxfs_disk_cache_drop(fs);
 	return (ssize_t)len;
 }
 

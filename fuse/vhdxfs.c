@@ -136,7 +136,10 @@ static void help(void)
 "                                    counts; write a rule line to add it (several\n"
 "                                    lines at once are added all or none; a bad\n"
 "                                    line fails the write with EINVAL), 'clear'\n"
-"                                    to remove every rule, 'remove N' rule N\n"
+"                                    to remove every rule, 'remove N' rule N;\n"
+"                                    every change drops the kernel's cached\n"
+"                                    pages of disk, so the next reads meet the\n"
+"                                    rules (with -s: a moment after the write)\n"
 "        MOUNTPOINT/.vhdxfs/events   one line per injected fault: seq, time,\n"
 "                                    rule, operation, layer file, file offset,\n"
 "                                    length, virtual offset, structure, action\n"
@@ -467,6 +470,45 @@ void vhdxfs_readahead_apply(struct vhdxfs *fs)
 	atomic_store(&fs->readahead_kb, cur);
 }
 
+static void *cache_drop_thread(void *arg)
+{
+	struct vhdxfs *fs = arg;
+	int ret = fuse_lowlevel_notify_inval_inode(fs->se, VHDXFS_INO_DISK, 0, 0);
+
+	/* -ENOENT: the kernel has no inode for /disk yet, so nothing is cached */
+	if (ret < 0 && ret != -ENOENT)
+		fuse_log(FUSE_LOG_ERR, "vhdxfs: dropping the page cache of /disk: %s\n", strerror(-ret));
+	return NULL;
+}
+
+static void *cache_drop_detached(void *arg)
+{
+	struct vhdxfs *fs = arg;
+
+	cache_drop_thread(fs);
+	atomic_fetch_sub(&fs->cache_drops, 1);
+	return NULL;
+}
+
+void vhdxfs_disk_cache_drop(struct vhdxfs *fs)
+{
+	pthread_t th;
+
+	if (!fs->se)
+		return;
+	if (!fs->singlethread) {
+		cache_drop_thread(fs);
+		return;
+	}
+	atomic_fetch_add(&fs->cache_drops, 1);
+	if (pthread_create(&th, NULL, cache_drop_detached, fs) == 0) {
+		pthread_detach(th);
+	} else {
+		atomic_fetch_sub(&fs->cache_drops, 1);
+		fuse_log(FUSE_LOG_ERR, "vhdxfs: cannot start a thread to drop the page cache of /disk\n");
+	}
+}
+
 static int run_loop(struct fuse_session *se, const struct fuse_cmdline_opts *o)
 {
 	int ret;
@@ -630,6 +672,8 @@ int main(int argc, char **argv)
 		/* libfuse printed why (usually an unknown -o option). */
 		goto out_stats;
 	}
+	fs.se = se;
+	fs.singlethread = fo.singlethread != 0;
 	if (fuse_set_signal_handlers(se) != 0)
 		goto out_session;
 	if (fuse_session_mount(se, fo.mountpoint) != 0) {
@@ -641,6 +685,9 @@ int main(int argc, char **argv)
 	fuse_daemonize(fo.foreground);
 	ret = run_loop(se, &fo);
 	fuse_session_unmount(se);
+	/* The session goes away below: let a helper of vhdxfs_disk_cache_drop finish (the kernel answers at once now). */
+	for (int i = 0; i < 200 && atomic_load(&fs.cache_drops); i++)
+		usleep(10000);
 	/* A positive result is the signal (SIGTERM, SIGINT...) that ended a clean loop. */
 	status = ret < 0 ? 1 : 0;
 out_signals:

@@ -102,6 +102,9 @@ struct vhdxfs {
 	int close_ret;          /* result of vhdx_close() in destroy */
 	struct vhdxfs_stats stats;
 	struct vhdxfs_faults *faults; /* the fault engine of this mount (faults_files.c) */
+	struct fuse_session *se; /* for cache invalidation notices to the kernel */
+	bool singlethread;       /* -s: one thread serves every request */
+	_Atomic unsigned cache_drops; /* helper threads of vhdxfs_disk_cache_drop still running */
 };
 
 /*
@@ -127,6 +130,14 @@ extern const unsigned vhdxfs_n_ctl_files;
 extern const struct fuse_lowlevel_ops vhdxfs_ops;
 
 /* ---- vhdxfs.c ---- */
+
+/**
+ * Drops the kernel's page cache of /disk, so that the next reads come to
+ * this process (and through the fault rules) again.  Waits for the kernel
+ * unless the loop is single-threaded: the kernel may be waiting for us to
+ * answer a read of a page it must drop, so there a helper thread does it.
+ */
+void vhdxfs_disk_cache_drop(struct vhdxfs *fs);
 
 /**
  * Sets the readahead window of the mount (-o readahead, default 1 MiB) the

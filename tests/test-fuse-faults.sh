@@ -13,6 +13,9 @@
 #  - write faults (op=write err=ENOSPC) fail dd writes on a rw mount with
 #    "No space left on device", and the image stays intact;
 #  - flip=1 on a read returns data that differs in exactly one bit;
+#  - buffered reads: a rule change drops the kernel's cached pages of disk,
+#    so rules meet pages read before them, and flipped pages do not outlive
+#    their rule;
 #  - delay=MS delays the reads it matches and no others;
 #  - a bad rules file exits 2 naming the file and line, nothing mounted;
 #  - -o fault-log=FILE holds every event after the unmount;
@@ -158,6 +161,24 @@ for fmt in vhdx vhd; do
 	echo clear > "$MNT/.vhdxfs/faults"
 	piece $((2 * MiB)) 65536 && ref $((2 * MiB)) 65536 | cmp -s - "$T/piece" || fail "$fmt: wrong bytes after the flip rule was cleared"
 	pass "$fmt: flip=1 on a read gives data differing in exactly one bit"
+
+	# ---- buffered reads: pages the kernel cached before a rule change must
+	# meet the new rules (EIO), and pages a flip rule corrupted must not
+	# outlive the rule.  Every check above reads with O_DIRECT, which never
+	# uses the page cache.
+	cached() { dd if="$MNT/disk" of="$T/piece" bs=64K count=1 skip="$1" iflag=skip_bytes status=none 2> "$T/dd.err"; }
+	cached $((7 * MiB)) && ref $((7 * MiB)) 65536 | cmp -s - "$T/piece" || fail "$fmt: buffered read before the rule"
+	echo "op=read voff=7M+64K err=EIO" > "$MNT/.vhdxfs/faults" || fail "$fmt: adding a rule over cached pages"
+	cached $((7 * MiB)) && fail "$fmt: a buffered read of cached pages succeeded under op=read err=EIO"
+	grep -q "Input/output error" "$T/dd.err" || fail "$fmt: buffered read under the rule: $(cat "$T/dd.err")"
+	echo "op=read voff=7M+64K flip=1 seed=5" > "$MNT/.vhdxfs/faults" || fail "$fmt: adding a flip rule"
+	echo "remove 5" > "$MNT/.vhdxfs/faults" || fail "$fmt: remove 5: $(cat "$MNT/.vhdxfs/faults")"
+	cached $((7 * MiB)) || fail "$fmt: buffered read under the flip rule: $(cat "$T/dd.err")"
+	cmp -s "$T/piece" <(ref $((7 * MiB)) 65536) && fail "$fmt: flip=1 did not change a buffered read"
+	echo clear > "$MNT/.vhdxfs/faults"
+	cached $((7 * MiB)) && ref $((7 * MiB)) 65536 | cmp -s - "$T/piece" ||
+		fail "$fmt: a buffered read after clear still returns the flipped bytes"
+	pass "$fmt: buffered reads: a rule change drops the kernel's cached pages (EIO on cached pages; no flipped page outlives its rule)"
 
 	# ---- delay: the matching read waits, the others do not
 	echo "op=read voff=4M+4K delay=400" > "$MNT/.vhdxfs/faults" || fail "$fmt: adding a delay rule"
