@@ -10,6 +10,11 @@
  *   4 fuse-cached-*   re-reads: the same readers with nothing dropped, so
  *                     vhdxfs (keep_cache) serves its pages from the kernel
  *                     as the raw file does; vhdimount drops them at open
+ *   4 fuse-*-zeros    the FUSE round trip's own ceiling: a third mount, of
+ *                     an image with nothing allocated, answers every read
+ *                     from a buffer of zeros without touching a file; how
+ *                     close the real reads come to it, and how that
+ *                     ceiling compares with the raw file
  *   5 fuse-seq-write  1 MiB writes into a new image mounted -o rw, fsync,
  *                     vs write() of a raw file + fdatasync
  *   5 fuse-rand-alloc random allocating 4 KiB writes with an fsync every
@@ -164,7 +169,10 @@ static double rand_read(const char *path, bool drop, const uint64_t *offs, unsig
 	return n / t;
 }
 
-enum { R_RAW, R_VHDXFS, R_DIO, R_VHDI, N_READERS };
+/* R_ZEROS: vhdxfs on an image with nothing allocated, answering from memory */
+enum { R_RAW, R_VHDXFS, R_DIO, R_VHDI, R_ZEROS, N_READERS };
+
+static void new_image(const char *path, uint64_t size, uint32_t bs);
 
 void bench_fig_fuse_read(struct bench *b)
 {
@@ -192,14 +200,22 @@ void bench_fig_fuse_read(struct bench *b)
 					  BENCH_RATIO_AT_LEAST, 3.0);
 	struct bench_fig *crr = bench_add(4, "fuse-cached-rand-vs-raw", "IOPS", "pread of the raw file",
 					  BENCH_RATIO_AT_LEAST, 0.6);
-	struct bench_fig *all[] = { sv, sr, rv, rr, dsv, dsr, drv, drr, csv, csr, crv, crr };
+	struct bench_fig *zs = bench_add(4, "fuse-seq-vs-zeros", "MiB/s", "vhdxfs reading zeros, no image I/O",
+					 BENCH_RATIO_AT_LEAST, 0.8);
+	struct bench_fig *zr = bench_add(4, "fuse-rand-vs-zeros", "IOPS", "vhdxfs reading zeros, no image I/O",
+					 BENCH_RATIO_AT_LEAST, 0.8);
+	struct bench_fig *zsr = bench_add(4, "fuse-zeros-seq-vs-raw", "MiB/s", "read of the raw file",
+					  BENCH_RATIO_AT_LEAST, 0.6);
+	struct bench_fig *zrr = bench_add(4, "fuse-zeros-rand-vs-raw", "IOPS", "pread of the raw file",
+					  BENCH_RATIO_AT_LEAST, 0.6);
+	struct bench_fig *all[] = { sv, sr, rv, rr, dsv, dsr, drv, drr, csv, csr, crv, crr, zs, zr, zsr, zrr };
 	const unsigned n_all = sizeof all / sizeof all[0];
 	const char *why = fuse_unavailable(b);
-	char m1[1100], m2[1100], m3[1100], files[N_READERS][1200];
+	char m1[1100], m2[1100], m3[1100], m4[1100], empty[1100], files[N_READERS][1200];
 	double seq[N_READERS][16], rnd[N_READERS][16], cseq[N_READERS][16], crnd[N_READERS][16];
 	uint64_t offs[FUSE_RAND_IOS];
 	bool have_vhdi = bench_have("vhdimount");
-	pid_t pid, pid_dio;
+	pid_t pid, pid_dio, pid_zeros;
 
 	if (why) {
 		for (unsigned i = 0; i < n_all; i++)
@@ -210,12 +226,19 @@ void bench_fig_fuse_read(struct bench *b)
 	bench_path(m1, b, "mnt-vhdxfs");
 	bench_path(m2, b, "mnt-vhdimount");
 	bench_path(m3, b, "mnt-vhdxfs-dio");
+	bench_path(m4, b, "mnt-vhdxfs-zeros");
+	bench_path(empty, b, "empty.vhdx");
 	bench_log(b, "vhdxfs reads");
+	new_image(empty, b->size, 0);
 	pid = mount_vhdxfs(b, b->vhdx, m1, NULL);
 	pid_dio = pid < 0 ? -1 : mount_vhdxfs(b, b->vhdx, m3, "direct_io");
-	if (pid < 0 || pid_dio < 0) {
+	pid_zeros = pid_dio < 0 ? -1 : mount_vhdxfs(b, empty, m4, NULL);
+	if (pid < 0 || pid_dio < 0 || pid_zeros < 0) {
 		if (pid >= 0)
 			unmount_vhdxfs(m1, pid);
+		if (pid_dio >= 0)
+			unmount_vhdxfs(m3, pid_dio);
+		unlink(empty);
 		for (unsigned i = 0; i < n_all; i++)
 			bench_skip(all[i], "vhdxfs did not mount");
 		return;
@@ -230,6 +253,7 @@ void bench_fig_fuse_read(struct bench *b)
 	snprintf(files[R_VHDXFS], sizeof files[0], "%s/disk", m1);
 	snprintf(files[R_DIO], sizeof files[0], "%s/disk", m3);
 	snprintf(files[R_VHDI], sizeof files[0], "%s/vhdi1", m2);
+	snprintf(files[R_ZEROS], sizeof files[0], "%s/disk", m4);
 	for (unsigned i = 0; i < FUSE_RAND_IOS; i++)
 		offs[i] = (bench_rand() % (b->size / 4096)) * 4096;
 	bench_warm(b->vhdx);
@@ -258,25 +282,28 @@ void bench_fig_fuse_read(struct bench *b)
 	for (int r = 0; r < b->runs; r++)
 		for (int k = 0; k < N_READERS; k++) {
 			int who = (k + r) % N_READERS;
-			if (who == R_DIO || (who == R_VHDI && !have_vhdi))
+			if (who == R_DIO || who == R_ZEROS || (who == R_VHDI && !have_vhdi))
 				continue;
 			cseq[who][r] = seq_read(files[who], false);
 		}
 	for (int r = 0; r < b->runs; r++)
 		for (int k = 0; k < N_READERS; k++) {
 			int who = (k + r) % N_READERS;
-			if (who == R_DIO || (who == R_VHDI && !have_vhdi))
+			if (who == R_DIO || who == R_ZEROS || (who == R_VHDI && !have_vhdi))
 				continue;
 			crnd[who][r] = rand_read(files[who], false, offs, FUSE_RAND_IOS);
 		}
 	unmount_vhdxfs(m1, pid);
 	unmount_vhdxfs(m3, pid_dio);
+	unmount_vhdxfs(m4, pid_zeros);
+	unlink(empty);
 	if (have_vhdi)
 		unmount(m2);
 	for (int r = 0; r < b->runs; r++)
 		for (int w = 0; w < N_READERS; w++)
 			if ((w != R_VHDI || have_vhdi) &&
-			    (seq[w][r] < 0 || rnd[w][r] < 0 || (w != R_DIO && (cseq[w][r] < 0 || crnd[w][r] < 0)))) {
+			    (seq[w][r] < 0 || rnd[w][r] < 0 ||
+			     (w != R_DIO && w != R_ZEROS && (cseq[w][r] < 0 || crnd[w][r] < 0)))) {
 				for (unsigned i = 0; i < n_all; i++)
 					bench_skip(all[i], "a read through a mount failed");
 				return;
@@ -291,6 +318,12 @@ void bench_fig_fuse_read(struct bench *b)
 	rr->base = drr->base = bench_median(rnd[R_RAW], b->runs);
 	csr->base = bench_median(cseq[R_RAW], b->runs);
 	crr->base = bench_median(crnd[R_RAW], b->runs);
+	zs->ours = sv->ours;
+	zr->ours = rv->ours;
+	zs->base = zsr->ours = bench_median(seq[R_ZEROS], b->runs);
+	zr->base = zrr->ours = bench_median(rnd[R_ZEROS], b->runs);
+	zsr->base = sr->base;
+	zrr->base = rr->base;
 	if (have_vhdi) {
 		sv->base = dsv->base = bench_median(seq[R_VHDI], b->runs);
 		rv->base = drv->base = bench_median(rnd[R_VHDI], b->runs);
