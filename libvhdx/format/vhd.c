@@ -61,7 +61,7 @@ static void state_free(struct vhdx_vhd_state *s)
 	}
 	free(s->bat);
 	if (s->bitmaps) {
-		for (uint64_t i = 0; i < s->dyn.max_table_entries; i++)
+		for (uint64_t i = 0; i < s->blocks_needed; i++)
 			free(s->bitmaps[i]);
 		free(s->bitmaps);
 	}
@@ -256,15 +256,23 @@ static uint64_t block_span(const struct vhdx_vhd_state *s, uint64_t blk)
 }
 
 /*
- * Loads the BAT and checks every allocated block: inside the data area
- * (before the trailing footer), clear of the leading footer, the dynamic
- * header, the BAT and (differencing) the locator data, and clear of every
- * other block.
+ * Loads the entries of the BAT that the disk uses (the first blocks_needed;
+ * vhdx_vhd_dynhdr_check_size() made sure the table has that many) and
+ * checks every allocated block: inside the data area (before the trailing
+ * footer), clear of the leading footer, the dynamic header, the BAT and
+ * (differencing) the locator data, and clear of every other block.
+ *
+ * Entries past the disk's last block are never used for data (the VHD spec
+ * lets Max Table Entries exceed the disk: Windows sizes the table for
+ * 127 GiB), so they are neither read nor kept: memory and reads are
+ * O(blocks_needed), whatever Max Table Entries says.  blocks_needed itself
+ * is bounded by the file, as its entries must lie in it (checked below).
+ * `vhdx check` looks at the rest of the table (vhd_check.c).
  */
 static int load_bat(struct vhdx_layer *l, struct vhdx_vhd_state *s, bool differencing)
 {
 	const struct vhdx_vhd_dynhdr *d = &s->dyn;
-	uint64_t bat_len = 4ull * d->max_table_entries, nalloc = 0;
+	uint64_t bat_len = 4ull * d->max_table_entries, nalloc = 0, n = s->blocks_needed;
 	uint64_t *allocs = NULL;
 	uint8_t *raw;
 	int ret;
@@ -277,28 +285,33 @@ static int load_bat(struct vhdx_layer *l, struct vhdx_vhd_state *s, bool differe
 		return vhdx_err(EBADMSG, "BAT at 0x%llx (%llu bytes) overlaps the leading footer or the dynamic header at 0x%llx",
 				(unsigned long long)d->table_offset, (unsigned long long)bat_len,
 				(unsigned long long)s->dynhdr_off);
-	/* bounded by the file size through the check above */
-	raw = malloc(bat_len ? bat_len : 1);
-	s->bat = vhdx_calloc(d->max_table_entries ? d->max_table_entries : 1, sizeof *s->bat);
+	/* n <= max_table_entries, so 4 * n bytes lie in the file (checked above) */
+	raw = malloc(VHD_BAT_READ_CHUNK);
+	s->bat = vhdx_calloc(n ? n : 1, sizeof *s->bat);
 	if (!raw || !s->bat) {
 		free(raw);
-		return vhdx_err(ENOMEM, "out of memory for a BAT of %llu bytes", (unsigned long long)bat_len);
+		return vhdx_err(ENOMEM, "out of memory for the %llu BAT entries of a %llu-byte disk",
+				(unsigned long long)n, (unsigned long long)s->footer->current_size);
 	}
-	ret = vhdx_io_pread(l->io, raw, bat_len, d->table_offset, VHDX_TAG_BAT);
-	if (ret < 0) {
-		free(raw);
-		return ret;
-	}
-	for (uint64_t i = 0; i < d->max_table_entries; i++) {
-		s->bat[i] = vhdx_vhd_bat_get(raw, i);
-		s->allocated_blocks += s->bat[i] != VHD_BAT_UNUSED;
+	/* in bounded pieces: no second copy of the table in memory */
+	for (uint64_t first = 0; first < n; first += VHD_BAT_READ_CHUNK / 4) {
+		uint64_t cnt = VHDX_MIN(n - first, (uint64_t)VHD_BAT_READ_CHUNK / 4);
+		ret = vhdx_io_pread(l->io, raw, 4 * cnt, d->table_offset + 4 * first, VHDX_TAG_BAT);
+		if (ret < 0) {
+			free(raw);
+			return ret;
+		}
+		for (uint64_t k = 0; k < cnt; k++) {
+			s->bat[first + k] = vhdx_vhd_bat_get(raw, k);
+			s->allocated_blocks += s->bat[first + k] != VHD_BAT_UNUSED;
+		}
 	}
 	free(raw);
 
 	allocs = vhdx_calloc(s->allocated_blocks ? s->allocated_blocks : 1, 2 * sizeof *allocs);
 	if (!allocs)
 		return vhdx_err(ENOMEM, "out of memory");
-	for (uint64_t i = 0; i < d->max_table_entries; i++) {
+	for (uint64_t i = 0; i < n; i++) {
 		uint64_t foff, len, entry_off = d->table_offset + 4 * i;
 
 		if (s->bat[i] == VHD_BAT_UNUSED)
@@ -442,7 +455,7 @@ static int open_dynamic(struct vhdx_layer *l, struct vhdx_vhd_state *s, bool sal
 	if (differencing) {
 		pthread_mutex_init(&s->bitmap_mutex, NULL);
 		s->mutex_ready = true;
-		s->bitmaps = vhdx_calloc(s->dyn.max_table_entries ? s->dyn.max_table_entries : 1, sizeof *s->bitmaps);
+		s->bitmaps = vhdx_calloc(s->blocks_needed ? s->blocks_needed : 1, sizeof *s->bitmaps);
 		if (!s->bitmaps)
 			return vhdx_err(ENOMEM, "out of memory");
 	}

@@ -28,6 +28,14 @@
 #include "codec/vhd_codec.h"
 #include "internal.h"
 
+/* The BAT is read in pieces of this many bytes (a multiple of 512). */
+#define VHD_CHECK_BAT_PIECE (64u * 1024)
+/* Entries past the disk's end looked at: 4 Mi covers the table of a
+ * 2040 GiB disk with 512 KiB blocks (16 MiB of reads at most) */
+#define VHD_CHECK_TAIL_MAX (4ull << 20)
+/* Allocated entries past the disk's end reported one by one; then a count */
+#define VHD_CHECK_TAIL_REPORTS 8u
+
 #define BAD_PLACE 0x1u
 #define BAD_OVERLAP 0x2u
 
@@ -167,6 +175,50 @@ static int scan_fixed(struct vhdx_check_ctx *c, struct vh *v)
 	return 0;
 }
 
+/*
+ * The entries past the disk's last block: never used for data, but one that
+ * is allocated is not what a clean writer leaves (a warning; its space is
+ * not counted as used).  Read in pieces of VHD_CHECK_BAT_PIECE bytes into
+ * RAW, at most VHD_CHECK_TAIL_MAX entries (a hostile Max Table Entries may
+ * declare 4 G of them); the rest is reported as not examined.  Only the
+ * first VHD_CHECK_TAIL_REPORTS allocated entries are reported one by one.
+ */
+static int tail_entries(struct vhdx_check_ctx *c, struct vh *v, uint8_t *raw)
+{
+	uint64_t max = v->dh.max_table_entries, end = VHDX_MIN(max, v->blocks_needed + VHD_CHECK_TAIL_MAX);
+	uint64_t n_alloc = 0, first_alloc = 0;
+	int ret;
+
+	for (uint64_t first = v->blocks_needed; first < end; first += VHD_CHECK_BAT_PIECE / 4) {
+		uint64_t cnt = VHDX_MIN(end - first, (uint64_t)VHD_CHECK_BAT_PIECE / 4);
+		ret = vhdx_io_pread(c->io, raw, 4 * cnt, v->dh.table_offset + 4 * first, VHDX_TAG_BAT);
+		if (ret < 0)
+			return ret;
+		for (uint64_t k = 0; k < cnt; k++) {
+			uint32_t e = vhdx_vhd_bat_get(raw, k);
+			uint64_t i = first + k;
+			if (e == VHD_BAT_UNUSED)
+				continue;
+			if (n_alloc++ < VHD_CHECK_TAIL_REPORTS)
+				vhdx_check_report(c, VHDX_CHECK_WARNING, "BAT entry", v->dh.table_offset + 4 * i,
+						  "entry %llu is past the disk's last block (%llu blocks) but allocated (sector 0x%x)",
+						  (unsigned long long)i, (unsigned long long)v->blocks_needed, e);
+			else if (n_alloc == VHD_CHECK_TAIL_REPORTS + 1)
+				first_alloc = i;
+		}
+	}
+	if (n_alloc > VHD_CHECK_TAIL_REPORTS)
+		vhdx_check_report(c, VHDX_CHECK_WARNING, "BAT entry", v->dh.table_offset + 4 * first_alloc,
+				  "%llu more entries from entry %llu on are past the disk's last block but allocated",
+				  (unsigned long long)(n_alloc - VHD_CHECK_TAIL_REPORTS), (unsigned long long)first_alloc);
+	if (end < max)
+		vhdx_check_report(c, VHDX_CHECK_WARNING, "BAT", v->dh.table_offset + 4 * end,
+				  "max table entries %llu is far more than the disk's %llu blocks: entries %llu..%llu (past the disk's end, never used for data) were not examined",
+				  (unsigned long long)max, (unsigned long long)v->blocks_needed, (unsigned long long)end,
+				  (unsigned long long)(max - 1));
+	return 0;
+}
+
 static int scan_dynamic(struct vhdx_check_ctx *c, struct vh *v)
 {
 	uint64_t dh_off = v->f->data_offset, *allocs = NULL, n = 0;
@@ -241,30 +293,31 @@ static int scan_dynamic(struct vhdx_check_ctx *c, struct vh *v)
 		c->has_parent = true;
 	}
 
-	raw = malloc(v->bat_bytes ? v->bat_bytes : 1);
-	v->bat = calloc(v->dh.max_table_entries + 1, sizeof *v->bat);
-	v->bad = calloc(v->dh.max_table_entries + 1, 1);
-	allocs = malloc(2 * sizeof *allocs * (v->dh.max_table_entries + 1));
+	/* the disk's entries are kept (blocks_needed <= max table entries,
+	 * all inside the file: checked above); the rest of the table is
+	 * looked at piece by piece (tail_entries()) */
+	raw = malloc(VHD_CHECK_BAT_PIECE);
+	v->bat = calloc(v->blocks_needed + 1, sizeof *v->bat);
+	v->bad = calloc(v->blocks_needed + 1, 1);
+	allocs = malloc(2 * sizeof *allocs * (v->blocks_needed + 1));
 	if (!raw || !v->bat || !v->bad || !allocs) {
 		ret = vhdx_err(ENOMEM, "out of memory");
 		goto out;
 	}
-	ret = vhdx_io_pread(c->io, raw, (uint64_t)v->dh.max_table_entries * 4, v->dh.table_offset, VHDX_TAG_BAT);
-	if (ret < 0)
-		goto out;
-	for (uint64_t i = 0; i < v->dh.max_table_entries; i++) {
-		uint32_t e = vhdx_vhd_bat_get(raw, i);
+	for (uint64_t first = 0; first < v->blocks_needed; first += VHD_CHECK_BAT_PIECE / 4) {
+		uint64_t cnt = VHDX_MIN(v->blocks_needed - first, (uint64_t)VHD_CHECK_BAT_PIECE / 4);
+		ret = vhdx_io_pread(c->io, raw, 4 * cnt, v->dh.table_offset + 4 * first, VHDX_TAG_BAT);
+		if (ret < 0)
+			goto out;
+		for (uint64_t k = 0; k < cnt; k++)
+			v->bat[first + k] = vhdx_vhd_bat_get(raw, k);
+	}
+	for (uint64_t i = 0; i < v->blocks_needed; i++) {
+		uint32_t e = v->bat[i];
 		uint64_t foff = vhdx_vhd_block_foff(e), len = (uint64_t)v->bitmap_size + v->dh.block_size;
 		uint64_t eoff = v->dh.table_offset + 4 * i;
-		v->bat[i] = e;
 		if (e == VHD_BAT_UNUSED)
 			continue;
-		if (i >= v->blocks_needed) {
-			vhdx_check_report(c, VHDX_CHECK_WARNING, "BAT entry", eoff,
-					  "entry %llu is past the disk's last block (%llu blocks) but allocated (sector 0x%x)",
-					  (unsigned long long)i, (unsigned long long)v->blocks_needed, e);
-			continue;
-		}
 		if (!vhdx_range_ok(foff, len, v->data_end)) {
 			vhdx_check_report(c, VHDX_CHECK_ERROR, "BAT entry", eoff,
 					  "entry %llu: block at 0x%llx (+0x%llx) is past the end of the data area (0x%llx)",
@@ -321,12 +374,15 @@ static int scan_dynamic(struct vhdx_check_ctx *c, struct vh *v)
 			end_i = i;
 		}
 	}
-	for (uint64_t i = 0; i < v->dh.max_table_entries; i++) {
+	ret = tail_entries(c, v, raw);
+	if (ret < 0)
+		goto out;
+	for (uint64_t i = 0; i < v->blocks_needed; i++) {
 		if (v->bad[i]) {
 			v->n_bad++;
 			continue;
 		}
-		if (v->bat[i] != VHD_BAT_UNUSED && i < v->blocks_needed)
+		if (v->bat[i] != VHD_BAT_UNUSED)
 			use_end(v, vhdx_vhd_block_foff(v->bat[i]), (uint64_t)v->bitmap_size + v->dh.block_size);
 	}
 	v->layout_known = v->t_ok;
@@ -405,13 +461,14 @@ static int repair_dynhdr(struct vhdx_check_ctx *c, struct vh *v)
 static int repair_bat(struct vhdx_check_ctx *c, struct vh *v)
 {
 	uint8_t sec[VHD_SECTOR];
-	uint64_t nsec = v->bat_bytes / VHD_SECTOR;
+	/* only the disk's entries can be bad: the sectors holding them */
+	uint64_t nsec = vhdx_div_round_up(4 * v->blocks_needed, VHD_SECTOR);
 	int ret;
 
 	for (uint64_t s = 0; s < nsec; s++) {
 		uint64_t first = s * (VHD_SECTOR / 4), soff = v->dh.table_offset + s * VHD_SECTOR;
 		bool any = false;
-		for (uint64_t i = first; i < first + VHD_SECTOR / 4 && i < v->dh.max_table_entries; i++)
+		for (uint64_t i = first; i < first + VHD_SECTOR / 4 && i < v->blocks_needed; i++)
 			any |= v->bad[i] != 0;
 		if (!any)
 			continue;
@@ -420,7 +477,7 @@ static int repair_bat(struct vhdx_check_ctx *c, struct vh *v)
 				    soff, VHDX_TAG_BAT);
 		if (ret < 0)
 			return ret;
-		for (uint64_t i = first; i < first + VHD_SECTOR / 4 && i < v->dh.max_table_entries; i++) {
+		for (uint64_t i = first; i < first + VHD_SECTOR / 4 && i < v->blocks_needed; i++) {
 			uint64_t voff = i * v->dh.block_size, len;
 			if (!v->bad[i])
 				continue;

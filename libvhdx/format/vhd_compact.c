@@ -52,7 +52,12 @@ static int cmp_vblock_desc(const void *a, const void *b)
 	return x->foff > y->foff ? -1 : x->foff < y->foff;
 }
 
-/* Writes the BAT sectors holding entries BLKS[0..N) from s->bat (each sector write is atomic). */
+/*
+ * Writes the BAT sectors holding entries BLKS[0..N) from s->bat (each sector
+ * write is atomic).  s->bat holds only the disk's entries: the entries past
+ * the disk's end that share the last sector are written back as the file
+ * has them.
+ */
 static int write_bat_sectors(struct vhdx_layer *l, struct vhdx_vhd_state *s, uint32_t *blks, size_t n)
 {
 	uint64_t bat_bytes = 4ull * s->dyn.max_table_entries;
@@ -73,7 +78,12 @@ static int write_bat_sectors(struct vhdx_layer *l, struct vhdx_vhd_state *s, uin
 		last = sector;
 		len = VHDX_MIN((uint64_t)VHD_SECTOR, bat_bytes - sector * VHD_SECTOR);
 		memset(sec, 0xff, sizeof sec);
-		for (uint64_t e = 0; e < len / 4; e++)
+		if (first + len / 4 > s->blocks_needed) {
+			ret = vhdx_io_pread(l->io, sec, len, s->dyn.table_offset + sector * VHD_SECTOR, VHDX_TAG_BAT);
+			if (ret < 0)
+				return ret;
+		}
+		for (uint64_t e = 0; e < len / 4 && first + e < s->blocks_needed; e++)
 			vhdx_vhd_bat_put(sec, e, s->bat[first + e]);
 		ret = vhdx_io_pwrite(l->io, sec, len, s->dyn.table_offset + sector * VHD_SECTOR, VHDX_TAG_BAT);
 		if (ret < 0)
@@ -115,7 +125,7 @@ static int scan(struct vhdx_layer *l, struct vhdx_vhd_state *s, const struct vhd
 		struct vhdx_compact_result *res, uint64_t *done, uint64_t *total)
 {
 	bool diff = l->type == VHDX_TYPE_DIFFERENCING;
-	uint32_t *changed = vhdx_calloc(s->dyn.max_table_entries ? s->dyn.max_table_entries : 1, sizeof *changed);
+	uint32_t *changed = vhdx_calloc(s->blocks_needed ? s->blocks_needed : 1, sizeof *changed);
 	uint8_t *buf = malloc(VHDX_MAX(s->dyn.block_size, s->bitmap_size));
 	size_t n = 0;
 	int ret = 0;
@@ -125,12 +135,12 @@ static int scan(struct vhdx_layer *l, struct vhdx_vhd_state *s, const struct vhd
 		free(buf);
 		return vhdx_err(ENOMEM, "out of memory");
 	}
-	for (uint64_t blk = 0; blk < s->blocks_needed && blk < s->dyn.max_table_entries; blk++)
+	for (uint64_t blk = 0; blk < s->blocks_needed; blk++)
 		if (s->bat[blk] != VHD_BAT_UNUSED) {
 			res->blocks_examined++;
 			*total += data_len(s, blk);
 		}
-	for (uint64_t blk = 0; blk < s->blocks_needed && blk < s->dyn.max_table_entries && ret == 0; blk++) {
+	for (uint64_t blk = 0; blk < s->blocks_needed && ret == 0; blk++) {
 		uint64_t foff, len = data_len(s, blk);
 		bool release;
 
@@ -173,12 +183,17 @@ static int scan(struct vhdx_layer *l, struct vhdx_vhd_state *s, const struct vhd
 	return ret;
 }
 
-/* Allocated blocks and every span of the file in use (blocks included), sorted. */
+/*
+ * Allocated blocks and every span of the file in use (blocks included),
+ * sorted.  Only the disk's blocks count: an entry past the disk's end is
+ * never used for data (and not loaded), so the space it names is free to
+ * reuse; `vhdx check` reports such entries.
+ */
 static int collect(struct vhdx_vhd_state *s, struct vblock **bout, size_t *nbout, struct span **uout, size_t *nuout)
 {
 	const struct vhdx_vhd_dynhdr *d = &s->dyn;
-	struct vblock *b = vhdx_calloc(d->max_table_entries ? d->max_table_entries : 1, sizeof *b);
-	struct span *u = vhdx_calloc((size_t)d->max_table_entries + VHD_N_LOCATORS + 3, sizeof *u);
+	struct vblock *b = vhdx_calloc(s->blocks_needed ? s->blocks_needed : 1, sizeof *b);
+	struct span *u = vhdx_calloc((size_t)s->blocks_needed + VHD_N_LOCATORS + 3, sizeof *u);
 	size_t nb = 0, nu = 0;
 
 	if (!b || !u) {
@@ -193,7 +208,7 @@ static int collect(struct vhdx_vhd_state *s, struct vblock **bout, size_t *nbout
 		if (d->locators[k].code != VHD_PLAT_NONE && d->locators[k].data_length)
 			u[nu++] = (struct span){ d->locators[k].data_offset,
 						 d->locators[k].data_offset + d->locators[k].data_length };
-	for (uint64_t i = 0; i < d->max_table_entries; i++) {
+	for (uint64_t i = 0; i < s->blocks_needed; i++) {
 		if (s->bat[i] == VHD_BAT_UNUSED)
 			continue;
 		b[nb].blk = (uint32_t)i;

@@ -13,6 +13,11 @@
 #include "codec/vhd_codec.h"
 #include "format/format.h"
 
+/* The BAT is read and written in pieces of at most this many bytes (a
+ * multiple of the 512-byte sector): a table's size never sets how much
+ * memory one read takes. */
+#define VHD_BAT_READ_CHUNK (64u * 1024)
+
 enum vhdx_vhd_copy { VHDX_VHD_TRAILING = 0, VHDX_VHD_LEADING = 1 };
 
 /* One of the two footer copies as found in the file. */
@@ -52,14 +57,16 @@ struct vhdx_vhd_state {
 	struct vhdx_vhd_locator_info locators[VHD_N_LOCATORS];
 	uint32_t bitmap_size;          /* bytes of the sector bitmap in front of each block */
 	uint64_t blocks_needed;        /* ceil(current size / block size) */
-	uint32_t *bat;                 /* max_table_entries entries, host order; changed only by the writer */
-	uint64_t allocated_blocks;     /* BAT entries != 0xFFFFFFFF */
+	uint32_t *bat;                 /* blocks_needed entries (the ones the disk uses), host order;
+					* changed only by the writer; entries past the disk's end are
+					* never loaded (see load_bat() in vhd.c) */
+	uint64_t allocated_blocks;     /* entries of bat[] != 0xFFFFFFFF (blocks inside the disk) */
 
 	/* differencing disks (and any writable dynamic disk): sector bitmaps,
 	 * loaded once per block on first use */
 	pthread_mutex_t bitmap_mutex;
 	bool mutex_ready;
-	uint8_t **bitmaps;             /* max_table_entries pointers (NULL = not loaded) */
+	uint8_t **bitmaps;             /* blocks_needed pointers (NULL = not loaded) */
 
 	/* writable layers only (vhd_write.c) */
 	struct vhdx_vhd_writer *writer;

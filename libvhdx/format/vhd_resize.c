@@ -14,9 +14,12 @@
  *             A crash between 1 and 2 leaves the new size with the old
  *             content intact but the 512 bytes at the old end still holding
  *             the old footer (run the resize again, or write zeros there).
- *   dynamic:  1. the new BAT entries (unallocated) in the space between the
- *                table and the first block, and the rest of the old last
- *                block zeroed when it was only partly inside the disk, flush;
+ *   dynamic:  1. the entries of the new blocks set to unallocated: those
+ *                already in the table (an entry past the old disk's end is
+ *                not data, and the grown part must read zeros) and, when
+ *                the table grows, the new ones in the space between the
+ *                table and the first block; the rest of the old last block
+ *                zeroed when it was only partly inside the disk; flush;
  *             2. the first sector of the dynamic header with the new Max
  *                Table Entries (and its checksum), flush;
  *             3. the trailing footer with the new size and geometry, flush:
@@ -74,18 +77,42 @@ static int grow_fixed(struct vhdx_layer *l, struct vhdx_vhd_state *s, uint64_t n
 	return ret;
 }
 
+/*
+ * Writes 0xFFFFFFFF ("not allocated") over the BAT bytes [FROM, TO) of the
+ * file, in bounded pieces (the range may be large: up to 4 bytes per block
+ * of a 2040 GiB disk).
+ */
+static int write_unused(struct vhdx_layer *l, uint64_t from, uint64_t to)
+{
+	uint64_t piece = VHDX_MIN(to - from, (uint64_t)VHD_BAT_READ_CHUNK);
+	uint8_t *ff = malloc(piece ? piece : 1);
+	int ret = 0;
+
+	if (!ff)
+		return vhdx_err(ENOMEM, "out of memory");
+	memset(ff, 0xff, piece ? piece : 1);
+	for (uint64_t off = from; off < to && ret == 0; off += piece) {
+		piece = VHDX_MIN(piece, to - off);
+		ret = vhdx_io_pwrite(l->io, ff, piece, off, VHDX_TAG_BAT);
+	}
+	free(ff);
+	return ret;
+}
+
 static int grow_dynamic(struct vhdx_layer *l, struct vhdx_vhd_state *s, uint64_t new_size)
 {
 	const struct vhdx_vhd_dynhdr *d = &s->dyn;
 	uint64_t need = vhdx_div_round_up(new_size, d->block_size);
-	uint64_t old_bytes = 4ull * d->max_table_entries;
+	uint64_t old_need = s->blocks_needed; /* s->bat holds these entries only */
 	uint64_t limit = s->data_end, bat_end;
 	uint8_t foot[VHD_FOOTER_SIZE], hdr[VHD_DYNHDR_SIZE];
 	int ret;
 
 	if (need > d->max_table_entries) {
-		/* room between the table and whatever follows it */
-		for (uint64_t i = 0; i < d->max_table_entries; i++)
+		/* room between the table and whatever follows it; the blocks
+		 * of entries past the old disk's end do not count: those
+		 * entries are set to unallocated below */
+		for (uint64_t i = 0; i < old_need; i++)
 			if (s->bat[i] != VHD_BAT_UNUSED)
 				limit = VHDX_MIN(limit, vhdx_vhd_block_foff(s->bat[i]));
 		for (unsigned k = 0; k < VHD_N_LOCATORS; k++)
@@ -98,23 +125,22 @@ static int grow_dynamic(struct vhdx_layer *l, struct vhdx_vhd_state *s, uint64_t
 			return vhdx_err(ENOSPC, "cannot grow %s to %llu bytes: its BAT at 0x%llx has %u entries (max table entries) and needs %llu, but the space after it ends at 0x%llx (the first block or other data); convert the image instead",
 					l->path, (unsigned long long)new_size, (unsigned long long)d->table_offset,
 					d->max_table_entries, (unsigned long long)need, (unsigned long long)limit);
-		/* 1: unallocated entries (and padding) for the new blocks, in space nothing uses */
-		{
-			uint64_t len = bat_end - (d->table_offset + old_bytes);
-			uint8_t *ff = malloc(len ? len : 1);
-			if (!ff)
-				return vhdx_err(ENOMEM, "out of memory");
-			memset(ff, 0xff, len);
-			ret = vhdx_io_pwrite(l->io, ff, len, d->table_offset + old_bytes, VHDX_TAG_BAT);
-			free(ff);
-			if (ret < 0)
-				return ret;
-		}
+		/* 1: unallocated entries (and padding) for the new blocks: the
+		 * table's old tail, then space nothing uses */
+		ret = write_unused(l, d->table_offset + 4 * old_need, bat_end);
+		if (ret < 0)
+			return ret;
+	} else if (need > old_need) {
+		/* 1: the table has room; its entries past the old end become the
+		 * new blocks', unallocated (whatever they held is not disk data) */
+		ret = write_unused(l, d->table_offset + 4 * old_need, d->table_offset + 4 * need);
+		if (ret < 0)
+			return ret;
 	}
 	if (l->virtual_size % d->block_size) {
 		/* the old last block: the part past the old size must read zero now */
 		uint64_t blk = l->virtual_size / d->block_size, have = l->virtual_size % d->block_size;
-		if (blk < d->max_table_entries && s->bat[blk] != VHD_BAT_UNUSED) {
+		if (blk < old_need && s->bat[blk] != VHD_BAT_UNUSED) {
 			uint64_t data = vhdx_vhd_block_foff(s->bat[blk]) + s->bitmap_size;
 			if (data + d->block_size > s->data_end)
 				return vhdx_err(ENOSPC, "cannot grow %s: its last block at 0x%llx is cut short by the footer",

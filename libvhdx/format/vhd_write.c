@@ -69,8 +69,9 @@ struct vhdx_vhd_writer {
 	uint8_t footer[VHD_FOOTER_SIZE]; /* the bytes of every footer we write: the copy in use */
 	uint64_t footer_off;   /* where the trailing footer is: the next block goes here (rounded to 512) */
 	bool data_dirty;       /* payload written since the last flush */
-	uint8_t *bat_raw;      /* the BAT as stored (big-endian), max_table_entries entries */
-	uint8_t *flags;        /* BLK_* per BAT entry */
+	uint8_t *bat_raw;      /* the BAT as stored (big-endian): the sectors holding the disk's entries */
+	uint64_t bat_raw_entries; /* entries in bat_raw: blocks_needed up to a whole sector, within the table */
+	uint8_t *flags;        /* BLK_* per block of the disk */
 	uint32_t *touched;     /* blocks with flags != 0, in the order first touched */
 	size_t n_touched, cap_touched;
 	struct vhdx_vhd_write_stats st;
@@ -96,13 +97,23 @@ int vhdx_vhd_write_open(struct vhdx_layer *l, struct vhdx_vhd_state *s)
 	if (l->type == VHDX_TYPE_FIXED)
 		return 0;
 
-	n = s->dyn.max_table_entries;
-	w->bat_raw = malloc(n ? 4 * n : 1);
+	/* BAT sectors are written whole: keep the disk's entries plus the rest
+	 * of their last sector, whose entries past the disk's end (never
+	 * loaded by the reader) are written back as they are in the file */
+	n = s->blocks_needed;
+	w->bat_raw_entries = VHDX_MIN((uint64_t)s->dyn.max_table_entries, vhdx_round_up(n, VHD_SECTOR / 4));
+	w->bat_raw = malloc(w->bat_raw_entries ? 4 * w->bat_raw_entries : 1);
 	w->flags = calloc(n ? n : 1, 1);
 	if (!w->bat_raw || !w->flags)
 		return vhdx_err(ENOMEM, "out of memory for the writer's copy of a %llu-entry BAT", (unsigned long long)n);
 	for (uint64_t i = 0; i < n; i++)
 		vhdx_vhd_bat_put(w->bat_raw, i, s->bat[i]);
+	if (w->bat_raw_entries > n) {
+		int ret = vhdx_io_pread(l->io, w->bat_raw + 4 * n, 4 * (w->bat_raw_entries - n),
+					s->dyn.table_offset + 4 * n, VHDX_TAG_BAT);
+		if (ret < 0)
+			return ret;
+	}
 	/* a dynamic disk's reader needs no bitmaps; the writer keeps their bits */
 	if (!s->mutex_ready) {
 		pthread_mutex_init(&s->bitmap_mutex, NULL);
@@ -281,7 +292,7 @@ static int cmp_u32(const void *a, const void *b)
 static int write_bat(struct vhdx_layer *l, struct vhdx_vhd_state *s)
 {
 	struct vhdx_vhd_writer *w = s->writer;
-	uint64_t bat_bytes = 4ull * s->dyn.max_table_entries;
+	uint64_t bat_bytes = 4 * w->bat_raw_entries;
 	uint32_t *sectors;
 	size_t n = 0;
 	int ret = 0;
