@@ -1,6 +1,7 @@
 #!/bin/sh
 # test-bench.sh - smoke test of `vhdx bench`: one run on 16 MiB disks must
-# report every figure of issue #8 with numbers, or say why it skipped one.
+# report every figure of issue #8 with numbers, or say why it skipped one;
+# figure 8 (scaling) needs no other tool, so its rows must all be numbers.
 # No timing thresholds: only the shape of the report is checked.
 . "${srcdir:-.}/tests/functions.sh"
 requires python3
@@ -14,6 +15,7 @@ expect_usage() {
 }
 expect_usage --runs 0
 expect_usage --figures 9
+expect_usage --figures 1,0
 expect_usage --size 1M
 "$VHDX" bench --help | grep -q -- '--figures LIST' || fail "vhdx bench --help lacks --figures"
 pass "usage errors"
@@ -39,7 +41,13 @@ want = {
     "fuse-seq-vs-zeros": 4, "fuse-rand-vs-zeros": 4, "fuse-zeros-seq-vs-raw": 4, "fuse-zeros-rand-vs-raw": 4,
     "seq-write": 5, "rand-alloc": 5, "fuse-seq-write": 5, "fuse-rand-alloc": 5,
     "open-64t-time": 6, "open-64t-cpu": 6, "open-64t-memory": 6, "hash": 7,
+    "chain-leaf-d4": 8, "chain-leaf-d16": 8, "chain-leaf-d64": 8,
+    "chain-base-d4": 8, "chain-base-d16": 8, "chain-base-d64": 8,
+    "chain-base-per-layer": 8, "chain-first-read-d64": 8, "chain-open-per-layer": 8,
+    "vsize-read-64t": 8, "vsize-open-cpu": 8, "vsize-open-memory": 8, "bytes-hash": 8,
 }
+# figure 8 has no external baseline: only these two may skip (their numbers are differences)
+may_skip_8 = {"chain-base-per-layer", "vsize-open-cpu"}
 got = {f["name"]: f for f in rep["figures"]}
 assert sorted(got) == sorted(want), ("figures", sorted(got))
 assert len(rep["figures"]) == len(want), "a figure twice"
@@ -49,6 +57,7 @@ for name, fig in got.items():
     assert isinstance(fig["target"], (int, float)) and fig["target"] > 0, fig
     assert isinstance(fig["unit"], str) and fig["unit"] and fig["baseline_is"], fig
     if "skipped" in fig:
+        assert fig["figure"] != 8 or name in may_skip_8, ("figure 8 skipped", fig)
         assert isinstance(fig["skipped"], str) and len(fig["skipped"]) > 5, fig
         assert fig["ratio"] is None and fig["met"] is None, fig
         print("skipped:", name, "-", fig["skipped"])
@@ -68,3 +77,31 @@ grep -q '^figure .*ours .*baseline .*ratio .*target .*met' "$T/bench.txt" || fai
 [ "$(grep -c '^[0-9] ' "$T/bench.txt")" = 2 ] || fail "--figures 1,7: expected 2 rows: $(cat "$T/bench.txt")"
 grep -q '^1 seq-read ' "$T/bench.txt" && grep -q '^7 hash ' "$T/bench.txt" || fail "rows: $(cat "$T/bench.txt")"
 pass "--figures and the table"
+
+# --figures 8 alone: its rows, in the table's order, and nothing else; the
+# base-read rows' targets are their depths (linear in the layers at most).
+"$VHDX" bench --size 16M --runs 1 --figures 8 --json --quiet --dir "$T/w" > "$T/bench8.json" ||
+	fail "vhdx bench --figures 8 failed"
+[ -z "$(ls -A "$T/w")" ] || fail "vhdx bench --figures 8 left files behind: $(ls -A "$T/w")"
+python3 - "$T/bench8.json" <<'PY' || fail "bad figure 8 report: $(cat "$T/bench8.json")"
+import json, sys
+rep = json.load(open(sys.argv[1]))
+names = [f["name"] for f in rep["figures"]]
+assert names == ["chain-leaf-d4", "chain-base-d4", "chain-leaf-d16", "chain-base-d16", "chain-leaf-d64",
+                 "chain-base-d64", "chain-base-per-layer", "chain-first-read-d64", "chain-open-per-layer",
+                 "vsize-read-64t", "vsize-open-cpu", "vsize-open-memory", "bytes-hash"], names
+for f in rep["figures"]:
+    assert f["figure"] == 8 and f["goal"] == "ratio<=", f
+    if f["name"].startswith("chain-base-d"):
+        assert f["target"] == int(f["name"][len("chain-base-d"):]), f
+    if "skipped" in f:
+        continue
+    assert all(isinstance(f[k], (int, float)) and f[k] > 0 for k in ("ours", "baseline", "ratio")), f
+    if f["name"] == "vsize-open-memory":
+        assert f["baseline"] == 1024, f
+# the leaf rows and the base rows share the depth-1 baseline
+by = {f["name"]: f for f in rep["figures"]}
+assert by["chain-leaf-d4"]["baseline"] == by["chain-leaf-d64"]["baseline"], by
+assert by["chain-base-d4"]["baseline"] == by["chain-base-d64"]["baseline"], by
+PY
+pass "--figures 8: every scaling row with numbers"

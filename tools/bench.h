@@ -2,7 +2,9 @@
  * bench.h - pieces shared by `vhdx bench` (cmd_bench.c) and its figures
  * (bench_lib.c: the library against pread/pwrite of a raw file and the
  * 64 TiB open; bench_cmds.c: whole commands against qemu-img, qemu-io and
- * xxhsum; bench_fuse.c: vhdxfs against vhdimount and the raw file).
+ * xxhsum; bench_fuse.c: vhdxfs against vhdimount and the raw file;
+ * bench_scale.c: figure 8, how the cost grows with chain depth, virtual
+ * size and bytes moved).
  *
  * Every figure is measured as the median of --runs runs, with its
  * baseline measured in the same run right beside it, so that the ratio
@@ -23,7 +25,7 @@ enum bench_goal {
 };
 
 struct bench_fig {
-	unsigned figure;      /* the number of the figure, 1..7 */
+	unsigned figure;      /* the number of the figure, 1..7, or 8 (scaling) */
 	const char *name;     /* short id, e.g. "seq-read" */
 	const char *unit;     /* of ours and baseline */
 	const char *baseline_is; /* what the baseline is */
@@ -48,7 +50,7 @@ struct bench {
 	bool pair_ready;
 };
 
-#define BENCH_MAX_FIGS 32
+#define BENCH_MAX_FIGS 48
 /* The figures measured so far, in order (bench_util.c). */
 extern struct bench_fig bench_figs[BENCH_MAX_FIGS];
 extern unsigned bench_nfigs;
@@ -103,6 +105,7 @@ void bench_fig_writes(struct bench *b);        /* 5 (library) */
 void bench_fig_fuse_writes(struct bench *b);   /* 5 (vhdxfs) */
 void bench_fig_open_64t(struct bench *b);      /* 6 */
 void bench_fig_hash(struct bench *b);          /* 7 */
+void bench_fig_scale(struct bench *b);         /* 8: chain depth, virtual size, bytes moved */
 
 /** The hidden `vhdx bench --probe-open PATH`: one timed open, peak memory growth; prints "SECONDS BYTES". */
 int bench_probe_open(const char *path);
