@@ -48,6 +48,7 @@ static void state_free(struct vhdx_state *s)
 			free(s->bitmaps[i]);
 		free(s->bitmaps);
 	}
+	free(s->bitmap_loaded);
 	pthread_rwlock_destroy(&s->lock);
 	pthread_mutex_destroy(&s->bitmap_mutex);
 	free(s);
@@ -576,21 +577,76 @@ static int vhdx_open_layer(struct vhdx_layer *l, unsigned flags)
 		s->bitmaps = vhdx_calloc(s->geo.bitmap_blocks, sizeof *s->bitmaps);
 		if (!s->bitmaps)
 			return vhdx_err(ENOMEM, "out of memory");
+		/* a read-only layer (every parent in a chain) loads only the pages its reads need */
+		if (!(flags & VHDX_LAYER_WRITABLE)) {
+			s->bitmap_loaded = vhdx_calloc(s->geo.bitmap_blocks * VHDX_BITMAP_WORDS, sizeof *s->bitmap_loaded);
+			if (!s->bitmap_loaded)
+				return vhdx_err(ENOMEM, "out of memory");
+		}
 	}
 	if (flags & VHDX_LAYER_WRITABLE)
 		return vhdx_write_open(l, s);
 	return 0;
 }
 
-/* Returns the cached sector bitmap block of CHUNK, loading it on first use. */
-static int get_bitmap(struct vhdx_layer *l, struct vhdx_state *s, uint64_t chunk, const uint8_t **out)
+/* True if pages P0..P1 of CHUNK's cached bitmap block are loaded (read-only layers). */
+static bool bitmap_pages_loaded(const struct vhdx_state *s, uint64_t chunk, uint64_t p0, uint64_t p1)
+{
+	const uint64_t *w = s->bitmap_loaded + chunk * VHDX_BITMAP_WORDS;
+
+	for (uint64_t p = p0; p <= p1; p++)
+		if (!((__atomic_load_n(&w[p / 64], __ATOMIC_ACQUIRE) >> (p % 64)) & 1))
+			return false;
+	return true;
+}
+
+/*
+ * Loads the pages of P0..P1 that BM (CHUNK's block, at file offset FOFF)
+ * lacks, each run of missing pages with one read.  Caller holds
+ * bitmap_mutex, the only writer of the loaded bits.
+ */
+static int bitmap_load_pages(struct vhdx_layer *l, struct vhdx_state *s, uint64_t chunk, uint8_t *bm, uint64_t foff,
+			     uint64_t p0, uint64_t p1)
+{
+	uint64_t *w = s->bitmap_loaded + chunk * VHDX_BITMAP_WORDS;
+
+	for (uint64_t p = p0; p <= p1;) {
+		uint64_t q = p;
+		int ret;
+
+		if ((w[p / 64] >> (p % 64)) & 1) {
+			p++;
+			continue;
+		}
+		while (q + 1 <= p1 && !((w[(q + 1) / 64] >> ((q + 1) % 64)) & 1))
+			q++;
+		ret = vhdx_io_pread(l->io, bm + p * VHDX_BITMAP_PAGE, (size_t)(q - p + 1) * VHDX_BITMAP_PAGE,
+				    foff + p * VHDX_BITMAP_PAGE, VHDX_TAG_BITMAP);
+		if (ret < 0)
+			return ret;
+		/* release: a reader that sees the bit sees the page's bytes */
+		for (; p <= q; p++)
+			__atomic_or_fetch(&w[p / 64], 1ull << (p % 64), __ATOMIC_RELEASE);
+	}
+	return 0;
+}
+
+/*
+ * Returns CHUNK's cached sector bitmap block, with at least the bytes
+ * FIRST..LAST of it loaded.  A writable layer loads the whole 1 MiB block
+ * on first use; a read-only one only the 4 KiB pages a lookup needs, so
+ * the first read through a deep chain reads a page per layer, not a MiB.
+ */
+static int get_bitmap(struct vhdx_layer *l, struct vhdx_state *s, uint64_t chunk, uint64_t first, uint64_t last,
+		      const uint8_t **out)
 {
 	uint64_t e = s->bat[vhdx_bat_bitmap_index(&s->geo, chunk)];
+	uint64_t p0 = first / VHDX_BITMAP_PAGE, p1 = last / VHDX_BITMAP_PAGE;
 	uint8_t *bm;
 	int ret = 0;
 
 	bm = __atomic_load_n(&s->bitmaps[chunk], __ATOMIC_ACQUIRE);
-	if (bm) {
+	if (bm && (!s->bitmap_loaded || bitmap_pages_loaded(s, chunk, p0, p1))) {
 		*out = bm;
 		return 0;
 	}
@@ -603,6 +659,9 @@ static int get_bitmap(struct vhdx_layer *l, struct vhdx_state *s, uint64_t chunk
 		bm = malloc(VHDX_ALIGN);
 		if (!bm) {
 			ret = vhdx_err(ENOMEM, "out of memory");
+		} else if (s->bitmap_loaded) {
+			/* published before any page: readers look at the loaded bits first */
+			__atomic_store_n(&s->bitmaps[chunk], bm, __ATOMIC_RELEASE);
 		} else {
 			ret = vhdx_io_pread(l->io, bm, VHDX_ALIGN, vhdx_bat_foff(e), VHDX_TAG_BITMAP);
 			if (ret < 0) {
@@ -613,6 +672,8 @@ static int get_bitmap(struct vhdx_layer *l, struct vhdx_state *s, uint64_t chunk
 			}
 		}
 	}
+	if (ret == 0 && s->bitmap_loaded)
+		ret = bitmap_load_pages(l, s, chunk, bm, vhdx_bat_foff(e), p0, p1);
 	pthread_mutex_unlock(&s->bitmap_mutex);
 	*out = bm;
 	return ret;
@@ -649,15 +710,16 @@ static int map_partial(struct vhdx_layer *l, struct vhdx_state *s, uint64_t voff
 	uint64_t blk_end_sector = ((voff / g->block_size) + 1) * (g->block_size / lss);
 	uint64_t end_sector = vhdx_div_round_up(voff + maxlen, lss);
 	uint64_t limit_bits, run;
-	const uint8_t *bm;
+	const uint8_t *bm = NULL; /* set by get_bitmap() when it returns 0 */
 	bool present;
 	int ret;
 
-	ret = get_bitmap(l, s, chunk, &bm);
-	if (ret < 0)
-		return ret;
 	end_sector = VHDX_MIN(end_sector, blk_end_sector);
 	limit_bits = bit + (end_sector - sector);
+	/* bit_run() reads the bytes of bits bit..limit_bits-1 */
+	ret = get_bitmap(l, s, chunk, bit / 8, (limit_bits - 1) / 8, &bm);
+	if (ret < 0)
+		return ret;
 	run = bit_run(bm, bit, limit_bits, &present);
 	/* bytes from voff to the end of the run, clipped to maxlen */
 	ext->len = VHDX_MIN((sector + run) * lss - voff, maxlen);

@@ -52,7 +52,18 @@ struct vhdx_state {
 	pthread_rwlock_t lock;            /* BAT and bitmap cache: read for map, write for updates */
 	pthread_mutex_t bitmap_mutex;     /* loading of bitmap blocks */
 	uint8_t **bitmaps;                /* geo.bitmap_blocks cached 1 MiB blocks (NULL = not loaded) */
+	/*
+	 * A read-only layer loads its bitmap blocks a 4 KiB page at a time:
+	 * VHDX_BITMAP_WORDS words per chunk, bit p set once page p of that
+	 * chunk's block is in bitmaps[chunk] (set with release order after
+	 * the page's bytes).  NULL for a writable layer, which loads whole
+	 * blocks (its flush writes whole cached pages back).
+	 */
+	uint64_t *bitmap_loaded;
 };
+
+#define VHDX_BITMAP_PAGE 4096u
+#define VHDX_BITMAP_WORDS (VHDX_ALIGN / VHDX_BITMAP_PAGE / 64)
 
 static inline struct vhdx_state *vhdx_state_of(struct vhdx_layer *l)
 {
