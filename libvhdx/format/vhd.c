@@ -266,7 +266,8 @@ static uint64_t block_span(const struct vhdx_vhd_state *s, uint64_t blk)
  * lets Max Table Entries exceed the disk: Windows sizes the table for
  * 127 GiB), so they are neither read nor kept: memory and reads are
  * O(blocks_needed), whatever Max Table Entries says.  blocks_needed itself
- * is bounded by the file, as its entries must lie in it (checked below).
+ * is bounded by the 2 TiB limit (open_dynamic()) and by the file, as its
+ * entries must lie in it (checked below).
  * `vhdx check` looks at the rest of the table (vhd_check.c).
  */
 static int load_bat(struct vhdx_layer *l, struct vhdx_vhd_state *s, bool differencing)
@@ -424,6 +425,10 @@ static int open_dynamic(struct vhdx_layer *l, struct vhdx_vhd_state *s, bool sal
 	uint8_t buf[VHD_DYNHDR_SIZE];
 	int ret;
 
+	if (f->current_size > VHD_MAX_READ_DYNAMIC_SIZE)
+		return vhdx_err(EBADMSG, "footer at 0x%llx: current size %llu is more than the %llu bytes (2 TiB) a dynamic or differencing VHD can hold",
+				(unsigned long long)s->copies[s->used].offset, (unsigned long long)f->current_size,
+				(unsigned long long)VHD_MAX_READ_DYNAMIC_SIZE);
 	s->dynhdr_off = f->data_offset;
 	if (s->dynhdr_off < VHD_FOOTER_SIZE || !vhdx_range_ok(s->dynhdr_off, VHD_DYNHDR_SIZE, s->data_end))
 		return vhdx_err(EBADMSG, "footer: data offset 0x%llx does not leave room for a dynamic header between the leading footer copy and the end of the data area (0x%llx)",

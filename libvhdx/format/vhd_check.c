@@ -26,6 +26,7 @@
 
 #include "check_internal.h"
 #include "codec/vhd_codec.h"
+#include "format/vhd_format.h"
 #include "internal.h"
 
 /* The BAT is read in pieces of this many bytes (a multiple of 512). */
@@ -226,6 +227,13 @@ static int scan_dynamic(struct vhdx_check_ctx *c, struct vh *v)
 	int ret;
 
 	use_end(v, 0, VHD_FOOTER_SIZE);
+	if (v->f->current_size > VHD_MAX_READ_DYNAMIC_SIZE) {
+		/* nothing reads it, and its BAT would be sized by the claim */
+		vhdx_check_report(c, VHDX_CHECK_ERROR, "footer", v->f == &v->tf ? v->t_off : 0,
+				  "current size %llu is more than the %llu bytes (2 TiB) a dynamic or differencing VHD can hold",
+				  (unsigned long long)v->f->current_size, (unsigned long long)VHD_MAX_READ_DYNAMIC_SIZE);
+		return 0;
+	}
 	if (dh_off < VHD_FOOTER_SIZE || !vhdx_range_ok(dh_off, VHD_DYNHDR_SIZE, v->data_end)) {
 		vhdx_check_report(c, VHDX_CHECK_ERROR, "dynamic header", dh_off,
 				  "the dynamic header offset 0x%llx is outside the data area (0x200..0x%llx)",

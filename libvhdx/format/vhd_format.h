@@ -18,6 +18,15 @@
  * memory one read takes. */
 #define VHD_BAT_READ_CHUNK (64u * 1024)
 
+/*
+ * The largest dynamic or differencing disk the reader opens: 2 TiB, what
+ * qemu (VHD_MAX_SECTORS) and VirtualBox accept (the spec's own limit is
+ * 2040 GiB, which `vhdx create` and `vhdx resize` keep to).  With it the BAT
+ * kept in memory is at most 2 TiB / block size entries (4 MiB at the usual
+ * 2 MiB blocks), whatever a hostile footer claims.
+ */
+#define VHD_MAX_READ_DYNAMIC_SIZE (2ull << 40)
+
 enum vhdx_vhd_copy { VHDX_VHD_TRAILING = 0, VHDX_VHD_LEADING = 1 };
 
 /* One of the two footer copies as found in the file. */
