@@ -31,6 +31,9 @@ struct convert_src {
 	enum vhdx_disk_type type;    /* 0 for raw */
 	uint32_t logical_sector_size;  /* 0 for raw (not known) */
 	uint32_t physical_sector_size; /* 0 for raw */
+	/* read-ahead already asked for: file bytes [ra_start, ra_end) of layer ra_layer */
+	unsigned ra_layer;
+	uint64_t ra_start, ra_end;
 };
 
 /**

@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "convert.h"
@@ -125,6 +126,45 @@ static int raw_map(struct convert_src *s, uint64_t off, uint64_t len, bool *data
 	return 0;
 }
 
+#ifdef POSIX_FADV_WILLNEED
+/*
+ * Asks the kernel to read ahead what the next windows will want of the data
+ * extent E (LEN bytes of it are wanted): with a cold cache, the disk then
+ * works while we copy, instead of one window at a time.  Only the part not
+ * asked for yet: the map is walked a window at a time, and on a warm cache
+ * each request still walks the page cache of its whole range.
+ */
+static void read_ahead(struct convert_src *s, const struct vhdx_extent *e, uint64_t len)
+{
+	uint64_t from = e->foff, to = e->foff + VHDX_MIN(len, CONVERT_READAHEAD);
+	int fd = vhdx_layer_fd(s->img, e->layer);
+
+	if (fd < 0)
+		return;
+	if (e->layer == s->ra_layer && from >= s->ra_start && from <= s->ra_end) {
+		if (to <= s->ra_end || to - s->ra_end < CONVERT_READAHEAD / 4)
+			return; /* mostly asked for already: wait for a bigger piece */
+		from = s->ra_end;
+	} else {
+		s->ra_layer = e->layer;
+		s->ra_start = from;
+	}
+	s->ra_end = to;
+#ifdef RWF_NOWAIT
+	/*
+	 * A warm cache needs none: asking costs ~16 us per MiB even then
+	 * (measured), over 10 % of a warm convert.  Its last byte in the cache
+	 * says so for the whole piece, sequential reads fill in order.
+	 */
+	char byte;
+	struct iovec iov = { &byte, 1 };
+	if (preadv2(fd, &iov, 1, (off_t)(to - 1), RWF_NOWAIT) == 1)
+		return;
+#endif
+	posix_fadvise(fd, (off_t)from, (off_t)(to - from), POSIX_FADV_WILLNEED);
+}
+#endif
+
 int convert_src_map(struct convert_src *s, uint64_t off, uint64_t len, bool *data, uint64_t *ext_len)
 {
 	struct vhdx_extent e;
@@ -145,16 +185,8 @@ int convert_src_map(struct convert_src *s, uint64_t off, uint64_t len, bool *dat
 	*data = e.kind == VHDX_EXTENT_DATA;
 	*ext_len = VHDX_MIN(e.len, len);
 #ifdef POSIX_FADV_WILLNEED
-	if (*data) {
-		/*
-		 * Ask the kernel to read ahead what the next windows will want of
-		 * this extent: with a cold cache, the disk then works while we
-		 * copy, instead of one 4 MiB read at a time.
-		 */
-		int fd = vhdx_layer_fd(s->img, e.layer);
-		if (fd >= 0)
-			posix_fadvise(fd, (off_t)e.foff, (off_t)VHDX_MIN(*ext_len, CONVERT_READAHEAD), POSIX_FADV_WILLNEED);
-	}
+	if (*data)
+		read_ahead(s, &e, *ext_len);
 #endif
 	return 0;
 }
