@@ -37,7 +37,7 @@ want = {
     "fuse-dio-seq-vs-vhdimount": 4, "fuse-dio-seq-vs-raw": 4,
     "fuse-dio-rand-vs-vhdimount": 4, "fuse-dio-rand-vs-raw": 4,
     "fuse-cached-seq-vs-vhdimount": 4, "fuse-cached-seq-vs-raw": 4,
-    "fuse-cached-rand-vs-vhdimount": 4, "fuse-cached-rand-vs-raw": 4, "convert-vs-copy": 3,
+    "fuse-cached-rand-vs-vhdimount": 4, "fuse-cached-rand-vs-raw": 4, "convert-vs-write": 3,
     "fuse-seq-vs-zeros": 4, "fuse-rand-vs-zeros": 4, "fuse-zeros-seq-vs-raw": 4, "fuse-zeros-rand-vs-raw": 4,
     "seq-write": 5, "rand-alloc": 5, "fuse-seq-write": 5, "fuse-rand-alloc": 5,
     "open-64t-time": 6, "open-64t-cpu": 6, "open-64t-memory": 6, "hash": 7,
