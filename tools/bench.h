@@ -18,6 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct vhdx_image;
+
 /* How a figure is judged. */
 enum bench_goal {
 	BENCH_RATIO_AT_LEAST, /* ours / baseline >= target (higher is better) */
@@ -86,13 +88,28 @@ bool bench_have(const char *name);
  * exited non-zero.
  */
 double bench_run(char *const argv[], const char *in, const char *out);
+/** bench_run() that also gives the child's CPU seconds (user + system) in *CPU. */
+double bench_run_cpu(char *const argv[], const char *in, const char *out, double *cpu);
 /** Drops the page cache of PATH (posix_fadvise DONTNEED after fdatasync); 0 or -errno. */
 int bench_drop_cache(const char *path);
 /** Reads all of PATH once, to put it into the page cache. */
 void bench_warm(const char *path);
 
+/**
+ * Creates PATH, a dynamic VHDX of SIZE bytes and block size BS (0: the
+ * library's default) or, when PARENT is set, its child (SIZE 0: the
+ * parent's), replacing an old file; and when IMG is set, opens it
+ * read-write into *IMG.  Exits with the library's message on failure.
+ */
+void bench_new_image(const char *path, uint64_t size, uint32_t bs, const char *parent, struct vhdx_image **img);
 /** Creates a dynamic VHDX of SIZE bytes (block BS) full of the run's data, and its raw twin. */
 void bench_make_pair(struct bench *b, const char *vhdx, const char *raw, uint64_t size, uint32_t bs);
+/**
+ * Opens PATH in a new process of this program (`vhdx bench --probe-open`):
+ * the open's wall seconds (SECS may be NULL), peak memory growth in bytes
+ * and CPU seconds.  0, or -1.
+ */
+int bench_open_probe(struct bench *b, const char *path, double *secs, double *bytes, double *cpu);
 /** Makes figure 1's pair (b->vhdx, b->raw) once. */
 void bench_prepare_pair(struct bench *b);
 

@@ -172,7 +172,6 @@ static double rand_read(const char *path, bool drop, const uint64_t *offs, unsig
 /* R_ZEROS: vhdxfs on an image with nothing allocated, answering from memory */
 enum { R_RAW, R_VHDXFS, R_DIO, R_VHDI, R_ZEROS, N_READERS };
 
-static void new_image(const char *path, uint64_t size, uint32_t bs);
 
 void bench_fig_fuse_read(struct bench *b)
 {
@@ -229,7 +228,7 @@ void bench_fig_fuse_read(struct bench *b)
 	bench_path(m4, b, "mnt-vhdxfs-zeros");
 	bench_path(empty, b, "empty.vhdx");
 	bench_log(b, "vhdxfs reads");
-	new_image(empty, b->size, 0);
+	bench_new_image(empty, b->size, 0, NULL, NULL);
 	pid = mount_vhdxfs(b, b->vhdx, m1, NULL);
 	pid_dio = pid < 0 ? -1 : mount_vhdxfs(b, b->vhdx, m3, "direct_io");
 	pid_zeros = pid_dio < 0 ? -1 : mount_vhdxfs(b, empty, m4, NULL);
@@ -340,19 +339,6 @@ void bench_fig_fuse_read(struct bench *b)
 	}
 }
 
-/* Creates a new dynamic VHDX of SIZE bytes and block size BS (0: default). */
-static void new_image(const char *path, uint64_t size, uint32_t bs)
-{
-	struct vhdx_create_options co;
-
-	vhdx_create_options_init(&co);
-	co.virtual_size = size;
-	co.block_size = bs;
-	co.flags = VHDX_CREATE_OVERWRITE;
-	if (vhdx_create(path, &co) < 0)
-		bench_die(path);
-}
-
 /* Sequential 1 MiB writes of the whole disk through a -o rw mount, then fsync: MiB/s or -1. */
 static double fuse_seq_write(struct bench *b, const char *image, const char *mnt)
 {
@@ -362,7 +348,7 @@ static double fuse_seq_write(struct bench *b, const char *image, const char *mnt
 	int fd;
 
 	unlink(image);
-	new_image(image, b->size, 0);
+	bench_new_image(image, b->size, 0, NULL, NULL);
 	pid = mount_vhdxfs(b, image, mnt, "rw");
 	if (pid < 0)
 		return -1;
@@ -392,7 +378,7 @@ static double fuse_alloc_write(struct bench *b, const char *image, const char *m
 	pid_t pid;
 	int fd;
 
-	new_image(image, BENCH_ALLOC_DISK, 1u << 20);
+	bench_new_image(image, BENCH_ALLOC_DISK, 1u << 20, NULL, NULL);
 	pid = mount_vhdxfs(b, image, mnt, "rw");
 	if (pid < 0)
 		return -1;

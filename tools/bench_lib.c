@@ -128,8 +128,6 @@ static double rand_read_raw(const char *path, const uint64_t *offs, unsigned n, 
 static void make_chain(struct bench *b, uint64_t size, char *leaf, const char *raw)
 {
 	char base[1100], child[1100], parent[1100], tmp[1100];
-	struct vhdx_create_options co;
-	struct vhdx_open_options oo;
 	struct vhdx_image *img;
 	uint8_t *buf = malloc(1u << 20);
 	int fd;
@@ -141,15 +139,7 @@ static void make_chain(struct bench *b, uint64_t size, char *leaf, const char *r
 	snprintf(parent, sizeof parent, "%s", base);
 	for (int d = 1; d <= 3; d++) {
 		snprintf(child, sizeof child, "%s/chain%d.avhdx", b->dir, d);
-		vhdx_create_options_init(&co);
-		co.parent = parent;
-		co.flags = VHDX_CREATE_OVERWRITE;
-		if (vhdx_create(child, &co) < 0)
-			bench_die(child);
-		vhdx_open_options_init(&oo);
-		oo.flags = VHDX_OPEN_RDWR;
-		if (vhdx_open(child, &oo, &img) < 0)
-			bench_die(child);
+		bench_new_image(child, 0, 0, parent, &img);
 		for (uint64_t i = 0; i < size / 16384; i++) {
 			uint64_t off = (bench_rand() % (size / 4096)) * 4096;
 			bench_fill_random(buf, 4096);
@@ -226,17 +216,12 @@ void bench_fig_rand_read(struct bench *b)
 
 static double seq_write_vhdx(struct bench *b, const char *path)
 {
-	struct vhdx_create_options co;
 	struct vhdx_open_options oo;
 	struct vhdx_image *img;
 	double t;
 
 	unlink(path);
-	vhdx_create_options_init(&co);
-	co.virtual_size = b->size;
-	co.flags = VHDX_CREATE_OVERWRITE;
-	if (vhdx_create(path, &co) < 0)
-		bench_die(path);
+	bench_new_image(path, b->size, 0, NULL, NULL);
 	vhdx_open_options_init(&oo);
 	oo.flags = VHDX_OPEN_RDWR;
 	t = bench_now();
@@ -296,17 +281,11 @@ static double alloc_write_vhdx(struct bench *b, const char *path)
 {
 	const uint64_t *offs = bench_alloc_offsets(b);
 	unsigned n = bench_alloc_count(b);
-	struct vhdx_create_options co;
 	struct vhdx_open_options oo;
 	struct vhdx_image *img;
 	double t;
 
-	vhdx_create_options_init(&co);
-	co.virtual_size = BENCH_ALLOC_DISK;
-	co.block_size = 1u << 20;
-	co.flags = VHDX_CREATE_OVERWRITE;
-	if (vhdx_create(path, &co) < 0)
-		bench_die(path);
+	bench_new_image(path, BENCH_ALLOC_DISK, 1u << 20, NULL, NULL);
 	vhdx_open_options_init(&oo);
 	oo.flags = VHDX_OPEN_RDWR;
 	t = bench_now();
@@ -487,7 +466,7 @@ static long status_kib(const char *key)
 }
 
 /*
- * `vhdx bench --probe-open PATH` (hidden; run by open_probe() in a fresh
+ * `vhdx bench --probe-open PATH` (hidden; run by bench_open_probe() in a fresh
  * process): opens PATH once and prints the seconds the open took and the
  * growth of the peak resident set over the resident set before it
  * (VmHWM after - VmRSS before).  A fresh process, not a fork of the
@@ -525,11 +504,11 @@ int bench_probe_open(const char *path)
 	return EXIT_OK;
 }
 
-/* Runs the probe above in a new process of this program: 0, or -1. */
-static int open_probe(struct bench *b, const char *path, double *secs, double *bytes, double *cpu)
+int bench_open_probe(struct bench *b, const char *path, double *secs, double *bytes, double *cpu)
 {
 	char out[1100], line[128] = "";
 	char *argv[] = { b->vhdx_exe, (char *)"bench", (char *)"--probe-open", (char *)path, NULL };
+	double wall;
 	FILE *f;
 	int ok;
 
@@ -537,7 +516,7 @@ static int open_probe(struct bench *b, const char *path, double *secs, double *b
 	if (bench_run(argv, NULL, out) < 0)
 		return -1;
 	f = fopen(out, "r");
-	ok = f && fgets(line, sizeof line, f) && sscanf(line, "%lf %lf %lf", secs, bytes, cpu) == 3;
+	ok = f && fgets(line, sizeof line, f) && sscanf(line, "%lf %lf %lf", secs ? secs : &wall, bytes, cpu) == 3;
 	if (f)
 		fclose(f);
 	unlink(out);
@@ -572,9 +551,9 @@ void bench_fig_open_64t(struct bench *b)
 		bench_skip(fm, "no file system here holds a 64 TiB file: %s", why);
 		return;
 	}
-	open_probe(b, path, &t[0], &m[0], &c[0]); /* a first open to warm the caches (not counted) */
+	bench_open_probe(b, path, &t[0], &m[0], &c[0]); /* a first open to warm the caches (not counted) */
 	for (int r = 0; r < b->runs; r++) {
-		if (open_probe(b, path, &t[r], &m[r], &c[r]) < 0) {
+		if (bench_open_probe(b, path, &t[r], &m[r], &c[r]) < 0) {
 			bench_skip(ft, "vhdx_open of the 64 TiB image failed");
 			bench_skip(fc, "vhdx_open of the 64 TiB image failed");
 			bench_skip(fm, "vhdx_open of the 64 TiB image failed");

@@ -108,8 +108,6 @@ static void layer_path(char *out, const struct bench *b, unsigned d)
 static void make_deep_chain(struct bench *b, uint64_t size)
 {
 	char path[1100], parent[1100];
-	struct vhdx_create_options co;
-	struct vhdx_open_options oo;
 	struct vhdx_image *img;
 	uint8_t buf[4096];
 
@@ -120,16 +118,7 @@ static void make_deep_chain(struct bench *b, uint64_t size)
 	for (unsigned d = 1; d < SCALE_DEPTH; d++) {
 		layer_path(parent, b, d - 1);
 		layer_path(path, b, d);
-		vhdx_create_options_init(&co);
-		co.parent = parent;
-		co.block_size = SCALE_BLOCK;
-		co.flags = VHDX_CREATE_OVERWRITE;
-		if (vhdx_create(path, &co) < 0)
-			bench_die(path);
-		vhdx_open_options_init(&oo);
-		oo.flags = VHDX_OPEN_RDWR;
-		if (vhdx_open(path, &oo, &img) < 0)
-			bench_die(path);
+		bench_new_image(path, 0, SCALE_BLOCK, parent, &img);
 		for (uint64_t k = 0; k < size / SCALE_BLOCK; k++) {
 			bench_fill_random(buf, sizeof buf);
 			if (vhdx_pwrite(img, buf, sizeof buf, slot_off(k, d)) != (ssize_t)sizeof buf)
@@ -262,23 +251,14 @@ static const uint64_t vs_blocks[2] = { 5, 23 };
 /* A dynamic VHDX of VSIZE bytes holding the run's data at vs_blocks; the BAT's bytes in *BAT_BYTES. */
 static void make_vsize(struct bench *b, const char *path, uint64_t vsize, double *bat_mib)
 {
-	struct vhdx_create_options co;
-	struct vhdx_open_options oo;
 	struct vhdx_image *img;
 	struct vhdx_geometry g;
 	size_t piece = b->data_len / 2;
 
-	vhdx_create_options_init(&co);
-	co.virtual_size = vsize;
-	co.block_size = VS_BLOCK;
-	co.flags = VHDX_CREATE_OVERWRITE;
-	if (vhdx_create(path, &co) < 0 || vhdx_geometry_init(&g, vsize, VS_BLOCK, 512, false) < 0)
+	bench_new_image(path, vsize, VS_BLOCK, NULL, &img);
+	if (vhdx_geometry_init(&g, vsize, VS_BLOCK, 512, false) < 0)
 		bench_die(path);
 	*bat_mib = (double)g.bat_entries * 8 / 1048576.0;
-	vhdx_open_options_init(&oo);
-	oo.flags = VHDX_OPEN_RDWR;
-	if (vhdx_open(path, &oo, &img) < 0)
-		bench_die(path);
 	for (unsigned p = 0; p < 2; p++)
 		for (size_t o = 0; o < piece; o += 1u << 20) {
 			size_t len = piece - o < (1u << 20) ? piece - o : 1u << 20;
@@ -287,29 +267,6 @@ static void make_vsize(struct bench *b, const char *path, uint64_t vsize, double
 		}
 	if (vhdx_close(img) < 0)
 		bench_die(path);
-}
-
-/*
- * Runs `vhdx bench --probe-open PATH` (bench_lib.c) in a new process: the
- * open's CPU seconds and peak memory growth in bytes.  0, or -1.
- */
-static int probe_open(struct bench *b, const char *path, double *cpu, double *bytes)
-{
-	char out[1100], line[128] = "";
-	char *argv[] = { b->vhdx_exe, (char *)"bench", (char *)"--probe-open", (char *)path, NULL };
-	double wall;
-	FILE *f;
-	int ok;
-
-	bench_path(out, b, "scale-probe.out");
-	if (bench_run(argv, NULL, out) < 0)
-		return -1;
-	f = fopen(out, "r");
-	ok = f && fgets(line, sizeof line, f) && sscanf(line, "%lf %lf %lf", &wall, bytes, cpu) == 3;
-	if (f)
-		fclose(f);
-	unlink(out);
-	return ok ? 0 : -1;
 }
 
 static void scale_vsize(struct bench *b)
@@ -350,7 +307,7 @@ static void scale_vsize(struct bench *b)
 			struct vhdx_image *img;
 			double c, m;
 
-			if (probe_open(b, path[v], &c, &m) < 0) {
+			if (bench_open_probe(b, path[v], NULL, &m, &c) < 0) {
 				bench_skip(fo, "vhdx bench --probe-open %s failed", path[v]);
 				bench_skip(fm, "vhdx bench --probe-open %s failed", path[v]);
 				c = m = 0;
@@ -389,32 +346,6 @@ static void scale_vsize(struct bench *b)
 
 /* ---- bytes moved ---- */
 
-/* Runs ARGV (a program and its arguments) with output to /dev/null: its CPU seconds (user + system), or -1. */
-static double run_cpu(char *const argv[])
-{
-	struct rusage ru;
-	int status;
-	pid_t pid = fork();
-
-	if (pid < 0)
-		return -1;
-	if (pid == 0) {
-		int fd = open("/dev/null", O_RDWR);
-		if (fd < 0)
-			_exit(127);
-		dup2(fd, 0);
-		dup2(fd, 1);
-		if (!getenv("VHDX_BENCH_DEBUG"))
-			dup2(fd, 2);
-		execvp(argv[0], argv);
-		_exit(127);
-	}
-	if (wait4(pid, &status, 0, &ru) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		return -1;
-	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
-	       (double)ru.ru_stime.tv_usec / 1e6;
-}
-
 static void scale_bytes(struct bench *b)
 {
 	struct bench_fig *f = bench_add(8, "bytes-hash", "ms/GiB (CPU)", "vhdx hash of a quarter of the bytes",
@@ -433,10 +364,10 @@ static void scale_bytes(struct bench *b)
 	for (int r = 0; r < b->runs; r++) {
 		for (int k = 0; k < 2; k++) {
 			bool big = (k == 0) == (r % 2 == 0); /* alternate which goes first */
-			double s;
+			double s, cpu;
 
 			bench_warm(big ? b->vhdx : small);
-			s = run_cpu(big ? big_argv : small_argv);
+			s = bench_run_cpu(big ? big_argv : small_argv, NULL, NULL, &cpu) < 0 ? -1 : cpu;
 			if (s < 0) {
 				bench_skip(f, "vhdx hash failed");
 				unlink(small);

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -130,9 +131,10 @@ bool bench_have(const char *name)
 	return false;
 }
 
-double bench_run(char *const argv[], const char *in, const char *out)
+double bench_run_cpu(char *const argv[], const char *in, const char *out, double *cpu)
 {
 	double t = bench_now();
+	struct rusage ru;
 	int status;
 	pid_t pid = fork();
 
@@ -151,10 +153,18 @@ double bench_run(char *const argv[], const char *in, const char *out)
 		execvp(argv[0], argv);
 		_exit(127);
 	}
-	if (waitpid(pid, &status, 0) < 0)
+	if (wait4(pid, &status, 0, &ru) < 0)
 		return -1;
 	t = bench_now() - t;
+	if (cpu)
+		*cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+		       (double)ru.ru_stime.tv_usec / 1e6;
 	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? t : -1;
+}
+
+double bench_run(char *const argv[], const char *in, const char *out)
+{
+	return bench_run_cpu(argv, in, out, NULL);
 }
 
 int bench_drop_cache(const char *path)
@@ -182,23 +192,32 @@ void bench_warm(const char *path)
 	close(fd);
 }
 
-void bench_make_pair(struct bench *b, const char *vhdx, const char *raw, uint64_t size, uint32_t bs)
+void bench_new_image(const char *path, uint64_t size, uint32_t bs, const char *parent, struct vhdx_image **img)
 {
 	struct vhdx_create_options co;
 	struct vhdx_open_options oo;
-	struct vhdx_image *img;
-	int fd;
 
 	vhdx_create_options_init(&co);
 	co.virtual_size = size;
 	co.block_size = bs;
+	co.parent = parent;
 	co.flags = VHDX_CREATE_OVERWRITE;
-	if (vhdx_create(vhdx, &co) < 0)
-		bench_die(vhdx);
+	if (vhdx_create(path, &co) < 0)
+		bench_die(path);
+	if (!img)
+		return;
 	vhdx_open_options_init(&oo);
 	oo.flags = VHDX_OPEN_RDWR;
-	if (vhdx_open(vhdx, &oo, &img) < 0)
-		bench_die(vhdx);
+	if (vhdx_open(path, &oo, img) < 0)
+		bench_die(path);
+}
+
+void bench_make_pair(struct bench *b, const char *vhdx, const char *raw, uint64_t size, uint32_t bs)
+{
+	struct vhdx_image *img;
+	int fd;
+
+	bench_new_image(vhdx, size, bs, NULL, &img);
 	fd = open(raw, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	if (fd < 0) {
 		perror(raw);
