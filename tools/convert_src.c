@@ -15,7 +15,9 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/uio.h>
+#ifndef _WIN32
+#include <sys/uio.h> /* preadv2 */
+#endif
 #include <unistd.h>
 
 #include "convert.h"
