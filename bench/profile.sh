@@ -5,6 +5,8 @@
 #   convert     `vhdx convert -O raw` of a fully allocated dynamic VHDX (warm)
 #   fuse-seq    the vhdxfs daemon while 1 MiB reads stream the disk (dd)
 #   fuse-rand   the vhdxfs daemon during random 4 KiB reads (fio, one job)
+#   fuse-write  the vhdxfs daemon while dd writes 1 MiB blocks into a new
+#               image mounted -o rw, then fsync
 #
 # For each: the share of samples in the kernel, in libc, in libfuse and in
 # our own code (vhdx, vhdxfs and the library linked into them), and the
@@ -17,7 +19,7 @@ set -o pipefail
 
 usage() {
 	cat <<EOF
-Usage: bench/profile.sh [--size N] [--top N] [--dir DIR] [--only convert|fuse-seq|fuse-rand]
+Usage: bench/profile.sh [--size N] [--top N] [--dir DIR] [--only convert|fuse-seq|fuse-rand|fuse-write]
 
 Profiles vhdx convert and the vhdxfs daemon with perf and prints, for each,
 the share of samples by program part (kernel, libc, libfuse, ours) and the
@@ -93,12 +95,13 @@ if [ -z "$only" ] || [ "$only" = convert ]; then
 	report "convert: vhdx convert -O raw, warm input, new raw file" "$T/convert.data"
 fi
 
-# fuse_profile NAME DATA COMMAND...: mounts, profiles the daemon while COMMAND reads MNT/disk
+# fuse_profile NAME DATA IMAGE OPTS COMMAND...: mounts IMAGE (-o OPTS unless
+# empty), profiles the daemon while COMMAND uses MNT/disk
 fuse_profile() {
-	local name=$1 data=$2 pid
-	shift 2
+	local name=$1 data=$2 image=$3 opts=$4 pid
+	shift 4
 	[ -x "$VHDXFS" ] || die "vhdxfs not found (set VHDXFS=)"
-	"$VHDXFS" -f "$T/disk.vhdx" "$MNT" & pid=$!
+	"$VHDXFS" -f ${opts:+-o "$opts"} "$image" "$MNT" & pid=$!
 	for _ in $(seq 100); do mountpoint -q "$MNT" && break; sleep 0.05; done
 	mountpoint -q "$MNT" || die "vhdxfs did not mount"
 	warm "$T/disk.vhdx"
@@ -113,15 +116,21 @@ fuse_profile() {
 }
 
 if [ -z "$only" ] || [ "$only" = fuse-seq ]; then
-	fuse_profile "fuse-seq: the vhdxfs daemon, dd bs=1M of the whole disk" "$T/fuse-seq.data" \
+	fuse_profile "fuse-seq: the vhdxfs daemon, dd bs=1M of the whole disk" "$T/fuse-seq.data" "$T/disk.vhdx" "" \
 		dd if="$MNT/disk" of=/dev/null bs=1M
 fi
 if [ -z "$only" ] || [ "$only" = fuse-rand ]; then
 	if command -v fio > /dev/null; then
-		fuse_profile "fuse-rand: the vhdxfs daemon, fio randread 4 KiB, one job" "$T/fuse-rand.data" \
+		fuse_profile "fuse-rand: the vhdxfs daemon, fio randread 4 KiB, one job" "$T/fuse-rand.data" "$T/disk.vhdx" "" \
 			fio --name=r --filename="$MNT/disk" --rw=randread --bs=4k --number_ios=40000 \
 			--ioengine=psync --fadvise_hint=1 --norandommap --randrepeat=1
 	else
 		echo "== fuse-rand: skipped, fio is not installed" >&2
 	fi
+fi
+if [ -z "$only" ] || [ "$only" = fuse-write ]; then
+	"$VHDX" create --size "$size" "$T/new.vhdx" > /dev/null || die "vhdx create failed"
+	fuse_profile "fuse-write: the vhdxfs daemon, dd bs=1M into a new image mounted -o rw, fsync" "$T/fuse-write.data" \
+		"$T/new.vhdx" rw dd if="$T/disk.vhdx" of="$MNT/disk" bs=1M count="$(($(numfmt --from=iec "$size") >> 20))" \
+		conv=notrunc,fsync
 fi
