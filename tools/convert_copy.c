@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -177,6 +178,125 @@ static int put(struct convert_out *out, const struct slot *s, uint64_t base)
 	return 0;
 }
 
+/* ------------------------------------------ two workers, for a raw file */
+
+/*
+ * A raw output file takes its windows in any order, so two workers each
+ * read, test and write whole windows of their own: each writes from a
+ * window that is still in its own core's cache, where the ring's writer
+ * reads every window from the other core's (measured on a warm 1 GiB copy:
+ * 0.172-0.177 s against 0.19-0.20 s).  Images keep the ring: their blocks
+ * are laid out in the order they are written, which must not depend on
+ * thread timing, and a stream needs its bytes in order.
+ */
+struct share {
+	pthread_mutex_t mu;          /* the map walk: at, the source's read-ahead state, err */
+	struct convert_src *src;
+	struct convert_out *out;
+	uint64_t at, start, end;     /* disk bytes [start, end); windows are claimed from AT on */
+	_Atomic uint64_t done;       /* bytes written or skipped as zeros */
+	int err;                     /* the first error (printed), or -EINTR */
+};
+
+/* Claims the next window [*WS, *WE) holding data; false at the end or after an error.  Under mu. */
+static bool claim(struct share *sh, uint64_t *ws, uint64_t *we, uint64_t *counted)
+{
+	while (sh->at < sh->end && sh->err == 0) {
+		uint64_t ext;
+		bool data;
+		int r;
+
+		if (convert_interrupted) {
+			sh->err = -EINTR;
+			break;
+		}
+		r = convert_src_map(sh->src, sh->at, sh->end - sh->at, &data, &ext);
+		if (r < 0) {
+			sh->err = r;
+			break;
+		}
+		if (!data) {
+			sh->at += ext;
+			atomic_fetch_add(&sh->done, ext);
+			continue;
+		}
+		/* as the ring's reader: from the PIECE holding the first data byte to a CHUNK boundary */
+		*ws = VHDX_MAX(sh->start, sh->at - sh->at % PIECE);
+		*we = VHDX_MIN(sh->end, *ws - *ws % CHUNK + CHUNK);
+		*counted = *we - sh->at;
+		sh->at = *we;
+		return true;
+	}
+	return false;
+}
+
+/* One worker's loop; the calling thread's (SHOW) also keeps the progress line. */
+static void work(struct share *sh, struct tool_progress *prog, bool show)
+{
+	struct slot *s = calloc(1, sizeof *s);
+	uint64_t ws, we, counted;
+	int r = 0;
+
+	if (!s || posix_memalign((void **)&s->buf, 4096, CHUNK) != 0) {
+		tool_error("convert", "out of memory");
+		r = -ENOMEM;
+	}
+	for (;;) {
+		bool more;
+
+		pthread_mutex_lock(&sh->mu);
+		if (r < 0 && sh->err == 0)
+			sh->err = r;
+		more = r == 0 && claim(sh, &ws, &we, &counted);
+		pthread_mutex_unlock(&sh->mu);
+		if (!more)
+			break;
+		r = convert_src_read(sh->src, s->buf, (size_t)(we - ws), ws);
+		if (r == 0) {
+			s->pos = ws;
+			s->len = (size_t)(we - ws);
+			find_runs(s);
+			r = put(sh->out, s, sh->start);
+		}
+		if (r == 0) {
+			uint64_t done = atomic_fetch_add(&sh->done, counted) + counted;
+			if (show)
+				tool_progress_show(prog, done, false);
+		}
+	}
+	if (s)
+		free(s->buf);
+	free(s);
+}
+
+static void *worker(void *arg)
+{
+	work(arg, NULL, false);
+	return NULL;
+}
+
+static int copy_to_file(struct convert_src *src, struct convert_out *out, uint64_t start, uint64_t end,
+			struct tool_progress *prog)
+{
+	struct share sh = { .src = src, .out = out, .at = start, .start = start, .end = end };
+	pthread_t th;
+	int ret;
+
+	pthread_mutex_init(&sh.mu, NULL);
+	ret = pthread_create(&th, NULL, worker, &sh);
+	work(&sh, prog, true);
+	if (ret == 0)
+		pthread_join(th, NULL);
+	pthread_mutex_destroy(&sh.mu);
+	if (sh.err == 0 && convert_interrupted)
+		sh.err = -EINTR;
+	if (sh.err == -EINTR)
+		tool_error("convert", "interrupted by signal %d", (int)convert_interrupted);
+	return sh.err;
+}
+
+/* ------------------------------------------------------------ the copy */
+
 int convert_copy(struct convert_src *src, struct convert_out *out, uint64_t start, uint64_t end,
 		 struct tool_progress *prog)
 {
@@ -186,6 +306,8 @@ int convert_copy(struct convert_src *src, struct convert_out *out, uint64_t star
 	int r = 0, ret;
 	unsigned n = 0;
 
+	if (!out->img && !out->stream)
+		return copy_to_file(src, out, start, end, prog);
 	memset(&g, 0, sizeof g);
 	g.src = src;
 	g.sparse = convert_out_sparse(out);
