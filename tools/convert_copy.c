@@ -104,6 +104,17 @@ static void find_runs(struct slot *s)
 	}
 }
 
+/*
+ * The window that copies the data at disk offset AT of [START, END): to the
+ * next CHUNK boundary, from AT or, for a sparse output, from the PIECE
+ * holding AT (so writes into an image stay aligned).
+ */
+static void data_window(uint64_t start, uint64_t end, uint64_t at, bool sparse, uint64_t *ws, uint64_t *we)
+{
+	*ws = sparse ? VHDX_MAX(start, at - at % PIECE) : at;
+	*we = VHDX_MIN(end, *ws - *ws % CHUNK + CHUNK);
+}
+
 /* The reader: fills slots in disk order until END, an error or STOP. */
 static void *reader(void *arg)
 {
@@ -139,8 +150,7 @@ static void *reader(void *arg)
 			s->len = (size_t)VHDX_MIN(ext, CHUNK);
 			at += s->len;
 		} else {
-			ws = g->sparse ? VHDX_MAX(g->start, at - at % PIECE) : at;
-			we = VHDX_MIN(g->end, ws - ws % CHUNK + CHUNK);
+			data_window(g->start, g->end, at, g->sparse, &ws, &we);
 			r = convert_src_read(g->src, s->buf, (size_t)(we - ws), ws);
 			if (r < 0)
 				break;
@@ -220,9 +230,7 @@ static bool claim(struct share *sh, uint64_t *ws, uint64_t *we, uint64_t *counte
 			atomic_fetch_add(&sh->done, ext);
 			continue;
 		}
-		/* as the ring's reader: from the PIECE holding the first data byte to a CHUNK boundary */
-		*ws = VHDX_MAX(sh->start, sh->at - sh->at % PIECE);
-		*we = VHDX_MIN(sh->end, *ws - *ws % CHUNK + CHUNK);
+		data_window(sh->start, sh->end, sh->at, true, ws, we);
 		*counted = *we - sh->at;
 		sh->at = *we;
 		return true;
