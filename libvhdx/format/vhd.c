@@ -522,6 +522,19 @@ static int vhd_open(struct vhdx_layer *l, unsigned flags)
 	return 0;
 }
 
+int vhdx_vhd_footer_move(struct vhdx_io *io, const uint8_t *footer, uint64_t end)
+{
+	int ret = vhdx_io_pwrite(io, footer, VHD_FOOTER_SIZE, end, VHDX_TAG_FOOTER);
+
+	if (ret == 0)
+		ret = vhdx_io_flush(io);
+	if (ret == 0)
+		ret = vhdx_io_set_size(io, end + VHD_FOOTER_SIZE);
+	if (ret == 0)
+		ret = vhdx_io_flush(io);
+	return ret;
+}
+
 int vhdx_vhd_bitmap_get(struct vhdx_layer *l, struct vhdx_vhd_state *s, uint64_t blk, uint8_t **out)
 {
 	uint8_t *bm = __atomic_load_n(&s->bitmaps[blk], __ATOMIC_ACQUIRE);

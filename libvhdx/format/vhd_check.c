@@ -517,14 +517,7 @@ static int repair_tail(struct vhdx_check_ctx *c, struct vh *v)
 	if (!v->t_ok || end + VHD_FOOTER_SIZE >= c->file_size ||
 	    c->file_size - VHD_FOOTER_SIZE - end < (uint64_t)v->bitmap_size + v->dh.block_size)
 		return 0;
-	/* the footer goes right after the last structure first; only then is the rest cut off */
-	ret = vhdx_io_pwrite(c->io, v->traw, VHD_FOOTER_SIZE, end, VHDX_TAG_FOOTER);
-	if (ret == 0)
-		ret = vhdx_io_flush(c->io);
-	if (ret == 0)
-		ret = vhdx_io_set_size(c->io, end + VHD_FOOTER_SIZE);
-	if (ret == 0)
-		ret = vhdx_io_flush(c->io);
+	ret = vhdx_vhd_footer_move(c->io, v->traw, end);
 	if (ret < 0)
 		return vhdx_err_prefix(ret, "freeing leaked space");
 	vhdx_check_repaired(c, "file", end, "moved the footer to 0x%llx and truncated the file from 0x%llx to 0x%llx bytes",
@@ -587,13 +580,7 @@ int vhdx_check_vhd(struct vhdx_check_ctx *c)
 		if (v.dynamic) {
 			ret = repair_tail(c, &v);
 		} else if (c->file_size > v.f->current_size + VHD_FOOTER_SIZE) {
-			ret = vhdx_io_pwrite(c->io, v.traw, VHD_FOOTER_SIZE, v.f->current_size, VHDX_TAG_FOOTER);
-			if (ret == 0)
-				ret = vhdx_io_flush(c->io);
-			if (ret == 0)
-				ret = vhdx_io_set_size(c->io, v.f->current_size + VHD_FOOTER_SIZE);
-			if (ret == 0)
-				ret = vhdx_io_flush(c->io);
+			ret = vhdx_vhd_footer_move(c->io, v.traw, v.f->current_size);
 			if (ret == 0)
 				vhdx_check_repaired(c, "file", v.f->current_size,
 						    "moved the footer to 0x%llx and truncated the file after it",

@@ -36,16 +36,6 @@ struct vblock {
 	uint64_t copy_len; /* bitmap + the data inside the disk */
 };
 
-struct span {
-	uint64_t start, end;
-};
-
-static int cmp_span(const void *a, const void *b)
-{
-	const struct span *x = a, *y = b;
-	return x->start < y->start ? -1 : x->start > y->start;
-}
-
 static int cmp_vblock_desc(const void *a, const void *b)
 {
 	const struct vblock *x = a, *y = b;
@@ -189,11 +179,11 @@ static int scan(struct vhdx_layer *l, struct vhdx_vhd_state *s, const struct vhd
  * never used for data (and not loaded), so the space it names is free to
  * reuse; `vhdx check` reports such entries.
  */
-static int collect(struct vhdx_vhd_state *s, struct vblock **bout, size_t *nbout, struct span **uout, size_t *nuout)
+static int collect(struct vhdx_vhd_state *s, struct vblock **bout, size_t *nbout, struct vhdx_span **uout, size_t *nuout)
 {
 	const struct vhdx_vhd_dynhdr *d = &s->dyn;
 	struct vblock *b = vhdx_calloc(s->blocks_needed ? s->blocks_needed : 1, sizeof *b);
-	struct span *u = vhdx_calloc((size_t)s->blocks_needed + VHD_N_LOCATORS + 3, sizeof *u);
+	struct vhdx_span *u = vhdx_calloc((size_t)s->blocks_needed + VHD_N_LOCATORS + 3, sizeof *u);
 	size_t nb = 0, nu = 0;
 
 	if (!b || !u) {
@@ -201,12 +191,12 @@ static int collect(struct vhdx_vhd_state *s, struct vblock **bout, size_t *nbout
 		free(u);
 		return vhdx_err(ENOMEM, "out of memory");
 	}
-	u[nu++] = (struct span){ 0, VHD_FOOTER_SIZE };
-	u[nu++] = (struct span){ s->dynhdr_off, s->dynhdr_off + VHD_DYNHDR_SIZE };
-	u[nu++] = (struct span){ d->table_offset, d->table_offset + vhdx_round_up(4ull * d->max_table_entries, VHD_SECTOR) };
+	u[nu++] = (struct vhdx_span){ 0, VHD_FOOTER_SIZE };
+	u[nu++] = (struct vhdx_span){ s->dynhdr_off, s->dynhdr_off + VHD_DYNHDR_SIZE };
+	u[nu++] = (struct vhdx_span){ d->table_offset, d->table_offset + vhdx_round_up(4ull * d->max_table_entries, VHD_SECTOR) };
 	for (unsigned k = 0; k < VHD_N_LOCATORS; k++)
 		if (d->locators[k].code != VHD_PLAT_NONE && d->locators[k].data_length)
-			u[nu++] = (struct span){ d->locators[k].data_offset,
+			u[nu++] = (struct vhdx_span){ d->locators[k].data_offset,
 						 d->locators[k].data_offset + d->locators[k].data_length };
 	for (uint64_t i = 0; i < s->blocks_needed; i++) {
 		if (s->bat[i] == VHD_BAT_UNUSED)
@@ -215,10 +205,10 @@ static int collect(struct vhdx_vhd_state *s, struct vblock **bout, size_t *nbout
 		b[nb].foff = vhdx_vhd_block_foff(s->bat[i]);
 		b[nb].span = (uint64_t)s->bitmap_size + d->block_size;
 		b[nb].copy_len = (uint64_t)s->bitmap_size + data_len(s, i);
-		u[nu++] = (struct span){ b[nb].foff, b[nb].foff + b[nb].span };
+		u[nu++] = (struct vhdx_span){ b[nb].foff, b[nb].foff + b[nb].span };
 		nb++;
 	}
-	qsort(u, nu, sizeof *u, cmp_span);
+	qsort(u, nu, sizeof *u, vhdx_span_cmp);
 	*bout = b;
 	*nbout = nb;
 	*uout = u;
@@ -230,7 +220,7 @@ static int move_round(struct vhdx_layer *l, struct vhdx_vhd_state *s, const stru
 		      struct vhdx_compact_result *res, uint64_t *done, uint64_t *total, size_t *moved)
 {
 	struct vblock *b = NULL;
-	struct span *u = NULL, *gaps = NULL;
+	struct vhdx_span *u = NULL, *gaps = NULL;
 	uint64_t *to = NULL, end = 0;
 	uint32_t *blks = NULL;
 	size_t nb, nu, ng = 0, nm = 0, cur = 0;
@@ -247,12 +237,7 @@ static int move_round(struct vhdx_layer *l, struct vhdx_vhd_state *s, const stru
 		ret = vhdx_err(ENOMEM, "out of memory");
 		goto out;
 	}
-	for (size_t i = 0; i < nu; i++) {
-		uint64_t gs = vhdx_round_up(end, VHD_SECTOR);
-		if (u[i].start > gs)
-			gaps[ng++] = (struct span){ gs, u[i].start };
-		end = VHDX_MAX(end, u[i].end);
-	}
+	ng = vhdx_maint_gaps(u, nu, VHD_SECTOR, gaps, &end);
 	/* every block has the same span: the lowest fitting gap only moves up */
 	qsort(b, nb, sizeof *b, cmp_vblock_desc);
 	for (size_t k = 0; k < nb; k++) {
@@ -320,7 +305,7 @@ int vhdx_compact_vhd(struct vhdx_layer *l, const struct vhdx_maint_progress *pro
 {
 	struct vhdx_vhd_state *s = vhdx_vhd_state_of(l);
 	struct vblock *b = NULL;
-	struct span *u = NULL;
+	struct vhdx_span *u = NULL;
 	size_t nb, nu, moved;
 	uint64_t done = 0, total = 0, end = 0;
 	int ret;
@@ -349,14 +334,7 @@ int vhdx_compact_vhd(struct vhdx_layer *l, const struct vhdx_maint_progress *pro
 	free(b);
 	free(u);
 	if (end < s->data_end) {
-		/* the footer behind the last block first: the file keeps ending with a valid one */
-		ret = vhdx_io_pwrite(l->io, s->copies[VHDX_VHD_TRAILING].raw, VHD_FOOTER_SIZE, end, VHDX_TAG_FOOTER);
-		if (ret == 0)
-			ret = vhdx_io_flush(l->io);
-		if (ret == 0)
-			ret = vhdx_io_set_size(l->io, end + VHD_FOOTER_SIZE);
-		if (ret == 0)
-			ret = vhdx_io_flush(l->io);
+		ret = vhdx_vhd_footer_move(l->io, s->copies[VHDX_VHD_TRAILING].raw, end);
 		if (ret < 0)
 			return ret;
 		s->data_end = end;

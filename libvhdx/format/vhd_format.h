@@ -96,4 +96,13 @@ static inline struct vhdx_vhd_state *vhdx_vhd_state_of(struct vhdx_layer *l)
  */
 int vhdx_vhd_bitmap_get(struct vhdx_layer *l, struct vhdx_vhd_state *s, uint64_t blk, uint8_t **out);
 
+/**
+ * Makes the file of IO end with FOOTER at offset END: writes it there,
+ * flushes, cuts the file after it, flushes.  The footer goes first so that
+ * a cut at any point leaves a file that ends with a valid footer (the
+ * reader looks for it at the end).  For compact and check --repair.  0 or
+ * -errno.
+ */
+int vhdx_vhd_footer_move(struct vhdx_io *io, const uint8_t *footer, uint64_t end);
+
 #endif /* VHDX_FORMAT_VHD_H */
