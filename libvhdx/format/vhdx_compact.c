@@ -163,16 +163,6 @@ struct cblock {
 	bool bitmap;
 };
 
-struct interval {
-	uint64_t start, end;
-};
-
-static int cmp_interval(const void *a, const void *b)
-{
-	const struct interval *x = a, *y = b;
-	return x->start < y->start ? -1 : x->start > y->start;
-}
-
 static int cmp_cblock_desc(const void *a, const void *b)
 {
 	const struct cblock *x = a, *y = b;
@@ -400,14 +390,14 @@ static int scan(struct compactor *c)
 }
 
 /* The allocated blocks of the durable BAT, and every interval of the file in use. */
-static int collect(struct compactor *c, struct cblock **blocks_out, size_t *nb_out, struct interval **used_out,
+static int collect(struct compactor *c, struct cblock **blocks_out, size_t *nb_out, struct vhdx_span **used_out,
 		   size_t *nu_out)
 {
 	struct vhdx_state *s = c->s;
 	const struct vhdx_geometry *g = &s->geo;
 	const struct vhdx_header *h = &s->headers[s->current];
 	struct cblock *blocks = vhdx_calloc(g->bat_entries ? g->bat_entries : 1, sizeof *blocks);
-	struct interval *used = vhdx_calloc(g->bat_entries + s->regions->entry_count + 2, sizeof *used);
+	struct vhdx_span *used = vhdx_calloc(g->bat_entries + s->regions->entry_count + 2, sizeof *used);
 	size_t nb = 0, nu = 0;
 
 	if (!blocks || !used) {
@@ -415,12 +405,12 @@ static int collect(struct compactor *c, struct cblock **blocks_out, size_t *nb_o
 		free(used);
 		return vhdx_err(ENOMEM, "out of memory");
 	}
-	used[nu++] = (struct interval){ 0, VHDX_ALIGN };
+	used[nu++] = (struct vhdx_span){ 0, VHDX_ALIGN };
 	if (h->log_length)
-		used[nu++] = (struct interval){ h->log_offset, h->log_offset + h->log_length };
+		used[nu++] = (struct vhdx_span){ h->log_offset, h->log_offset + h->log_length };
 	for (uint32_t r = 0; r < s->regions->entry_count; r++) {
 		const struct vhdx_region_entry *re = &s->regions->entries[r];
-		used[nu++] = (struct interval){ re->file_offset, re->file_offset + re->length };
+		used[nu++] = (struct vhdx_span){ re->file_offset, re->file_offset + re->length };
 	}
 	for (uint64_t i = 0; i < g->bat_entries; i++) {
 		uint64_t e = s->bat[i];
@@ -449,9 +439,9 @@ static int collect(struct compactor *c, struct cblock **blocks_out, size_t *nb_o
 		 * accepts that, so compaction never makes one).
 		 */
 		b->end = b->foff + b->span;
-		used[nu++] = (struct interval){ b->foff, b->foff + b->span };
+		used[nu++] = (struct vhdx_span){ b->foff, b->foff + b->span };
 	}
-	qsort(used, nu, sizeof *used, cmp_interval);
+	qsort(used, nu, sizeof *used, vhdx_span_cmp);
 	*blocks_out = blocks;
 	*nb_out = nb;
 	*used_out = used;
@@ -464,7 +454,7 @@ static int move_round(struct compactor *c, uint64_t *moved)
 {
 	struct vhdx_state *s = c->s;
 	struct cblock *blocks = NULL;
-	struct interval *used = NULL, *gaps = NULL;
+	struct vhdx_span *used = NULL, *gaps = NULL;
 	size_t nb, nu, ng = 0, cursor[2] = { 0, 0 };
 	struct {
 		struct cblock *b;
@@ -485,12 +475,7 @@ static int move_round(struct compactor *c, uint64_t *moved)
 		ret = vhdx_err(ENOMEM, "out of memory");
 		goto out;
 	}
-	for (size_t i = 0; i < nu; i++) {
-		uint64_t gs = vhdx_round_up(end, VHDX_ALIGN);
-		if (used[i].start > gs && used[i].start - gs >= VHDX_ALIGN)
-			gaps[ng++] = (struct interval){ gs, used[i].start - used[i].start % VHDX_ALIGN };
-		end = VHDX_MAX(end, used[i].end);
-	}
+	ng = vhdx_maint_gaps(used, nu, VHDX_ALIGN, gaps, &end);
 	/* the highest blocks first, each into the lowest gap below it that fits */
 	qsort(blocks, nb, sizeof *blocks, cmp_cblock_desc);
 	for (size_t k = 0; k < nb; k++) {
@@ -561,7 +546,7 @@ static int final_size(struct compactor *c, uint64_t *size)
 	struct vhdx_state *s = c->s;
 	const struct vhdx_header *h = &s->headers[s->current];
 	struct cblock *blocks;
-	struct interval *used;
+	struct vhdx_span *used;
 	size_t nb, nu;
 	uint64_t end = VHDX_ALIGN;
 	int ret = collect(c, &blocks, &nb, &used, &nu);

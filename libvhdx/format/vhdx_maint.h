@@ -16,6 +16,22 @@
 #include "format/vhdx_format.h"
 #include "format/vhdx_journal.h"
 
+/* Bytes [start, end) of a file. */
+struct vhdx_span {
+	uint64_t start, end;
+};
+
+/** qsort() order of spans: by start. */
+int vhdx_span_cmp(const void *a, const void *b);
+
+/**
+ * The free gaps between USED[0..NU) (sorted by start, may overlap), each
+ * ALIGN-aligned at both ends, into GAPS (room for NU), in file order;
+ * returns how many.  *END: where the highest span ends.
+ */
+size_t vhdx_maint_gaps(const struct vhdx_span *used, size_t nu, uint64_t align, struct vhdx_span *gaps,
+		       uint64_t *end);
+
 /* Progress of a long operation: a non-zero return cancels it (ECANCELED). */
 struct vhdx_maint_progress {
 	int (*fn)(uint64_t done, uint64_t total, void *arg);
