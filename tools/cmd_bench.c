@@ -279,33 +279,21 @@ int cmd_bench(int argc, char **argv)
 	 * the kernel writes them back in the middle of a later figure's runs
 	 * (30 s after they were written), and whichever tool runs then pays.
 	 */
+	static const struct {
+		unsigned figure;
+		void (*run)(struct bench *b);
+	} order[] = {
+		{ 1, bench_fig_seq_read }, { 2, bench_fig_rand_read }, { 3, bench_fig_convert },
+		{ 4, bench_fig_fuse_read }, { 5, bench_fig_writes }, { 5, bench_fig_fuse_writes },
+		{ 6, bench_fig_open_64t }, { 7, bench_fig_hash }, { 8, bench_fig_scale },
+	};
 	if (figures & (1u << 1 | 1u << 2 | 1u << 3 | 1u << 4 | 1u << 7))
 		bench_prepare_pair(&b);
-	sync();
-	if (figures & 1u << 1)
-		bench_fig_seq_read(&b);
-	if (figures & 1u << 2)
-		bench_fig_rand_read(&b);
-	sync();
-	if (figures & 1u << 3)
-		bench_fig_convert(&b);
-	sync();
-	if (figures & 1u << 4)
-		bench_fig_fuse_read(&b);
-	sync();
-	if (figures & 1u << 5) {
-		bench_fig_writes(&b);
-		bench_fig_fuse_writes(&b);
-	}
-	sync();
-	if (figures & 1u << 6)
-		bench_fig_open_64t(&b);
-	sync();
-	if (figures & 1u << 7)
-		bench_fig_hash(&b);
-	sync();
-	if (figures & 1u << 8)
-		bench_fig_scale(&b);
+	for (size_t i = 0; i < sizeof order / sizeof order[0]; i++)
+		if (figures & 1u << order[i].figure) {
+			sync();
+			order[i].run(&b);
+		}
 
 	remove_dir(b.dir);
 	free(b.data);
