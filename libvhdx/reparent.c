@@ -9,12 +9,8 @@
  * session renews FileWriteGuid only: the child's data does not change, so
  * its DataWriteGuid (which its own children link to) must not either.
  *
- * VHD (FORMAT.md 2.x): the W2ku and W2ru locator data are rewritten in the
- * space they already have, flushed, then the dynamic header (parent name,
- * data lengths, and with relinking the parent unique id and time stamp) in
- * one 1 KiB write.  VHD has no log: a crash between the two writes leaves
- * paths that may not resolve (the link itself is intact): run the reparent
- * again.
+ * VHD: format/vhd_reparent.c (the header's parent name and id, and the
+ * W2ku/W2ru locators where the child has them).
  */
 #include "config.h"
 
@@ -28,7 +24,7 @@
 #include "codec/guid.h"
 #include "codec/utf16.h"
 #include "codec/vhdx_locator.h"
-#include "format/vhd_format.h"
+#include "format/vhd_reparent.h"
 #include "format/vhdx_create.h"
 #include "format/vhdx_format.h"
 #include "format/vhdx_journal.h"
@@ -168,110 +164,6 @@ out:
 	return ret;
 }
 
-/* Usable bytes of a VHD locator's data area (data space is bytes in most files, sectors in the spec). */
-static uint64_t vhd_space(const struct vhdx_vhd_locator *loc)
-{
-	if (loc->data_space >= loc->data_length)
-		return loc->data_space;
-	return (uint64_t)loc->data_space * 512;
-}
-
-static int reparent_vhd(struct vhdx_layer *l, const struct vhdx_layer *parent, const char *new_parent, bool relink,
-			const char *rel, const char *abs_win)
-{
-	struct vhdx_vhd_state *s = vhdx_vhd_state_of(l);
-	struct vhdx_vhd_dynhdr h;
-	uint8_t *data[2] = { NULL, NULL }, *name = NULL, buf[VHD_DYNHDR_SIZE];
-	size_t len[2] = { 0, 0 }, name_len = 0;
-	const char *base;
-	int slot[2] = { -1, -1 };
-	int ret;
-
-	if (!s->has_dynhdr)
-		return vhdx_err(EINVAL, "%s has no dynamic header", l->path);
-	h = s->dyn;
-	for (int i = 0; i < VHD_N_LOCATORS; i++) {
-		if (h.locators[i].code == VHD_PLAT_W2KU && slot[0] < 0)
-			slot[0] = i;
-		if (h.locators[i].code == VHD_PLAT_W2RU && slot[1] < 0)
-			slot[1] = i;
-	}
-	if (slot[0] < 0 || slot[1] < 0)
-		return vhdx_err(ENOTSUP, "%s: dynamic header at 0x%llx has no W2ku and W2ru locators to rewrite", l->path,
-				(unsigned long long)s->dynhdr_off);
-	ret = vhdx_utf8_to_utf16(abs_win, false, &data[0], &len[0]);
-	if (ret == 0)
-		ret = vhdx_utf8_to_utf16(rel, false, &data[1], &len[1]);
-	if (ret < 0) {
-		ret = vhdx_err(-ret, "cannot encode the parent path as UTF-16");
-		goto out;
-	}
-	for (int i = 0; i < 2; i++) {
-		struct vhdx_vhd_locator *loc = &h.locators[slot[i]];
-		if (len[i] > vhd_space(loc) || len[i] > VHD_LOCATOR_MAX_LEN) {
-			ret = vhdx_err(ENOSPC, "%s: the new path (%zu bytes) does not fit the %llu bytes of locator %d at "
-					       "0x%llx", l->path, len[i], (unsigned long long)vhd_space(loc), slot[i],
-				       (unsigned long long)loc->data_offset);
-			goto out;
-		}
-		ret = vhdx_vhd_locator_check(&h, (unsigned)slot[i], s->data_end);
-		if (ret < 0)
-			goto out;
-	}
-	ret = vhdx_utf8_to_utf16(abs_win, true, &name, &name_len);
-	if (ret == 0 && name_len > VHD_PARENT_NAME_LEN) {
-		free(name);
-		base = strrchr(abs_win, '\\');
-		ret = vhdx_utf8_to_utf16(base ? base + 1 : abs_win, true, &name, &name_len);
-		if (ret == 0 && name_len > VHD_PARENT_NAME_LEN)
-			ret = -EINVAL;
-	}
-	if (ret < 0) {
-		ret = vhdx_err(-ret, "cannot encode the parent name");
-		goto out;
-	}
-	memset(h.parent_name, 0, sizeof h.parent_name);
-	memcpy(h.parent_name, name, name_len);
-	if (relink) {
-		struct stat st;
-		/* the exact bytes of the parent's footer (the layer identity may be byte-swapped) */
-		const struct vhdx_vhd_state *ps = (const struct vhdx_vhd_state *)parent->priv;
-		memcpy(h.parent_unique_id, ps->footer->unique_id, 16);
-		if (stat(new_parent, &st) == 0)
-			h.parent_timestamp = vhdx_vhd_time_from_unix((int64_t)st.st_mtime);
-	}
-	/* the path data first (zero-padded over the whole area), durable before the header points at it */
-	for (int i = 0; i < 2; i++) {
-		struct vhdx_vhd_locator *loc = &h.locators[slot[i]];
-		uint64_t space = VHDX_MIN(vhd_space(loc), (uint64_t)VHD_LOCATOR_MAX_LEN);
-		uint8_t *area = calloc(1, space ? space : 1);
-		if (!area) {
-			ret = vhdx_err(ENOMEM, "out of memory");
-			goto out;
-		}
-		if (loc->data_offset + space > s->data_end)
-			space = s->data_end - loc->data_offset;
-		memcpy(area, data[i], len[i]);
-		ret = vhdx_io_pwrite(l->io, area, space, loc->data_offset, VHDX_TAG_DYNHDR);
-		free(area);
-		if (ret < 0)
-			goto out;
-		loc->data_length = (uint32_t)len[i];
-	}
-	ret = vhdx_io_flush(l->io);
-	if (ret < 0)
-		goto out;
-	vhdx_vhd_dynhdr_encode(&h, buf);
-	ret = vhdx_io_pwrite(l->io, buf, VHD_DYNHDR_SIZE, s->dynhdr_off, VHDX_TAG_DYNHDR);
-	if (ret == 0)
-		ret = vhdx_io_flush(l->io);
-out:
-	free(data[0]);
-	free(data[1]);
-	free(name);
-	return ret;
-}
-
 int vhdx_reparent_faults(const char *child, const char *new_parent, unsigned flags, struct vhdx_faults *faults)
 {
 	struct vhdx_layer *c = NULL, *p = NULL;
@@ -323,7 +215,7 @@ int vhdx_reparent_faults(const char *child, const char *new_parent, unsigned fla
 	if (c->format == VHDX_FORMAT_VHDX)
 		ret = reparent_vhdx(c, relink ? p->identity : c->parent.linkage, relink, rel, abs_win);
 	else
-		ret = reparent_vhd(c, p, new_parent, relink, rel, abs_win);
+		ret = vhdx_vhd_reparent(c, p, new_parent, relink, rel, abs_win);
 	if (ret < 0)
 		ret = vhdx_err_prefix(ret, "reparenting %s", child);
 out:

@@ -24,9 +24,14 @@
  *     parent's geometry so that both present the same disk;
  *   - a child's parent unique id is the parent's footer unique id byte for
  *     byte (the reader compares exactly these bytes when it opens the
- *     chain), its parent Unicode name (UTF-16BE) the parent's absolute
- *     path in Windows form as Windows writes it (the file name alone when
- *     that does not fit the 512-byte field);
+ *     chain), its parent Unicode name (UTF-16BE) the parent's path
+ *     relative to the child's folder with '/' separators: the file name
+ *     alone when both share a folder (the spec calls the field the
+ *     parent's file name), "../other/p.vhd" otherwise.  vhd-lib (Xen
+ *     Orchestra) finds a parent only through this field, resolved against
+ *     the child's folder; Windows finds it through the locators below.
+ *     (Windows itself stores the absolute path here, which vhd-lib cannot
+ *     follow; see vhdx_vhd_parent_name_encode());
  *   - the parent time stamp is the parent file's modification time, as the
  *     specification defines it and as DiscUtils, VirtualBox and MiniVHD
  *     write and check it.  (Windows 10's diskpart writes 0 and Windows only
@@ -123,11 +128,40 @@ static int to_utf16(const char *s, bool big_endian, const char *what, uint8_t **
 	return 0;
 }
 
-static const char *base_name(const char *path)
+int vhdx_vhd_parent_name_encode(const char *rel_win, uint8_t name[VHD_PARENT_NAME_LEN])
 {
-	const char *b = strrchr(path, '\\');
+	const char *r = rel_win;
+	char *posix;
+	uint8_t *u = NULL;
+	size_t len = 0;
+	int ret;
 
-	return b ? b + 1 : path;
+	while (r[0] == '.' && r[1] == '\\')
+		r += 2; /* ".\base.vhd": the file name alone */
+	posix = strdup(r);
+	if (!posix)
+		return vhdx_err(ENOMEM, "out of memory");
+	for (char *p = posix; *p; p++)
+		if (*p == '\\')
+			*p = '/';
+	ret = to_utf16(posix, true, "parent path", &u, &len);
+	if (ret == 0 && len > VHD_PARENT_NAME_LEN) {
+		/* too long for the field: the file name alone (found in the child's folder) */
+		const char *b = strrchr(posix, '/');
+		free(u);
+		u = NULL;
+		ret = to_utf16(b ? b + 1 : posix, true, "parent file name", &u, &len);
+		if (ret == 0 && len > VHD_PARENT_NAME_LEN)
+			ret = vhdx_err(EINVAL, "the parent's file name '%s' is longer than the 256 UTF-16 units of a VHD "
+					       "parent name", b ? b + 1 : posix);
+	}
+	if (ret == 0) {
+		memset(name, 0, VHD_PARENT_NAME_LEN);
+		memcpy(name, u, len);
+	}
+	free(u);
+	free(posix);
+	return ret;
 }
 
 /*
@@ -141,8 +175,6 @@ static int fill_parent(struct vhdx_vhd_dynhdr *h, const char *path, const char *
 {
 	const struct vhdx_vhd_state *ps = (const struct vhdx_vhd_state *)parent->priv;
 	char *rel = NULL, *abs_win = NULL;
-	uint8_t *name = NULL;
-	size_t name_len;
 	struct stat st;
 	int ret;
 
@@ -155,19 +187,9 @@ static int fill_parent(struct vhdx_vhd_dynhdr *h, const char *path, const char *
 	ret = vhdx_create_parent_paths(path, parent_path, &rel, &abs_win);
 	if (ret < 0)
 		return ret;
-	ret = to_utf16(abs_win, true, "parent path", &name, &name_len);
-	if (ret == 0 && name_len > VHD_PARENT_NAME_LEN) {
-		free(name);
-		name = NULL;
-		ret = to_utf16(base_name(abs_win), true, "parent file name", &name, &name_len);
-		if (ret == 0 && name_len > VHD_PARENT_NAME_LEN)
-			ret = vhdx_err(EINVAL, "the parent's file name '%s' is longer than the 256 UTF-16 units of a VHD parent name",
-				       base_name(abs_win));
-	}
-	if (ret == 0) {
-		memcpy(h->parent_name, name, name_len);
+	ret = vhdx_vhd_parent_name_encode(rel, h->parent_name);
+	if (ret == 0)
 		ret = to_utf16(abs_win, false, "parent path", &loc[0], &loc_len[0]);
-	}
 	if (ret == 0)
 		ret = to_utf16(rel, false, "relative parent path", &loc[1], &loc_len[1]);
 	if (ret == 0 && (loc_len[0] > VHD_LOCATOR_MAX_LEN || loc_len[1] > VHD_LOCATOR_MAX_LEN))
@@ -185,7 +207,6 @@ static int fill_parent(struct vhdx_vhd_dynhdr *h, const char *path, const char *
 		}
 		*end = data_off;
 	}
-	free(name);
 	free(rel);
 	free(abs_win);
 	return ret;

@@ -4,6 +4,7 @@
 #ifndef VHDX_FORMAT_VHD_CREATE_H
 #define VHDX_FORMAT_VHD_CREATE_H
 
+#include "codec/vhd_codec.h"
 #include "format/vhdx_create.h"
 
 /* The largest dynamic or differencing VHD: 2040 GiB (the VHD specification's limit, 0xFF000000 sectors). */
@@ -21,5 +22,16 @@
  */
 int vhdx_create_vhd(struct vhdx_io *io, const char *path, const struct vhdx_create_params *p,
 		    const struct vhdx_layer *parent);
+
+/**
+ * The Parent Unicode Name a child stores for a parent at REL_WIN (the
+ * relative path in Windows form that vhdx_create_parent_paths() returns,
+ * ".\p.vhd", "..\other\p.vhd", "sub\p.vhd"): that path with '/'
+ * separators and without a leading ".\", as UTF-16BE zero-padded into NAME
+ * (the file name alone when the path does not fit the 512 bytes).  Both
+ * vhd-lib, which resolves the field against the child's folder, and
+ * libvhdx find the parent through it.  0 or -errno with a message.
+ */
+int vhdx_vhd_parent_name_encode(const char *rel_win, uint8_t name[VHD_PARENT_NAME_LEN]);
 
 #endif
