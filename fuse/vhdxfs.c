@@ -177,7 +177,7 @@ static void help(void)
 "                          holds nothing\n"
 "    -o salvage            read through bad VHD checksums and similar\n"
 "                          recoverable damage\n"
-"    -o max-depth=N        refuse chains longer than N layers (default 64)\n"
+"    -o max-depth=N        refuse chains longer than N layers (default 1000)\n"
 "    -o faults=FILE        inject the I/O faults of the rules in FILE (one rule\n"
 "                          a line, e.g. 'op=read voff=1M+64K err=EIO'; the rule\n"
 "                          language is in libvhdx.h, 'fault injection').  A bad\n"

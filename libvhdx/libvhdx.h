@@ -55,12 +55,12 @@ struct vhdx_open_options {
 	const char *parent;             /* explicit path of the immediate parent, or NULL */
 	const char *const *parent_dirs; /* NULL-terminated folders searched for parents, or NULL */
 	const char *const *path_maps;   /* NULL-terminated "WINPREFIX=DIR" maps for locator paths, or NULL */
-	unsigned max_depth;             /* longest chain accepted; 0 = default (64) */
+	unsigned max_depth;             /* longest chain accepted; 0 = default (1000) */
 	struct vhdx_faults *faults;     /* fault engine for every layer file of the chain, or NULL
 					   (vhdx_faults_new; must outlive the image or be freed after it) */
 };
 
-/** Fills *opts with the defaults (read-only, parents resolved, depth 64). */
+/** Fills *opts with the defaults (read-only, parents resolved, depth 1000). */
 VHDX_API void vhdx_open_options_init(struct vhdx_open_options *opts);
 
 /**

@@ -89,7 +89,7 @@ enum {
 	"  --ignore-id-mismatch    accept a parent whose identity differs from the link\n"       \
 	"  --no-parent             read this layer alone (zeros where it holds nothing)\n"       \
 	"  --salvage               read through bad VHD checksums\n"                             \
-	"  --max-depth N           refuse chains longer than N layers (default 64)\n"       \
+	"  --max-depth N           refuse chains longer than N layers (default 1000)\n"     \
 	"  --no-replay             refuse a dirty VHDX log instead of replaying it in memory\n"
 
 struct tool_open {

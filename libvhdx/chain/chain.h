@@ -10,7 +10,7 @@
 #include "format/format.h"
 #include "io/compat.h"
 
-#define VHDX_DEFAULT_MAX_DEPTH 64
+#define VHDX_DEFAULT_MAX_DEPTH 1000 /* see man/libvhdx.3, max_depth */
 
 struct vhdx_chain {
 	unsigned n;                  /* layers opened */
