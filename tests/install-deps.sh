@@ -21,12 +21,16 @@
 #   fio valgrind clang                                      benchmarks, make check-valgrind, fuzzing
 #   openssl python3                                         fast sha256 of large disks, JSON checks in tests
 #   nbdkit nbdkit-plugin-dev libnbd-bin                     the nbdkit plugin and its test (nbdcopy, nbdinfo)
+#   nodejs npm 7zip                                         vhd-lib (npm) and 7-Zip (7zz) as further VHD/VHDX readers
+#                                                           (npm only where no npm command exists: NodeSource's
+#                                                           nodejs carries its own and conflicts with Debian's)
 VHDX_DEB_PACKAGES=(
 	build-essential autoconf automake libtool pkg-config
 	libfuse3-dev fuse3 libxxhash-dev xxhash libcmocka-dev
 	qemu-utils libvhdi-utils xz-utils e2fsprogs ntfs-3g fio valgrind clang
 	openssl python3
 	nbdkit nbdkit-plugin-dev libnbd-bin
+	nodejs 7zip $(command -v npm >/dev/null 2>&1 || echo npm)
 )
 
 install_deps() {
