@@ -30,7 +30,7 @@ rows=$(awk -F'\t' 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
 	"$CONFORMANCE/MANIFEST.tsv")
 [ -n "$rows" ] || fail "no vhd rows in $CONFORMANCE/MANIFEST.tsv"
 
-checked=0 big=0
+checked=0 big=0 n7=0
 while IFS=$'\t' read -r xzname type vsize raw_sha file_sha; do
 	name=${xzname%.xz}
 	[ "$raw_sha" != - ] || continue     # refused or orphan images: below
@@ -69,6 +69,8 @@ while IFS=$'\t' read -r xzname type vsize raw_sha file_sha; do
 		got=$("$VHDX" convert -O raw "$img" - 2> "$T/err" | sha256_stdin) ||
 			fail "$name: vhdx convert failed: $(cat "$T/err")"
 		expect_eq "$name: sha256 of the raw disk" "$got" "$raw_sha"
+		# 7-Zip as a further reader (limits: sevenzip_sum in functions.sh): it must agree where it opens
+		sevenzip_agrees "$img" "$raw_sha" "$name" && n7=$((n7 + 1))
 	fi
 	expect_eq "$name: sha256 of the file after reading it (read-only open must not write)" "$(sha256 "$img")" "$file_sha"
 	pass "$name ($type, $vsize bytes)"
@@ -77,6 +79,11 @@ while IFS=$'\t' read -r xzname type vsize raw_sha file_sha; do
 done <<< "$rows"
 [ "$checked" -ge 7 ] || fail "only $checked VHD images were checked"
 [ "$big" = 2 ] || fail "expected the two 127 GiB images, checked $big"
+if command -v 7zz > /dev/null; then
+	# 7-Zip 26 opens every one of these (issue #21); fewer means a comparison silently stopped
+	[ "$n7" -ge 5 ] || fail "7-Zip read only $n7 of the VHD images"
+	pass "7-Zip reads the same bytes from $n7 VHD images"
+fi
 
 # ---- the CHS quirk of the 127 GiB images, as the manifest states it
 img=$(conformance_image virtualpc-dynamic-127G.vhd)

@@ -20,6 +20,7 @@ requires qemu-img sha256sum
 cd "$T"
 
 have_vhdimount=no
+n7=0
 command -v vhdimount >/dev/null && [ -c /dev/fuse ] && command -v fusermount3 >/dev/null && have_vhdimount=yes
 
 head -c 12M /dev/urandom > rnd
@@ -72,6 +73,10 @@ for ext in vhdx vhd; do
 		if [ $ext = vhdx ]; then
 			qemu-img check "$d/l0.vhdx" > /dev/null || fail "qemu-img check after merge at depth $depth"
 		fi
+		# libvhdi misreads partially set bitmaps of dynamic VHDs where data lies under clear
+		# bits, and VHD chains (issue #21): it is compared only on the merged base, whose clear
+		# bits cover zeros (our writer's blocks); 7-Zip, which reads those shapes right, too
+		sevenzip_agrees "$d/l0.$ext" "$want" "$ext depth $depth: the merged base" && n7=$((n7 + 1))
 		if [ $have_vhdimount = yes ]; then
 			mkdir -p vm
 			vhdimount "$d/l0.$ext" vm >/dev/null 2>&1 || fail "vhdimount could not open the merged $ext base"
@@ -83,6 +88,10 @@ for ext in vhdx vhd; do
 		fi
 	done
 done
+if command -v 7zz > /dev/null; then
+	[ "$n7" -ge 6 ] || fail "7-Zip read only $n7 of the 6 merged bases"
+	pass "7-Zip reads the same bytes from the $n7 merged bases"
+fi
 vm_note=""
 [ $have_vhdimount = yes ] || vm_note=" (vhdimount part skipped: vhdimount or FUSE missing)"
 pass "depth 6, 7, 8, VHDX and VHD: the merged base reads as the leaf did, in vhdx, qemu-img$([ $have_vhdimount = yes ] && echo ' and vhdimount')$vm_note"

@@ -22,6 +22,14 @@
 # ending elsewhere are checked against our reader and the mirror only, in
 # a separate chain.
 #
+# libvhdi returns wrong data for more shapes than the above (issue #21): in
+# every VHD chain tried (diskpart's too) some sectors whose bit is 0 come
+# from the child, partially set bitmaps in dynamic VHDs, a resized VHD (it
+# reports the footer's original size).  So vhdimount is compared only where
+# the shapes avoid these, and 7-Zip (7zz), which reads them right, is
+# compared everywhere it opens an image: every image and chain here, also
+# the chain whose writes end inside bitmap bytes.
+#
 # qemu and the disk size: qemu sizes a VHD by its CHS geometry unless the
 # creator is one it knows to use the current size ('win ', 'qem2', 'd2v ',
 # 'tap', 'CTXS') or the geometry is the 65535/16/255 maximum.  Ours says
@@ -96,6 +104,7 @@ check_same() {
 		cmp -n "$chs" "$T/qemu-chs.raw" "$mirror" || fail "$label: qemu-img (by CHS) reads different bytes"
 	fi
 	vhdimount_check "$img" "$mirror" 1
+	sevenzip_agrees "$img" "$(sha256 "$mirror")" "$label" && n7=$((n7 + 1))
 	rm -f "$T/ours.raw" "$T/qemu.raw" "$T/qemu-chs.raw"
 }
 
@@ -117,7 +126,7 @@ EOF
 }
 
 # ---- fixed and dynamic disks
-n=0
+n=0 n7=0
 for type in fixed dynamic; do
 	for size in $((20 * M)) $((100 * M + 512)); do
 		for bs in default 512K; do
@@ -204,6 +213,7 @@ for depth in 1 2 3 4; do
 	expect_eq "chain depth" "$(jget "$child" 'd["chain_depth"]')" $((depth + 1))
 	footers_intact "$child" "$(jget "$child" "$L0[\"footer\"][\"unique_id\"]")" "depth $depth"
 	vhdimount_check "$child" "$T/mirror" $((depth + 1))
+	sevenzip_agrees "$child" "$(sha256 "$T/mirror")" "chain depth $depth" && n7=$((n7 + 1))
 	parent="$child"
 done
 pass "VHD chains of depth 1..4 read exactly as the mirror (us and vhdimount); parents unchanged"
@@ -235,9 +245,15 @@ for depth in 1 2 3; do
 	"$VHDX" convert -O raw "$dir/c$depth.vhd" "$T/out.raw" 2> "$T/err" || fail "chain2 depth $depth: $(cat "$T/err")"
 	cmp "$T/out.raw" "$T/mirror" || fail "chain2 depth $depth: read differs from the mirror"
 	echo "$sums" | sha256sum --quiet -c - || fail "chain2: a parent changed at depth $depth"
+	sevenzip_agrees "$dir/c$depth.vhd" "$(sha256 "$T/mirror")" "chain2 depth $depth" && n7=$((n7 + 1))
 	parent="$dir/c$depth.vhd"
 done
 pass "chain writes ending inside sectors and bitmap bytes read exactly as the mirror"
+if command -v 7zz > /dev/null; then
+	# every image above opens in 7-Zip 26: fewer means a comparison silently stopped
+	[ "$n7" -ge 13 ] || fail "7-Zip read only $n7 of the images"
+	pass "7-Zip reads the same bytes from $n7 VHD images and chains (those libvhdi misreads too)"
+fi
 
 # ---- qemu-io writes into an image we made, then we read it (and write more)
 if [ $have_qemu = yes ]; then
