@@ -35,6 +35,7 @@
 #include "format/format.h"
 #include "format/vhd_create.h"
 #include "format/vhd_format.h"
+#include "format/vhd_reparent.h"
 #include "format/vhd_write.h"
 #include "io/io.h"
 #include "lib/crash_io.h"
@@ -296,9 +297,10 @@ static void test_create_differencing(void **st)
 	assert_memory_not_equal(b + 68, ps->copies[ps->used].raw + 68, 16);
 	/* parent time stamp: the parent file's modification time in VHD seconds */
 	assert_int_equal(be32(d + 56), PARENT_MTIME - 946684800);
-	/* parent Unicode name: the absolute path, UTF-16BE, NUL padded */
+	/* parent Unicode name: the path relative to the child with '/', here the file name alone
+	 * (vhd-lib resolves it against the child's folder), UTF-16BE, NUL padded */
 	for (size_t i = 0; i < 256; i++) {
-		uint16_t want = i < strlen(abs_) ? (uint8_t)abs_[i] : 0;
+		uint16_t want = i < strlen(rel + 2) ? (uint8_t)rel[2 + i] : 0;
 		assert_int_equal((d[64 + 2 * i] << 8) | d[65 + 2 * i], want);
 	}
 	/* locators: slot 0 W2ku, slot 1 W2ru, data UTF-16LE after the BAT in 512-aligned areas */
@@ -335,10 +337,54 @@ static void test_create_differencing(void **st)
 	assert_string_equal(l->parent.paths[1].value, abs_);
 	assert_string_equal(l->parent.paths[2].key, "parent_name");
 	assert_ok(vhdx_vhd_parent_name(&s->dyn, &path));
-	assert_string_equal(path, abs_);
+	assert_string_equal(path, rel + 2);
 	free(path);
 	assert_int_equal(vhdx_layer_close(l), 0);
 	assert_int_equal(vhdx_layer_close(parent), 0);
+}
+
+/* The Parent Unicode Name for each layout, and the file name alone when the path is too long. */
+static void test_parent_name_encode(void **st)
+{
+	static const struct {
+		const char *rel, *want;
+		size_t units; /* UTF-16 units of WANT */
+	} cases[] = {
+		{ ".\\base.vhd", "base.vhd", 8 },
+		{ "..\\other\\base.vhd", "../other/base.vhd", 17 },
+		{ ".\\sub\\base.vhd", "sub/base.vhd", 12 },
+		{ "sub\\deeper\\b\xc3\xa4se.vhd", "sub/deeper/b\xc3\xa4se.vhd", 19 },
+	};
+	uint8_t name[VHD_PARENT_NAME_LEN];
+	char long_rel[700], *got;
+	struct vhdx_vhd_dynhdr h;
+
+	(void)st;
+	memset(&h, 0, sizeof h);
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		memset(name, 0xee, sizeof name);
+		assert_ok(vhdx_vhd_parent_name_encode(cases[i].rel, name));
+		memcpy(h.parent_name, name, sizeof name);
+		assert_ok(vhdx_vhd_parent_name(&h, &got));
+		assert_string_equal(got, cases[i].want);
+		free(got);
+		for (size_t k = 2 * cases[i].units; k < sizeof name; k++)
+			assert_int_equal(name[k], 0); /* NUL padded after the name */
+	}
+	/* 300 units: too long for the field, the file name alone */
+	memset(long_rel, 'd', sizeof long_rel);
+	memcpy(long_rel, "..\\", 3);
+	strcpy(long_rel + 290, "\\base.vhd");
+	assert_ok(vhdx_vhd_parent_name_encode(long_rel, name));
+	memcpy(h.parent_name, name, sizeof name);
+	assert_ok(vhdx_vhd_parent_name(&h, &got));
+	assert_string_equal(got, "base.vhd");
+	free(got);
+	/* a file name that alone is too long: refused, saying so */
+	memset(long_rel, 'n', 600);
+	long_rel[600] = 0;
+	assert_int_equal(vhdx_vhd_parent_name_encode(long_rel, name), -EINVAL);
+	assert_non_null(strstr(vhdx_errmsg(), "longer than the 256 UTF-16 units of a VHD parent name"));
 }
 
 static void test_create_refusals(void **st)
@@ -861,6 +907,99 @@ static void test_crash_differencing(void **st)
 	free(w);
 }
 
+/*
+ * vhdx_vhd_reparent() under a power cut after every write and flush, with
+ * every unflushed write lost, kept, the last torn at 512 bytes, or a random
+ * subset: the child (with its W2ku/W2ru locators, and without, as vhd-lib
+ * writes them) links to the old parent P or to the new one Q, the Parent
+ * Unicode Name and unique id always of the same one.  Without locators the
+ * header checksum always holds (one sector changes); with them only a
+ * 512-byte tear of the 1 KiB header write breaks it, and then the first
+ * sector (name, id, checksum) is the new one whole.
+ */
+static void strip_locators(uint8_t *img)
+{
+	uint8_t *d = img + 512;
+
+	memset(d + 576, 0, 192);
+	memset(d + 36, 0, 4);
+	vhdx_put_be32(d + 36, sum_checksum(d, 1024, 36));
+}
+
+static void reparent_crash_run(bool bare)
+{
+	static const enum crash_mode modes[] = { CRASH_DROP_ALL, CRASH_KEEP_ALL, CRASH_TORN_512, CRASH_RANDOM };
+	struct vhdx_io *pio = create(VHDX_TYPE_DYNAMIC, 8 * M, 2u << 20, NULL);
+	struct vhdx_io *qio = create(VHDX_TYPE_DYNAMIC, 8 * M, 2u << 20, NULL);
+	struct vhdx_layer *p = open_io(pio, false), *q = open_io(qio, false), *l;
+	struct vhdx_io *cio, *io = create(VHDX_TYPE_DIFFERENCING, 8 * M, 2u << 20, p), *borrowed;
+	const uint8_t *pid = vhdx_vhd_state_of(p)->footer->unique_id, *qid = vhdx_vhd_state_of(q)->footer->unique_id;
+	char *old_name = strrchr(parent_file, '/') + 1;
+	size_t len, nev, torn = 0;
+	uint8_t *img = snapshot(io, &len);
+
+	vhdx_io_close(io);
+	if (bare)
+		strip_locators(img);
+	assert_int_equal(crash_io_new(img, len, &cio), 0);
+	assert_int_equal(crash_io_borrow(cio, &borrowed), 0);
+	assert_ok(vhdx_layer_open_io(borrowed, "child.vhd", VHDX_LAYER_WRITABLE, &l));
+	assert_ok(vhdx_vhd_reparent(l, q, PARENT_PATH, true, ".\\q.vhd", "\\x\\q.vhd"));
+	assert_int_equal(vhdx_layer_close(l), 0);
+	nev = crash_io_events(cio);
+	assert_int_equal(nev, bare ? 2 : 5); /* [locator, locator, flush,] header, flush */
+	for (size_t after = 0; after <= nev; after++)
+		for (size_t m = 0; m < sizeof modes / sizeof modes[0]; m++) {
+			struct vhdx_vhd_dynhdr h;
+			uint8_t *bytes;
+			size_t blen;
+			char *name;
+			bool is_new;
+			int ret;
+
+			assert_int_equal(crash_io_image(cio, after, modes[m], 77 + (unsigned)after, &bytes, &blen), 0);
+			ret = vhdx_vhd_dynhdr_decode(bytes + 512, 1024, 0, &h);
+			if (ret < 0) {
+				/* only a torn 1 KiB header write of a child with locators */
+				assert_false(bare);
+				assert_int_equal(modes[m], CRASH_TORN_512);
+				assert_ok(vhdx_vhd_dynhdr_decode(bytes + 512, 1024, VHDX_VHD_DECODE_SALVAGE, &h));
+				assert_memory_equal(h.parent_unique_id, qid, 16);
+				torn++;
+			}
+			assert_ok(vhdx_vhd_parent_name(&h, &name));
+			is_new = !memcmp(h.parent_unique_id, qid, 16);
+			if (is_new) {
+				assert_string_equal(name, "q.vhd");
+			} else {
+				assert_memory_equal(h.parent_unique_id, pid, 16);
+				assert_string_equal(name, old_name);
+			}
+			/* the final state, and before the first event the old one */
+			if (after == nev && modes[m] != CRASH_DROP_ALL)
+				assert_true(is_new);
+			if (after == 0)
+				assert_false(is_new);
+			free(name);
+			free(bytes);
+		}
+	if (!bare)
+		assert_true(torn > 0); /* the torn case was reached */
+	print_message("reparent %s: %zu events x %zu modes, %zu torn headers\n", bare ? "without locators" : "with locators",
+		      nev, sizeof modes / sizeof modes[0], torn);
+	vhdx_io_close(cio);
+	free(img);
+	vhdx_layer_close(p);
+	vhdx_layer_close(q);
+}
+
+static void test_reparent_crash(void **st)
+{
+	(void)st;
+	reparent_crash_run(true);
+	reparent_crash_run(false);
+}
+
 int main(void)
 {
 	struct timeval tv[2] = { { PARENT_MTIME, 0 }, { PARENT_MTIME, 0 } };
@@ -869,6 +1008,8 @@ int main(void)
 		cmocka_unit_test(test_create_fixed),
 		cmocka_unit_test(test_create_dynamic),
 		cmocka_unit_test(test_create_differencing),
+		cmocka_unit_test(test_parent_name_encode),
+		cmocka_unit_test(test_reparent_crash),
 		cmocka_unit_test(test_create_refusals),
 		cmocka_unit_test(test_allocation_layout),
 		cmocka_unit_test(test_zero_writes),
