@@ -233,7 +233,9 @@ VHDX_API int vhdx_merge(const char *child, const struct vhdx_merge_options *opts
 
 /**
  * Points the parent locator of CHILD at NEW_PARENT (relative and absolute
- * paths; VHD: W2ru, W2ku and the parent's Unicode name).  Without
+ * paths; VHD: W2ru and W2ku where CHILD has them, and the parent's Unicode
+ * name, relative with '/' as vhd-lib reads it: a child without locators is
+ * re-pointed through its header alone).  Without
  * VHDX_REPARENT_RELINK, NEW_PARENT's identity must be the one CHILD links
  * to (EBADMSG otherwise); with it, the link is rewritten.  VHDX: written
  * through the log, and only FileWriteGuid changes (CHILD's data does not).
