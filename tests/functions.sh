@@ -129,6 +129,23 @@ sevenzip_agrees() {
 	expect_eq "$3: 7-Zip reads" "$z" "$2"
 }
 
+# vhd_strip_locators FILE: removes every parent locator entry of the differencing
+# VHD FILE (dynamic header at 512) and redoes the header checksum: a child as
+# vhd-lib (Xen Orchestra) writes it, found through its Parent Unicode Name only
+vhd_strip_locators() {
+	python3 - "$1" <<'PY'
+import struct, sys
+with open(sys.argv[1], 'r+b') as f:
+    f.seek(512)
+    h = bytearray(f.read(1024))
+    h[576:768] = bytes(192)
+    h[36:40] = bytes(4)
+    h[36:40] = struct.pack('>I', ~sum(h) & 0xffffffff)
+    f.seek(512)
+    f.write(h)
+PY
+}
+
 # ---- FUSE mounts (vhdxfs) ----
 # fuse_mount MNT IMAGE [VHDXFS-OPTIONS...]: mounts IMAGE on MNT with vhdxfs -f
 # in the background, waits (10 s at most) for the mount to appear, and

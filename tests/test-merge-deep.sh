@@ -16,7 +16,7 @@
 #    (crash_sweep takes a stride for chains with many flushes; K is 4..13
 #    here, so every one is cut).
 . "${top_srcdir:-$(dirname "$0")/..}/tests/functions.sh"
-requires qemu-img sha256sum
+requires qemu-img sha256sum python3
 cd "$T"
 
 have_vhdimount=no
@@ -97,10 +97,14 @@ vm_note=""
 pass "depth 6, 7, 8, VHDX and VHD: the merged base reads as the leaf did, in vhdx, qemu-img$([ $have_vhdimount = yes ] && echo ' and vhdimount')$vm_note"
 
 # ---- a power cut at flush k of a merge, for every k (or a stride), then the merge again
-# crash_sweep NAME EXT DEPTH SIZE_MB STRIDE: merges l(DEPTH-1) into l0 with lDEPTH above re-linked
+# crash_sweep NAME EXT DEPTH SIZE_MB STRIDE [bare]: merges l(DEPTH-1) into l0 with lDEPTH above
+# re-linked; bare: VHD children without W2ku/W2ru locators, as vhd-lib writes them (issue #21)
 crash_sweep() {
-	local name=$1 ext=$2 depth=$3 size=$4 stride=$5 tpl="$T/tpl-$1" k K n=0 want_base want_leaf
+	local name=$1 ext=$2 depth=$3 size=$4 stride=$5 bare=${6:-} tpl="$T/tpl-$1" k K n=0 want_base want_leaf i
 	build_chain "$tpl" $ext $depth "$size"
+	if [ "$bare" = bare ]; then
+		for ((i = 1; i <= depth; i++)); do vhd_strip_locators "$tpl/l$i.$ext"; done
+	fi
 	want_leaf=$(rawsum "$tpl/l$depth.$ext")
 	want_base=$(rawsum "$tpl/l$((depth - 1)).$ext")
 	# count the flushes of the whole merge (every file: the base and the re-linked child)
@@ -140,5 +144,6 @@ crash_sweep() {
 sweep_done=""
 crash_sweep small-vhdx vhdx 4 16 1
 crash_sweep small-vhd vhd 4 16 1
+crash_sweep small-vhd-bare vhd 4 16 1 bare
 crash_sweep deep-vhdx vhdx 8 24 1
 pass "a power cut at flush k, then the same merge again: the expected base and re-linked leaf ($sweep_done)"

@@ -174,19 +174,6 @@ pass "reparent renews FileWriteGuid only"
 # top reads the same through mid and through base, so after any crash it must read as
 # before; only a 1 KiB header write torn between its sectors (with locators) leaves a
 # header checksum to repair.  Then the reparent again links top to base.
-strip_locators() { # VHD: no parent locator entries, the header checksum redone
-	python3 - "$1" <<'PY'
-import struct, sys
-with open(sys.argv[1], 'r+b') as f:
-    f.seek(512)
-    h = bytearray(f.read(1024))
-    h[576:768] = bytes(192)
-    h[36:40] = bytes(4)
-    h[36:40] = struct.pack('>I', ~sum(h) & 0xffffffff)
-    f.seek(512)
-    f.write(h)
-PY
-}
 n=0
 for kind in locators bare; do
 	d="$T/pc-$kind"
@@ -194,7 +181,7 @@ for kind in locators bare; do
 	"$VHDX" create --size 8M "$d/base.vhd" > /dev/null && put "$d/base.vhd" 0 1M
 	"$VHDX" create --parent "$d/base.vhd" "$d/mid.vhd" > /dev/null && put "$d/mid.vhd" 1049088 5000
 	"$VHDX" create --parent "$d/mid.vhd" "$d/top.vhd" > /dev/null && put "$d/top.vhd" 3M 5000
-	[ $kind = bare ] && { strip_locators "$d/mid.vhd"; strip_locators "$d/top.vhd"; }
+	[ $kind = bare ] && { vhd_strip_locators "$d/mid.vhd"; vhd_strip_locators "$d/top.vhd"; }
 	want=$(rawsum "$d/top.vhd")
 	"$VHDX" merge --no-progress --no-auto-relink "$d/mid.vhd" > /dev/null || fail "$kind: merge mid"
 	cp "$d/top.vhd" "$d/top.orig"
