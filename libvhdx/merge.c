@@ -432,6 +432,10 @@ int vhdx_merge(const char *child, const struct vhdx_merge_options *opts_in)
 			goto out;
 		}
 	}
+	/* a locator may point anywhere: write only where the user allows it */
+	ret = vhdx_merge_scope_check(&c, k, child, &o);
+	if (ret < 0)
+		goto out;
 	if (!realpath(c.layers[k]->path, anc_real)) {
 		ret = vhdx_err(errno, "%s: %s", c.layers[k]->path, strerror(errno));
 		goto out;

@@ -1,0 +1,83 @@
+/*
+ * merge_scope.c - which files of a chain a merge may change.  Parents are
+ * found through locators the image itself holds, and a relative_path may
+ * climb with "..": reading through it is fine (Hyper-V writes
+ * "..\Virtual Hard Disks\base.vhdx"), writing is not.  A merge writes into
+ * the ancestor and, with VHDX_MERGE_DELETE, deletes the layers between;
+ * each of these must lie in the child's folder (or below it) or in a
+ * parent folder the caller gave, unless the caller named that very file
+ * (the explicit parent for layer 1, the merge target for the ancestor).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "chain/chain.h"
+#include "merge_internal.h"
+
+/* True when the real path REAL lies in the folder DIR or below it. */
+static bool inside(const char *real, const char *dir)
+{
+	char rdir[PATH_MAX];
+	size_t n;
+
+	if (!realpath(dir, rdir))
+		return false;
+	n = strlen(rdir);
+	while (n > 1 && rdir[n - 1] == '/')
+		n--;
+	if (n == 1 && rdir[0] == '/')
+		return true;
+	return !strncmp(real, rdir, n) && real[n] == '/';
+}
+
+/* The folder of CHILD, in BUF. */
+static const char *folder_of(const char *child, char buf[PATH_MAX])
+{
+	size_t n = strlen(child);
+
+	if (n >= PATH_MAX)
+		n = PATH_MAX - 1;
+	memcpy(buf, child, n);
+	buf[n] = '\0';
+	return dirname(buf);
+}
+
+int vhdx_merge_scope_check(const struct vhdx_chain *c, unsigned k, const char *child,
+			   const struct vhdx_merge_options *o)
+{
+	char cdir[PATH_MAX], real[PATH_MAX];
+
+	folder_of(child, cdir);
+	for (unsigned i = 1; i <= k; i++) {
+		const struct vhdx_layer *l = c->layers[i];
+		bool named = (i == 1 && o->parent && vhdx_same_file(o->parent, l->path)) ||
+			     (i == k && o->into && vhdx_same_file(o->into, l->path));
+		bool ok = named;
+
+		if (i < k && !(o->flags & VHDX_MERGE_DELETE))
+			continue; /* only read */
+		if (!realpath(l->path, real))
+			return vhdx_err(errno, "%s: %s", l->path, strerror(errno));
+		ok = ok || inside(real, cdir);
+		for (const char *const *d = o->parent_dirs; !ok && d && *d; d++)
+			ok = inside(real, *d);
+		if (ok)
+			continue;
+		if (i == k)
+			return vhdx_err(EPERM, "merge of %s: the ancestor to write into is %s (reached through the parent "
+					       "locator of %s), outside %s and the parent folders given: name it as the "
+					       "merge target (--into) to write into it; nothing was changed",
+					child, real, c->layers[i - 1]->path, cdir);
+		return vhdx_err(EPERM, "merge of %s: %s (reached through the parent locator of %s) would be deleted, "
+				       "but it is outside %s and the parent folders given: give its folder as a parent "
+				       "folder (--parent-dir) to allow it; nothing was changed",
+				child, real, c->layers[i - 1]->path, cdir);
+	}
+	return 0;
+}
