@@ -225,7 +225,10 @@ VHDX_API void vhdx_merge_options_init(struct vhdx_merge_options *opts);
  * completes it (CHILD.merging records the merge until it is complete).  The
  * ancestor gets a new DataWriteGuid (VHDX), so the merged layers no longer
  * link to it; the children named in opts->relink are re-pointed to the
- * ancestor.  0 or -errno.
+ * ancestor.  The ancestor (and with VHDX_MERGE_DELETE each layer to delete)
+ * must lie in CHILD's folder or below, or in opts->parent_dirs, or be the
+ * file opts->into (or opts->parent) names: else EPERM before any write.
+ * 0 or -errno.
  */
 VHDX_API int vhdx_merge(const char *child, const struct vhdx_merge_options *opts);
 
