@@ -240,7 +240,8 @@ VHDX_API int vhdx_merge(const char *child, const struct vhdx_merge_options *opts
  * VHDX_REPARENT_RELINK, NEW_PARENT's identity must be the one CHILD links
  * to (EBADMSG otherwise); with it, the link is rewritten.  VHDX: written
  * through the log, and only FileWriteGuid changes (CHILD's data does not).
- * 0 or -errno.
+ * ELOOP, before any write, when NEW_PARENT is CHILD or its parents lead back
+ * to CHILD.  0 or -errno.
  */
 VHDX_API int vhdx_reparent(const char *child, const char *new_parent, unsigned flags);
 

@@ -19,7 +19,8 @@ static void help(FILE *f)
 		   "files were moved or renamed).  NEWPARENT must have the identity CHILD links to,\n"
 		   "unless --ignore-id-mismatch, which links CHILD to NEWPARENT as it is now (only\n"
 		   "right when NEWPARENT holds the data CHILD was made over).  Crash-safe for VHDX\n"
-		   "(through the log); CHILD's own data and identity do not change.\n\n"
+		   "(through the log); CHILD's own data and identity do not change.  A NEWPARENT\n"
+		   "that is CHILD or leads back to it (a cycle) is refused.\n\n"
 		   "      --parent NEWPARENT     the new parent file\n"
 		   "      --ignore-id-mismatch   also rewrite the link to NEWPARENT's identity\n"
 		   "  -h, --help                 this text\n");
