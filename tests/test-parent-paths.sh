@@ -37,15 +37,6 @@ data[at:at + len(o)] = n
 open(path, "r+b").write(data)
 EOF
 }
-# expect_err WHAT WANT-STDERR CMD...: CMD exits 1 with exactly WANT-STDERR
-expect_err() {
-	local what="$1" want="$2" rc
-	shift 2
-	"$@" > "$T/out" 2> "$T/err" && fail "$what: '$*' succeeded"
-	rc=$?
-	expect_eq "$what: exit code" "$rc" 1
-	expect_eq "$what: error" "$(cat "$T/err")" "$want"
-}
 
 # ---- a path map's folder is a fence ----
 for fmt in vhdx vhd; do

@@ -7,16 +7,6 @@
 # still works afterwards.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/functions.sh"
 
-# expect_err WHAT WANT-STDERR CMD...: CMD exits 1 with exactly WANT-STDERR
-expect_err() {
-	local what="$1" want="$2" rc
-	shift 2
-	"$@" > "$T/out" 2> "$T/err" && fail "$what: '$*' succeeded"
-	rc=$?
-	expect_eq "$what: exit code" "$rc" 1
-	expect_eq "$what: error" "$(cat "$T/err")" "$want"
-}
-
 for fmt in vhdx vhd; do
 	ext=avhdx
 	[ $fmt = vhd ] && ext=vhd
