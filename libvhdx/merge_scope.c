@@ -11,7 +11,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <libgen.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,16 +35,22 @@ static bool inside(const char *real, const char *dir)
 	return !strncmp(real, rdir, n) && real[n] == '/';
 }
 
-/* The folder of CHILD, in BUF. */
-static const char *folder_of(const char *child, char buf[PATH_MAX])
+/* The folder of CHILD ("." for a bare name), in BUF. */
+static void folder_of(const char *child, char buf[PATH_MAX])
 {
-	size_t n = strlen(child);
+	const char *slash = strrchr(child, '/');
+	size_t n = slash ? (size_t)(slash - child) : 0;
 
 	if (n >= PATH_MAX)
 		n = PATH_MAX - 1;
-	memcpy(buf, child, n);
-	buf[n] = '\0';
-	return dirname(buf);
+	if (slash && n == 0)
+		n = 1; /* "/x": the root */
+	if (!slash)
+		memcpy(buf, ".", 2);
+	else {
+		memcpy(buf, child, n);
+		buf[n] = '\0';
+	}
 }
 
 int vhdx_merge_scope_check(const struct vhdx_chain *c, unsigned k, const char *child,

@@ -123,7 +123,22 @@ expect_err "merge --delete of a layer outside the allowed folders" \
 echo "$sums" | sha256sum --quiet -c - || fail "a refused merge --delete changed a file"
 "$VHDX" merge --delete --parent-dir mid --into other/base.vhdx vm/snap/top.avhdx > out || fail "merge --delete with --parent-dir mid"
 [ ! -e mid/mid.avhdx ] && [ ! -e vm/snap/top.avhdx ] || fail "merge --delete kept a merged layer"
+# a child named without a folder: its folder is the current one
+cd vm/snap || fail "cd vm/snap"
+"$VHDX" create --size 8M --block-size 1M here.vhdx && "$VHDX" create --parent here.vhdx here.avhdx || fail "create here"
+"$VHDX" merge here.avhdx > out || fail "merge of a bare name into its neighbour: $(cat "$T/err")"
+cd "$d" || fail "cd $d"
 pass "merge: refuses to write into or delete a file reached by '..' outside the allowed folders; --into and --parent-dir allow it"
+
+# ---- FIFOs never hang a command ----
+d="$T/fifo"
+mkdir -p "$d" && cd "$d" || fail "cd $d"
+"$VHDX" create --size 8M --block-size 1M base.vhdx && "$VHDX" create --parent base.vhdx child.avhdx || fail "create"
+mkfifo stale.avhdx
+# merge looks for children of CHILD among the images of its folder
+timeout 20 "$VHDX" merge child.avhdx > out 2> err || fail "merge beside a FIFO named like an image exited $?: $(cat err)"
+expect_err "a FIFO named as the image" "vhdx info: stale.avhdx: a FIFO cannot hold a disk image" timeout 20 "$VHDX" info stale.avhdx
+pass "a FIFO named like an image in the folder or on the command line never hangs"
 
 # ---- a parent swapped between a regular file and a FIFO ----
 d="$T/race"
