@@ -3,7 +3,8 @@
 # (issue 15, item 4).  A child's relative path "..\..\..\..\dev\loopN"
 # made `vhdx merge` open the loop device read-write and write into it.  A
 # parent found through a locator must be a regular file: every command
-# that opens the chain refuses the device with the same message, the
+# that opens the chain (and vhdxfs, the nbdkit plugin) refuses the device
+# with the same message, the
 # device's bytes stay as they were, and naming the device explicitly
 # (--parent) still works for reading.  VHDX (relative_path) and VHD (W2ru).
 # Needs root and a free loop device (losetup -f); the device is made over a
@@ -50,11 +51,25 @@ print([p["value"] for p in d["paths"] if p["key"] in ("relative_path", "W2ru")][
 		"$VHDX" $cmd "${args[@]}" > out 2> err && fail "$fmt: $cmd read through the device"
 		grep -qF "$notfound" err || fail "$fmt: vhdx $cmd: $(cat err)"
 	done
-	expect_eq "$fmt: $dev after convert, map, hash" "$(sha256 "$dev")" "$before"
+	# the FUSE driver and the nbdkit plugin open chains the same way
+	if [ -x "$VHDXFS" ] && [ -c /dev/fuse ]; then
+		mkdir -p "$fmt/mnt"
+		cleanup_fn "fusermount3 -u '$T/$fmt/mnt' 2>/dev/null"
+		rc=0; timeout 20 "$VHDXFS" -f "$fmt/a/b/child.$cext" "$fmt/mnt" > out 2> err || rc=$?
+		expect_eq "$fmt: vhdxfs exit code" "$rc" 1
+		expect_eq "$fmt: vhdxfs error" "$(cat err)" "vhdxfs: $notfound"
+	fi
+	plugin="$top_builddir/nbdkit/.libs/nbdkit-vhdx-plugin.so"
+	if [ -f "$plugin" ] && command -v nbdkit > /dev/null && command -v nbdinfo > /dev/null; then
+		timeout 20 nbdkit -U - "$plugin" file="$fmt/a/b/child.$cext" --run 'nbdinfo "$uri"' > out 2> err &&
+			fail "$fmt: nbdkit served the chain through $dev"
+		grep -qF "$(echo "$notfound" | sed "s|$fmt/a/b/|$T/$fmt/a/b/|g")" err || fail "$fmt: nbdkit: $(cat err)"
+	fi
+	expect_eq "$fmt: $dev after convert, map, hash, vhdxfs, nbdkit" "$(sha256 "$dev")" "$before"
 	# named explicitly, the device is the parent (for reading)
 	"$VHDX" convert -O raw --parent "$dev" "$fmt/a/b/child.$cext" "$fmt/via-dev.raw" || fail "$fmt: --parent $dev"
 	cmp <(head -c 2097152 "$fmt/via-dev.raw" | tail -c 1048576) <("$VHDX" convert -O raw "$fmt/dev.img" - | head -c 2097152 | tail -c 1048576) ||
 		fail "$fmt: the explicit device parent reads other bytes"
 	expect_eq "$fmt: $dev after reading it" "$(sha256 "$dev")" "$before"
-	pass "$fmt: a locator leading to $dev is refused by merge/convert/map/hash, the device is unchanged; --parent $dev reads"
+	pass "$fmt: a locator leading to $dev is refused by merge/convert/map/hash/vhdxfs/nbdkit, the device is unchanged; --parent $dev reads"
 done
