@@ -4,9 +4,8 @@
 # made `vhdx merge` open the loop device read-write and write into it.  A
 # parent found through a locator must be a regular file: every command
 # that opens the chain (and vhdxfs, the nbdkit plugin) refuses the device
-# with the same message, the
-# device's bytes stay as they were, and naming the device explicitly
-# (--parent) still works for reading.  VHDX (relative_path) and VHD (W2ru).
+# with the same message, the device's bytes stay as they were, and naming
+# the device explicitly (--parent) still works for reading.  VHDX (relative_path) and VHD (W2ru).
 # Needs root and a free loop device (losetup -f); the device is made over a
 # scratch file in $T and detached at the end.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/functions.sh"
