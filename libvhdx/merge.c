@@ -479,6 +479,13 @@ int vhdx_merge(const char *child, const struct vhdx_merge_options *opts_in)
 		ret = vhdx_err_prefix(ret, "opening the ancestor %s for writing", anc_real);
 		goto out;
 	}
+	/* opened again by name: the file there now must be the one checked above */
+	ret = vhdx_merge_scope_reopened(&c, k, vhdx_image_chain(anc)->layers[0], &o);
+	if (ret < 0) {
+		vhdx_close(anc);
+		anc = NULL;
+		goto out;
+	}
 	ret = copy_chain(&c, k, anc, &o, resumed);
 	if (ret < 0) {
 		/* keep the copy's message: the close after a failure has its own */

@@ -27,5 +27,13 @@ struct vhdx_chain;
  */
 int vhdx_merge_scope_check(const struct vhdx_chain *c, unsigned k, const char *child,
 			   const struct vhdx_merge_options *o);
+/**
+ * merge_scope.c: 0 when W, layer K of C opened again for writing by its
+ * path, is still that image (same identity) and, unless O names it, a
+ * regular file (fstat on W's descriptor); else -EPERM with a message.
+ */
+struct vhdx_layer;
+int vhdx_merge_scope_reopened(const struct vhdx_chain *c, unsigned k, const struct vhdx_layer *w,
+			      const struct vhdx_merge_options *o);
 
 #endif

@@ -7,6 +7,8 @@
  * each of these must lie in the child's folder (or below it) or in a
  * parent folder the caller gave, unless the caller named that very file
  * (the explicit parent for layer 1, the merge target for the ancestor).
+ * The ancestor is then opened again, for writing, by its path: that open
+ * must find the same image, and a regular file unless the user named it.
  */
 #include "config.h"
 
@@ -14,6 +16,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "internal.h"
 #include "chain/chain.h"
@@ -53,6 +56,13 @@ static void folder_of(const char *child, char buf[PATH_MAX])
 	}
 }
 
+/* True when the user named PATH: the explicit parent (layer 1) or the merge target (layer K). */
+static bool user_named(const char *path, unsigned i, unsigned k, const struct vhdx_merge_options *o)
+{
+	return (i == 1 && o->parent && vhdx_same_file(o->parent, path)) ||
+	       (i == k && o->into && vhdx_same_file(o->into, path));
+}
+
 int vhdx_merge_scope_check(const struct vhdx_chain *c, unsigned k, const char *child,
 			   const struct vhdx_merge_options *o)
 {
@@ -61,9 +71,7 @@ int vhdx_merge_scope_check(const struct vhdx_chain *c, unsigned k, const char *c
 	folder_of(child, cdir);
 	for (unsigned i = 1; i <= k; i++) {
 		const struct vhdx_layer *l = c->layers[i];
-		bool named = (i == 1 && o->parent && vhdx_same_file(o->parent, l->path)) ||
-			     (i == k && o->into && vhdx_same_file(o->into, l->path));
-		bool ok = named;
+		bool ok = user_named(l->path, i, k, o);
 
 		if (i < k && !(o->flags & VHDX_MERGE_DELETE))
 			continue; /* only read */
@@ -84,5 +92,22 @@ int vhdx_merge_scope_check(const struct vhdx_chain *c, unsigned k, const char *c
 				       "folder (--parent-dir) to allow it; nothing was changed",
 				child, real, c->layers[i - 1]->path, cdir);
 	}
+	return 0;
+}
+
+int vhdx_merge_scope_reopened(const struct vhdx_chain *c, unsigned k, const struct vhdx_layer *w,
+			      const struct vhdx_merge_options *o)
+{
+	const struct vhdx_layer *was = c->layers[k];
+	int fd = vhdx_io_get_fd(w->io);
+	struct stat st;
+
+	if (memcmp(was->identity, w->identity, sizeof w->identity) != 0)
+		return vhdx_err(EPERM, "%s changed between the chain's open and the open for writing (another image "
+				       "is there now): nothing was merged", w->path);
+	/* judged on the descriptor the merge writes through, not on the name */
+	if (fd >= 0 && fstat(fd, &st) == 0 && !S_ISREG(st.st_mode) && !user_named(w->path, k, k, o))
+		return vhdx_err(EPERM, "%s is not a regular file now: merge writes into a device only when it is "
+				       "named as the merge target (--into); nothing was merged", w->path);
 	return 0;
 }
