@@ -22,6 +22,12 @@
 #include "chain/chain.h"
 #include "merge_internal.h"
 
+#ifdef _WIN32
+#define IS_SEP(ch) ((ch) == '/' || (ch) == '\\')
+#else
+#define IS_SEP(ch) ((ch) == '/')
+#endif
+
 /* True when the real path REAL lies in the folder DIR or below it. */
 static bool inside(const char *real, const char *dir)
 {
@@ -31,18 +37,23 @@ static bool inside(const char *real, const char *dir)
 	if (!realpath(dir, rdir))
 		return false;
 	n = strlen(rdir);
-	while (n > 1 && rdir[n - 1] == '/')
+	while (n > 1 && IS_SEP(rdir[n - 1]))
 		n--;
-	if (n == 1 && rdir[0] == '/')
+	if (n == 1 && IS_SEP(rdir[0]))
 		return true;
-	return !strncmp(real, rdir, n) && real[n] == '/';
+	return !strncmp(real, rdir, n) && IS_SEP(real[n]);
 }
 
 /* The folder of CHILD ("." for a bare name), in BUF. */
 static void folder_of(const char *child, char buf[PATH_MAX])
 {
-	const char *slash = strrchr(child, '/');
-	size_t n = slash ? (size_t)(slash - child) : 0;
+	const char *slash = NULL;
+	size_t n;
+
+	for (const char *q = child; *q; q++)
+		if (IS_SEP(*q))
+			slash = q;
+	n = slash ? (size_t)(slash - child) : 0;
 
 	if (n >= PATH_MAX)
 		n = PATH_MAX - 1;
