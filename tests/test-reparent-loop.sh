@@ -3,8 +3,8 @@
 # item 5): `reparent --ignore-id-mismatch --parent X X` made X its own
 # parent, and reparenting b to c where c's chain holds b made b->c->b.
 # Both are refused with ELOOP's message before anything is written (the
-# sha256 of every file is unchanged), in both formats; an ordinary reparent
-# still works afterwards.
+# sha256 of every file is unchanged), in both formats, and so is a new
+# parent whose own chain is a cycle; an ordinary reparent still works.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/functions.sh"
 
 for fmt in vhdx vhd; do
@@ -33,5 +33,13 @@ for fmt in vhdx vhd; do
 	# not a cycle: c over a directly
 	"$VHDX" reparent --ignore-id-mismatch --parent a.$fmt c.$ext > out || fail "$fmt: c over a: $(cat "$T/err")"
 	expect_eq "$fmt: depth of c over a" "$("$VHDX" info c.$ext | sed -n 's/^  chain_depth: //p')" 2
-	pass "$fmt: self-parent and b->c->b refused with nothing written; c over a is fine"
+	# a new parent whose own chain is a cycle already: p is a copy of q2, whose parent is q1, whose parent is p
+	"$VHDX" create --size 8M --block-size 1M p.$fmt && "$VHDX" create --parent p.$fmt q1.$ext &&
+		"$VHDX" create --parent q1.$ext q2.$ext && cp q2.$ext p.$fmt || fail "$fmt: create p, q1, q2"
+	sha256sum a.$fmt b.$ext c.$ext > sums
+	expect_err "$fmt: a new parent in a cycle" \
+		"vhdx reparent: reparenting c.$ext to p.$fmt: p.$fmt: its parent chain is a cycle already (./p.$fmt is the parent of ./q1.$ext)" \
+		"$VHDX" reparent --ignore-id-mismatch --parent p.$fmt c.$ext
+	sha256sum --quiet -c sums || fail "$fmt: a refused reparent changed a file"
+	pass "$fmt: self-parent, b->c->b and a new parent in a cycle refused with nothing written; c over a is fine"
 done
