@@ -171,8 +171,23 @@ int vhdx_check_path(const char *path, const struct vhdx_check_opts *o, struct vh
 	if (ret < 0)
 		goto out;
 	/* the chain: only worth opening when the layer itself is sound */
-	if (c.has_parent && o->check_chain && c.n_errors == 0)
+	if (c.has_parent && o->check_chain && c.n_errors == 0) {
+		unsigned before = c.n_errors;
 		check_chain(&c);
+		if (o->repair && !c.after && c.n_errors > before) {
+			/*
+			 * The layer needed no repair and a repair does not mend a
+			 * chain (a missing parent, a cycle): the verdict after the
+			 * repair is the one before, never "clean".  Check again
+			 * as the pass after it, so the problem is listed there too.
+			 */
+			res->errors = c.n_errors;
+			res->warnings = c.n_warnings;
+			c.after = true;
+			c.n_errors = c.n_warnings = 0;
+			check_chain(&c);
+		}
+	}
 	if (c.after) {
 		res->errors_after = c.n_errors;
 		res->warnings_after = c.n_warnings;

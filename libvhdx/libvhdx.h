@@ -225,7 +225,10 @@ VHDX_API void vhdx_merge_options_init(struct vhdx_merge_options *opts);
  * completes it (CHILD.merging records the merge until it is complete).  The
  * ancestor gets a new DataWriteGuid (VHDX), so the merged layers no longer
  * link to it; the children named in opts->relink are re-pointed to the
- * ancestor.  0 or -errno.
+ * ancestor.  The ancestor (and with VHDX_MERGE_DELETE each layer to delete)
+ * must lie in CHILD's folder or below, or in opts->parent_dirs, or be the
+ * file opts->into (or opts->parent) names: else EPERM before any write.
+ * 0 or -errno.
  */
 VHDX_API int vhdx_merge(const char *child, const struct vhdx_merge_options *opts);
 
@@ -239,7 +242,8 @@ VHDX_API int vhdx_merge(const char *child, const struct vhdx_merge_options *opts
  * VHDX_REPARENT_RELINK, NEW_PARENT's identity must be the one CHILD links
  * to (EBADMSG otherwise); with it, the link is rewritten.  VHDX: written
  * through the log, and only FileWriteGuid changes (CHILD's data does not).
- * 0 or -errno.
+ * ELOOP, before any write, when NEW_PARENT is CHILD or its parents lead back
+ * to CHILD.  0 or -errno.
  */
 VHDX_API int vhdx_reparent(const char *child, const char *new_parent, unsigned flags);
 

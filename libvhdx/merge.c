@@ -432,6 +432,10 @@ int vhdx_merge(const char *child, const struct vhdx_merge_options *opts_in)
 			goto out;
 		}
 	}
+	/* a locator may point anywhere: write only where the user allows it */
+	ret = vhdx_merge_scope_check(&c, k, child, &o);
+	if (ret < 0)
+		goto out;
 	if (!realpath(c.layers[k]->path, anc_real)) {
 		ret = vhdx_err(errno, "%s: %s", c.layers[k]->path, strerror(errno));
 		goto out;
@@ -473,6 +477,13 @@ int vhdx_merge(const char *child, const struct vhdx_merge_options *opts_in)
 	ret = vhdx_open(anc_real, &ao, &anc);
 	if (ret < 0) {
 		ret = vhdx_err_prefix(ret, "opening the ancestor %s for writing", anc_real);
+		goto out;
+	}
+	/* opened again by name: the file there now must be the one checked above */
+	ret = vhdx_merge_scope_reopened(&c, k, vhdx_image_chain(anc)->layers[0], &o);
+	if (ret < 0) {
+		vhdx_close(anc);
+		anc = NULL;
 		goto out;
 	}
 	ret = copy_chain(&c, k, anc, &o, resumed);

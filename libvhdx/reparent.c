@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 
 #include "internal.h"
+#include "chain/chain.h"
 #include "codec/guid.h"
 #include "codec/utf16.h"
 #include "codec/vhdx_locator.h"
@@ -164,6 +165,22 @@ out:
 	return ret;
 }
 
+/* -ELOOP (before anything is written) when NEW_PARENT P is CHILD or leads back to it. */
+static int reparent_loop_check(const char *child, struct vhdx_layer *p, struct vhdx_faults *faults)
+{
+	unsigned depth;
+	int r = vhdx_chain_find_ancestor(p, child, faults, &depth);
+
+	if (r < 0)
+		return vhdx_err_prefix(r, "reparenting %s to %s", child, p->path);
+	if (r == 1 && depth == 0)
+		return vhdx_err(ELOOP, "%s cannot be its own parent: nothing was changed", child);
+	if (r == 1)
+		return vhdx_err(ELOOP, "reparenting %s to %s would make a cycle: %s is layer %u of the chain of %s; "
+				       "nothing was changed", child, p->path, child, depth, p->path);
+	return 0;
+}
+
 int vhdx_reparent_faults(const char *child, const char *new_parent, unsigned flags, struct vhdx_faults *faults)
 {
 	struct vhdx_layer *c = NULL, *p = NULL;
@@ -185,6 +202,10 @@ int vhdx_reparent_faults(const char *child, const char *new_parent, unsigned fla
 		ret = vhdx_err(EINVAL, "%s is not a differencing disk: it has no parent to change", child);
 		goto out;
 	}
+	/* a file its own parent, or a->c->a: every later open would refuse the chain */
+	ret = reparent_loop_check(child, p, faults);
+	if (ret < 0)
+		goto out;
 	if (c->format != p->format) {
 		ret = vhdx_err(ENOTSUP, "%s is a %s, the new parent %s a %s: a child and its parent share a format here",
 			       child, c->ops->name, new_parent, p->ops->name);

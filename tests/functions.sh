@@ -84,6 +84,16 @@ expect_fail_msg() {
 	grep -Eq -- "$pat" "$T/err" || fail "'$*': stderr does not match /$pat/: $(cat "$T/err")"
 }
 
+# expect_err WHAT WANT CMD...: CMD must exit 1 and print exactly WANT on stderr
+expect_err() {
+	local what="$1" want="$2" rc
+	shift 2
+	"$@" > "$T/out" 2> "$T/err" && fail "$what: '$*' succeeded"
+	rc=$?
+	expect_eq "$what: exit code" "$rc" 1
+	expect_eq "$what: error" "$(cat "$T/err")" "$want"
+}
+
 # fixture_image NAME: decompresses fixtures/NAME.xz into $T once and prints the path
 fixture_image() {
 	local out="$T/$1"

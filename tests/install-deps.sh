@@ -31,6 +31,7 @@ VHDX_DEB_PACKAGES=(
 	openssl python3
 	nbdkit nbdkit-plugin-dev libnbd-bin
 	nodejs 7zip $(command -v npm >/dev/null 2>&1 || echo npm)
+	mount # losetup: tests/test-parent-device.sh
 )
 
 install_deps() {

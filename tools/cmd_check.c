@@ -130,7 +130,8 @@ static void help(FILE *f)
 		   "                  restore a header, region table or VHD footer copy from the\n"
 		   "                  good one, clear BAT entries that cannot be right (the data\n"
 		   "                  of their ranges is reported lost), free leaked space at the\n"
-		   "                  end; then check again (exit 0 when clean afterwards)\n"
+		   "                  end; then check again (exit 0 when clean afterwards; a\n"
+		   "                  broken chain is not repaired, so it never is)\n"
 		   "  -h, --help      this text\n\n"
 		   TOOL_OPEN_HELP);
 }

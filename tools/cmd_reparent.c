@@ -21,7 +21,8 @@ static void help(FILE *f)
 		   "right when NEWPARENT holds the data CHILD was made over).  Crash-safe for VHDX\n"
 		   "(through the log); CHILD's own data and identity do not change.  A VHD child\n"
 		   "gets its W2ku/W2ru locators (where it has them) and its parent name, which\n"
-		   "vhd-lib (Xen Orchestra) children without locators rely on.\n\n"
+		   "vhd-lib (Xen Orchestra) children without locators rely on.  A NEWPARENT\n"
+		   "that is CHILD or leads back to it (a cycle) is refused.\n\n"
 		   "      --parent NEWPARENT     the new parent file\n"
 		   "      --ignore-id-mismatch   also rewrite the link to NEWPARENT's identity\n"
 		   "  -h, --help                 this text\n");

@@ -45,4 +45,14 @@ int vhdx_chain_map(const struct vhdx_chain *c, uint64_t voff, uint64_t len, stru
 int vhdx_parent_open(const struct vhdx_layer *child, const struct vhdx_open_options *opts, unsigned depth,
 		     struct vhdx_layer **out);
 
+/**
+ * chain/ancestry.c: 1 when PATH is the file of START or of one of the
+ * parents a chain open would find for it (any identity accepted), with
+ * *DEPTH its layer in START's chain (0: START itself); 0 when not, or when
+ * the walk ends at a parent it cannot find; -ELOOP when START's chain is a
+ * cycle already; -EIO/-ENOMEM from the disk.  START stays open.
+ */
+int vhdx_chain_find_ancestor(struct vhdx_layer *start, const char *path, struct vhdx_faults *faults,
+			     unsigned *depth);
+
 #endif

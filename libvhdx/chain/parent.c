@@ -23,7 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 
 #include "internal.h"
 #include "chain/chain.h"
@@ -113,50 +112,111 @@ static char *map_relative(const char *dir, const char *value)
 	return out;
 }
 
-/* An absolute/volume locator path through the user's "WINPREFIX=DIR" maps, or NULL. */
-static char *map_absolute(const struct vhdx_open_options *opts, const char *value)
+/*
+ * REST (a path below a mapped folder, '/'-separated) with "." and ".."
+ * resolved as text, in *OUT (owned by the caller): 0, -EPERM when a ".."
+ * would climb out of the folder, -ENOMEM; so that a stored "C:\..\..\etc\x" cannot leave the folder
+ * the user mapped C:\ to.
+ */
+static int confine(const char *rest, char **res)
+{
+	size_t n = strlen(rest), len = 0;
+	char *out = malloc(n + 1);
+	const char *p = rest;
+
+	if (!out)
+		return -ENOMEM;
+	while (*p) {
+		size_t clen = strcspn(p, "/");
+		if (clen == 2 && p[0] == '.' && p[1] == '.') {
+			if (len == 0) {
+				free(out);
+				return -EPERM;
+			}
+			while (len > 0 && out[len - 1] != '/')
+				len--;
+			if (len > 0)
+				len--; /* the '/' before the dropped component */
+		} else if (clen && !(clen == 1 && p[0] == '.')) {
+			if (len)
+				out[len++] = '/';
+			memcpy(out + len, p, clen);
+			len += clen;
+		}
+		p += clen;
+		while (*p == '/')
+			p++;
+	}
+	out[len] = '\0';
+	*res = out;
+	return 0;
+}
+
+/* Windows paths compare without regard to case; separators '\' and '/' alike. */
+static bool win_prefix(const char *prefix, size_t plen, const char *v)
+{
+	if (strlen(v) < plen)
+		return false;
+	for (size_t i = 0; i < plen; i++) {
+		char a = prefix[i], b = v[i];
+		if (a == '/')
+			a = '\\';
+		if (b == '/')
+			b = '\\';
+		if (a >= 'A' && a <= 'Z')
+			a = (char)(a - 'A' + 'a');
+		if (b >= 'A' && b <= 'Z')
+			b = (char)(b - 'A' + 'a');
+		if (a != b)
+			return false;
+	}
+	/* whole components only: "C:\VMs" does not map "C:\VMsecret" */
+	return plen == 0 || prefix[plen - 1] == '\\' || prefix[plen - 1] == '/' || v[plen] == '\0' ||
+	       v[plen] == '\\' || v[plen] == '/';
+}
+
+/*
+ * An absolute/volume locator path through the user's "WINPREFIX=DIR" maps,
+ * or NULL.  *ESCAPES is set when a map matched but the path climbs out of
+ * its folder.
+ */
+static char *map_absolute(const struct vhdx_open_options *opts, const char *value, bool *escapes)
 {
 	const char *v = value;
 
+	*escapes = false;
 	/* "\\?\C:\x" is the long form of "C:\x" */
 	if (!strncmp(v, "\\\\?\\", 4) && v[4] && v[5] == ':')
 		v += 4;
 	for (const char *const *m = opts->path_maps; m && *m; m++) {
 		const char *eq = strchr(*m, '=');
-		size_t plen;
-		char *rest, *out;
-		if (!eq)
+		char *rest, *inside = NULL, *out;
+		int r;
+		if (!eq || !win_prefix(*m, (size_t)(eq - *m), v))
 			continue;
-		plen = (size_t)(eq - *m);
-		/* Windows paths compare without regard to case; separators '\' and '/' alike */
-		if (strlen(v) < plen)
-			continue;
-		{
-			bool match = true;
-			for (size_t i = 0; i < plen && match; i++) {
-				char a = (*m)[i], b = v[i];
-				if (a == '/')
-					a = '\\';
-				if (b == '/')
-					b = '\\';
-				if (a >= 'A' && a <= 'Z')
-					a = (char)(a - 'A' + 'a');
-				if (b >= 'A' && b <= 'Z')
-					b = (char)(b - 'A' + 'a');
-				match = a == b;
-			}
-			if (!match)
-				continue;
-		}
-		rest = strdup(v + plen);
+		rest = strdup(v + (eq - *m));
 		if (!rest)
 			return NULL;
 		slashes(rest);
-		out = join(eq + 1, rest[0] == '/' ? rest + 1 : rest);
+		r = confine(rest, &inside);
 		free(rest);
+		if (r < 0) {
+			*escapes = r == -EPERM;
+			return NULL;
+		}
+		out = join(eq + 1, inside);
+		free(inside);
 		return out;
 	}
 	return NULL;
+}
+
+/* MSG without a leading "PATH: " (the list of paths tried names it already). */
+static const char *without_path(const char *msg, const char *path)
+{
+	size_t n = strlen(path);
+
+	return !strncmp(msg, path, n) && msg[n] == ':' && msg[n + 1] == ' ' ? msg + n + 2 : msg;
 }
 
 struct cand_list {
@@ -215,9 +275,12 @@ int vhdx_parent_open(const struct vhdx_layer *child, const struct vhdx_open_opti
 	} else {
 		for (size_t i = 0; i < ref->n_paths; i++) {
 			const char *key = ref->paths[i].key, *val = ref->paths[i].value;
-			char *p = is_absolute_key(key) ? map_absolute(opts, val) : map_relative(dir, val);
+			bool escapes = false;
+			char *p = is_absolute_key(key) ? map_absolute(opts, val, &escapes) : map_relative(dir, val);
 			if (p)
 				cand_add(&c, p);
+			else if (escapes)
+				tried_add(&t, val, "climbs out of the folder its path map names: not followed");
 			else if (is_absolute_key(key))
 				tried_add(&t, val, "absolute path from the image: followed only through a path map");
 			/* a bare parent_name is tried by file name below */
@@ -230,26 +293,23 @@ int vhdx_parent_open(const struct vhdx_layer *child, const struct vhdx_open_opti
 	}
 
 	for (size_t i = 0; i < c.n; i++) {
-		struct stat st;
 		struct vhdx_layer *p;
 		bool linked;
 
-		if (stat(c.paths[i], &st) < 0) {
-			tried_add(&t, c.paths[i], "not found");
-			continue;
-		}
-		if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
-			tried_add(&t, c.paths[i], "not a regular file");
-			continue;
-		}
-		ret = vhdx_layer_open_faults(c.paths[i], flags, opts->faults, &p); /* faults: see io/fault.h */
+		/* found through a locator: a regular file, and a non-image is not described */
+		ret = vhdx_layer_open_faults(c.paths[i], flags | (explicit_parent ? 0 : VHDX_LAYER_LOCATED), opts->faults,
+					     &p); /* faults: see io/fault.h */
 		if (ret == -EIO || ret == -ENOMEM) {
 			/* the disk failed, not the search: report that, not "not found" */
 			ret = vhdx_err_prefix(ret, "%s: opening parent candidate", child->path);
 			goto out;
 		}
+		if (ret == -ENOENT || ret == -ENOTDIR) {
+			tried_add(&t, c.paths[i], "not found");
+			continue;
+		}
 		if (ret < 0) {
-			tried_add(&t, c.paths[i], vhdx_errmsg());
+			tried_add(&t, c.paths[i], without_path(vhdx_errmsg(), c.paths[i]));
 			continue;
 		}
 		linked = !memcmp(p->identity, ref->linkage, 16) ||

@@ -50,6 +50,9 @@ struct vhdx_parent_ref {
 #define VHDX_LAYER_SALVAGE 0x2u   /* accept recoverable damage (bad VHD checksums) */
 #define VHDX_LAYER_NO_REPLAY 0x4u /* refuse a dirty log on a read-only open */
 #define VHDX_LAYER_ALLOW_INCOMPLETE 0x8u
+/* found through a locator, not named by the user: a regular file only, and a
+ * file that is no image is refused without describing it (chain/parent.c) */
+#define VHDX_LAYER_LOCATED 0x10u
 
 struct vhdx_format_ops {
 	const char *name; /* "vhdx", "vhd" */

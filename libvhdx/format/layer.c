@@ -98,6 +98,10 @@ int vhdx_layer_open_io(struct vhdx_io *io, const char *path, unsigned flags, str
 			winner = formats[i];
 		}
 	}
+	if (!winner && (flags & VHDX_LAYER_LOCATED)) {
+		ret = vhdx_err(EBADMSG, "not a VHDX or VHD image"); /* the file may be anyone's: say no more */
+		goto fail;
+	}
 	if (!winner) {
 		ret = vhdx_err(EBADMSG, "not a VHDX or VHD image (no \"vhdxfile\" signature at offset 0 and no \"conectix\" footer at the end; file is %llu bytes)",
 			       (unsigned long long)size);
@@ -133,7 +137,7 @@ int vhdx_layer_open_faults(const char *path, unsigned flags, struct vhdx_faults 
 	ret = vhdx_fault_check_open(faults, path);
 	if (ret < 0)
 		return vhdx_err_prefix(ret, "%s: opening", path);
-	ret = vhdx_io_file_open(path, flags & VHDX_LAYER_WRITABLE, &io);
+	ret = vhdx_io_file_open_kind(path, flags & VHDX_LAYER_WRITABLE, flags & VHDX_LAYER_LOCATED, &io);
 	if (ret < 0)
 		return ret;
 	if (faults) {

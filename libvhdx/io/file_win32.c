@@ -202,3 +202,22 @@ int vhdx_io_file_open(const char *path, bool writable, struct vhdx_io **out)
 		_close(fd);
 	return ret;
 }
+
+int vhdx_io_file_open_kind(const char *path, bool writable, bool regular_only, struct vhdx_io **out)
+{
+	struct vhdx_io *io;
+	int ret = vhdx_io_file_open(path, writable, &io);
+
+	if (ret < 0 || !regular_only)
+		goto done;
+	/* a pipe or a console is not a disk file; judged on the handle in use */
+	if (GetFileType((HANDLE)_get_osfhandle(vhdx_io_get_fd(io))) != FILE_TYPE_DISK) {
+		vhdx_io_close(io);
+		return vhdx_err(EPERM, "%s: not a regular file: a parent found through a locator must be a regular "
+				       "file (name a device as the explicit parent)", path);
+	}
+done:
+	if (ret == 0)
+		*out = io;
+	return ret;
+}

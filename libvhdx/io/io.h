@@ -109,8 +109,18 @@ void vhdx_io_close(struct vhdx_io *io);
 
 /* Backends */
 
-/** Opens PATH with pread/pwrite; WRITABLE selects O_RDWR. */
+/**
+ * Opens PATH with pread/pwrite; WRITABLE selects O_RDWR.  Refuses (EINVAL)
+ * a FIFO, socket or folder: none can hold an image, and the open never
+ * waits for a FIFO's writer.
+ */
 int vhdx_io_file_open(const char *path, bool writable, struct vhdx_io **out);
+/**
+ * vhdx_io_file_open(); with REGULAR_ONLY anything but a regular file
+ * (devices too) is refused with EPERM, judged by fstat() on the very
+ * descriptor the backend then uses (no gap between check and use).
+ */
+int vhdx_io_file_open_kind(const char *path, bool writable, bool regular_only, struct vhdx_io **out);
 /** Wraps an already open descriptor (not closed by vhdx_io_close unless OWN). */
 int vhdx_io_file_from_fd(int fd, const char *name, bool writable, bool own, struct vhdx_io **out);
 

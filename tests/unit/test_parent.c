@@ -2,7 +2,9 @@
  * test_parent.c - parent resolution over real files made by the test-image
  * generator: a locator with only relative_path (libvhdi reads it wrong),
  * relative paths with ".\" and "..\", absolute paths followed only through a
- * path map, a locator whose offsets lie outside the item, and the warning
+ * path map and never out of its folder, a FIFO, a device or a non-image
+ * reached through a locator (refused, the last not described), a locator
+ * whose offsets lie outside the item, and the warning
  * for a parent of another virtual size.  Reads are compared with the
  * generator's own model of the chain.
  */
@@ -183,6 +185,102 @@ static void test_absolute_only_through_path_map(void **st)
 	vhdx_gen_free(base);
 }
 
+/* A mapped path that climbs out of its folder with ".." is not followed; one that stays inside is. */
+static void test_path_map_is_a_fence(void **st)
+{
+	struct vhdx_gen_image *base = make_base(4u << 20), *out_child, *in_child;
+	char lt[40], p[512], c[512], c2[512], map[600];
+	const char *keys[] = { "parent_linkage", "absolute_win32_path" };
+	const char *out_values[] = { lt, "C:\\..\\secret\\fence.vhdx" };
+	const char *in_values[] = { lt, "C:\\x\\..\\in\\fence.vhdx" };
+	const char *maps[] = { map, NULL };
+	struct vhdx_open_options o;
+	struct vhdx_image *img;
+
+	linkage_text(base, lt);
+	out_child = make_child(base, keys, out_values, 2);
+	in_child = make_child(base, keys, in_values, 2);
+	snprintf(p, sizeof p, "%s/fence", dir);
+	assert_int_equal(mkdir(p, 0755), 0);
+	snprintf(p, sizeof p, "%s/fence/map", dir);
+	assert_int_equal(mkdir(p, 0755), 0);
+	snprintf(p, sizeof p, "%s/fence/map/in", dir);
+	assert_int_equal(mkdir(p, 0755), 0);
+	snprintf(p, sizeof p, "%s/fence/secret", dir);
+	assert_int_equal(mkdir(p, 0755), 0);
+	/* the file the hostile path wants: right identity, outside the mapped folder */
+	snprintf(p, sizeof p, "%s/fence/secret/fence.vhdx", dir);
+	assert_int_equal(vhdx_gen_write_file(base, p), 0);
+	snprintf(p, sizeof p, "%s/fence/map/in/fence.vhdx", dir);
+	assert_int_equal(vhdx_gen_write_file(base, p), 0);
+	snprintf(c, sizeof c, "%s/fence-out.avhdx", dir);
+	snprintf(c2, sizeof c2, "%s/fence-in.avhdx", dir);
+	assert_int_equal(vhdx_gen_write_file(out_child, c), 0);
+	assert_int_equal(vhdx_gen_write_file(in_child, c2), 0);
+	vhdx_open_options_init(&o);
+	o.path_maps = maps;
+	snprintf(map, sizeof map, "C:\\=%s/fence/map/", dir);
+	assert_int_equal(vhdx_open(c, &o, &img), -ENOENT);
+	assert_non_null(strstr(vhdx_errmsg(), "C:\\..\\secret\\fence.vhdx (climbs out of the folder its path map names: not followed)"));
+	check_chain_reads(c2, in_child, base, &o);
+	vhdx_gen_free(out_child);
+	vhdx_gen_free(in_child);
+	vhdx_gen_free(base);
+}
+
+/* Through a locator: a FIFO and a character device are refused at once (no hang), a non-image is not described. */
+static void test_located_parent_kinds(void **st)
+{
+	struct vhdx_gen_image *base = make_base(4u << 20), *child;
+	char lt[40], p[512], c[512], rel[600];
+	const char *keys[] = { "parent_linkage", "relative_path" };
+	const char *values[] = { lt, rel };
+	struct vhdx_image *img;
+	FILE *f;
+	size_t climb = 0;
+
+	for (const char *q = dir; *q; q++)
+		climb += *q == '/';
+	linkage_text(base, lt);
+	snprintf(p, sizeof p, "%s/kinds", dir);
+	assert_int_equal(mkdir(p, 0755), 0);
+	snprintf(c, sizeof c, "%s/kinds/child.avhdx", dir);
+
+	snprintf(p, sizeof p, "%s/kinds/pipe.vhdx", dir);
+	assert_int_equal(mkfifo(p, 0600), 0);
+	snprintf(rel, sizeof rel, "pipe.vhdx");
+	child = make_child(base, keys, values, 2);
+	assert_int_equal(vhdx_gen_write_file(child, c), 0);
+	vhdx_gen_free(child);
+	assert_int_equal(vhdx_open(c, NULL, &img), -ENOENT);
+	assert_non_null(strstr(vhdx_errmsg(), "/kinds/pipe.vhdx (a FIFO: a parent found through a locator must be a regular file (name a device as the explicit parent))"));
+
+	/* "..\" up to the root, then dev\null */
+	rel[0] = '\0';
+	for (size_t i = 0; i < climb + 3; i++)
+		strcat(rel, "..\\");
+	strcat(rel, "dev\\null");
+	child = make_child(base, keys, values, 2);
+	assert_int_equal(vhdx_gen_write_file(child, c), 0);
+	vhdx_gen_free(child);
+	assert_int_equal(vhdx_open(c, NULL, &img), -ENOENT);
+	assert_non_null(strstr(vhdx_errmsg(), "/dev/null (a character device: a parent found through a locator must be a regular file (name a device as the explicit parent))"));
+
+	snprintf(p, sizeof p, "%s/kinds/notes.vhdx", dir);
+	f = fopen(p, "w");
+	assert_non_null(f);
+	fputs("not an image, and private\n", f);
+	fclose(f);
+	snprintf(rel, sizeof rel, "notes.vhdx");
+	child = make_child(base, keys, values, 2);
+	assert_int_equal(vhdx_gen_write_file(child, c), 0);
+	vhdx_gen_free(child);
+	assert_int_equal(vhdx_open(c, NULL, &img), -ENOENT);
+	assert_non_null(strstr(vhdx_errmsg(), "/kinds/notes.vhdx (not a VHDX or VHD image)"));
+	assert_null(strstr(vhdx_errmsg(), "bytes"));
+	vhdx_gen_free(base);
+}
+
 static void test_locator_offsets_outside(void **st)
 {
 	struct vhdx_gen_image *base = make_base(4u << 20), *child;
@@ -249,6 +347,8 @@ int main(void)
 		cmocka_unit_test(test_only_relative_path),
 		cmocka_unit_test(test_dot_and_dotdot),
 		cmocka_unit_test(test_absolute_only_through_path_map),
+		cmocka_unit_test(test_path_map_is_a_fence),
+		cmocka_unit_test(test_located_parent_kinds),
 		cmocka_unit_test(test_locator_offsets_outside),
 		cmocka_unit_test(test_size_mismatch_warns),
 	};
