@@ -141,6 +141,16 @@ VHDX_API int vhdx_get_info(struct vhdx_image *img, struct vhdx_info *info);
 /** Path of layer LAYER (0 = the leaf that was opened, then each parent), or NULL. */
 VHDX_API const char *vhdx_layer_path(struct vhdx_image *img, unsigned layer);
 
+#define VHDX_INFO_LOG 0x0001u /* vhdx_info_json: also every entry of each VHDX log's active sequence */
+
+/**
+ * The document `vhdx info --json` prints for IMG, as a NUL-terminated JSON
+ * text in *JSON (malloc'd; free() it): format, type, sizes, disk id, the
+ * chain and, per layer, its headers, region table, metadata, log state,
+ * BAT state counts and parent locator.  FLAGS: VHDX_INFO_*.  0 or -errno.
+ */
+VHDX_API int vhdx_info_json(struct vhdx_image *img, unsigned flags, char **json);
+
 enum vhdx_extent_kind {
 	VHDX_EXTENT_DATA = 1, /* bytes stored in layer LAYER's file at FOFF */
 	VHDX_EXTENT_ZERO = 2, /* reads as zeros (unallocated, ZERO state, or beyond every layer) */

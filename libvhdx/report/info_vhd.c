@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <time.h>
 
-#include "info.h"
+#include "report/info.h"
 #include "codec/vhd_codec.h"
 #include "format/vhd_format.h"
 
