@@ -21,12 +21,15 @@
 #   fio valgrind clang                                      benchmarks, make check-valgrind, fuzzing
 #   openssl python3                                         fast sha256 of large disks, JSON checks in tests
 #   nbdkit nbdkit-plugin-dev libnbd-bin                     the nbdkit plugin and its test (nbdcopy, nbdinfo)
+#   python3-dev python3-pytest python3-libvhdi              pyvhdx (python/): headers, its tests, pyvhdi beside it
+#   python3-setuptools python3-pip                          `pip install ./python` in tests/test-python-pip.sh
 VHDX_DEB_PACKAGES=(
 	build-essential autoconf automake libtool pkg-config
 	libfuse3-dev fuse3 libxxhash-dev xxhash libcmocka-dev
 	qemu-utils libvhdi-utils xz-utils e2fsprogs ntfs-3g fio valgrind clang
 	openssl python3
 	nbdkit nbdkit-plugin-dev libnbd-bin
+	python3-dev python3-pytest python3-libvhdi python3-setuptools python3-pip
 )
 
 install_deps() {
