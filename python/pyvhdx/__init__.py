@@ -168,6 +168,8 @@ class Image(io.RawIOBase):
         self._writable = bool(writable)
         self._pos = 0
         self._pos_lock = threading.Lock()
+        # the handle's own method: no Python frame between the caller and libvhdx on the hot path
+        self.pread = handle.pread
         i = handle.get_info()
         self._info = i
         self.size = i["size"]
