@@ -47,26 +47,32 @@ static int cb_bad_return(struct cb_io *c, const char *what, long long n)
 			c->io.name, what, n);
 }
 
-static int cb_pread(struct vhdx_io *io, void *buf, size_t len, uint64_t off)
+/*
+ * The whole of [OFF, OFF+LEN) through the caller's pread (WBUF NULL) or
+ * pwrite (RBUF NULL), asking again after a short count; an early end of
+ * the source on a read is -ENODATA (io.h's contract).
+ */
+static int cb_transfer(struct cb_io *c, uint8_t *rbuf, const uint8_t *wbuf, size_t len, uint64_t off)
 {
-	struct cb_io *c = (struct cb_io *)io;
-	uint8_t *p = buf;
 	int ret = 0;
 
 	cb_lock(c);
 	while (len) {
 		ssize_t n;
 		vhdx_err_clear();
-		n = c->cb.pread(c->opaque, p, len, off);
-		if (n == 0) {
+		n = rbuf ? c->cb.pread(c->opaque, rbuf, len, off) : c->cb.pwrite(c->opaque, wbuf, len, off);
+		if (n == 0 && rbuf) {
 			ret = -ENODATA; /* the source ends before the request does */
 			break;
 		}
-		if (n < 0 || (size_t)n > len) {
-			ret = n < 0 && n >= -4095 ? (int)n : cb_bad_return(c, "pread", (long long)n);
+		if (n <= 0 || (size_t)n > len) {
+			ret = n < 0 && n >= -4095 ? (int)n : cb_bad_return(c, rbuf ? "pread" : "pwrite", (long long)n);
 			break;
 		}
-		p += n;
+		if (rbuf)
+			rbuf += n;
+		else
+			wbuf += n;
 		off += (uint64_t)n;
 		len -= (size_t)n;
 	}
@@ -74,29 +80,18 @@ static int cb_pread(struct vhdx_io *io, void *buf, size_t len, uint64_t off)
 	return ret;
 }
 
+static int cb_pread(struct vhdx_io *io, void *buf, size_t len, uint64_t off)
+{
+	return cb_transfer((struct cb_io *)io, buf, NULL, len, off);
+}
+
 static int cb_pwrite(struct vhdx_io *io, const void *buf, size_t len, uint64_t off)
 {
 	struct cb_io *c = (struct cb_io *)io;
-	const uint8_t *p = buf;
-	int ret = 0;
 
 	if (!c->cb.pwrite)
 		return vhdx_err(EROFS, "%s: the source has no pwrite callback", io->name);
-	cb_lock(c);
-	while (len) {
-		ssize_t n;
-		vhdx_err_clear();
-		n = c->cb.pwrite(c->opaque, p, len, off);
-		if (n <= 0 || (size_t)n > len) {
-			ret = n < 0 && n >= -4095 ? (int)n : cb_bad_return(c, "pwrite", (long long)n);
-			break;
-		}
-		p += n;
-		off += (uint64_t)n;
-		len -= (size_t)n;
-	}
-	cb_unlock(c);
-	return ret;
+	return cb_transfer(c, NULL, buf, len, off);
 }
 
 static int cb_flush(struct vhdx_io *io)

@@ -98,6 +98,21 @@ def _open_parent_for(parent):
     return open_parent
 
 
+def _seek_target(pos, size, offset, whence, error):
+    """The position a seek(OFFSET, WHENCE) from POS on a disk of SIZE bytes goes to; ERROR when negative."""
+    if whence == io.SEEK_SET:
+        target = offset
+    elif whence == io.SEEK_CUR:
+        target = pos + offset
+    elif whence == io.SEEK_END:
+        target = size + offset
+    else:
+        raise ValueError("invalid whence (%r)" % (whence,))
+    if target < 0:
+        raise error("negative seek position %d" % target)
+    return target
+
+
 def _path_maps(path_map):
     if path_map is None:
         return None
@@ -259,18 +274,8 @@ class Image(io.RawIOBase):
         """Moves the position (SEEK_SET, SEEK_CUR, SEEK_END); returns the new one."""
         self._check()
         with self._pos_lock:
-            if whence == io.SEEK_SET:
-                pos = offset
-            elif whence == io.SEEK_CUR:
-                pos = self._pos + offset
-            elif whence == io.SEEK_END:
-                pos = self.size + offset
-            else:
-                raise ValueError("invalid whence (%r)" % (whence,))
-            if pos < 0:
-                raise ValueError("negative seek position %d" % pos)
-            self._pos = pos
-        return pos
+            self._pos = _seek_target(self._pos, self.size, offset, whence, ValueError)
+            return self._pos
 
     def tell(self):
         """The position."""

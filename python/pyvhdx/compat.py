@@ -28,7 +28,7 @@ import io
 import os
 
 from . import _pyvhdx
-from . import Image, Error, MissingParentError
+from . import Image, Error, MissingParentError, _seek_target
 
 __all__ = ["get_version", "check_file_signature", "check_file_signature_file_object", "open",
            "open_file_object", "file", "disk_types"]
@@ -205,17 +205,7 @@ class file(object):
     def seek_offset(self, offset, whence=os.SEEK_SET):
         """seek_offset(offset, whence) -> None: moves the current offset (SEEK_SET, SEEK_CUR, SEEK_END)."""
         img = self._opened()
-        if whence == os.SEEK_SET:
-            pos = offset
-        elif whence == os.SEEK_CUR:
-            pos = self._offset + offset
-        elif whence == os.SEEK_END:
-            pos = img.size + offset
-        else:
-            raise ValueError("unsupported whence %r" % (whence,))
-        if pos < 0:
-            raise IOError("invalid offset %d" % pos)
-        self._offset = pos
+        self._offset = _seek_target(self._offset, img.size, offset, whence, IOError)
 
     seek = seek_offset
 

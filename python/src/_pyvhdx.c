@@ -645,21 +645,22 @@ static PyObject *Handle_pread(Handle *h, PyObject *args)
 	return b;
 }
 
-PyDoc_STRVAR(Handle_preadinto_doc, "preadinto(buffer, offset) -> int\n\nReads into a writable buffer at OFFSET; returns the bytes read.");
-static PyObject *Handle_preadinto(Handle *h, PyObject *args)
+/* preadinto and pwrite: a buffer and an offset, through libvhdx with the GIL released. */
+static PyObject *buffer_io(Handle *h, PyObject *args, int write)
 {
 	unsigned long long off;
 	Py_buffer view;
 	ssize_t n;
 
-	if (!PyArg_ParseTuple(args, "w*K:preadinto", &view, &off))
+	if (!PyArg_ParseTuple(args, write ? "y*K:pwrite" : "w*K:preadinto", &view, &off))
 		return NULL;
 	if (handle_enter(h) < 0) {
 		PyBuffer_Release(&view);
 		return NULL;
 	}
 	Py_BEGIN_ALLOW_THREADS
-	n = vhdx_pread(h->img, view.buf, (size_t)view.len, off);
+	n = write ? vhdx_pwrite(h->img, view.buf, (size_t)view.len, off)
+		  : vhdx_pread(h->img, view.buf, (size_t)view.len, off);
 	Py_END_ALLOW_THREADS
 	handle_leave(h);
 	PyBuffer_Release(&view);
@@ -668,27 +669,16 @@ static PyObject *Handle_preadinto(Handle *h, PyObject *args)
 	return PyLong_FromSsize_t(n);
 }
 
+PyDoc_STRVAR(Handle_preadinto_doc, "preadinto(buffer, offset) -> int\n\nReads into a writable buffer at OFFSET; returns the bytes read.");
+static PyObject *Handle_preadinto(Handle *h, PyObject *args)
+{
+	return buffer_io(h, args, 0);
+}
+
 PyDoc_STRVAR(Handle_pwrite_doc, "pwrite(data, offset) -> int\n\nWrites DATA at OFFSET of the leaf; durable after flush().");
 static PyObject *Handle_pwrite(Handle *h, PyObject *args)
 {
-	unsigned long long off;
-	Py_buffer view;
-	ssize_t n;
-
-	if (!PyArg_ParseTuple(args, "y*K:pwrite", &view, &off))
-		return NULL;
-	if (handle_enter(h) < 0) {
-		PyBuffer_Release(&view);
-		return NULL;
-	}
-	Py_BEGIN_ALLOW_THREADS
-	n = vhdx_pwrite(h->img, view.buf, (size_t)view.len, off);
-	Py_END_ALLOW_THREADS
-	handle_leave(h);
-	PyBuffer_Release(&view);
-	if (n < 0)
-		return raise_ret((int)n);
-	return PyLong_FromSsize_t(n);
+	return buffer_io(h, args, 1);
 }
 
 PyDoc_STRVAR(Handle_flush_doc, "flush()\n\nMakes every completed write durable.");
