@@ -16,9 +16,9 @@ mkdir -p "$T/site/pyvhdx"
 cp "$top_srcdir"/python/pyvhdx/*.py "$so" "$T/site/pyvhdx/" || fail "cannot lay out the package"
 
 env=(PYTHONPATH="$T/site" VHDX="$VHDX" VHDX_SHARED="$SHARED" PYTHONDONTWRITEBYTECODE=1)
-if ldd "$so" | grep -q libasan; then
-	asan=$(${CC:-gcc} -print-file-name=libasan.so)
-	[ -f "$asan" ] || skip "sanitizer build, but libasan.so was not found to preload into $PY"
+asan=$(ldd "$so" | awk '/libasan/ { print $3 }')
+if [ -n "$asan" ]; then
+	[ -f "$asan" ] || skip "sanitizer build, but the libasan of $so was not found to preload into $PY"
 	env+=(LD_PRELOAD="$asan" PYVHDX_ASAN=1
 	      ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0")
 fi
