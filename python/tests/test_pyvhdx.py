@@ -321,11 +321,12 @@ def test_reads_release_the_gil(conformance):
 
 
 class FailingFile(io.RawIOBase):
-    """A readable file object whose reads past FAIL_FROM raise."""
+    """A readable file object whose reads past FAIL_FROM raise (a ValueError, or EXC)."""
 
-    def __init__(self, data, fail_from):
+    def __init__(self, data, fail_from, exc=None):
         self._b = io.BytesIO(data)
         self._fail_from = fail_from
+        self._exc = exc
 
     def readable(self):
         return True
@@ -338,6 +339,8 @@ class FailingFile(io.RawIOBase):
 
     def readinto(self, buf):
         if self._b.tell() + len(buf) > self._fail_from:
+            if self._exc:
+                raise self._exc
             raise ValueError("sector %d of the evidence is unreadable" % (self._b.tell() // 512))
         return self._b.readinto(buf)
 
@@ -378,6 +381,10 @@ def test_exceptions(conformance, chain3):
     with pytest.raises(pyvhdx.Error) as ei:
         pyvhdx.open(FailingFile(data, 0))
     assert ei.value.errno == errno.EIO and "readinto() raised ValueError" in ei.value.strerror
+    # an OSError of the object keeps its errno: EBUSY (a lock held elsewhere) is an ImageInUseError
+    with pytest.raises(pyvhdx.ImageInUseError) as ei:
+        pyvhdx.open(FailingFile(data, 0, OSError(errno.EBUSY, "locked by the acquisition tool")))
+    assert ei.value.errno == errno.EBUSY and "locked by the acquisition tool" in ei.value.strerror
     with pytest.raises(TypeError):
         pyvhdx.open(12345)
     with pytest.raises(pyvhdx.MissingParentError) as ei:
