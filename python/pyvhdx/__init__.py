@@ -87,7 +87,7 @@ def _open_parent_for(parent):
     if parent is None:
         return None
     if callable(parent) and not hasattr(parent, "read") and not isinstance(parent, Image):
-        return parent
+        return lambda request: _parent_source(parent(request))
     layers = list(parent) if isinstance(parent, (list, tuple)) else [parent]
 
     def open_parent(request):

@@ -481,6 +481,11 @@ static int source_from_object(PyObject *obj, PyObject *open_parent, const struct
 			return -1;
 		}
 		r = PyObject_CallMethod(obj, "seek", "ii", 0, 2);
+		if (r == Py_None) {
+			/* a seek() that returns nothing: ask tell() where the end is */
+			Py_DECREF(r);
+			r = PyObject_CallMethod(obj, "tell", NULL);
+		}
 		if (!r) {
 			PyMem_RawFree(s);
 			return -1;
@@ -538,6 +543,7 @@ static int source_from_object(PyObject *obj, PyObject *open_parent, const struct
 typedef struct {
 	PyObject_HEAD
 	struct vhdx_image *img;
+	uint64_t size;         /* of the virtual disk: pread allocates no more than it can return */
 	pthread_rwlock_t lock; /* read: a call using img; write: close */
 } Handle;
 
@@ -591,6 +597,7 @@ static void Handle_dealloc(Handle *h)
 static Handle *handle_new(struct vhdx_image *img)
 {
 	Handle *h = PyObject_New(Handle, &HandleType);
+	struct vhdx_info info = { .struct_size = sizeof info };
 
 	if (!h) {
 		Py_BEGIN_ALLOW_THREADS
@@ -599,6 +606,7 @@ static Handle *handle_new(struct vhdx_image *img)
 		return NULL;
 	}
 	h->img = img;
+	h->size = vhdx_get_info(img, &info) == 0 ? info.virtual_size : UINT64_MAX;
 	pthread_rwlock_init(&h->lock, NULL);
 	return h;
 }
@@ -625,6 +633,11 @@ static PyObject *Handle_pread(Handle *h, PyObject *args)
 		return NULL;
 	if (len < 0)
 		return PyErr_Format(PyExc_ValueError, "negative length %zd", len);
+	/* clip to the end of the disk before allocating */
+	if (off >= h->size)
+		len = 0;
+	else if ((uint64_t)len > h->size - off)
+		len = (Py_ssize_t)(h->size - off);
 	if (handle_enter(h) < 0)
 		return NULL;
 	b = PyBytes_FromStringAndSize(NULL, len);

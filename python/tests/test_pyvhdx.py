@@ -184,6 +184,9 @@ def test_raw_io_interface(chain3, tmp_path, vhdx_tool):
         shutil.copyfileobj(img, out, MiB)
         assert out.getvalue() == want
         assert img.pread(7 * MiB, 1200) == want[7 * MiB:7 * MiB + 1200]
+        # lengths past the end are clipped before anything is allocated
+        assert img.pread(img.size - 10, 1 << 50) == want[-10:]
+        assert img.pread(img.size + 5, 1 << 50) == b""
         with pytest.raises(io.UnsupportedOperation):
             img.write(b"x")
     assert img.closed
