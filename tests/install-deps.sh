@@ -24,6 +24,8 @@
 #   nodejs npm 7zip                                         vhd-lib (npm) and 7-Zip (7zz) as further VHD/VHDX readers
 #                                                           (npm only where no npm command exists: NodeSource's
 #                                                           nodejs carries its own and conflicts with Debian's)
+#   python3-dev python3-pytest python3-libvhdi              pyvhdx (python/): headers, its tests, pyvhdi beside it
+#   python3-setuptools python3-pip                          `pip install ./python` in tests/test-python-pip.sh
 VHDX_DEB_PACKAGES=(
 	build-essential autoconf automake libtool pkg-config
 	libfuse3-dev fuse3 libxxhash-dev xxhash libcmocka-dev
@@ -32,6 +34,7 @@ VHDX_DEB_PACKAGES=(
 	nbdkit nbdkit-plugin-dev libnbd-bin
 	nodejs 7zip $(command -v npm >/dev/null 2>&1 || echo npm)
 	mount # losetup: tests/test-parent-device.sh
+	python3-dev python3-pytest python3-libvhdi python3-setuptools python3-pip
 )
 
 install_deps() {

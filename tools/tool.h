@@ -105,28 +105,8 @@ int tool_open_option(struct tool_open *o, int code, const char *arg, const char 
 /** Opens PATH with the collected options; prints the error and returns EXIT_ERR on failure. */
 int tool_open_image(struct tool_open *o, const char *path, const char *cmd, struct vhdx_image **img);
 
-/* ---- report writer: one tree, printed as indented text or as JSON ---- */
-struct report {
-	FILE *f;
-	bool json;
-	int depth;
-	bool first[64];   /* JSON: no comma needed before the next member at this depth */
-	bool in_array[64];
-};
-void report_init(struct report *r, FILE *f, bool json);
-void report_begin(struct report *r, const char *key);       /* object (key NULL in arrays / at top) */
-void report_end(struct report *r);
-void report_begin_list(struct report *r, const char *key);  /* array */
-void report_end_list(struct report *r);
-void report_str(struct report *r, const char *key, const char *val);
-void report_u64(struct report *r, const char *key, uint64_t val);
-void report_hex(struct report *r, const char *key, uint64_t val); /* JSON number, text 0x... */
-void report_bool(struct report *r, const char *key, bool val);
-void report_guid(struct report *r, const char *key, const uint8_t g[16]);
-void report_size(struct report *r, const char *key, uint64_t bytes); /* JSON number, text "10 MiB (10485760)" */
-void report_finish(struct report *r);
-/** Writes S as a JSON string literal. */
-void json_write_string(FILE *f, const char *s);
+/* ---- report writer: libvhdx/report/report.h ---- */
+#include "report/report.h"
 
 /*
  * Global fault injection (faults_opt.c): `vhdx --faults RULES [--fault-log

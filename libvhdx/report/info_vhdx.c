@@ -8,7 +8,7 @@
 
 #include <stdlib.h>
 
-#include "info.h"
+#include "report/info.h"
 #include "codec/guid.h"
 #include "codec/vhdx_locator.h"
 #include "format/vhdx_format.h"

@@ -1,11 +1,20 @@
 /*
- * info.h - per-format printers of one layer for `vhdx info`.
+ * info.h - the document of `vhdx info` and vhdx_info_json(): the whole
+ * image (info_image.c) and the per-format printers of one layer.
  */
-#ifndef VHDX_TOOL_INFO_H
-#define VHDX_TOOL_INFO_H
+#ifndef VHDX_REPORT_INFO_H
+#define VHDX_REPORT_INFO_H
 
-#include "tool.h"
+#include "report/report.h"
 #include "format/format.h"
+
+/**
+ * Prints the info document of IMG into R: the leaf's summary, the chain's
+ * depth, completeness and warnings, then every layer.  CHAIN_ERROR (or
+ * NULL) is why the chain could not be opened when IMG holds the leaf
+ * alone; SHOW_LOG adds every log entry of VHDX layers.
+ */
+void vhdx_info_report(struct report *r, struct vhdx_image *img, const char *chain_error, bool show_log);
 
 /** Prints the VHDX-specific structures of L (headers, regions, metadata, BAT, log, locator). */
 void info_vhdx_layer(struct report *r, struct vhdx_layer *l, bool verbose);

@@ -10,7 +10,8 @@
 #include <stdio.h>
 #include <time.h>
 
-#include "info.h"
+#include "report/info.h"
+#include "io/compat.h" /* gmtime_r on Windows */
 #include "codec/vhd_codec.h"
 #include "format/vhd_format.h"
 
