@@ -48,6 +48,7 @@ struct node {
 	unsigned n_children;
 	bool in_cycle;            /* its parents lead back to itself */
 	bool merged_away;         /* its data is all in its parent, which changed after it was made */
+	bool extra_counted;       /* the report counted it as an extra recovery checkpoint */
 };
 
 struct unreadable {

@@ -496,7 +496,7 @@ static bool merged_away(struct scan *s, size_t i)
 	    s->nodes[pi].virtual_size != nd->virtual_size)
 		return false;
 	if (nd->link == LINK_OK && !nd->id_accepted &&
-	    !(nd->format == VHDX_FORMAT_VHD && s->nodes[pi].mtime > (int64_t)nd->parent_timestamp + VHD_EPOCH + 1))
+	    !(nd->format == VHDX_FORMAT_VHD && s->nodes[pi].mtime > (int64_t)nd->parent_timestamp + VHD_EPOCH))
 		return false;
 	if (nd->link != LINK_OK && nd->link != LINK_MISMATCH)
 		return false;

@@ -232,16 +232,16 @@ static unsigned extras_of(const struct ctx *c, const size_t *ch, size_t nc, size
 /*
  * Whether the extras TOP..LOW of chain CH can be merged into the layer
  * below LOW by one command: all of them recovery checkpoints, and that
- * layer and every merged one but the topmost with exactly one child (so
- * that no other chain reads differently).
+ * layer and every merged one with exactly one child (a fork is the user's
+ * branch, not a backup's leftover: no other chain may read differently).
  */
 static bool mergeable(const struct ctx *c, const size_t *ch, size_t top, size_t low)
 {
 	for (size_t k = top; k <= low; k++)
 		if (!is_recovery(c, &c->s->nodes[ch[k]]))
 			return false;
-	for (size_t k = top + 1; k <= low + 1; k++)
-		if (c->s->nodes[ch[k]].n_children != 1)
+	for (size_t k = top; k <= low + 1; k++)
+		if (c->s->nodes[ch[k]].n_children != 1 && !(k == 0 && c->s->nodes[ch[k]].n_children == 0))
 			return false;
 	return true;
 }
@@ -457,7 +457,7 @@ static void report_header(struct ctx *c)
 /* One complete chain, leaf LEAF (CH, NC layers). */
 static void report_chain(struct ctx *c, const size_t *ch, size_t nc)
 {
-	const struct scan *s = c->s;
+	struct scan *s = c->s;
 	const struct node *leaf = &s->nodes[ch[0]];
 	size_t top = 0, low = 0;
 	unsigned extra = backup_mode(c) ? extras_of(c, ch, nc, &top, &low) : 0;
@@ -465,7 +465,11 @@ static void report_chain(struct ctx *c, const size_t *ch, size_t nc)
 	c->t.chains++;
 	if (extra) {
 		c->t.extra_chains++;
-		c->t.extra_layers += extra;
+		for (size_t k = top; k <= low; k++)
+			if (is_recovery(c, &s->nodes[ch[k]]) && !s->nodes[ch[k]].extra_counted) {
+				s->nodes[ch[k]].extra_counted = true; /* a layer shared by chains counts once */
+				c->t.extra_layers++;
+			}
 	}
 	if (c->json) {
 		report_begin(&c->rep, NULL);
