@@ -387,8 +387,7 @@ static void json_cycle(struct report *r, const struct cycle_result *res)
 	report_u64(r, "reads", res->reads);
 	report_u64(r, "read_bytes", res->read_bytes);
 	report_u64(r, "fsyncs", res->fsyncs);
-	snprintf(nb, sizeof nb, "%.3f", res->seconds);
-	report_str(r, "seconds", nb);
+	report_f64(r, "seconds", res->seconds, 3);
 	report_begin_list(r, "errors");
 	for (size_t s = 0; s < res->n_steps; s++) {
 		const struct cycle_step *st = &res->steps[s];
@@ -415,7 +414,7 @@ static void json_cycle(struct report *r, const struct cycle_result *res)
 
 		report_begin(r, NULL);
 		report_u64(r, "seq", ev->seq);
-		report_str(r, "t", ev->t);
+		report_f64(r, "t", strtod(ev->t, NULL), 6);
 		report_u64(r, "rule", ev->rule);
 		report_str(r, "op", ev->op);
 		report_str(r, "file", ev->file);
@@ -479,8 +478,7 @@ static void json_summary(struct report *r, const struct cycle_run *run, const st
 
 	report_begin(r, "summary");
 	report_u64(r, "cycles_run", run->cycles_run);
-	snprintf(nb, sizeof nb, "%.3f", secs);
-	report_str(r, "seconds", nb);
+	report_f64(r, "seconds", secs, 3);
 	report_u64(r, "faults", run->faults_total);
 	report_begin(r, "cycles_by_class");
 	for (int c = 0; c < CC__COUNT; c++) {

@@ -326,6 +326,14 @@ void report_size(struct report *r, const char *key, uint64_t bytes)
 		fprintf(r->f, "%.4g %s (%" PRIu64 " bytes)\n", v, units[u], bytes);
 }
 
+void report_f64(struct report *r, const char *key, double val, int decimals)
+{
+	member(r, key, false);
+	/* "%.*f" of a finite number is a JSON number; NaN and infinities are not */
+	if (val != val || val > 1e300 || val < -1e300)
+		val = 0;
+	fprintf(r->f, r->json ? "%.*f" : "%.*f\n", decimals, val);
+}
 void report_finish(struct report *r)
 {
 	if (r->json)
