@@ -151,7 +151,7 @@ static void help(void)
 "\n"
 "FAULT RULES\n"
 "    RULES is a file in the rule language of vhdxfs -o faults and vhdx\n"
-"    --faults (one rule a line; see libvhdx.h, 'fault injection'), e.g.\n"
+"    --faults (one rule a line; see libvhdx(3), 'Fault injection'), e.g.\n"
 "\n"
 "        op=write prob=0.02 seed=7 err=EIO     # 2%% of the writes fail\n"
 "        op=flush every=17 err=EIO             # every 17th flush fails\n"

@@ -115,7 +115,7 @@ static void help(void)
 "STEM-ckpt-NNNN.avhdx (.avhd over a VHD).  After the last round, leftovers\n"
 "are merged without faults: the chain must end as base + one checkpoint.\n"
 "\n"
-"The fault rules (the language of libvhdx.h, 'Fault injection') apply to the\n"
+"The fault rules (the language of libvhdx(3), 'Fault injection') apply to the\n"
 "checkpoint creation, the backup's reads and the merges, each through an\n"
 "engine of its own whose rules continue the counts of the steps before (a\n"
 "crash ends that step only; the next round resumes the merge).  The VM's\n"

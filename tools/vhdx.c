@@ -39,7 +39,7 @@ static void usage(FILE *f)
 		   "Read, check and convert VHDX, AVHDX and VHD virtual disk images.\n\n"
 		   "Global options (before COMMAND):\n"
 		   "  --faults RULES     inject the I/O faults of the rules file RULES into every image the\n"
-		   "                     command opens (rule language: see libvhdx.h, 'Fault injection')\n"
+		   "                     command opens (rule language: see libvhdx(3), 'Fault injection')\n"
 		   "  --fault-log FILE   at the end, write the rules with their hit counts and every\n"
 		   "                     injected fault to FILE ('-': standard error)\n\n"
 		   "Commands:\n");
