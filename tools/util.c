@@ -22,18 +22,22 @@ void tool_error(const char *cmd, const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "%s%s%s: ", tool_prog, cmd ? " " : "", cmd ? cmd : "");
+	char msg[2048];
+
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	fprintf(stderr, "%s%s%s: %s\n", tool_prog, cmd ? " " : "", cmd ? cmd : "", msg);
+	tool_json_note_error(msg); /* with --json, also the "error" object on stdout (json_error.c) */
 }
 
 int tool_lib_error(const char *cmd, int ret)
 {
 	const char *m = vhdx_errmsg();
 
+	tool_json_set_errno(ret < 0 ? -ret : ret);
 	tool_error(cmd, "%s", m && *m ? m : strerror(-ret));
+	tool_json_set_errno(0);
 	return EXIT_ERR;
 }
 
@@ -202,6 +206,8 @@ void report_init(struct report *r, FILE *f, bool json)
 	r->f = f;
 	r->json = json;
 	r->first[0] = true;
+	if (json)
+		tool_json_report_begun(r);
 }
 
 static void indent(struct report *r)
@@ -336,7 +342,9 @@ void report_f64(struct report *r, const char *key, double val, int decimals)
 }
 void report_finish(struct report *r)
 {
-	if (r->json)
+	if (r->json) {
 		fputc('\n', r->f);
+		tool_json_report_done(r);
+	}
 	fflush(r->f);
 }

@@ -4,6 +4,7 @@
  */
 #include "config.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -70,8 +71,13 @@ int main(int argc, char **argv)
 		return EXIT_OK;
 	}
 	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-		if (!strcmp(argv[1], commands[i].name))
-			return tool_faults_finish(commands[i].fn(argc - 1, argv + 1));
+		if (!strcmp(argv[1], commands[i].name)) {
+			/* --json: one JSON document on stdout, an error object when the command fails (json_error.c) */
+			for (int a = 2; a < argc && strcmp(argv[a], "--"); a++)
+				if (!strcmp(argv[a], "--json"))
+					tool_json_mode(true);
+			return tool_faults_finish(tool_json_finish(commands[i].fn(argc - 1, argv + 1)));
+		}
 	tool_error(NULL, "unknown command '%s'", argv[1]);
 	usage(stderr);
 	return EXIT_USAGE;
