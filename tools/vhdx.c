@@ -31,7 +31,7 @@ static const struct {
 	{ "resize", cmd_resize, "change the virtual size of an image in place, crash-safe" },
 	{ "check", cmd_check, "check every structure of an image (--repair: fix what can be fixed, crash-safe)" },
 	{ "bench", cmd_bench, "measure speed figures against the raw file, qemu-img, vhdimount, xxhsum" },
-	{ "checkpoints", cmd_checkpoints, "report the chains of a folder: forks, broken links, extra checkpoints, merge commands" },
+	{ "checkpoints", cmd_checkpoints, "report the chains of a folder: depths, forks, broken links, leftovers; cleanup commands" },
 };
 
 static void usage(FILE *f)
