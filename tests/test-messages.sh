@@ -31,13 +31,13 @@ pass "6: an existing file: --force named; a refused --force create leaves the fi
 unit="(--size takes bytes, or a number with K, M, G or T: powers of 1024, 1M = 1048576)"
 "$VHDX" create --size 1000 b.vhdx 2> err
 expect_eq "create --size 1000: exit" "$?" 1
-expect_eq "create --size 1000" "$(cat err)" "vhdx create: b.vhdx: a VHDX's virtual size is a multiple of its 512-byte logical sector, from 512 bytes to 64 TiB (70368744177664 bytes); 1000 bytes asked for $unit"
+expect_eq "create --size 1000" "$(cat err)" "vhdx create: b.vhdx: a VHDX's virtual size must be a multiple of its 512-byte logical sector, from 512 bytes to 64 TiB (70368744177664 bytes); 1000 bytes asked for $unit"
 "$VHDX" create --size 65T b.vhdx 2> err
 expect_eq "create --size 65T: exit" "$?" 1
-expect_eq "create --size 65T" "$(cat err)" "vhdx create: b.vhdx: a VHDX's virtual size is a multiple of its 512-byte logical sector, from 512 bytes to 64 TiB (70368744177664 bytes); 71468255805440 bytes asked for $unit"
+expect_eq "create --size 65T" "$(cat err)" "vhdx create: b.vhdx: a VHDX's virtual size must be a multiple of its 512-byte logical sector, from 512 bytes to 64 TiB (70368744177664 bytes); 71468255805440 bytes asked for $unit"
 "$VHDX" create --size 1000 b.vhd 2> err
 expect_eq "create --size 1000 (VHD): exit" "$?" 1
-expect_eq "create --size 1000 (VHD)" "$(cat err)" "vhdx create: b.vhd: a VHD's virtual size is a multiple of its 512-byte sectors, from 512 bytes to 2040 GiB (2190433320960 bytes) for a dynamic one; 1000 bytes asked for $unit"
+expect_eq "create --size 1000 (VHD)" "$(cat err)" "vhdx create: b.vhd: a VHD's virtual size must be a non-zero multiple of 512 bytes, not 1000 (from 512 bytes to 2040 GiB, 2190433320960 bytes, for a dynamic one) $unit"
 [ -e b.vhdx ] || [ -e b.vhd ] && fail "a refused create left a file"
 pass "7: a bad --size says the range and the unit rule"
 

@@ -145,7 +145,7 @@ int cmd_create(int argc, char **argv)
 		tool_error("create", "%s: the file exists (add --force to replace it)", file);
 		return EXIT_ERR;
 	}
-	if (ret == -EINVAL && strstr(vhdx_errmsg(), "virtual size is a multiple")) {
+	if (ret == -EINVAL && strstr(vhdx_errmsg(), "virtual size must be")) {
 		/* the library says the range; the unit rule is the command line's */
 		tool_error("create", "%s (--size takes bytes, or a number with K, M, G or T: powers of 1024, 1M = "
 				     "1048576)", vhdx_errmsg());

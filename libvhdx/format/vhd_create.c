@@ -197,9 +197,9 @@ int vhdx_create_vhd_check(const struct vhdx_create_params *p, const struct vhdx_
 		return vhdx_err(EINVAL, "a VHD has 512-byte sectors (logical sector size %u asked for)",
 				p->logical_sector_size);
 	if (p->virtual_size == 0 || p->virtual_size % VHD_SECTOR)
-		return vhdx_err(EINVAL, "a VHD's virtual size is a multiple of its 512-byte sectors, from 512 bytes to "
-					"2040 GiB (%llu bytes) for a dynamic one; %llu bytes asked for",
-				VHD_MAX_DYNAMIC_SIZE, (unsigned long long)p->virtual_size);
+		return vhdx_err(EINVAL, "a VHD's virtual size must be a non-zero multiple of 512 bytes, not %llu (from 512 "
+					"bytes to 2040 GiB, %llu bytes, for a dynamic one)",
+				(unsigned long long)p->virtual_size, VHD_MAX_DYNAMIC_SIZE);
 	if (p->type == VHDX_TYPE_FIXED)
 		return 0;
 	if (p->virtual_size > VHD_MAX_DYNAMIC_SIZE)

@@ -171,8 +171,8 @@ int vhdx_create_vhdx_check(const struct vhdx_create_params *p)
 	if (lss != 512 && lss != 4096)
 		return vhdx_err(EINVAL, "logical sector size %u is neither 512 nor 4096", lss);
 	if (p->virtual_size == 0 || p->virtual_size > VHDX_MAX_VIRTUAL_SIZE || p->virtual_size % lss)
-		return vhdx_err(EINVAL, "a VHDX's virtual size is a multiple of its %u-byte logical sector, from %u bytes "
-					"to 64 TiB (%llu bytes); %llu bytes asked for", lss, lss,
+		return vhdx_err(EINVAL, "a VHDX's virtual size must be a multiple of its %u-byte logical sector, from %u "
+					"bytes to 64 TiB (%llu bytes); %llu bytes asked for", lss, lss,
 				VHDX_MAX_VIRTUAL_SIZE, (unsigned long long)p->virtual_size);
 	if (log_len % VHDX_ALIGN)
 		return vhdx_err(EINVAL, "log size %u is not a multiple of 1 MiB", log_len);
