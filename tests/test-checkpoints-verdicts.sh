@@ -44,6 +44,16 @@ EOF
 	VHDX=$VHDX bash -e -x cmds.sh > cmds.out 2>&1 || fail "a proposed command failed: $(cat cmds.out)"
 }
 
+# carried WHAT OUT COMMAND LEAF SUM [RAWSUM-OPTIONS...]: the report OUT proposes COMMAND exactly, every
+# proposed command runs, and LEAF then reads as SUM (read with RAWSUM-OPTIONS)
+carried() {
+	local what=$1 out=$2 cmd=$3 leaf=$4 sum=$5
+	shift 5
+	grep -qxF "  $cmd" "$out" || fail "$what not carried into the command: $(cat "$out")"
+	run_cmds "$out"
+	[ "$(rawsum "$@" "$leaf")" = "$sum" ] || fail "$leaf reads differently after the $what merge"
+}
+
 # ---- 1. ordinary checkpoints and forks are facts
 D=$T/vm
 mkdir "$D"
@@ -158,10 +168,8 @@ sum=$(rawsum --ignore-id-mismatch "$I/c3.avhdx")
 [ $? -eq 3 ] || fail "--ignore-id-mismatch: exit not 3: $(cat out.txt)"
 grep -qF "$I/c1.avhdx: vhdx differencing, file" out.txt && grep -qF "(its parent's identity differs: accepted by --ignore-id-mismatch)" out.txt ||
 	fail "the accepted mismatch is not shown: $(cat out.txt)"
-grep -qxF "  vhdx merge '$I/c2.avhdx' --into '$I/base.vhdx' --delete --relink '$I/c3.avhdx' --ignore-id-mismatch" out.txt ||
-	fail "--ignore-id-mismatch not carried: $(cat out.txt)"
-run_cmds out.txt
-[ "$(rawsum "$I/c3.avhdx")" = "$sum" ] || fail "c3 reads differently after the --ignore-id-mismatch merge"
+carried --ignore-id-mismatch out.txt "vhdx merge '$I/c2.avhdx' --into '$I/base.vhdx' --delete --relink '$I/c3.avhdx' --ignore-id-mismatch" \
+	"$I/c3.avhdx" "$sum"
 pass "2: --ignore-id-mismatch is carried into the merge command, which runs"
 
 # --parent: the base was renamed; the locator finds nothing, --parent names it
@@ -176,10 +184,8 @@ mv "$R/base.vhdx" "$R/renamed.vhdx"
 sum=$(rawsum --parent "$R/renamed.vhdx" "$R/c1.avhdx")
 "$VHDX" checkpoints --backup-checkpoints 1 --parent "$R/renamed.vhdx" "$R" > out.txt
 [ $? -eq 3 ] || fail "--parent: exit not 3: $(cat out.txt)"
-grep -qxF "  vhdx merge '$R/c1.avhdx' --into '$R/renamed.vhdx' --delete --relink '$R/c2.avhdx' --parent '$R/renamed.vhdx'" out.txt ||
-	fail "--parent not carried: $(cat out.txt)"
-run_cmds out.txt
-[ "$(rawsum "$R/c2.avhdx")" = "$sum" ] || fail "c2 reads differently after the --parent merge"
+carried --parent out.txt "vhdx merge '$R/c1.avhdx' --into '$R/renamed.vhdx' --delete --relink '$R/c2.avhdx' --parent '$R/renamed.vhdx'" \
+	"$R/c2.avhdx" "$sum"
 pass "2: --parent is carried into the merge command of the image whose parent it names"
 
 # ---- 3. one depth: info's chain_depth, the checkpoints chain depth, the man page
