@@ -109,7 +109,7 @@ echo "op=write file=*-ckpt-* struct=header nth=2 err=EIO" > ck.rules
 run_json cycle-checkpoint "$VHDX" cycle checkpoint --json --base cc.vhdx --count 3 --size 4M --faults ck.rules
 run_json bench "$VHDX" bench --json -q --size 16M --runs 1 --figures 7
 if [ -x "$VHDXFS" ] && [ -c /dev/fuse ] && command -v fusermount3 > /dev/null; then
-	echo "op=write struct=payload nth=3 err=EIO" > m.rules
+	echo "op=write struct=payload nth=3 crash" > m.rules  # one injected fault, then calls that fail after it
 	"$VHDX" cycle mount --json --image m.vhdx --count 2 --size 8M --faults m.rules > cycle-mount.json 2> cm.err
 	rc=$?
 	if [ $rc -eq 0 ] || [ $rc -eq 3 ]; then
@@ -167,6 +167,9 @@ r = json.load(open("cycle-mount.json"))
 ts = [f["t"] for c in r["cycles"] for f in c["faults"]]
 assert ts and all(isinstance(t, float) for t in ts), ts
 assert isinstance(r["summary"]["seconds"], float)
-' || fail "cycle mount: t and seconds: $(head -c 800 cycle-mount.json)"
+# the faults the rules injected are their hits; the calls failed after the simulated crash are counted apart
+s = r["summary"]
+assert s["faults"] == sum(x["hits"] for x in s["rules"]) == 1 and s["after_crash_events"] >= 1, s
+' || fail "cycle mount: t, seconds, faults and after-crash events: $(head -c 800 cycle-mount.json)"
 fi
 pass "12: numbers are JSON numbers in the output of ${#outputs[@]} runs (${outputs[*]})"

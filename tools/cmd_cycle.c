@@ -76,6 +76,7 @@ struct cycle_run {
 	unsigned n_errnos;
 	unsigned cycles_run;
 	uint64_t faults_total;
+	uint64_t after_crash;  /* calls failed because a simulated crash came before them: no rule's fault */
 };
 
 static void usage(FILE *f)
@@ -334,8 +335,9 @@ static void print_summary_text(const struct cycle_run *run, const struct cycle_r
 	char nb[24];
 	bool bad = false;
 
-	printf("\nSummary: %u of %u cycles in %.1f s, %" PRIu64 " faults injected\n", run->cycles_run, run->count, secs,
-	       run->faults_total);
+	printf("\nSummary: %u of %u cycles in %.1f s, %" PRIu64 " faults injected, %" PRIu64
+	       " calls failed after a simulated crash\n", run->cycles_run, run->count, secs, run->faults_total,
+	       run->after_crash);
 	printf("  %-11s %8s %8s\n", "class", "cycles", "faults");
 	for (int c = 0; c < CC__COUNT; c++) {
 		printf("  %-11s %8" PRIu64 " %8" PRIu64 "\n", cycle_class_name((enum cycle_class)c), run->cycles[c],
@@ -480,6 +482,7 @@ static void json_summary(struct report *r, const struct cycle_run *run, const st
 	report_u64(r, "cycles_run", run->cycles_run);
 	report_f64(r, "seconds", secs, 3);
 	report_u64(r, "faults", run->faults_total);
+	report_u64(r, "after_crash_events", run->after_crash);
 	report_begin(r, "cycles_by_class");
 	for (int c = 0; c < CC__COUNT; c++) {
 		report_u64(r, cycle_class_name((enum cycle_class)c), run->cycles[c]);
@@ -541,6 +544,10 @@ static void tally(struct cycle_run *run, const struct cycle_result *res)
 	run->cycles[res->cls]++;
 	run->cycles_run++;
 	for (size_t i = 0; i < res->n_events; i++) {
+		if (!strcmp(res->events[i].action, "after-crash")) {
+			run->after_crash++; /* counted apart from the injected faults (issue #17 item 5) */
+			continue;
+		}
 		run->faults_by_class[res->events[i].cls]++;
 		run->faults_total++;
 		if (res->events[i].err && (e = errno_slot(run, res->events[i].err)))
