@@ -319,6 +319,8 @@ static int scan_file(struct scan *s, const char *name)
 	snprintf(path, sizeof path, "%s%s%s", s->dir, s->dir[strlen(s->dir) - 1] == '/' ? "" : "/", name);
 	if (stat(path, &st) < 0 || !S_ISREG(st.st_mode))
 		return 0;
+	if (find_node(s, st.st_dev, st.st_ino) >= 0)
+		return 0; /* another name (a link) of an image already listed: one file, one node */
 	bid = probe_file(path, (uint64_t)st.st_size);
 	if (bid < 0)
 		return bad_add(s, path, vhdx_errmsg());

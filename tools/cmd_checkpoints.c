@@ -533,6 +533,8 @@ static void report_incomplete(struct ctx *c, const size_t *ch, size_t nc)
 		report_str(&c->rep, "leaf", s->nodes[ch[0]].path);
 		report_str(&c->rep, "ends_at", last->path);
 		report_str(&c->rep, "reason", why);
+		if (backup_mode(c))
+			report_bool(&c->rep, "backup_fails_0xA0009723", true);
 		report_end(&c->rep);
 		return;
 	}
@@ -565,11 +567,11 @@ static void report_chains(struct ctx *c)
 	}
 	for (size_t i = 0; i < c->s->n; i++) {
 		size_t nc;
-		/* a broken leaf alone is reported as unreferenced below */
+		/* a leaf whose own link is broken is reported as unreferenced below */
 		if (!is_leaf(&c->s->nodes[i]) || c->s->nodes[i].merged_away)
 			continue;
 		nc = chain_of(c->s, i, ch, MAX_CHAIN, &complete);
-		if (!complete && nc > 1)
+		if (!complete && (nc > 1 || c->s->nodes[i].link == LINK_OK))
 			report_incomplete(c, ch, nc);
 	}
 	if (c->json)
