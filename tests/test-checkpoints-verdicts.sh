@@ -130,6 +130,13 @@ grep -qxF "  vhdx merge 'vm/web01-2.avhdx' --into 'other/web01.vhdx' --delete --
 ( cd "$S" && run_cmds "$T/out.txt" )
 [ "$(rawsum --parent-dir "$S/other" "$S/vm/web01-3.avhdx")" = "$sum" ] || fail "web01-3 reads differently after the --parent-dir merge"
 ( cd "$S" && "$VHDX" checkpoints --backup-checkpoints 1 --parent-dir other vm ) > out.txt || fail "not clean after the merge: $(cat out.txt)"
+( cd "$S" && "$VHDX" checkpoints --json --parent-dir other vm ) | python3 -c '
+import json, sys
+s = json.load(sys.stdin)["summary"]
+assert (s["images"], s["parents_outside_folder"]) == (1, 1), s
+' || fail "JSON image counts with a parent outside the folder"
+grep -qxF "folder vm: 1 images, 0 unreadable, 0 other files; 1 parent outside the folder" <(cd "$S" && "$VHDX" checkpoints --parent-dir other vm) ||
+	fail "the folder line counts a parent outside the folder as one of its images"
 pass "2: --parent-dir is carried into the merge command, which runs"
 
 # --path-map: the locator's absolute Windows path mapped to a moved folder

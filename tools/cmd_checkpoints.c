@@ -450,7 +450,7 @@ static void report_header(struct ctx *c)
 	}
 	printf("folder %s: %zu images, %zu unreadable, %zu other files", s->dir, inside, s->n_bad, s->n_other);
 	if (outside)
-		printf("; %zu parents outside the folder", outside);
+		printf("; %zu parent%s outside the folder", outside, outside == 1 ? "" : "s");
 	printf("\n");
 }
 
@@ -827,6 +827,7 @@ static void report_end_json(struct ctx *c)
 {
 	struct report *r = &c->rep;
 	const struct tally *t = &c->t;
+	size_t outside = 0;
 
 	report_begin_list(r, "commands");
 	for (size_t k = 0; k < c->n_cmds; k++) {
@@ -837,7 +838,9 @@ static void report_end_json(struct ctx *c)
 	}
 	report_end_list(r);
 	report_begin(r, "summary");
-	report_u64(r, "images", c->s->n);
+	for (size_t i = 0; i < c->s->n; i++)
+		outside += c->s->nodes[i].external;
+	report_u64(r, "images", c->s->n - outside); /* of the folder, as the text's first line */
 	report_u64(r, "chains", t->chains);
 	report_u64(r, "forks", t->forks);
 	report_u64(r, "missing_parents", t->missing);
@@ -850,6 +853,7 @@ static void report_end_json(struct ctx *c)
 	report_u64(r, "unreferenced", t->unreferenced);
 	report_u64(r, "unreadable", t->unreadable);
 	report_u64(r, "other_files", c->s->n_other);
+	report_u64(r, "parents_outside_folder", outside);
 	if (backup_mode(c)) {
 		report_u64(r, "backup_keeps", backup_keeps(c));
 		report_u64(r, "chains_with_extra_checkpoints", t->extra_chains);
