@@ -12,7 +12,7 @@
  * the image file's descriptor, so reads stay zero-copy until a rule is
  * added (then they are copied through the rules).
  *
- * The rule language is the library's (libvhdx.h, "fault injection").
+ * The rule language is the library's (libvhdx(3), "Fault injection").
  */
 #include "config.h"
 
@@ -31,6 +31,7 @@ struct vhdxfs_faults {
 	char *log_path;              /* -o fault-log=FILE, or NULL */
 	pthread_mutex_t lock;        /* last_error */
 	char last_error[512];        /* why the last write to .vhdxfs/faults was refused */
+	bool refused;                /* that refusal is newer than any accepted write: faults shows it first */
 };
 
 int vhdxfs_faults_setup(struct vhdxfs *fs, const char *rules_path, const char *log_path)
@@ -141,6 +142,20 @@ int vhdxfs_faults_render(struct vhdxfs *fs, char **out, size_t *len)
 	ret = vhdx_faults_format_rules(fs->faults->engine, &text);
 	if (ret < 0)
 		return ret;
+	/* a write refused since the last accepted one: its reason first, as a comment line */
+	pthread_mutex_lock(&fs->faults->lock);
+	if (fs->faults->refused) {
+		char *both = NULL;
+
+		if (asprintf(&both, "# last write refused (EINVAL, nothing changed): %s\n%s", fs->faults->last_error,
+			     text) < 0)
+			both = NULL;
+		free(text);
+		text = both;
+	}
+	pthread_mutex_unlock(&fs->faults->lock);
+	if (!text)
+		return -ENOMEM;
 	*out = text;
 	*len = strlen(text);
 	return 0;
@@ -155,6 +170,10 @@ static void ctl_refuse(struct vhdxfs_faults *vf, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(vf->last_error, sizeof vf->last_error, fmt, ap);
 	va_end(ap);
+	for (char *c = vf->last_error; *c; c++)
+		if (*c == '\n')
+			*c = ' '; /* one comment line in the listing */
+	vf->refused = true;
 	fuse_log(FUSE_LOG_ERR, "vhdxfs: .vhdxfs/faults: %s\n", vf->last_error);
 	pthread_mutex_unlock(&vf->lock);
 }
@@ -188,7 +207,9 @@ static bool is_command(const char *text, const char *word, const char **arg)
  * all or none.  Each write() must hold whole lines (echo, printf and cat of
  * a rules file do); the offset is ignored, so appending works too.  A
  * refused write fails with EINVAL (ENOENT for an unknown rule number) and
- * changes nothing; the reason goes to the log and to stats' faults_last_error.
+ * changes nothing; the reason goes to the log, to stats' faults_last_error
+ * and to the first line of the next reads of .vhdxfs/faults (until a write
+ * is accepted).
  */
 ssize_t vhdxfs_faults_write(struct vhdxfs *fs, const char *buf, size_t len, uint64_t off)
 {
@@ -235,6 +256,9 @@ ssize_t vhdxfs_faults_write(struct vhdxfs *fs, const char *buf, size_t len, uint
 	free(text);
 	if (ret < 0)
 		return ret == -ENOMEM || ret == -ENOENT ? ret : -EINVAL;
+	pthread_mutex_lock(&vf->lock);
+	vf->refused = false;
+	pthread_mutex_unlock(&vf->lock);
 	/*
 	 * Pages the kernel cached before this change would be served without
 	 * asking us: a new read rule would never fire on them, and pages a flip

@@ -29,6 +29,7 @@
 /* What our fuse_opt table collects. */
 struct cfg {
 	char *image;
+	char *mountpoint; /* as given (fuse_parse_cmdline takes it too) */
 	char *parent;
 	char *faults;    /* -o faults=FILE: fault rules loaded at mount */
 	char *fault_log; /* -o fault-log=FILE: rules and events written at exit */
@@ -131,11 +132,16 @@ static void help(void)
 "                                    last_error, and per layer N of the chain\n"
 "                                    layerN_path, layerN_reads, layerN_read_bytes,\n"
 "                                    and faults_injected, faults_failed... and\n"
-"                                    fault_ruleN_hits per active fault rule\n"
+"                                    fault_ruleN_hits per active fault rule, and\n"
+"                                    faults_last_error (why the last write to\n"
+"                                    faults was refused)\n"
 "        MOUNTPOINT/.vhdxfs/faults   the active fault rules, with their hit\n"
 "                                    counts; write a rule line to add it (several\n"
 "                                    lines at once are added all or none; a bad\n"
-"                                    line fails the write with EINVAL), 'clear'\n"
+"                                    line fails the write with EINVAL, and the\n"
+"                                    next reads of faults start with the reason:\n"
+"                                    '# last write refused ...: REASON', until a\n"
+"                                    write is accepted), 'clear'\n"
 "                                    to remove every rule, 'remove N' rule N;\n"
 "                                    every change drops the kernel's cached\n"
 "                                    pages of disk, so the next reads meet the\n"
@@ -180,7 +186,7 @@ static void help(void)
 "    -o max-depth=N        refuse chains longer than N layers (default 1000)\n"
 "    -o faults=FILE        inject the I/O faults of the rules in FILE (one rule\n"
 "                          a line, e.g. 'op=read voff=1M+64K err=EIO'; the rule\n"
-"                          language is in libvhdx.h, 'fault injection').  A bad\n"
+"                          language is in libvhdx(3), 'Fault injection').  A bad\n"
 "                          rule exits with status 2 naming the file and line\n"
 "    -o fault-log=FILE     at exit (after the image is closed) write the rules\n"
 "                          with their hit counts and every injected fault to FILE\n"
@@ -335,8 +341,11 @@ static int cfg_proc(void *data, const char *arg, int key, struct fuse_args *outa
 			c->image = strdup(arg);
 			return 0;
 		}
-		if (c->n_nonopt == 2)
+		if (c->n_nonopt == 2) {
+			free(c->mountpoint);
+			c->mountpoint = strdup(arg);
 			return 1; /* the mount point: fuse_parse_cmdline takes it */
+		}
 		fprintf(stderr, "vhdxfs: unexpected argument '%s'\n", arg);
 		c->bad = 1;
 		return 0;
@@ -348,6 +357,7 @@ static int cfg_proc(void *data, const char *arg, int key, struct fuse_args *outa
 static void cfg_free(struct cfg *c)
 {
 	free(c->image);
+	free(c->mountpoint);
 	free(c->parent);
 	free(c->faults);
 	free(c->fault_log);
@@ -596,6 +606,17 @@ int main(int argc, char **argv)
 	if (c.allow_others && !c.default_perms && fuse_opt_add_arg(&args, "-odefault_permissions")) {
 		fprintf(stderr, "vhdxfs: out of memory\n");
 		goto out_args;
+	}
+	/* a mount point that is no folder: the mount fails (status 1), it is no usage error */
+	if (c.mountpoint) {
+		int bad = stat(c.mountpoint, &st) < 0 ? errno : S_ISDIR(st.st_mode) ? 0 : ENOTDIR;
+
+		if (bad) {
+			fprintf(stderr, "vhdxfs: cannot mount %s on %s: %s (the mount point must be an existing folder)\n",
+				c.image, c.mountpoint, strerror(bad));
+			status = 1;
+			goto out_args;
+		}
 	}
 	if (fuse_parse_cmdline(&args, &fo) != 0) {
 		usage(stderr);

@@ -92,6 +92,12 @@ int vhdx_create(const char *path, const struct vhdx_create_options *in)
 		goto out;
 	}
 
+	/* every parameter checked before the file is touched: a bad size must not truncate a file under --force */
+	ret = o.format == VHDX_FORMAT_VHD ? vhdx_create_vhd_check(&p, parent) : vhdx_create_vhdx_check(&p);
+	if (ret < 0) {
+		ret = vhdx_err_prefix(ret, "%s", path);
+		goto out;
+	}
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | ((o.flags & VHDX_CREATE_OVERWRITE) ? O_TRUNC : O_EXCL), 0644);
 	if (fd < 0) {
 		ret = vhdx_err(errno, "%s: %s%s", path, strerror(errno),

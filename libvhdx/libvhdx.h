@@ -296,7 +296,10 @@ VHDX_API void vhdx_create_options_init(struct vhdx_create_options *opts);
  * Creates a new image at PATH.  Fails with EEXIST when PATH exists unless
  * VHDX_CREATE_OVERWRITE.  A differencing child (opts->parent set) takes its
  * virtual size and sector sizes from the parent and links to the parent's
- * current identity; the parent is only read.  0 or -errno.
+ * current identity; the parent is only read.  Every parameter is checked
+ * before PATH is created or truncated: EINVAL (the message says the allowed
+ * range) leaves an existing file as it was, even with VHDX_CREATE_OVERWRITE.
+ * 0 or -errno.
  */
 VHDX_API int vhdx_create(const char *path, const struct vhdx_create_options *opts);
 

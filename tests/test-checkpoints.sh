@@ -4,9 +4,10 @@
 # recovery checkpoints, an interrupted merge (a power cut during vhdx merge),
 # an image with a foreign name, a truncated image and files that are no
 # images.  Checks the exact report lines and JSON fields, the exit codes
-# (3 problems, 0 clean, 1 error), and that running the printed merge
-# commands leaves a folder that reports clean with every leaf reading as
-# before.
+# (3 problems, 0 clean, 1 error), that the default report is neutral (no
+# merge of ordinary checkpoints) while --backup-checkpoints 1 diagnoses the
+# extra recovery checkpoints, and that running the printed merge commands
+# leaves a folder that reports clean with every leaf reading as before.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/functions.sh"
 requires python3 sha256sum
 cd "$T"
@@ -73,16 +74,16 @@ rc=$?
 [ -s err.txt ] && fail "checkpoints wrote to stderr: $(cat err.txt)"
 want() { grep -qxF -- "$1" out.txt || fail "no line '$1' in the report:
 $(cat out.txt)"; }
-want "folder $D: 16 images"
-want "chain: $D/clean.vhdx <- $D/clean-1.avhdx (depth 1, vhdx, virtual 8388608 bytes)"
-want "chain: $D/disk.bin (depth 0, vhdx, virtual 8388608 bytes)"
-want "chain: $D/fork.vhdx <- $D/fork-a.avhdx (depth 1, vhdx, virtual 8388608 bytes)"
-want "chain: $D/fork.vhdx <- $D/fork-b.avhdx (depth 1, vhdx, virtual 8388608 bytes)"
-want "chain: $D/vm.vhd <- $D/vm-1.avhd <- $D/vm-2.avhd <- $D/vm-3.avhd (depth 3, vhd, virtual 8388608 bytes)"
-want "extra recovery checkpoints: 2 over $D/vm.vhd: $D/vm-1.avhd $D/vm-2.avhd (a backup expects one checkpoint over a base; 0xA000971E)"
+want "folder $D: 16 images, 2 unreadable, 2 other files"
+want "chain: $D/clean.vhdx <- $D/clean-1.avhdx (depth 2: the base and 1 checkpoint, vhdx, virtual 8388608 bytes)"
+want "chain: $D/disk.bin (depth 1: a base alone, vhdx, virtual 8388608 bytes)"
+want "chain: $D/fork.vhdx <- $D/fork-a.avhdx (depth 2: the base and 1 checkpoint, vhdx, virtual 8388608 bytes)"
+want "chain: $D/fork.vhdx <- $D/fork-b.avhdx (depth 2: the base and 1 checkpoint, vhdx, virtual 8388608 bytes)"
+want "chain: $D/vm.vhd <- $D/vm-1.avhd <- $D/vm-2.avhd <- $D/vm-3.avhd (depth 4: the base and 3 checkpoints, vhd, virtual 8388608 bytes)"
+grep -q "recovery\|0xA000971E\|vm-2.avhd. --into" out.txt && fail "the neutral report calls ordinary checkpoints recovery checkpoints: $(cat out.txt)"
 want "fork: $D/fork.vhdx has 2 children: $D/fork-a.avhdx $D/fork-b.avhdx (merging one child into it would change what the others read)"
-want "linkage mismatch: $D/mm-1.avhdx links to {$mm_link}, its parent $D/mm.vhdx is {$mm_id}"
-grep -qF "missing parent: $D/orphan.avhdx: parent \".\\gone.vhdx\" {$orphan_link} not found; tried: " out.txt ||
+want "linkage mismatch: $D/mm-1.avhdx: parent \"mm.vhdx\" {$mm_link} is $D/mm.vhdx {$mm_id} now"
+grep -qF "missing parent: $D/orphan.avhdx: parent \"gone.vhdx\" {$orphan_link} not found; tried: " out.txt ||
 	fail "no missing-parent line for orphan.avhdx: $(cat out.txt)"
 grep "^missing parent: $D/orphan.avhdx" out.txt | grep -qF "$D/gone.vhdx (not found)" ||
 	fail "the missing parent line does not list $D/gone.vhdx as tried"
@@ -92,15 +93,28 @@ want "unreferenced: $D/orphan.avhdx: nothing builds on it and its parent is miss
 want "unreadable: $D/noise.avhdx: named like an image, but neither a VHDX nor a VHD (5000 bytes)"
 grep -q "^unreadable: $D/cut.vhdx: .*region table" out.txt || fail "cut.vhdx not reported as unreadable: $(cat out.txt)"
 grep -q "notes.txt\|Snapshots" out.txt && fail "a file that is no image was reported"
+want "incomplete chain: $D/db-1.avhdx <- $D/db-2.avhdx (no base: an interrupted merge at $D/db-1.avhdx; the leaf cannot be read)"
+want "  # completes the interrupted merge of $D/db-1.avhdx into $(realpath "$D/db.vhdx"), re-points its children to it, and DELETES $D/db-1.avhdx (its data is then in $(realpath "$D/db.vhdx")):"
 want "  vhdx merge '$D/db-1.avhdx' --into '$(realpath "$D/db.vhdx")' --delete --relink '$D/db-2.avhdx'"
-want "  vhdx merge '$D/vm-2.avhd' --into '$D/vm.vhd' --delete --relink '$D/vm-3.avhd'"
-[ "$(grep -c '^  vhdx merge ' out.txt)" = 2 ] || fail "expected exactly 2 merge commands: $(cat out.txt)"
-want "summary: 7 chains, 1 forks, 1 missing parents, 1 linkage mismatches, 1 interrupted merges, 2 unreferenced, 2 extra checkpoints, 2 unreadable"
+[ "$(grep -c '^  vhdx merge ' out.txt)" = 1 ] || fail "expected exactly 1 merge command: $(cat out.txt)"
+want "summary: 7 chains, 1 forks, 1 missing parents, 1 linkage mismatches, 1 interrupted merges, 0 cycles, 1 incomplete chains, 0 merged, 2 unreferenced, 2 unreadable"
 want "problems found"
 pass "text report: chains, fork, missing parent, mismatch, interrupted merge, unreferenced, unreadable, commands"
 
+# the backup diagnosis, asked for: the backup keeps one checkpoint over a base
+"$VHDX" checkpoints --backup-checkpoints 1 "$D" > out.txt 2> err.txt
+[ $? -eq 3 ] || fail "checkpoints --backup-checkpoints 1: exit not 3"
+want "extra recovery checkpoints: 2 over $D/vm.vhd: $D/vm-1.avhd $D/vm-2.avhd (the backup keeps 1; a backup job fails with 0xA000971E, another recovery checkpoint exists)"
+want "  # merges the extra recovery checkpoints $D/vm-1.avhd and $D/vm-2.avhd into $D/vm.vhd and DELETES $D/vm-1.avhd and $D/vm-2.avhd:"
+want "  vhdx merge '$D/db-1.avhdx' --into '$(realpath "$D/db.vhdx")' --delete --relink '$D/db-2.avhdx'"
+want "  vhdx merge '$D/vm-2.avhd' --into '$D/vm.vhd' --delete --relink '$D/vm-3.avhd'"
+[ "$(grep -c '^  vhdx merge ' out.txt)" = 2 ] || fail "expected exactly 2 merge commands: $(cat out.txt)"
+want "summary: 7 chains, 1 forks, 1 missing parents, 1 linkage mismatches, 1 interrupted merges, 0 cycles, 1 incomplete chains, 0 merged, 2 unreferenced, 2 unreadable, 2 extra checkpoints (the backup keeps 1)"
+want "problems found"
+pass "--backup-checkpoints 1: the extra recovery checkpoints (0xA000971E) and their merge command"
+
 # the same as JSON
-"$VHDX" checkpoints --json "$D" > out.json
+"$VHDX" checkpoints --backup-checkpoints 1 --json "$D" > out.json
 [ $? -eq 3 ] || fail "checkpoints --json: exit not 3"
 python3 - "$D" "$mm_link" "$mm_id" "$orphan_link" out.json <<'EOF' || fail "JSON report"
 import json, sys
@@ -112,14 +126,15 @@ assert (s["images"], s["chains"], s["forks"], s["missing_parents"], s["linkage_m
        (16, 7, 1, 1, 1, 1, 2, 2, 1, 2), s
 assert r["clean"] is False
 vm = [c for c in r["chains"] if c["leaf"] == d + "/vm-3.avhd"][0]
-assert vm["depth"] == 3 and vm["format"] == "vhd" and vm["extra_checkpoints"] == 2, vm
+assert vm["depth"] == 4 and vm["checkpoints"] == 3 and vm["format"] == "vhd" and vm["extra_checkpoints"] == 2, vm
 assert [l["path"] for l in vm["layers"]] == [d + "/vm.vhd", d + "/vm-1.avhd", d + "/vm-2.avhd", d + "/vm-3.avhd"]
 assert all(l["file_size"] > 0 for l in vm["layers"])
 fk = r["forks"][0]
 assert fk["parent"] == d + "/fork.vhdx" and [c["path"] for c in fk["children"]] == [d + "/fork-a.avhdx", d + "/fork-b.avhdx"]
 bl = {b["image"]: b for b in r["broken_links"]}
 assert bl[d + "/mm-1.avhdx"]["problem"] == "linkage_mismatch"
-assert bl[d + "/mm-1.avhdx"]["linkage"] == mm_link and bl[d + "/mm-1.avhdx"]["parent_identity"] == mm_id
+assert bl[d + "/mm-1.avhdx"]["linkage"] == mm_link and bl[d + "/mm-1.avhdx"]["found_identity"] == mm_id
+assert bl[d + "/mm-1.avhdx"]["parent"] == "mm.vhdx" and bl[d + "/mm-1.avhdx"]["found"] == d + "/mm.vhdx"
 assert bl[d + "/orphan.avhdx"]["problem"] == "missing" and bl[d + "/orphan.avhdx"]["linkage"] == orphan_link
 assert d + "/gone.vhdx (not found)" in bl[d + "/orphan.avhdx"]["tried"]
 assert bl[d + "/db-1.avhdx"]["problem"] == "interrupted_merge" and bl[d + "/db-1.avhdx"]["referenced"] is True
@@ -136,17 +151,17 @@ VHDX=$VHDX bash -e cmds.sh > cmds.out 2>&1 || fail "the printed merge commands f
 [ "$(rawsum "$D/db-2.avhdx")" = "$db_sum" ] || fail "db-2.avhdx reads differently after the cleanup"
 [ -e "$D/vm-1.avhd" ] || [ -e "$D/vm-2.avhd" ] || [ -e "$D/db-1.avhdx" ] || [ -e "$D/db-1.avhdx.merging" ] &&
 	fail "merged layers or the record are still there: $(ls "$D")"
-"$VHDX" checkpoints "$D" > out2.txt
+"$VHDX" checkpoints --backup-checkpoints 1 "$D" > out2.txt
 [ $? -eq 3 ] || fail "the fork, orphan and mismatch remain: exit should stay 3"
-grep -qxF "chain: $D/vm.vhd <- $D/vm-3.avhd (depth 1, vhd, virtual 8388608 bytes)" out2.txt || fail "vm chain: $(cat out2.txt)"
-grep -qxF "chain: $D/db.vhdx <- $D/db-2.avhdx (depth 1, vhdx, virtual 8388608 bytes)" out2.txt || fail "db chain: $(cat out2.txt)"
+grep -qxF "chain: $D/vm.vhd <- $D/vm-3.avhd (depth 2: the base and 1 checkpoint, vhd, virtual 8388608 bytes)" out2.txt || fail "vm chain: $(cat out2.txt)"
+grep -qxF "chain: $D/db.vhdx <- $D/db-2.avhdx (depth 2: the base and 1 checkpoint, vhdx, virtual 8388608 bytes)" out2.txt || fail "db chain: $(cat out2.txt)"
 grep -q "^extra recovery\|^interrupted merge\|^  vhdx merge" out2.txt && fail "still something to merge: $(cat out2.txt)"
 # what remains cannot be merged: remove it by hand, then the folder is clean
 rm -r "$D/fork-b.avhdx" "$D/orphan.avhdx" "$D/mm-1.avhdx" "$D/cut.vhdx" "$D/noise.avhdx"
 "$VHDX" checkpoints "$D" > out3.txt || fail "checkpoints after the cleanup: exit $? $(cat out3.txt)"
-grep -qxF "summary: 6 chains, 0 forks, 0 missing parents, 0 linkage mismatches, 0 interrupted merges, 0 unreferenced, 0 extra checkpoints, 0 unreadable" out3.txt ||
+grep -qxF "summary: 6 chains, 0 forks, 0 missing parents, 0 linkage mismatches, 0 interrupted merges, 0 cycles, 0 incomplete chains, 0 merged, 0 unreferenced, 0 unreadable" out3.txt ||
 	fail "summary after the cleanup: $(cat out3.txt)"
-grep -qxF "clean: nothing to clean up" out3.txt || fail "not clean: $(cat out3.txt)"
+grep -qxF "clean: nothing broken" out3.txt || fail "not clean: $(cat out3.txt)"
 "$VHDX" checkpoints --json "$D" | python3 -c 'import json,sys; r=json.load(sys.stdin); assert r["clean"] is True and r["commands"] == []' ||
 	fail "JSON after the cleanup"
 pass "the printed merge commands clean up the extras and the interrupted merge; leaves read as before; exit 0 when clean"
@@ -156,15 +171,15 @@ mkdir -p "$T/store" "$T/ext"
 mk --size 4M "$T/store/gold.vhdx"
 mk --parent "$T/store/gold.vhdx" "$T/ext/work.avhdx"
 "$VHDX" checkpoints "$T/ext" > ext.txt || fail "a parent outside the folder (relative path) is found: $(cat ext.txt)"
-grep -qxF "chain: $T/ext/../store/gold.vhdx <- $T/ext/work.avhdx (depth 1, vhdx, virtual 4194304 bytes)" ext.txt ||
-	grep -qF "gold.vhdx <- $T/ext/work.avhdx (depth 1" ext.txt || fail "outside parent: $(cat ext.txt)"
+grep -qxF "chain: $T/ext/../store/gold.vhdx <- $T/ext/work.avhdx (depth 2: the base and 1 checkpoint, vhdx, virtual 4194304 bytes)" ext.txt ||
+	grep -qF "gold.vhdx <- $T/ext/work.avhdx (depth 2" ext.txt || fail "outside parent: $(cat ext.txt)"
 mv "$T/store" "$T/moved"
 "$VHDX" checkpoints "$T/ext" > ext2.txt
 [ $? -eq 3 ] || fail "a moved parent is not a problem?"
 win=$(tr '/' '\\' <<< "$T/store")
 "$VHDX" checkpoints --path-map "$win=$T/moved" "$T/ext" > ext3.txt ||
 	fail "--path-map did not find the moved parent: $(cat ext3.txt)"
-grep -qF "$T/moved/gold.vhdx <- $T/ext/work.avhdx (depth 1" ext3.txt || fail "path-map chain: $(cat ext3.txt)"
+grep -qF "$T/moved/gold.vhdx <- $T/ext/work.avhdx (depth 2" ext3.txt || fail "path-map chain: $(cat ext3.txt)"
 pass "parents outside the folder: relative locator, --path-map"
 
 # errors and usage
@@ -175,5 +190,5 @@ grep -q "nonexistent" e.txt || fail "the error does not name the folder"
 [ $? -eq 2 ] || fail "no folder is not a usage error"
 mkdir "$T/empty"
 "$VHDX" checkpoints "$T/empty" > e2.txt || fail "an empty folder is not clean"
-grep -qxF "folder $T/empty: 0 images" e2.txt || fail "empty folder: $(cat e2.txt)"
+grep -qxF "folder $T/empty: 0 images, 0 unreadable, 0 other files" e2.txt || fail "empty folder: $(cat e2.txt)"
 pass "exit 1 for a missing folder, 2 for usage, 0 for an empty folder"

@@ -5,7 +5,7 @@
 #    (0xA0009723), fail and crash merges (leaving extra checkpoints behind:
 #    0xA000971E next round, then merged; interrupted merges resumed) and
 #    fail the backup's reads: no silent fault, no unexpected error, no lost
-#    data, every one of those cases at least once, the chain ends at depth 1
+#    data, every one of those cases at least once, the chain ends at depth 2
 #    and the folder holds just the base and the last checkpoint (vhdx
 #    checkpoints reports it clean);
 #  - the disk then reads byte for byte as after the same 50 rounds without
@@ -43,7 +43,7 @@ assert s["rounds_run"] == 50 and len(r["rounds"]) == 50, s
 for c in ("unexpected", "silent", "damaged", "lost"):
     assert s["rounds_by_class"][c] == 0, (c, s)
     assert s["faults_by_class"][c] == 0, (c, s)
-assert s["verdict"] == "ok" and s["final_problem"] == "" and s["final_depth"] == 1, s
+assert s["verdict"] == "ok" and s["final_problem"] == "" and s["final_depth"] == 2, s
 assert s["final_leaf"] == "f/base-ckpt-0050.avhdx", s["final_leaf"]
 # every fault case at least once
 for k in ("create_failed_0xA0009723", "extra_checkpoint_0xA000971E", "extra_checkpoint_resolved", "merge_failed",
@@ -57,7 +57,16 @@ rs = r["rounds"]
 assert sum(x["create_failed"] for x in rs) == s["create_failed_0xA0009723"]
 assert sum(x["extra_checkpoint_detected"] for x in rs) == s["extra_checkpoint_0xA000971E"]
 assert sum(x["merge_crashed"] for x in rs) == s["merge_crashed"]
-assert sum(len(x["faults"]) for x in rs) == s["faults"]
+# injected faults are the rules' hits; calls failed after a simulated crash are counted apart (issue #17 item 5)
+assert s["faults"] == sum(x["hits"] for x in s["rules"]), (s["faults"], s["rules"])
+assert sum(len([e for e in x["faults"] if e["action"] != "after-crash"]) for x in rs) == s["faults"]
+assert sum(len([e for e in x["faults"] if e["action"] == "after-crash"]) for x in rs) == s["after_crash_events"] >= 1, s
+# a round that met 0xA000971E or resumed an interrupted merge failed as a backup job: reported, never clean
+for x in rs:
+    if x["extra_checkpoint_detected"] or x["merge_resumed"]:
+        assert x["class"] != "clean", x
+# numbers are numbers (issue #17 item 12)
+assert isinstance(s["seconds"], float) and all(isinstance(x["seconds"], float) for x in rs), s["seconds"]
 # a creation failure is reported with its code and the library's message, the steps name the files
 cf = [st for x in rs for st in x["steps"] if st["step"] == "create" and st["errno"]]
 assert cf and all(st["message"].startswith("0xA0009723 cannot create a recovery checkpoint: ") for st in cf), cf
@@ -68,7 +77,7 @@ assert det and all(st["message"].startswith("0xA000971E another recovery checkpo
 failed_before = False
 for x in rs:
     if x["extra_checkpoint_detected"]:
-        assert failed_before and x["depth_found"] >= 2, x
+        assert failed_before and x["depth_found"] >= 3 and x["checkpoints_found"] == x["depth_found"] - 1, x
     failed_before = failed_before or x["merge_failed"]
 # messages name the rules file's rules
 for x in rs:
@@ -81,14 +90,14 @@ print("ok", s["create_failed_0xA0009723"], s["extra_checkpoint_0xA000971E"], s["
 EOF
 [ "$(ls f | sort | tr '\n' ' ')" = "base-ckpt-0050.avhdx base.vhdx " ] || fail "files left in the folder: $(ls f)"
 "$VHDX" checkpoints f > ck.txt || fail "vhdx checkpoints after the cycle: $(cat ck.txt)"
-grep -qxF "chain: f/base.vhdx <- f/base-ckpt-0050.avhdx (depth 1, vhdx, virtual 16777216 bytes)" ck.txt ||
+grep -qxF "chain: f/base.vhdx <- f/base-ckpt-0050.avhdx (depth 2: the base and 1 checkpoint, vhdx, virtual 16777216 bytes)" ck.txt ||
 	fail "the final chain: $(cat ck.txt)"
-pass "50 rounds under faults: $(python3 -c 'import json,sys; s=json.load(open(sys.argv[1]))["summary"]; print("%d faults, %d creation failures, %d extra checkpoints found (%d resolved), %d merges failed (%d crashed), %d resumed, %d backup reads failed; no silent fault, no lost data; depth 1" % (s["faults"], s["create_failed_0xA0009723"], s["extra_checkpoint_0xA000971E"], s["extra_checkpoint_resolved"], s["merge_failed"], s["merge_crashed"], s["merge_resumed"], s["backup_read_failed"]))' f.json)"
+pass "50 rounds under faults: $(python3 -c 'import json,sys; s=json.load(open(sys.argv[1]))["summary"]; print("%d faults, %d creation failures, %d extra checkpoints found (%d resolved), %d merges failed (%d crashed), %d resumed, %d backup reads failed; no silent fault, no lost data; depth 2" % (s["faults"], s["create_failed_0xA0009723"], s["extra_checkpoint_0xA000971E"], s["extra_checkpoint_resolved"], s["merge_failed"], s["merge_crashed"], s["merge_resumed"], s["backup_read_failed"]))' f.json)"
 
 # the same rounds without faults give the same disk
 mkdir n
 "$VHDX" cycle checkpoint --base n/base.vhdx --count 50 --size 16M --seed 7 -q > n.txt || fail "50 rounds without faults: $(cat n.txt)"
-grep -qxF "Verdict: ok: every fault was reported and recovered; no data lost; the chain ends at depth 1" n.txt ||
+grep -qxF "Verdict: ok: every fault was reported and recovered; no data lost; the chain ends at depth 2 (the base and one checkpoint)" n.txt ||
 	fail "verdict without faults: $(cat n.txt)"
 grep -qE '^  clean +50 +0$' n.txt || fail "not 50 clean rounds without faults: $(cat n.txt)"
 sum_f=$(rawsum f/base-ckpt-0050.avhdx)
@@ -102,10 +111,10 @@ pass "the disk (and the merged base) after 50 faulty rounds equals the fault-fre
 mkdir v
 "$VHDX" cycle checkpoint --base v/base.vhd --count 8 --size 8M --seed 3 --faults disk.rules -q > v.txt ||
 	fail "VHD rounds: $(cat v.txt)"
-grep -q "final chain: v/base-ckpt-0008.avhd, depth 1" v.txt || fail "VHD final chain: $(cat v.txt)"
+grep -q "final chain: v/base-ckpt-0008.avhd, depth 2" v.txt || fail "VHD final chain: $(cat v.txt)"
 "$VHDX" info --json v/base-ckpt-0008.avhd | python3 -c 'import json,sys; r=json.load(sys.stdin); assert [l["format"] for l in r["layers"]] == ["vhd", "vhd"], r' ||
 	fail "the VHD chain is not VHD"
-pass "VHD base: 8 rounds, depth 1"
+pass "VHD base: 8 rounds, depth 2"
 
 # a silent corruption: a bit flipped in the merge's writes is found as lost data (exit 3)
 echo "op=write file=base.vhdx struct=payload nth=3 flip=1" > flip.rules

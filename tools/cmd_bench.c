@@ -114,8 +114,13 @@ static void json_num(FILE *o, const char *key, double v, int prec)
 
 static void print_json(const struct bench *b, const char *load)
 {
-	printf("{\"size\":%llu,\"runs\":%d,\"load_average\":", (unsigned long long)b->size, b->runs);
-	json_write_string(stdout, load);
+	double l1 = 0, l5 = 0, l15 = 0;
+
+	/* /proc/loadavg "0.52 0.58 0.59 1/467 12345": the three averages, as numbers */
+	if (sscanf(load, "%lf %lf %lf", &l1, &l5, &l15) != 3)
+		l1 = l5 = l15 = 0;
+	printf("{\"size\":%llu,\"runs\":%d,\"load_average\":[%.2f,%.2f,%.2f]", (unsigned long long)b->size, b->runs,
+	       l1, l5, l15);
 	printf(",\"figures\":[");
 	for (unsigned i = 0; i < bench_nfigs; i++) {
 		const struct bench_fig *f = &bench_figs[i];
@@ -138,6 +143,7 @@ static void print_json(const struct bench *b, const char *load)
 		printf("}");
 	}
 	printf("]}\n");
+	tool_json_printed();
 }
 
 static void print_table(const struct bench *b, const char *load)

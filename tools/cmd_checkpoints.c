@@ -1,117 +1,104 @@
 /*
  * cmd_checkpoints.c - `vhdx checkpoints DIR`: the checkpoint chains of a
- * folder of VHD/VHDX/AVHDX files (issue #7), the way an administrator sees a
- * Hyper-V VM folder after backup jobs that left recovery checkpoints behind.
+ * folder of VHD/VHDX/AVHDX files, the way an administrator sees a Hyper-V
+ * VM folder (issues #7, #17).  checkpoints_scan.c finds the facts; this
+ * file reports them.
  *
- * Every regular file of DIR is probed with the library's format probes
- * (so an image is found whatever its name); files no format bids on are
- * skipped quietly, images that bid but do not open are reported as
- * unreadable.  Each differencing image's parent is looked up with the
- * library's own resolution (chain/parent.c: locator paths, --path-map,
- * --parent-dir, the identity check), so what is reported here is what
- * `vhdx info` and vhdxfs would find.  Then:
+ * By default the report is neutral: a chain of many checkpoints, or a
+ * fork, is what Hyper-V makes every day, and only Hyper-V's configuration
+ * knows which checkpoints a backup product made.  Reported as facts:
  *
- *   chain        each leaf (an image nothing in DIR builds on) down to its
- *                base; depth = the number of differencing layers
+ *   chain        each leaf (an image nothing builds on) down to its base;
+ *                depth = the number of images in it, the base included
+ *                (as `vhdx info`'s chain_depth and --max-depth count)
  *   fork         a parent with two or more children
- *   missing parent / linkage mismatch
- *                a differencing image whose parent is not found (the paths
- *                tried) or has another identity (both GUIDs)
- *   interrupted merge
- *                a mismatch explained by CHILD.merging (vhdx_merge's record):
- *                running the same merge again completes it
- *   unreferenced a differencing image with a broken link that nothing builds
- *                on: no chain can read it (a checkpoint left over after its
- *                parent changed or vanished)
- *   extra recovery checkpoints
- *                a chain with more than one differencing layer: a backup
- *                product expects one AVHDX (the running one) over each base,
- *                and fails with 0xA000971E while more exist
+ *   broken links a missing parent (the paths tried), a linkage mismatch
+ *                (both GUIDs), an unreadable parent, a cycle of parents,
+ *                an interrupted merge (CHILD.merging), a chain that does
+ *                not reach a base
+ *   merged       a layer `vhdx merge` wrote into its parent and left
+ *                behind (its parent changed after it was made and holds
+ *                all its data): deleting it loses nothing
+ *   unreferenced a differencing image with a broken link that nothing
+ *                builds on
  *
- * For the extra checkpoints and the interrupted merges it prints the
- * `vhdx merge` commands that clean them up, quoted for a POSIX shell.
- * Exit 0 nothing to clean, 3 problems found, 1 error.
+ * The backup diagnosis (0xA000971E "another recovery checkpoint exists",
+ * 0xA0009723 "cannot create a recovery checkpoint") is given only when the
+ * user states what the backup product expects: --backup-checkpoints N (how
+ * many checkpoints it keeps over a base) or --recovery GLOB (which files
+ * are its recovery checkpoints).
+ *
+ * Commands that clean up are printed quoted for a POSIX shell, with every
+ * chain option of the command line, each after a line saying in words what
+ * it changes and which files it deletes.
+ * Exit 0 nothing broken, 3 something broken or to clean up, 1 error.
  */
 #include "config.h"
 
-#include <dirent.h>
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <fnmatch.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/stat.h>
 
-#include "tool.h"
-#include "internal.h"
-#include "chain/chain.h"
+#include "checkpoints.h"
+#include "format/format.h"
 #include "codec/guid.h"
-#include "io/io.h"
 
-#define PROBE_BYTES (64u << 10)
+#define MAX_CHAIN 128
+#define MAX_KIDS 64
 
-enum link_state {
-	LINK_NONE,     /* not differencing */
-	LINK_OK,       /* parent found, identity matches */
-	LINK_MISSING,  /* no candidate found */
-	LINK_MISMATCH, /* a candidate with another identity */
-	LINK_ERROR,    /* the parent could not be read (I/O error, sector size...) */
+struct ck_cmd {
+	char *note;  /* what it does, in words (deleted files named) */
+	char *text;  /* the command line */
 };
 
-struct node {
-	char *path;
-	bool external;            /* a parent outside DIR, reached through a locator */
-	dev_t dev;
-	ino_t ino;
-	enum vhdx_format format;
-	enum vhdx_disk_type type;
-	uint64_t virtual_size, file_size;
-	uint32_t block_size;
-	uint8_t identity[16];
-	bool has_parent;
-	uint8_t linkage[16];
-	char *parent_name;        /* first locator entry, as stored */
-	enum link_state link;
-	int parent;               /* index of the parent node, or -1 */
-	uint8_t parent_identity[16]; /* LINK_MISMATCH: what the candidate is */
-	char *parent_path;        /* LINK_MISMATCH: the candidate */
-	char *message;            /* LINK_MISSING/ERROR: the library's message */
-	char *tried;              /* LINK_MISSING: "path (why); ..." */
-	char *merging_ancestor;   /* ancestor named by PATH.merging, or NULL */
-	unsigned n_children;
-	bool extra;               /* an extra recovery checkpoint of some chain */
+struct tally {
+	unsigned chains, forks, missing, mismatches, interrupted, unreferenced, merged, cycles, incomplete,
+		link_errors, unreadable, extra_chains, extra_layers, broken_chains_backup;
 };
 
-struct unreadable {
-	char *path, *message;
+struct ctx {
+	struct scan *s;
+	bool json;
+	int backup_n;              /* --backup-checkpoints N, or -1 */
+	const char *globs[65];     /* --recovery GLOB... */
+	unsigned n_globs;
+	char *chain_args;          /* the chain options, quoted, for the commands */
+	struct report rep;
+	struct tally t;
+	struct ck_cmd *cmds;
+	size_t n_cmds;
 };
 
-struct scan {
-	const char *dir;
-	struct tool_open to;
-	struct node *nodes;
-	size_t n, cap;
-	struct unreadable *bad;
-	size_t n_bad, cap_bad;
-};
+enum { OPT_BACKUP_N = OPT__NEXT, OPT_RECOVERY };
 
 static void help(FILE *f)
 {
-	fprintf(f, "Usage: vhdx checkpoints [--json] [CHAIN OPTIONS] DIR\n\n"
+	fprintf(f, "Usage: vhdx checkpoints [--json] [--backup-checkpoints N] [--recovery GLOB] [CHAIN OPTIONS] DIR\n\n"
 		   "Reads every VHD, VHDX and AVHDX file of DIR (found by their contents, not\n"
-		   "their names; other files are skipped) and reports each chain from base to\n"
-		   "leaf with its depth, forks (a parent with several children), broken links\n"
-		   "(a missing parent with the paths tried, a linkage mismatch with both GUIDs),\n"
-		   "interrupted merges (CHILD.merging), unreferenced checkpoints (a differencing\n"
-		   "image with a broken link that nothing builds on), unreadable images, and\n"
-		   "extra recovery checkpoints: more than one differencing layer over a base,\n"
-		   "where a backup product expects one and fails with 0xA000971E.  Then the\n"
-		   "'vhdx merge' commands that clean them up, quoted, ready to paste.\n\n"
-		   "  --json          machine-readable output\n"
-		   "  -h, --help      this text\n\n" TOOL_OPEN_HELP
-		   "\nExit status: 0 nothing to clean up, 3 problems found, 1 error.\n");
+		   "their names; other files are skipped) and reports the facts: each chain from\n"
+		   "base to leaf with its depth (the number of images in it, the base included),\n"
+		   "forks (a parent with several children), broken links (a missing parent with\n"
+		   "the paths tried, a linkage mismatch with both GUIDs, a cycle of parents, a\n"
+		   "chain that does not reach a base), interrupted merges (CHILD.merging), layers\n"
+		   "merged away by 'vhdx merge' (their parent holds all their data), unreferenced\n"
+		   "checkpoints and unreadable images.  Many checkpoints and forks are normal.\n"
+		   "Then the commands that clean up, quoted, ready to paste, each after a line\n"
+		   "saying which files it deletes.\n\n"
+		   "Backup diagnosis (only when asked for):\n"
+		   "  --backup-checkpoints N  the backup product keeps N checkpoints over a base\n"
+		   "                          (Backup Exec: 1); more are its leftovers (0xA000971E)\n"
+		   "  --recovery GLOB         the files matching GLOB (a shell pattern on the file\n"
+		   "                          name, repeatable) are its recovery checkpoints; with\n"
+		   "                          no --backup-checkpoints it keeps 1 of them\n\n"
+		   "  --json                  machine-readable output\n"
+		   "  -h, --help              this text\n\n" TOOL_OPEN_HELP
+		   "  (--parent FILE: FILE is tried for every image whose own locator finds no parent)\n"
+		   "\nExit status: 0 nothing broken, 3 something broken or to clean up, 1 error.\n");
 }
 
 /* Shell-quotes S into F: 'it'\''s' */
@@ -127,319 +114,40 @@ static void shell_quote(FILE *f, const char *s)
 	fputc('\'', f);
 }
 
-static const char *type_name(enum vhdx_disk_type t)
-{
-	return vhdx_disk_type_name(t);
-}
-
 static const char *fmt_name(enum vhdx_format f)
 {
 	return f == VHDX_FORMAT_VHD ? "vhd" : "vhdx";
 }
 
-/* 1 when a format bids on PATH, 0 when none does, -errno when it cannot be read. */
-static int probe_file(const char *path, uint64_t size)
+/* The chain options of the command line, quoted, each with a leading space (malloc'd). */
+static char *chain_args(const struct tool_open *to)
 {
-	const struct vhdx_format_ops *formats[] = { &vhdx_format_vhdx, &vhdx_format_vhd };
-	struct vhdx_io *io;
-	uint8_t *head;
-	size_t len = (size_t)(size < PROBE_BYTES ? size : PROBE_BYTES);
-	int ret, bid = 0;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
 
-	ret = vhdx_io_file_open(path, false, &io);
-	if (ret < 0)
-		return ret;
-	head = malloc(PROBE_BYTES);
-	if (!head) {
-		vhdx_io_close(io);
-		return vhdx_err(ENOMEM, "out of memory");
-	}
-	ret = len ? vhdx_io_pread(io, head, len, 0, VHDX_TAG_OTHER) : 0;
-	for (size_t i = 0; ret >= 0 && i < sizeof formats / sizeof formats[0]; i++)
-		if (formats[i]->probe(io, head, len, size) > 0)
-			bid = 1;
-	free(head);
-	vhdx_io_close(io);
-	return ret < 0 ? ret : bid;
-}
-
-static bool image_suffix(const char *name)
-{
-	const char *dot = strrchr(name, '.');
-
-	return dot && (!strcasecmp(dot, ".vhdx") || !strcasecmp(dot, ".avhdx") || !strcasecmp(dot, ".vhd") ||
-		       !strcasecmp(dot, ".avhd"));
-}
-
-static struct node *node_add(struct scan *s)
-{
-	if (s->n == s->cap) {
-		size_t ncap = s->cap ? s->cap * 2 : 16;
-		struct node *p = realloc(s->nodes, ncap * sizeof *p);
-		if (!p)
-			return NULL;
-		s->nodes = p;
-		s->cap = ncap;
-	}
-	memset(&s->nodes[s->n], 0, sizeof s->nodes[0]);
-	s->nodes[s->n].parent = -1;
-	return &s->nodes[s->n++];
-}
-
-static int bad_add(struct scan *s, const char *path, const char *msg)
-{
-	if (s->n_bad == s->cap_bad) {
-		size_t ncap = s->cap_bad ? s->cap_bad * 2 : 8;
-		struct unreadable *p = realloc(s->bad, ncap * sizeof *p);
-		if (!p)
-			return -ENOMEM;
-		s->bad = p;
-		s->cap_bad = ncap;
-	}
-	s->bad[s->n_bad].path = strdup(path);
-	s->bad[s->n_bad].message = strdup(msg);
-	s->n_bad++;
-	return 0;
-}
-
-static int find_node(const struct scan *s, dev_t dev, ino_t ino)
-{
-	for (size_t i = 0; i < s->n; i++)
-		if (s->nodes[i].dev == dev && s->nodes[i].ino == ino)
-			return (int)i;
-	return -1;
-}
-
-/* Fills N from the opened layer L. */
-static void node_fill(struct node *n, const struct vhdx_layer *l, const struct stat *st)
-{
-	n->dev = st->st_dev;
-	n->ino = st->st_ino;
-	n->file_size = (uint64_t)st->st_size;
-	n->format = l->format;
-	n->type = l->type;
-	n->virtual_size = l->virtual_size;
-	n->block_size = l->block_size;
-	memcpy(n->identity, l->identity, 16);
-	n->has_parent = l->has_parent;
-	if (l->has_parent) {
-		memcpy(n->linkage, l->parent.linkage, 16);
-		if (l->parent.n_paths)
-			n->parent_name = strdup(l->parent.paths[0].value);
-	}
-}
-
-/* The ancestor path of PATH.merging, or NULL. */
-static char *merging_record(const char *path)
-{
-	char rec[PATH_MAX + 16], line[PATH_MAX + 32];
-	char *anc = NULL;
-	FILE *f;
-
-	snprintf(rec, sizeof rec, "%s.merging", path);
-	f = fopen(rec, "r");
 	if (!f)
 		return NULL;
-	while (fgets(line, sizeof line, f))
-		if (!strncmp(line, "ancestor=", 9)) {
-			line[strcspn(line, "\n")] = 0;
-			anc = strdup(line + 9);
-			break;
-		}
-	fclose(f);
-	return anc;
+	for (unsigned i = 0; i < to->n_parent_dirs; i++) {
+		fputs(" --parent-dir ", f);
+		shell_quote(f, to->parent_dirs[i]);
+	}
+	for (unsigned i = 0; i < to->n_path_maps; i++) {
+		fputs(" --path-map ", f);
+		shell_quote(f, to->path_maps[i]);
+	}
+	if (to->opts.flags & VHDX_OPEN_IGNORE_ID_MISMATCH)
+		fputs(" --ignore-id-mismatch", f);
+	if (to->opts.max_depth && to->opts.max_depth != 64)
+		fprintf(f, " --max-depth %u", to->opts.max_depth);
+	if (fclose(f) != 0) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
 }
 
-/*
- * Resolves the parent of node I (whose layer is L) with the library's
- * resolution; appends a node for a parent outside DIR.  0 or -errno for
- * errors of the command itself (out of memory).
- */
-static int resolve_parent(struct scan *s, size_t i, const struct vhdx_layer *l)
-{
-	struct vhdx_open_options oo = s->to.opts;
-	struct vhdx_layer *p = NULL;
-	struct stat st;
-	int ret, idx;
-
-	oo.flags &= ~(VHDX_OPEN_IGNORE_ID_MISMATCH | VHDX_OPEN_NO_PARENT);
-	oo.parent = NULL; /* --parent names one image's parent: not meaningful for a folder */
-	s->nodes[i].merging_ancestor = merging_record(s->nodes[i].path);
-	ret = vhdx_parent_open(l, &oo, 1, &p);
-	if (ret == -EBADMSG) {
-		/* which candidate has the wrong identity: the same search, accepting it */
-		char *msg = vhdx_err_dup();
-		oo.flags |= VHDX_OPEN_IGNORE_ID_MISMATCH;
-		if (vhdx_parent_open(l, &oo, 1, &p) == 0 && memcmp(p->identity, l->parent.linkage, 16) != 0 &&
-		    !(l->parent.has_linkage2 && !memcmp(p->identity, l->parent.linkage2, 16))) {
-			s->nodes[i].link = LINK_MISMATCH;
-			memcpy(s->nodes[i].parent_identity, p->identity, 16);
-			s->nodes[i].parent_path = strdup(p->path);
-			ret = 0;
-		} else {
-			s->nodes[i].link = LINK_ERROR;
-			s->nodes[i].message = msg;
-			msg = NULL;
-		}
-		free(msg);
-		if (s->nodes[i].link == LINK_ERROR) {
-			vhdx_layer_close(p);
-			return 0;
-		}
-	} else if (ret == -ENOENT) {
-		const char *m = vhdx_errmsg(), *t = strstr(m, "Tried: ");
-		s->nodes[i].link = LINK_MISSING;
-		s->nodes[i].message = strdup(m);
-		s->nodes[i].tried = strdup(t ? t + 7 : "");
-		return 0;
-	} else if (ret < 0) {
-		s->nodes[i].link = LINK_ERROR;
-		s->nodes[i].message = strdup(vhdx_errmsg());
-		return 0;
-	} else {
-		s->nodes[i].link = LINK_OK;
-	}
-	/* the parent (OK or mismatched): a node of DIR, or a new external one */
-	if (stat(p->path, &st) < 0) {
-		vhdx_layer_close(p);
-		return 0;
-	}
-	idx = find_node(s, st.st_dev, st.st_ino);
-	if (idx < 0) {
-		struct node *n = node_add(s);
-		if (!n) {
-			vhdx_layer_close(p);
-			return -ENOMEM;
-		}
-		n->path = strdup(p->path);
-		n->external = true;
-		node_fill(n, p, &st);
-		idx = (int)(s->n - 1);
-		if (n->has_parent) {
-			/* follow the chain outside DIR too (the external node resolves its own parent) */
-			ret = resolve_parent(s, (size_t)idx, p);
-			if (ret < 0) {
-				vhdx_layer_close(p);
-				return ret;
-			}
-		}
-	}
-	if (s->nodes[i].link == LINK_OK) {
-		s->nodes[i].parent = idx;
-		s->nodes[idx].n_children++;
-	} else if (s->nodes[i].link == LINK_MISMATCH) {
-		free(s->nodes[i].parent_path);
-		s->nodes[i].parent_path = strdup(s->nodes[idx].path);
-	}
-	vhdx_layer_close(p);
-	return 0;
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Reads DIR: probes every regular file, opens the images, resolves their parents. */
-static int scan_dir(struct scan *s)
-{
-	DIR *d = opendir(s->dir);
-	struct dirent *de;
-	char **names = NULL;
-	size_t n_names = 0, cap = 0, first_new;
-	int ret = 0;
-
-	if (!d) {
-		tool_error("checkpoints", "%s: %s", s->dir, strerror(errno));
-		return -1;
-	}
-	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.' && (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2])))
-			continue;
-		if (n_names == cap) {
-			char **p = realloc(names, (cap = cap ? cap * 2 : 32) * sizeof *p);
-			if (!p)
-				break;
-			names = p;
-		}
-		names[n_names] = strdup(de->d_name);
-		if (names[n_names])
-			n_names++;
-	}
-	closedir(d);
-	if (n_names)
-		qsort(names, n_names, sizeof *names, cmp_str);
-	for (size_t k = 0; k < n_names; k++) {
-		char path[PATH_MAX];
-		struct stat st;
-		struct vhdx_layer *l;
-		struct node *n;
-		int bid;
-
-		snprintf(path, sizeof path, "%s%s%s", s->dir, s->dir[strlen(s->dir) - 1] == '/' ? "" : "/", names[k]);
-		if (stat(path, &st) < 0 || !S_ISREG(st.st_mode))
-			continue;
-		bid = probe_file(path, (uint64_t)st.st_size);
-		if (bid < 0) {
-			bad_add(s, path, vhdx_errmsg());
-			continue;
-		}
-		if (bid == 0 && !image_suffix(names[k]))
-			continue; /* not an image: skipped quietly */
-		if (bid == 0) {
-			/* named like an image but no format recognises it */
-			char msg[160];
-			snprintf(msg, sizeof msg, "named like an image, but neither a VHDX nor a VHD (%llu bytes)",
-				 (unsigned long long)st.st_size);
-			bad_add(s, path, msg);
-			continue;
-		}
-		ret = vhdx_layer_open(path, 0, &l);
-		if (ret < 0) {
-			bad_add(s, path, vhdx_errmsg());
-			ret = 0;
-			continue;
-		}
-		n = node_add(s);
-		if (!n) {
-			vhdx_layer_close(l);
-			ret = -ENOMEM;
-			break;
-		}
-		n->path = strdup(path);
-		node_fill(n, l, &st);
-		vhdx_layer_close(l);
-	}
-	for (size_t k = 0; k < n_names; k++)
-		free(names[k]);
-	free(names);
-	if (ret < 0) {
-		tool_error("checkpoints", "out of memory");
-		return -1;
-	}
-	/* parents: each image's layer again (the list may grow with parents outside DIR) */
-	first_new = s->n;
-	for (size_t i = 0; i < first_new; i++) {
-		struct vhdx_layer *l;
-
-		if (!s->nodes[i].has_parent)
-			continue;
-		if (vhdx_layer_open(s->nodes[i].path, 0, &l) < 0) {
-			s->nodes[i].link = LINK_ERROR;
-			s->nodes[i].message = strdup(vhdx_errmsg());
-			continue;
-		}
-		ret = resolve_parent(s, i, l);
-		vhdx_layer_close(l);
-		if (ret < 0) {
-			tool_error("checkpoints", "out of memory");
-			return -1;
-		}
-	}
-	return 0;
-}
-
-/* ------------------------------------------------------------ the analysis */
+/* ------------------------------------------------------------ chains */
 
 /* Layers of the chain of leaf LEAF, leaf first; the count; whether it ends at a base. */
 static size_t chain_of(const struct scan *s, size_t leaf, size_t *out, size_t max, bool *complete)
@@ -447,7 +155,8 @@ static size_t chain_of(const struct scan *s, size_t leaf, size_t *out, size_t ma
 	size_t n = 0;
 	int i = (int)leaf;
 
-	while (i >= 0 && n < max) {
+	*complete = false;
+	while (i >= 0 && n < max && !s->nodes[i].in_cycle) {
 		out[n++] = (size_t)i;
 		if (!s->nodes[i].has_parent) {
 			*complete = true;
@@ -455,7 +164,6 @@ static size_t chain_of(const struct scan *s, size_t leaf, size_t *out, size_t ma
 		}
 		i = s->nodes[i].parent;
 	}
-	*complete = false;
 	return n;
 }
 
@@ -465,465 +173,824 @@ static size_t children_of(const struct scan *s, size_t p, size_t *out, size_t ma
 	size_t n = 0;
 
 	for (size_t i = 0; i < s->n && n < max; i++)
-		if (s->nodes[i].parent == (int)p)
+		if (s->nodes[i].parent == (int)p && !s->nodes[i].merged_away)
 			out[n++] = i;
 	return n;
 }
 
-/*
- * Whether the extra layers of chain CH (leaf first, N layers, base last)
- * can be merged into the base without changing what another chain reads:
- * the base and every layer merged except the topmost have exactly one child.
- */
-static bool mergeable(const struct scan *s, const size_t *ch, size_t n)
+/* A leaf: nothing in the report builds on it, and it is the folder's. */
+static bool is_leaf(const struct node *n)
 {
-	for (size_t k = 2; k < n; k++)
-		if (s->nodes[ch[k]].n_children != 1)
+	return !n->n_children && !n->external && !n->in_cycle;
+}
+
+static bool is_recovery(const struct ctx *c, const struct node *n)
+{
+	const char *base = strrchr(n->path, '/');
+
+	if (!n->has_parent)
+		return false;
+	if (!c->n_globs)
+		return true;
+	for (unsigned i = 0; i < c->n_globs; i++)
+		if (!fnmatch(c->globs[i], base ? base + 1 : n->path, 0) || !fnmatch(c->globs[i], n->path, 0))
+			return true;
+	return false;
+}
+
+static bool backup_mode(const struct ctx *c)
+{
+	return c->backup_n >= 0 || c->n_globs;
+}
+
+static unsigned backup_keeps(const struct ctx *c)
+{
+	return c->backup_n >= 0 ? (unsigned)c->backup_n : 1;
+}
+
+/*
+ * The extra recovery checkpoints of chain CH (leaf first, NC layers): the
+ * recovery layers beyond the newest backup_keeps() ones.  *TOP and *LOW
+ * are their chain indices (TOP nearer the leaf); the count.
+ */
+static unsigned extras_of(const struct ctx *c, const size_t *ch, size_t nc, size_t *top, size_t *low)
+{
+	unsigned seen = 0, extra = 0;
+
+	for (size_t k = 0; k + 1 < nc; k++) {
+		if (!is_recovery(c, &c->s->nodes[ch[k]]))
+			continue;
+		if (++seen <= backup_keeps(c))
+			continue;
+		if (!extra++)
+			*top = k;
+		*low = k;
+	}
+	return extra;
+}
+
+/*
+ * Whether the extras TOP..LOW of chain CH can be merged into the layer
+ * below LOW by one command: all of them recovery checkpoints, and that
+ * layer and every merged one with exactly one child (a fork is the user's
+ * branch, not a backup's leftover: no other chain may read differently).
+ */
+static bool mergeable(const struct ctx *c, const size_t *ch, size_t top, size_t low)
+{
+	for (size_t k = top; k <= low; k++)
+		if (!is_recovery(c, &c->s->nodes[ch[k]]))
+			return false;
+	for (size_t k = top; k <= low + 1; k++)
+		if (c->s->nodes[ch[k]].n_children != 1 && !(k == 0 && c->s->nodes[ch[k]].n_children == 0))
 			return false;
 	return true;
 }
 
-struct tally {
-	unsigned chains, forks, missing, mismatches, interrupted, unreferenced, extra_chains, extra_layers,
-		unreadable, link_errors, commands;
-};
+/* ------------------------------------------------------------ commands */
 
-static void print_cmd_merge(FILE *f, const struct scan *s, size_t child, const char *into, bool del)
+static void cmd_add(struct ctx *c, char *note, char *text)
 {
-	size_t kids[64];
-	size_t nk = children_of(s, child, kids, 64);
+	struct ck_cmd *p = note && text ? realloc(c->cmds, (c->n_cmds + 1) * sizeof *p) : NULL;
 
+	if (!p) {
+		free(note);
+		free(text);
+		return;
+	}
+	c->cmds = p;
+	c->cmds[c->n_cmds].note = note;
+	c->cmds[c->n_cmds].text = text;
+	c->n_cmds++;
+}
+
+/*
+ * Whether a merge of CHILD (whose chain is CHILD and the layers below it)
+ * can be run with the chain options: --parent reaches only CHILD's own
+ * parent.  *WITH_PARENT: add --parent.
+ */
+static bool parent_opt_fits(const struct scan *s, size_t child, bool *with_parent)
+{
+	*with_parent = s->nodes[child].by_parent_opt;
+	for (int i = s->nodes[child].parent; i >= 0 && !s->nodes[i].in_cycle; i = s->nodes[i].parent)
+		if (s->nodes[i].by_parent_opt)
+			return false;
+	return true;
+}
+
+/* "vhdx merge CHILD --into INTO --delete --relink KID... CHAIN-OPTIONS" (malloc'd), or NULL. */
+static char *merge_text(const struct ctx *c, size_t child, const char *into)
+{
+	const struct scan *s = c->s;
+	size_t kids[MAX_KIDS], nk = children_of(s, child, kids, MAX_KIDS);
+	char *buf = NULL;
+	size_t len = 0;
+	bool with_parent;
+	FILE *f;
+
+	if (!parent_opt_fits(s, child, &with_parent) || !(f = open_memstream(&buf, &len)))
+		return NULL;
 	fputs("vhdx merge ", f);
 	shell_quote(f, s->nodes[child].path);
 	fputs(" --into ", f);
 	shell_quote(f, into);
-	if (del)
-		fputs(" --delete", f);
+	fputs(" --delete", f);
 	for (size_t k = 0; k < nk; k++) {
 		fputs(" --relink ", f);
 		shell_quote(f, s->nodes[kids[k]].path);
 	}
-}
-
-/* The cleanup commands as strings (malloc'd), in order: interrupted merges first. */
-static size_t build_commands(const struct scan *s, char ***out)
-{
-	char **cmds = NULL;
-	size_t n = 0;
-
-	for (int pass = 0; pass < 2; pass++) {
-		for (size_t i = 0; i < s->n; i++) {
-			const struct node *nd = &s->nodes[i];
-			char *buf = NULL;
-			size_t len = 0;
-			FILE *f;
-
-			if (pass == 0 && !(nd->merging_ancestor && (nd->link == LINK_MISMATCH || nd->link == LINK_OK)))
-				continue;
-			if (pass == 1) {
-				size_t ch[128];
-				bool complete;
-				size_t nc;
-
-				/* one command per chain with extras: merge the leaf's parent into the base */
-				if (nd->n_children || nd->external || !nd->has_parent || nd->link != LINK_OK)
-					continue;
-				nc = chain_of(s, i, ch, 128, &complete);
-				if (!complete || nc < 3 || !mergeable(s, ch, nc))
-					continue;
-				/* an interrupted merge in the middle is resumed first (pass 0); then run this again */
-				{
-					bool rec = false;
-					for (size_t k = 1; k + 1 < nc; k++)
-						rec = rec || s->nodes[ch[k]].merging_ancestor;
-					if (rec)
-						continue;
-				}
-				/* a shared middle (a fork above the base) is merged once, by its first leaf */
-				{
-					size_t kids[64], nk = children_of(s, ch[1], kids, 64);
-					if (nk && kids[0] != i)
-						continue;
-				}
-				f = open_memstream(&buf, &len);
-				if (!f)
-					continue;
-				print_cmd_merge(f, s, ch[1], s->nodes[ch[nc - 1]].path, true);
-			} else {
-				f = open_memstream(&buf, &len);
-				if (!f)
-					continue;
-				print_cmd_merge(f, s, i, nd->merging_ancestor, true);
-			}
-			if (fclose(f) != 0 || !buf) {
-				free(buf);
-				continue;
-			}
-			char **p = realloc(cmds, (n + 1) * sizeof *p);
-			if (!p) {
-				free(buf);
-				continue;
-			}
-			cmds = p;
-			cmds[n++] = buf;
-		}
+	if (with_parent) {
+		fputs(" --parent ", f);
+		shell_quote(f, s->to.opts.parent);
 	}
-	*out = cmds;
-	return n;
+	fputs(c->chain_args ? c->chain_args : "", f);
+	if (fclose(f) != 0) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
 }
 
-static void guid_str(const uint8_t g[16], char out[VHDX_GUID_STRLEN])
+/* A printf into a malloc'd string (NULL on failure). */
+static char *fmt(const char *format, ...) __attribute__((format(printf, 1, 2)));
+static char *fmt(const char *format, ...)
 {
-	vhdx_guid_format(g, out);
+	va_list ap;
+	char *s = NULL;
+
+	va_start(ap, format);
+	if (vasprintf(&s, format, ap) < 0)
+		s = NULL;
+	va_end(ap);
+	return s;
 }
 
-/* ------------------------------------------------------------ output */
-
-static void json_node(struct report *r, const struct node *n)
+/* "A, B and C" of the chain layers CH[TOP..LOW] (malloc'd). */
+static char *layer_list(const struct scan *s, const size_t *ch, size_t top, size_t low)
 {
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	if (!f)
+		return NULL;
+	for (size_t k = low + 1; k-- > top;)
+		fprintf(f, "%s%s", s->nodes[ch[k]].path, k == top ? "" : k == top + 1 ? " and " : ", ");
+	if (fclose(f) != 0) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+/* Completing the interrupted merges: first, since they make chains readable again. */
+static void commands_interrupted(struct ctx *c)
+{
+	for (size_t i = 0; i < c->s->n; i++) {
+		const struct node *nd = &c->s->nodes[i];
+		char *text;
+
+		if (!nd->merging_ancestor || (nd->link != LINK_MISMATCH && nd->link != LINK_OK) || nd->external)
+			continue;
+		text = merge_text(c, i, nd->merging_ancestor);
+		cmd_add(c, fmt("completes the interrupted merge of %s into %s, re-points its children to it, and DELETES %s "
+			       "(its data is then in %s):", nd->path, nd->merging_ancestor, nd->path, nd->merging_ancestor),
+			text);
+	}
+}
+
+/* Deleting the layers merged away: their parent holds all their data. */
+static void commands_merged(struct ctx *c)
+{
+	for (size_t i = 0; i < c->s->n; i++) {
+		const struct node *nd = &c->s->nodes[i];
+		int pi = nd->link == LINK_MISMATCH ? nd->mismatched : nd->parent;
+		char *buf = NULL;
+		size_t len = 0;
+		FILE *f;
+
+		if (!nd->merged_away || pi < 0 || !(f = open_memstream(&buf, &len)))
+			continue;
+		fputs("rm -- ", f);
+		shell_quote(f, nd->path);
+		if (fclose(f) != 0) {
+			free(buf);
+			continue;
+		}
+		cmd_add(c, fmt("DELETES %s: merged into %s, which holds all its data (nothing builds on it):", nd->path,
+			       c->s->nodes[pi].path), buf);
+	}
+}
+
+/* Merging the extra recovery checkpoints of the chain of LEAF (backup mode). */
+static void command_extras(struct ctx *c, size_t leaf)
+{
+	const struct scan *s = c->s;
+	size_t ch[MAX_CHAIN], top = 0, low = 0, nc, kids[MAX_KIDS], nk;
+	bool complete;
+	char *list, *text;
+
+	nc = chain_of(s, leaf, ch, MAX_CHAIN, &complete);
+	if (!complete || !extras_of(c, ch, nc, &top, &low) || !mergeable(c, ch, top, low))
+		return;
+	/* an interrupted merge in it is completed first; then run this report again */
+	for (size_t k = top; k <= low; k++)
+		if (s->nodes[ch[k]].merging_ancestor)
+			return;
+	/* a shared layer (a fork above it) is merged once, by its first leaf */
+	nk = children_of(s, ch[top], kids, MAX_KIDS);
+	if (top > 0 && nk && kids[0] != ch[top - 1])
+		return;
+	list = layer_list(s, ch, top, low);
+	text = merge_text(c, ch[top], s->nodes[ch[low + 1]].path);
+	cmd_add(c, fmt("merges the extra recovery checkpoints %s into %s and DELETES %s:", list ? list : "?",
+		       s->nodes[ch[low + 1]].path, list ? list : "?"), text);
+	free(list);
+}
+
+static void build_commands(struct ctx *c)
+{
+	commands_interrupted(c);
+	commands_merged(c);
+	if (!backup_mode(c))
+		return;
+	for (size_t i = 0; i < c->s->n; i++)
+		if (is_leaf(&c->s->nodes[i]))
+			command_extras(c, i);
+}
+
+/* ------------------------------------------------------------ the report */
+
+static void report_header(struct ctx *c)
+{
+	const struct scan *s = c->s;
+	size_t inside = 0, outside = 0;
+
+	for (size_t i = 0; i < s->n; i++)
+		s->nodes[i].external ? outside++ : inside++;
+	if (c->json) {
+		report_str(&c->rep, "folder", s->dir);
+		report_begin_list(&c->rep, "images");
+		for (size_t i = 0; i < s->n; i++) {
+			const struct node *n = &s->nodes[i];
+			report_begin(&c->rep, NULL);
+			report_str(&c->rep, "path", n->path);
+			report_str(&c->rep, "format", fmt_name(n->format));
+			report_str(&c->rep, "type", vhdx_disk_type_name(n->type));
+			report_u64(&c->rep, "virtual_size", n->virtual_size);
+			report_u64(&c->rep, "file_size", n->file_size);
+			report_u64(&c->rep, "block_size", n->block_size);
+			report_guid(&c->rep, "identity", n->identity);
+			report_bool(&c->rep, "outside_folder", n->external);
+			if (n->has_parent)
+				report_str(&c->rep, "parent", ckpt_parent_name(n->parent_locator ? n->parent_locator : ""));
+			report_end(&c->rep);
+		}
+		report_end_list(&c->rep);
+		return;
+	}
+	printf("folder %s: %zu images, %zu unreadable, %zu other files", s->dir, inside, s->n_bad, s->n_other);
+	if (outside)
+		printf("; %zu parent%s outside the folder", outside, outside == 1 ? "" : "s");
+	printf("\n");
+}
+
+/* One complete chain, leaf LEAF (CH, NC layers). */
+static void report_chain(struct ctx *c, const size_t *ch, size_t nc)
+{
+	struct scan *s = c->s;
+	const struct node *leaf = &s->nodes[ch[0]];
+	size_t top = 0, low = 0;
+	unsigned extra = backup_mode(c) ? extras_of(c, ch, nc, &top, &low) : 0;
+
+	c->t.chains++;
+	if (extra) {
+		c->t.extra_chains++;
+		for (size_t k = top; k <= low; k++)
+			if (is_recovery(c, &s->nodes[ch[k]]) && !s->nodes[ch[k]].extra_counted) {
+				s->nodes[ch[k]].extra_counted = true; /* a layer shared by chains counts once */
+				c->t.extra_layers++;
+			}
+	}
+	if (c->json) {
+		report_begin(&c->rep, NULL);
+		report_str(&c->rep, "base", s->nodes[ch[nc - 1]].path);
+		report_str(&c->rep, "leaf", leaf->path);
+		report_u64(&c->rep, "depth", nc);
+		report_u64(&c->rep, "checkpoints", nc - 1);
+		report_str(&c->rep, "format", fmt_name(leaf->format));
+		report_u64(&c->rep, "virtual_size", leaf->virtual_size);
+		if (backup_mode(c))
+			report_u64(&c->rep, "extra_checkpoints", extra);
+		report_begin_list(&c->rep, "layers");
+		for (size_t k = nc; k-- > 0;) {
+			report_begin(&c->rep, NULL);
+			report_str(&c->rep, "path", s->nodes[ch[k]].path);
+			report_str(&c->rep, "type", vhdx_disk_type_name(s->nodes[ch[k]].type));
+			report_u64(&c->rep, "file_size", s->nodes[ch[k]].file_size);
+			report_bool(&c->rep, "identity_mismatch_accepted", s->nodes[ch[k]].id_accepted);
+			report_end(&c->rep);
+		}
+		report_end_list(&c->rep);
+		report_end(&c->rep);
+		return;
+	}
+	printf("chain: ");
+	for (size_t k = nc; k-- > 0;)
+		printf("%s%s", s->nodes[ch[k]].path, k ? " <- " : "");
+	if (nc == 1)
+		printf(" (depth 1: a base alone, %s, virtual %" PRIu64 " bytes)\n", fmt_name(leaf->format), leaf->virtual_size);
+	else
+		printf(" (depth %zu: the base and %zu checkpoint%s, %s, virtual %" PRIu64 " bytes)\n", nc, nc - 1,
+		       nc == 2 ? "" : "s", fmt_name(leaf->format), leaf->virtual_size);
+	for (size_t k = nc; k-- > 0;) {
+		const struct node *n = &s->nodes[ch[k]];
+		printf("  %s: %s %s, file %" PRIu64 " bytes%s%s\n", n->path, fmt_name(n->format),
+		       vhdx_disk_type_name(n->type), n->file_size, n->external ? " (outside the folder)" : "",
+		       n->id_accepted ? " (its parent's identity differs: accepted by --ignore-id-mismatch)" : "");
+	}
+	if (extra) {
+		printf("extra recovery checkpoints: %u over %s:", extra, s->nodes[ch[low + 1]].path);
+		for (size_t k = low + 1; k-- > top;)
+			printf(" %s", s->nodes[ch[k]].path);
+		printf(" (the backup keeps %u; a backup job fails with 0xA000971E, another recovery checkpoint exists)%s\n",
+		       backup_keeps(c), mergeable(c, ch, top, low) ? ""
+				: "; no merge command: a fork or a checkpoint that is not a recovery checkpoint is in between");
+	}
+}
+
+/* A leaf whose parents do not reach a base. */
+static void report_incomplete(struct ctx *c, const size_t *ch, size_t nc)
+{
+	const struct scan *s = c->s;
+	const struct node *last = &s->nodes[ch[nc - 1]];
+	const char *why = last->in_cycle || (last->parent >= 0 && s->nodes[last->parent].in_cycle)
+				  ? "its parents run into a cycle"
+				  : last->merging_ancestor ? "an interrupted merge" : "a broken link";
+
+	c->t.incomplete++;
+	if (c->json) {
+		report_begin(&c->rep, NULL);
+		report_str(&c->rep, "leaf", s->nodes[ch[0]].path);
+		report_str(&c->rep, "ends_at", last->path);
+		report_str(&c->rep, "reason", why);
+		if (backup_mode(c))
+			report_bool(&c->rep, "backup_fails_0xA0009723", true);
+		report_end(&c->rep);
+		return;
+	}
+	printf("incomplete chain: ");
+	for (size_t k = nc; k-- > 0;)
+		printf("%s%s", s->nodes[ch[k]].path, k ? " <- " : "");
+	printf(" (no base: %s at %s; the leaf cannot be read)\n", why, last->path);
+	if (backup_mode(c))
+		printf("backup: %s: a backup job fails to create its checkpoint over it (0xA0009723)\n", s->nodes[ch[0]].path);
+}
+
+static void report_chains(struct ctx *c)
+{
+	size_t ch[MAX_CHAIN];
+	bool complete;
+
+	if (c->json)
+		report_begin_list(&c->rep, "chains");
+	for (size_t i = 0; i < c->s->n; i++) {
+		size_t nc;
+		if (!is_leaf(&c->s->nodes[i]) || c->s->nodes[i].merged_away)
+			continue;
+		nc = chain_of(c->s, i, ch, MAX_CHAIN, &complete);
+		if (complete)
+			report_chain(c, ch, nc);
+	}
+	if (c->json) {
+		report_end_list(&c->rep);
+		report_begin_list(&c->rep, "incomplete_chains");
+	}
+	for (size_t i = 0; i < c->s->n; i++) {
+		size_t nc;
+		/* a leaf whose own link is broken is reported as unreferenced below */
+		if (!is_leaf(&c->s->nodes[i]) || c->s->nodes[i].merged_away)
+			continue;
+		nc = chain_of(c->s, i, ch, MAX_CHAIN, &complete);
+		if (!complete && (nc > 1 || c->s->nodes[i].link == LINK_OK))
+			report_incomplete(c, ch, nc);
+	}
+	if (c->json)
+		report_end_list(&c->rep);
+}
+
+static void report_forks(struct ctx *c)
+{
+	size_t kids[MAX_KIDS];
+
+	if (c->json)
+		report_begin_list(&c->rep, "forks");
+	for (size_t i = 0; i < c->s->n; i++) {
+		size_t nk;
+
+		if (c->s->nodes[i].n_children < 2)
+			continue;
+		c->t.forks++;
+		nk = children_of(c->s, i, kids, MAX_KIDS);
+		if (c->json) {
+			report_begin(&c->rep, NULL);
+			report_str(&c->rep, "parent", c->s->nodes[i].path);
+			report_begin_list(&c->rep, "children");
+			for (size_t k = 0; k < nk; k++) {
+				report_begin(&c->rep, NULL);
+				report_str(&c->rep, "path", c->s->nodes[kids[k]].path);
+				report_end(&c->rep);
+			}
+			report_end_list(&c->rep);
+			report_end(&c->rep);
+			continue;
+		}
+		printf("fork: %s has %zu children:", c->s->nodes[i].path, nk);
+		for (size_t k = 0; k < nk; k++)
+			printf(" %s", c->s->nodes[kids[k]].path);
+		printf(" (merging one child into it would change what the others read)\n");
+	}
+	if (c->json)
+		report_end_list(&c->rep);
+}
+
+/* What is wrong with node ND's link, for the broken-links list; NULL when nothing is. */
+static const char *link_problem(const struct node *nd)
+{
+	if (nd->merged_away || nd->in_cycle)
+		return NULL;
+	if (nd->merging_ancestor && (nd->link == LINK_MISMATCH || nd->link == LINK_OK))
+		return "interrupted_merge";
+	switch (nd->link) {
+	case LINK_MISSING: return "missing";
+	case LINK_MISMATCH: return "linkage_mismatch";
+	case LINK_ERROR: return "error";
+	default: return NULL;
+	}
+}
+
+static void link_json(struct ctx *c, const struct node *nd, const char *problem)
+{
+	struct report *r = &c->rep;
+
 	report_begin(r, NULL);
-	report_str(r, "path", n->path);
-	report_str(r, "format", fmt_name(n->format));
-	report_str(r, "type", type_name(n->type));
-	report_u64(r, "virtual_size", n->virtual_size);
-	report_u64(r, "file_size", n->file_size);
-	report_u64(r, "block_size", n->block_size);
-	report_guid(r, "identity", n->identity);
-	report_bool(r, "outside_folder", n->external);
+	report_str(r, "image", nd->path);
+	report_str(r, "problem", problem);
+	report_str(r, "parent", ckpt_parent_name(nd->parent_locator ? nd->parent_locator : ""));
+	report_str(r, "parent_locator", nd->parent_locator ? nd->parent_locator : "");
+	report_guid(r, "linkage", nd->linkage);
+	if (nd->link == LINK_MISMATCH && nd->mismatched >= 0) {
+		report_str(r, "found", c->s->nodes[nd->mismatched].path);
+		report_guid(r, "found_identity", nd->parent_identity);
+	}
+	if (nd->merging_ancestor)
+		report_str(r, "merging_into", nd->merging_ancestor);
+	if (nd->tried)
+		report_str(r, "tried", nd->tried);
+	if (nd->message && nd->link != LINK_MISSING)
+		report_str(r, "message", nd->message);
+	report_bool(r, "referenced", nd->n_children > 0);
 	report_end(r);
 }
 
-static const char *link_name(enum link_state l)
+static void link_text(const struct ctx *c, const struct node *nd, const char *problem)
 {
-	static const char *const names[] = { "none", "ok", "missing", "mismatch", "error" };
-	return names[l];
+	char g1[VHDX_GUID_STRLEN], g2[VHDX_GUID_STRLEN];
+	const char *name = ckpt_parent_name(nd->parent_locator ? nd->parent_locator : "");
+
+	vhdx_guid_format(nd->linkage, g1);
+	vhdx_guid_format(nd->parent_identity, g2);
+	if (!strcmp(problem, "missing"))
+		printf("missing parent: %s: parent \"%s\" {%s} not found; tried: %s\n", nd->path, name, g1,
+		       nd->tried ? nd->tried : "");
+	else if (!strcmp(problem, "interrupted_merge"))
+		printf("interrupted merge: %s into %s (%s.merging): run the same merge again to complete it\n", nd->path,
+		       nd->merging_ancestor, nd->path);
+	else if (!strcmp(problem, "linkage_mismatch"))
+		printf("linkage mismatch: %s: parent \"%s\" {%s} is %s {%s} now\n", nd->path, name, g1,
+		       nd->mismatched >= 0 ? c->s->nodes[nd->mismatched].path : "?", g2);
+	else
+		printf("broken link: %s: %s\n", nd->path, nd->message ? nd->message : "");
 }
 
-static int report_all(struct scan *s, bool json)
+static void report_links(struct ctx *c)
 {
-	struct tally t = { 0 };
-	struct report rep;
-	char **cmds = NULL;
-	size_t n_cmds, ch[128], kids[64];
-	char g1[VHDX_GUID_STRLEN], g2[VHDX_GUID_STRLEN];
+	if (c->json)
+		report_begin_list(&c->rep, "broken_links");
+	for (size_t i = 0; i < c->s->n; i++) {
+		const struct node *nd = &c->s->nodes[i];
+		const char *problem = link_problem(nd);
 
-	/* extra layers: the middle of every complete chain */
-	for (size_t i = 0; i < s->n; i++) {
-		bool complete;
-		size_t nc;
-
-		if (s->nodes[i].n_children || s->nodes[i].external)
+		if (!problem)
 			continue;
-		nc = chain_of(s, i, ch, 128, &complete);
-		if (!complete)
-			continue;
-		for (size_t k = 1; k + 1 < nc; k++)
-			s->nodes[ch[k]].extra = true;
-	}
-	n_cmds = build_commands(s, &cmds);
-	if (json) {
-		report_init(&rep, stdout, true);
-		report_begin(&rep, NULL);
-		report_str(&rep, "folder", s->dir);
-		report_begin_list(&rep, "images");
-		for (size_t i = 0; i < s->n; i++)
-			json_node(&rep, &s->nodes[i]);
-		report_end_list(&rep);
-		report_begin_list(&rep, "chains");
-	} else {
-		printf("folder %s: %zu images\n", s->dir, s->n);
-	}
-	/* chains: one per leaf that reaches a base */
-	for (size_t i = 0; i < s->n; i++) {
-		bool complete;
-		size_t nc;
-
-		if (s->nodes[i].n_children || s->nodes[i].external)
-			continue;
-		nc = chain_of(s, i, ch, 128, &complete);
-		if (!complete)
-			continue;
-		t.chains++;
-		if (nc > 2) {
-			t.extra_chains++;
-			t.extra_layers += (unsigned)(nc - 2);
-		}
-		if (json) {
-			report_begin(&rep, NULL);
-			report_str(&rep, "base", s->nodes[ch[nc - 1]].path);
-			report_str(&rep, "leaf", s->nodes[i].path);
-			report_u64(&rep, "depth", nc - 1);
-			report_str(&rep, "format", fmt_name(s->nodes[i].format));
-			report_u64(&rep, "virtual_size", s->nodes[i].virtual_size);
-			report_u64(&rep, "extra_checkpoints", nc > 2 ? nc - 2 : 0);
-			report_begin_list(&rep, "layers");
-			for (size_t k = nc; k-- > 0;) {
-				report_begin(&rep, NULL);
-				report_str(&rep, "path", s->nodes[ch[k]].path);
-				report_str(&rep, "type", type_name(s->nodes[ch[k]].type));
-				report_u64(&rep, "file_size", s->nodes[ch[k]].file_size);
-				report_end(&rep);
-			}
-			report_end_list(&rep);
-			report_end(&rep);
-			continue;
-		}
-		printf("chain: ");
-		for (size_t k = nc; k-- > 0;)
-			printf("%s%s", s->nodes[ch[k]].path, k ? " <- " : "");
-		printf(" (depth %zu, %s, virtual %" PRIu64 " bytes)\n", nc - 1, fmt_name(s->nodes[i].format),
-		       s->nodes[i].virtual_size);
-		for (size_t k = nc; k-- > 0;)
-			printf("  %s: %s %s, file %" PRIu64 " bytes%s\n", s->nodes[ch[k]].path, fmt_name(s->nodes[ch[k]].format),
-			       type_name(s->nodes[ch[k]].type), s->nodes[ch[k]].file_size,
-			       s->nodes[ch[k]].external ? " (outside the folder)" : "");
-		if (nc > 2) {
-			printf("extra recovery checkpoints: %zu over %s:", nc - 2, s->nodes[ch[nc - 1]].path);
-			for (size_t k = nc - 1; k-- > 1;)
-				printf(" %s", s->nodes[ch[k]].path);
-			printf(" (a backup expects one checkpoint over a base; 0xA000971E)%s\n",
-			       mergeable(s, ch, nc) ? "" : "; not merged automatically: a fork below the leaf's parent");
-		}
-	}
-	if (json) {
-		report_end_list(&rep);
-		report_begin_list(&rep, "forks");
-	}
-	for (size_t i = 0; i < s->n; i++) {
-		size_t nk;
-
-		if (s->nodes[i].n_children < 2)
-			continue;
-		t.forks++;
-		nk = children_of(s, i, kids, 64);
-		if (json) {
-			report_begin(&rep, NULL);
-			report_str(&rep, "parent", s->nodes[i].path);
-			report_begin_list(&rep, "children");
-			for (size_t k = 0; k < nk; k++) {
-				report_begin(&rep, NULL);
-				report_str(&rep, "path", s->nodes[kids[k]].path);
-				report_end(&rep);
-			}
-			report_end_list(&rep);
-			report_end(&rep);
-			continue;
-		}
-		printf("fork: %s has %zu children:", s->nodes[i].path, nk);
-		for (size_t k = 0; k < nk; k++)
-			printf(" %s", s->nodes[kids[k]].path);
-		printf(" (merging one child into it would change what the others read)\n");
-	}
-	if (json) {
-		report_end_list(&rep);
-		report_begin_list(&rep, "broken_links");
-	}
-	for (size_t i = 0; i < s->n; i++) {
-		const struct node *nd = &s->nodes[i];
-
-		if (nd->link != LINK_MISSING && nd->link != LINK_MISMATCH && nd->link != LINK_ERROR &&
-		    !(nd->link == LINK_OK && nd->merging_ancestor))
-			continue;
-		guid_str(nd->linkage, g1);
-		if (nd->link == LINK_MISSING)
-			t.missing++;
-		else if (nd->merging_ancestor && nd->link != LINK_ERROR)
-			t.interrupted++;
-		else if (nd->link == LINK_MISMATCH)
-			t.mismatches++;
+		if (!strcmp(problem, "missing"))
+			c->t.missing++;
+		else if (!strcmp(problem, "interrupted_merge"))
+			c->t.interrupted++;
+		else if (!strcmp(problem, "linkage_mismatch"))
+			c->t.mismatches++;
 		else
-			t.link_errors++;
-		if (json) {
-			report_begin(&rep, NULL);
-			report_str(&rep, "image", nd->path);
-			report_str(&rep, "problem", nd->merging_ancestor && (nd->link == LINK_MISMATCH || nd->link == LINK_OK)
-							    ? "interrupted_merge" : nd->link == LINK_MISMATCH ? "linkage_mismatch"
-							    : link_name(nd->link));
-			report_str(&rep, "parent_name", nd->parent_name ? nd->parent_name : "");
-			report_guid(&rep, "linkage", nd->linkage);
-			if (nd->link == LINK_MISMATCH) {
-				report_str(&rep, "parent", nd->parent_path ? nd->parent_path : "");
-				report_guid(&rep, "parent_identity", nd->parent_identity);
-			}
-			if (nd->merging_ancestor)
-				report_str(&rep, "merging_into", nd->merging_ancestor);
-			if (nd->tried)
-				report_str(&rep, "tried", nd->tried);
-			if (nd->message && nd->link != LINK_MISSING)
-				report_str(&rep, "message", nd->message);
-			report_bool(&rep, "referenced", nd->n_children > 0);
-			report_end(&rep);
+			c->t.link_errors++;
+		if (c->json)
+			link_json(c, nd, problem);
+		else
+			link_text(c, nd, problem);
+	}
+	if (c->json)
+		report_end_list(&c->rep);
+}
+
+/* Each cycle of parents once: its members from the first one met. */
+static void report_cycles(struct ctx *c)
+{
+	bool *done = calloc(c->s->n ? c->s->n : 1, sizeof *done);
+
+	if (c->json)
+		report_begin_list(&c->rep, "cycles");
+	for (size_t i = 0; done && i < c->s->n; i++) {
+		int k = (int)i;
+
+		if (!c->s->nodes[i].in_cycle || done[i])
+			continue;
+		c->t.cycles++;
+		if (c->json) {
+			report_begin(&c->rep, NULL);
+			report_begin_list(&c->rep, "images");
+		} else {
+			printf("cycle of parents:");
+		}
+		do {
+			done[k] = true;
+			if (c->json)
+				report_str(&c->rep, NULL, c->s->nodes[k].path);
+			else
+				printf(" the parent of %s is %s;", c->s->nodes[k].path,
+				       c->s->nodes[c->s->nodes[k].parent].path);
+			k = c->s->nodes[k].parent;
+		} while (k != (int)i);
+		if (c->json) {
+			report_end_list(&c->rep);
+			report_end(&c->rep);
+		} else {
+			printf(" no chain through them reaches a base\n");
+		}
+	}
+	free(done);
+	if (c->json)
+		report_end_list(&c->rep);
+}
+
+static void report_merged(struct ctx *c)
+{
+	if (c->json)
+		report_begin_list(&c->rep, "merged");
+	for (size_t i = 0; i < c->s->n; i++) {
+		const struct node *nd = &c->s->nodes[i];
+		int pi = nd->link == LINK_MISMATCH ? nd->mismatched : nd->parent;
+
+		if (!nd->merged_away || pi < 0)
+			continue;
+		c->t.merged++;
+		if (c->json) {
+			report_begin(&c->rep, NULL);
+			report_str(&c->rep, "image", nd->path);
+			report_str(&c->rep, "into", c->s->nodes[pi].path);
+			report_end(&c->rep);
 			continue;
 		}
-		if (nd->link == LINK_MISSING)
-			printf("missing parent: %s: parent \"%s\" {%s} not found; tried: %s\n", nd->path,
-			       nd->parent_name ? nd->parent_name : "", g1, nd->tried ? nd->tried : "");
-		else if (nd->link == LINK_MISMATCH || nd->link == LINK_OK) {
-			guid_str(nd->parent_identity, g2);
-			if (nd->merging_ancestor)
-				printf("interrupted merge: %s into %s (%s.merging): run the same merge again to complete it\n",
-				       nd->path, nd->merging_ancestor, nd->path);
-			else
-				printf("linkage mismatch: %s links to {%s}, its parent %s is {%s}\n", nd->path, g1,
-				       nd->parent_path ? nd->parent_path : "?", g2);
-		} else {
-			printf("broken link: %s: %s\n", nd->path, nd->message ? nd->message : "");
-		}
+		printf("merged: %s: its parent %s changed after it was made and holds all its data (vhdx merge); "
+		       "nothing builds on it: delete it\n", nd->path, c->s->nodes[pi].path);
 	}
-	if (json) {
-		report_end_list(&rep);
-		report_begin_list(&rep, "unreferenced");
-	}
-	for (size_t i = 0; i < s->n; i++) {
-		const struct node *nd = &s->nodes[i];
+	if (c->json)
+		report_end_list(&c->rep);
+}
 
-		if (nd->external || nd->n_children || !nd->has_parent || nd->link == LINK_OK ||
+static void report_unreferenced(struct ctx *c)
+{
+	if (c->json)
+		report_begin_list(&c->rep, "unreferenced");
+	for (size_t i = 0; i < c->s->n; i++) {
+		const struct node *nd = &c->s->nodes[i];
+
+		if (nd->external || nd->n_children || !nd->has_parent || nd->link == LINK_OK || nd->merged_away ||
 		    (nd->link == LINK_MISMATCH && nd->merging_ancestor))
 			continue;
-		t.unreferenced++;
-		if (json) {
-			report_begin(&rep, NULL);
-			report_str(&rep, "image", nd->path);
-			report_str(&rep, "reason", nd->link == LINK_MISSING ? "parent_missing" : nd->link == LINK_MISMATCH
-										    ? "linkage_mismatch" : "parent_unreadable");
-			report_end(&rep);
+		c->t.unreferenced++;
+		if (c->json) {
+			report_begin(&c->rep, NULL);
+			report_str(&c->rep, "image", nd->path);
+			report_str(&c->rep, "reason", nd->link == LINK_MISSING ? "parent_missing"
+						      : nd->link == LINK_MISMATCH ? "linkage_mismatch" : "parent_unreadable");
+			report_end(&c->rep);
 			continue;
 		}
 		printf("unreferenced: %s: nothing builds on it and its parent is %s: no chain can read it\n", nd->path,
-		       nd->link == LINK_MISSING ? "missing" : nd->link == LINK_MISMATCH ? "another image now"
-											: "unreadable");
+		       nd->link == LINK_MISSING ? "missing" : nd->link == LINK_MISMATCH ? "another image now" : "unreadable");
+		if (backup_mode(c))
+			printf("backup: %s: a backup job fails to create its checkpoint over it (0xA0009723)\n", nd->path);
 	}
-	if (json) {
-		report_end_list(&rep);
-		report_begin_list(&rep, "unreadable");
-	}
-	for (size_t i = 0; i < s->n_bad; i++) {
-		t.unreadable++;
-		if (json) {
-			report_begin(&rep, NULL);
-			report_str(&rep, "path", s->bad[i].path);
-			report_str(&rep, "message", s->bad[i].message ? s->bad[i].message : "");
-			report_end(&rep);
-			continue;
-		}
-		{
-			const char *m = s->bad[i].message ? s->bad[i].message : "";
-			size_t pl = strlen(s->bad[i].path);
-
-			/* the library's messages start with the file name already */
-			if (!strncmp(m, s->bad[i].path, pl) && !strncmp(m + pl, ": ", 2))
-				m += pl + 2;
-			printf("unreadable: %s: %s\n", s->bad[i].path, m);
-		}
-	}
-	t.commands = (unsigned)n_cmds;
-	if (json) {
-		report_end_list(&rep);
-		report_begin_list(&rep, "commands");
-		for (size_t k = 0; k < n_cmds; k++) {
-			report_begin(&rep, NULL);
-			report_str(&rep, "command", cmds[k]);
-			report_end(&rep);
-		}
-		report_end_list(&rep);
-		report_begin(&rep, "summary");
-		report_u64(&rep, "images", s->n);
-		report_u64(&rep, "chains", t.chains);
-		report_u64(&rep, "forks", t.forks);
-		report_u64(&rep, "missing_parents", t.missing);
-		report_u64(&rep, "linkage_mismatches", t.mismatches);
-		report_u64(&rep, "interrupted_merges", t.interrupted);
-		report_u64(&rep, "link_errors", t.link_errors);
-		report_u64(&rep, "unreferenced", t.unreferenced);
-		report_u64(&rep, "chains_with_extra_checkpoints", t.extra_chains);
-		report_u64(&rep, "extra_checkpoints", t.extra_layers);
-		report_u64(&rep, "unreadable", t.unreadable);
-		report_end(&rep);
-	} else {
-		if (n_cmds) {
-			printf("cleanup:\n");
-			for (size_t k = 0; k < n_cmds; k++)
-				printf("  %s\n", cmds[k]);
-		}
-		printf("summary: %u chains, %u forks, %u missing parents, %u linkage mismatches, %u interrupted merges, "
-		       "%u unreferenced, %u extra checkpoints, %u unreadable\n",
-		       t.chains, t.forks, t.missing, t.mismatches, t.interrupted, t.unreferenced, t.extra_layers,
-		       t.unreadable);
-	}
-	for (size_t k = 0; k < n_cmds; k++)
-		free(cmds[k]);
-	free(cmds);
-	{
-		bool problems = t.forks || t.missing || t.mismatches || t.interrupted || t.link_errors || t.unreferenced ||
-				t.extra_layers || t.unreadable;
-		if (json) {
-			report_bool(&rep, "clean", !problems);
-			report_end(&rep);
-			report_finish(&rep);
-		} else {
-			printf("%s\n", problems ? "problems found" : "clean: nothing to clean up");
-		}
-		return problems ? EXIT_PROBLEMS : EXIT_OK;
-	}
+	if (c->json)
+		report_end_list(&c->rep);
 }
 
-int cmd_checkpoints(int argc, char **argv)
+static void report_unreadable(struct ctx *c)
+{
+	if (c->json)
+		report_begin_list(&c->rep, "unreadable");
+	for (size_t i = 0; i < c->s->n_bad; i++) {
+		const char *m = c->s->bad[i].message ? c->s->bad[i].message : "";
+		size_t pl = strlen(c->s->bad[i].path);
+
+		c->t.unreadable++;
+		if (c->json) {
+			report_begin(&c->rep, NULL);
+			report_str(&c->rep, "path", c->s->bad[i].path);
+			report_str(&c->rep, "message", m);
+			report_end(&c->rep);
+			continue;
+		}
+		/* the library's messages start with the file name already */
+		if (!strncmp(m, c->s->bad[i].path, pl) && !strncmp(m + pl, ": ", 2))
+			m += pl + 2;
+		printf("unreadable: %s: %s\n", c->s->bad[i].path, m);
+	}
+	if (c->json)
+		report_end_list(&c->rep);
+}
+
+static bool broken(const struct tally *t)
+{
+	return t->missing || t->mismatches || t->interrupted || t->link_errors || t->unreferenced || t->merged ||
+	       t->cycles || t->incomplete || t->unreadable || t->extra_layers;
+}
+
+static void report_end_json(struct ctx *c)
+{
+	struct report *r = &c->rep;
+	const struct tally *t = &c->t;
+	size_t outside = 0;
+
+	report_begin_list(r, "commands");
+	for (size_t k = 0; k < c->n_cmds; k++) {
+		report_begin(r, NULL);
+		report_str(r, "what", c->cmds[k].note);
+		report_str(r, "command", c->cmds[k].text);
+		report_end(r);
+	}
+	report_end_list(r);
+	report_begin(r, "summary");
+	for (size_t i = 0; i < c->s->n; i++)
+		outside += c->s->nodes[i].external;
+	report_u64(r, "images", c->s->n - outside); /* of the folder, as the text's first line */
+	report_u64(r, "chains", t->chains);
+	report_u64(r, "forks", t->forks);
+	report_u64(r, "missing_parents", t->missing);
+	report_u64(r, "linkage_mismatches", t->mismatches);
+	report_u64(r, "interrupted_merges", t->interrupted);
+	report_u64(r, "link_errors", t->link_errors);
+	report_u64(r, "cycles", t->cycles);
+	report_u64(r, "incomplete_chains", t->incomplete);
+	report_u64(r, "merged", t->merged);
+	report_u64(r, "unreferenced", t->unreferenced);
+	report_u64(r, "unreadable", t->unreadable);
+	report_u64(r, "other_files", c->s->n_other);
+	report_u64(r, "parents_outside_folder", outside);
+	if (backup_mode(c)) {
+		report_u64(r, "backup_keeps", backup_keeps(c));
+		report_u64(r, "chains_with_extra_checkpoints", t->extra_chains);
+		report_u64(r, "extra_checkpoints", t->extra_layers);
+	}
+	report_end(r);
+	report_bool(r, "clean", !broken(t));
+}
+
+static void report_end_text(struct ctx *c)
+{
+	const struct tally *t = &c->t;
+
+	if (c->n_cmds) {
+		printf("cleanup (each command after what it does):\n");
+		for (size_t k = 0; k < c->n_cmds; k++)
+			printf("  # %s\n  %s\n", c->cmds[k].note, c->cmds[k].text);
+	}
+	printf("summary: %u chains, %u forks, %u missing parents, %u linkage mismatches, %u interrupted merges, "
+	       "%u cycles, %u incomplete chains, %u merged, %u unreferenced, %u unreadable",
+	       t->chains, t->forks, t->missing, t->mismatches, t->interrupted, t->cycles, t->incomplete, t->merged,
+	       t->unreferenced, t->unreadable);
+	if (backup_mode(c))
+		printf(", %u extra checkpoints (the backup keeps %u)", t->extra_layers, backup_keeps(c));
+	printf("\n%s\n", broken(t) ? "problems found" : "clean: nothing broken");
+}
+
+/* The whole report, in named steps; the exit status. */
+static int report_all(struct ctx *c)
+{
+	build_commands(c);
+	if (c->json) {
+		report_init(&c->rep, stdout, true);
+		report_begin(&c->rep, NULL);
+	}
+	report_header(c);
+	report_chains(c);
+	report_forks(c);
+	report_links(c);
+	report_cycles(c);
+	report_merged(c);
+	report_unreferenced(c);
+	report_unreadable(c);
+	if (c->json) {
+		report_end_json(c);
+		report_end(&c->rep);
+		report_finish(&c->rep);
+	} else {
+		report_end_text(c);
+	}
+	return broken(&c->t) ? EXIT_PROBLEMS : EXIT_OK;
+}
+
+/* Options into C; -1 to return *RC. */
+static int parse_options(struct ctx *c, int argc, char **argv, int *rc)
 {
 	static const struct option longopts[] = {
 		{ "json", no_argument, NULL, OPT_JSON },
+		{ "backup-checkpoints", required_argument, NULL, OPT_BACKUP_N },
+		{ "recovery", required_argument, NULL, OPT_RECOVERY },
 		{ "help", no_argument, NULL, 'h' },
 		TOOL_OPEN_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
-	struct scan s = { 0 };
-	bool json = false;
-	int c, r, rc;
+	uint64_t v;
+	int opt, r;
 
-	tool_open_init(&s.to);
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		switch (c) {
+	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (opt) {
 		case OPT_JSON:
-			json = true;
+			c->json = true;
+			break;
+		case OPT_BACKUP_N:
+			if (tool_uint_option("checkpoints", "--backup-checkpoints", optarg, 0, 1000, &v) < 0)
+				goto usage;
+			c->backup_n = (int)v;
+			break;
+		case OPT_RECOVERY:
+			if (c->n_globs >= 64) {
+				tool_error("checkpoints", "too many --recovery options (64 at most)");
+				goto usage;
+			}
+			c->globs[c->n_globs++] = optarg;
 			break;
 		case 'h':
 			help(stdout);
-			return EXIT_OK;
+			*rc = EXIT_OK;
+			return -1;
 		default:
-			r = tool_open_option(&s.to, c, optarg, "checkpoints");
+			r = tool_open_option(&c->s->to, opt, optarg, "checkpoints");
 			if (r == 1)
 				break;
 			if (r == 0)
 				help(stderr);
-			return EXIT_USAGE;
+			goto usage;
 		}
 	}
-	if (optind + 1 != argc) {
-		help(stderr);
-		return EXIT_USAGE;
+	if (c->s->to.opts.flags & VHDX_OPEN_NO_PARENT) {
+		tool_error("checkpoints", "--no-parent makes no sense for a report of chains");
+		goto usage;
 	}
+	if (optind + 1 != argc) {
+		tool_error("checkpoints", "expected one folder DIR (see 'vhdx checkpoints --help')");
+		goto usage;
+	}
+	return 0;
+usage:
+	*rc = EXIT_USAGE;
+	return -1;
+}
+
+int cmd_checkpoints(int argc, char **argv)
+{
+	struct scan s = { 0 };
+	struct ctx c = { .s = &s, .backup_n = -1 };
+	int rc = EXIT_OK;
+
+	tool_open_init(&s.to);
+	if (parse_options(&c, argc, argv, &rc) < 0)
+		return rc;
 	s.dir = argv[optind];
 	s.to.parent_dirs[s.to.n_parent_dirs] = NULL;
 	s.to.path_maps[s.to.n_path_maps] = NULL;
 	s.to.opts.parent_dirs = s.to.n_parent_dirs ? s.to.parent_dirs : NULL;
 	s.to.opts.path_maps = s.to.n_path_maps ? s.to.path_maps : NULL;
-	if (scan_dir(&s) < 0)
+	c.chain_args = chain_args(&s.to);
+	if (ckpt_scan(&s) < 0 || ckpt_analyse(&s) < 0)
 		rc = EXIT_ERR;
 	else
-		rc = report_all(&s, json);
-	for (size_t i = 0; i < s.n; i++) {
-		free(s.nodes[i].path);
-		free(s.nodes[i].parent_name);
-		free(s.nodes[i].parent_path);
-		free(s.nodes[i].message);
-		free(s.nodes[i].tried);
-		free(s.nodes[i].merging_ancestor);
+		rc = report_all(&c);
+	for (size_t k = 0; k < c.n_cmds; k++) {
+		free(c.cmds[k].note);
+		free(c.cmds[k].text);
 	}
-	free(s.nodes);
-	for (size_t i = 0; i < s.n_bad; i++) {
-		free(s.bad[i].path);
-		free(s.bad[i].message);
-	}
-	free(s.bad);
+	free(c.cmds);
+	free(c.chain_args);
+	ckpt_free(&s);
 	return rc;
 }

@@ -3,6 +3,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,6 +141,16 @@ int cmd_create(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	ret = vhdx_create(file, &o);
+	if (ret == -EEXIST) {
+		tool_error("create", "%s: the file exists (add --force to replace it)", file);
+		return EXIT_ERR;
+	}
+	if (ret == -EINVAL && strstr(vhdx_errmsg(), "virtual size must be")) {
+		/* the library says the range; the unit rule is the command line's */
+		tool_error("create", "%s (--size takes bytes, or a number with K, M, G or T: powers of 1024, 1M = "
+				     "1048576)", vhdx_errmsg());
+		return EXIT_ERR;
+	}
 	if (ret < 0)
 		return tool_lib_error("create", ret);
 	return EXIT_OK;

@@ -76,6 +76,7 @@ struct cycle_run {
 	unsigned n_errnos;
 	unsigned cycles_run;
 	uint64_t faults_total;
+	uint64_t after_crash;  /* calls failed because a simulated crash came before them: no rule's fault */
 };
 
 static void usage(FILE *f)
@@ -151,7 +152,7 @@ static void help(void)
 "\n"
 "FAULT RULES\n"
 "    RULES is a file in the rule language of vhdxfs -o faults and vhdx\n"
-"    --faults (one rule a line; see libvhdx.h, 'fault injection'), e.g.\n"
+"    --faults (one rule a line; see libvhdx(3), 'Fault injection'), e.g.\n"
 "\n"
 "        op=write prob=0.02 seed=7 err=EIO     # 2%% of the writes fail\n"
 "        op=flush every=17 err=EIO             # every 17th flush fails\n"
@@ -334,8 +335,9 @@ static void print_summary_text(const struct cycle_run *run, const struct cycle_r
 	char nb[24];
 	bool bad = false;
 
-	printf("\nSummary: %u of %u cycles in %.1f s, %" PRIu64 " faults injected\n", run->cycles_run, run->count, secs,
-	       run->faults_total);
+	printf("\nSummary: %u of %u cycles in %.1f s, %" PRIu64 " faults injected, %" PRIu64
+	       " calls failed after a simulated crash\n", run->cycles_run, run->count, secs, run->faults_total,
+	       run->after_crash);
 	printf("  %-11s %8s %8s\n", "class", "cycles", "faults");
 	for (int c = 0; c < CC__COUNT; c++) {
 		printf("  %-11s %8" PRIu64 " %8" PRIu64 "\n", cycle_class_name((enum cycle_class)c), run->cycles[c],
@@ -387,8 +389,7 @@ static void json_cycle(struct report *r, const struct cycle_result *res)
 	report_u64(r, "reads", res->reads);
 	report_u64(r, "read_bytes", res->read_bytes);
 	report_u64(r, "fsyncs", res->fsyncs);
-	snprintf(nb, sizeof nb, "%.3f", res->seconds);
-	report_str(r, "seconds", nb);
+	report_f64(r, "seconds", res->seconds, 3);
 	report_begin_list(r, "errors");
 	for (size_t s = 0; s < res->n_steps; s++) {
 		const struct cycle_step *st = &res->steps[s];
@@ -415,7 +416,7 @@ static void json_cycle(struct report *r, const struct cycle_result *res)
 
 		report_begin(r, NULL);
 		report_u64(r, "seq", ev->seq);
-		report_str(r, "t", ev->t);
+		report_f64(r, "t", strtod(ev->t, NULL), 6);
 		report_u64(r, "rule", ev->rule);
 		report_str(r, "op", ev->op);
 		report_str(r, "file", ev->file);
@@ -479,9 +480,9 @@ static void json_summary(struct report *r, const struct cycle_run *run, const st
 
 	report_begin(r, "summary");
 	report_u64(r, "cycles_run", run->cycles_run);
-	snprintf(nb, sizeof nb, "%.3f", secs);
-	report_str(r, "seconds", nb);
+	report_f64(r, "seconds", secs, 3);
 	report_u64(r, "faults", run->faults_total);
+	report_u64(r, "after_crash_events", run->after_crash);
 	report_begin(r, "cycles_by_class");
 	for (int c = 0; c < CC__COUNT; c++) {
 		report_u64(r, cycle_class_name((enum cycle_class)c), run->cycles[c]);
@@ -543,6 +544,10 @@ static void tally(struct cycle_run *run, const struct cycle_result *res)
 	run->cycles[res->cls]++;
 	run->cycles_run++;
 	for (size_t i = 0; i < res->n_events; i++) {
+		if (!strcmp(res->events[i].action, "after-crash")) {
+			run->after_crash++; /* counted apart from the injected faults (issue #17 item 5) */
+			continue;
+		}
 		run->faults_by_class[res->events[i].cls]++;
 		run->faults_total++;
 		if (res->events[i].err && (e = errno_slot(run, res->events[i].err)))

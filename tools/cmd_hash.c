@@ -155,6 +155,8 @@ static void print_manifest(FILE *f, const struct digests *d, bool json)
 			fprintf(f, "%s{\"offset\":%" PRIu64 ",\"xxh3\":\"%016" PRIx64 "\"}", i ? "," : "",
 				i * d->block_size, d->h[i]);
 		fputs("]}\n", f);
+		if (f == stdout)
+			tool_json_printed();
 		return;
 	}
 	fprintf(f, "# vhdx-hash 1 xxh3-64\nvirtual_size %" PRIu64 "\nblock_size %u\ndisk %016" PRIx64 "%016" PRIx64 "\n",
@@ -253,8 +255,10 @@ static uint64_t print_ranges(const bool *diff, uint64_t n, uint32_t bs, uint64_t
 		count++;
 		i = j;
 	}
-	if (json)
+	if (json) {
 		printf("],\"count\":%" PRIu64 "}\n", count);
+		tool_json_printed();
+	}
 	return count;
 }
 

@@ -38,6 +38,7 @@ int cmd_info(int argc, char **argv)
 	struct vhdx_image *img = NULL;
 	struct report r;
 	char *chain_error = NULL;
+	int chain_errno = 0;
 	bool json = false, show_log = false;
 	int c, ret;
 
@@ -65,9 +66,11 @@ int cmd_info(int argc, char **argv)
 		/* show the leaf alone, then say why the chain could not be opened */
 		const char *m = vhdx_errmsg();
 		chain_error = strdup(m && *m ? m : strerror(-ret));
+		chain_errno = -ret;
 		to.opts.flags |= VHDX_OPEN_NO_PARENT;
 		if (vhdx_open(argv[optind], &to.opts, &img) < 0) {
 			/* the leaf itself is unreadable: report the first error */
+			tool_json_set_errno(chain_errno);
 			tool_error("info", "%s", chain_error);
 			free(chain_error);
 			return EXIT_ERR;
@@ -77,6 +80,9 @@ int cmd_info(int argc, char **argv)
 	}
 	report_init(&r, stdout, json);
 	vhdx_info_report(&r, img, chain_error, show_log);
+	if (chain_error)
+		report_error(&r, chain_errno, chain_error); /* with --json: the error object too */
+	report_end(&r);
 	report_finish(&r);
 	ret = vhdx_close(img);
 	if (chain_error) {

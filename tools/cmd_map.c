@@ -81,10 +81,11 @@ int cmd_map(int argc, char **argv)
 		struct vhdx_extent e;
 		ret = vhdx_map(img, at, end - at, &e);
 		if (ret < 0) {
-			if (json)
-				fputs("]\n", stdout);
 			vhdx_close(img);
-			return tool_lib_error("map", ret);
+			ret = tool_lib_error("map", ret);
+			if (json)
+				tool_json_error_element(stdout, at != off, ret);
+			return ret;
 		}
 		if (json) {
 			printf("%s{\"offset\":%" PRIu64 ",\"length\":%" PRIu64 ",\"type\":\"%s\"", at == off ? "" : ",",
@@ -104,8 +105,10 @@ int cmd_map(int argc, char **argv)
 		}
 		at += e.len;
 	}
-	if (json)
+	if (json) {
 		fputs("]\n", stdout);
+		tool_json_printed();
+	}
 	ret = vhdx_close(img);
 	return ret < 0 ? tool_lib_error("map", ret) : EXIT_OK;
 }

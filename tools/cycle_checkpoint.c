@@ -73,7 +73,8 @@ struct ck_run {
 	/* totals */
 	uint64_t rounds[CC__COUNT];
 	uint64_t faults_by_class[CC__COUNT];
-	uint64_t faults_total;
+	uint64_t faults_total;      /* faults the rules injected (their hits) */
+	uint64_t after_crash;       /* calls that failed because a simulated crash came before them */
 	unsigned rounds_run;
 	uint64_t create_failed, extra_detected, extra_resolved, merge_failed, merge_crashed, merge_resumed,
 		backup_failed, backup_bad, merges_ok, unexpected_extra, leftover_deleted;
@@ -81,7 +82,7 @@ struct ck_run {
 
 /* What one round did, beside the shared struct cycle_result. */
 struct ck_round {
-	unsigned depth_found;       /* differencing layers over the base at the start */
+	unsigned depth_found;       /* images of the leaf's chain at the start, the base included */
 	bool extra_detected, extra_resolved, resumed;
 	bool create_failed, merge_failed, merge_crashed, backup_failed, leftover_deleted;
 	char checkpoint[PATH_MAX];
@@ -114,7 +115,7 @@ static void help(void)
 "STEM-ckpt-NNNN.avhdx (.avhd over a VHD).  After the last round, leftovers\n"
 "are merged without faults: the chain must end as base + one checkpoint.\n"
 "\n"
-"The fault rules (the language of libvhdx.h, 'Fault injection') apply to the\n"
+"The fault rules (the language of libvhdx(3), 'Fault injection') apply to the\n"
 "checkpoint creation, the backup's reads and the merges, each through an\n"
 "engine of its own whose rules continue the counts of the steps before (a\n"
 "crash ends that step only; the next round resumes the merge).  The VM's\n"
@@ -140,7 +141,8 @@ static void help(void)
 "  -h, --help        this text\n"
 "\n"
 "Exit status: 0 no silent fault, no unexpected error, no damage or lost data\n"
-"and the chain ends at depth 1; 1 an error of the command; 2 usage; 3 otherwise.\n");
+"and the chain ends at depth 2 (the base and one checkpoint; depth counts the\n"
+"images of a chain, as 'vhdx info' and 'vhdx checkpoints' do); 1 an error of the command; 2 usage; 3 otherwise.\n");
 }
 
 /* ------------------------------------------------------------ fault engines per step */
@@ -480,7 +482,7 @@ static int run_round(struct ck_run *run, struct cycle_result *res, struct ck_rou
 
 	/* 1. leftovers of earlier rounds: 0xA000971E, then merged */
 	n = chain_paths(run->leaf, paths, MAX_LAYERS);
-	rd->depth_found = n > 0 ? (unsigned)n - 1 : 0;
+	rd->depth_found = n > 0 ? (unsigned)n : 0;
 	if (n > 2) {
 		char msg[256];
 
@@ -621,6 +623,9 @@ verify:
 		add_check(&res->ck, &ck);
 	}
 	cycle_classify(res);
+	/* a backup job that met 0xA000971E (or whose merge had to be resumed) failed that round: reported */
+	if ((rd->extra_detected || rd->resumed) && res->cls < CC_REPORTED)
+		res->cls = CC_REPORTED;
 	return 0;
 }
 
@@ -649,7 +654,8 @@ static void print_round_text(const struct ck_run *run, const struct cycle_result
 		return;
 	printf("round %u: %s", res->cycle, cycle_class_name(res->cls));
 	if (rd->extra_detected)
-		printf("; 0x%08X another recovery checkpoint exists (%u checkpoints), %s", CODE_EXISTS, rd->depth_found,
+		printf("; 0x%08X another recovery checkpoint exists (depth %u: %u checkpoints), %s", CODE_EXISTS,
+		       rd->depth_found, rd->depth_found - 1,
 		       rd->extra_resolved ? (rd->resumed ? "resumed the interrupted merge, resolved" : "merged, resolved")
 					  : "not resolved");
 	if (rd->create_failed)
@@ -700,6 +706,7 @@ static void json_round(struct report *r, const struct cycle_result *res, const s
 	report_str(r, "class", cycle_class_name(res->cls));
 	report_str(r, "checkpoint", rd->create_failed ? "" : rd->checkpoint);
 	report_u64(r, "depth_found", rd->depth_found);
+	report_u64(r, "checkpoints_found", rd->depth_found ? rd->depth_found - 1 : 0);
 	report_bool(r, "extra_checkpoint_detected", rd->extra_detected);
 	report_bool(r, "extra_checkpoint_resolved", rd->extra_resolved);
 	report_bool(r, "merge_resumed", rd->resumed);
@@ -714,8 +721,7 @@ static void json_round(struct report *r, const struct cycle_result *res, const s
 	report_bool(r, "verified", !res->reopen_failed);
 	if (res->reopen_msg)
 		report_str(r, "verify_message", res->reopen_msg);
-	snprintf(nb, sizeof nb, "%.3f", res->seconds);
-	report_str(r, "seconds", nb);
+	report_f64(r, "seconds", res->seconds, 3);
 	report_begin_list(r, "steps");
 	for (size_t s = 0; s < res->n_steps; s++) {
 		report_begin(r, NULL);
@@ -749,6 +755,11 @@ static void tally(struct ck_run *run, const struct cycle_result *res)
 	run->rounds[res->cls]++;
 	run->rounds_run++;
 	for (size_t i = 0; i < res->n_events; i++) {
+		/* a call failed by an earlier crash is no fault of a rule: counted apart */
+		if (!strcmp(res->events[i].action, "after-crash")) {
+			run->after_crash++;
+			continue;
+		}
 		run->faults_by_class[res->events[i].cls]++;
 		run->faults_total++;
 	}
@@ -766,7 +777,8 @@ enum {
 	OPT_BLOCK_SIZE,
 };
 
-int cycle_checkpoint_main(int argc, char **argv)
+/* The options into RUN; -1 to return *RC (help, or a usage error with its message). */
+static int parse_options(struct ck_run *run, int argc, char **argv, int *rc)
 {
 	static const struct option longopts[] = {
 		{ "base", required_argument, NULL, OPT_BASE },
@@ -782,140 +794,262 @@ int cycle_checkpoint_main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct ck_run run = { .seed = 1, .ops = 16, .size = 32u << 20, .block_size = 1u << 20 };
-	struct report rep;
-	struct vhdx_info info = { .struct_size = sizeof info };
-	bool have_count = false, bad = false;
-	char final_msg[512] = "";
-	unsigned final_depth = 0;
-	double t0;
+	bool have_count = false;
 	uint64_t v;
-	int opt, rc = EXIT_OK, ret;
+	int opt;
 
+	*rc = EXIT_USAGE;
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "hvq", longopts, NULL)) != -1) {
 		switch (opt) {
 		case OPT_BASE:
-			run.base = optarg;
+			run->base = optarg;
 			break;
 		case OPT_COUNT:
 			if (tool_uint_option("cycle", "--count", optarg, 1, 1000000, &v) < 0)
-				return EXIT_USAGE;
-			run.count = (unsigned)v;
+				return -1;
+			run->count = (unsigned)v;
 			have_count = true;
 			break;
 		case OPT_FAULTS:
-			run.faults = optarg;
+			run->faults = optarg;
 			break;
 		case OPT_SEED:
-			if (tool_uint_option("cycle", "--seed", optarg, 0, UINT64_MAX, &run.seed) < 0)
-				return EXIT_USAGE;
+			if (tool_uint_option("cycle", "--seed", optarg, 0, UINT64_MAX, &run->seed) < 0)
+				return -1;
 			break;
 		case OPT_OPS:
 			if (tool_uint_option("cycle", "--ops", optarg, 1, 10000, &v) < 0)
-				return EXIT_USAGE;
-			run.ops = (unsigned)v;
+				return -1;
+			run->ops = (unsigned)v;
 			break;
 		case OPT_SIZE:
-			if (tool_parse_size(optarg, &run.size) < 0 || run.size < (1u << 20) || run.size % CYCLE_SECTOR) {
+			if (tool_parse_size(optarg, &run->size) < 0 || run->size < (1u << 20) || run->size % CYCLE_SECTOR) {
 				tool_error("cycle", "--size takes a multiple of 512 bytes of at least 1M, got '%s'", optarg);
-				return EXIT_USAGE;
+				return -1;
 			}
 			break;
 		case OPT_BLOCK_SIZE:
-			if (tool_parse_size(optarg, &run.block_size) < 0 || run.block_size == 0 ||
-			    run.block_size > UINT32_MAX) {
+			if (tool_parse_size(optarg, &run->block_size) < 0 || run->block_size == 0 ||
+			    run->block_size > UINT32_MAX) {
 				tool_error("cycle", "--block-size: bad size '%s'", optarg);
-				return EXIT_USAGE;
+				return -1;
 			}
 			break;
 		case OPT_JSON:
-			run.json = true;
+			run->json = true;
 			break;
 		case 'v':
-			run.verbose = true;
+			run->verbose = true;
 			break;
 		case 'q':
-			run.quiet = true;
+			run->quiet = true;
 			break;
 		case 'h':
 			help();
-			return EXIT_OK;
+			*rc = EXIT_OK;
+			return -1;
 		default:
 			usage(stderr);
-			return EXIT_USAGE;
+			return -1;
 		}
 	}
 	if (optind < argc) {
 		tool_error("cycle", "unexpected argument '%s'", argv[optind]);
 		usage(stderr);
-		return EXIT_USAGE;
+		return -1;
 	}
-	if (!run.base || !have_count) {
+	if (!run->base || !have_count) {
 		tool_error("cycle", "checkpoint needs --base FILE and --count N");
 		usage(stderr);
-		return EXIT_USAGE;
+		return -1;
 	}
 	if (tool_faults) {
 		tool_error("cycle", "the global --faults does not apply here: use 'vhdx cycle checkpoint --faults RULES'");
-		return EXIT_USAGE;
+		return -1;
 	}
-	if (cycle_rules_load(run.faults, run.seed, &run.rules) < 0) {
-		ret = run.rules ? EXIT_USAGE : EXIT_ERR;
-		cycle_rules_free(run.rules);
-		return ret;
-	}
-	if (!exists(run.base)) {
+	return 0;
+}
+
+/* Creates the base when missing, checks that it is a base, and makes the model from its contents. EXIT_*. */
+static int open_base(struct ck_run *run, struct vhdx_info *info)
+{
+	struct vhdx_open_options oo;
+	struct vhdx_image *img = NULL;
+	struct cycle_check ck = { 0 };
+	int ret;
+
+	if (!exists(run->base)) {
 		struct vhdx_create_options co;
-		size_t n = strlen(run.base);
+		size_t n = strlen(run->base);
 
 		vhdx_create_options_init(&co);
-		co.format = n >= 4 && !strcasecmp(run.base + n - 4, ".vhd") ? VHDX_FORMAT_VHD : VHDX_FORMAT_VHDX;
+		co.format = n >= 4 && !strcasecmp(run->base + n - 4, ".vhd") ? VHDX_FORMAT_VHD : VHDX_FORMAT_VHDX;
 		co.type = VHDX_TYPE_DYNAMIC;
-		co.virtual_size = run.size;
-		co.block_size = (uint32_t)run.block_size;
-		ret = vhdx_create(run.base, &co);
-		if (ret < 0) {
-			rc = tool_lib_error("cycle", ret);
-			goto out;
-		}
+		co.virtual_size = run->size;
+		co.block_size = (uint32_t)run->block_size;
+		ret = vhdx_create(run->base, &co);
+		if (ret < 0)
+			return tool_lib_error("cycle", ret);
 	}
 	/* the base's contents now are the model's start; the base must be a base */
-	{
-		struct vhdx_open_options oo;
-		struct vhdx_image *img = NULL;
-		struct cycle_check ck = { 0 };
-
-		vhdx_open_options_init(&oo);
-		ret = vhdx_open(run.base, &oo, &img);
-		if (ret == 0)
-			ret = vhdx_get_info(img, &info);
-		if (ret == 0 && info.layers != 1) {
-			vhdx_close(img);
-			tool_error("cycle", "%s is a differencing image: --base takes the base of a chain", run.base);
-			rc = EXIT_USAGE;
-			goto out;
-		}
-		if (ret == 0) {
-			run.size = info.virtual_size - info.virtual_size % CYCLE_SECTOR;
-			run.format = info.format;
-			if (info.block_size)
-				run.block_size = info.block_size;
-			run.m = cycle_model_new(run.size);
-			ret = run.m ? cycle_model_verify(run.m, img, true, &ck) : -ENOMEM;
-		}
-		if (ret < 0) {
-			rc = tool_lib_error("cycle", ret);
-			vhdx_close(img);
-			goto out;
-		}
+	vhdx_open_options_init(&oo);
+	ret = vhdx_open(run->base, &oo, &img);
+	if (ret == 0)
+		ret = vhdx_get_info(img, info);
+	if (ret == 0 && info->layers != 1) {
 		vhdx_close(img);
+		tool_error("cycle", "%s is a differencing image: --base takes the base of a chain", run->base);
+		return EXIT_USAGE;
 	}
-	run.leaf = strdup(run.base);
-	if (!run.leaf) {
+	if (ret == 0) {
+		run->size = info->virtual_size - info->virtual_size % CYCLE_SECTOR;
+		run->format = info->format;
+		if (info->block_size)
+			run->block_size = info->block_size;
+		run->m = cycle_model_new(run->size);
+		ret = run->m ? cycle_model_verify(run->m, img, true, &ck) : -ENOMEM;
+	}
+	if (ret < 0) {
+		vhdx_close(img);
+		return tool_lib_error("cycle", ret);
+	}
+	vhdx_close(img);
+	run->leaf = strdup(run->base);
+	return run->leaf ? EXIT_OK : EXIT_ERR;
+}
+
+/* The last round's cleanup: leftovers merged without faults; base + leaf must remain. EXIT_OK or EXIT_ERR. */
+static int final_cleanup(struct ck_run *run, unsigned *final_depth, char *final_msg, size_t n_msg)
+{
+	struct cycle_result res = { .cycle = run->count + 1 };
+	struct ck_round rd;
+	static char paths[MAX_LAYERS][PATH_MAX];
+	struct cycle_check ck = { 0 };
+	int n, rc = EXIT_OK;
+
+	memset(&rd, 0, sizeof rd);
+	if (merge_down(run, &res, &rd, "final-merge", false) < 0)
 		rc = EXIT_ERR;
-		goto out;
+	n = chain_paths(run->leaf, paths, MAX_LAYERS);
+	*final_depth = n > 0 ? (unsigned)n : 0;
+	if (n < 0)
+		snprintf(final_msg, n_msg, "the chain of %s does not open: %s", run->leaf, vhdx_errmsg());
+	else if (*final_depth != 2)
+		snprintf(final_msg, n_msg,
+			 "the chain of %s has depth %u after the cleanup (expected 2: the base and one checkpoint)",
+			 run->leaf, *final_depth);
+	else if (verify_chain(run->leaf, run->m, 0, NULL, &ck) < 0)
+		snprintf(final_msg, n_msg, "%s: %s", run->leaf, vhdx_errmsg());
+	else if (ck.lost)
+		snprintf(final_msg, n_msg, "%" PRIu64 " sectors the VM wrote are lost at the end", ck.lost);
+	if (rd.resumed)
+		run->merge_resumed++;
+	cycle_result_free(&res);
+	return rc;
+}
+
+static void summary_json(struct report *rep, const struct ck_run *run, double seconds, unsigned final_depth,
+			 const char *final_msg, bool bad)
+{
+	report_end_list(rep);
+	report_begin(rep, "summary");
+	report_u64(rep, "rounds_run", run->rounds_run);
+	report_f64(rep, "seconds", seconds, 3);
+	report_u64(rep, "faults", run->faults_total);
+	report_u64(rep, "after_crash_events", run->after_crash);
+	report_begin(rep, "rounds_by_class");
+	for (int c = 0; c < CC__COUNT; c++)
+		report_u64(rep, cycle_class_name((enum cycle_class)c), run->rounds[c]);
+	report_end(rep);
+	report_begin(rep, "faults_by_class");
+	for (int c = 0; c < CC__COUNT; c++)
+		report_u64(rep, cycle_class_name((enum cycle_class)c), run->faults_by_class[c]);
+	report_end(rep);
+	report_u64(rep, "create_failed_0xA0009723", run->create_failed);
+	report_u64(rep, "extra_checkpoint_0xA000971E", run->extra_detected);
+	report_u64(rep, "extra_checkpoint_resolved", run->extra_resolved);
+	report_u64(rep, "extra_checkpoint_unexpected", run->unexpected_extra);
+	report_u64(rep, "merges_ok", run->merges_ok);
+	report_u64(rep, "merge_failed", run->merge_failed);
+	report_u64(rep, "merge_crashed", run->merge_crashed);
+	report_u64(rep, "merge_resumed", run->merge_resumed);
+	report_u64(rep, "merged_leftover_deleted", run->leftover_deleted);
+	report_u64(rep, "backup_read_failed", run->backup_failed);
+	report_u64(rep, "backup_read_wrong", run->backup_bad);
+	report_begin_list(rep, "rules");
+	for (unsigned i = 1; i <= cycle_rules_count(run->rules); i++) {
+		report_begin(rep, NULL);
+		report_u64(rep, "rule", i);
+		report_str(rep, "text", cycle_rules_text(run->rules, i));
+		report_u64(rep, "hits", cycle_rules_hits(run->rules, i));
+		report_end(rep);
 	}
+	report_end_list(rep);
+	report_str(rep, "final_leaf", run->leaf ? run->leaf : "");
+	report_u64(rep, "final_depth", final_depth);
+	report_str(rep, "final_problem", final_msg);
+	report_str(rep, "verdict", bad ? "problems" : "ok");
+	report_end(rep);
+	report_end(rep);
+	report_finish(rep);
+}
+
+static void summary_text(const struct ck_run *run, double seconds, unsigned final_depth, const char *final_msg,
+			 bool bad)
+{
+	printf("\nSummary: %u of %u rounds in %.1f s, %" PRIu64 " faults injected, %" PRIu64
+	       " calls failed after a simulated crash\n", run->rounds_run, run->count, seconds, run->faults_total,
+	       run->after_crash);
+	printf("  %-11s %8s %8s\n", "class", "rounds", "faults");
+	for (int c = 0; c < CC__COUNT; c++)
+		printf("  %-11s %8" PRIu64 " %8" PRIu64 "\n", cycle_class_name((enum cycle_class)c), run->rounds[c],
+		       run->faults_by_class[c]);
+	printf("  checkpoint creation failed (0x%08X): %" PRIu64 "\n", CODE_CANNOT_CREATE, run->create_failed);
+	printf("  extra checkpoint found (0x%08X): %" PRIu64 ", resolved %" PRIu64 ", unexpected %" PRIu64 "\n",
+	       CODE_EXISTS, run->extra_detected, run->extra_resolved, run->unexpected_extra);
+	printf("  merges: %" PRIu64 " ok, %" PRIu64 " failed (%" PRIu64 " crashed), %" PRIu64
+	       " resumed, %" PRIu64 " merged leftovers deleted\n",
+	       run->merges_ok, run->merge_failed, run->merge_crashed, run->merge_resumed, run->leftover_deleted);
+	printf("  backup reads: %" PRIu64 " failed, %" PRIu64 " returned wrong bytes\n", run->backup_failed,
+	       run->backup_bad);
+	for (unsigned i = 1; i <= cycle_rules_count(run->rules); i++)
+		printf("  rule %u: %s: %" PRIu64 " hits\n", i, cycle_rules_text(run->rules, i),
+		       cycle_rules_hits(run->rules, i));
+	printf("  final chain: %s, depth %u\n", run->leaf ? run->leaf : "?", final_depth);
+	if (final_msg[0])
+		printf("  final problem: %s\n", final_msg);
+	if (bad)
+		printf("Verdict: PROBLEMS: %" PRIu64 " silent, %" PRIu64 " unexpected, %" PRIu64 " damaged, %" PRIu64
+		       " lost rounds%s\n",
+		       run->rounds[CC_SILENT], run->rounds[CC_UNEXPECTED], run->rounds[CC_DAMAGED], run->rounds[CC_LOST],
+		       final_msg[0] ? "; the final chain is wrong" : "");
+	else
+		printf("Verdict: ok: every fault was reported and recovered; no data lost; the chain ends at depth 2 "
+		       "(the base and one checkpoint)\n");
+}
+
+int cycle_checkpoint_main(int argc, char **argv)
+{
+	struct ck_run run = { .seed = 1, .ops = 16, .size = 32u << 20, .block_size = 1u << 20 };
+	struct report rep;
+	struct vhdx_info info = { .struct_size = sizeof info };
+	bool bad = false;
+	char final_msg[512] = "";
+	unsigned final_depth = 0;
+	double t0;
+	int rc = EXIT_OK;
+
+	if (parse_options(&run, argc, argv, &rc) < 0)
+		return rc;
+	if (cycle_rules_load(run.faults, run.seed, &run.rules) < 0) {
+		rc = run.rules ? EXIT_USAGE : EXIT_ERR;
+		cycle_rules_free(run.rules);
+		return rc;
+	}
+	rc = open_base(&run, &info);
+	if (rc != EXIT_OK)
+		goto out;
 	if (run.json) {
 		report_init(&rep, stdout, true);
 		report_begin(&rep, NULL);
@@ -953,111 +1087,17 @@ int cycle_checkpoint_main(int argc, char **argv)
 		fflush(stdout);
 		cycle_result_free(&res);
 	}
-	/* the last round's cleanup: leftovers merged without faults; base + leaf must remain */
-	if (rc == EXIT_OK) {
-		struct cycle_result res = { .cycle = run.count + 1 };
-		struct ck_round rd;
-		static char paths[MAX_LAYERS][PATH_MAX];
-		struct cycle_check ck = { 0 };
-		int n;
-
-		memset(&rd, 0, sizeof rd);
-		if (merge_down(&run, &res, &rd, "final-merge", false) < 0)
-			rc = EXIT_ERR;
-		n = chain_paths(run.leaf, paths, MAX_LAYERS);
-		final_depth = n > 0 ? (unsigned)n - 1 : 0;
-		if (n < 0)
-			snprintf(final_msg, sizeof final_msg, "the chain of %s does not open: %s", run.leaf, vhdx_errmsg());
-		else if (final_depth != 1)
-			snprintf(final_msg, sizeof final_msg, "the chain of %s is %u checkpoints deep after the cleanup",
-				 run.leaf, final_depth);
-		else if (verify_chain(run.leaf, run.m, 0, NULL, &ck) < 0)
-			snprintf(final_msg, sizeof final_msg, "%s: %s", run.leaf, vhdx_errmsg());
-		else if (ck.lost)
-			snprintf(final_msg, sizeof final_msg, "%" PRIu64 " sectors the VM wrote are lost at the end",
-				 ck.lost);
-		if (rd.resumed)
-			run.merge_resumed++;
-		cycle_result_free(&res);
-	}
+	if (rc == EXIT_OK)
+		rc = final_cleanup(&run, &final_depth, final_msg, sizeof final_msg);
 	for (int c = CC_UNEXPECTED; c < CC__COUNT; c++)
 		if (run.rounds[c])
 			bad = true;
 	if (final_msg[0] || run.unexpected_extra)
 		bad = true;
-	if (run.json) {
-		char nb[24];
-
-		report_end_list(&rep);
-		report_begin(&rep, "summary");
-		report_u64(&rep, "rounds_run", run.rounds_run);
-		snprintf(nb, sizeof nb, "%.3f", tool_now() - t0);
-		report_str(&rep, "seconds", nb);
-		report_u64(&rep, "faults", run.faults_total);
-		report_begin(&rep, "rounds_by_class");
-		for (int c = 0; c < CC__COUNT; c++)
-			report_u64(&rep, cycle_class_name((enum cycle_class)c), run.rounds[c]);
-		report_end(&rep);
-		report_begin(&rep, "faults_by_class");
-		for (int c = 0; c < CC__COUNT; c++)
-			report_u64(&rep, cycle_class_name((enum cycle_class)c), run.faults_by_class[c]);
-		report_end(&rep);
-		report_u64(&rep, "create_failed_0xA0009723", run.create_failed);
-		report_u64(&rep, "extra_checkpoint_0xA000971E", run.extra_detected);
-		report_u64(&rep, "extra_checkpoint_resolved", run.extra_resolved);
-		report_u64(&rep, "extra_checkpoint_unexpected", run.unexpected_extra);
-		report_u64(&rep, "merges_ok", run.merges_ok);
-		report_u64(&rep, "merge_failed", run.merge_failed);
-		report_u64(&rep, "merge_crashed", run.merge_crashed);
-		report_u64(&rep, "merge_resumed", run.merge_resumed);
-		report_u64(&rep, "merged_leftover_deleted", run.leftover_deleted);
-		report_u64(&rep, "backup_read_failed", run.backup_failed);
-		report_u64(&rep, "backup_read_wrong", run.backup_bad);
-		report_begin_list(&rep, "rules");
-		for (unsigned i = 1; i <= cycle_rules_count(run.rules); i++) {
-			report_begin(&rep, NULL);
-			report_u64(&rep, "rule", i);
-			report_str(&rep, "text", cycle_rules_text(run.rules, i));
-			report_u64(&rep, "hits", cycle_rules_hits(run.rules, i));
-			report_end(&rep);
-		}
-		report_end_list(&rep);
-		report_str(&rep, "final_leaf", run.leaf ? run.leaf : "");
-		report_u64(&rep, "final_depth", final_depth);
-		report_str(&rep, "final_problem", final_msg);
-		report_str(&rep, "verdict", bad ? "problems" : "ok");
-		report_end(&rep);
-		report_end(&rep);
-		report_finish(&rep);
-	} else {
-		printf("\nSummary: %u of %u rounds in %.1f s, %" PRIu64 " faults injected\n", run.rounds_run, run.count,
-		       tool_now() - t0, run.faults_total);
-		printf("  %-11s %8s %8s\n", "class", "rounds", "faults");
-		for (int c = 0; c < CC__COUNT; c++)
-			printf("  %-11s %8" PRIu64 " %8" PRIu64 "\n", cycle_class_name((enum cycle_class)c), run.rounds[c],
-			       run.faults_by_class[c]);
-		printf("  checkpoint creation failed (0x%08X): %" PRIu64 "\n", CODE_CANNOT_CREATE, run.create_failed);
-		printf("  extra checkpoint found (0x%08X): %" PRIu64 ", resolved %" PRIu64 ", unexpected %" PRIu64 "\n",
-		       CODE_EXISTS, run.extra_detected, run.extra_resolved, run.unexpected_extra);
-		printf("  merges: %" PRIu64 " ok, %" PRIu64 " failed (%" PRIu64 " crashed), %" PRIu64
-		       " resumed, %" PRIu64 " merged leftovers deleted\n",
-		       run.merges_ok, run.merge_failed, run.merge_crashed, run.merge_resumed, run.leftover_deleted);
-		printf("  backup reads: %" PRIu64 " failed, %" PRIu64 " returned wrong bytes\n", run.backup_failed,
-		       run.backup_bad);
-		for (unsigned i = 1; i <= cycle_rules_count(run.rules); i++)
-			printf("  rule %u: %s: %" PRIu64 " hits\n", i, cycle_rules_text(run.rules, i),
-			       cycle_rules_hits(run.rules, i));
-		printf("  final chain: %s, depth %u\n", run.leaf ? run.leaf : "?", final_depth);
-		if (final_msg[0])
-			printf("  final problem: %s\n", final_msg);
-		if (bad)
-			printf("Verdict: PROBLEMS: %" PRIu64 " silent, %" PRIu64 " unexpected, %" PRIu64 " damaged, %" PRIu64
-			       " lost rounds%s\n",
-			       run.rounds[CC_SILENT], run.rounds[CC_UNEXPECTED], run.rounds[CC_DAMAGED], run.rounds[CC_LOST],
-			       final_msg[0] ? "; the final chain is wrong" : "");
-		else
-			printf("Verdict: ok: every fault was reported and recovered; no data lost; the chain ends at depth 1\n");
-	}
+	if (run.json)
+		summary_json(&rep, &run, tool_now() - t0, final_depth, final_msg, bad);
+	else
+		summary_text(&run, tool_now() - t0, final_depth, final_msg, bad);
 	if (rc == EXIT_OK && bad)
 		rc = EXIT_PROBLEMS;
 out:

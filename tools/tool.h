@@ -109,6 +109,30 @@ int tool_open_image(struct tool_open *o, const char *path, const char *cmd, stru
 #include "report/report.h"
 
 /*
+ * Errors as JSON (json_error.c): with --json, standard output holds one
+ * JSON document even when the command fails.  vhdx.c turns the mode on for
+ * a command given --json and calls tool_json_finish(RC) at the end: a
+ * failure that printed nothing prints {"error": {"errno": NAME, "message":
+ * ...}}, one inside an open report closes it with an "error" member.
+ * tool_error/tool_lib_error and report_init/report_finish feed it; a
+ * command that prints its JSON by hand calls tool_json_printed() when the
+ * document is complete.
+ */
+void tool_json_mode(bool on);
+void tool_json_note_error(const char *msg);
+void tool_json_set_errno(int err);
+void tool_json_report_begun(struct report *r);
+void tool_json_report_done(struct report *r);
+void tool_json_printed(void);
+/** JSON only: the member "error": {"errno": NAME, "message": MSG} of the open object of R. */
+void report_error(struct report *r, int err, const char *msg);
+/** Ends a JSON list printed by hand with {"error": ...} (AFTER_ANOTHER: a comma first) and "]\n". */
+void tool_json_error_element(FILE *f, bool after_another, int rc);
+int tool_json_finish(int rc);
+/** "ENOENT" for ENOENT; "errno N" in BUF for a number without a name. */
+const char *tool_errno_name(int err, char *buf, size_t n);
+
+/*
  * Global fault injection (faults_opt.c): `vhdx --faults RULES [--fault-log
  * FILE] COMMAND`.  tool_faults is the engine (NULL without --faults);
  * tool_open_init() puts it in every open.  tool_global_options() returns

@@ -22,18 +22,22 @@ void tool_error(const char *cmd, const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "%s%s%s: ", tool_prog, cmd ? " " : "", cmd ? cmd : "");
+	char msg[2048];
+
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	fprintf(stderr, "%s%s%s: %s\n", tool_prog, cmd ? " " : "", cmd ? cmd : "", msg);
+	tool_json_note_error(msg); /* with --json, also the "error" object on stdout (json_error.c) */
 }
 
 int tool_lib_error(const char *cmd, int ret)
 {
 	const char *m = vhdx_errmsg();
 
+	tool_json_set_errno(ret < 0 ? -ret : ret);
 	tool_error(cmd, "%s", m && *m ? m : strerror(-ret));
+	tool_json_set_errno(0);
 	return EXIT_ERR;
 }
 

@@ -4,6 +4,7 @@
  */
 #include "config.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -30,7 +31,7 @@ static const struct {
 	{ "resize", cmd_resize, "change the virtual size of an image in place, crash-safe" },
 	{ "check", cmd_check, "check every structure of an image (--repair: fix what can be fixed, crash-safe)" },
 	{ "bench", cmd_bench, "measure speed figures against the raw file, qemu-img, vhdimount, xxhsum" },
-	{ "checkpoints", cmd_checkpoints, "report the chains of a folder: forks, broken links, extra checkpoints, merge commands" },
+	{ "checkpoints", cmd_checkpoints, "report the chains of a folder: depths, forks, broken links, leftovers; cleanup commands" },
 };
 
 static void usage(FILE *f)
@@ -39,7 +40,7 @@ static void usage(FILE *f)
 		   "Read, check and convert VHDX, AVHDX and VHD virtual disk images.\n\n"
 		   "Global options (before COMMAND):\n"
 		   "  --faults RULES     inject the I/O faults of the rules file RULES into every image the\n"
-		   "                     command opens (rule language: see libvhdx.h, 'Fault injection')\n"
+		   "                     command opens (rule language: see libvhdx(3), 'Fault injection')\n"
 		   "  --fault-log FILE   at the end, write the rules with their hit counts and every\n"
 		   "                     injected fault to FILE ('-': standard error)\n\n"
 		   "Commands:\n");
@@ -70,8 +71,13 @@ int main(int argc, char **argv)
 		return EXIT_OK;
 	}
 	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-		if (!strcmp(argv[1], commands[i].name))
-			return tool_faults_finish(commands[i].fn(argc - 1, argv + 1));
+		if (!strcmp(argv[1], commands[i].name)) {
+			/* --json: one JSON document on stdout, an error object when the command fails (json_error.c) */
+			for (int a = 2; a < argc && strcmp(argv[a], "--"); a++)
+				if (!strcmp(argv[a], "--json"))
+					tool_json_mode(true);
+			return tool_faults_finish(tool_json_finish(commands[i].fn(argc - 1, argv + 1)));
+		}
 	tool_error(NULL, "unknown command '%s'", argv[1]);
 	usage(stderr);
 	return EXIT_USAGE;

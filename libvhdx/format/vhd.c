@@ -467,6 +467,20 @@ static int open_dynamic(struct vhdx_layer *l, struct vhdx_vhd_state *s, bool sal
 	return 0;
 }
 
+/* RET; a checksum mismatch that salvage would read through says how to ask for it. */
+static int salvage_hint(int ret, bool salvage)
+{
+	if (salvage || ret != -EBADMSG || !strstr(vhdx_errmsg(), "checksum mismatch"))
+		return ret;
+	{
+		char *m = vhdx_err_dup();
+		ret = vhdx_err(EBADMSG, "%s (to read it anyway, open it with salvage: vhdx --salvage, vhdxfs -o salvage)",
+			       m ? m : "checksum mismatch");
+		free(m);
+	}
+	return ret;
+}
+
 static int vhd_open(struct vhdx_layer *l, unsigned flags)
 {
 	struct vhdx_vhd_state *s = calloc(1, sizeof *s);
@@ -483,7 +497,7 @@ static int vhd_open(struct vhdx_layer *l, unsigned flags)
 		return ret;
 	ret = read_footers(l, s, salvage);
 	if (ret < 0)
-		return ret;
+		return salvage_hint(ret, salvage);
 	f = s->footer;
 
 	switch (f->disk_type) {
@@ -499,7 +513,7 @@ static int vhd_open(struct vhdx_layer *l, unsigned flags)
 	case VHD_TYPE_DIFFERENCING:
 		ret = open_dynamic(l, s, salvage);
 		if (ret < 0)
-			return ret;
+			return salvage_hint(ret, salvage);
 		l->type = f->disk_type == VHD_TYPE_DYNAMIC ? VHDX_TYPE_DYNAMIC : VHDX_TYPE_DIFFERENCING;
 		l->block_size = s->dyn.block_size;
 		break;

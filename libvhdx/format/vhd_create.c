@@ -212,14 +212,15 @@ static int fill_parent(struct vhdx_vhd_dynhdr *h, const char *path, const char *
 	return ret;
 }
 
-static int check_params(const struct vhdx_create_params *p, const struct vhdx_layer *parent)
+int vhdx_create_vhd_check(const struct vhdx_create_params *p, const struct vhdx_layer *parent)
 {
 	if (p->logical_sector_size != VHD_SECTOR)
 		return vhdx_err(EINVAL, "a VHD has 512-byte sectors (logical sector size %u asked for)",
 				p->logical_sector_size);
 	if (p->virtual_size == 0 || p->virtual_size % VHD_SECTOR)
-		return vhdx_err(EINVAL, "the size of a VHD must be a non-zero multiple of 512 bytes, not %llu",
-				(unsigned long long)p->virtual_size);
+		return vhdx_err(EINVAL, "a VHD's virtual size must be a non-zero multiple of 512 bytes, not %llu (from 512 "
+					"bytes to 2040 GiB, %llu bytes, for a dynamic one)",
+				(unsigned long long)p->virtual_size, VHD_MAX_DYNAMIC_SIZE);
 	if (p->type == VHDX_TYPE_FIXED)
 		return 0;
 	if (p->virtual_size > VHD_MAX_DYNAMIC_SIZE)
@@ -267,7 +268,7 @@ int vhdx_create_vhd(struct vhdx_io *io, const char *path, const struct vhdx_crea
 	uint64_t entries, bat_len, first_block;
 	int ret;
 
-	ret = check_params(p, parent);
+	ret = vhdx_create_vhd_check(p, parent);
 	if (ret < 0)
 		return ret;
 	if (p->type == VHDX_TYPE_FIXED)

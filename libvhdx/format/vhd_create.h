@@ -20,6 +20,9 @@
  * NULL ("vhdx") or a string whose first 4 bytes become the creator
  * application.  0 or -errno with a message (EINVAL for bad parameters).
  */
+/** The same as vhdx_create_vhdx_check for a VHD (PARENT: the opened parent of a differencing one). */
+int vhdx_create_vhd_check(const struct vhdx_create_params *p, const struct vhdx_layer *parent);
+
 int vhdx_create_vhd(struct vhdx_io *io, const char *path, const struct vhdx_create_params *p,
 		    const struct vhdx_layer *parent);
 

@@ -162,6 +162,32 @@ static void add_item(struct vhdx_metadata_table *t, const uint8_t id[16], uint32
 	e->is_required = true;
 }
 
+int vhdx_create_vhdx_check(const struct vhdx_create_params *p)
+{
+	uint32_t lss = p->logical_sector_size;
+	uint32_t log_len = p->log_size ? p->log_size : VHDX_ALIGN;
+	struct vhdx_geometry g;
+
+	if (lss != 512 && lss != 4096)
+		return vhdx_err(EINVAL, "logical sector size %u is neither 512 nor 4096", lss);
+	if (p->virtual_size == 0 || p->virtual_size > VHDX_MAX_VIRTUAL_SIZE || p->virtual_size % lss)
+		return vhdx_err(EINVAL, "a VHDX's virtual size must be a multiple of its %u-byte logical sector, from %u "
+					"bytes to 64 TiB (%llu bytes); %llu bytes asked for", lss, lss,
+				VHDX_MAX_VIRTUAL_SIZE, (unsigned long long)p->virtual_size);
+	if (log_len % VHDX_ALIGN)
+		return vhdx_err(EINVAL, "log size %u is not a multiple of 1 MiB", log_len);
+	if (p->physical_sector_size != 512 && p->physical_sector_size != 4096)
+		return vhdx_err(EINVAL, "physical sector size %u is neither 512 nor 4096", p->physical_sector_size);
+	if (vhdx_geometry_init(&g, p->virtual_size, p->block_size, lss, p->parent != NULL) < 0) {
+		/* the geometry's message, as an invalid argument (copied: vhdx_err formats into its own buffer) */
+		char *m = vhdx_err_dup();
+		int ret = vhdx_err(EINVAL, "%s", m ? m : "bad geometry");
+		free(m);
+		return ret;
+	}
+	return 0;
+}
+
 int vhdx_create_vhdx(struct vhdx_io *io, const char *path, const struct vhdx_create_params *p)
 {
 	struct vhdx_geometry g;
@@ -180,9 +206,10 @@ int vhdx_create_vhdx(struct vhdx_io *io, const char *path, const struct vhdx_cre
 		return vhdx_err(EINVAL, "log size %u is not a multiple of 1 MiB", log_len);
 	if (p->physical_sector_size != 512 && p->physical_sector_size != 4096)
 		return vhdx_err(EINVAL, "physical sector size %u is neither 512 nor 4096", p->physical_sector_size);
-	ret = vhdx_geometry_init(&g, p->virtual_size, p->block_size, p->logical_sector_size, p->parent != NULL);
+	ret = vhdx_create_vhdx_check(p);
 	if (ret < 0)
-		return vhdx_err(EINVAL, "%s", vhdx_errmsg());
+		return ret;
+	vhdx_geometry_init(&g, p->virtual_size, p->block_size, p->logical_sector_size, p->parent != NULL);
 	if (p->parent)
 		memcpy(parent_linkage, p->parent_linkage, 16);
 

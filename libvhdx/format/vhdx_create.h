@@ -31,5 +31,11 @@ int vhdx_create_parent_paths(const char *child_path, const char *parent_path, ch
 
 /** Writes a new VHDX into the empty IO (PATH locates it for relative locator paths). */
 int vhdx_create_vhdx(struct vhdx_io *io, const char *path, const struct vhdx_create_params *p);
+/**
+ * Checks P for a VHDX before any file is touched: the virtual size (a
+ * multiple of the logical sector, at most 64 TiB), sector, block and log
+ * sizes.  0, or -EINVAL with a message saying the allowed values.
+ */
+int vhdx_create_vhdx_check(const struct vhdx_create_params *p);
 
 #endif

@@ -12,7 +12,9 @@
  * Prints the info document of IMG into R: the leaf's summary, the chain's
  * depth, completeness and warnings, then every layer.  CHAIN_ERROR (or
  * NULL) is why the chain could not be opened when IMG holds the leaf
- * alone; SHOW_LOG adds every log entry of VHDX layers.
+ * alone; SHOW_LOG adds every log entry of VHDX layers.  The top object
+ * stays open, so the caller may add members (the tool's "error") before
+ * it ends it with report_end().
  */
 void vhdx_info_report(struct report *r, struct vhdx_image *img, const char *chain_error, bool show_log);
 

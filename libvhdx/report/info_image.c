@@ -90,7 +90,6 @@ void vhdx_info_report(struct report *r, struct vhdx_image *img, const char *chai
 	for (unsigned i = 0; i < ch->n; i++)
 		info_layer(r, ch->layers[i], i + 1 < ch->n ? ch->layers[i + 1] : NULL, i, show_log);
 	report_end_list(r);
-	report_end(r);
 }
 
 int vhdx_info_json(struct vhdx_image *img, unsigned flags, char **json)
@@ -113,6 +112,7 @@ int vhdx_info_json(struct vhdx_image *img, unsigned flags, char **json)
 		return vhdx_err(ENOMEM, "vhdx_info_json: cannot open a memory stream");
 	report_init(&r, f, true);
 	vhdx_info_report(&r, img, NULL, flags & VHDX_INFO_LOG);
+	report_end(&r);
 	report_finish(&r);
 #ifdef _WIN32
 	len = (size_t)ftell(f);

@@ -32,12 +32,23 @@ void json_write_string(FILE *f, const char *s)
 	fputc('"', f);
 }
 
+static void (*json_begun)(struct report *r);
+static void (*json_done)(struct report *r);
+
+void report_set_json_hooks(void (*begun)(struct report *r), void (*done)(struct report *r))
+{
+	json_begun = begun;
+	json_done = done;
+}
+
 void report_init(struct report *r, FILE *f, bool json)
 {
 	memset(r, 0, sizeof *r);
 	r->f = f;
 	r->json = json;
 	r->first[0] = true;
+	if (json && json_begun)
+		json_begun(r);
 }
 
 static void indent(struct report *r)
@@ -162,9 +173,21 @@ void report_size(struct report *r, const char *key, uint64_t bytes)
 		fprintf(r->f, "%.4g %s (%" PRIu64 " bytes)\n", v, units[u], bytes);
 }
 
+void report_f64(struct report *r, const char *key, double val, int decimals)
+{
+	member(r, key, false);
+	/* "%.*f" of a finite number is a JSON number; NaN and infinities are not */
+	if (val != val || val > 1e300 || val < -1e300)
+		val = 0;
+	fprintf(r->f, r->json ? "%.*f" : "%.*f\n", decimals, val);
+}
+
 void report_finish(struct report *r)
 {
-	if (r->json)
+	if (r->json) {
 		fputc('\n', r->f);
+		if (json_done)
+			json_done(r);
+	}
 	fflush(r->f);
 }

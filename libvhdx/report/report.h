@@ -27,7 +27,14 @@ void report_hex(struct report *r, const char *key, uint64_t val); /* JSON number
 void report_bool(struct report *r, const char *key, bool val);
 void report_guid(struct report *r, const char *key, const uint8_t g[16]);
 void report_size(struct report *r, const char *key, uint64_t bytes); /* JSON number, text "10 MiB (10485760)" */
+void report_f64(struct report *r, const char *key, double val, int decimals); /* JSON number, DECIMALS digits after the point */
 void report_finish(struct report *r);
+/*
+ * Observers of every JSON report, NULL by default: the vhdx tool sets them
+ * (tools/json_error.c) so that an error after a report began still leaves
+ * one JSON document on standard output.
+ */
+void report_set_json_hooks(void (*begun)(struct report *r), void (*done)(struct report *r));
 /** Writes S as a JSON string literal. */
 void json_write_string(FILE *f, const char *s);
 

@@ -1,0 +1,146 @@
+/*
+ * test_json_error.c - tools/json_error.c: with --json a failed command
+ * leaves exactly one JSON document on standard output (issue #17 item 11):
+ * an error object alone, an open report closed with an "error" member (or
+ * a last list element), a complete report left alone; errno names.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "lib/unit.h"
+#include "tool.h"
+
+struct vhdx_faults *tool_faults; /* util.c's tool_open_init refers to it (faults_opt.c in the command) */
+
+/* Runs FN with standard output in a temporary file; returns what it printed (malloc'd). */
+static char *capture(void (*fn)(void))
+{
+	char path[] = "/tmp/vhdx-json-XXXXXX";
+	int fd = mkstemp(path), saved = dup(1);
+	char *buf = calloc(1, 65536);
+
+	assert_true(fd >= 0 && saved >= 0 && buf);
+	fflush(stdout);
+	dup2(fd, 1);
+	fn();
+	fflush(stdout);
+	dup2(saved, 1);
+	close(saved);
+	assert_true(pread(fd, buf, 65535, 0) >= 0);
+	close(fd);
+	unlink(path);
+	return buf;
+}
+
+static int rc_seen;
+
+static void nothing_printed(void)
+{
+	tool_json_mode(true);
+	tool_json_set_errno(ENOENT);
+	tool_error("info", "x.vhdx: cannot open: No such file or directory");
+	tool_json_set_errno(0);
+	rc_seen = tool_json_finish(EXIT_ERR);
+}
+
+static void test_error_alone(void **state)
+{
+	char *out = capture(nothing_printed);
+
+	(void)state;
+	assert_int_equal(rc_seen, EXIT_ERR);
+	assert_string_equal(out, "{\"error\":{\"errno\":\"ENOENT\",\"message\":\"x.vhdx: cannot open: No such file "
+				 "or directory\"}}\n");
+	free(out);
+}
+
+static void open_report(void)
+{
+	struct report r;
+
+	tool_json_mode(true);
+	report_init(&r, stdout, true);
+	report_begin(&r, NULL);
+	report_u64(&r, "a", 1);
+	report_begin_list(&r, "rounds");
+	report_begin(&r, NULL);
+	report_u64(&r, "round", 1);
+	tool_error("cycle", "disk: No space left on device"); /* errno from the message */
+	rc_seen = tool_json_finish(EXIT_ERR);
+}
+
+static void test_open_report_closed(void **state)
+{
+	char *out = capture(open_report);
+
+	(void)state;
+	assert_int_equal(rc_seen, EXIT_ERR);
+	assert_string_equal(out, "{\"a\":1,\"rounds\":[{\"round\":1}],\"error\":{\"errno\":\"ENOSPC\",\"message\":"
+				 "\"disk: No space left on device\"}}\n");
+	free(out);
+}
+
+static void complete_report(void)
+{
+	struct report r;
+
+	tool_json_mode(true);
+	report_init(&r, stdout, true);
+	report_begin(&r, NULL);
+	report_bool(&r, "clean", false);
+	report_end(&r);
+	report_finish(&r);
+	rc_seen = tool_json_finish(EXIT_PROBLEMS);
+}
+
+static void test_complete_report_alone(void **state)
+{
+	char *out = capture(complete_report);
+
+	(void)state;
+	assert_int_equal(rc_seen, EXIT_PROBLEMS);
+	assert_string_equal(out, "{\"clean\":false}\n");
+	free(out);
+}
+
+static void usage_error(void)
+{
+	tool_json_mode(true);
+	rc_seen = tool_json_finish(EXIT_USAGE);
+}
+
+static void test_usage_without_message(void **state)
+{
+	char *out = capture(usage_error);
+
+	(void)state;
+	assert_int_equal(rc_seen, EXIT_USAGE);
+	assert_non_null(strstr(out, "\"errno\":\"EINVAL\""));
+	free(out);
+}
+
+static void test_errno_names(void **state)
+{
+	char nb[24];
+
+	(void)state;
+	assert_string_equal(tool_errno_name(ENOENT, nb, sizeof nb), "ENOENT");
+	assert_string_equal(tool_errno_name(EBADMSG, nb, sizeof nb), "EBADMSG");
+	assert_string_equal(tool_errno_name(EINVAL, nb, sizeof nb), "EINVAL");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_error_alone),
+		cmocka_unit_test(test_open_report_closed),
+		cmocka_unit_test(test_complete_report_alone),
+		cmocka_unit_test(test_usage_without_message),
+		cmocka_unit_test(test_errno_names),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
