@@ -122,6 +122,7 @@ static const char *fmt_name(enum vhdx_format f)
 /* The chain options of the command line, quoted, each with a leading space (malloc'd). */
 static char *chain_args(const struct tool_open *to)
 {
+	struct vhdx_open_options defaults;
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
@@ -138,7 +139,8 @@ static char *chain_args(const struct tool_open *to)
 	}
 	if (to->opts.flags & VHDX_OPEN_IGNORE_ID_MISMATCH)
 		fputs(" --ignore-id-mismatch", f);
-	if (to->opts.max_depth && to->opts.max_depth != 64)
+	vhdx_open_options_init(&defaults);
+	if (to->opts.max_depth && to->opts.max_depth != defaults.max_depth)
 		fprintf(f, " --max-depth %u", to->opts.max_depth);
 	if (fclose(f) != 0) {
 		free(buf);
