@@ -3,9 +3,11 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tool.h"
 
@@ -61,6 +63,7 @@ int cmd_create(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct vhdx_create_options o;
+	struct tool_outfile of;
 	const char *format = NULL, *file;
 	int c, ret;
 
@@ -139,8 +142,22 @@ int cmd_create(int argc, char **argv)
 		tool_error("create", "--size is required (or --parent for a differencing child)");
 		return EXIT_USAGE;
 	}
-	ret = vhdx_create(file, &o);
-	if (ret < 0)
+	if (o.parent) {
+		/* a child's locator holds its path relative to the parent: created where it stays */
+		ret = vhdx_create(file, &o);
+		return ret < 0 ? tool_lib_error("create", ret) : EXIT_OK;
+	}
+	/* under a temporary name, renamed when complete: a killed create leaves no image at FILE */
+	if (!(o.flags & VHDX_CREATE_OVERWRITE) && access(file, F_OK) == 0) {
+		tool_error("create", "%s: %s (use --force to replace it)", file, strerror(EEXIST));
+		return EXIT_ERR;
+	}
+	if (tool_outfile_begin(&of, "create", file) != EXIT_OK)
+		return EXIT_ERR;
+	ret = vhdx_create(of.tmp, &o);
+	if (ret < 0) {
+		tool_outfile_abort(&of);
 		return tool_lib_error("create", ret);
-	return EXIT_OK;
+	}
+	return tool_outfile_commit(&of, "create", o.flags & VHDX_CREATE_OVERWRITE);
 }
