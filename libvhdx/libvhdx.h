@@ -188,7 +188,11 @@ VHDX_API void vhdx_create_options_init(struct vhdx_create_options *opts);
  * Creates a new image at PATH.  Fails with EEXIST when PATH exists unless
  * VHDX_CREATE_OVERWRITE.  A differencing child (opts->parent set) takes its
  * virtual size and sector sizes from the parent and links to the parent's
- * current identity; the parent is only read.  0 or -errno.
+ * current identity; the parent is only read.  Every byte of the new file
+ * is allocated on the file system where it can be (posix_fallocate: a fixed
+ * disk's data area, the other structures), so a file system without room
+ * fails here with -ENOSPC (the file removed) rather than a later write.
+ * 0 or -errno.
  */
 VHDX_API int vhdx_create(const char *path, const struct vhdx_create_options *opts);
 

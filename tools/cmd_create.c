@@ -156,8 +156,9 @@ int cmd_create(int argc, char **argv)
 		return EXIT_ERR;
 	ret = vhdx_create(of.tmp, &o);
 	if (ret < 0) {
+		tool_outfile_lib_error(&of, "create", ret);
 		tool_outfile_abort(&of);
-		return tool_lib_error("create", ret);
+		return EXIT_ERR;
 	}
 	return tool_outfile_commit(&of, "create", o.flags & VHDX_CREATE_OVERWRITE);
 }

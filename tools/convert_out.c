@@ -45,7 +45,7 @@ static int open_image(struct convert_out *o, const struct convert_out_params *p)
 	co.faults = tool_faults; /* vhdx --faults RULES convert ...: the new file's I/O too */
 	ret = vhdx_create(o->of.tmp, &co);
 	if (ret < 0) {
-		tool_lib_error("convert", ret); /* vhdx_create removes what it could not finish */
+		tool_outfile_lib_error(&o->of, "convert", ret); /* vhdx_create removes what it could not finish */
 		tool_outfile_abort(&o->of);
 		return EXIT_ERR;
 	}
@@ -55,7 +55,7 @@ static int open_image(struct convert_out *o, const struct convert_out_params *p)
 	oo.faults = tool_faults;
 	ret = vhdx_open(o->of.tmp, &oo, &o->img);
 	if (ret < 0) {
-		tool_lib_error("convert", ret);
+		tool_outfile_lib_error(&o->of, "convert", ret);
 		o->img = NULL;
 		convert_out_abort(o);
 		return EXIT_ERR;
@@ -135,7 +135,7 @@ int convert_out_write(struct convert_out *o, const void *buf, size_t len, uint64
 			if (n <= 0) {
 				int ret = n < 0 ? (int)n : -EIO;
 				if (n < 0)
-					tool_lib_error("convert", ret);
+					tool_outfile_lib_error(&o->of, "convert", ret);
 				else
 					tool_error("convert", "%s: write at %llu is past the end of the disk", o->path,
 						   (unsigned long long)off);
@@ -183,7 +183,7 @@ int convert_out_finish(struct convert_out *o)
 			o->img = NULL;
 		}
 		if (ret < 0) {
-			tool_lib_error("convert", ret);
+			tool_outfile_lib_error(&o->of, "convert", ret);
 			convert_out_abort(o);
 			return EXIT_ERR;
 		}

@@ -161,3 +161,15 @@ void tool_outfile_abort(struct tool_outfile *of)
 	free(of->dst);
 	memset(of, 0, sizeof *of);
 }
+
+int tool_outfile_lib_error(const struct tool_outfile *of, const char *cmd, int ret)
+{
+	const char *msg = vhdx_errmsg(), *hit;
+	size_t tl = of->tmp ? strlen(of->tmp) : 0;
+
+	if (!tl || !(hit = strstr(msg, of->tmp)))
+		return tool_lib_error(cmd, ret);
+	/* the user named DST: say DST, not the temporary name (first mention; enough for our messages) */
+	tool_error(cmd, "%.*s%s%s", (int)(hit - msg), msg, of->dst, hit + tl);
+	return EXIT_ERR;
+}

@@ -51,6 +51,8 @@ int tool_outfile_begin(struct tool_outfile *of, const char *cmd, const char *dst
 int tool_outfile_commit(struct tool_outfile *of, const char *cmd, bool replace);
 /** Removes the temporary file and frees OF. */
 void tool_outfile_abort(struct tool_outfile *of);
+/** tool_lib_error() with the temporary name in the library's message replaced by the destination's. */
+int tool_outfile_lib_error(const struct tool_outfile *of, const char *cmd, int ret);
 
 /*
  * Progress of a long command on standard error (progress.c): at most four

@@ -48,6 +48,7 @@ int vhdx_write_open(struct vhdx_layer *l, struct vhdx_state *s)
 {
 	const struct vhdx_header *h = &s->headers[s->current];
 	struct vhdx_writer *w;
+	int ret;
 
 	/*
 	 * Every metadata change goes through the log, and the first one sets
@@ -65,6 +66,11 @@ int vhdx_write_open(struct vhdx_layer *l, struct vhdx_state *s)
 		return vhdx_err(EBADMSG, "%s: header at 0x%x: the log at 0x%llx (+0x%x bytes) lies past the end of the file (0x%llx bytes): writes could not be journaled; the image can only be opened read-only",
 				l->path, hoff, (unsigned long long)h->log_offset, h->log_length,
 				(unsigned long long)s->file_size);
+	/* a log that is a hole (older or other writers) gets its space now: a
+	 * full file system then refuses the open, not the first commit */
+	ret = vhdx_io_allocate(l->io, h->log_offset, h->log_length, VHDX_TAG_LOG);
+	if (ret < 0)
+		return vhdx_err_prefix(ret, "%s: the log must have its space before the image is changed", l->path);
 	w = calloc(1, sizeof *w);
 	if (!w)
 		return vhdx_err(ENOMEM, "out of memory");
