@@ -44,8 +44,17 @@ pass "fixed images larger than the free space: ENOSPC at create time, no file le
 "$VHDX" create --size 64M --block-size 1M "$FS/d.vhdx" || fail "create a dynamic VHDX"
 [ "$(allocated "$FS/d.vhdx")" -ge "$(stat -c %s "$FS/d.vhdx")" ] ||
 	fail "dynamic VHDX: the headers, log, metadata and BAT are not all allocated"
+# growing a fixed VHDX allocates its new blocks too: too large a grow fails with
+# ENOSPC before the size changes (the session's header update may have happened)
+size=$(stat -c %s "$FS/g.vhdx")
+expect_fail_msg "No space left on device" "$VHDX" resize --size 60M "$FS/g.vhdx"
+expect_eq "file size after a refused grow" "$(stat -c %s "$FS/g.vhdx")" "$size"
+"$VHDX" info "$FS/g.vhdx" | grep -q "virtual_size: 30 MiB" || fail "the refused grow changed the size: $("$VHDX" info "$FS/g.vhdx")"
+check_clean "$FS/g.vhdx" "after a refused grow"
+"$VHDX" resize --size 34M "$FS/g.vhdx" > /dev/null || fail "a grow that fits"
+[ "$(allocated "$FS/g.vhdx")" -ge "$(stat -c %s "$FS/g.vhdx")" ] || fail "the grown fixed VHDX is sparse"
 rm -f "$FS/g.vhdx" "$FS/g.vhd"
-pass "fixed images and the structures of dynamic ones are allocated at create time"
+pass "fixed images and the structures of dynamic ones are allocated at create time, grown fixed VHDX too"
 
 # ---- a log that is a hole, on a full file system
 img="$FS/d.vhdx"
