@@ -5,6 +5,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,12 +24,37 @@ void vhdx_create_options_init(struct vhdx_create_options *o)
 	o->type = VHDX_TYPE_DYNAMIC;
 }
 
+/*
+ * Issue #15 item 3: every byte of the new file is allocated for real, as
+ * Windows does: a fixed disk's whole data area (its writes must never fail
+ * for want of space), and the headers, log, metadata and BAT of the others
+ * (the log is written by every later change: compact, resize and replay
+ * must not meet a full file system at their first log write).  A file
+ * system without room fails the create now, with ENOSPC, instead of a
+ * write later.  Then flushed, so that the allocation is durable too.
+ */
+static int allocate_all(struct vhdx_io *file_io, struct vhdx_io *io, enum vhdx_disk_type type)
+{
+	uint64_t size;
+	int ret = vhdx_io_get_size(file_io, &size);
+
+	if (ret == 0)
+		ret = vhdx_io_allocate(file_io, 0, size, type == VHDX_TYPE_FIXED ? VHDX_TAG_PAYLOAD : VHDX_TAG_LOG);
+	if (ret == -ENOSPC)
+		return vhdx_err(ENOSPC, "no room for the %s image of %llu bytes: %s; free some space or choose another folder%s",
+				vhdx_disk_type_name(type), (unsigned long long)size, strerror(ENOSPC),
+				type == VHDX_TYPE_FIXED ? " (a dynamic disk grows as it is written)" : "");
+	if (ret == 0)
+		ret = vhdx_io_flush(io);
+	return ret;
+}
+
 int vhdx_create(const char *path, const struct vhdx_create_options *in)
 {
 	struct vhdx_create_options o;
 	struct vhdx_create_params p;
 	struct vhdx_layer *parent = NULL;
-	struct vhdx_io *io = NULL;
+	struct vhdx_io *io = NULL, *file_io;
 	int fd, ret;
 
 	vhdx_err_clear();
@@ -109,6 +135,7 @@ int vhdx_create(const char *path, const struct vhdx_create_options *in)
 		close(fd);
 		goto out;
 	}
+	file_io = io; /* below a fault io: the descriptor for the allocation */
 	/* fault injection (io/fault.h): the new file's writes and flushes pass the rules */
 	if (o.faults) {
 		ret = vhdx_fault_check_open(o.faults, path);
@@ -125,6 +152,8 @@ int vhdx_create(const char *path, const struct vhdx_create_options *in)
 		ret = vhdx_create_vhd(io, path, &p, parent);
 	else
 		ret = vhdx_create_vhdx(io, path, &p);
+	if (ret == 0)
+		ret = allocate_all(file_io, io, p.type);
 	vhdx_io_close(io);
 	if (ret < 0) {
 		unlink(path);

@@ -299,6 +299,10 @@ VHDX_API void vhdx_create_options_init(struct vhdx_create_options *opts);
  * current identity; the parent is only read.  Every parameter is checked
  * before PATH is created or truncated: EINVAL (the message says the allowed
  * range) leaves an existing file as it was, even with VHDX_CREATE_OVERWRITE.
+ * Every byte of the new file
+ * is allocated on the file system where it can be (posix_fallocate: a fixed
+ * disk's data area, the other structures), so a file system without room
+ * fails here with -ENOSPC (the file removed) rather than a later write.
  * 0 or -errno.
  */
 VHDX_API int vhdx_create(const char *path, const struct vhdx_create_options *opts);

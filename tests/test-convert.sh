@@ -264,7 +264,7 @@ pass "--progress"
 echo 'op=write file=slow.vhdx struct=payload delay=300' > slow.rules
 "$VHDX" --faults slow.rules convert rt-vhd-fixed.vhd slow.vhdx 2> err &
 pid=$!
-for ((i = 0; i < 50; i++)); do [ -e slow.vhdx ] && break; sleep 0.1; done
+for ((i = 0; i < 50; i++)); do [ -e slow.vhdx ] || [ -e ".slow.vhdx.tmp-$pid/slow.vhdx" ] && break; sleep 0.1; done
 sleep 0.5
 kill -TERM $pid
 rc=0

@@ -7,6 +7,7 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tool.h"
 
@@ -45,6 +46,24 @@ static int parse_u32(const char *s, uint32_t *out)
 	return 0;
 }
 
+/*
+ * Prints vhdx_create's failure RET for FILE (made under OF's temporary name
+ * when OF is set) with what to do about it; EXIT_ERR.
+ */
+static int create_error(const struct tool_outfile *of, const char *file, int ret)
+{
+	if (ret == -EEXIST) {
+		tool_error("create", "%s: the file exists (add --force to replace it)", file);
+		return EXIT_ERR;
+	}
+	if (ret == -EINVAL && strstr(vhdx_errmsg(), "virtual size must be"))
+		/* the library says the range; the unit rule is the command line's */
+		return tool_outfile_lib_error_hint(of, "create", ret,
+						   "(--size takes bytes, or a number with K, M, G or T: powers of "
+						   "1024, 1M = 1048576)");
+	return of ? tool_outfile_lib_error(of, "create", ret) : tool_lib_error("create", ret);
+}
+
 int cmd_create(int argc, char **argv)
 {
 	enum { OPT_TYPE = OPT__NEXT, OPT_SIZE, OPT_BLOCK, OPT_LSS, OPT_PSS, OPT_CPARENT, OPT_LOG, OPT_FORMAT, OPT_FORCE };
@@ -62,6 +81,7 @@ int cmd_create(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct vhdx_create_options o;
+	struct tool_outfile of;
 	const char *format = NULL, *file;
 	int c, ret;
 
@@ -140,18 +160,21 @@ int cmd_create(int argc, char **argv)
 		tool_error("create", "--size is required (or --parent for a differencing child)");
 		return EXIT_USAGE;
 	}
-	ret = vhdx_create(file, &o);
-	if (ret == -EEXIST) {
-		tool_error("create", "%s: the file exists (add --force to replace it)", file);
+	if (o.parent) {
+		/* a child's locator holds its path relative to the parent: created where it stays */
+		ret = vhdx_create(file, &o);
+		return ret < 0 ? create_error(NULL, file, ret) : EXIT_OK;
+	}
+	/* under a temporary name, renamed when complete: a killed create leaves no image at FILE */
+	if (!(o.flags & VHDX_CREATE_OVERWRITE) && access(file, F_OK) == 0)
+		return create_error(NULL, file, -EEXIST);
+	if (tool_outfile_begin(&of, "create", file) != EXIT_OK)
+		return EXIT_ERR;
+	ret = vhdx_create(of.tmp, &o);
+	if (ret < 0) {
+		create_error(&of, file, ret);
+		tool_outfile_abort(&of);
 		return EXIT_ERR;
 	}
-	if (ret == -EINVAL && strstr(vhdx_errmsg(), "virtual size must be")) {
-		/* the library says the range; the unit rule is the command line's */
-		tool_error("create", "%s (--size takes bytes, or a number with K, M, G or T: powers of 1024, 1M = "
-				     "1048576)", vhdx_errmsg());
-		return EXIT_ERR;
-	}
-	if (ret < 0)
-		return tool_lib_error("create", ret);
-	return EXIT_OK;
+	return tool_outfile_commit(&of, "create", o.flags & VHDX_CREATE_OVERWRITE);
 }

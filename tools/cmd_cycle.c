@@ -268,6 +268,25 @@ static void range_text(uint64_t voff, uint64_t len, char *buf, size_t n)
 
 /* ------------------------------------------------------------ text output */
 
+/* " rule N (TEXT) OP FILE off=... struct=... action=... errno=... during STEP" */
+static void print_fault(const struct cycle_rules *rules, const struct cycle_result *res, const struct cycle_event *ev)
+{
+	const char *step = ev->step >= 0 && (size_t)ev->step < res->n_steps ? res->steps[ev->step].what : "?";
+
+	printf(" rule %u (%s) %s %s", ev->rule, cycle_rules_text(rules, ev->rule), ev->op, ev->file);
+	if (ev->foff != CYCLE_NONE)
+		printf(" off=0x%" PRIx64 " len=%" PRIu64, ev->foff, ev->len);
+	if (ev->voff != CYCLE_NONE)
+		printf(" voff=0x%" PRIx64, ev->voff);
+	printf(" struct=%s action=%s%s%s", ev->structure[0] ? ev->structure : "-", ev->action,
+	       ev->detail[0] ? " " : "", ev->detail);
+	if (ev->err) {
+		char nb[24];
+		printf(" errno=%s", cycle_errno_name(ev->err, nb, sizeof nb));
+	}
+	printf(" during %s", step);
+}
+
 static void print_cycle_text(const struct cycle_run *run, const struct cycle_rules *rules,
 			     const struct cycle_result *res)
 {
@@ -297,8 +316,17 @@ static void print_cycle_text(const struct cycle_run *run, const struct cycle_rul
 	if (res->rb.damaged)
 		printf("; %" PRIu64 " sectors read back wrong while mounted, first at 0x%" PRIx64, res->rb.damaged,
 		       res->rb.damaged_r[0].voff);
-	if (!first && !res->reopen_failed && !res->ck.lost && !res->ck.damaged && !res->rb.damaged)
+	if (res->rb.torn)
+		printf("; %" PRIu64 " sectors of failed writes read back torn while mounted", res->rb.torn);
+	if (!first && !res->reopen_failed && !res->ck.lost && !res->ck.damaged && !res->rb.damaged && !res->rb.torn)
 		printf(": %zu fault%s, no call failed", res->n_events, res->n_events == 1 ? "" : "s");
+	/* a silent cycle: the fault that no call reported, not the first failed call (issue #15 item 9) */
+	for (size_t i = 0; res->cls == CC_SILENT && i < res->n_events; i++)
+		if (res->events[i].cls == CC_SILENT) {
+			printf("; silent fault:");
+			print_fault(rules, res, &res->events[i]);
+			break;
+		}
 	printf("\n");
 	if (!run->verbose)
 		return;
@@ -312,21 +340,9 @@ static void print_cycle_text(const struct cycle_run *run, const struct cycle_rul
 		       st->msg ? st->msg : "");
 	}
 	for (size_t i = 0; i < res->n_events; i++) {
-		const struct cycle_event *ev = &res->events[i];
-		const char *step = ev->step >= 0 && (size_t)ev->step < res->n_steps ? res->steps[ev->step].what : "?";
-
-		printf("    fault: rule %u (%s) %s %s", ev->rule, cycle_rules_text(rules, ev->rule), ev->op, ev->file);
-		if (ev->foff != CYCLE_NONE)
-			printf(" off=0x%" PRIx64 " len=%" PRIu64, ev->foff, ev->len);
-		if (ev->voff != CYCLE_NONE)
-			printf(" voff=0x%" PRIx64, ev->voff);
-		printf(" struct=%s action=%s%s%s", ev->structure[0] ? ev->structure : "-", ev->action,
-		       ev->detail[0] ? " " : "", ev->detail);
-		if (ev->err) {
-			char nb[24];
-			printf(" errno=%s", cycle_errno_name(ev->err, nb, sizeof nb));
-		}
-		printf(" during %s: %s\n", step, cycle_class_name(ev->cls));
+		printf("    fault:");
+		print_fault(rules, res, &res->events[i]);
+		printf(": %s\n", cycle_class_name(res->events[i].cls));
 	}
 }
 
@@ -443,6 +459,7 @@ static void json_cycle(struct report *r, const struct cycle_result *res)
 	report_u64(r, "lost_sectors", res->ck.lost);
 	report_u64(r, "torn_sectors", res->ck.damaged);
 	report_u64(r, "readback_bad_sectors", res->rb.damaged);
+	report_u64(r, "readback_torn_sectors", res->rb.torn);
 	report_begin_list(r, "lost");
 	for (unsigned i = 0; i < res->ck.n_lost_r; i++) {
 		report_begin(r, NULL);

@@ -26,6 +26,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #if defined(HAVE_XXH3_DISPATCH) && (defined(__x86_64__) || defined(__i386__))
 #include <xxh_x86dispatch.h> /* XXH3_64bits becomes the AVX2/AVX-512 dispatching variant */
@@ -293,6 +294,7 @@ int cmd_hash(int argc, char **argv)
 	bool json = false;
 	const char *out = NULL;
 	FILE *f = stdout;
+	struct tool_outfile of;
 	int c, rc;
 
 	tool_open_init(&to);
@@ -324,14 +326,27 @@ int cmd_hash(int argc, char **argv)
 	rc = compute(img, bs, &d, "hash");
 	vhdx_close(img);
 	if (rc == EXIT_OK) {
-		if (out && !(f = fopen(out, "w"))) {
+		/* -o FILE: written under a temporary name and renamed when complete, so an
+		 * interrupted hash never leaves a partial manifest that verify would trust */
+		if (out && tool_outfile_begin(&of, "hash", out) != EXIT_OK) {
+			rc = EXIT_ERR;
+		} else if (out && !(f = fopen(of.tmp, "w"))) {
 			tool_error("hash", "%s: %s", out, strerror(errno));
+			tool_outfile_abort(&of);
 			rc = EXIT_ERR;
 		} else {
 			print_manifest(f, &d, json);
-			if (out && fclose(f) != 0) {
+			if (out && (fflush(f) != 0 || fsync(fileno(f)) != 0)) {
 				tool_error("hash", "%s: %s", out, strerror(errno));
+				fclose(f);
+				tool_outfile_abort(&of);
 				rc = EXIT_ERR;
+			} else if (out && fclose(f) != 0) {
+				tool_error("hash", "%s: %s", out, strerror(errno));
+				tool_outfile_abort(&of);
+				rc = EXIT_ERR;
+			} else if (out) {
+				rc = tool_outfile_commit(&of, "hash", true);
 			}
 		}
 	}

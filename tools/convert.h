@@ -68,6 +68,8 @@ struct convert_out {
 	struct vhdx_image *img;      /* VHDX/VHD output, or NULL */
 	bool remove_on_failure;      /* a regular file this command created or replaced */
 	uint64_t size;               /* bytes the output must hold */
+	struct tool_outfile of;      /* a regular file: written as of.tmp, renamed to PATH when complete */
+	bool replace;                /* PATH exists and is replaced */
 };
 
 struct convert_out_params {
@@ -105,7 +107,7 @@ int convert_out_write(struct convert_out *o, const void *buf, size_t len, uint64
 /** Completes the output: size, flush, close.  Prints the error and returns EXIT_ERR on failure. */
 int convert_out_finish(struct convert_out *o);
 
-/** After a failure: closes the output and removes a file this command created or replaced. */
+/** After a failure: closes the output and removes the temporary file (an existing PATH is never touched). */
 void convert_out_abort(struct convert_out *o);
 
 /* ---- the copy (convert_copy.c) */

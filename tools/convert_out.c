@@ -7,9 +7,11 @@
  *
  * An existing DST is only replaced when asked (--force; or -O raw, which
  * replaced it in earlier versions and scripts rely on), never when it is a
- * file the input reads.  A regular file this command created or replaced
- * is removed when the conversion fails: a half-written image must not be
- * mistaken for a copy.
+ * file the input reads.  A regular file is written under a temporary name
+ * beside DST (tools/outfile.c) and renamed to DST only when complete and
+ * durable; a failed conversion removes it, so a half-written image is
+ * never mistaken for a copy, even after a kill -9 (issue #15 item 2), and
+ * an existing DST stays as it was until the new one is complete.
  */
 #include "config.h"
 
@@ -27,7 +29,7 @@ static const char *fmt_name(enum convert_fmt f)
 	return f == CONVERT_VHDX ? "vhdx" : f == CONVERT_VHD ? "vhd" : "raw";
 }
 
-static int open_image(struct convert_out *o, const struct convert_out_params *p, bool replace)
+static int open_image(struct convert_out *o, const struct convert_out_params *p)
 {
 	struct vhdx_create_options co;
 	struct vhdx_open_options oo;
@@ -40,18 +42,20 @@ static int open_image(struct convert_out *o, const struct convert_out_params *p,
 	co.block_size = p->block_size;
 	co.logical_sector_size = p->logical_sector_size;
 	co.physical_sector_size = p->physical_sector_size;
-	co.flags = replace ? VHDX_CREATE_OVERWRITE : 0;
 	co.faults = tool_faults; /* vhdx --faults RULES convert ...: the new file's I/O too */
-	ret = vhdx_create(o->path, &co);
-	if (ret < 0)
-		return tool_lib_error("convert", ret); /* vhdx_create removes what it could not finish */
+	ret = vhdx_create(o->of.tmp, &co);
+	if (ret < 0) {
+		tool_outfile_lib_error(&o->of, "convert", ret); /* vhdx_create removes what it could not finish */
+		tool_outfile_abort(&o->of);
+		return EXIT_ERR;
+	}
 	o->remove_on_failure = true;
 	vhdx_open_options_init(&oo);
 	oo.flags = VHDX_OPEN_RDWR | VHDX_OPEN_NO_PARENT;
 	oo.faults = tool_faults;
-	ret = vhdx_open(o->path, &oo, &o->img);
+	ret = vhdx_open(o->of.tmp, &oo, &o->img);
 	if (ret < 0) {
-		tool_lib_error("convert", ret);
+		tool_outfile_lib_error(&o->of, "convert", ret);
 		o->img = NULL;
 		convert_out_abort(o);
 		return EXIT_ERR;
@@ -106,11 +110,15 @@ int convert_out_open(struct convert_out *o, const char *path, const struct conve
 		tool_error("convert", "%s: exists (use --force to replace it)", path);
 		return EXIT_ERR;
 	}
+	o->replace = exists;
+	if (tool_outfile_begin(&o->of, "convert", path) != EXIT_OK)
+		return EXIT_ERR;
 	if (p->fmt != CONVERT_RAW)
-		return open_image(o, p, exists);
-	o->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | (exists ? 0 : O_EXCL), 0644);
+		return open_image(o, p);
+	o->fd = open(o->of.tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (o->fd < 0) {
-		tool_error("convert", "%s: %s", path, strerror(errno));
+		tool_error("convert", "%s: %s", o->of.tmp, strerror(errno));
+		tool_outfile_abort(&o->of);
 		return EXIT_ERR;
 	}
 	o->remove_on_failure = true;
@@ -127,7 +135,7 @@ int convert_out_write(struct convert_out *o, const void *buf, size_t len, uint64
 			if (n <= 0) {
 				int ret = n < 0 ? (int)n : -EIO;
 				if (n < 0)
-					tool_lib_error("convert", ret);
+					tool_outfile_lib_error(&o->of, "convert", ret);
 				else
 					tool_error("convert", "%s: write at %llu is past the end of the disk", o->path,
 						   (unsigned long long)off);
@@ -156,6 +164,13 @@ int convert_out_write(struct convert_out *o, const void *buf, size_t len, uint64
 	return 0;
 }
 
+/* The complete temporary file takes PATH's name. */
+static int commit(struct convert_out *o)
+{
+	o->remove_on_failure = false;
+	return tool_outfile_commit(&o->of, "convert", o->replace);
+}
+
 int convert_out_finish(struct convert_out *o)
 {
 	int ret;
@@ -168,11 +183,11 @@ int convert_out_finish(struct convert_out *o)
 			o->img = NULL;
 		}
 		if (ret < 0) {
-			tool_lib_error("convert", ret);
+			tool_outfile_lib_error(&o->of, "convert", ret);
 			convert_out_abort(o);
 			return EXIT_ERR;
 		}
-		return EXIT_OK;
+		return commit(o);
 	}
 	if (o->fd == STDOUT_FILENO)
 		return EXIT_OK;
@@ -183,14 +198,19 @@ int convert_out_finish(struct convert_out *o)
 		convert_out_abort(o);
 		return EXIT_ERR;
 	}
-	ret = close(o->fd);
+	/* durable before it takes the destination's name */
+	ret = o->remove_on_failure ? fsync(o->fd) : 0;
+	if (ret == 0)
+		ret = close(o->fd);
+	else
+		close(o->fd);
 	o->fd = -1;
 	if (ret < 0) {
 		tool_error("convert", "%s: %s", o->path, strerror(errno));
 		convert_out_abort(o);
 		return EXIT_ERR;
 	}
-	return EXIT_OK;
+	return o->remove_on_failure ? commit(o) : EXIT_OK;
 }
 
 void convert_out_abort(struct convert_out *o)
@@ -202,7 +222,10 @@ void convert_out_abort(struct convert_out *o)
 	if (o->fd >= 0 && o->fd != STDOUT_FILENO)
 		close(o->fd);
 	o->fd = -1;
-	if (o->remove_on_failure && unlink(o->path) == 0)
-		tool_error("convert", "%s: removed the incomplete output", o->path);
+	if (o->remove_on_failure && o->of.tmp && access(o->of.tmp, F_OK) == 0)
+		tool_error("convert", "%s: removed the incomplete output%s", o->of.tmp,
+			   o->replace ? "; the existing destination was not changed" : "");
+	if (o->of.tmpdir)
+		tool_outfile_abort(&o->of);
 	o->remove_on_failure = false;
 }

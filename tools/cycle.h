@@ -104,6 +104,8 @@ struct cycle_check {
 	uint64_t damaged;            /* reopen: unacknowledged sectors with foreign bytes (torn);
 					while mounted: sectors read back wrong */
 	uint64_t uncertain;          /* sectors whose contents were not known (failed writes or fsyncs) */
+	uint64_t torn;               /* while mounted: sectors of failed writes or fsyncs holding neither
+					old nor attempted bytes (torn, as the reopen classes them) */
 	struct cycle_mismatch lost_r[CYCLE_MAX_MISMATCH], damaged_r[CYCLE_MAX_MISMATCH];
 	unsigned n_lost_r, n_damaged_r;
 };
@@ -113,7 +115,9 @@ struct cycle_check {
  * model expects there now (a sector written OK must read back as written,
  * even before fsync).  Adds mismatching sectors to *CK as damaged: a wrong
  * read may come from the read path alone, the reopen tells whether the data
- * was lost.  Returns the number of mismatching sectors.
+ * was lost.  A sector of a failed write or fsync holding foreign bytes (a
+ * write cut inside it: short=) is counted in ck->torn instead, the class
+ * the reopen gives it too.  Returns the number of damaged sectors.
  */
 uint64_t cycle_model_check_read(struct cycle_model *m, uint64_t voff, const uint8_t *buf, uint64_t len,
 				struct cycle_check *ck);

@@ -274,6 +274,12 @@ static bool check_sector(struct cycle_model *m, uint64_t s, uint64_t h, bool mou
 	default:
 		if (m->pool_failed || cand_has(m, s, h))
 			return true;
+		if (mounted) {
+			/* a failed write's sector with foreign bytes: torn, as the reopen will say
+			 * (issue #15 item 9: one class for the same sector at both times) */
+			ck->torn++;
+			return true;
+		}
 		break;
 	}
 	ck->damaged++;

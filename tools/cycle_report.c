@@ -150,7 +150,7 @@ void cycle_classify(struct cycle_result *res)
 		found = CC_LOST;
 	else if (res->reopen_failed || res->rb.damaged)
 		found = CC_DAMAGED;
-	else if (res->ck.damaged)
+	else if (res->ck.damaged || res->rb.torn)
 		found = CC_TORN;
 	cls = found;
 	for (size_t i = 0; i < res->n_events; i++) {

@@ -36,6 +36,27 @@ int tool_uint_option(const char *cmd, const char *opt, const char *arg, uint64_t
 double tool_now(void);
 
 /*
+ * A new output file written under a temporary name beside its destination
+ * and renamed over it when complete (outfile.c), so that an interrupted
+ * command never leaves a plausible but incomplete file at the destination.
+ */
+struct tool_outfile {
+	char *dst; /* the destination (a symbolic link resolved to the file it names) */
+	char *tmpdir; /* ".NAME.tmp-PID", a new folder beside it */
+	char *tmp;    /* TMPDIR/NAME: create and write this one */
+};
+/** Picks the temporary name for DST (not created).  EXIT_OK, or EXIT_ERR after printing why. */
+int tool_outfile_begin(struct tool_outfile *of, const char *cmd, const char *dst);
+/** Renames the complete (and durable) temporary file to DST; an existing DST only with REPLACE.  Removes it on failure. */
+int tool_outfile_commit(struct tool_outfile *of, const char *cmd, bool replace);
+/** Removes the temporary file and frees OF. */
+void tool_outfile_abort(struct tool_outfile *of);
+/** tool_lib_error() with the temporary name in the library's message replaced by the destination's. */
+int tool_outfile_lib_error(const struct tool_outfile *of, const char *cmd, int ret);
+/** The same with HINT (what to do, or NULL) after the message; OF may be NULL. */
+int tool_outfile_lib_error_hint(const struct tool_outfile *of, const char *cmd, int ret, const char *hint);
+
+/*
  * Progress of a long command on standard error (progress.c): at most four
  * updates a second, since a terminal that scrolls slows the work down.
  */

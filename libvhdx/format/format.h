@@ -54,11 +54,15 @@ struct vhdx_parent_ref {
  * file that is no image is refused without describing it (chain/parent.c) */
 #define VHDX_LAYER_LOCATED 0x10u
 
+#define VHDX_BID_CERTAIN 100 /* a signature no other format can have */
+
 struct vhdx_format_ops {
 	const char *name; /* "vhdx", "vhd" */
 	/*
 	 * Bids on IO: HEAD holds the first HEADLEN bytes (up to 64 KiB),
-	 * FILE_SIZE the size.  Returns > 0 (higher is surer) or 0.
+	 * FILE_SIZE the size.  Returns > 0 (higher is surer; VHDX_BID_CERTAIN
+	 * ends the probing, no later format reads anything), 0, or -errno when
+	 * a read it needed failed (an I/O error, never "not this format").
 	 */
 	int (*probe)(struct vhdx_io *io, const uint8_t *head, size_t headlen, uint64_t file_size);
 	/*

@@ -91,8 +91,12 @@ int vhdx_layer_open_io(struct vhdx_io *io, const char *path, unsigned flags, str
 	ret = vhdx_io_pread(io, head, headlen, 0, VHDX_TAG_OTHER);
 	if (ret < 0)
 		goto fail;
-	for (size_t i = 0; i < VHDX_ARRAY_LEN(formats); i++) {
+	for (size_t i = 0; i < VHDX_ARRAY_LEN(formats) && best < VHDX_BID_CERTAIN; i++) {
 		int bid = formats[i]->probe(io, head, headlen, size);
+		if (bid < 0) {
+			ret = bid; /* a read failed: say so, not "not an image" */
+			goto fail;
+		}
 		if (bid > best) {
 			best = bid;
 			winner = formats[i];

@@ -36,11 +36,15 @@ static int vhd_probe(struct vhdx_io *io, const uint8_t *head, size_t headlen, ui
 {
 	uint8_t tail[VHD_FOOTER_SIZE];
 
-	if (file_size >= VHD_FOOTER_SIZE &&
-	    vhdx_io_pread(io, tail, VHD_FOOTER_SIZE, file_size - VHD_FOOTER_SIZE, VHDX_TAG_FOOTER) == 0) {
-		if (!memcmp(tail, VHD_FOOTER_COOKIE, 8))
+	if (file_size >= VHD_FOOTER_SIZE) {
+		/* a failed read is an I/O error, not "no footer" (issue #15 item 9:
+		 * a fixed VHD was "not a VHDX or VHD image" after an EIO here) */
+		int ret = vhdx_io_pread(io, tail, VHD_FOOTER_SIZE, file_size - VHD_FOOTER_SIZE, VHDX_TAG_FOOTER);
+		if (ret < 0 && ret != -EBADMSG)
+			return ret;
+		if (ret == 0 && !memcmp(tail, VHD_FOOTER_COOKIE, 8))
 			return VHD_BID_TRAILING;
-		if (!memcmp(tail + 1, VHD_FOOTER_COOKIE, 8))
+		if (ret == 0 && !memcmp(tail + 1, VHD_FOOTER_COOKIE, 8))
 			return VHD_BID_OLD;
 	}
 	if (headlen >= VHD_FOOTER_SIZE && !memcmp(head, VHD_FOOTER_COOKIE, 8))
@@ -233,8 +237,8 @@ static int read_locators(struct vhdx_layer *l, struct vhdx_vhd_state *s, bool di
 			}
 			free(data);
 		}
-		if (ret == -EIO || ret == -ENOMEM)
-			return ret;
+		if (ret < 0 && ret != -EBADMSG)
+			return ret; /* I/O (any errno) or memory: not the locator's fault */
 		if (ret < 0) {
 			vhdx_err_prefix(ret, "dynamic header at 0x%llx, locator entry at 0x%llx",
 					(unsigned long long)s->dynhdr_off, (unsigned long long)entry_off);

@@ -220,6 +220,90 @@ static int tail_entries(struct vhdx_check_ctx *c, struct vh *v, uint8_t *raw)
 	return 0;
 }
 
+/* Bytes of unmarked sectors read at a time by unmarked_sector(). */
+#define VHD_CHECK_DATA_PIECE (1u << 20)
+
+/*
+ * Finds the first sector of block I whose bit in BM is clear but whose
+ * data is not zeros: *AT receives its index, or UINT64_MAX.  BUF holds
+ * VHD_CHECK_DATA_PIECE bytes.
+ */
+static int unmarked_sector(struct vhdx_check_ctx *c, struct vh *v, uint64_t i, const uint8_t *bm, uint8_t *buf,
+			   uint64_t *at)
+{
+	uint64_t foff = vhdx_vhd_block_foff(v->bat[i]) + v->bitmap_size;
+	uint64_t nsect = VHDX_MIN((uint64_t)v->dh.block_size, v->f->current_size - i * v->dh.block_size) / VHD_SECTOR;
+	int ret;
+
+	*at = UINT64_MAX;
+	for (uint64_t sct = 0; sct < nsect;) {
+		bool set;
+		uint64_t run = vhdx_vhd_bitmap_run(bm, sct, nsect, &set);
+		for (uint64_t k = sct; !set && k < sct + run;) {
+			uint64_t cnt = VHDX_MIN(sct + run - k, (uint64_t)VHD_CHECK_DATA_PIECE / VHD_SECTOR);
+			ret = vhdx_io_pread(c->io, buf, cnt * VHD_SECTOR, foff + k * VHD_SECTOR, VHDX_TAG_PAYLOAD);
+			if (ret < 0)
+				return ret;
+			for (uint64_t j = 0; j < cnt; j++)
+				if (!vhdx_buf_is_zero(buf + j * VHD_SECTOR, VHD_SECTOR)) {
+					*at = k + j;
+					return 0;
+				}
+			k += cnt;
+		}
+		sct += run;
+	}
+	return 0;
+}
+
+/*
+ * A dynamic disk's reader shows an allocated block's data whatever its
+ * sector bitmap says, and the writers we know either set the bits over the
+ * data they write or leave zeros under clear bits (Disk2VHD): nonzero bytes
+ * under a clear bit are what a failed write left (bytes in no sector anyone
+ * acknowledged).  Reads the bitmap of every good block and the data of its
+ * unmarked sectors; the first VHD_CHECK_TAIL_REPORTS such blocks are
+ * reported one by one, the rest in one line.
+ */
+static int unmarked_data(struct vhdx_check_ctx *c, struct vh *v)
+{
+	uint8_t *bm = malloc(v->bitmap_size), *buf = malloc(VHD_CHECK_DATA_PIECE);
+	uint64_t n_found = 0, first_more = 0;
+	int ret = 0;
+
+	if (!bm || !buf) {
+		ret = vhdx_err(ENOMEM, "out of memory");
+		goto out;
+	}
+	for (uint64_t i = 0; i < v->blocks_needed; i++) {
+		uint64_t at, foff = vhdx_vhd_block_foff(v->bat[i]);
+		if (v->bad[i] || v->bat[i] == VHD_BAT_UNUSED)
+			continue;
+		ret = vhdx_io_pread(c->io, bm, v->bitmap_size, foff, VHDX_TAG_BITMAP);
+		if (ret == 0)
+			ret = unmarked_sector(c, v, i, bm, buf, &at);
+		if (ret < 0)
+			goto out;
+		if (at == UINT64_MAX)
+			continue;
+		if (n_found++ < VHD_CHECK_TAIL_REPORTS)
+			vhdx_check_report(c, VHDX_CHECK_ERROR, "block", foff + v->bitmap_size + at * VHD_SECTOR,
+					  "block %llu: sector %llu (virtual offset 0x%llx) holds nonzero bytes but its sector-bitmap bit is clear (left by a failed write?); readers of a dynamic disk show these bytes",
+					  (unsigned long long)i, (unsigned long long)at,
+					  (unsigned long long)(i * v->dh.block_size + at * VHD_SECTOR));
+		else if (n_found == VHD_CHECK_TAIL_REPORTS + 1)
+			first_more = i;
+	}
+	if (n_found > VHD_CHECK_TAIL_REPORTS)
+		vhdx_check_report(c, VHDX_CHECK_ERROR, "block", vhdx_vhd_block_foff(v->bat[first_more]),
+				  "%llu more blocks from block %llu on hold nonzero bytes under clear sector-bitmap bits",
+				  (unsigned long long)(n_found - VHD_CHECK_TAIL_REPORTS), (unsigned long long)first_more);
+out:
+	free(bm);
+	free(buf);
+	return ret;
+}
+
 static int scan_dynamic(struct vhdx_check_ctx *c, struct vh *v)
 {
 	uint64_t dh_off = v->f->data_offset, *allocs = NULL, n = 0;
@@ -392,6 +476,11 @@ static int scan_dynamic(struct vhdx_check_ctx *c, struct vh *v)
 		}
 		if (v->bat[i] != VHD_BAT_UNUSED)
 			use_end(v, vhdx_vhd_block_foff(v->bat[i]), (uint64_t)v->bitmap_size + v->dh.block_size);
+	}
+	if (v->f->disk_type == VHD_TYPE_DYNAMIC) {
+		ret = unmarked_data(c, v);
+		if (ret < 0)
+			goto out;
 	}
 	v->layout_known = v->t_ok;
 	if (v->layout_known) {

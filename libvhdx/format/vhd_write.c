@@ -31,6 +31,9 @@
  *     No BAT entry on disk names the block: a crash here leaves the old
  *     image plus leaked space.  (Should the device keep 2 but lose 1, the
  *     file lacks a trailing footer and readers use the leading copy.)
+ *     A failed step 2 leaves that space leaked for good: the next block
+ *     goes behind the new footer, never over bytes a failed write may have
+ *     left (a dynamic disk reads a block's data whatever its bitmap says).
  *   vhdx_vhd_write_flush():
  *     3. the bitmaps of blocks appended since the last flush, over the old
  *        footer's sector;
@@ -167,13 +170,34 @@ static int append_block(struct vhdx_layer *l, struct vhdx_vhd_state *s, uint32_t
 		return vhdx_err(ENOMEM, "out of memory");
 	/* 1: the file ends with a valid footer before anything overwrites the old one */
 	ret = vhdx_io_pwrite(l->io, w->footer, VHD_FOOTER_SIZE, new_footer, VHDX_TAG_FOOTER);
-	if (ret == 0) {
-		w->st.footer_writes++;
-		/* 2: behind the bitmap area, which still holds the old footer's bytes */
-		ret = vhdx_io_pwrite_payload(l->io, buf, n, foff + s->bitmap_size + in_blk, voff);
-	}
 	if (ret < 0) {
-		/* nothing names the space yet: the next allocation reuses it */
+		/* the data area was not touched: it still reads as zeros, so the
+		 * next allocation may use it (and rewrites this footer whole) */
+		free(bm);
+		return ret;
+	}
+	w->st.footer_writes++;
+	w->data_dirty = true; /* the next flush makes the moved footer durable */
+	/* the file ends at the new footer from now on, whatever happens to the
+	 * payload: the next block goes behind it */
+	w->footer_off = new_footer;
+	s->data_end = new_footer; /* what `vhdx info` shows of the file: the trailing copy moved */
+	s->file_size = new_footer + VHD_FOOTER_SIZE;
+	if (!t->valid) {
+		free(t->error);
+		*t = s->copies[s->used];
+		t->error = NULL;
+		t->old_size = false;
+	}
+	t->offset = new_footer;
+	/* 2: behind the bitmap area, which still holds the old footer's bytes */
+	ret = vhdx_io_pwrite_payload(l->io, buf, n, foff + s->bitmap_size + in_blk, voff);
+	if (ret < 0) {
+		/* a failed write may have left some of its bytes in the data area,
+		 * and a dynamic disk reads an allocated block without its bitmap:
+		 * the space is never reused (leaked, as in a VHDX; check reports it
+		 * and check --repair or compact give it back), so those bytes can
+		 * never show up in another block */
 		free(bm);
 		return ret;
 	}
@@ -189,19 +213,7 @@ static int append_block(struct vhdx_layer *l, struct vhdx_vhd_state *s, uint32_t
 	pthread_rwlock_unlock(&s->lock);
 	vhdx_vhd_bat_put(w->bat_raw, blk, (uint32_t)(foff / VHD_SECTOR));
 	w->data_dirty = true;
-	w->footer_off = new_footer;
 	w->st.blocks_allocated++;
-
-	/* what `vhdx info` shows of the file: the trailing copy moved */
-	s->data_end = new_footer;
-	s->file_size = new_footer + VHD_FOOTER_SIZE;
-	if (!t->valid) {
-		free(t->error);
-		*t = s->copies[s->used];
-		t->error = NULL;
-		t->old_size = false;
-	}
-	t->offset = new_footer;
 	return mark(w, blk, BLK_NEW | BLK_BAT);
 }
 

@@ -26,7 +26,7 @@
 
 static int vhdx_probe(struct vhdx_io *io, const uint8_t *head, size_t headlen, uint64_t file_size)
 {
-	return headlen >= 8 && !memcmp(head, VHDX_FILEID_SIG, 8) ? 100 : 0;
+	return headlen >= 8 && !memcmp(head, VHDX_FILEID_SIG, 8) ? VHDX_BID_CERTAIN : 0;
 }
 
 static void state_free(struct vhdx_state *s)
@@ -75,7 +75,10 @@ static int read_headers(struct vhdx_layer *l, struct vhdx_state *s)
 
 	for (int i = 0; i < 2; i++) {
 		ret = vhdx_io_pread(l->io, buf, sizeof buf, offs[i], VHDX_TAG_HEADER);
-		if (ret == -EIO || ret == -ENOMEM)
+		/* a read that failed says nothing about the header's contents (ETIMEDOUT,
+		 * ENOTCONN, ESTALE, EACCES ... as much as EIO): never fall back to the
+		 * other header for it; only "past the end of the file" (EBADMSG) is damage */
+		if (ret < 0 && ret != -EBADMSG)
 			return ret;
 		if (ret == 0) {
 			sum_ok[i] = vhdx_get_le32(buf) == VHDX_HEADER_SIG &&
@@ -125,9 +128,11 @@ static int read_regions(struct vhdx_layer *l, struct vhdx_state *s)
 	s->region_used = -1;
 	for (int i = 0; i < 2; i++) {
 		ret = vhdx_io_pread(l->io, buf[i], VHDX_REGION_SIZE, offs[i], VHDX_TAG_REGION);
+		if (ret < 0 && ret != -EBADMSG)
+			goto out; /* an I/O error, not a bad copy (see read_headers) */
 		if (ret == 0)
 			ret = vhdx_region_table_decode(buf[i], VHDX_REGION_SIZE, s->region_used < 0 ? s->regions : tmp);
-		if (ret == -EIO || ret == -ENOMEM)
+		if (ret == -ENOMEM)
 			goto out;
 		s->region_valid[i] = ret == 0;
 		if (ret < 0)

@@ -209,8 +209,8 @@ static int scan_log(struct vhdx_check_ctx *c, struct vx *v, struct vhdx_log_sequ
 		return 0;
 	}
 	ret = vhdx_log_find(c->io, h, seq);
-	if (ret == -ENOMEM || ret == -EIO)
-		return ret;
+	if (ret < 0 && ret != -EBADMSG)
+		return ret; /* I/O (any errno) or memory: not a finding about the log */
 	if (ret < 0) {
 		vhdx_check_report(c, VHDX_CHECK_ERROR, "log", log_foff, "%s", vhdx_errmsg());
 		return 0;

@@ -262,6 +262,90 @@ static int collect(struct vhdx_log_sequence *out, const struct node *nodes, uint
 	return 0;
 }
 
+/* Block size of the File Parameters item of the metadata region at MOFF (MLEN bytes), or 0. */
+static int file_block_size(struct vhdx_io *io, uint64_t moff, uint32_t mlen, uint32_t *bs)
+{
+	struct vhdx_metadata_table *t = calloc(1, sizeof *t);
+	uint8_t *buf = malloc(VHDX_METADATA_TABLE_SIZE), b8[8];
+	const struct vhdx_metadata_entry *e;
+	struct vhdx_file_params fp;
+	int ret;
+
+	*bs = 0;
+	if (!t || !buf) {
+		ret = vhdx_err(ENOMEM, "out of memory");
+		goto out;
+	}
+	ret = vhdx_io_pread(io, buf, VHDX_METADATA_TABLE_SIZE, moff, VHDX_TAG_METADATA);
+	if (ret < 0)
+		goto out;
+	ret = 0;
+	if (vhdx_metadata_table_decode(buf, VHDX_METADATA_TABLE_SIZE, mlen, t) < 0)
+		goto out;
+	e = vhdx_metadata_find(t, VHDX_GUID_FILE_PARAMETERS, false);
+	if (!e || e->length != 8)
+		goto out;
+	ret = vhdx_io_pread(io, b8, 8, moff + e->offset, VHDX_TAG_METADATA);
+	if (ret == 0 && vhdx_file_params_decode(b8, 8, &fp) == 0)
+		*bs = fp.block_size;
+out:
+	free(t);
+	free(buf);
+	return ret;
+}
+
+/*
+ * The largest file a replay may leave (issue #15 item 7: a LastFileOffset
+ * of 2^50 with a valid CRC extended a 4 MiB image to 1 PiB).  The spec
+ * only says the file grows to LastFileOffset; a log written by a real
+ * writer never needs more than the structures the file declares plus a
+ * block for every entry its BAT region can hold.  The region table is not
+ * changed through the log, so it is read from the file as it is.
+ */
+static int size_limit(struct vhdx_io *io, const struct vhdx_header *h, uint64_t file_size, uint64_t *limit)
+{
+	static const uint64_t offs[2] = { VHDX_REGION1_OFF, VHDX_REGION2_OFF };
+	struct vhdx_region_table *rt = calloc(1, sizeof *rt);
+	uint8_t *buf = malloc(VHDX_REGION_SIZE);
+	uint64_t end = VHDX_MAX(file_size, h->log_offset + h->log_length), room = 0;
+	int ret = 0;
+
+	if (!rt || !buf) {
+		ret = vhdx_err(ENOMEM, "out of memory");
+		goto out;
+	}
+	for (int i = 0; i < 2; i++) {
+		const struct vhdx_region_entry *bat, *meta;
+		uint32_t bs;
+		ret = vhdx_io_pread(io, buf, VHDX_REGION_SIZE, offs[i], VHDX_TAG_REGION);
+		if (ret < 0)
+			goto out;
+		if (vhdx_region_table_decode(buf, VHDX_REGION_SIZE, rt) < 0)
+			continue;
+		for (uint32_t k = 0; k < rt->entry_count; k++)
+			end = VHDX_MAX(end, rt->entries[k].file_offset + rt->entries[k].length);
+		bat = vhdx_region_find(rt, VHDX_GUID_BAT_REGION);
+		meta = vhdx_region_find(rt, VHDX_GUID_METADATA_REGION);
+		bs = 0;
+		if (meta) {
+			ret = file_block_size(io, meta->file_offset, meta->length, &bs);
+			if (ret < 0)
+				goto out;
+		}
+		if (bat)
+			room = (uint64_t)(bat->length / 8) * VHDX_MAX(bs ? bs : VHDX_MAX_BLOCK_SIZE, (uint32_t)VHDX_ALIGN);
+		break;
+	}
+	/* both sums stay far below 2^64: regions and log are 32-bit lengths at 1 MiB-aligned 64-bit offsets
+	 * the codecs checked, and room is below 2^29 entries times 2^28 bytes */
+	if (vhdx_add_ovf(vhdx_round_up(end, VHDX_ALIGN), room, limit))
+		*limit = UINT64_MAX;
+out:
+	free(rt);
+	free(buf);
+	return ret;
+}
+
 int vhdx_log_find(struct vhdx_io *io, const struct vhdx_header *h, struct vhdx_log_sequence *out)
 {
 	uint32_t L = h->log_length, N = L / SECTOR, rejected = 0, best = UINT32_MAX, best_tail = 0;
@@ -291,6 +375,9 @@ int vhdx_log_find(struct vhdx_io *io, const struct vhdx_header *h, struct vhdx_l
 		goto fail;
 	}
 	ret = vhdx_io_pread(io, out->ring, L, h->log_offset, VHDX_TAG_LOG);
+	if (ret < 0)
+		goto fail;
+	ret = size_limit(io, h, file_size, &out->size_limit);
 	if (ret < 0)
 		goto fail;
 
@@ -390,6 +477,36 @@ static int check_flushed(const struct vhdx_log_sequence *seq, uint64_t size)
 	return 0;
 }
 
+/*
+ * Before anything changes: no entry may make the file larger than
+ * seq->size_limit, neither through its LastFileOffset nor through a
+ * descriptor's range past the end of the file.
+ */
+static int check_extent(const struct vhdx_log_sequence *seq, uint64_t size)
+{
+	uint64_t lim = VHDX_MAX(seq->size_limit, size);
+
+	for (size_t i = 0; i < seq->n; i++) {
+		const struct vhdx_log_seq_entry *se = &seq->entries[i];
+		uint64_t want = se->e.last_file_offset;
+		const char *what = "LastFileOffset";
+		for (uint32_t k = 0; k < se->e.desc_count; k++) {
+			const struct vhdx_log_desc *d = &se->e.descs[k];
+			/* no overflow: the codec checked every descriptor's range */
+			uint64_t dend = d->file_offset + (d->is_zero ? d->zero_length : SECTOR);
+			if (dend > want && dend > lim) {
+				want = dend;
+				what = d->is_zero ? "the range of a zero descriptor" : "the page of a data descriptor";
+			}
+		}
+		if (want > lim)
+			return vhdx_err(EBADMSG, "log entry at log offset 0x%x (seq %llu): %s would extend the file to 0x%llx bytes, more than the 0x%llx this image's structures can need; refusing to replay",
+					se->log_off, (unsigned long long)se->e.seq, what, (unsigned long long)want,
+					(unsigned long long)lim);
+	}
+	return 0;
+}
+
 int vhdx_log_apply(struct vhdx_io *io, const struct vhdx_log_sequence *seq, uint64_t *old_size,
 		   uint64_t *new_size)
 {
@@ -404,6 +521,8 @@ int vhdx_log_apply(struct vhdx_io *io, const struct vhdx_log_sequence *seq, uint
 	if (old_size)
 		*old_size = size;
 	ret = check_flushed(seq, size);
+	if (ret == 0)
+		ret = check_extent(seq, size);
 	if (ret < 0)
 		return ret;
 	for (size_t i = 0; i < seq->n; i++) {
@@ -517,6 +636,8 @@ int vhdx_log_open_dirty(struct vhdx_layer *l, struct vhdx_state *s, unsigned fla
 		if (ret < 0)
 			goto out;
 		ret = check_flushed(&seq, old_size);
+		if (ret == 0)
+			ret = check_extent(&seq, old_size);
 		if (ret < 0)
 			goto out;
 		/*

@@ -27,6 +27,7 @@ struct vhdx_log_sequence {
 	uint8_t *ring;                      /* the whole log as read (owned) */
 	uint64_t log_offset;
 	uint32_t log_length;
+	uint64_t size_limit;                /* the largest file a replay may leave (vhdx_log_find) */
 };
 
 /**
@@ -39,13 +40,21 @@ struct vhdx_log_sequence {
  * its head's Tail is one of its entries; the acceptable one whose head has
  * the highest SequenceNumber wins.  *OUT is filled even when nothing is
  * found (n == 0, diag says why); release it with vhdx_log_sequence_free().
+ * Also sets out->size_limit, the largest file a replay may leave: the end
+ * of the file, the log and every region of the region table (read from the
+ * file, 1 MiB-aligned), plus room for one block (the File Parameters block
+ * size, 256 MiB when unreadable) per entry the BAT region can hold; without
+ * a valid region table, the file may not grow at all.
  * 0, or -errno for I/O errors, memory, and a log past the end of the file.
  */
 int vhdx_log_find(struct vhdx_io *io, const struct vhdx_header *h, struct vhdx_log_sequence *out);
 
 /**
  * Replays SEQ (n > 0) into IO: refuses (EBADMSG) when IO is shorter than the
- * head's FlushedFileOffset, then applies the entries from the tail to the
+ * head's FlushedFileOffset, or when an entry would make the file larger than
+ * SEQ->size_limit (a LastFileOffset, a descriptor's range; the message names
+ * the entry's sequence number and log offset), before changing anything;
+ * then applies the entries from the tail to the
  * head, descriptors in order (data: the rebuilt 4 KiB page; zero: ZeroLength
  * zero bytes), and extends IO to the head's LastFileOffset if it is
  * shorter.  Does not flush.  *OLD_SIZE / *NEW_SIZE (may be NULL) get IO's

@@ -12,7 +12,8 @@
  *     entries copied, new ones NOT_PRESENT) and the region table (both
  *     copies, at 192 and 256 KiB, which the log may target) is journaled
  *     to point at it; the old region becomes free space.
- *   - A fixed disk gets its new blocks allocated (zero-filled file space).
+ *   - A fixed disk gets its new blocks allocated (zero-filled file space,
+ *     allocated on the file system: posix_fallocate).
  *   - The old last block, when it was only partly inside the disk, gets the
  *     rest of its block zeroed so that the new area reads as zeros.
  * Every data write (new table, zeroed tail, grown file) is flushed before
@@ -270,7 +271,11 @@ int vhdx_resize_vhdx(struct vhdx_layer *l, uint64_t new_size, struct vhdx_resize
 		}
 	}
 	if (file_end > s->file_size) {
-		ret = vhdx_io_set_size(l->io, file_end);
+		/* a fixed disk's new blocks get real space, as at create time (issue
+		 * #15 item 3): a full file system fails here, before any metadata change */
+		ret = fixed ? vhdx_io_allocate(l->io, s->file_size, file_end - s->file_size, VHDX_TAG_PAYLOAD) : 0;
+		if (ret == 0)
+			ret = vhdx_io_set_size(l->io, file_end);
 		if (ret < 0)
 			goto out;
 		s->file_size = file_end;

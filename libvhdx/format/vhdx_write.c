@@ -46,8 +46,32 @@ struct vhdx_writer {
 
 int vhdx_write_open(struct vhdx_layer *l, struct vhdx_state *s)
 {
-	struct vhdx_writer *w = calloc(1, sizeof *w);
+	const struct vhdx_header *h = &s->headers[s->current];
+	struct vhdx_writer *w;
+	int ret;
 
+	/*
+	 * Every metadata change goes through the log, and the first one sets
+	 * the LogGuid: with a log the writer cannot use, that first write
+	 * would leave a header naming a log that no reader can replay (issue
+	 * #15 item 6).  So refuse here, before anything changes.  (Overlaps
+	 * with the regions and blocks are refused by every open.)
+	 */
+	unsigned hoff = s->current ? VHDX_HEADER2_OFF : VHDX_HEADER1_OFF;
+
+	if (h->log_length < 2 * VHDX_LOG_SECTOR)
+		return vhdx_err(ENOTSUP, "%s: header at 0x%x: the log of %u bytes is too small to journal metadata updates; the image can only be opened read-only",
+				l->path, hoff, h->log_length);
+	if (!vhdx_range_ok(h->log_offset, h->log_length, s->file_size))
+		return vhdx_err(EBADMSG, "%s: header at 0x%x: the log at 0x%llx (+0x%x bytes) lies past the end of the file (0x%llx bytes): writes could not be journaled; the image can only be opened read-only",
+				l->path, hoff, (unsigned long long)h->log_offset, h->log_length,
+				(unsigned long long)s->file_size);
+	/* a log that is a hole (older or other writers) gets its space now: a
+	 * full file system then refuses the open, not the first commit */
+	ret = vhdx_io_allocate(l->io, h->log_offset, h->log_length, VHDX_TAG_LOG);
+	if (ret < 0)
+		return vhdx_err_prefix(ret, "%s: the log must have its space before the image is changed", l->path);
+	w = calloc(1, sizeof *w);
 	if (!w)
 		return vhdx_err(ENOMEM, "out of memory");
 	w->file_end = vhdx_round_up(s->file_size, VHDX_ALIGN);

@@ -6,6 +6,8 @@
  */
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -129,6 +131,28 @@ int vhdx_io_zero_range(struct vhdx_io *io, uint64_t off, uint64_t len, enum vhdx
 		off += n;
 		len -= n;
 	}
+	return 0;
+}
+
+int vhdx_io_allocate(struct vhdx_io *io, uint64_t off, uint64_t len, enum vhdx_tag tag)
+{
+#ifdef HAVE_POSIX_FALLOCATE
+	int fd = vhdx_io_get_fd(io), ret;
+
+	if (fd < 0 || io->readonly || len == 0)
+		return 0;
+	if (off > INT64_MAX || len > (uint64_t)INT64_MAX - off)
+		return vhdx_err(EFBIG, "%s: cannot allocate %llu bytes of the %s at %llu", io->name,
+				(unsigned long long)len, vhdx_tag_name(tag), (unsigned long long)off);
+	ret = posix_fallocate(fd, (off_t)off, (off_t)len);
+	if (ret == EOPNOTSUPP || ret == EINVAL)
+		return 0; /* the file system cannot preallocate: the writes will tell */
+	if (ret)
+		return vhdx_err(ret, "%s: allocating the %s (%llu bytes at 0x%llx): %s", io->name, vhdx_tag_name(tag),
+				(unsigned long long)len, (unsigned long long)off, strerror(ret));
+#else
+	(void)io, (void)off, (void)len, (void)tag;
+#endif
 	return 0;
 }
 

@@ -102,6 +102,15 @@ int vhdx_io_pread_payload(struct vhdx_io *io, void *buf, size_t len, uint64_t fo
 int vhdx_io_pwrite_payload(struct vhdx_io *io, const void *buf, size_t len, uint64_t foff, uint64_t voff);
 /** Writes LEN zero bytes at OFF (in bounded chunks). */
 int vhdx_io_zero_range(struct vhdx_io *io, uint64_t off, uint64_t len, enum vhdx_tag tag);
+/**
+ * Allocates the file's space for [OFF, OFF+LEN) without changing its bytes
+ * (posix_fallocate; the size grows when the range ends past it), so that
+ * later writes there cannot fail for want of space.  0, also where there
+ * is nothing to do it with (no descriptor: mem, fault; no
+ * posix_fallocate; a file system that cannot, EOPNOTSUPP); -ENOSPC (or
+ * another -errno) with a message naming the file, TAG and the range.
+ */
+int vhdx_io_allocate(struct vhdx_io *io, uint64_t off, uint64_t len, enum vhdx_tag tag);
 int vhdx_io_flush(struct vhdx_io *io);
 int vhdx_io_get_size(struct vhdx_io *io, uint64_t *size);
 int vhdx_io_set_size(struct vhdx_io *io, uint64_t size);

@@ -171,6 +171,21 @@ static void expect_report(struct vhdx_layer *l, const char *want)
 		fail_msg("log report \"%s\"\n  expected \"%s\"", got ? got : "(none)", want);
 }
 
+/* The bytes of file PATH must be exactly IMG's (nothing written). */
+static void expect_file_is(const char *path, const struct vhdx_gen_image *img)
+{
+	FILE *f = fopen(path, "rb");
+	uint8_t *back = malloc(img->file_len);
+
+	assert_non_null(f);
+	assert_non_null(back);
+	assert_int_equal(fread(back, 1, img->file_len, f), img->file_len);
+	assert_int_equal(fgetc(f), EOF);
+	fclose(f);
+	assert_memory_equal(back, img->file, img->file_len);
+	free(back);
+}
+
 /* ---- one entry, read-only: overlay, BAT page, lower file untouched, public API ---- */
 static void test_one_entry_readonly(void **state)
 {
@@ -229,17 +244,7 @@ static void test_one_entry_readonly(void **state)
 	}
 	assert_int_equal(vhdx_layer_fd(im, 0), -1); /* no zero-copy around the overlay */
 	assert_ok(vhdx_close(im));
-	{
-		FILE *f = fopen(path, "rb");
-		uint8_t *back = malloc(img->file_len);
-		assert_non_null(f);
-		assert_non_null(back);
-		assert_int_equal(fread(back, 1, img->file_len, f), img->file_len);
-		assert_int_equal(fgetc(f), EOF);
-		fclose(f);
-		assert_memory_equal(back, img->file, img->file_len);
-		free(back);
-	}
+	expect_file_is(path, img);
 	unlink(path);
 	vhdx_gen_free(img);
 }
@@ -452,6 +457,28 @@ static void test_tail_outside(void **state)
 	vhdx_gen_free(img);
 }
 
+/* IMG into a new temporary file; its path in PATH (a mkstemp template). */
+static void to_file(const struct vhdx_gen_image *img, char *path)
+{
+	int fd = mkstemp(path);
+
+	assert_true(fd >= 0);
+	close(fd);
+	assert_ok(vhdx_gen_write_file(img, path));
+}
+
+/* IMG in a temporary file: a writable open fails with -EBADMSG and MSG, and the file is unchanged. */
+static void expect_writable_refused(const struct vhdx_gen_image *img, const char *msg)
+{
+	char path[] = "/tmp/vhdx-log-refused.XXXXXX";
+	struct vhdx_layer *l = NULL;
+
+	to_file(img, path);
+	assert_fails(vhdx_layer_open(path, VHDX_LAYER_WRITABLE, &l), -EBADMSG, msg);
+	expect_file_is(path, img);
+	unlink(path);
+}
+
 /* ---- FlushedFileOffset beyond the end of the file: refused, read-only and writable ---- */
 static void test_flushed_beyond_eof(void **state)
 {
@@ -460,9 +487,7 @@ static void test_flushed_beyond_eof(void **state)
 	struct vhdx_layer *l = NULL;
 	struct vhdx_io *mem;
 	uint8_t p[PG];
-	char path[] = "/tmp/vhdx-log-flushed.XXXXXX";
 	const char *msg = "log entry at log offset 0x0 (seq 80): the file is 0x800000 bytes, shorter than the entry's FlushedFileOffset 0x1000000 (it was truncated after the log was written)";
-	int fd;
 
 	tag_page(p, 80);
 	pg = (struct vhdx_log_page){ SCR, p, 0 };
@@ -471,23 +496,7 @@ static void test_flushed_beyond_eof(void **state)
 	assert_fails(vhdx_layer_open_io(mem, "gen.vhdx", 0, &l), -EBADMSG, msg);
 
 	/* writable: refused before the first byte changes */
-	fd = mkstemp(path);
-	assert_true(fd >= 0);
-	close(fd);
-	assert_ok(vhdx_gen_write_file(img, path));
-	assert_fails(vhdx_layer_open(path, VHDX_LAYER_WRITABLE, &l), -EBADMSG, msg);
-	{
-		FILE *f = fopen(path, "rb");
-		uint8_t *back = malloc(img->file_len);
-		assert_non_null(f);
-		assert_non_null(back);
-		assert_int_equal(fread(back, 1, img->file_len, f), img->file_len);
-		assert_int_equal(fgetc(f), EOF);
-		fclose(f);
-		assert_memory_equal(back, img->file, img->file_len);
-		free(back);
-	}
-	unlink(path);
+	expect_writable_refused(img, msg);
 	vhdx_gen_free(img);
 }
 
@@ -688,6 +697,82 @@ static void test_other_refusals(void **state)
 	vhdx_gen_free(img);
 }
 
+/*
+ * Issue #15 item 7: an entry whose LastFileOffset is 2^50 (valid CRC) made
+ * replay extend the file to 1 PiB.  Refused, read-only and writable, with
+ * the entry's sequence number and log offset, before anything changes; the
+ * same for a zero descriptor reaching that far, while an entry within the
+ * bound (test_last_beyond_eof) still grows the file.
+ */
+static void test_last_file_offset_bound(void **state)
+{
+	struct vhdx_gen_image *img = build();
+	struct vhdx_log_page pg;
+	struct vhdx_layer *l = NULL;
+	struct vhdx_io *mem;
+	uint8_t p[PG];
+	char msg[512];
+	/* the file's 8 MiB, plus a 1 MiB block for every entry of the BAT region */
+	uint64_t lim = FILE_LEN + (uint64_t)img->bat_length / 8 * MiB;
+
+	tag_page(p, 83);
+	pg = (struct vhdx_log_page){ SCR, p, 0 };
+	put_entry_guid(img, 0x3000, 83, 0x3000, &pg, 1, FILE_LEN, 1ull << 50, GUID);
+	snprintf(msg, sizeof msg, "log entry at log offset 0x3000 (seq 83): LastFileOffset would extend the file to 0x4000000000000 bytes, more than the 0x%llx this image's structures can need; refusing to replay",
+		 (unsigned long long)lim);
+	assert_ok(vhdx_gen_to_io(img, "gen.vhdx", &mem));
+	assert_fails(vhdx_layer_open_io(mem, "gen.vhdx", 0, &l), -EBADMSG, msg);
+	expect_writable_refused(img, msg);
+	vhdx_gen_free(img);
+
+	/* the bound itself is allowed; one MiB more is not */
+	img = build();
+	put_entry_guid(img, 0, 84, 0, &pg, 1, FILE_LEN, lim, GUID);
+	l = open_ro(img, 0, &mem);
+	assert_true(vhdx_state_of(l)->file_size == lim);
+	vhdx_layer_close(l);
+	vhdx_gen_free(img);
+	img = build();
+	put_entry_guid(img, 0, 85, 0, &pg, 1, FILE_LEN, lim + MiB, GUID);
+	assert_ok(vhdx_gen_to_io(img, "gen.vhdx", &mem));
+	assert_fails(vhdx_layer_open_io(mem, "gen.vhdx", 0, &l), -EBADMSG, "(seq 85): LastFileOffset would extend the file to");
+	vhdx_gen_free(img);
+
+	/* a zero descriptor whose range reaches 2^50 */
+	img = build();
+	pg = (struct vhdx_log_page){ (1ull << 50) - 64 * KiB, NULL, 64 * KiB };
+	put_entry_guid(img, 0, 86, 0, &pg, 1, FILE_LEN, FILE_LEN, GUID);
+	expect_writable_refused(img, "log entry at log offset 0x0 (seq 86): the range of a zero descriptor would extend the file to 0x4000000000000 bytes");
+	vhdx_gen_free(img);
+}
+
+/*
+ * Issue #15 item 6: a clean header (LogGuid zero, valid CRC) whose
+ * LogOffset is 0xfff0000000100000 opens read-only; a writable open used to
+ * set the LogGuid and then fail writing the log, leaving an image nothing
+ * could open.  Refused before anything changes.
+ */
+static void test_unusable_log_writable(void **state)
+{
+	struct vhdx_gen_block blocks[] = { { .blk = 0, .state = VHDX_BAT_FULLY_PRESENT } };
+	struct vhdx_gen_opts o = { .virtual_size = 8 * MiB, .blocks = blocks, .n_blocks = 1, .seed = 6,
+				   .min_file_size = FILE_LEN };
+	struct vhdx_gen_image *img = NULL;
+	struct vhdx_layer *l = NULL;
+	char path[] = "/tmp/vhdx-log-where.XXXXXX";
+
+	assert_ok(vhdx_gen_build(&o, &img));
+	for (int i = 0; i < 2; i++)
+		img->headers[i].log_offset = 0xfff0000000100000ull;
+	vhdx_gen_reencode_headers(img);
+	to_file(img, path);
+	assert_ok(vhdx_layer_open(path, 0, &l));
+	vhdx_layer_close(l);
+	unlink(path);
+	expect_writable_refused(img, "header at 0x20000: the log at 0xfff0000000100000 (+0x100000 bytes) lies past the end of the file (0x800000 bytes): writes could not be journaled; the image can only be opened read-only");
+	vhdx_gen_free(img);
+}
+
 /* ---- a damaged entry of this log is named in the diagnostic ---- */
 static void test_rejected_entry_named(void **state)
 {
@@ -755,6 +840,8 @@ int main(void)
 		cmocka_unit_test(test_writable_in_place),
 		cmocka_unit_test(test_writable_no_sequence),
 		cmocka_unit_test(test_other_refusals),
+		cmocka_unit_test(test_last_file_offset_bound),
+		cmocka_unit_test(test_unusable_log_writable),
 		cmocka_unit_test(test_rejected_entry_named),
 		cmocka_unit_test(test_large_log),
 	};

@@ -3,7 +3,9 @@
  * (at most two flushes of the file per vhdx_flush, one log entry for many
  * allocations), the session's GUID renewal and clean close, block states a
  * write leaves (FULLY/PARTIALLY_PRESENT, ZERO for a whole zero block over a
- * parent, nothing for zeros over zeros), discard, and refusals.
+ * parent, nothing for zeros over zeros), discard, and refusals; a failed
+ * (torn or short) payload write into a new block never shows its bytes in
+ * a block allocated later (issue #15 item 1, the twin of the VHD test).
  */
 #include "config.h"
 
@@ -16,10 +18,12 @@
 #include <cmocka.h>
 
 #include "internal.h"
+#include "chain/chain.h"
 #include "format/vhdx_create.h"
 #include "format/vhdx_format.h"
 #include "format/vhdx_write.h"
 #include "codec/guid.h"
+#include "io/fault.h"
 
 static struct vhdx_layer *new_layer(uint64_t vsize, uint32_t bs, const struct vhdx_layer *parent)
 {
@@ -209,6 +213,87 @@ static void test_refusals(void **st)
 	vhdx_layer_close(l);
 }
 
+/* Reads LEN bytes at VOFF of layer L alone (a chain of one). */
+static void read_layer(struct vhdx_layer *l, void *buf, size_t len, uint64_t voff)
+{
+	struct vhdx_layer *layers[1] = { l };
+	struct vhdx_chain c = { .n = 1, .layers = layers, .virtual_size = l->virtual_size };
+
+	assert_int_equal(vhdx_chain_read(&c, 0, buf, len, voff), 0);
+}
+
+/*
+ * Issue #15 item 1 (the VHD test's twin in test_vhd_write.c): a new
+ * block's payload write fails after part of it reached the file (RULE);
+ * a later write into another block at a different in-block offset, a
+ * flush: that block reads zeros where nothing was written, while open and
+ * after a clean close and reopen.
+ */
+static void failed_append(const char *rule)
+{
+	struct vhdx_io *mem, *fio, *io2;
+	struct vhdx_create_params p;
+	struct vhdx_faults *f;
+	struct vhdx_layer *l, *r;
+	uint8_t *sb = malloc(64 * 1024), *t = malloc(4096), *got = calloc(1, 64 * 1024), *zeros = calloc(1, 64 * 1024);
+	const uint8_t *bytes;
+	uint8_t *copy;
+	size_t len;
+
+	assert_non_null(sb);
+	assert_non_null(t);
+	assert_non_null(got);
+	assert_non_null(zeros);
+	memset(sb, 'S', 64 * 1024);
+	memset(t, 'T', 4096);
+	memset(&p, 0, sizeof p);
+	p.type = VHDX_TYPE_DYNAMIC;
+	p.virtual_size = 64u << 20;
+	p.block_size = 1u << 20;
+	p.logical_sector_size = 512;
+	p.physical_sector_size = 4096;
+	assert_int_equal(vhdx_io_mem_new(NULL, 0, "mem.vhdx", &mem), 0);
+	assert_int_equal(vhdx_create_vhdx(mem, "/tmp/mem.vhdx", &p), 0);
+	assert_int_equal(vhdx_faults_new(&f), 0);
+	assert_int_equal(vhdx_faults_add(f, rule), 1);
+	assert_int_equal(vhdx_io_fault_new(f, mem, &fio), 0);
+	assert_int_equal(vhdx_layer_open_io(fio, "mem.vhdx", VHDX_LAYER_WRITABLE, &l), 0);
+	assert_int_equal(l->ops->pwrite(l, sb, 64 * 1024, 0x1507000), -EIO);
+	assert_int_equal(l->ops->pwrite(l, t, 4096, 0x2200000), 0);
+	assert_int_equal(l->ops->flush(l), 0);
+	read_layer(l, got, 64 * 1024, 0x2200000);
+	assert_memory_equal(got, t, 4096);
+	assert_memory_equal(got + 4096, zeros, 60 * 1024);
+	assert_int_equal(vhdx_write_close(l, vhdx_state_of(l)), 0);
+	bytes = vhdx_io_mem_data(mem, &len);
+	copy = malloc(len);
+	memcpy(copy, bytes, len);
+	assert_int_equal(vhdx_layer_close(l), 0);
+	assert_int_equal(vhdx_io_mem_new(copy, len, "reopen", &io2), 0);
+	assert_int_equal(vhdx_layer_open_io(io2, "reopen", 0, &r), 0);
+	memset(got, 0xee, 64 * 1024);
+	read_layer(r, got, 64 * 1024, 0x2200000);
+	assert_memory_equal(got, t, 4096);
+	assert_memory_equal(got + 4096, zeros, 60 * 1024);
+	vhdx_layer_close(r);
+	vhdx_faults_free(f);
+	free(copy);
+	free(sb);
+	free(t);
+	free(got);
+	free(zeros);
+}
+
+static void test_failed_append_torn(void **st)
+{
+	failed_append("op=write struct=payload nth=1 torn=2");
+}
+
+static void test_failed_append_short(void **st)
+{
+	failed_append("op=write struct=payload nth=1 short=3000");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -217,6 +302,8 @@ int main(void)
 		cmocka_unit_test(test_zeros_store_nothing),
 		cmocka_unit_test(test_child_states),
 		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_failed_append_torn),
+		cmocka_unit_test(test_failed_append_short),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
