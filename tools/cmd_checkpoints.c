@@ -110,7 +110,7 @@ static void help(FILE *f)
 		   "where a backup product expects one and fails with 0xA000971E.  Then the\n"
 		   "'vhdx merge' commands that clean them up, quoted, ready to paste.\n\n"
 		   "  --json          machine-readable output\n"
-		   "  -h, --help      this text\n\n" TOOL_OPEN_HELP
+		   "  -h, --help      this text\n\n" TOOL_OPEN_HELP TOOL_SHARE_HELP
 		   "\nExit status: 0 nothing to clean up, 3 problems found, 1 error.\n");
 }
 
@@ -873,6 +873,7 @@ int cmd_checkpoints(int argc, char **argv)
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "help", no_argument, NULL, 'h' },
 		TOOL_OPEN_LONGOPTS,
+		TOOL_SHARE_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
 	struct scan s = { 0 };
@@ -881,7 +882,7 @@ int cmd_checkpoints(int argc, char **argv)
 
 	tool_open_init(&s.to);
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hU", longopts, NULL)) != -1) {
 		switch (c) {
 		case OPT_JSON:
 			json = true;

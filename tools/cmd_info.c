@@ -21,15 +21,19 @@ static void help(FILE *f)
 		   "  --json          machine-readable output\n"
 		   "  --log           also list every entry of the VHDX log's active sequence\n"
 		   "                  (log offset, sequence number, tail, length, descriptors)\n"
-		   "  -h, --help      this text\n\n" TOOL_OPEN_HELP);
+		   "  -h, --help      this text\n\n"
+		   "An image another process has open for writing is shown all the same (read\n"
+		   "without its lock); in_use says \"write\" or \"read\" while another process\n"
+		   "has a file open.\n\n" TOOL_OPEN_HELP TOOL_SHARE_HELP);
 }
 
 static void print_layer(struct report *r, struct vhdx_layer *l, const struct vhdx_layer *parent, unsigned idx,
-			bool show_log)
+			bool show_log, const char *in_use)
 {
 	report_begin(r, NULL);
 	report_u64(r, "layer", idx);
 	report_str(r, "path", l->path);
+	report_str_or_null(r, "in_use", in_use);
 	report_str(r, "format", l->format == VHDX_FORMAT_VHDX ? "vhdx" : "vhd");
 	report_str(r, "type", vhdx_disk_type_name(l->type));
 	report_size(r, "virtual_size", l->virtual_size);
@@ -77,6 +81,7 @@ int cmd_info(int argc, char **argv)
 		{ "log", no_argument, NULL, OPT_LOG },
 		{ "help", no_argument, NULL, 'h' },
 		TOOL_OPEN_LONGOPTS,
+		TOOL_SHARE_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
 	struct tool_open to;
@@ -89,7 +94,7 @@ int cmd_info(int argc, char **argv)
 
 	tool_open_init(&to);
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hU", longopts, NULL)) != -1) {
 		int h = tool_open_option(&to, c, optarg, "info");
 		if (h < 0)
 			return EXIT_USAGE;
@@ -107,6 +112,11 @@ int cmd_info(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	ret = vhdx_open(argv[optind], &to.opts, &img);
+	if (ret == -EBUSY) {
+		/* another process writes a file of the chain: report that (in_use) instead of failing */
+		to.opts.flags |= VHDX_OPEN_FORCE_SHARE;
+		ret = vhdx_open(argv[optind], &to.opts, &img);
+	}
 	if (ret < 0 && !(to.opts.flags & VHDX_OPEN_NO_PARENT)) {
 		/* show the leaf alone, then say why the chain could not be opened */
 		const char *m = vhdx_errmsg();
@@ -135,6 +145,16 @@ int cmd_info(int argc, char **argv)
 		report_guid(&r, "disk_id", leaf->disk_id);
 		report_u64(&r, "chain_depth", ch->n);
 		report_bool(&r, "chain_complete", chain_error == NULL && !(leaf->has_parent && ch->n == 1));
+		{
+			/* the strongest use another process makes of any file of the chain */
+			const char *use = NULL;
+			for (unsigned i = 0; i < ch->n; i++) {
+				const char *u = tool_in_use(img, i);
+				if (u && (!use || !strcmp(u, "write")))
+					use = u;
+			}
+			report_str_or_null(&r, "in_use", use);
+		}
 		if (chain_error)
 			report_str(&r, "chain_error", chain_error);
 		report_begin_list(&r, "warnings");
@@ -149,7 +169,7 @@ int cmd_info(int argc, char **argv)
 	}
 	report_begin_list(&r, "layers");
 	for (unsigned i = 0; i < ch->n; i++)
-		print_layer(&r, ch->layers[i], i + 1 < ch->n ? ch->layers[i + 1] : NULL, i, show_log);
+		print_layer(&r, ch->layers[i], i + 1 < ch->n ? ch->layers[i + 1] : NULL, i, show_log, tool_in_use(img, i));
 	report_end_list(&r);
 	report_end(&r);
 	report_finish(&r);

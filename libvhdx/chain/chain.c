@@ -72,6 +72,8 @@ int vhdx_chain_open(const char *path, const struct vhdx_open_options *opts, stru
 		flags |= VHDX_LAYER_NO_REPLAY;
 	if (opts->flags & VHDX_OPEN_ALLOW_INCOMPLETE)
 		flags |= VHDX_LAYER_ALLOW_INCOMPLETE;
+	if (opts->flags & VHDX_OPEN_FORCE_SHARE)
+		flags |= VHDX_LAYER_NO_LOCK;
 	c->layers = vhdx_calloc(max_depth, sizeof *c->layers);
 	if (!c->layers)
 		return vhdx_err(ENOMEM, "out of memory");

@@ -50,6 +50,7 @@ struct vhdx_parent_ref {
 #define VHDX_LAYER_SALVAGE 0x2u   /* accept recoverable damage (bad VHD checksums) */
 #define VHDX_LAYER_NO_REPLAY 0x4u /* refuse a dirty log on a read-only open */
 #define VHDX_LAYER_ALLOW_INCOMPLETE 0x8u
+#define VHDX_LAYER_NO_LOCK 0x10u  /* take no lock and ignore others' (VHDX_OPEN_FORCE_SHARE; read-only) */
 
 struct vhdx_format_ops {
 	const char *name; /* "vhdx", "vhd" */

@@ -459,6 +459,46 @@ static void fault_close(struct vhdx_io *io)
 	free(fi);
 }
 
+/*
+ * op=lock rules act on taking a lock (not on dropping one): err=EBUSY
+ * stands for another process holding the file, and the wrapper's message
+ * then says "in use ... (injected EBUSY, fault rule N)".
+ */
+static int fault_lock(struct vhdx_io *io, enum vhdx_lock_mode mode, struct vhdx_lock_holder *held)
+{
+	struct fault_io *fi = (struct fault_io *)io;
+	struct vhdx_fault_req q;
+	struct vhdx_fault_decision d;
+	char eb[24];
+	int ret;
+
+	if (mode != VHDX_LOCK_NONE && !vhdx_fault_idle(fi->f, fi->epoch)) {
+		req_init(fi, &q, VHDX_FOP_LOCK);
+		ret = check_dead(fi, &q);
+		if (ret < 0)
+			return ret;
+		vhdx_fault_eval(fi->f, &q, &d);
+		sleep_ms(d.delay_ms);
+		if (d.actions & VHDX_FACT_CRASH)
+			return do_crash(fi, &d, NULL, 0, 0);
+		if (d.rule && d.err == EBUSY) {
+			snprintf(held->note, sizeof held->note, "injected %s, fault rule %u", ename(d.err, eb, sizeof eb),
+				 d.rule);
+			return -EBUSY;
+		}
+		if (d.rule)
+			return injected(&d, &q);
+	}
+	return fi->lower->m->lock ? fi->lower->m->lock(fi->lower, mode, held) : 0;
+}
+
+static int fault_lock_test(struct vhdx_io *io, struct vhdx_lock_holder *held)
+{
+	struct fault_io *fi = (struct fault_io *)io;
+
+	return fi->lower->m->lock_test ? fi->lower->m->lock_test(fi->lower, held) : -ENOTSUP;
+}
+
 static const struct vhdx_io_methods fault_methods = {
 	.version = VHDX_IO_METHODS_VERSION,
 	.pread = fault_pread,
@@ -468,6 +508,8 @@ static const struct vhdx_io_methods fault_methods = {
 	.set_size = fault_set_size,
 	.close = fault_close,
 	.get_fd = fault_get_fd,
+	.lock = fault_lock,
+	.lock_test = fault_lock_test,
 };
 
 int vhdx_io_fault_new(struct vhdx_faults *f, struct vhdx_io *lower, struct vhdx_io **out)
