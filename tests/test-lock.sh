@@ -1,0 +1,179 @@
+#!/bin/bash
+# test-lock.sh - image file locks without FUSE (issue #14): while another
+# process holds an image (a `vhdx write` waiting on its standard input
+# holds it for writing, a `vhdx convert` blocked on a full pipe for
+# reading), every conflicting command is refused at once with the exact
+# message (file, access asked, access held, holder's pid and command) and
+# leaves every file of the chain byte for byte as it was; --force-share
+# reads anyway and warns; `vhdx info` reports in_use; kill -9 of a holder
+# (a writer, a merge in progress) frees the lock at once; two processes
+# racing to open one image for writing: exactly one wins, every round
+# (LOCK_ROUNDS, default 200); the flock() fallback (LIBVHDX_LOCK=flock)
+# names the holder too.
+. "${top_srcdir:-$(dirname "$0")/..}/tests/functions.sh"
+
+requires jq
+MiB=1048576
+img="$T/web01.vhdx"
+base="$T/base.vhdx"
+child="$T/child.avhdx"
+"$VHDX" create --size 64M --block-size 1M "$img" > /dev/null || fail "create $img"
+"$VHDX" create --size 64M --block-size 1M "$base" > /dev/null || fail "create $base"
+head -c $((2 * MiB)) /dev/urandom | "$VHDX" write --offset $((4 * MiB)) "$base" || fail "write base"
+"$VHDX" create --parent "$base" "$child" > /dev/null || fail "create $child"
+head -c $((1 * MiB)) /dev/urandom | "$VHDX" write --offset $((5 * MiB)) "$child" || fail "write child"
+
+# hold_write IMAGE: a `vhdx write` holds IMAGE open for writing until release; HOLD_PID
+hold_write() {
+	rm -f "$T/hold.fifo"
+	mkfifo "$T/hold.fifo"
+	exec 7<> "$T/hold.fifo"
+	# 7>&-: the holder must not keep a writer of its own input open
+	"$VHDX" write --offset $((3 * MiB)) "$1" < "$T/hold.fifo" 2> "$T/hold.err" 7>&- &
+	HOLD_PID=$!
+	wait_in_use "$1" write
+}
+# hold_read IMAGE [OPTIONS]: a `vhdx convert` blocked on a full pipe holds IMAGE for reading; HOLD_PID
+hold_read() {
+	local f=$1
+	shift
+	rm -f "$T/read.fifo"
+	mkfifo "$T/read.fifo"
+	exec 8<> "$T/read.fifo"
+	"$VHDX" convert -O raw "$@" "$f" - > "$T/read.fifo" 2> "$T/hold.err" 8<&- &
+	HOLD_PID=$!
+}
+# wait_in_use IMAGE WANT: until `vhdx info` says in_use WANT (5 s at most)
+wait_in_use() {
+	local i got
+	for ((i = 0; i < 100; i++)); do
+		got=$("$VHDX" info --json "$1" 2> /dev/null | jq -r .in_use)
+		[ "$got" = "$2" ] && return 0
+		sleep 0.05
+	done
+	fail "$1: in_use stayed '$got', expected '$2': $(cat "$T/hold.err")"
+}
+release_write() {
+	exec 7>&-
+	wait "$HOLD_PID" || fail "the holder exited $?: $(cat "$T/hold.err")"
+}
+release_read() {
+	kill -KILL "$HOLD_PID"
+	wait "$HOLD_PID" 2> /dev/null
+	exec 8<&-
+}
+sums() { sha256sum "$base" "$child" "$img" | cut -d' ' -f1 | tr '\n' ' '; }
+# refused WANT-STDERR CMD...: CMD exits 1 with exactly WANT-STDERR and changes no file
+refused() {
+	local want=$1 before
+	shift
+	before=$(sums)
+	"$@" < /dev/null > "$T/out" 2> "$T/err" && fail "'$*' succeeded while the image is in use"
+	[ $? = 1 ] || fail "'$*' did not exit 1: $(cat "$T/err")"
+	expect_eq "stderr of '$*'" "$(cat "$T/err")" "$want"
+	expect_eq "sha256 of every file after '$*'" "$(sums)" "$before"
+}
+
+expect_eq "in_use of an image nobody holds" "$("$VHDX" info --json "$img" | jq -c '[.in_use, .layers[0].in_use]')" "[null,null]"
+
+# ---- a writer holds web01.vhdx
+hold_write "$img"
+held="in use for writing by another process (pid $HOLD_PID, vhdx)"
+refused "vhdx write: $img: $held; cannot open it for writing" "$VHDX" write --offset $((5 * MiB)) "$img"
+refused "vhdx map: $img: $held; cannot open it for reading" "$VHDX" map "$img"
+refused "vhdx hash: $img: $held; cannot open it for reading" "$VHDX" hash "$img"
+refused "vhdx compact: $img: $held; cannot open it for writing" "$VHDX" compact "$img"
+refused "vhdx resize: $img: $held; cannot open it for writing" "$VHDX" resize --size 128M "$img"
+refused "vhdx check: $img: $held; cannot open it for writing" "$VHDX" check --repair "$img"
+refused "vhdx check: $img: $held; cannot open it for reading" "$VHDX" check "$img"
+refused "vhdx replay: $img: $held; cannot open it for writing" "$VHDX" replay "$img"
+refused "vhdx create: $img: $held; cannot open it for writing" "$VHDX" create --force --size 32M "$img"
+pass "a writer holds the image: write, map, hash, compact, resize, check [--repair], replay, create --overwrite refused, nothing changed"
+
+expect_eq "info while written" "$("$VHDX" info --json "$img" | jq -c '[.in_use, .layers[0].in_use, .virtual_size]')" \
+	"[\"write\",\"write\",$((64 * MiB))]"
+"$VHDX" hash -U "$img" > "$T/hash.out" 2> "$T/hash.err" || fail "hash --force-share: $(cat "$T/hash.err")"
+expect_eq "--force-share warning" "$(cat "$T/hash.err")" \
+	"vhdx hash: warning: $img is in use for writing by another process; what is read may be inconsistent"
+"$VHDX" map --force-share "$img" > /dev/null 2>&1 || fail "map --force-share"
+expect_fail_msg "force-share" "$VHDX" check --repair --force-share "$img"
+"$VHDX" compact --force-share "$img" > /dev/null 2> "$T/err" && fail "compact took --force-share"
+pass "--force-share reads while a writer runs and warns; info says in_use write; maintenance does not take it"
+release_write
+
+# ---- a reader holds the chain (child and base)
+hold_read "$child"
+wait_in_use "$child" read
+held="in use for reading by another process (pid $HOLD_PID, vhdx)"
+refused "vhdx write: $child: $held; cannot open it for writing" "$VHDX" write --offset 0 "$child"
+refused "vhdx compact: $base: $held; cannot open it for writing" "$VHDX" compact "$base"
+refused "vhdx merge: merge of $child: nothing was changed: $base: $held; cannot open it for writing" \
+	"$VHDX" merge --no-progress "$child"
+refused "vhdx reparent: $child: $held; cannot open it for writing" "$VHDX" reparent --parent "$base" "$child"
+"$VHDX" map "$child" > /dev/null || fail "a second reader was refused"
+expect_eq "info of a chain being read" "$("$VHDX" info --json "$child" | jq -c '[.in_use, .layers[].in_use]')" \
+	'["read","read","read"]'
+release_read
+# only the child is read (--no-parent): merge --delete must keep it, plain merge may go on
+hold_read "$child" --no-parent
+wait_in_use "$child" read
+held="in use for reading by another process (pid $HOLD_PID, vhdx)"
+refused "vhdx merge: merge of $child: nothing was changed: $child: $held; cannot open it for writing" \
+	"$VHDX" merge --no-progress --delete "$child"
+release_read
+pass "readers share; writers, compact of a parent, merge [--delete] and reparent refused while the chain is read"
+
+# ---- kill -9 of a holder frees its lock at once
+hold_write "$img"
+kill -9 "$HOLD_PID"
+wait "$HOLD_PID" 2> /dev/null
+exec 7>&-
+printf 'after the kill' | "$VHDX" write --offset $((7 * MiB)) "$img" 2> "$T/err" || fail "the next writer after kill -9: $(cat "$T/err")"
+expect_eq "data of the next writer" "$("$VHDX" convert -O raw "$img" - | dd bs=1M skip=7 count=1 iflag=fullblock status=none | head -c 14)" \
+	"after the kill"
+"$VHDX" convert -O raw "$child" "$T/child-before.raw" || fail "convert child"
+printf 'op=write delay=150\n' > "$T/slow.rules"
+"$VHDX" --faults "$T/slow.rules" merge --no-progress "$child" > /dev/null 2> "$T/merge.err" &
+merge_pid=$!
+for ((i = 0; i < 100; i++)); do [ -e "$child.merging" ] && break; sleep 0.05; done
+[ -e "$child.merging" ] || fail "the slow merge never started: $(cat "$T/merge.err")"
+sleep 0.3
+expect_eq "base in use during the merge" "$("$VHDX" info --json "$base" | jq -r .in_use)" write
+kill -9 "$merge_pid"
+wait "$merge_pid" 2> /dev/null
+"$VHDX" merge --no-progress "$child" > /dev/null 2> "$T/err" || fail "merge after kill -9: $(cat "$T/err")"
+"$VHDX" convert -O raw "$base" "$T/base-after.raw" || fail "convert base"
+expect_eq "base after the completed merge" "$(sha256 "$T/base-after.raw")" "$(sha256 "$T/child-before.raw")"
+pass "kill -9 of a writer and of a merge in progress: the next writer opens at once and finds every write"
+
+# ---- the flock() fallback names the holder from /proc/locks
+export LIBVHDX_LOCK=flock
+hold_write "$img"
+refused "vhdx write: $img: in use for writing by another process (pid $HOLD_PID, vhdx); cannot open it for writing" \
+	"$VHDX" write --offset 0 "$img"
+release_write
+unset LIBVHDX_LOCK
+pass "flock() fallback: refused with the holder's pid"
+
+# ---- two processes race to open one image for writing: exactly one wins, every round
+rounds=${LOCK_ROUNDS:-200}
+mkfifo "$T/a.fifo" "$T/b.fifo"
+for ((r = 0; r < rounds; r++)); do
+	exec 5<> "$T/a.fifo" 6<> "$T/b.fifo"
+	"$VHDX" write --offset 0 "$img" < "$T/a.fifo" 2> "$T/a.err" 5>&- 6>&- &
+	a=$!
+	"$VHDX" write --offset 0 "$img" < "$T/b.fifo" 2> "$T/b.err" 5>&- 6>&- &
+	b=$!
+	# the loser exits at once; the winner waits for its input until the descriptors close
+	for ((i = 0; i < 500; i++)); do
+		! kill -0 $a 2> /dev/null || ! kill -0 $b 2> /dev/null && break
+		sleep 0.01
+	done
+	exec 5>&- 6>&-
+	wait $a; ra=$?
+	wait $b; rb=$?
+	[ $((ra + rb)) = 1 ] || fail "round $r: exit codes $ra and $rb (want one 0, one 1): $(cat "$T/a.err" "$T/b.err")"
+	grep -q "in use for writing by another process (pid [0-9]*, vhdx); cannot open it for writing" "$T/a.err" "$T/b.err" ||
+		fail "round $r: the loser's message: $(cat "$T/a.err" "$T/b.err")"
+done
+pass "$rounds rounds of two writers racing: exactly one won each"
