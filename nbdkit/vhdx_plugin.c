@@ -63,8 +63,10 @@ static bool cfg_readonly;
 
 /*
  * The image is opened read-only in .get_ready (so a missing file or parent
- * is reported at start-up, on the terminal) and reopened writable by the
- * first connection that may write.  img_lock guards img, img_writable,
+ * is reported at start-up, on the terminal), closed before nbdkit forks,
+ * and opened again by the first connection: writable when that one may
+ * write, else read-only and reopened writable by a later first connection
+ * that may write.  img_lock guards img, img_writable,
  * rw_refused and connections; requests use the handle's copy of img
  * without the lock, which is safe because img only changes while no
  * connection is open.
@@ -242,6 +244,15 @@ static int plugin_get_ready(void)
 	warn = vhdx_warnings(img);
 	if (warn && *warn)
 		nbdkit_debug("%s: %s", cfg_file, warn);
+	/*
+	 * Closed again: nbdkit forks after this (into the background, or a
+	 * --run command), and a process that inherits the open would keep its
+	 * lock on the files (libvhdx.h, "Locking") until it exits, refusing
+	 * our own writable open.  The first connection opens the image.
+	 */
+	if (vhdx_close(img) < 0)
+		nbdkit_debug("closing %s: %s", cfg_file, vhdx_errmsg());
+	img = NULL;
 	return 0;
 }
 
