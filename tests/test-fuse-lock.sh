@@ -48,6 +48,7 @@ fuse_mount "$T/m1" "$dbl" -o rw
 pid1=$FUSE_PID
 held="in use for writing by another process (pid $pid1, vhdxfs)"
 mkdir -p "$T/m2"
+cleanup_fn "fuse_is_mounted '$T/m2' && fusermount3 -u '$T/m2'" # should a refused mount succeed after all
 refused "vhdxfs: $dbl: $held; cannot open it for writing" "$VHDXFS" -o rw "$dbl" "$T/m2"
 fuse_is_mounted "$T/m2" && fail "the refused mount left $T/m2 mounted"
 refused "vhdxfs: $dbl: $held; cannot open it for reading" "$VHDXFS" "$dbl" "$T/m2"
@@ -142,3 +143,14 @@ for k in 0 1 2 3 4 5 6 7; do
 		fail "parallel write $k"
 done
 pass "8 writers and 8 readers through one rw mount: no conflict, every write there"
+
+# ---- vhdx cycle mount: another process (a scanner) holds the scratch disk at the 2nd mount
+printf 'op=lock nth=2 err=EBUSY\n' > "$T/busy.rules"
+"$VHDX" cycle mount --image "$T/scratch.vhdx" --count 3 --faults "$T/busy.rules" --json > "$T/cycle.json" 2> "$T/cycle.err" ||
+	fail "cycle mount with a busy disk exited $?: $(cat "$T/cycle.err")"
+expect_eq "cycle mount contention" "$(jq -c '[.cycles[].class, .cycles[1].errors[0].step, .cycles[1].errors[0].errno,
+	.cycles[1].errors[0].windows, .cycles[1].errors[0].windows_name, .summary.verdict]' "$T/cycle.json")" \
+	'["clean","reported","clean","mount","EBUSY","0x80070020","ERROR_SHARING_VIOLATION","ok"]'
+jq -r '.cycles[1].errors[0].message' "$T/cycle.json" | grep -q "in use by another process (injected EBUSY, fault rule 1); cannot open it for writing" ||
+	fail "cycle mount contention message: $(jq -r '.cycles[1].errors[0].message' "$T/cycle.json")"
+pass "vhdx cycle mount: a disk held by another process at a mount is reported, 0x80070020 ERROR_SHARING_VIOLATION"

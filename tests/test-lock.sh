@@ -177,3 +177,12 @@ for ((r = 0; r < rounds; r++)); do
 		fail "round $r: the loser's message: $(cat "$T/a.err" "$T/b.err")"
 done
 pass "$rounds rounds of two writers racing: exactly one won each"
+
+# ---- vhdx cycle checkpoint: another process holds the base while the agent merges
+printf 'op=lock file=cb.vhdx nth=4 err=EBUSY\n' > "$T/busy.rules"   # the 4th lock of the base: the 1st merge
+"$VHDX" cycle checkpoint --base "$T/cb.vhdx" --count 2 --faults "$T/busy.rules" --json > "$T/cycle.json" 2> "$T/cycle.err" ||
+	fail "cycle checkpoint with a busy base exited $?: $(cat "$T/cycle.err")"
+expect_eq "cycle checkpoint contention" "$(jq -c '[.rounds[].class, (.rounds[1].steps[] | select(.errno != "") | .step, .errno, .windows),
+	.rounds[1].faults[0].op, .summary.verdict]' "$T/cycle.json")" \
+	'["clean","reported","merge","EBUSY","0x80070020","lock","ok"]'
+pass "vhdx cycle checkpoint: a base held by another process is reported, 0x80070020"
