@@ -23,15 +23,17 @@ head -c $((2 * MiB)) /dev/urandom | "$VHDX" write --offset $((4 * MiB)) "$base" 
 "$VHDX" create --parent "$base" "$child" > /dev/null || fail "create $child"
 head -c $((1 * MiB)) /dev/urandom | "$VHDX" write --offset $((5 * MiB)) "$child" || fail "write child"
 
-# hold_write IMAGE: a `vhdx write` holds IMAGE open for writing until release; HOLD_PID
+# hold_write IMAGE [OPTIONS]: a `vhdx write` holds IMAGE open for writing until release; HOLD_PID
 hold_write() {
+	local f=$1
+	shift
 	rm -f "$T/hold.fifo"
 	mkfifo "$T/hold.fifo"
 	exec 7<> "$T/hold.fifo"
 	# 7>&-: the holder must not keep a writer of its own input open
-	"$VHDX" write --offset $((3 * MiB)) "$1" < "$T/hold.fifo" 2> "$T/hold.err" 7>&- &
+	"$VHDX" write --offset $((3 * MiB)) "$@" "$f" < "$T/hold.fifo" 2> "$T/hold.err" 7>&- &
 	HOLD_PID=$!
-	wait_in_use "$1" write
+	wait_in_use "$f" write
 }
 # hold_read IMAGE [OPTIONS]: a `vhdx convert` blocked on a full pipe holds IMAGE for reading; HOLD_PID
 hold_read() {
@@ -92,13 +94,15 @@ pass "a writer holds the image: write, map, hash, compact, resize, check [--repa
 
 expect_eq "info while written" "$("$VHDX" info --json "$img" | jq -c '[.in_use, .layers[0].in_use, .virtual_size]')" \
 	"[\"write\",\"write\",$((64 * MiB))]"
+expect_eq "checkpoints while written" "$("$VHDX" checkpoints --json "$T" |
+	jq -c --arg p "$img" '[.. | objects | select(.path? == $p and has("in_use")) | .in_use] | unique')" '["write"]'
 "$VHDX" hash -U "$img" > "$T/hash.out" 2> "$T/hash.err" || fail "hash --force-share: $(cat "$T/hash.err")"
 expect_eq "--force-share warning" "$(cat "$T/hash.err")" \
 	"vhdx hash: warning: $img is in use for writing by another process; what is read may be inconsistent"
 "$VHDX" map --force-share "$img" > /dev/null 2>&1 || fail "map --force-share"
 expect_fail_msg "force-share" "$VHDX" check --repair --force-share "$img"
 "$VHDX" compact --force-share "$img" > /dev/null 2> "$T/err" && fail "compact took --force-share"
-pass "--force-share reads while a writer runs and warns; info says in_use write; maintenance does not take it"
+pass "--force-share reads while a writer runs and warns; info and checkpoints say in_use write; maintenance does not take it"
 release_write
 
 # ---- a reader holds the chain (child and base)
@@ -122,6 +126,19 @@ refused "vhdx merge: merge of $child: nothing was changed: $child: $held; cannot
 	"$VHDX" merge --no-progress --delete "$child"
 release_read
 pass "readers share; writers, compact of a parent, merge [--delete] and reparent refused while the chain is read"
+
+# a child that merge --delete would re-point, held for writing alone (--no-parent): found all the same, refused
+mkdir "$T/m"
+"$VHDX" create --size 16M --block-size 1M "$T/m/b.vhdx" > /dev/null && "$VHDX" create --parent "$T/m/b.vhdx" "$T/m/mid.avhdx" > /dev/null &&
+	"$VHDX" create --parent "$T/m/mid.avhdx" "$T/m/leaf.avhdx" > /dev/null || fail "create the chain of $T/m"
+hold_write "$T/m/leaf.avhdx" --no-parent
+before=$(sha256sum "$T"/m/*.*vhdx)
+"$VHDX" merge --no-progress --delete "$T/m/mid.avhdx" > "$T/out" 2> "$T/err" && fail "merge --delete of a layer whose held child it must re-point succeeded"
+expect_eq "merge --delete with a held child" "$(cat "$T/err")" \
+	"vhdx merge: merge of $T/m/mid.avhdx: nothing was changed: $T/m/leaf.avhdx: in use for writing by another process (pid $HOLD_PID, vhdx); cannot open it for writing"
+expect_eq "the chain of $T/m after the refused merge" "$(sha256sum "$T"/m/*.*vhdx)" "$before"
+release_write
+pass "merge --delete refuses while a child it would re-point is open elsewhere"
 
 # ---- kill -9 of a holder frees its lock at once
 hold_write "$img"

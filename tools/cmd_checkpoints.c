@@ -82,6 +82,7 @@ struct node {
 	char *merging_ancestor;   /* ancestor named by PATH.merging, or NULL */
 	unsigned n_children;
 	bool extra;               /* an extra recovery checkpoint of some chain */
+	const char *in_use;       /* "write", "read" or NULL: another process has it open (issue #14) */
 };
 
 struct unreadable {
@@ -211,8 +212,20 @@ static int find_node(const struct scan *s, dev_t dev, ino_t ino)
 }
 
 /* Fills N from the opened layer L. */
+/*
+ * Images are read without locks (issue #14), like --force-share: a report of
+ * headers and links must not fail on an image in use; node_fill records
+ * what another process does with it instead (in_use).
+ */
+#define CKPT_OPEN VHDX_LAYER_NO_LOCK
+
 static void node_fill(struct node *n, const struct vhdx_layer *l, const struct stat *st)
 {
+	struct vhdx_lock_holder h;
+
+	n->in_use = NULL;
+	if (vhdx_io_lock_test(l->io, &h) == 0 && h.mode != VHDX_LOCK_NONE)
+		n->in_use = h.mode == VHDX_LOCK_EXCLUSIVE ? "write" : "read";
 	n->dev = st->st_dev;
 	n->ino = st->st_ino;
 	n->file_size = (uint64_t)st->st_size;
@@ -263,6 +276,7 @@ static int resolve_parent(struct scan *s, size_t i, const struct vhdx_layer *l)
 	int ret, idx;
 
 	oo.flags &= ~(VHDX_OPEN_IGNORE_ID_MISMATCH | VHDX_OPEN_NO_PARENT);
+	oo.flags |= VHDX_OPEN_FORCE_SHARE; /* as CKPT_OPEN */
 	oo.parent = NULL; /* --parent names one image's parent: not meaningful for a folder */
 	s->nodes[i].merging_ancestor = merging_record(s->nodes[i].path);
 	ret = vhdx_parent_open(l, &oo, 1, &p);
@@ -394,7 +408,7 @@ static int scan_dir(struct scan *s)
 			bad_add(s, path, msg);
 			continue;
 		}
-		ret = vhdx_layer_open(path, 0, &l);
+		ret = vhdx_layer_open(path, CKPT_OPEN, &l);
 		if (ret < 0) {
 			bad_add(s, path, vhdx_errmsg());
 			ret = 0;
@@ -424,7 +438,7 @@ static int scan_dir(struct scan *s)
 
 		if (!s->nodes[i].has_parent)
 			continue;
-		if (vhdx_layer_open(s->nodes[i].path, 0, &l) < 0) {
+		if (vhdx_layer_open(s->nodes[i].path, CKPT_OPEN, &l) < 0) {
 			s->nodes[i].link = LINK_ERROR;
 			s->nodes[i].message = strdup(vhdx_errmsg());
 			continue;
@@ -590,6 +604,7 @@ static void json_node(struct report *r, const struct node *n)
 	report_u64(r, "block_size", n->block_size);
 	report_guid(r, "identity", n->identity);
 	report_bool(r, "outside_folder", n->external);
+	report_str_or_null(r, "in_use", n->in_use);
 	report_end(r);
 }
 
