@@ -26,17 +26,8 @@ dbl="$T/dbl.vhdx"
 head -c $((2 * MiB)) /dev/urandom | "$VHDX" write --offset $((4 * MiB)) "$base" || fail "write base"
 "$VHDX" create --parent "$base" "$child" > /dev/null || fail "create $child"
 
-sums() { sha256sum "$base" "$child" "$dbl" | cut -d' ' -f1 | tr '\n' ' '; }
 # refused WANT-STDERR CMD...: CMD exits 1 with exactly WANT-STDERR and changes no file
-refused() {
-	local want=$1 before
-	shift
-	before=$(sums)
-	"$@" < /dev/null > "$T/out" 2> "$T/err" && fail "'$*' succeeded while the image is in use"
-	[ $? = 1 ] || fail "'$*' did not exit 1: $(cat "$T/err")"
-	expect_eq "stderr of '$*'" "$(cat "$T/err")" "$want"
-	expect_eq "sha256 of every file after '$*'" "$(sums)" "$before"
-}
+refused() { expect_refused "$base $child $dbl" "$@"; }
 put() { # put MNT OFFSET-MIB FILE: 1 MiB of FILE through MNT/disk, fsync'd
 	dd if="$3" of="$1/disk" bs=1M seek="$2" count=1 conv=notrunc,fsync status=none || fail "dd into $1 at $2 MiB"
 }

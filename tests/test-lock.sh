@@ -64,17 +64,8 @@ release_read() {
 	wait "$HOLD_PID" 2> /dev/null
 	exec 8<&-
 }
-sums() { sha256sum "$base" "$child" "$img" | cut -d' ' -f1 | tr '\n' ' '; }
 # refused WANT-STDERR CMD...: CMD exits 1 with exactly WANT-STDERR and changes no file
-refused() {
-	local want=$1 before
-	shift
-	before=$(sums)
-	"$@" < /dev/null > "$T/out" 2> "$T/err" && fail "'$*' succeeded while the image is in use"
-	[ $? = 1 ] || fail "'$*' did not exit 1: $(cat "$T/err")"
-	expect_eq "stderr of '$*'" "$(cat "$T/err")" "$want"
-	expect_eq "sha256 of every file after '$*'" "$(sums)" "$before"
-}
+refused() { expect_refused "$base $child $img" "$@"; }
 
 expect_eq "in_use of an image nobody holds" "$("$VHDX" info --json "$img" | jq -c '[.in_use, .layers[0].in_use]')" "[null,null]"
 
