@@ -81,6 +81,8 @@ refused "vhdx check: $img: $held; cannot open it for writing" "$VHDX" check --re
 refused "vhdx check: $img: $held; cannot open it for reading" "$VHDX" check "$img"
 refused "vhdx replay: $img: $held; cannot open it for writing" "$VHDX" replay "$img"
 refused "vhdx create: $img: $held; cannot open it for writing" "$VHDX" create --force --size 32M "$img"
+refused "vhdx create: parent: $img: $held; cannot open it for reading" "$VHDX" create --parent "$img" "$T/new.avhdx"
+[ -e "$T/new.avhdx" ] && fail "the refused create left $T/new.avhdx"
 pass "a writer holds the image: write, map, hash, compact, resize, check [--repair], replay, create --overwrite refused, nothing changed"
 
 expect_eq "info while written" "$("$VHDX" info --json "$img" | jq -c '[.in_use, .layers[0].in_use, .virtual_size]')" \

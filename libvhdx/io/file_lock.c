@@ -170,6 +170,16 @@ static void find_holder(int fd, struct vhdx_lock_holder *h)
 		holder_cmd(h);
 }
 
+/* A file system that keeps no locks at all (some FUSE and network ones): the open goes on unlocked. */
+static bool no_locks_here(int e)
+{
+#if EOPNOTSUPP != ENOTSUP
+	if (e == EOPNOTSUPP)
+		return true;
+#endif
+	return e == ENOLCK || e == ENOTSUP || e == ENOSYS;
+}
+
 static int flock_lock(int fd, enum vhdx_lock_mode mode, struct vhdx_lock_holder *held)
 {
 	int op = mode == VHDX_LOCK_EXCLUSIVE ? LOCK_EX : mode == VHDX_LOCK_SHARED ? LOCK_SH : LOCK_UN;
@@ -182,6 +192,8 @@ static int flock_lock(int fd, enum vhdx_lock_mode mode, struct vhdx_lock_holder 
 			find_holder(fd, held);
 			return -EBUSY;
 		}
+		if (no_locks_here(errno))
+			return 0;
 		return vhdx_err(errno, "flock: %s", strerror(errno));
 	}
 	return 0;
@@ -211,9 +223,9 @@ int vhdx_file_lock(int fd, enum vhdx_lock_mode mode, struct vhdx_lock_holder *he
 		}
 		if (errno == EBADF && mode == VHDX_LOCK_EXCLUSIVE)
 			return vhdx_err(EBADF, "an exclusive lock needs the file opened for writing");
-		if (errno != EINVAL)
+		if (errno != EINVAL && !no_locks_here(errno))
 			return vhdx_err(errno, "locking: %s", strerror(errno));
-		/* no OFD locks in this kernel: flock() */
+		/* no OFD locks in this kernel or on this file system: flock() */
 	}
 #endif
 	return flock_lock(fd, mode, held);
