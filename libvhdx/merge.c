@@ -410,10 +410,10 @@ static int lock_files(const char *child, const struct vhdx_merge_options *o, con
 {
 	struct vhdx_merge_options q = *o;
 	struct vhdx_chain c;
-	char *paths[64];
+	char **paths;
 	unsigned k, n = 0;
 	bool resumed;
-	int ret;
+	int ret = 0;
 
 	q.faults = NULL;
 	if (open_chain(child, &q, rec, &c, &resumed) < 0)
@@ -422,16 +422,19 @@ static int lock_files(const char *child, const struct vhdx_merge_options *o, con
 		vhdx_chain_close(&c);
 		return 0;
 	}
-	for (unsigned i = (o->flags & VHDX_MERGE_DELETE) ? 0 : k; i <= k && n < VHDX_ARRAY_LEN(paths); i++)
-		if ((paths[n] = strdup(c.layers[i]->path)))
-			n++;
+	paths = calloc(k + 1, sizeof *paths);
+	for (unsigned i = (o->flags & VHDX_MERGE_DELETE) ? 0 : k; paths && i <= k; i++)
+		if (!(paths[n++] = strdup(c.layers[i]->path)))
+			ret = vhdx_err(ENOMEM, "out of memory");
+	if (!paths)
+		ret = vhdx_err(ENOMEM, "out of memory");
 	vhdx_chain_close(&c);
-	ret = 0;
 	for (unsigned i = 0; i < n; i++) {
 		if (ret == 0)
 			ret = vhdx_lockset_add(ls, paths[i], VHDX_LOCK_EXCLUSIVE, o->faults);
 		free(paths[i]);
 	}
+	free(paths);
 	for (size_t i = 0; ret == 0 && o->relink && o->relink[i]; i++)
 		ret = vhdx_lockset_add(ls, o->relink[i], VHDX_LOCK_EXCLUSIVE, o->faults);
 	return ret;

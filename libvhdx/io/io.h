@@ -158,12 +158,12 @@ const char *vhdx_lock_access(enum vhdx_lock_mode mode);
  */
 struct vhdx_lockset {
 	struct vhdx_lockset *outer; /* the set active before this one */
-	size_t n;
+	size_t n, cap;
 	struct vhdx_lockset_entry {
 		char *path;
 		enum vhdx_lock_mode mode;
 		struct vhdx_io *io;  /* the open that holds the lock (NULL: covered by an outer set) */
-	} ent[16];
+	} *ent;                      /* malloc'd */
 };
 /** Makes S (zeroed here) the thread's innermost set. */
 void vhdx_lockset_begin(struct vhdx_lockset *s);

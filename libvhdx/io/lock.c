@@ -144,8 +144,14 @@ int vhdx_lockset_add(struct vhdx_lockset *s, const char *path, enum vhdx_lock_mo
 	struct vhdx_lockset_entry *e;
 	int ret;
 
-	if (s->n >= VHDX_ARRAY_LEN(s->ent))
-		return vhdx_err(E2BIG, "%s: more than %zu files to lock in one operation", path, VHDX_ARRAY_LEN(s->ent));
+	if (s->n == s->cap) {
+		size_t ncap = s->cap ? s->cap * 2 : 8;
+		struct vhdx_lockset_entry *v = realloc(s->ent, ncap * sizeof *v);
+		if (!v)
+			return vhdx_err(ENOMEM, "out of memory");
+		s->ent = v;
+		s->cap = ncap;
+	}
 	e = &s->ent[s->n];
 	memset(e, 0, sizeof *e);
 	e->path = strdup(path);
@@ -178,7 +184,9 @@ void vhdx_lockset_end(struct vhdx_lockset *s)
 		vhdx_io_close(s->ent[i].io); /* closing the open drops its lock */
 		free(s->ent[i].path);
 	}
-	s->n = 0;
+	free(s->ent);
+	s->ent = NULL;
+	s->n = s->cap = 0;
 	if (cur_set == s)
 		cur_set = s->outer;
 }
