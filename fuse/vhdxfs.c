@@ -159,6 +159,8 @@ static void help(void)
 "    writing (another mount, vhdx write, a merge) is refused: \"IMAGE: in use\n"
 "    for writing by another process (pid 123, vhdxfs); cannot open it for\n"
 "    reading\".  A mount point that already has a mount is refused too.\n"
+"    fusermount3 -u returns before vhdxfs has flushed and closed the image:\n"
+"    wait for the vhdxfs process to exit before another command writes it.\n"
 "\n"
 "    The mount is read-only unless -o rw is given; a read-only mount never\n"
 "    writes to any file, and a dirty VHDX log is replayed in memory.  With\n"
