@@ -45,11 +45,12 @@ hold_read() {
 	"$VHDX" convert -O raw "$@" "$f" - > "$T/read.fifo" 2> "$T/hold.err" 8<&- &
 	HOLD_PID=$!
 }
-# wait_in_use IMAGE WANT: until `vhdx info` says in_use WANT (5 s at most)
+# wait_in_use IMAGE WANT: until `vhdx info` says in_use WANT (5 s at most); -U: the
+# polling itself must take no lock, or it could refuse the holder it waits for
 wait_in_use() {
 	local i got
 	for ((i = 0; i < 100; i++)); do
-		got=$("$VHDX" info --json "$1" 2> /dev/null | jq -r .in_use)
+		got=$("$VHDX" info -U --json "$1" 2> /dev/null | jq -r .in_use)
 		[ "$got" = "$2" ] && return 0
 		sleep 0.05
 	done
@@ -142,13 +143,14 @@ printf 'after the kill' | "$VHDX" write --offset $((7 * MiB)) "$img" 2> "$T/err"
 expect_eq "data of the next writer" "$("$VHDX" convert -O raw "$img" - | dd bs=1M skip=7 count=1 iflag=fullblock status=none | head -c 14)" \
 	"after the kill"
 "$VHDX" convert -O raw "$child" "$T/child-before.raw" || fail "convert child"
-printf 'op=write delay=150\n' > "$T/slow.rules"
+printf 'op=write delay=1000\n' > "$T/slow.rules"   # every write of the merge takes a second
 "$VHDX" --faults "$T/slow.rules" merge --no-progress "$child" > /dev/null 2> "$T/merge.err" &
 merge_pid=$!
 for ((i = 0; i < 100; i++)); do [ -e "$child.merging" ] && break; sleep 0.05; done
 [ -e "$child.merging" ] || fail "the slow merge never started: $(cat "$T/merge.err")"
-sleep 0.3
 expect_eq "base in use during the merge" "$("$VHDX" info --json "$base" | jq -r .in_use)" write
+sleep 1.5 # a write or two into the base, not all of them
+kill -0 "$merge_pid" 2> /dev/null || fail "the slow merge ended before it could be killed: $(cat "$T/merge.err")"
 kill -9 "$merge_pid"
 wait "$merge_pid" 2> /dev/null
 "$VHDX" merge --no-progress "$child" > /dev/null 2> "$T/err" || fail "merge after kill -9: $(cat "$T/err")"
