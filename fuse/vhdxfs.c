@@ -37,6 +37,8 @@ struct cfg {
 	int ignore_id;
 	int no_parent;
 	int salvage;
+	int force_share; /* -o force-share / -U: read-only, no lock (issue #14) */
+	int over_mount;  /* -o over-mount: mount even on a mount point */
 	unsigned max_depth;
 	unsigned max_read; /* -o max_read, also kept for libfuse's mount options */
 	int direct_io;     /* -o direct_io: the disk bypasses the kernel's page cache */
@@ -84,6 +86,9 @@ static const struct fuse_opt cfg_opts[] = {
 	CFG_OPT("ignore-id-mismatch", ignore_id, 1),
 	CFG_OPT("no-parent", no_parent, 1),
 	CFG_OPT("salvage", salvage, 1),
+	CFG_OPT("force-share", force_share, 1),
+	CFG_OPT("-U", force_share, 1),
+	CFG_OPT("over-mount", over_mount, 1),
 	FUSE_OPT_KEY("parent-dir=", KEY_PARENT_DIR),
 	FUSE_OPT_KEY("path-map=", KEY_PATH_MAP),
 	FUSE_OPT_KEY("max-depth=", KEY_MAX_DEPTH),
@@ -151,8 +156,17 @@ static void help(void)
 "                                    length, virtual offset, structure, action\n"
 "\n"
 "    The image is opened before anything is mounted: when it cannot be opened\n"
-"    (corrupt, unsupported, parent missing) vhdxfs prints the reason and exits\n"
-"    with status 1, leaving nothing mounted.\n"
+"    (corrupt, unsupported, parent missing, in use) vhdxfs prints the reason and\n"
+"    exits with status 1, leaving nothing mounted.\n"
+"\n"
+"    Every file of the chain stays locked while mounted: with -o rw the leaf\n"
+"    for writing (no other process may open it), every other file for reading\n"
+"    (no other process may write it).  An image another process has open for\n"
+"    writing (another mount, vhdx write, a merge) is refused: \"IMAGE: in use\n"
+"    for writing by another process (pid 123, vhdxfs); cannot open it for\n"
+"    reading\".  A mount point that already has a mount is refused too.\n"
+"    fusermount3 -u returns before vhdxfs has flushed and closed the image:\n"
+"    wait for the vhdxfs process to exit before another command writes it.\n"
 "\n"
 "    The mount is read-only unless -o rw is given; a read-only mount never\n"
 "    writes to any file, and a dirty VHDX log is replayed in memory.  With\n"
@@ -184,6 +198,12 @@ static void help(void)
 "    -o salvage            read through bad VHD checksums and similar\n"
 "                          recoverable damage\n"
 "    -o max-depth=N        refuse chains longer than N layers (default 1000)\n"
+"    -o force-share, -U    (read-only mounts) take no lock and ignore those of\n"
+"                          other processes, to peek at an image another process\n"
+"                          writes; a warning says so, and what is read may be\n"
+"                          inconsistent\n"
+"    -o over-mount         mount even when MOUNTPOINT is already a mount point\n"
+"                          (the new mount hides the old one until unmounted)\n"
 "    -o faults=FILE        inject the I/O faults of the rules in FILE (one rule\n"
 "                          a line, e.g. 'op=read voff=1M+64K err=EIO'; the rule\n"
 "                          language is in libvhdx(3), 'Fault injection').  A bad\n"
@@ -228,8 +248,9 @@ static void help(void)
 "    the image file, copied_reads through a buffer, zero_reads unallocated).\n"
 "\n"
 "EXIT STATUS\n"
-"    0 after a clean unmount; 1 when the image cannot be opened, the mount\n"
-"    fails, or closing the image fails; 2 for a usage error.\n"
+"    0 after a clean unmount; 1 when the image cannot be opened (also when it\n"
+"    is in use), the mount fails, or closing the image fails; 2 for a usage\n"
+"    error.\n"
 "\n"
 "EXAMPLES\n"
 "    Mount a Hyper-V disk read-only and copy it out as a sparse raw file:\n"
@@ -386,11 +407,12 @@ static int add_escaped_opt(struct fuse_args *args, const char *name, const char 
 
 /*
  * Finds the device number "MAJOR:MINOR" of the newest mount at MOUNTPOINT
- * (absolute, as fuse_parse_cmdline made it) in /proc/self/mountinfo into
- * DEV.  Not stat(MOUNTPOINT): that would wait for a GETATTR which the loop,
- * not yet running, cannot answer.  0 or -1.
+ * (absolute, as fuse_parse_cmdline made it; FUSE_ONLY: a FUSE mount) in
+ * /proc/self/mountinfo into DEV.  Not stat(MOUNTPOINT): that would wait for
+ * a GETATTR which the loop, not yet running (or a dead mount), cannot
+ * answer.  0 or -1.
  */
-static int mount_devno(const char *mountpoint, char *dev, size_t dev_len)
+static int mount_find(const char *mountpoint, bool fuse_only, char *dev, size_t dev_len)
 {
 	FILE *f = fopen("/proc/self/mountinfo", "r");
 	char *line = NULL;
@@ -405,7 +427,7 @@ static int mount_devno(const char *mountpoint, char *dev, size_t dev_len)
 		unsigned i;
 
 		dash = strstr(line, " - ");
-		if (!dash || strncmp(dash + 3, "fuse", 4) != 0)
+		if (!dash || (fuse_only && strncmp(dash + 3, "fuse", 4) != 0))
 			continue;
 		for (i = 0, p = line; i < 5; i++, p = NULL)
 			if (!(fields[i] = strtok_r(p, " ", &save)))
@@ -447,7 +469,7 @@ static void readahead_prepare(struct vhdxfs *fs, const char *mountpoint, unsigne
 
 	fs->readahead_want = kb == READAHEAD_UNSET ? READAHEAD_DEFAULT_KB : kb;
 	fs->readahead_explicit = kb != READAHEAD_UNSET;
-	if (mount_devno(mountpoint, dev, sizeof dev) == 0)
+	if (mount_find(mountpoint, true, dev, sizeof dev) == 0)
 		snprintf(fs->bdi_ra_path, sizeof fs->bdi_ra_path, "/sys/class/bdi/%s/read_ahead_kb", dev);
 }
 
@@ -639,11 +661,31 @@ int main(int argc, char **argv)
 		goto out_opts;
 	}
 
-	/* Open first: a bad image must not leave a mount behind. */
+	/*
+	 * A second mount on top of a mount point hides the first one (and its
+	 * writes go on behind it): stacked mounts happen by accident, so they
+	 * are refused unless asked for.
+	 */
+	if (!c.over_mount) {
+		char dev[32];
+		if (mount_find(fo.mountpoint, false, dev, sizeof dev) == 0) {
+			fprintf(stderr, "vhdxfs: %s is already a mount point (unmount it first, or use -o over-mount to "
+					"mount on top of it)\n", fo.mountpoint);
+			goto out_opts;
+		}
+	}
+	if (c.force_share && c.rw) {
+		fprintf(stderr, "vhdxfs: -o force-share is for read-only mounts; it cannot be combined with -o rw\n");
+		status = EXIT_USAGE;
+		goto out_opts;
+	}
+
+	/* Open first: a bad image, or one in use (EBUSY), must not leave a mount behind. */
 	vhdx_open_options_init(&oo);
 	oo.faults = vhdxfs_faults_engine(&fs);
 	oo.flags = (c.rw ? VHDX_OPEN_RDWR : 0) | (c.no_parent ? VHDX_OPEN_NO_PARENT : 0) |
-		   (c.ignore_id ? VHDX_OPEN_IGNORE_ID_MISMATCH : 0) | (c.salvage ? VHDX_OPEN_SALVAGE : 0);
+		   (c.ignore_id ? VHDX_OPEN_IGNORE_ID_MISMATCH : 0) | (c.salvage ? VHDX_OPEN_SALVAGE : 0) |
+		   (c.force_share ? VHDX_OPEN_FORCE_SHARE : 0);
 	oo.parent = c.parent;
 	c.parent_dirs[c.n_parent_dirs] = NULL;
 	c.path_maps[c.n_path_maps] = NULL;
@@ -664,6 +706,15 @@ int main(int argc, char **argv)
 	}
 	fs.info.struct_size = sizeof fs.info;
 	ret = vhdx_get_info(fs.img, &fs.info);
+	for (unsigned i = 0; ret == 0 && c.force_share && i < fs.info.layers; i++) {
+		int use = vhdx_layer_in_use(fs.img, i);
+		if (use == VHDX_IN_USE_WRITE || use < 0) {
+			fprintf(stderr, "vhdxfs: warning: %s is %s; with force-share what is read may be inconsistent\n",
+				vhdx_layer_path(fs.img, i), use < 0 ? "perhaps in use for writing (the system cannot tell)"
+								   : "in use for writing by another process");
+			break;
+		}
+	}
 	if (ret < 0) {
 		fprintf(stderr, "vhdxfs: %s: %s\n", c.image, vhdx_errmsg());
 		goto out_img;

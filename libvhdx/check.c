@@ -137,20 +137,26 @@ int vhdx_check_path(const char *path, const struct vhdx_check_opts *o, struct vh
 {
 	struct vhdx_check_ctx c;
 	struct vhdx_io *io = NULL;
+	struct vhdx_lockset ls;
+	bool share = o->chain_opts && (o->chain_opts->flags & VHDX_OPEN_FORCE_SHARE);
 	const char *fmt;
 	int ret;
 
 	memset(res, 0, sizeof *res);
-	ret = vhdx_fault_check_open(o->faults, path);
-	if (ret < 0)
+	if (o->repair && share)
+		return vhdx_err(EINVAL, "%s: a repair writes the image: it cannot be combined with force-share", path);
+	/*
+	 * issue #14: the file is locked for the whole check (exclusively for a
+	 * repair) before anything is read; the check's own second open of it,
+	 * for the chain, is covered by the same lock.
+	 */
+	vhdx_lockset_begin(&ls);
+	ret = share ? 0 : vhdx_lockset_add(&ls, path, o->repair ? VHDX_LOCK_EXCLUSIVE : VHDX_LOCK_SHARED, o->faults);
+	if (ret == 0)
+		ret = vhdx_io_open_locked(path, o->repair, VHDX_LOCK_NONE, o->faults, &io);
+	if (ret < 0) {
+		vhdx_lockset_end(&ls);
 		return ret;
-	ret = vhdx_io_file_open(path, o->repair, &io);
-	if (ret < 0)
-		return ret;
-	if (o->faults) {
-		ret = vhdx_io_fault_new(o->faults, io, &io);
-		if (ret < 0)
-			return ret;
 	}
 	memset(&c, 0, sizeof c);
 	c.io = io;
@@ -202,5 +208,6 @@ out:
 			ret = r2;
 	}
 	vhdx_io_close(io);
+	vhdx_lockset_end(&ls);
 	return ret;
 }

@@ -124,7 +124,8 @@ int vhdx_create(const char *path, const struct vhdx_create_options *in)
 		ret = vhdx_err_prefix(ret, "%s", path);
 		goto out;
 	}
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | ((o.flags & VHDX_CREATE_OVERWRITE) ? O_TRUNC : O_EXCL), 0644);
+	/* no O_TRUNC: an existing file is emptied only once its lock is ours (issue #14) */
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | ((o.flags & VHDX_CREATE_OVERWRITE) ? 0 : O_EXCL), 0644);
 	if (fd < 0) {
 		ret = vhdx_err(errno, "%s: %s%s", path, strerror(errno),
 			       errno == EEXIST ? " (use the overwrite option to replace it)" : "");
@@ -144,9 +145,20 @@ int vhdx_create(const char *path, const struct vhdx_create_options *in)
 		else
 			vhdx_io_close(io);
 		if (ret < 0) {
-			unlink(path);
+			if (!(o.flags & VHDX_CREATE_OVERWRITE))
+				unlink(path);
 			goto out;
 		}
+	}
+	/* another process holding a file being overwritten keeps it: refused, the file untouched */
+	ret = vhdx_io_lock(io, VHDX_LOCK_EXCLUSIVE);
+	if (ret == 0 && (o.flags & VHDX_CREATE_OVERWRITE))
+		ret = vhdx_io_set_size(io, 0);
+	if (ret < 0) {
+		vhdx_io_close(io);
+		if (!(o.flags & VHDX_CREATE_OVERWRITE))
+			unlink(path);
+		goto out;
 	}
 	if (o.format == VHDX_FORMAT_VHD)
 		ret = vhdx_create_vhd(io, path, &p, parent);

@@ -37,6 +37,8 @@ static int open_options(const struct vhdx_open_options *in, struct vhdx_open_opt
 		memcpy(opts, in, VHDX_MIN(in->struct_size, sizeof *opts));
 		opts->struct_size = sizeof *opts;
 	}
+	if ((opts->flags & VHDX_OPEN_FORCE_SHARE) && (opts->flags & VHDX_OPEN_RDWR))
+		return vhdx_err(EINVAL, "%s: VHDX_OPEN_FORCE_SHARE (--force-share) is for read-only opens only", fn);
 	return 0;
 }
 
@@ -262,6 +264,21 @@ int vhdx_layer_fd(struct vhdx_image *img, unsigned layer)
 	if (layer >= img->chain.n)
 		return -1;
 	return vhdx_io_get_fd(img->chain.layers[layer]->io);
+}
+
+int vhdx_layer_in_use(struct vhdx_image *img, unsigned layer)
+{
+	struct vhdx_lock_holder h;
+	int ret;
+
+	vhdx_err_clear();
+	if (!img || layer >= img->chain.n)
+		return vhdx_err(EINVAL, "vhdx_layer_in_use: no layer %u", layer);
+	ret = vhdx_io_lock_test(img->chain.layers[layer]->io, &h);
+	if (ret < 0)
+		return ret;
+	return h.mode == VHDX_LOCK_EXCLUSIVE ? VHDX_IN_USE_WRITE : h.mode == VHDX_LOCK_SHARED ? VHDX_IN_USE_READ
+											       : VHDX_IN_USE_NONE;
 }
 
 int vhdx_get_info(struct vhdx_image *img, struct vhdx_info *info)

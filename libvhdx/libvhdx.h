@@ -15,6 +15,9 @@
  *    the matching *_init() function.
  *  - one struct vhdx_image may be used from several threads at once for
  *    reads; the library uses pread()/pwrite() and never a shared file offset.
+ *  - every image file is locked while it is open (see "Locking" below):
+ *    EBUSY means another open holds the file ("NAME: in use for writing by
+ *    another process (pid 123, vhdxfs); cannot open it for reading").
  */
 #ifndef LIBVHDX_H
 #define LIBVHDX_H
@@ -48,6 +51,8 @@ struct vhdx_faults;
 #define VHDX_OPEN_SALVAGE            0x0008u /* read through bad VHD checksums and similar recoverable damage */
 #define VHDX_OPEN_NO_REPLAY          0x0010u /* read-only open of a dirty VHDX: refuse instead of replaying in memory */
 #define VHDX_OPEN_ALLOW_INCOMPLETE   0x0020u /* open a VHDX that still carries Windows' incomplete-file marker */
+#define VHDX_OPEN_FORCE_SHARE        0x0040u /* read-only: take no lock and ignore other processes' locks
+						(what is read may be inconsistent while another process writes) */
 
 struct vhdx_open_options {
 	size_t struct_size;             /* sizeof(struct vhdx_open_options) */
@@ -68,6 +73,19 @@ VHDX_API void vhdx_open_options_init(struct vhdx_open_options *opts);
  * VHDX_OPEN_NO_PARENT, its whole parent chain.  OPTS may be NULL for the
  * defaults.  On success *OUT owns the image; release it with vhdx_close().
  * A read-only open never writes to any file.
+ *
+ * Locking: each file is locked until vhdx_close(): the leaf of a
+ * VHDX_OPEN_RDWR open exclusively, every other file (a read-only leaf,
+ * every parent) shared.  Linux: open file description locks (flock()
+ * where they do not exist); Windows: LockFileEx.  The locks belong to the
+ * open, not to the process: a second vhdx_open() of a file conflicts like
+ * another process would, while every thread using one image shares its
+ * locks (share one image between threads instead of opening it twice).
+ * The system drops them when the process dies.  A conflict fails at once
+ * with -EBUSY before anything is read, and the message names the file, the
+ * access asked for and the access held (and the holder's PID and command
+ * where the system can tell).  VHDX_OPEN_FORCE_SHARE (read-only opens
+ * only; EINVAL with VHDX_OPEN_RDWR) takes no lock and ignores the others.
  */
 VHDX_API int vhdx_open(const char *path, const struct vhdx_open_options *opts,
 		       struct vhdx_image **out);
@@ -137,6 +155,18 @@ struct vhdx_info {
 
 /** Fills *INFO (set info->struct_size first) for the whole image. */
 VHDX_API int vhdx_get_info(struct vhdx_image *img, struct vhdx_info *info);
+
+#define VHDX_IN_USE_NONE  0 /* no other open holds the file */
+#define VHDX_IN_USE_READ  1 /* another open reads it (a shared lock) */
+#define VHDX_IN_USE_WRITE 2 /* another open writes it (an exclusive lock) */
+
+/**
+ * Whether another open (another process, or another vhdx_open() in this
+ * one) holds layer LAYER's file: VHDX_IN_USE_NONE, _READ or _WRITE.  This
+ * image's own lock does not count.  -ENOTSUP when the system cannot tell
+ * (Windows), -EINVAL for a bad LAYER.
+ */
+VHDX_API int vhdx_layer_in_use(struct vhdx_image *img, unsigned layer);
 
 /** Path of layer LAYER (0 = the leaf that was opened, then each parent), or NULL. */
 VHDX_API const char *vhdx_layer_path(struct vhdx_image *img, unsigned layer);
@@ -452,7 +482,9 @@ VHDX_API const char *vhdx_version(void);
  * is one atomic load per I/O.  One engine may serve several images.
  *
  * Rule language: one rule a line, `key=value` words, `#` comments.
- *   match:  op=read|write|flush|truncate|open|close|any (default any)
+ *   match:  op=read|write|flush|truncate|open|close|lock|any (default any; any
+ *                                does not include lock: op=lock err=EBUSY makes
+ *                                taking a file's lock fail as if another process held it)
  *           file=GLOB            the layer file's path or its base name
  *           off=START-END        file bytes (inclusive; also START+LEN or N)
  *           voff=START-END       virtual-disk bytes of payload I/O

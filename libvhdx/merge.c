@@ -17,7 +17,12 @@
  *     and made durable before the ancestor changes, records which ancestor
  *     and which old link this merge is about, so that a re-run after a crash
  *     accepts exactly that one mismatched link and nothing else.  It is
- *     removed once the merge and the re-linking are complete.
+ *     removed once the merge and the re-linking are complete;
+ *   - (issue #14) before the merge reads anything for itself it holds
+ *     exclusive locks on every file it will change: the ancestor, the
+ *     merged layers with VHDX_MERGE_DELETE, the children it re-points; the
+ *     other files of the chain get shared locks when the chain is opened.
+ *     So a merge of a mounted chain is refused, nothing changed.
  */
 #include "config.h"
 
@@ -377,12 +382,71 @@ static int open_chain(const char *child, const struct vhdx_merge_options *o, con
 	return 0;
 }
 
+/* The index K of the ancestor in chain C: opts->into, or the immediate parent.  0 or -EINVAL. */
+static int find_ancestor(const struct vhdx_chain *c, const char *child, const char *into, unsigned *k)
+{
+	if (c->n < 2)
+		return vhdx_err(EINVAL, "%s has no parent: nothing to merge into", child);
+	*k = 1;
+	if (!into)
+		return 0;
+	while (*k < c->n && !same_file(c->layers[*k]->path, into))
+		(*k)++;
+	if (*k == c->n)
+		return vhdx_err(EINVAL, "%s is not an ancestor of %s (the chain is %u layers deep)", into, child, c->n);
+	return 0;
+}
+
+/*
+ * Takes the exclusive locks of the merge into LS (see the top of this
+ * file).  Which files they are comes from a first open of the chain,
+ * without the fault engine (so that fault rules count the merge's own
+ * I/O only), closed again before the locks are taken: its shared locks
+ * would conflict with them.  A chain that does not open locks nothing:
+ * the merge's own open reports it.  0 or -errno (-EBUSY: in use).
+ */
+static int lock_files(const char *child, const struct vhdx_merge_options *o, const char *rec,
+		      struct vhdx_lockset *ls)
+{
+	struct vhdx_merge_options q = *o;
+	struct vhdx_chain c;
+	char **paths;
+	unsigned k, n = 0;
+	bool resumed;
+	int ret = 0;
+
+	q.faults = NULL;
+	if (open_chain(child, &q, rec, &c, &resumed) < 0)
+		return 0;
+	if (find_ancestor(&c, child, o->into, &k) < 0) {
+		vhdx_chain_close(&c);
+		return 0;
+	}
+	paths = calloc(k + 1, sizeof *paths);
+	for (unsigned i = (o->flags & VHDX_MERGE_DELETE) ? 0 : k; paths && i <= k; i++)
+		if (!(paths[n++] = strdup(c.layers[i]->path)))
+			ret = vhdx_err(ENOMEM, "out of memory");
+	if (!paths)
+		ret = vhdx_err(ENOMEM, "out of memory");
+	vhdx_chain_close(&c);
+	for (unsigned i = 0; i < n; i++) {
+		if (ret == 0)
+			ret = vhdx_lockset_add(ls, paths[i], VHDX_LOCK_EXCLUSIVE, o->faults);
+		free(paths[i]);
+	}
+	free(paths);
+	for (size_t i = 0; ret == 0 && o->relink && o->relink[i]; i++)
+		ret = vhdx_lockset_add(ls, o->relink[i], VHDX_LOCK_EXCLUSIVE, o->faults);
+	return ret;
+}
+
 int vhdx_merge(const char *child, const struct vhdx_merge_options *opts_in)
 {
 	struct vhdx_merge_options o;
 	struct vhdx_chain c;
 	struct vhdx_open_options ao;
 	struct vhdx_image *anc = NULL;
+	struct vhdx_lockset locks;
 	char anc_real[PATH_MAX];
 	char *rec = NULL, **merged = NULL;
 	unsigned k = 0, n_merged = 0;
@@ -403,26 +467,22 @@ int vhdx_merge(const char *child, const struct vhdx_merge_options *opts_in)
 	if (!rec)
 		return vhdx_err(ENOMEM, "out of memory");
 	memset(&c, 0, sizeof c);
+	vhdx_lockset_begin(&locks);
+	ret = lock_files(child, &o, rec, &locks);
+	if (ret < 0) {
+		vhdx_lockset_end(&locks);
+		free(rec);
+		return vhdx_err_prefix(ret, "merge of %s: nothing was changed", child);
+	}
 	ret = open_chain(child, &o, rec, &c, &resumed);
 	if (ret < 0) {
+		vhdx_lockset_end(&locks);
 		free(rec);
 		return vhdx_err_prefix(ret, "merge of %s: the chain cannot be opened, nothing was changed", child);
 	}
-	if (c.n < 2) {
-		ret = vhdx_err(EINVAL, "%s has no parent: nothing to merge into", child);
+	ret = find_ancestor(&c, child, o.into, &k);
+	if (ret < 0)
 		goto out;
-	}
-	if (o.into) {
-		for (k = 1; k < c.n && !same_file(c.layers[k]->path, o.into); k++)
-			;
-		if (k == c.n) {
-			ret = vhdx_err(EINVAL, "%s is not an ancestor of %s (the chain is %u layers deep)", o.into, child,
-				       c.n);
-			goto out;
-		}
-	} else {
-		k = 1;
-	}
 	for (unsigned i = 0; i <= k; i++) {
 		if (c.layers[i]->virtual_size != c.virtual_size) {
 			ret = vhdx_err(ENOTSUP, "%s has a virtual size of %llu bytes, %s %llu: merging layers of "
@@ -536,6 +596,7 @@ int vhdx_merge(const char *child, const struct vhdx_merge_options *opts_in)
 out:
 	if (c.layers)
 		vhdx_chain_close(&c);
+	vhdx_lockset_end(&locks); /* after the deletions: nobody opened a layer about to go */
 	for (unsigned i = 0; i < n_merged; i++)
 		free(merged[i]);
 	free(merged);

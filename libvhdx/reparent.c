@@ -184,6 +184,7 @@ static int reparent_loop_check(const char *child, struct vhdx_layer *p, struct v
 int vhdx_reparent_faults(const char *child, const char *new_parent, unsigned flags, struct vhdx_faults *faults)
 {
 	struct vhdx_layer *c = NULL, *p = NULL;
+	struct vhdx_lockset locks;
 	char *rel = NULL, *abs_win = NULL;
 	bool relink = flags & VHDX_REPARENT_RELINK;
 	int ret;
@@ -191,9 +192,18 @@ int vhdx_reparent_faults(const char *child, const char *new_parent, unsigned fla
 	vhdx_err_clear();
 	if (!child || !new_parent)
 		return vhdx_err(EINVAL, "vhdx_reparent: child and new_parent must not be NULL");
+	/* issue #14: CHILD is locked exclusively from the first read of it to the last write */
+	vhdx_lockset_begin(&locks);
+	ret = vhdx_lockset_add(&locks, child, VHDX_LOCK_EXCLUSIVE, faults);
+	if (ret < 0) {
+		vhdx_lockset_end(&locks);
+		return ret;
+	}
 	ret = vhdx_layer_open_faults(new_parent, 0, faults, &p);
-	if (ret < 0)
+	if (ret < 0) {
+		vhdx_lockset_end(&locks);
 		return vhdx_err_prefix(ret, "new parent");
+	}
 	/* read-only first: nothing is written unless every check passes */
 	ret = vhdx_layer_open_faults(child, 0, faults, &c);
 	if (ret < 0)
@@ -246,6 +256,7 @@ out:
 			ret = r2;
 	}
 	vhdx_layer_close(p);
+	vhdx_lockset_end(&locks);
 	free(rel);
 	free(abs_win);
 	return ret;

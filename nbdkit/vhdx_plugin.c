@@ -18,7 +18,10 @@
  *     bytes, never a block that is not written yet;
  *   - opening the leaf twice for writing would give two BAT caches that
  *     overwrite each other's allocations, so a per-connection open is not
- *     an option for a writable image anyway.
+ *     an option for a writable image anyway; libvhdx's file locks (issue
+ *     #14) refuse it, and they let every connection share the one open's
+ *     lock: one process, one lock, while another process that opens the
+ *     image meets EBUSY.
  * With one image, a flush on any connection makes every completed write of
  * every connection durable, and every connection reads the same in-memory
  * metadata: that is the NBD multi-conn contract, so can_multi_conn is true
@@ -60,8 +63,10 @@ static bool cfg_readonly;
 
 /*
  * The image is opened read-only in .get_ready (so a missing file or parent
- * is reported at start-up, on the terminal) and reopened writable by the
- * first connection that may write.  img_lock guards img, img_writable,
+ * is reported at start-up, on the terminal), closed before nbdkit forks,
+ * and opened again by the first connection: writable when that one may
+ * write, else read-only and reopened writable by a later first connection
+ * that may write.  img_lock guards img, img_writable,
  * rw_refused and connections; requests use the handle's copy of img
  * without the lock, which is safe because img only changes while no
  * connection is open.
@@ -239,36 +244,62 @@ static int plugin_get_ready(void)
 	warn = vhdx_warnings(img);
 	if (warn && *warn)
 		nbdkit_debug("%s: %s", cfg_file, warn);
+	/*
+	 * Closed again: nbdkit forks after this (into the background, or a
+	 * --run command), and a process that inherits the open would keep its
+	 * lock on the files (libvhdx.h, "Locking") until it exits, refusing
+	 * our own writable open.  The first connection opens the image.
+	 */
+	if (vhdx_close(img) < 0)
+		nbdkit_debug("closing %s: %s", cfg_file, vhdx_errmsg());
+	img = NULL;
 	return 0;
 }
 
 /*
  * Reopens the image writable for the first connection that may write.
  * Done only while no connection is open, so no request holds the old
- * handle.  The new handle is opened before the old one is closed, so a
- * failure leaves the server serving read-only as before.  A file we may
- * not write (EACCES, EPERM, EROFS) is then served read-only for good, as
- * nbdkit's file plugin does; other failures (a log that cannot be
- * replayed, ...) fail this connection and are tried again by the next.
+ * handle.  The read-only handle is closed first: its shared lock on the
+ * leaf would refuse our own exclusive one (locks belong to an open, see
+ * libvhdx.h).  When the writable open fails, the read-only one is made
+ * again, so the server goes on serving read-only.  A file we may not
+ * write (EACCES, EPERM, EROFS) is then served read-only for good, as
+ * nbdkit's file plugin does; other failures (EBUSY: another process has
+ * the file open; a log that cannot be replayed, ...) fail this connection
+ * and are tried again by the next.
  */
 static int upgrade_to_writable(void)
 {
 	struct vhdx_image *rw;
-	int r;
+	char *msg;
+	int r, r2;
 
+	if (img && vhdx_close(img) < 0)
+		nbdkit_debug("closing the read-only handle of %s: %s", cfg_file, vhdx_errmsg());
+	img = NULL;
 	r = open_image(true, &rw);
-	if (r == -EACCES || r == -EPERM || r == -EROFS) {
-		nbdkit_debug("%s cannot be opened for writing (%s): serving it read-only", cfg_file, vhdx_errmsg());
-		rw_refused = true;
+	if (r == 0) {
+		img = rw;
+		img_writable = true;
 		return 0;
 	}
-	if (r < 0)
-		return fail(r, "opening %s for writing", cfg_file);
-	if (vhdx_close(img) < 0)
-		nbdkit_debug("closing the read-only handle of %s: %s", cfg_file, vhdx_errmsg());
-	img = rw;
-	img_writable = true;
-	return 0;
+	msg = strdup(vhdx_errmsg());
+	r2 = open_image(false, &img);
+	if (r2 < 0) {
+		img = NULL;
+		free(msg);
+		return fail(r2, "reopening %s read-only", cfg_file);
+	}
+	if (r == -EACCES || r == -EPERM || r == -EROFS) {
+		nbdkit_debug("%s cannot be opened for writing (%s): serving it read-only", cfg_file, msg ? msg : "");
+		rw_refused = true;
+		free(msg);
+		return 0;
+	}
+	nbdkit_error("opening %s for writing: %s", cfg_file, msg ? msg : strerror(-r));
+	nbdkit_set_error(-r);
+	free(msg);
+	return -1;
 }
 
 static void *plugin_open(int readonly)
@@ -285,6 +316,8 @@ static void *plugin_open(int readonly)
 	pthread_mutex_lock(&img_lock);
 	if (!readonly && !cfg_readonly && !img_writable && !rw_refused && connections == 0)
 		r = upgrade_to_writable();
+	else if (!img && connections == 0 && (r = open_image(false, &img)) < 0) /* lost by a failed upgrade */
+		r = fail(r, "opening %s", cfg_file);
 	if (r == 0) {
 		memset(&info, 0, sizeof info);
 		info.struct_size = sizeof info;

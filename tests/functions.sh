@@ -94,6 +94,18 @@ expect_err() {
 	expect_eq "$what: error" "$(cat "$T/err")" "$want"
 }
 
+# expect_refused "FILE..." WANT-STDERR CMD...: CMD must exit 1 with exactly
+# WANT-STDERR and leave every FILE (a space-separated list) as it was (sha256)
+expect_refused() {
+	local files=$1 want=$2 before
+	shift 2
+	before=$(sha256sum $files)
+	"$@" < /dev/null > "$T/out" 2> "$T/err" && fail "'$*' succeeded but should have been refused"
+	[ $? = 1 ] || fail "'$*' did not exit 1: $(cat "$T/err")"
+	expect_eq "stderr of '$*'" "$(cat "$T/err")" "$want"
+	expect_eq "sha256 of $files after '$*'" "$(sha256sum $files)" "$before"
+}
+
 # fixture_image NAME: decompresses fixtures/NAME.xz into $T once and prints the path
 fixture_image() {
 	local out="$T/$1"

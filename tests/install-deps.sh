@@ -26,6 +26,7 @@
 #                                                           nodejs carries its own and conflicts with Debian's)
 #   python3-dev python3-pytest python3-libvhdi              pyvhdx (python/): headers, its tests, pyvhdi beside it
 #   python3-setuptools python3-pip                          `pip install ./python` in tests/test-python-pip.sh
+#   jq                                                      JSON reports in the shell tests (test-lock.sh ...)
 VHDX_DEB_PACKAGES=(
 	build-essential autoconf automake libtool pkg-config
 	libfuse3-dev fuse3 libxxhash-dev xxhash libcmocka-dev
@@ -35,6 +36,7 @@ VHDX_DEB_PACKAGES=(
 	nodejs 7zip $(command -v npm >/dev/null 2>&1 || echo npm)
 	mount # losetup: tests/test-parent-device.sh
 	python3-dev python3-pytest python3-libvhdi python3-setuptools python3-pip
+	jq
 )
 
 install_deps() {

@@ -320,6 +320,24 @@ if [ -n "$ro_locked" ]; then
 	pass "a file that cannot be opened for writing ($ro_locked) is served read-only"
 fi
 
+# ---------------------------------------------------------------- locks (issue #14)
+# One open and one lock serve every connection of the server (the four
+# writers above never met EBUSY); while the server has the chain open,
+# another process is refused: the leaf is held for writing, the parents
+# for reading.
+cat > lockcheck.sh <<EOF
+qemu-io -f raw -c "read 0 4k" "\$1" > /dev/null || exit 10
+"$VHDX" write --offset 0 c2.avhdx < /dev/null 2> lock-w.err && exit 11
+"$VHDX" compact base.vhdx > /dev/null 2> lock-c.err && exit 12
+exit 0
+EOF
+serve -- file=c2.avhdx --run 'bash lockcheck.sh "$uri"' || fail "locks while served (exit $?): $(cat lock-*.err nbdkit.err)"
+grep -Eqx "vhdx write: c2.avhdx: in use for writing by another process \(pid [0-9]+, nbdkit\); cannot open it for writing" lock-w.err ||
+	fail "vhdx write while served: $(cat lock-w.err)"
+grep -Eqx "vhdx compact: base.vhdx: in use for reading by another process \(pid [0-9]+, nbdkit\); cannot open it for writing" lock-c.err ||
+	fail "vhdx compact of a parent while served: $(cat lock-c.err)"
+pass "while nbdkit serves the chain another process cannot write the leaf or compact a parent"
+
 # ---------------------------------------------------------------- parents
 mkdir moved
 mv base.vhdx moved/

@@ -48,6 +48,7 @@ struct node {
 	unsigned n_children;
 	bool in_cycle;            /* its parents lead back to itself */
 	bool merged_away;         /* its data is all in its parent, which changed after it was made */
+	const char *in_use;       /* "write", "read" or NULL: another process has it open (issue #14) */
 	bool extra_counted;       /* the report counted it as an extra recovery checkpoint */
 };
 

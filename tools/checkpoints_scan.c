@@ -111,9 +111,21 @@ static int find_node(const struct scan *s, dev_t dev, ino_t ino)
 	return -1;
 }
 
+/*
+ * Images are read without locks (issue #14), like --force-share: a report of
+ * headers and links must not fail on an image in use; node_fill records
+ * what another process does with it instead (in_use).
+ */
+#define CKPT_OPEN VHDX_LAYER_NO_LOCK
+
 /* Fills N from the opened layer L. */
 static void node_fill(struct node *n, const struct vhdx_layer *l, const struct stat *st)
 {
+	struct vhdx_lock_holder h;
+
+	n->in_use = NULL;
+	if (vhdx_io_lock_test(l->io, &h) == 0 && h.mode != VHDX_LOCK_NONE)
+		n->in_use = h.mode == VHDX_LOCK_EXCLUSIVE ? "write" : "read";
 	n->dev = st->st_dev;
 	n->ino = st->st_ino;
 	n->file_size = (uint64_t)st->st_size;
@@ -166,6 +178,7 @@ static int parent_search(const struct scan *s, const struct vhdx_layer *l, unsig
 	char *first_msg;
 
 	oo.flags = (oo.flags & ~(VHDX_OPEN_IGNORE_ID_MISMATCH | VHDX_OPEN_NO_PARENT)) | flags;
+	oo.flags |= VHDX_OPEN_FORCE_SHARE; /* as CKPT_OPEN */
 	oo.parent = NULL;
 	*by_opt = false;
 	ret = vhdx_parent_open(l, &oo, 1, p);
@@ -335,7 +348,7 @@ static int scan_file(struct scan *s, const char *name)
 			 (unsigned long long)st.st_size);
 		return bad_add(s, path, msg);
 	}
-	if (vhdx_layer_open(path, 0, &l) < 0)
+	if (vhdx_layer_open(path, CKPT_OPEN, &l) < 0)
 		return bad_add(s, path, vhdx_errmsg());
 	n = node_add(s);
 	if (!n) {
@@ -368,7 +381,7 @@ int ckpt_scan(struct scan *s)
 
 		if (!s->nodes[i].has_parent)
 			continue;
-		if (vhdx_layer_open(s->nodes[i].path, 0, &l) < 0) {
+		if (vhdx_layer_open(s->nodes[i].path, CKPT_OPEN, &l) < 0) {
 			s->nodes[i].link = LINK_ERROR;
 			s->nodes[i].message = strdup(vhdx_errmsg());
 			continue;
@@ -502,7 +515,8 @@ static bool merged_away(struct scan *s, size_t i)
 		return false;
 	if (nd->link != LINK_OK && nd->link != LINK_MISMATCH)
 		return false;
-	oo.flags = (oo.flags & ~VHDX_OPEN_NO_PARENT) | VHDX_OPEN_IGNORE_ID_MISMATCH;
+	/* read-only comparisons, as CKPT_OPEN: an image in use is compared all the same */
+	oo.flags = (oo.flags & ~VHDX_OPEN_NO_PARENT) | VHDX_OPEN_IGNORE_ID_MISMATCH | VHDX_OPEN_FORCE_SHARE;
 	oo.parent = s->nodes[pi].path;
 	ret = vhdx_open(nd->path, &oo, &b);
 	if (ret == 0) {

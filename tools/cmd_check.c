@@ -133,7 +133,7 @@ static void help(FILE *f)
 		   "                  end; then check again (exit 0 when clean afterwards; a\n"
 		   "                  broken chain is not repaired, so it never is)\n"
 		   "  -h, --help      this text\n\n"
-		   TOOL_OPEN_HELP);
+		   TOOL_OPEN_HELP TOOL_SHARE_HELP);
 }
 
 int cmd_check(int argc, char **argv)
@@ -143,6 +143,7 @@ int cmd_check(int argc, char **argv)
 		{ "repair", no_argument, NULL, OPT__NEXT },
 		{ "help", no_argument, NULL, 'h' },
 		TOOL_OPEN_LONGOPTS,
+		TOOL_SHARE_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
 	struct tool_open to;
@@ -157,7 +158,7 @@ int cmd_check(int argc, char **argv)
 	tool_open_init(&to);
 	memset(&o, 0, sizeof o);
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hU", longopts, NULL)) != -1) {
 		switch (c) {
 		case OPT_JSON: json = true; break;
 		case OPT__NEXT: o.repair = true; break;

@@ -96,7 +96,7 @@ static void help(FILE *f)
 		   "                          name, repeatable) are its recovery checkpoints; with\n"
 		   "                          no --backup-checkpoints it keeps 1 of them\n\n"
 		   "  --json                  machine-readable output\n"
-		   "  -h, --help              this text\n\n" TOOL_OPEN_HELP
+		   "  -h, --help              this text\n\n" TOOL_OPEN_HELP TOOL_SHARE_HELP
 		   "  (--parent FILE: FILE is tried for every image whose own locator finds no parent)\n"
 		   "\nExit status: 0 nothing broken, 3 something broken or to clean up, 1 error.\n");
 }
@@ -443,6 +443,7 @@ static void report_header(struct ctx *c)
 			report_u64(&c->rep, "block_size", n->block_size);
 			report_guid(&c->rep, "identity", n->identity);
 			report_bool(&c->rep, "outside_folder", n->external);
+			report_str_or_null(&c->rep, "in_use", n->in_use);
 			if (n->has_parent)
 				report_str(&c->rep, "parent", ckpt_parent_name(n->parent_locator ? n->parent_locator : ""));
 			report_end(&c->rep);
@@ -918,13 +919,14 @@ static int parse_options(struct ctx *c, int argc, char **argv, int *rc)
 		{ "recovery", required_argument, NULL, OPT_RECOVERY },
 		{ "help", no_argument, NULL, 'h' },
 		TOOL_OPEN_LONGOPTS,
+		TOOL_SHARE_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
 	uint64_t v;
 	int opt, r;
 
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "hU", longopts, NULL)) != -1) {
 		switch (opt) {
 		case OPT_JSON:
 			c->json = true;

@@ -53,7 +53,7 @@ static void help(FILE *f)
 		   "  -p, --progress                     show progress on standard error (default\n"
 		   "                                     on a terminal)\n"
 		   "      --no-progress                  never show progress\n"
-		   "  -h, --help                         this text\n\n" TOOL_OPEN_HELP);
+		   "  -h, --help                         this text\n\n" TOOL_OPEN_HELP TOOL_SHARE_HELP);
 }
 
 /* ---------------------------------------------------------------- interruption */
@@ -131,6 +131,7 @@ int cmd_convert(int argc, char **argv)
 		{ "length", required_argument, NULL, OPT_LENGTH },
 		{ "help", no_argument, NULL, 'h' },
 		TOOL_OPEN_LONGOPTS,
+		TOOL_SHARE_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
 	struct convert_out_params op = { 0 };
@@ -146,7 +147,7 @@ int cmd_convert(int argc, char **argv)
 
 	tool_open_init(&to);
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "O:f:ph", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "O:f:phU", longopts, NULL)) != -1) {
 		int h = tool_open_option(&to, c, optarg, "convert");
 		if (h < 0)
 			return EXIT_USAGE;

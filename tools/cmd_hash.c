@@ -273,7 +273,7 @@ static void hash_help(FILE *f)
 		   "  --block-size N   bytes per digest (a multiple of 512)\n"
 		   "  -o, --output F   write the manifest to F instead of standard output\n"
 		   "  --json           JSON instead of the text manifest\n"
-		   "  -h, --help       this text\n\n" TOOL_OPEN_HELP);
+		   "  -h, --help       this text\n\n" TOOL_OPEN_HELP TOOL_SHARE_HELP);
 }
 
 int cmd_hash(int argc, char **argv)
@@ -285,6 +285,7 @@ int cmd_hash(int argc, char **argv)
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "help", no_argument, NULL, 'h' },
 		TOOL_OPEN_LONGOPTS,
+		TOOL_SHARE_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
 	struct tool_open to;
@@ -299,7 +300,7 @@ int cmd_hash(int argc, char **argv)
 
 	tool_open_init(&to);
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "ho:", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "ho:U", longopts, NULL)) != -1) {
 		int h = tool_open_option(&to, c, optarg, "hash");
 		if (h < 0)
 			return EXIT_USAGE;
@@ -361,7 +362,7 @@ static void verify_help(FILE *f)
 		   "compares.  Exit 0 when every block matches; exit 3 and one line per range\n"
 		   "of differing blocks ('mismatch OFFSET LENGTH') otherwise.\n\n"
 		   "  --json           the result as JSON\n"
-		   "  -h, --help       this text\n\n" TOOL_OPEN_HELP);
+		   "  -h, --help       this text\n\n" TOOL_OPEN_HELP TOOL_SHARE_HELP);
 }
 
 int cmd_verify(int argc, char **argv)
@@ -370,6 +371,7 @@ int cmd_verify(int argc, char **argv)
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "help", no_argument, NULL, 'h' },
 		TOOL_OPEN_LONGOPTS,
+		TOOL_SHARE_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
 	struct tool_open to;
@@ -381,7 +383,7 @@ int cmd_verify(int argc, char **argv)
 
 	tool_open_init(&to);
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hU", longopts, NULL)) != -1) {
 		int h = tool_open_option(&to, c, optarg, "verify");
 		if (h < 0)
 			return EXIT_USAGE;
@@ -445,7 +447,7 @@ static void diff_help(FILE *f)
 		   "is reported as differing.\n\n"
 		   "  --block-size N   granularity of the comparison\n"
 		   "  --json           the result as JSON\n"
-		   "  -h, --help       this text\n\n" TOOL_OPEN_HELP);
+		   "  -h, --help       this text\n\n" TOOL_OPEN_HELP TOOL_SHARE_HELP);
 }
 
 int cmd_diff(int argc, char **argv)
@@ -456,6 +458,7 @@ int cmd_diff(int argc, char **argv)
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "help", no_argument, NULL, 'h' },
 		TOOL_OPEN_LONGOPTS,
+		TOOL_SHARE_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
 	struct tool_open to;
@@ -468,7 +471,7 @@ int cmd_diff(int argc, char **argv)
 
 	tool_open_init(&to);
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hU", longopts, NULL)) != -1) {
 		int h = tool_open_option(&to, c, optarg, "diff");
 		if (h < 0)
 			return EXIT_USAGE;

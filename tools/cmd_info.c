@@ -21,7 +21,10 @@ static void help(FILE *f)
 		   "  --json          machine-readable output\n"
 		   "  --log           also list every entry of the VHDX log's active sequence\n"
 		   "                  (log offset, sequence number, tail, length, descriptors)\n"
-		   "  -h, --help      this text\n\n" TOOL_OPEN_HELP);
+		   "  -h, --help      this text\n\n"
+		   "An image another process has open for writing is shown all the same (read\n"
+		   "without its lock); in_use says \"write\" or \"read\" while another process\n"
+		   "has a file open.\n\n" TOOL_OPEN_HELP TOOL_SHARE_HELP);
 }
 
 int cmd_info(int argc, char **argv)
@@ -32,6 +35,7 @@ int cmd_info(int argc, char **argv)
 		{ "log", no_argument, NULL, OPT_LOG },
 		{ "help", no_argument, NULL, 'h' },
 		TOOL_OPEN_LONGOPTS,
+		TOOL_SHARE_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
 	struct tool_open to;
@@ -44,7 +48,7 @@ int cmd_info(int argc, char **argv)
 
 	tool_open_init(&to);
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hU", longopts, NULL)) != -1) {
 		int h = tool_open_option(&to, c, optarg, "info");
 		if (h < 0)
 			return EXIT_USAGE;
@@ -62,6 +66,11 @@ int cmd_info(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	ret = vhdx_open(argv[optind], &to.opts, &img);
+	if (ret == -EBUSY) {
+		/* another process writes a file of the chain: report that (in_use) instead of failing */
+		to.opts.flags |= VHDX_OPEN_FORCE_SHARE;
+		ret = vhdx_open(argv[optind], &to.opts, &img);
+	}
 	if (ret < 0 && !(to.opts.flags & VHDX_OPEN_NO_PARENT)) {
 		/* show the leaf alone, then say why the chain could not be opened */
 		const char *m = vhdx_errmsg();

@@ -21,7 +21,7 @@ static void help(FILE *f)
 		   "  --layers        show the layer and file offset of every data extent\n"
 		   "  --offset N      start at byte N of the disk (default 0)\n"
 		   "  --length N      map N bytes (default: to the end of the disk)\n"
-		   "  -h, --help      this text\n\n" TOOL_OPEN_HELP);
+		   "  -h, --help      this text\n\n" TOOL_OPEN_HELP TOOL_SHARE_HELP);
 }
 
 int cmd_map(int argc, char **argv)
@@ -34,6 +34,7 @@ int cmd_map(int argc, char **argv)
 		{ "length", required_argument, NULL, OPT_LENGTH },
 		{ "help", no_argument, NULL, 'h' },
 		TOOL_OPEN_LONGOPTS,
+		TOOL_SHARE_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
 	struct tool_open to;
@@ -45,7 +46,7 @@ int cmd_map(int argc, char **argv)
 
 	tool_open_init(&to);
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hU", longopts, NULL)) != -1) {
 		int h = tool_open_option(&to, c, optarg, "map");
 		if (h < 0)
 			return EXIT_USAGE;

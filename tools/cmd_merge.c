@@ -66,6 +66,7 @@ static int find_children(const char *child, const char **relink, unsigned *n, un
 	char *dup = strdup(child), *dir;
 	DIR *d;
 	struct dirent *de;
+	int ret;
 
 	if (!dup)
 		return -1;
@@ -99,7 +100,16 @@ static int find_children(const char *child, const char **relink, unsigned *n, un
 		if (!has_image_suffix(de->d_name))
 			continue;
 		snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
-		if (vhdx_open(path, &oo, &img) < 0)
+		/*
+		 * Only its link is read, without a lock (issue #14): a child that
+		 * another process has open must still be found, so that the
+		 * merge's exclusive lock on it refuses the merge instead of
+		 * leaving the child pointing at a changed parent.
+		 */
+		oo.flags |= VHDX_OPEN_FORCE_SHARE;
+		ret = vhdx_open(path, &oo, &img);
+		oo.flags &= ~VHDX_OPEN_FORCE_SHARE;
+		if (ret < 0)
 			continue;
 		l = vhdx_image_chain(img)->layers[0];
 		if (l->has_parent && strcmp(path, child) != 0 &&

@@ -74,6 +74,7 @@ int convert_src_open(struct convert_src *s, const char *path, bool raw, struct t
 		s->img = NULL;
 		return EXIT_ERR;
 	}
+	tool_share_warn("convert", s->img, to->opts.flags);
 	struct vhdx_info info = { .struct_size = sizeof info };
 	ret = vhdx_get_info(s->img, &info);
 	if (ret < 0) {

@@ -727,6 +727,9 @@ static void json_round(struct report *r, const struct cycle_result *res, const s
 		report_begin(r, NULL);
 		report_str(r, "step", res->steps[s].what);
 		report_str(r, "errno", res->steps[s].err ? cycle_errno_name(res->steps[s].err, nb, sizeof nb) : "");
+		/* what Windows would have reported (0x80070020 for a file in use), as vhdx cycle mount does */
+		snprintf(nb, sizeof nb, "0x%08X", (unsigned)cycle_win_code(res->steps[s].err));
+		report_str(r, "windows", res->steps[s].err && cycle_win_code(res->steps[s].err) ? nb : "");
 		report_str(r, "message", res->steps[s].msg ? res->steps[s].msg : "");
 		report_end(r);
 	}

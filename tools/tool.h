@@ -90,6 +90,7 @@ enum {
 	OPT_MAX_DEPTH,
 	OPT_NO_REPLAY,
 	OPT_JSON,
+	OPT_FORCE_SHARE,
 	OPT__NEXT = 1100, /* commands number their own options from here */
 };
 #define TOOL_OPEN_LONGOPTS                                                  \
@@ -113,6 +114,17 @@ enum {
 	"  --max-depth N           refuse chains longer than N layers (default 1000)\n"     \
 	"  --no-replay             refuse a dirty VHDX log instead of replaying it in memory\n"
 
+/*
+ * --force-share / -U (issue #14), for read-only commands only: add
+ * TOOL_SHARE_LONGOPTS to the table, 'U' to the short options and
+ * TOOL_SHARE_HELP to the help; tool_open_option() sets
+ * VHDX_OPEN_FORCE_SHARE.
+ */
+#define TOOL_SHARE_LONGOPTS { "force-share", no_argument, NULL, 'U' }
+#define TOOL_SHARE_HELP                                                                         \
+	"  -U, --force-share       read even while another process writes the image: take no\n"   \
+	"                          lock (a warning says when the data may be inconsistent)\n"
+
 struct tool_open {
 	struct vhdx_open_options opts;
 	const char *parent_dirs[65];
@@ -125,6 +137,14 @@ void tool_open_init(struct tool_open *o);
 int tool_open_option(struct tool_open *o, int code, const char *arg, const char *cmd);
 /** Opens PATH with the collected options; prints the error and returns EXIT_ERR on failure. */
 int tool_open_image(struct tool_open *o, const char *path, const char *cmd, struct vhdx_image **img);
+/**
+ * After an open with VHDX_OPEN_FORCE_SHARE in FLAGS: prints the one-line
+ * warning "vhdx CMD: warning: FILE is in use for writing by another
+ * process; what is read may be inconsistent" when a layer of IMG is.
+ */
+void tool_share_warn(const char *cmd, struct vhdx_image *img, unsigned flags);
+/** "write", "read" or NULL: what another process does with layer LAYER of IMG (NULL when unknown). */
+const char *tool_in_use(struct vhdx_image *img, unsigned layer);
 
 /* ---- report writer: libvhdx/report/report.h ---- */
 #include "report/report.h"

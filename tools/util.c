@@ -157,6 +157,10 @@ int tool_open_option(struct tool_open *o, int code, const char *arg, const char 
 	case OPT_NO_REPLAY:
 		o->opts.flags |= VHDX_OPEN_NO_REPLAY;
 		return 1;
+	case 'U':
+	case OPT_FORCE_SHARE:
+		o->opts.flags |= VHDX_OPEN_FORCE_SHARE;
+		return 1;
 	case OPT_MAX_DEPTH:
 		if (tool_parse_size(arg, &n) < 0 || n == 0 || n > 4096) {
 			tool_error(cmd, "--max-depth takes a number from 1 to 4096, got '%s'", arg);
@@ -175,5 +179,30 @@ int tool_open_image(struct tool_open *o, const char *path, const char *cmd, stru
 
 	if (ret < 0)
 		return tool_lib_error(cmd, ret);
+	tool_share_warn(cmd, *img, o->opts.flags);
 	return EXIT_OK;
+}
+
+const char *tool_in_use(struct vhdx_image *img, unsigned layer)
+{
+	int use = vhdx_layer_in_use(img, layer);
+
+	return use == VHDX_IN_USE_WRITE ? "write" : use == VHDX_IN_USE_READ ? "read" : NULL;
+}
+
+void tool_share_warn(const char *cmd, struct vhdx_image *img, unsigned flags)
+{
+	struct vhdx_info info = { .struct_size = sizeof info };
+
+	if (!(flags & VHDX_OPEN_FORCE_SHARE) || vhdx_get_info(img, &info) < 0)
+		return;
+	for (unsigned i = 0; i < info.layers; i++) {
+		int use = vhdx_layer_in_use(img, i);
+		if (use == VHDX_IN_USE_WRITE || use < 0) {
+			tool_error(cmd, "warning: %s is %s; what is read may be inconsistent", vhdx_layer_path(img, i),
+				   use < 0 ? "perhaps in use for writing (the system cannot tell)"
+					   : "in use for writing by another process");
+			return;
+		}
+	}
 }

@@ -69,6 +69,8 @@ static unsigned layer_flags(const struct vhdx_open_options *opts)
 		flags |= VHDX_LAYER_NO_REPLAY;
 	if (opts->flags & VHDX_OPEN_ALLOW_INCOMPLETE)
 		flags |= VHDX_LAYER_ALLOW_INCOMPLETE;
+	if (opts->flags & VHDX_OPEN_FORCE_SHARE)
+		flags |= VHDX_LAYER_NO_LOCK;
 	return flags;
 }
 

@@ -262,7 +262,8 @@ int vhdx_parent_open(const struct vhdx_layer *child, const struct vhdx_open_opti
 	struct vhdx_layer *mismatched = NULL;
 	char *dir = child_dir(child->path), *mismatch_msg = NULL;
 	char want[VHDX_GUID_STRLEN], got[VHDX_GUID_STRLEN];
-	unsigned flags = (opts->flags & VHDX_OPEN_SALVAGE) ? VHDX_LAYER_SALVAGE : 0;
+	unsigned flags = ((opts->flags & VHDX_OPEN_SALVAGE) ? VHDX_LAYER_SALVAGE : 0) |
+			 ((opts->flags & VHDX_OPEN_FORCE_SHARE) ? VHDX_LAYER_NO_LOCK : 0);
 	bool explicit_parent = depth == 1 && opts->parent;
 	const char *name = ref->n_paths ? base_name(ref->paths[0].value) : "(unnamed)";
 	int ret = 0;
@@ -299,8 +300,8 @@ int vhdx_parent_open(const struct vhdx_layer *child, const struct vhdx_open_opti
 		/* found through a locator: a regular file, and a non-image is not described */
 		ret = vhdx_layer_open_faults(c.paths[i], flags | (explicit_parent ? 0 : VHDX_LAYER_LOCATED), opts->faults,
 					     &p); /* faults: see io/fault.h */
-		if (ret == -EIO || ret == -ENOMEM) {
-			/* the disk failed, not the search: report that, not "not found" */
+		if (ret == -EIO || ret == -ENOMEM || ret == -EBUSY) {
+			/* the disk failed (or another process writes the parent), not the search: say that */
 			ret = vhdx_err_prefix(ret, "%s: opening parent candidate", child->path);
 			goto out;
 		}

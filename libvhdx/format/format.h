@@ -53,6 +53,7 @@ struct vhdx_parent_ref {
 /* found through a locator, not named by the user: a regular file only, and a
  * file that is no image is refused without describing it (chain/parent.c) */
 #define VHDX_LAYER_LOCATED 0x10u
+#define VHDX_LAYER_NO_LOCK 0x20u  /* take no lock and ignore others' (VHDX_OPEN_FORCE_SHARE; read-only) */
 
 #define VHDX_BID_CERTAIN 100 /* a signature no other format can have */
 

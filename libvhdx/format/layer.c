@@ -134,25 +134,21 @@ int vhdx_layer_open(const char *path, unsigned flags, struct vhdx_layer **out)
 
 int vhdx_layer_open_faults(const char *path, unsigned flags, struct vhdx_faults *faults, struct vhdx_layer **out)
 {
-	struct vhdx_io *io, *fault_io = NULL;
+	enum vhdx_lock_mode mode = VHDX_LOCK_SHARED;
+	struct vhdx_io *io;
 	int ret;
 
-	/* fault injection (io/fault.h): op=open rules act before the file is opened */
-	ret = vhdx_fault_check_open(faults, path);
-	if (ret < 0)
-		return vhdx_err_prefix(ret, "%s: opening", path);
-	ret = vhdx_io_file_open_kind(path, flags & VHDX_LAYER_WRITABLE, flags & VHDX_LAYER_LOCATED, &io);
+	/* issue #14: a writer excludes every other open, a reader only writers */
+	if (flags & VHDX_LAYER_WRITABLE)
+		mode = VHDX_LOCK_EXCLUSIVE;
+	else if (flags & VHDX_LAYER_NO_LOCK)
+		mode = VHDX_LOCK_NONE;
+	/* faults (io/fault.h) sit below the format and below a replay overlay: they hit the file's bytes */
+	ret = vhdx_io_open_locked_kind(path, flags & VHDX_LAYER_WRITABLE, flags & VHDX_LAYER_LOCATED, mode, faults, &io);
 	if (ret < 0)
 		return ret;
-	if (faults) {
-		/* below the format (and below a replay overlay): faults hit the file's bytes */
-		ret = vhdx_io_fault_new(faults, io, &io);
-		if (ret < 0)
-			return ret;
-		fault_io = io;
-	}
 	ret = vhdx_layer_open_io(io, path, flags, out);
 	if (ret == 0)
-		(*out)->fault_io = fault_io;
+		(*out)->fault_io = faults ? io : NULL;
 	return ret;
 }

@@ -264,6 +264,27 @@ static void flip_bits(uint8_t *p, const struct vhdx_fault_decision *d)
 		p[d->flip[i] / 8] ^= (uint8_t)(1u << (d->flip[i] % 8));
 }
 
+/*
+ * The engine's answer for a call without data (flush, lock, close): the
+ * crash epoch first, then the rules; a crash decision is carried out here.
+ * 0 with *D filled (D->rule 0: go on), or -errno.
+ */
+static int eval_plain(struct fault_io *fi, enum vhdx_fault_op op, struct vhdx_fault_req *q,
+		      struct vhdx_fault_decision *d)
+{
+	int ret;
+
+	req_init(fi, q, op);
+	ret = check_dead(fi, q);
+	if (ret < 0)
+		return ret;
+	vhdx_fault_eval(fi->f, q, d);
+	sleep_ms(d->delay_ms);
+	if (d->actions & VHDX_FACT_CRASH)
+		return do_crash(fi, d, NULL, 0, 0);
+	return 0;
+}
+
 /* ---------------------------------------------------------------- methods */
 
 static int fault_pread(struct vhdx_io *io, void *buf, size_t len, uint64_t off)
@@ -360,14 +381,9 @@ static int fault_flush(struct vhdx_io *io)
 		struct vhdx_fault_req q;
 		struct vhdx_fault_decision d;
 
-		req_init(fi, &q, VHDX_FOP_FLUSH);
-		ret = check_dead(fi, &q);
+		ret = eval_plain(fi, VHDX_FOP_FLUSH, &q, &d);
 		if (ret < 0)
 			return ret;
-		vhdx_fault_eval(fi->f, &q, &d);
-		sleep_ms(d.delay_ms);
-		if (d.actions & VHDX_FACT_CRASH)
-			return do_crash(fi, &d, NULL, 0, 0);
 		if (d.rule)
 			return injected(&d, &q);
 	}
@@ -459,6 +475,41 @@ static void fault_close(struct vhdx_io *io)
 	free(fi);
 }
 
+/*
+ * op=lock rules act on taking a lock (not on dropping one): err=EBUSY
+ * stands for another process holding the file, and the wrapper's message
+ * then says "in use ... (injected EBUSY, fault rule N)".
+ */
+static int fault_lock(struct vhdx_io *io, enum vhdx_lock_mode mode, struct vhdx_lock_holder *held)
+{
+	struct fault_io *fi = (struct fault_io *)io;
+	struct vhdx_fault_req q;
+	struct vhdx_fault_decision d;
+	char eb[24];
+	int ret;
+
+	if (mode != VHDX_LOCK_NONE && !vhdx_fault_idle(fi->f, fi->epoch)) {
+		ret = eval_plain(fi, VHDX_FOP_LOCK, &q, &d);
+		if (ret < 0)
+			return ret;
+		if (d.rule && d.err == EBUSY) {
+			snprintf(held->note, sizeof held->note, "injected %s, fault rule %u", ename(d.err, eb, sizeof eb),
+				 d.rule);
+			return -EBUSY;
+		}
+		if (d.rule)
+			return injected(&d, &q);
+	}
+	return fi->lower->m->lock ? fi->lower->m->lock(fi->lower, mode, held) : 0;
+}
+
+static int fault_lock_test(struct vhdx_io *io, struct vhdx_lock_holder *held)
+{
+	struct fault_io *fi = (struct fault_io *)io;
+
+	return fi->lower->m->lock_test ? fi->lower->m->lock_test(fi->lower, held) : -ENOTSUP;
+}
+
 static const struct vhdx_io_methods fault_methods = {
 	.version = VHDX_IO_METHODS_VERSION,
 	.pread = fault_pread,
@@ -468,6 +519,8 @@ static const struct vhdx_io_methods fault_methods = {
 	.set_size = fault_set_size,
 	.close = fault_close,
 	.get_fd = fault_get_fd,
+	.lock = fault_lock,
+	.lock_test = fault_lock_test,
 };
 
 int vhdx_io_fault_new(struct vhdx_faults *f, struct vhdx_io *lower, struct vhdx_io **out)
@@ -509,14 +562,9 @@ int vhdx_io_fault_close_check(struct vhdx_io *io)
 		return 0;
 	if (vhdx_fault_idle(fi->f, fi->epoch))
 		return 0;
-	req_init(fi, &q, VHDX_FOP_CLOSE);
-	ret = check_dead(fi, &q);
+	ret = eval_plain(fi, VHDX_FOP_CLOSE, &q, &d);
 	if (ret < 0)
 		return ret;
-	vhdx_fault_eval(fi->f, &q, &d);
-	sleep_ms(d.delay_ms);
-	if (d.actions & VHDX_FACT_CRASH)
-		return do_crash(fi, &d, NULL, 0, 0);
 	if (d.rule)
 		return injected(&d, &q);
 	return 0;

@@ -23,7 +23,7 @@
  *
  * Rule language (one rule a line; `key=value` words; `#` starts a comment at
  * the start of a word; blank lines ignored):
- *   match   op=read|write|flush|truncate|open|close|any   file=GLOB
+ *   match   op=read|write|flush|truncate|open|close|lock|any   file=GLOB
  *           off=START-END (file bytes, inclusive; or START+LEN, or one N)
  *           voff=START-END (virtual-disk bytes of payload requests)
  *           struct=header|region|metadata|log|bat|bitmap|payload|footer|
@@ -52,11 +52,14 @@ enum vhdx_fault_op {
 	VHDX_FOP_TRUNCATE,
 	VHDX_FOP_OPEN,
 	VHDX_FOP_CLOSE,
+	VHDX_FOP_LOCK,   /* taking a file's lock when it is opened (issue #14) */
 	VHDX_FOP__COUNT
 };
-#define VHDX_FOP_ALL ((1u << VHDX_FOP__COUNT) - 1)
+/* op=any: every operation but lock, which a rule names on its own (so that
+ * the nth= counts of rules written before locks existed stay the same) */
+#define VHDX_FOP_ALL ((1u << VHDX_FOP_LOCK) - 1)
 
-/** "read", "write", "flush", "truncate", "open", "close". */
+/** "read", "write", "flush", "truncate", "open", "close", "lock". */
 const char *vhdx_fault_op_name(enum vhdx_fault_op op);
 /** The rule-language name of a structure tag ("bat", "payload", ...). */
 const char *vhdx_fault_tag_name(enum vhdx_tag tag);

@@ -21,6 +21,7 @@
 static const char *const op_names[VHDX_FOP__COUNT] = {
 	[VHDX_FOP_READ] = "read",         [VHDX_FOP_WRITE] = "write", [VHDX_FOP_FLUSH] = "flush",
 	[VHDX_FOP_TRUNCATE] = "truncate", [VHDX_FOP_OPEN] = "open",   [VHDX_FOP_CLOSE] = "close",
+	[VHDX_FOP_LOCK] = "lock",
 };
 
 const char *vhdx_fault_op_name(enum vhdx_fault_op op)
@@ -257,7 +258,7 @@ static int parse_word(struct parse *p, const char *w, size_t wn)
 			if (strlen(op_names[o]) == vn && !strncmp(op_names[o], v, vn))
 				r->op_mask = 1u << o;
 		if (!r->op_mask)
-			return perr(p, "op=%.*s: unknown operation (read, write, flush, truncate, open, close or any)",
+			return perr(p, "op=%.*s: unknown operation (read, write, flush, truncate, open, close, lock or any)",
 				    (int)vn, v);
 		break;
 	case K_FILE:

@@ -13,11 +13,13 @@
 
 #include "internal.h"
 #include "io/io.h"
+#include "io/file_lock.h"
 
 struct file_io {
 	struct vhdx_io io;
 	int fd;
 	bool own;
+	enum vhdx_lock_mode mode; /* this open's lock (io/file_lock.c) */
 };
 
 static int file_pread(struct vhdx_io *io, void *buf, size_t len, uint64_t off)
@@ -101,6 +103,23 @@ static int file_get_fd(struct vhdx_io *io)
 	return ((struct file_io *)io)->fd;
 }
 
+static int file_lock(struct vhdx_io *io, enum vhdx_lock_mode mode, struct vhdx_lock_holder *held)
+{
+	struct file_io *f = (struct file_io *)io;
+	int ret = vhdx_file_lock(f->fd, mode, held);
+
+	if (ret == 0)
+		f->mode = mode;
+	return ret;
+}
+
+static int file_lock_test(struct vhdx_io *io, struct vhdx_lock_holder *held)
+{
+	struct file_io *f = (struct file_io *)io;
+
+	return vhdx_file_lock_test(f->fd, f->mode, held);
+}
+
 static void file_close(struct vhdx_io *io)
 {
 	struct file_io *f = (struct file_io *)io;
@@ -120,6 +139,8 @@ static const struct vhdx_io_methods file_methods = {
 	.set_size = file_set_size,
 	.close = file_close,
 	.get_fd = file_get_fd,
+	.lock = file_lock,
+	.lock_test = file_lock_test,
 };
 
 int vhdx_io_file_from_fd(int fd, const char *name, bool writable, bool own, struct vhdx_io **out)

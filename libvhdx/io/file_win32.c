@@ -8,6 +8,15 @@
  * UTF-8 and opened with CreateFileW.  The backend keeps a CRT descriptor
  * beside the handle (_open_osfhandle), because the interface (get_fd,
  * vhdx_io_file_from_fd) speaks descriptors.
+ *
+ * Locks (issue #14): LockFileEx with LOCKFILE_FAIL_IMMEDIATELY on one byte
+ * far past any image's end (FILE_LOCK_OFFSET), shared or exclusive.
+ * Windows byte-range locks are mandatory for the bytes they cover, so the
+ * lock covers a byte no image has: reads and writes of the data are never
+ * blocked by it, not even those of a --force-share reader.  A lock belongs
+ * to the handle, so two opens conflict even inside one process, and it goes
+ * when the handle is closed or the process dies.  Windows cannot tell who
+ * holds a lock, or test one without taking it: lock_test is ENOTSUP.
  */
 #include "config.h"
 
@@ -26,7 +35,11 @@ struct file_io {
 	int fd;
 	HANDLE h;   /* the handle behind fd (owned through fd) */
 	bool own;
+	enum vhdx_lock_mode mode; /* this handle's lock */
 };
+
+/* The locked byte: 2^62, past the end of any image (VHDX files end far below 64 TiB + metadata). */
+#define FILE_LOCK_OFFSET ((uint64_t)1 << 62)
 
 /* Records the Win32 error of the last call as -errno with its text. */
 static int file_win_err(void)
@@ -131,6 +144,44 @@ static int file_get_fd(struct vhdx_io *io)
 	return ((struct file_io *)io)->fd;
 }
 
+static int file_lock(struct vhdx_io *io, enum vhdx_lock_mode mode, struct vhdx_lock_holder *held)
+{
+	struct file_io *f = (struct file_io *)io;
+	OVERLAPPED ov;
+	DWORD flags = LOCKFILE_FAIL_IMMEDIATELY;
+
+	file_overlapped(&ov, FILE_LOCK_OFFSET);
+	/* a handle's lock changes by unlock, then lock: Windows has no conversion */
+	if (f->mode != VHDX_LOCK_NONE) {
+		if (!UnlockFileEx(f->h, 0, 1, 0, &ov))
+			return file_win_err();
+		f->mode = VHDX_LOCK_NONE;
+	}
+	if (mode == VHDX_LOCK_NONE)
+		return 0;
+	if (mode == VHDX_LOCK_EXCLUSIVE)
+		flags |= LOCKFILE_EXCLUSIVE_LOCK;
+	file_overlapped(&ov, FILE_LOCK_OFFSET);
+	if (!LockFileEx(f->h, flags, 0, 1, 0, &ov)) {
+		DWORD e = GetLastError();
+		if (e == ERROR_LOCK_VIOLATION || e == ERROR_IO_PENDING || e == ERROR_SHARING_VIOLATION) {
+			/* a shared request fails only on a writer; an exclusive one on anybody */
+			held->mode = mode == VHDX_LOCK_SHARED ? VHDX_LOCK_EXCLUSIVE : VHDX_LOCK_NONE;
+			return -EBUSY;
+		}
+		return file_win_err();
+	}
+	f->mode = mode;
+	return 0;
+}
+
+static int file_lock_test(struct vhdx_io *io, struct vhdx_lock_holder *held)
+{
+	(void)io;
+	(void)held;
+	return vhdx_err(ENOTSUP, "Windows cannot tell who holds a lock on a file");
+}
+
 static void file_close(struct vhdx_io *io)
 {
 	struct file_io *f = (struct file_io *)io;
@@ -150,6 +201,8 @@ static const struct vhdx_io_methods file_methods = {
 	.set_size = file_set_size,
 	.close = file_close,
 	.get_fd = file_get_fd,
+	.lock = file_lock,
+	.lock_test = file_lock_test,
 };
 
 int vhdx_io_file_from_fd(int fd, const char *name, bool writable, bool own, struct vhdx_io **out)

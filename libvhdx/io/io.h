@@ -48,8 +48,24 @@ const char *vhdx_tag_name(enum vhdx_tag tag);
 enum vhdx_io_op { VHDX_IO_READ, VHDX_IO_WRITE, VHDX_IO_FLUSH, VHDX_IO_TRUNCATE, VHDX_IO__OPS };
 
 struct vhdx_io;
+struct vhdx_faults;
 
-#define VHDX_IO_METHODS_VERSION 1
+#define VHDX_IO_METHODS_VERSION 2
+
+/* Locks on image files (io/lock.c; issue #14): one writer or many readers. */
+enum vhdx_lock_mode {
+	VHDX_LOCK_NONE = 0,      /* no lock (as a holder: unknown or nobody) */
+	VHDX_LOCK_SHARED = 1,    /* opened for reading */
+	VHDX_LOCK_EXCLUSIVE = 2, /* opened for writing (or to delete) */
+};
+
+/* Who holds a conflicting lock, as far as the system can tell. */
+struct vhdx_lock_holder {
+	enum vhdx_lock_mode mode; /* VHDX_LOCK_NONE when unknown */
+	long pid;                 /* 0 when unknown */
+	char cmd[64];             /* the holder's command name, or "" */
+	char note[96];            /* set by the fault engine: "injected EBUSY (fault rule 2)", or "" */
+};
 
 struct vhdx_io_methods {
 	unsigned version;
@@ -65,6 +81,19 @@ struct vhdx_io_methods {
 	void (*close)(struct vhdx_io *io);
 	/* A descriptor holding the same bytes at the same offsets, or -1. */
 	int (*get_fd)(struct vhdx_io *io);
+	/*
+	 * Version 2.  Takes (SHARED, EXCLUSIVE) or drops (NONE) this open
+	 * file's lock without waiting.  A conflict with another open of the
+	 * same file (also in this process) fails with -EBUSY and *HELD filled
+	 * in as far as known.  NULL: the backend cannot lock (always granted).
+	 */
+	int (*lock)(struct vhdx_io *io, enum vhdx_lock_mode mode, struct vhdx_lock_holder *held);
+	/*
+	 * What other opens of the file hold, not counting this one's own
+	 * lock: *HELD->mode NONE, SHARED or EXCLUSIVE.  0, or -ENOTSUP when
+	 * the system cannot tell.  NULL: -ENOTSUP.
+	 */
+	int (*lock_test)(struct vhdx_io *io, struct vhdx_lock_holder *held);
 };
 
 struct vhdx_io_counters {
@@ -118,6 +147,61 @@ int vhdx_io_get_fd(struct vhdx_io *io);
 /** Closes IO (NULL is a no-op). */
 void vhdx_io_close(struct vhdx_io *io);
 
+/*
+ * Locking (io/lock.c).  vhdx_io_lock() takes or drops IO's lock; a conflict
+ * is -EBUSY with the message "NAME: in use for writing by another process
+ * (pid 123, vhdxfs); cannot open it for reading".  vhdx_io_lock_test()
+ * says what other opens hold (-ENOTSUP when the system cannot tell).
+ */
+int vhdx_io_lock(struct vhdx_io *io, enum vhdx_lock_mode mode);
+int vhdx_io_lock_test(struct vhdx_io *io, struct vhdx_lock_holder *held);
+/** "reading", "writing" (or "use" for NONE): the access a lock mode stands for. */
+const char *vhdx_lock_access(enum vhdx_lock_mode mode);
+
+/*
+ * A lock set: locks that a maintenance operation (merge, reparent, check
+ * --repair) takes at its start on the files it will change, for as long as
+ * it runs.  While a set is active on a thread, every file that thread
+ * opens through vhdx_io_open_locked() and that a set of the thread covers
+ * (the same file, a mode at least as strong) takes no lock of its own: the
+ * operation's own opens of one file never conflict with each other, while
+ * every other open, in this process or another, still does.  Sets nest.
+ */
+struct vhdx_lockset {
+	struct vhdx_lockset *outer; /* the set active before this one */
+	size_t n, cap;
+	struct vhdx_lockset_entry {
+		char *path;
+		enum vhdx_lock_mode mode;
+		struct vhdx_io *io;  /* the open that holds the lock (NULL: covered by an outer set) */
+	} *ent;                      /* malloc'd */
+};
+/** Makes S (zeroed here) the thread's innermost set. */
+void vhdx_lockset_begin(struct vhdx_lockset *s);
+/**
+ * Locks PATH in MODE for S (opening it through FAULTS, which may be NULL).
+ * A file an active set already covers is only recorded.  EXCLUSIVE on a
+ * file that cannot be opened for writing falls back to SHARED.  0 or -errno
+ * (-EBUSY: in use).
+ */
+int vhdx_lockset_add(struct vhdx_lockset *s, const char *path, enum vhdx_lock_mode mode, struct vhdx_faults *faults);
+/** Drops S's locks and makes its outer set current again. */
+void vhdx_lockset_end(struct vhdx_lockset *s);
+
+/**
+ * Opens PATH as a file io (WRITABLE: read-write), wrapped in the fault
+ * backend when FAULTS is set (op=open rules first), and locks it in MODE
+ * unless MODE is NONE or an active lock set covers it.  On a conflict
+ * nothing has been read or written.  0 or -errno.
+ */
+int vhdx_io_open_locked(const char *path, bool writable, enum vhdx_lock_mode mode, struct vhdx_faults *faults,
+			struct vhdx_io **out);
+/** vhdx_io_open_locked() with vhdx_io_file_open_kind()'s REGULAR_ONLY (a parent found through a locator). */
+int vhdx_io_open_locked_kind(const char *path, bool writable, bool regular_only, enum vhdx_lock_mode mode,
+			     struct vhdx_faults *faults, struct vhdx_io **out);
+/** Whether an active lock set of this thread covers PATH in MODE. */
+bool vhdx_lockset_covers(const char *path, enum vhdx_lock_mode mode);
+
 /* Backends */
 
 /**
@@ -137,6 +221,12 @@ int vhdx_io_file_from_fd(int fd, const char *name, bool writable, bool own, stru
 
 /** A new in-memory file holding a copy of DATA[0..LEN) (DATA may be NULL for empty). */
 int vhdx_io_mem_new(const void *data, size_t len, const char *name, struct vhdx_io **out);
+/**
+ * A second open of the in-memory file behind mem backend IO (same bytes),
+ * named NAME, with a lock of its own: two opens of one mem file conflict
+ * like two opens of one real file.  0 or -ENOMEM.
+ */
+int vhdx_io_mem_reopen(struct vhdx_io *io, const char *name, struct vhdx_io **out);
 /** The current contents of a mem backend (valid until the next write or close). */
 const uint8_t *vhdx_io_mem_data(struct vhdx_io *io, size_t *len);
 

@@ -289,6 +289,21 @@ static int ovl_get_fd(struct vhdx_io *io)
 	return -1;
 }
 
+/* Locks belong to the file below: the overlay only passes them on. */
+static int ovl_lock(struct vhdx_io *io, enum vhdx_lock_mode mode, struct vhdx_lock_holder *held)
+{
+	struct overlay_io *o = (struct overlay_io *)io;
+
+	return o->lower->m->lock ? o->lower->m->lock(o->lower, mode, held) : 0;
+}
+
+static int ovl_lock_test(struct vhdx_io *io, struct vhdx_lock_holder *held)
+{
+	struct overlay_io *o = (struct overlay_io *)io;
+
+	return o->lower->m->lock_test ? o->lower->m->lock_test(o->lower, held) : -ENOTSUP;
+}
+
 static const struct vhdx_io_methods overlay_methods = {
 	.version = VHDX_IO_METHODS_VERSION,
 	.pread = ovl_pread,
@@ -298,6 +313,8 @@ static const struct vhdx_io_methods overlay_methods = {
 	.set_size = ovl_set_size,
 	.close = ovl_close,
 	.get_fd = ovl_get_fd,
+	.lock = ovl_lock,
+	.lock_test = ovl_lock_test,
 };
 
 int vhdx_io_overlay_new(struct vhdx_io *lower, struct vhdx_io **out)

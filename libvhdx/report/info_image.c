@@ -13,12 +13,21 @@
 #include "image_internal.h"
 #include "report/info.h"
 
+/* "write", "read" or NULL: what another process does with layer LAYER of IMG */
+static const char *info_in_use(struct vhdx_image *img, unsigned layer)
+{
+	int use = vhdx_layer_in_use(img, layer);
+
+	return use == VHDX_IN_USE_WRITE ? "write" : use == VHDX_IN_USE_READ ? "read" : NULL;
+}
+
 static void info_layer(struct report *r, struct vhdx_layer *l, const struct vhdx_layer *parent, unsigned idx,
-			bool show_log)
+			bool show_log, const char *in_use)
 {
 	report_begin(r, NULL);
 	report_u64(r, "layer", idx);
 	report_str(r, "path", l->path);
+	report_str_or_null(r, "in_use", in_use);
 	report_str(r, "format", l->format == VHDX_FORMAT_VHDX ? "vhdx" : "vhd");
 	report_str(r, "type", vhdx_disk_type_name(l->type));
 	report_size(r, "virtual_size", l->virtual_size);
@@ -74,6 +83,16 @@ void vhdx_info_report(struct report *r, struct vhdx_image *img, const char *chai
 		report_guid(r, "disk_id", leaf->disk_id);
 		report_u64(r, "chain_depth", ch->n);
 		report_bool(r, "chain_complete", chain_error == NULL && !(leaf->has_parent && ch->n == 1));
+		{
+			/* the strongest use another process makes of any file of the chain */
+			const char *use = NULL;
+			for (unsigned i = 0; i < ch->n; i++) {
+				const char *u = info_in_use(img, i);
+				if (u && (!use || !strcmp(u, "write")))
+					use = u;
+			}
+			report_str_or_null(r, "in_use", use);
+		}
 		if (chain_error)
 			report_str(r, "chain_error", chain_error);
 		report_begin_list(r, "warnings");
@@ -88,7 +107,7 @@ void vhdx_info_report(struct report *r, struct vhdx_image *img, const char *chai
 	}
 	report_begin_list(r, "layers");
 	for (unsigned i = 0; i < ch->n; i++)
-		info_layer(r, ch->layers[i], i + 1 < ch->n ? ch->layers[i + 1] : NULL, i, show_log);
+		info_layer(r, ch->layers[i], i + 1 < ch->n ? ch->layers[i + 1] : NULL, i, show_log, info_in_use(img, i));
 	report_end_list(r);
 }
 

@@ -126,6 +126,16 @@ void report_str(struct report *r, const char *key, const char *val)
 		fprintf(r->f, "%s\n", val ? val : "");
 }
 
+void report_str_or_null(struct report *r, const char *key, const char *val)
+{
+	if (val) {
+		report_str(r, key, val);
+		return;
+	}
+	member(r, key, false);
+	fputs(r->json ? "null" : "no\n", r->f);
+}
+
 void report_u64(struct report *r, const char *key, uint64_t val)
 {
 	member(r, key, false);

@@ -22,6 +22,7 @@ void report_end(struct report *r);
 void report_begin_list(struct report *r, const char *key);  /* array */
 void report_end_list(struct report *r);
 void report_str(struct report *r, const char *key, const char *val);
+void report_str_or_null(struct report *r, const char *key, const char *val); /* NULL: JSON null, text "no" */
 void report_u64(struct report *r, const char *key, uint64_t val);
 void report_hex(struct report *r, const char *key, uint64_t val); /* JSON number, text 0x... */
 void report_bool(struct report *r, const char *key, bool val);

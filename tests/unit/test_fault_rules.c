@@ -207,7 +207,7 @@ static void test_parse_errors(void **state)
 	parse_fails("off=10-5 err=EIO", NULL, 4, "line 4: off=10-5: end before start");
 	parse_fails("op=read", NULL, 2, "line 2: no action (err=, delay=, short=, torn=, flip= or crash)");
 	parse_fails("op=reed err=EIO", "r.txt", 7,
-		    "r.txt line 7: op=reed: unknown operation (read, write, flush, truncate, open, close or any)");
+		    "r.txt line 7: op=reed: unknown operation (read, write, flush, truncate, open, close, lock or any)");
 	parse_fails("op=read op=write err=EIO", "f", 1, "f line 1: op given twice");
 	parse_fails("once=1 err=EIO", "f", 1, "f line 1: once takes no value");
 	parse_fails("crash=yes", "f", 1, "f line 1: crash takes no value");

@@ -1,0 +1,198 @@
+/*
+ * lock.c - locking image files (issue #14; MISSION.md "safe sharing"): one
+ * writer or many readers per file, refused at once with EBUSY otherwise.
+ *
+ * The locks themselves are a method of the I/O stack (io.h: lock and
+ * lock_test): the file backends take OFD locks / flock() (io/file_lock.c)
+ * or LockFileEx (io/file_win32.c), the mem backend keeps a lock per open of
+ * its in-memory file, and the fault backend can inject a conflict
+ * (op=lock err=EBUSY).  This file holds what sits above the backends: the
+ * wrapper and its message, the open-and-lock step every image file goes
+ * through, and lock sets, which let one maintenance operation open a file
+ * several times (a merge reads the chain and writes the ancestor through
+ * another open) without conflicting with itself.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "io/fault.h"
+#include "io/io.h"
+
+static _Thread_local struct vhdx_lockset *cur_set;
+
+const char *vhdx_lock_access(enum vhdx_lock_mode mode)
+{
+	switch (mode) {
+	case VHDX_LOCK_SHARED: return "reading";
+	case VHDX_LOCK_EXCLUSIVE: return "writing";
+	default: return "use";
+	}
+}
+
+/* "NAME: in use for writing by another process (pid 12, vhdxfs); cannot open it for reading" */
+static int busy(const char *name, enum vhdx_lock_mode asked, const struct vhdx_lock_holder *h)
+{
+	char who[160] = "another process";
+	char extra[200] = "";
+
+	if (h->pid) {
+#ifndef _WIN32
+		if (h->pid == (long)getpid())
+			snprintf(who, sizeof who, "another open in this process");
+#endif
+		snprintf(extra, sizeof extra, " (pid %ld%s%s)", h->pid, h->cmd[0] ? ", " : "", h->cmd);
+	} else if (h->note[0]) {
+		snprintf(extra, sizeof extra, " (%s)", h->note);
+	}
+	if (h->mode == VHDX_LOCK_NONE)
+		return vhdx_err(EBUSY, "%s: in use by %s%s; cannot open it for %s", name, who, extra,
+				vhdx_lock_access(asked));
+	return vhdx_err(EBUSY, "%s: in use for %s by %s%s; cannot open it for %s", name, vhdx_lock_access(h->mode),
+			who, extra, vhdx_lock_access(asked));
+}
+
+int vhdx_io_lock(struct vhdx_io *io, enum vhdx_lock_mode mode)
+{
+	struct vhdx_lock_holder h;
+	int ret;
+
+	if (io->m->version < 2 || !io->m->lock)
+		return 0; /* a backend that cannot lock */
+	memset(&h, 0, sizeof h);
+	ret = io->m->lock(io, mode, &h);
+	if (ret == -EBUSY)
+		return busy(io->name, mode, &h);
+	if (ret < 0)
+		return vhdx_err_prefix(ret, "%s: locking it for %s", io->name, vhdx_lock_access(mode));
+	return 0;
+}
+
+int vhdx_io_lock_test(struct vhdx_io *io, struct vhdx_lock_holder *held)
+{
+	int ret;
+
+	memset(held, 0, sizeof *held);
+	if (io->m->version < 2 || !io->m->lock_test)
+		return vhdx_err(ENOTSUP, "%s: cannot tell whether another process uses it", io->name);
+	ret = io->m->lock_test(io, held);
+	if (ret < 0)
+		return vhdx_err_prefix(ret, "%s", io->name);
+	return 0;
+}
+
+bool vhdx_lockset_covers(const char *path, enum vhdx_lock_mode mode)
+{
+	for (struct vhdx_lockset *s = cur_set; s; s = s->outer)
+		for (size_t i = 0; i < s->n; i++)
+			if (s->ent[i].mode >= mode && vhdx_same_file(s->ent[i].path, path))
+				return true;
+	return false;
+}
+
+/* Opens PATH (REGULAR_ONLY: see vhdx_io_file_open_kind) and wraps it for FAULTS (op=open rules when CHECK_OPEN). */
+static int open_file(const char *path, bool writable, bool regular_only, struct vhdx_faults *faults, bool check_open,
+		     struct vhdx_io **out)
+{
+	int ret;
+
+	if (faults && check_open) {
+		/* fault injection (io/fault.h): op=open rules act before the file is opened */
+		ret = vhdx_fault_check_open(faults, path);
+		if (ret < 0)
+			return vhdx_err_prefix(ret, "%s: opening", path);
+	}
+	ret = vhdx_io_file_open_kind(path, writable, regular_only, out);
+	if (ret < 0 || !faults)
+		return ret;
+	return vhdx_io_fault_new(faults, *out, out);
+}
+
+int vhdx_io_open_locked(const char *path, bool writable, enum vhdx_lock_mode mode, struct vhdx_faults *faults,
+			struct vhdx_io **out)
+{
+	return vhdx_io_open_locked_kind(path, writable, false, mode, faults, out);
+}
+
+int vhdx_io_open_locked_kind(const char *path, bool writable, bool regular_only, enum vhdx_lock_mode mode,
+			     struct vhdx_faults *faults, struct vhdx_io **out)
+{
+	struct vhdx_io *io;
+	int ret = open_file(path, writable, regular_only, faults, true, &io);
+
+	if (ret < 0)
+		return ret;
+	/* before the first byte is read: a refused open has seen and changed nothing */
+	if (mode != VHDX_LOCK_NONE && !vhdx_lockset_covers(path, mode)) {
+		ret = vhdx_io_lock(io, mode);
+		if (ret < 0) {
+			vhdx_io_close(io);
+			return ret;
+		}
+	}
+	*out = io;
+	return 0;
+}
+
+void vhdx_lockset_begin(struct vhdx_lockset *s)
+{
+	memset(s, 0, sizeof *s);
+	s->outer = cur_set;
+	cur_set = s;
+}
+
+int vhdx_lockset_add(struct vhdx_lockset *s, const char *path, enum vhdx_lock_mode mode, struct vhdx_faults *faults)
+{
+	struct vhdx_lockset_entry *e;
+	int ret;
+
+	if (s->n == s->cap) {
+		size_t ncap = s->cap ? s->cap * 2 : 8;
+		struct vhdx_lockset_entry *v = realloc(s->ent, ncap * sizeof *v);
+		if (!v)
+			return vhdx_err(ENOMEM, "out of memory");
+		s->ent = v;
+		s->cap = ncap;
+	}
+	e = &s->ent[s->n];
+	memset(e, 0, sizeof *e);
+	e->path = strdup(path);
+	if (!e->path)
+		return vhdx_err(ENOMEM, "out of memory");
+	e->mode = mode;
+	if (!vhdx_lockset_covers(path, mode)) {
+		/* the lock's own open: no op=open rule counts it, op=lock rules apply */
+		ret = open_file(path, mode == VHDX_LOCK_EXCLUSIVE, false, faults, false, &e->io);
+		if ((ret == -EACCES || ret == -EROFS || ret == -EPERM) && mode == VHDX_LOCK_EXCLUSIVE) {
+			/* a file we may delete but not write: keep the writers out at least */
+			e->mode = mode = VHDX_LOCK_SHARED;
+			ret = open_file(path, false, false, faults, false, &e->io);
+		}
+		if (ret == 0)
+			ret = vhdx_io_lock(e->io, mode);
+		if (ret < 0) {
+			vhdx_io_close(e->io);
+			free(e->path);
+			return ret;
+		}
+	}
+	s->n++;
+	return 0;
+}
+
+void vhdx_lockset_end(struct vhdx_lockset *s)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		vhdx_io_close(s->ent[i].io); /* closing the open drops its lock */
+		free(s->ent[i].path);
+	}
+	free(s->ent);
+	s->ent = NULL;
+	s->n = s->cap = 0;
+	if (cur_set == s)
+		cur_set = s->outer;
+}
