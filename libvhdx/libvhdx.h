@@ -168,6 +168,22 @@ VHDX_API int vhdx_get_info(struct vhdx_image *img, struct vhdx_info *info);
  */
 VHDX_API int vhdx_layer_in_use(struct vhdx_image *img, unsigned layer);
 
+/** A lock held on a file by vhdx_lock_file(). */
+struct vhdx_file_lock;
+
+/**
+ * Takes the exclusive lock that a writable vhdx_open() of PATH would take,
+ * without reading PATH, for a caller about to replace or remove the file
+ * (renaming a new image over it): while the lock is held no other open of
+ * the library can use the file, and -EBUSY (with the holder named, as
+ * vhdx_open says it) means another open uses it now.  The file is opened
+ * for writing but never written.  Release with vhdx_unlock_file() after
+ * the replacement.  0 or -errno (ENOENT when PATH does not exist).
+ */
+VHDX_API int vhdx_lock_file(const char *path, struct vhdx_file_lock **out);
+/** Drops LOCK (NULL is a no-op). */
+VHDX_API void vhdx_unlock_file(struct vhdx_file_lock *lock);
+
 /** Path of layer LAYER (0 = the leaf that was opened, then each parent), or NULL. */
 VHDX_API const char *vhdx_layer_path(struct vhdx_image *img, unsigned layer);
 

@@ -24,6 +24,23 @@
 
 #include "tool.h"
 
+/*
+ * An existing destination is locked as a writer would lock it, from now
+ * until it is replaced: a rename over a file another process writes (a
+ * vhdxfs -o rw mount) would lose that process's acknowledged writes.
+ * Anything but "in use" (no such file, a device, no permission) is left
+ * to the rename to judge.
+ */
+static int outfile_lock_dst(struct tool_outfile *of, const char *cmd)
+{
+	int ret = vhdx_lock_file(of->dst, &of->dst_lock);
+
+	if (ret == -EBUSY)
+		return tool_lib_error(cmd, ret);
+	of->dst_lock = ret < 0 ? NULL : of->dst_lock;
+	return EXIT_OK;
+}
+
 int tool_outfile_begin(struct tool_outfile *of, const char *cmd, const char *dst)
 {
 	const char *base, *slash;
@@ -45,6 +62,10 @@ int tool_outfile_begin(struct tool_outfile *of, const char *cmd, const char *dst
 	of->dst = real ? real : strdup(dst);
 	if (!of->dst)
 		goto nomem;
+	if (outfile_lock_dst(of, cmd) != EXIT_OK) {
+		tool_outfile_abort(of);
+		return EXIT_ERR;
+	}
 	slash = strrchr(of->dst, '/');
 #ifdef _WIN32
 	{
@@ -104,6 +125,9 @@ int tool_outfile_commit(struct tool_outfile *of, const char *cmd, bool replace)
 	int e = 0;
 
 #ifdef _WIN32
+	/* Windows cannot replace a file while our lock's handle keeps it open */
+	vhdx_unlock_file(of->dst_lock);
+	of->dst_lock = NULL;
 	if (!MoveFileExA(of->tmp, of->dst, MOVEFILE_WRITE_THROUGH | (replace ? MOVEFILE_REPLACE_EXISTING : 0)))
 		e = GetLastError() == ERROR_ALREADY_EXISTS || GetLastError() == ERROR_FILE_EXISTS ? EEXIST : EIO;
 #else
@@ -142,6 +166,7 @@ int tool_outfile_commit(struct tool_outfile *of, const char *cmd, bool replace)
 		tool_outfile_abort(of);
 		return EXIT_ERR;
 	}
+	vhdx_unlock_file(of->dst_lock); /* the old file is gone from DST: nobody can open it there now */
 	rmdir(of->tmpdir);
 	free(of->tmp);
 	free(of->tmpdir);
@@ -156,6 +181,7 @@ void tool_outfile_abort(struct tool_outfile *of)
 		unlink(of->tmp);
 	if (of->tmpdir)
 		rmdir(of->tmpdir);
+	vhdx_unlock_file(of->dst_lock);
 	free(of->tmp);
 	free(of->tmpdir);
 	free(of->dst);

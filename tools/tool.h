@@ -44,6 +44,7 @@ struct tool_outfile {
 	char *dst; /* the destination (a symbolic link resolved to the file it names) */
 	char *tmpdir; /* ".NAME.tmp-PID", a new folder beside it */
 	char *tmp;    /* TMPDIR/NAME: create and write this one */
+	struct vhdx_file_lock *dst_lock; /* an existing DST locked until it is replaced (issue #14) */
 };
 /** Picks the temporary name for DST (not created).  EXIT_OK, or EXIT_ERR after printing why. */
 int tool_outfile_begin(struct tool_outfile *of, const char *cmd, const char *dst);
