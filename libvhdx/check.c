@@ -144,7 +144,7 @@ int vhdx_check_path(const char *path, const struct vhdx_check_opts *o, struct vh
 	ret = vhdx_fault_check_open(o->faults, path);
 	if (ret < 0)
 		return ret;
-	ret = vhdx_io_file_open(path, o->repair, &io);
+	ret = vhdx_io_open_path(path, o->repair, &io);
 	if (ret < 0)
 		return ret;
 	if (o->faults) {

@@ -118,22 +118,35 @@ static void plugin_unload(void)
 }
 
 /*
- * Paths are made absolute now: nbdkit changes to / when it forks into the
+ * Paths are made absolute now (NBD URIs stay as they are): nbdkit changes to / when it forks into the
  * background, and libvhdx resolves relative parent locators against the
  * child's folder, which must not depend on the working directory.
  */
+/* VALUE made absolute (nbdkit_realpath), or an NBD URI as it is (libvhdx opens those itself). */
+static char *abs_or_uri(const char *value)
+{
+	char *s;
+
+	if (!vhdx_path_is_uri(value))
+		return nbdkit_realpath(value);
+	s = strdup(value);
+	if (!s)
+		nbdkit_error("out of memory");
+	return s;
+}
+
 static int plugin_config(const char *key, const char *value)
 {
 	int r;
 
 	if (!strcmp(key, "file")) {
 		free(cfg_file);
-		cfg_file = nbdkit_realpath(value);
+		cfg_file = abs_or_uri(value);
 		return cfg_file ? 0 : -1;
 	}
 	if (!strcmp(key, "parent")) {
 		free(cfg_parent);
-		cfg_parent = nbdkit_realpath(value);
+		cfg_parent = abs_or_uri(value);
 		return cfg_parent ? 0 : -1;
 	}
 	if (!strcmp(key, "parent-dir")) {
@@ -141,7 +154,7 @@ static int plugin_config(const char *key, const char *value)
 			nbdkit_error("too many parent-dir parameters (%d at most)", MAX_LIST);
 			return -1;
 		}
-		cfg_parent_dirs[cfg_n_parent_dirs] = nbdkit_realpath(value);
+		cfg_parent_dirs[cfg_n_parent_dirs] = abs_or_uri(value);
 		if (!cfg_parent_dirs[cfg_n_parent_dirs])
 			return -1;
 		cfg_n_parent_dirs++;
@@ -199,7 +212,8 @@ static int plugin_config_complete(void)
 }
 
 #define plugin_config_help \
-	"file=<IMAGE>     (required) The VHDX, AVHDX or VHD image to serve (leaf of a chain).\n" \
+	"file=<IMAGE>     (required) The VHDX, AVHDX or VHD image to serve (leaf of a chain),\n" \
+	"                            a file or an NBD URI (nbd://, nbds://, nbd+unix://).\n" \
 	"parent=<FILE>               Path of the immediate parent (instead of its locator).\n" \
 	"parent-dir=<DIR>            Also look for parents in DIR (repeatable).\n" \
 	"path-map=<WINPREFIX>=<DIR>  Follow absolute parent paths under WINPREFIX in DIR (repeatable).\n" \

@@ -133,7 +133,7 @@ int vhdx_layer_open_faults(const char *path, unsigned flags, struct vhdx_faults 
 	ret = vhdx_fault_check_open(faults, path);
 	if (ret < 0)
 		return vhdx_err_prefix(ret, "%s: opening", path);
-	ret = vhdx_io_file_open(path, flags & VHDX_LAYER_WRITABLE, &io);
+	ret = vhdx_io_open_path(path, flags & VHDX_LAYER_WRITABLE, &io); /* a file or an NBD URI */
 	if (ret < 0)
 		return ret;
 	if (faults) {
