@@ -16,14 +16,21 @@
 
 static _Thread_local char errmsg[ERRMSG_MAX];
 
+static int verr(int err, const char *fmt, va_list ap)
+{
+	vsnprintf(errmsg, sizeof errmsg, fmt, ap);
+	return -err;
+}
+
 int vhdx_err(int err, const char *fmt, ...)
 {
 	va_list ap;
+	int ret;
 
 	va_start(ap, fmt);
-	vsnprintf(errmsg, sizeof errmsg, fmt, ap);
+	ret = verr(err, fmt, ap);
 	va_end(ap);
-	return -err;
+	return ret;
 }
 
 /* Appends SRC to DST (of capacity ERRMSG_MAX) at *LEN, truncating. */
@@ -47,6 +54,17 @@ int vhdx_err_prefix(int ret, const char *fmt, ...)
 	append(msg, &len, ": ");
 	append(msg, &len, errmsg[0] ? errmsg : strerror(ret < 0 ? -ret : ret));
 	memcpy(errmsg, msg, len + 1);
+	return ret;
+}
+
+int vhdx_set_errmsg(int err, const char *fmt, ...)
+{
+	va_list ap;
+	int ret;
+
+	va_start(ap, fmt);
+	ret = verr(err, fmt, ap);
+	va_end(ap);
 	return ret;
 }
 

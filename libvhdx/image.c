@@ -12,6 +12,7 @@
 
 #include "chain/chain.h"
 #include "image_internal.h"
+#include "io/io.h"
 
 struct vhdx_image {
 	struct vhdx_chain chain;
@@ -26,34 +27,77 @@ void vhdx_open_options_init(struct vhdx_open_options *o)
 	o->max_depth = VHDX_DEFAULT_MAX_DEPTH;
 }
 
-int vhdx_open(const char *path, const struct vhdx_open_options *opts_in, struct vhdx_image **out)
+/* Copies the caller's options (of any struct_size) over the defaults. 0 or -EINVAL. */
+static int open_options(const struct vhdx_open_options *in, struct vhdx_open_options *opts, const char *fn)
 {
-	struct vhdx_open_options opts;
-	struct vhdx_image *img;
+	vhdx_open_options_init(opts);
+	if (in) {
+		if (in->struct_size < offsetof(struct vhdx_open_options, flags) + sizeof(unsigned))
+			return vhdx_err(EINVAL, "%s: options struct_size %zu is too small", fn, in->struct_size);
+		memcpy(opts, in, VHDX_MIN(in->struct_size, sizeof *opts));
+		opts->struct_size = sizeof *opts;
+	}
+	return 0;
+}
+
+/* A new image over the chain that OPEN_CHAIN builds (from PATH or from IO). */
+static int image_new(const char *path, struct vhdx_io *io, const struct vhdx_open_options *opts,
+		     struct vhdx_image **out)
+{
+	struct vhdx_image *img = calloc(1, sizeof *img);
 	int ret;
 
-	vhdx_err_clear();
-	if (!path || !out)
-		return vhdx_err(EINVAL, "vhdx_open: path and out must not be NULL");
-	vhdx_open_options_init(&opts);
-	if (opts_in) {
-		if (opts_in->struct_size < offsetof(struct vhdx_open_options, flags) + sizeof(unsigned))
-			return vhdx_err(EINVAL, "vhdx_open: options struct_size %zu is too small", opts_in->struct_size);
-		memcpy(&opts, opts_in, VHDX_MIN(opts_in->struct_size, sizeof opts));
-		opts.struct_size = sizeof opts;
-	}
-	img = calloc(1, sizeof *img);
-	if (!img)
+	if (!img) {
+		vhdx_io_close(io);
 		return vhdx_err(ENOMEM, "out of memory");
-	img->flags = opts.flags;
+	}
+	img->flags = opts->flags;
 	pthread_mutex_init(&img->write_lock, NULL);
-	ret = vhdx_chain_open(path, &opts, &img->chain);
+	ret = io ? vhdx_chain_open_io(io, opts, &img->chain) : vhdx_chain_open(path, opts, &img->chain);
 	if (ret < 0) {
+		pthread_mutex_destroy(&img->write_lock);
 		free(img);
 		return ret;
 	}
 	*out = img;
 	return 0;
+}
+
+int vhdx_open(const char *path, const struct vhdx_open_options *opts_in, struct vhdx_image **out)
+{
+	struct vhdx_open_options opts;
+	int ret;
+
+	vhdx_err_clear();
+	if (!path || !out)
+		return vhdx_err(EINVAL, "vhdx_open: path and out must not be NULL");
+	ret = open_options(opts_in, &opts, "vhdx_open");
+	if (ret < 0)
+		return ret;
+	return image_new(path, NULL, &opts, out);
+}
+
+int vhdx_open_io(const struct vhdx_io_callbacks *cb, void *opaque, const struct vhdx_open_options *opts_in,
+		 struct vhdx_image **out)
+{
+	struct vhdx_open_options opts;
+	struct vhdx_io *io;
+	int ret;
+
+	vhdx_err_clear();
+	if (!out)
+		ret = vhdx_err(EINVAL, "vhdx_open_io: out must not be NULL");
+	else
+		ret = open_options(opts_in, &opts, "vhdx_open_io");
+	if (ret < 0) {
+		/* the source is ours from the call on (libvhdx.h, "Ownership") */
+		vhdx_io_callbacks_release(cb, opaque);
+		return ret;
+	}
+	ret = vhdx_io_callbacks_new(cb, opaque, opts.flags & VHDX_OPEN_RDWR, &io); /* closes the source on failure */
+	if (ret < 0)
+		return ret;
+	return image_new(NULL, io, &opts, out);
 }
 
 int vhdx_close(struct vhdx_image *img)

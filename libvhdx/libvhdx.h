@@ -164,6 +164,104 @@ struct vhdx_extent {
 VHDX_API int vhdx_map(struct vhdx_image *img, uint64_t voff, uint64_t len,
 		      struct vhdx_extent *ext);
 
+/* ---------------------------------------------------------------- caller-supplied I/O
+ *
+ * vhdx_open_io() reads an image whose bytes are not a local file (a file
+ * inside an E01 or a zip, a Python file object, a remote source) through a
+ * table of callbacks.  OPAQUE is passed to each of them.
+ *
+ * Callbacks return -errno on failure and may record the message that the
+ * library's own message will end with by calling vhdx_set_errmsg() first
+ * (else strerror() is used): a failed read then reports
+ * "NAME: reading STRUCTURE at offset 0x...: THEIR MESSAGE".
+ *
+ * Threading: without VHDX_IO_SERIALIZE the library may call pread and
+ * get_size of one source from several threads at once (every thread that
+ * reads the image), and pwrite and flush while reads are running (writes
+ * themselves come one at a time); the callbacks must be safe for that,
+ * e.g. use positional reads, never a shared seek offset.  With
+ * VHDX_IO_SERIALIZE the library holds a mutex of its own around every
+ * call, so at most one callback of that source runs at a time (sources of
+ * different layers have separate mutexes).  Callbacks run only on threads
+ * inside a libvhdx call on the image; open_parent only inside
+ * vhdx_open_io().  They must not call vhdx_close() on the image.
+ *
+ * Ownership: the source belongs to the library from the call of
+ * vhdx_open_io() (or from open_parent's successful return) on; its close
+ * callback is called exactly once: by vhdx_close(), or before the open
+ * returns an error.  The table is copied; NAME too.
+ */
+#define VHDX_IO_SERIALIZE 0x0001u /* call this source's callbacks one at a time */
+
+/** One parent-locator entry, in the order the format resolves them. */
+struct vhdx_parent_locator_entry {
+	const char *key;   /* "relative_path", "volume_path", "absolute_win32_path" (VHDX; the linkage
+			      is in vhdx_parent_request.linkage), "W2ru", "W2ku", "parent_name" (VHD) */
+	const char *value; /* as stored in the image (Windows form, UTF-8) */
+};
+
+/** What open_parent is asked for (valid during the call only). */
+struct vhdx_parent_request {
+	size_t struct_size;        /* sizeof(struct vhdx_parent_request) of the library */
+	const char *child_name;    /* name of the child's source */
+	unsigned depth;            /* layer number the parent will have (1 = the leaf's parent) */
+	enum vhdx_format format;   /* of the child */
+	uint8_t linkage[16];       /* identity the parent must have (VHDX DataWriteGuid, VHD unique id) */
+	size_t n_entries;
+	const struct vhdx_parent_locator_entry *entries;
+};
+
+struct vhdx_io_callbacks {
+	size_t struct_size;        /* sizeof(struct vhdx_io_callbacks) */
+	unsigned flags;            /* VHDX_IO_* */
+	const char *name;          /* label in messages and vhdx_layer_path(), or NULL: "(caller I/O)" */
+	/* Required.  Reads up to LEN bytes at OFF; returns the count (fewer only at the end of the
+	   source: the library asks again for the rest; 0 at or past the end) or -errno. */
+	ssize_t (*pread)(void *opaque, void *buf, size_t len, uint64_t off);
+	/* Required.  The size of the source in bytes; 0 or -errno. */
+	int (*get_size)(void *opaque, uint64_t *size);
+	/* Optional (NULL: the source can only be opened read-only).  Writes up to LEN bytes
+	   at OFF, growing the source when OFF+LEN is past its end; returns the count or -errno. */
+	ssize_t (*pwrite)(void *opaque, const void *buf, size_t len, uint64_t off);
+	/* Optional.  Makes every completed pwrite durable; 0 or -errno. */
+	int (*flush)(void *opaque);
+	/* Optional.  Releases the source (called once, see Ownership). */
+	void (*close)(void *opaque);
+	/*
+	 * Optional.  Opens the parent that REQ describes: on success sets *CB (a table
+	 * valid during the call; copied) and *PARENT_OPAQUE and returns 0; the parent's
+	 * own parent is then asked through *CB's open_parent.  -ENOENT (with a message)
+	 * when it has none to give.  The library checks the parent's identity against
+	 * REQ->linkage (VHDX_OPEN_IGNORE_ID_MISMATCH accepts a mismatch) before using it.
+	 * NULL: parents are searched as files, as vhdx_open() does (relative to NAME's
+	 * folder, then vhdx_open_options.parent / parent_dirs / path_maps).
+	 */
+	int (*open_parent)(void *opaque, const struct vhdx_parent_request *req, const struct vhdx_io_callbacks **cb,
+			   void **parent_opaque);
+};
+
+/**
+ * Opens the image whose bytes CB reads (VHDX, AVHDX or VHD, detected) and,
+ * unless VHDX_OPEN_NO_PARENT, its parents (see open_parent).  OPTS as for
+ * vhdx_open() (may be NULL); VHDX_OPEN_RDWR needs a pwrite callback (EROFS
+ * otherwise).  A read-only open never calls pwrite: a dirty log is
+ * replayed in memory.  0 or -errno; on success release *OUT with
+ * vhdx_close().
+ */
+VHDX_API int vhdx_open_io(const struct vhdx_io_callbacks *cb, void *opaque, const struct vhdx_open_options *opts,
+			  struct vhdx_image **out);
+
+/**
+ * Records MESSAGE (printf FMT) as the calling thread's libvhdx error
+ * message and returns -ERR: for callbacks of struct vhdx_io_callbacks, as
+ * `return vhdx_set_errmsg(EIO, "segment %u: CRC error", n);`.
+ */
+VHDX_API int vhdx_set_errmsg(int err, const char *fmt, ...)
+#if defined(__GNUC__) && !defined(_WIN32)
+	__attribute__((format(printf, 2, 3)))
+#endif
+	;
+
 #define VHDX_CREATE_OVERWRITE 0x0001u /* replace an existing file instead of failing with EEXIST */
 
 struct vhdx_create_options {

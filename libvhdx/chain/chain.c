@@ -56,14 +56,11 @@ static bool same_file(const struct vhdx_layer *a, const struct vhdx_layer *b)
 	return vhdx_same_file(a->path, b->path);
 }
 
-int vhdx_chain_open(const char *path, const struct vhdx_open_options *opts, struct vhdx_chain *c)
+/* The layer flags an open with OPTS asks for. */
+static unsigned layer_flags(const struct vhdx_open_options *opts)
 {
-	unsigned max_depth = opts->max_depth ? opts->max_depth : VHDX_DEFAULT_MAX_DEPTH;
 	unsigned flags = 0;
-	struct vhdx_layer *l;
-	int ret;
 
-	memset(c, 0, sizeof *c);
 	if (opts->flags & VHDX_OPEN_RDWR)
 		flags |= VHDX_LAYER_WRITABLE;
 	if (opts->flags & VHDX_OPEN_SALVAGE)
@@ -72,12 +69,26 @@ int vhdx_chain_open(const char *path, const struct vhdx_open_options *opts, stru
 		flags |= VHDX_LAYER_NO_REPLAY;
 	if (opts->flags & VHDX_OPEN_ALLOW_INCOMPLETE)
 		flags |= VHDX_LAYER_ALLOW_INCOMPLETE;
+	return flags;
+}
+
+/*
+ * Stacks the parents of the leaf L (already opened, owned by C from here
+ * on).  SRC is the caller-I/O backend of L when it came through
+ * vhdx_open_io (its open_parent callback finds the next parent), NULL for
+ * a file.  On failure C is closed.
+ */
+static int chain_build(struct vhdx_chain *c, struct vhdx_layer *l, struct vhdx_io *src,
+		       const struct vhdx_open_options *opts)
+{
+	unsigned max_depth = opts->max_depth ? opts->max_depth : VHDX_DEFAULT_MAX_DEPTH;
+	int ret;
+
 	c->layers = vhdx_calloc(max_depth, sizeof *c->layers);
-	if (!c->layers)
+	if (!c->layers) {
+		vhdx_layer_close(l);
 		return vhdx_err(ENOMEM, "out of memory");
-	ret = vhdx_layer_open_faults(path, flags, opts->faults, &l); /* opts->faults: fault injection or NULL */
-	if (ret < 0)
-		goto fail;
+	}
 	c->layers[c->n++] = l;
 	c->virtual_size = l->virtual_size;
 
@@ -87,7 +98,11 @@ int vhdx_chain_open(const char *path, const struct vhdx_open_options *opts, stru
 			ret = vhdx_err(ELOOP, "%s: the chain is deeper than the limit of %u layers", l->path, max_depth);
 			goto fail;
 		}
-		ret = vhdx_parent_open(l, opts, c->n, &p);
+		/* caller I/O: the source's open_parent callback (or the file search when it has none) */
+		if (src)
+			ret = vhdx_parent_open_io(l, src, opts, c->n, &p, &src);
+		else
+			ret = vhdx_parent_open(l, opts, c->n, &p);
 		if (ret < 0)
 			goto fail;
 		for (unsigned i = 0; i < c->n; i++) {
@@ -115,6 +130,31 @@ int vhdx_chain_open(const char *path, const struct vhdx_open_options *opts, stru
 fail:
 	vhdx_chain_close(c);
 	return ret;
+}
+
+int vhdx_chain_open(const char *path, const struct vhdx_open_options *opts, struct vhdx_chain *c)
+{
+	struct vhdx_layer *l;
+	int ret;
+
+	memset(c, 0, sizeof *c);
+	ret = vhdx_layer_open_faults(path, layer_flags(opts), opts->faults, &l); /* opts->faults: fault injection or NULL */
+	if (ret < 0)
+		return ret;
+	return chain_build(c, l, NULL, opts);
+}
+
+int vhdx_chain_open_io(struct vhdx_io *io, const struct vhdx_open_options *opts, struct vhdx_chain *c)
+{
+	struct vhdx_layer *l;
+	int ret;
+
+	memset(c, 0, sizeof *c);
+	ret = vhdx_layer_open_io(io, io->name, layer_flags(opts), &l); /* owns IO, even on failure */
+	if (ret < 0)
+		return ret;
+	/* IO stays alive below any overlay the format puts over it, as long as the layer */
+	return chain_build(c, l, io, opts);
 }
 
 int vhdx_chain_read(const struct vhdx_chain *c, unsigned from, void *buf, size_t len, uint64_t voff)

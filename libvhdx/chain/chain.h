@@ -27,6 +27,12 @@ void vhdx_chain_warn(struct vhdx_chain *c, const char *fmt, ...) __attribute__((
  * layers.  0 or -errno (ENOENT naming every path tried, ELOOP, ...).
  */
 int vhdx_chain_open(const char *path, const struct vhdx_open_options *opts, struct vhdx_chain *c);
+/**
+ * Opens the image behind IO (a caller-I/O backend of io/callbacks.c, owned
+ * from here on, even on failure) and its parents: through its open_parent
+ * callback when it has one, else by the file search of vhdx_parent_open.
+ */
+int vhdx_chain_open_io(struct vhdx_io *io, const struct vhdx_open_options *opts, struct vhdx_chain *c);
 /** Closes every layer; returns the first close error. */
 int vhdx_chain_close(struct vhdx_chain *c);
 
@@ -44,5 +50,15 @@ int vhdx_chain_map(const struct vhdx_chain *c, uint64_t voff, uint64_t len, stru
  */
 int vhdx_parent_open(const struct vhdx_layer *child, const struct vhdx_open_options *opts, unsigned depth,
 		     struct vhdx_layer **out);
+
+/**
+ * The parent of CHILD, whose bytes come from the caller-I/O backend SRC:
+ * asks SRC's open_parent callback with CHILD's locator entries and checks
+ * the identity and sector size like vhdx_parent_open, which it falls back
+ * to when SRC has no callback.  *OUT_SRC gets the parent's backend (NULL
+ * after the fallback).  0 or -errno (ENOENT with the callback's message).
+ */
+int vhdx_parent_open_io(const struct vhdx_layer *child, struct vhdx_io *src, const struct vhdx_open_options *opts,
+			unsigned depth, struct vhdx_layer **out, struct vhdx_io **out_src);
 
 #endif

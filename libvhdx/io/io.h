@@ -23,6 +23,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "libvhdx.h"
+
 /* Which on-disk structure an I/O touches (for statistics and fault rules). */
 enum vhdx_tag {
 	VHDX_TAG_OTHER = 0,
@@ -119,6 +121,19 @@ int vhdx_io_file_from_fd(int fd, const char *name, bool writable, bool own, stru
 int vhdx_io_mem_new(const void *data, size_t len, const char *name, struct vhdx_io **out);
 /** The current contents of a mem backend (valid until the next write or close). */
 const uint8_t *vhdx_io_mem_data(struct vhdx_io *io, size_t *len);
+
+/**
+ * A backend over the caller's callbacks (libvhdx.h, struct
+ * vhdx_io_callbacks; the table is copied).  The source belongs to the
+ * backend from this call on: its close callback runs when the backend is
+ * closed, or before this returns an error.  EROFS when WRITABLE and the
+ * table has no pwrite; EINVAL without pread or get_size.
+ */
+int vhdx_io_callbacks_new(const struct vhdx_io_callbacks *cb, void *opaque, bool writable, struct vhdx_io **out);
+/** Calls CB's close callback (if the table has one) keeping the thread's error message. */
+void vhdx_io_callbacks_release(const struct vhdx_io_callbacks *cb, void *opaque);
+/** The copied table and opaque of a callbacks backend, or NULL when IO is another backend. */
+const struct vhdx_io_callbacks *vhdx_io_callbacks_of(struct vhdx_io *io, void **opaque);
 
 /**
  * An overlay over LOWER: writes are kept in memory in 4 KiB pages and never
