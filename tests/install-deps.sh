@@ -21,14 +21,14 @@
 #   fio valgrind clang                                      benchmarks, make check-valgrind, fuzzing
 #   openssl python3                                         fast sha256 of large disks, JSON checks in tests
 #   nbdkit nbdkit-plugin-dev libnbd-bin                     the nbdkit plugin and its test (nbdcopy, nbdinfo)
-#   libnbd-dev lighttpd                                     NBD URIs as images (libnbd); the vhdx filter's HTTP test
+#   libnbd-dev lighttpd qemu-block-extra                    NBD URIs (libnbd); the vhdx filter over HTTP (test, bench vs qemu's curl driver)
 VHDX_DEB_PACKAGES=(
 	build-essential autoconf automake libtool pkg-config
 	libfuse3-dev fuse3 libxxhash-dev xxhash libcmocka-dev
 	qemu-utils libvhdi-utils xz-utils e2fsprogs ntfs-3g fio valgrind clang
 	openssl python3
 	nbdkit nbdkit-plugin-dev libnbd-bin
-	libnbd-dev lighttpd
+	libnbd-dev lighttpd qemu-block-extra
 )
 
 install_deps() {

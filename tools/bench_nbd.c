@@ -16,6 +16,13 @@
  *   9 nbd-chain-vs-qemu-nbd  the chain's sequential figure; its baseline is
  *                            always skipped with qemu-nbd's own refusal of
  *                            a differencing VHDX (the reason to record)
+ *   9 nbd-http-vs-qemu-img   figure 1's image served over HTTP by lighttpd
+ *                            on 127.0.0.1: `nbdkit curl url=URL
+ *                            --filter=vhdx --run 'nbdcopy "$uri" OUT'` vs
+ *                            `qemu-img convert -m 1 -f vhdx -O raw URL OUT`
+ *                            (qemu's curl driver; with more than one
+ *                            coroutine qemu 7.2 stalls for good against
+ *                            lighttpd), server start included
  *
  * Every server listens on a Unix socket in the run's folder and runs in
  * the foreground as our child (killed by its PID when its rows are done).
@@ -32,6 +39,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -47,17 +57,15 @@ struct server {
 	char uri[1200];
 };
 
-/* The plugin beside this program in the build tree, or "vhdx" (nbdkit's plugin folder). */
-static void find_plugin(const struct bench *b, char *out, size_t n)
+/* The plugin beside this program in the build tree, or "vhdx" (nbdkit's plugin folder); its folder in DIR. */
+static void find_plugin(const struct bench *b, char *out, size_t n, char *dir, size_t dn)
 {
 	const char *slash = strrchr(b->vhdx_exe, '/');
 
-	if (slash) {
-		snprintf(out, n, "%.*s/../nbdkit/.libs/nbdkit-vhdx-plugin.so", (int)(slash - b->vhdx_exe), b->vhdx_exe);
-		if (access(out, R_OK) == 0)
-			return;
-	}
-	snprintf(out, n, "vhdx");
+	snprintf(dir, dn, "%.*s/../nbdkit/.libs", slash ? (int)(slash - b->vhdx_exe) : 1, slash ? b->vhdx_exe : ".");
+	snprintf(out, n, "%.900s/nbdkit-vhdx-plugin.so", dir);
+	if (access(out, R_OK) != 0)
+		snprintf(out, n, "vhdx");
 }
 
 /*
@@ -267,6 +275,131 @@ static void make_chain(struct bench *b, char *child)
 		bench_die(child);
 }
 
+/* A free TCP port on 127.0.0.1 (bound and released: another program may take it first, rarely). */
+static int free_port(void)
+{
+	struct sockaddr_in a;
+	socklen_t len = sizeof a;
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+
+	memset(&a, 0, sizeof a);
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 && getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+		port = ntohs(a.sin_port);
+	if (fd >= 0)
+		close(fd);
+	return port;
+}
+
+/* True when something accepts connections on 127.0.0.1:PORT. */
+static bool port_open(int port)
+{
+	struct sockaddr_in a;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	bool ok;
+
+	memset(&a, 0, sizeof a);
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	a.sin_port = htons((uint16_t)port);
+	ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
+/*
+ * The HTTP row: lighttpd serves the run's folder on a free port; the vhdx
+ * filter on the curl plugin and qemu-img's curl driver each convert
+ * figure 1's image from there, in blocks of runs as bench_cmds.c does.
+ */
+static void fig_http(struct bench *b, const char *plugin_dir)
+{
+	struct bench_fig *f = bench_add(9, "nbd-http-vs-qemu-img", "MiB/s", "qemu-img convert -m 1 -f vhdx of the http:// URL",
+					BENCH_RATIO_AT_LEAST, 1.5);
+	char conf[1100], log[1100], filter[1100], url[300], out[1100], run[1300], fparam[1200];
+	double va[16], vc[16];
+	pid_t pid;
+	FILE *cf;
+	int port, status;
+
+	if (!bench_have("lighttpd") || !bench_have("qemu-img") || !bench_have("timeout")) {
+		bench_skip(f, "lighttpd, qemu-img or timeout is not installed");
+		return;
+	}
+	snprintf(filter, sizeof filter, "%.900s/nbdkit-vhdx-filter.so", plugin_dir);
+	if (access(filter, R_OK) != 0)
+		snprintf(filter, sizeof filter, "vhdx");
+	port = free_port();
+	bench_path(conf, b, "lighttpd.conf");
+	bench_path(log, b, "lighttpd.log");
+	bench_path(out, b, "http.out");
+	cf = fopen(conf, "w");
+	if (port < 0 || !cf) {
+		if (cf)
+			fclose(cf);
+		bench_skip(f, "cannot set up lighttpd (port or configuration file)");
+		return;
+	}
+	fprintf(cf, "server.document-root = \"%s\"\nserver.bind = \"127.0.0.1\"\nserver.port = %d\n"
+		    "server.errorlog = \"%s\"\nmimetype.assign = (\"\" => \"application/octet-stream\")\n",
+		b->dir, port, log);
+	fclose(cf);
+	pid = fork();
+	if (pid == 0) {
+		int fd = open("/dev/null", O_RDWR);
+		dup2(fd, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		execlp("lighttpd", "lighttpd", "-D", "-f", conf, (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; pid > 0 && i < 200 && !port_open(port); i++)
+		usleep(50000);
+	if (pid < 0 || !port_open(port)) {
+		bench_skip(f, "lighttpd did not start on port %d", port);
+		goto out;
+	}
+	snprintf(url, sizeof url, "http://127.0.0.1:%d/%s", port, strrchr(b->vhdx, '/') + 1);
+	snprintf(fparam, sizeof fparam, "--filter=%s", filter);
+	snprintf(run, sizeof run, "nbdcopy \"$uri\" '%s'", out);
+	{
+		char urlp[320];
+		snprintf(urlp, sizeof urlp, "url=%s", url);
+		char *ours[] = { (char *)"nbdkit", (char *)"-r", (char *)"-U", (char *)"-", (char *)"curl", urlp, fparam,
+				 (char *)"--run", run, NULL };
+		/* -m 1: with its default 8 coroutines qemu 7.2's curl driver stalls for good on this server */
+		char *theirs[] = { (char *)"timeout", (char *)"600", (char *)"qemu-img", (char *)"convert", (char *)"-m",
+				   (char *)"1", (char *)"-f", (char *)"vhdx", (char *)"-O", (char *)"raw", url, out, NULL };
+		char *const *cmd[2] = { ours, theirs };
+		double *v[2] = { va, vc };
+		for (int k = 0; k < 2; k++) {
+			for (int r = -1; r < b->runs; r++) {
+				double t;
+				bench_warm(b->vhdx);
+				t = bench_run(cmd[k], NULL, NULL);
+				unlink(out);
+				if (t <= 0) {
+					bench_skip(f, "%s failed", k ? "qemu-img convert of the URL (qemu-block-extra has its curl driver)"
+								     : "nbdkit curl --filter=vhdx");
+					goto out;
+				}
+				if (r >= 0)
+					v[k][r] = (double)b->size / t / 1048576.0;
+			}
+		}
+	}
+	f->ours = bench_median(va, b->runs);
+	f->base = bench_median(vc, b->runs);
+out:
+	if (pid > 0) {
+		kill(pid, SIGTERM);
+		waitpid(pid, &status, 0);
+	}
+	unlink(conf);
+}
+
 /* Skips every row in ROWS[0..N) with WHY. */
 static void skip_all(struct bench_fig **rows, size_t n, const char *why)
 {
@@ -293,21 +426,24 @@ void bench_fig_nbd(struct bench *b)
 					      BENCH_RATIO_AT_LEAST, 1.5);
 	struct bench_fig *all[] = { seq_q, rand_q, seq_f, rand_f, chain_s, chain_r, chain_q };
 	struct server ours, other;
-	char plugin[1100], param[1200], child[1100], why[300];
+	char plugin[1100], plugin_dir[1100], param[1200], child[1100], why[300];
 	const char *failed;
 	bool have_fio = bench_have("fio");
 
 	if (!bench_have("nbdkit") || !bench_have("nbdcopy") || !bench_have("nbdinfo")) {
 		skip_all(all, 7, "nbdkit, nbdcopy or nbdinfo (Debian: nbdkit, libnbd-bin) is not installed");
+		bench_skip(bench_add(9, "nbd-http-vs-qemu-img", "MiB/s", "qemu-img convert -f vhdx of the http:// URL",
+				     BENCH_RATIO_AT_LEAST, 1.5), "nbdkit is not installed");
 		return;
 	}
 	bench_prepare_pair(b);
-	find_plugin(b, plugin, sizeof plugin);
+	find_plugin(b, plugin, sizeof plugin, plugin_dir, sizeof plugin_dir);
 	server_name(&ours, b, "ours");
 	server_name(&other, b, "other");
 	snprintf(param, sizeof param, "file=%s", b->vhdx);
 	if (!start_nbdkit(b, &ours, plugin, param, why, sizeof why)) {
 		skip_all(all, 7, why);
+		fig_http(b, plugin_dir);
 		return;
 	}
 	bench_log(b, "figure 9: nbdkit vhdx vs qemu-nbd and nbdkit file");
@@ -377,4 +513,5 @@ void bench_fig_nbd(struct bench *b)
 		bench_skip(chain_q, "qemu-nbd -f vhdx refuses a differencing VHDX: %s", tail ? tail + 3 : why);
 	}
 	unlink(child);
+	fig_http(b, plugin_dir);
 }
