@@ -7,8 +7,9 @@
 # every layer by its URI; vhdxfs mounts the URI and reads the same bytes;
 # the nbdkit plugin takes the URI as file=; a missing export names every
 # URI tried; server errors (nbdkit's error filter) and the fault engine
-# (file= matching the URI) give reported errors in convert and in a mount,
-# never a silent short or wrong read.
+# (file= matching the URI) give reported errors in convert, in a mount
+# and in `vhdx cycle mount --image URI`, never a silent short or wrong
+# read, nothing acknowledged lost.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/functions.sh"
 requires nbdkit nbdinfo python3 timeout
 "$VHDX" info "nbd+unix:///x?socket=$T/none" 2> "$T/probe.err"
@@ -124,4 +125,36 @@ if [ -x "$VHDXFS" ] && [ -c /dev/fuse ] && command -v fusermount3 > /dev/null; t
 	pass "vhdxfs mounts the URI, reads the same bytes, and reports the server's errors as EIO"
 else
 	echo "vhdxfs part skipped: no vhdxfs or /dev/fuse"
+fi
+
+# ---------------------------------------------------------------- vhdx cycle mount --image URI
+# the scratch-disk cycle over NBD (a fixed VHDX: an export cannot grow), clean first; then
+# the server fails every write: each cycle reports its errors (EIO, naming the URI), none is
+# silent, damaged or lost
+if [ -x "$VHDXFS" ] && [ -c /dev/fuse ] && command -v fusermount3 > /dev/null; then
+	nbdkit_stop
+	"$VHDX" create --type fixed --size 16M srv/scratch.vhdx > /dev/null
+	nbdkit_start "$S" --filter=error file dir="$T/srv" error-pwrite=EIO error-pwrite-rate=100% \
+		error-pwrite-file="$T/trigger"
+	SU="nbd+unix:///scratch.vhdx?socket=$S"
+	timeout 300 "$VHDX" cycle mount --json --image "$SU" --count 2 --workdir "$T/cw1" > cyc1.json 2> cyc.err ||
+		fail "cycle mount over NBD: $(cat cyc.err cyc1.json)"
+	touch trigger
+	rc=0
+	timeout 300 "$VHDX" cycle mount --json --image "$SU" --count 2 --workdir "$T/cw2" > cyc2.json 2> cyc.err || rc=$?
+	rm trigger
+	expect_eq "cycle mount under server write errors: exit status" "$rc" 3
+	python3 - cyc1.json cyc2.json "$SU" <<'PY' || fail "cycle mount over NBD: $(cat cyc1.json cyc2.json)"
+import json, sys
+a, b, uri = json.load(open(sys.argv[1])), json.load(open(sys.argv[2])), sys.argv[3]
+assert a["image"] == uri and a["summary"]["cycles_by_class"]["clean"] == 2, a["summary"]
+s = b["summary"]["cycles_by_class"]
+assert s["unexpected"] == 2 and s["silent"] == 0 and s["damaged"] == 0 and s["lost"] == 0, s
+for c in b["cycles"]:
+    assert c["errors"], c
+    for e in c["errors"]:
+        assert e["errno"] == "EIO" and uri in e["message"] and "Input/output error" in e["message"], e
+    assert c["verify"]["reopened"] and c["verify"]["lost_sectors"] == 0, c["verify"]
+PY
+	pass "vhdx cycle mount --image URI: clean cycles, and server write errors reported in every cycle, nothing lost"
 fi
