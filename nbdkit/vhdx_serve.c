@@ -116,19 +116,26 @@ void vhdx_serve_parents_apply(const struct vhdx_serve_parents *p, struct vhdx_op
 
 /* ---------------------------------------------------------------- data */
 
-int vhdx_serve_pread(struct vhdx_image *img, void *buf, uint32_t count, uint64_t offset)
+/*
+ * The errno for vhdx_pread/vhdx_pwrite's result R of a WHAT of COUNT bytes:
+ * nbdkit checks ranges against get_size, so a short transfer means the
+ * image changed under us.
+ */
+static int transferred(ssize_t r, const char *what, uint32_t count, uint64_t offset)
 {
-	ssize_t r = vhdx_pread(img, buf, count, offset);
-
 	if (r < 0)
-		return vhdx_serve_fail((int)r, "read of %" PRIu32 " bytes at %" PRIu64, count, offset);
+		return vhdx_serve_fail((int)r, "%s of %" PRIu32 " bytes at %" PRIu64, what, count, offset);
 	if ((uint64_t)r != count) {
-		/* nbdkit checks ranges against get_size, so a short read means the image changed under us */
-		nbdkit_error("read of %" PRIu32 " bytes at %" PRIu64 ": only %zd bytes before the end of the disk",
+		nbdkit_error("%s of %" PRIu32 " bytes at %" PRIu64 ": only %zd bytes before the end of the disk", what,
 			     count, offset, r);
 		return EIO;
 	}
 	return 0;
+}
+
+int vhdx_serve_pread(struct vhdx_image *img, void *buf, uint32_t count, uint64_t offset)
+{
+	return transferred(vhdx_pread(img, buf, count, offset), "read", count, offset);
 }
 
 static int flush_if_fua(struct vhdx_image *img, uint32_t flags, const char *what, uint32_t count, uint64_t offset)
@@ -145,16 +152,9 @@ static int flush_if_fua(struct vhdx_image *img, uint32_t flags, const char *what
 
 int vhdx_serve_pwrite(struct vhdx_image *img, const void *buf, uint32_t count, uint64_t offset, uint32_t flags)
 {
-	ssize_t r = vhdx_pwrite(img, buf, count, offset);
+	int e = transferred(vhdx_pwrite(img, buf, count, offset), "write", count, offset);
 
-	if (r < 0)
-		return vhdx_serve_fail((int)r, "write of %" PRIu32 " bytes at %" PRIu64, count, offset);
-	if ((uint64_t)r != count) {
-		nbdkit_error("write of %" PRIu32 " bytes at %" PRIu64 ": only %zd bytes before the end of the disk",
-			     count, offset, r);
-		return EIO;
-	}
-	return flush_if_fua(img, flags, "write", count, offset);
+	return e ? e : flush_if_fua(img, flags, "write", count, offset);
 }
 
 int vhdx_serve_flush(struct vhdx_image *img)

@@ -117,55 +117,50 @@ static void conn_put(struct nbd_conn *c)
 	pthread_mutex_unlock(&c->lock);
 }
 
-static int nbd_io_pread(struct vhdx_io *io, void *buf, size_t len, uint64_t off)
+/* Reads (BUF) or writes (WBUF) LEN bytes at OFF in requests the server takes, each on a free connection. */
+static int nbd_io_transfer(struct nbd_io *b, void *buf, const void *wbuf, size_t len, uint64_t off)
 {
-	struct nbd_io *b = (struct nbd_io *)io;
 	uint8_t *p = buf;
+	const uint8_t *wp = wbuf;
 
-	if (off > b->size || len > b->size - off)
-		return -ENODATA;
 	while (len) {
 		size_t n = len < b->max_req ? len : b->max_req;
 		struct nbd_conn *c = conn_get(b);
-		int r = nbd_pread(c->h, p, n, off, 0);
+		int r = wbuf ? nbd_pwrite(c->h, wp, n, off, 0) : nbd_pread(c->h, p, n, off, 0);
 		if (r < 0) {
 			int e = nbd_errno_mapped();
-			r = vhdx_err(e, "NBD read: %s", nbd_get_error());
+			r = vhdx_err(e, "NBD %s: %s", wbuf ? "write" : "read", nbd_get_error());
 		}
 		conn_put(c);
 		if (r < 0)
 			return r;
-		p += n;
+		if (wbuf)
+			wp += n;
+		else
+			p += n;
 		off += n;
 		len -= n;
 	}
 	return 0;
 }
 
+static int nbd_io_pread(struct vhdx_io *io, void *buf, size_t len, uint64_t off)
+{
+	struct nbd_io *b = (struct nbd_io *)io;
+
+	if (off > b->size || len > b->size - off)
+		return -ENODATA;
+	return nbd_io_transfer(b, buf, NULL, len, off);
+}
+
 static int nbd_io_pwrite(struct vhdx_io *io, const void *buf, size_t len, uint64_t off)
 {
 	struct nbd_io *b = (struct nbd_io *)io;
-	const uint8_t *p = buf;
 
 	if (off > b->size || len > b->size - off)
 		return vhdx_err(ENOSPC, "an NBD export cannot grow: writing %zu bytes at %llu, past its end at %llu",
 				len, (unsigned long long)off, (unsigned long long)b->size);
-	while (len) {
-		size_t n = len < b->max_req ? len : b->max_req;
-		struct nbd_conn *c = conn_get(b);
-		int r = nbd_pwrite(c->h, p, n, off, 0);
-		if (r < 0) {
-			int e = nbd_errno_mapped();
-			r = vhdx_err(e, "NBD write: %s", nbd_get_error());
-		}
-		conn_put(c);
-		if (r < 0)
-			return r;
-		p += n;
-		off += n;
-		len -= n;
-	}
-	return 0;
+	return nbd_io_transfer(b, NULL, buf, len, off);
 }
 
 static int nbd_io_flush(struct vhdx_io *io)
