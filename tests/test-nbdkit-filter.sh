@@ -192,6 +192,8 @@ nbdkit_start "$T/mem.sock" memory size="$(stat -c %s w2.vhdx)"
 MEM_PID=$NBDKIT_PID
 nbdcopy w2.vhdx "nbd+unix:///?socket=$T/mem.sock" || fail "copying the image into the memory plugin"
 nbdkit_start "$T/flt.sock" nbd socket="$T/mem.sock" --filter="$FILTER" writable=true
+# another client first: the image it opened stays open, shared, for qemu-io
+nbdinfo --can write "nbd+unix:///?socket=$T/flt.sock" || fail "writable=true over the memory plugin: not writable"
 qemu-io -f raw "nbd+unix:///?socket=$T/flt.sock" "${QEMU_WRITES[@]}" > qemu-io.out 2>&1 ||
 	fail "qemu-io through the filter on the memory plugin: $(cat qemu-io.out "$T/flt.sock.err")"
 nbdkit_stop # the filter's server: closing flushes the image into the memory plugin
