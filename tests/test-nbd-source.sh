@@ -114,6 +114,17 @@ pass "server errors surface as EIO with libnbd's message"
 if [ -x "$VHDXFS" ] && [ -c /dev/fuse ] && command -v fusermount3 > /dev/null; then
 	fuse_mount "$T/mnt" "$U"
 	expect_eq "vhdxfs of the URI" "$(sha256 "$T/mnt/disk")" "$(sha256 want.raw)"
+	# four readers at once (direct I/O, past the page cache): the backend's connection pool
+	pids=()
+	for i in 0 1 2 3; do
+		dd if="$T/mnt/disk" of="par$i" bs=1M skip=$((i * 4)) count=4 iflag=direct status=none &
+		pids+=($!)
+	done
+	for p in "${pids[@]}"; do wait "$p" || fail "a concurrent reader through vhdxfs failed"; done
+	for i in 0 1 2 3; do
+		dd if=want.raw of="wpar$i" bs=1M skip=$((i * 4)) count=4 status=none
+		expect_eq "concurrent reader $i through vhdxfs" "$(sha256 "par$i")" "$(sha256 "wpar$i")"
+	done
 	# the server starts failing reads: the mount reports EIO (direct reads, past the page cache)
 	touch trigger
 	if dd if="$T/mnt/disk" of=/dev/null bs=64k iflag=direct 2> dd.err; then
@@ -122,7 +133,7 @@ if [ -x "$VHDXFS" ] && [ -c /dev/fuse ] && command -v fusermount3 > /dev/null; t
 	grep -q "Input/output error" dd.err || fail "dd through vhdxfs: $(cat dd.err)"
 	rm trigger
 	fuse_unmount "$T/mnt"
-	pass "vhdxfs mounts the URI, reads the same bytes, and reports the server's errors as EIO"
+	pass "vhdxfs mounts the URI, reads the same bytes (also four readers at once), and reports the server's errors as EIO"
 else
 	echo "vhdxfs part skipped: no vhdxfs or /dev/fuse"
 fi
