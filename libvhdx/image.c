@@ -327,6 +327,11 @@ const char *vhdx_version(void)
 	return PACKAGE_VERSION;
 }
 
+int vhdx_path_is_uri(const char *path)
+{
+	return vhdx_io_is_uri(path);
+}
+
 /* Internal accessor for the tools (declared in image_internal.h). */
 struct vhdx_chain *vhdx_image_chain(struct vhdx_image *img)
 {

@@ -487,6 +487,19 @@ VHDX_API const char *vhdx_warnings(struct vhdx_image *img);
 /** Library version as "MAJOR.MINOR.PATCH". */
 VHDX_API const char *vhdx_version(void);
 
+/**
+ * 1 when PATH is an NBD URI (nbd://, nbds://, nbd+unix://, nbds+unix://,
+ * nbd+vsock://) rather than a file path, else 0.  vhdx_open() takes such
+ * a URI as PATH, as the parent option and in parent_dirs: the image is
+ * then read from that NBD export through libnbd (written only with
+ * VHDX_OPEN_RDWR, inside the export's fixed size), and a relative parent
+ * locator names an export of the same server (libvhdx(3), NBD sources).
+ * A library built without libnbd fails such an open with ENOTSUP.
+ * Programs use this to pass URIs through where they would make a path
+ * absolute.
+ */
+VHDX_API int vhdx_path_is_uri(const char *path);
+
 /* ---------------------------------------------------------------- fault injection
  *
  * A struct vhdx_faults holds rules that make the I/O of layer files fail,

@@ -42,21 +42,12 @@
 #include <nbdkit-plugin.h>
 
 #include "libvhdx.h"
+#include "vhdx_serve.h"
 
 #define THREAD_MODEL NBDKIT_THREAD_MODEL_PARALLEL
 
-/* Longest list of parent-dir= or path-map= options (as the vhdx tool). */
-#define MAX_LIST 64
-
-/* ---------------------------------------------------------------- configuration */
-
-static char *cfg_file;                      /* absolute path of the leaf */
-static char *cfg_parent;                    /* absolute path of the immediate parent, or NULL */
-static char *cfg_parent_dirs[MAX_LIST + 1]; /* NULL-terminated */
-static unsigned cfg_n_parent_dirs;
-static char *cfg_path_maps[MAX_LIST + 1];   /* "WINPREFIX=/abs/dir", NULL-terminated */
-static unsigned cfg_n_path_maps;
-static bool cfg_ignore_id;
+static char *cfg_file;                      /* absolute path of the leaf, or an NBD URI */
+static struct vhdx_serve_parents cfg_parents; /* parent=, parent-dir=, path-map=, ignore-id-mismatch= */
 static bool cfg_readonly;
 
 /* ---------------------------------------------------------------- the shared image */
@@ -85,18 +76,13 @@ struct handle {
 };
 
 /* Logs libvhdx's message for the failed call WHAT and returns -1 with nbdkit's errno set. */
-static int fail(int neg_errno, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int fail(int neg_errno, const char *fmt, ...)
-{
-	char what[256];
-	const char *msg = vhdx_errmsg();
-	va_list ap;
-	int e = neg_errno < 0 ? -neg_errno : EIO;
+#define fail(neg_errno, ...) (nbdkit_set_error(vhdx_serve_fail((neg_errno), __VA_ARGS__)), -1)
 
-	va_start(ap, fmt);
-	vsnprintf(what, sizeof what, fmt, ap);
-	va_end(ap);
-	nbdkit_error("%s: %s", what, msg && *msg ? msg : strerror(e));
+/* nbdkit_set_error(E) and -1 when E (an errno from vhdx_serve_*) is set, else 0. */
+static int plugin_result(int e)
+{
+	if (!e)
+		return 0;
 	nbdkit_set_error(e);
 	return -1;
 }
@@ -104,13 +90,8 @@ static int fail(int neg_errno, const char *fmt, ...)
 static void free_config(void)
 {
 	free(cfg_file);
-	free(cfg_parent);
-	for (unsigned i = 0; i < cfg_n_parent_dirs; i++)
-		free(cfg_parent_dirs[i]);
-	for (unsigned i = 0; i < cfg_n_path_maps; i++)
-		free(cfg_path_maps[i]);
-	cfg_file = cfg_parent = NULL;
-	cfg_n_parent_dirs = cfg_n_path_maps = 0;
+	cfg_file = NULL;
+	vhdx_serve_parents_free(&cfg_parents);
 }
 
 static void plugin_unload(void)
@@ -123,7 +104,7 @@ static void plugin_unload(void)
 }
 
 /*
- * Paths are made absolute now: nbdkit changes to / when it forks into the
+ * Paths are made absolute now (NBD URIs stay as they are): nbdkit changes to / when it forks into the
  * background, and libvhdx resolves relative parent locators against the
  * child's folder, which must not depend on the working directory.
  */
@@ -133,56 +114,12 @@ static int plugin_config(const char *key, const char *value)
 
 	if (!strcmp(key, "file")) {
 		free(cfg_file);
-		cfg_file = nbdkit_realpath(value);
+		cfg_file = vhdx_serve_abs_or_uri(value);
 		return cfg_file ? 0 : -1;
 	}
-	if (!strcmp(key, "parent")) {
-		free(cfg_parent);
-		cfg_parent = nbdkit_realpath(value);
-		return cfg_parent ? 0 : -1;
-	}
-	if (!strcmp(key, "parent-dir")) {
-		if (cfg_n_parent_dirs >= MAX_LIST) {
-			nbdkit_error("too many parent-dir parameters (%d at most)", MAX_LIST);
-			return -1;
-		}
-		cfg_parent_dirs[cfg_n_parent_dirs] = nbdkit_realpath(value);
-		if (!cfg_parent_dirs[cfg_n_parent_dirs])
-			return -1;
-		cfg_n_parent_dirs++;
-		return 0;
-	}
-	if (!strcmp(key, "path-map")) {
-		/* nbdkit splits key=value at the first '=': VALUE is "WINPREFIX=DIR" */
-		const char *eq = strchr(value, '=');
-		char *dir;
-		if (!eq || eq == value || !eq[1]) {
-			nbdkit_error("path-map takes 'WINDOWS_PREFIX=FOLDER', got '%s'", value);
-			return -1;
-		}
-		if (cfg_n_path_maps >= MAX_LIST) {
-			nbdkit_error("too many path-map parameters (%d at most)", MAX_LIST);
-			return -1;
-		}
-		dir = nbdkit_absolute_path(eq + 1);
-		if (!dir)
-			return -1;
-		if (asprintf(&cfg_path_maps[cfg_n_path_maps], "%.*s=%s", (int)(eq - value), value, dir) < 0) {
-			free(dir);
-			nbdkit_error("out of memory");
-			return -1;
-		}
-		free(dir);
-		cfg_n_path_maps++;
-		return 0;
-	}
-	if (!strcmp(key, "ignore-id-mismatch")) {
-		r = nbdkit_parse_bool(value);
-		if (r < 0)
-			return -1;
-		cfg_ignore_id = r;
-		return 0;
-	}
+	r = vhdx_serve_parent_config(&cfg_parents, key, value);
+	if (r != 0)
+		return r < 0 ? -1 : 0;
 	if (!strcmp(key, "readonly")) {
 		r = nbdkit_parse_bool(value);
 		if (r < 0)
@@ -204,7 +141,8 @@ static int plugin_config_complete(void)
 }
 
 #define plugin_config_help \
-	"file=<IMAGE>     (required) The VHDX, AVHDX or VHD image to serve (leaf of a chain).\n" \
+	"file=<IMAGE>     (required) The VHDX, AVHDX or VHD image to serve (leaf of a chain),\n" \
+	"                            a file or an NBD URI (nbd://, nbds://, nbd+unix://).\n" \
 	"parent=<FILE>               Path of the immediate parent (instead of its locator).\n" \
 	"parent-dir=<DIR>            Also look for parents in DIR (repeatable).\n" \
 	"path-map=<WINPREFIX>=<DIR>  Follow absolute parent paths under WINPREFIX in DIR (repeatable).\n" \
@@ -224,11 +162,7 @@ static int open_image(bool writable, struct vhdx_image **out)
 	vhdx_open_options_init(&o);
 	if (writable)
 		o.flags |= VHDX_OPEN_RDWR;
-	if (cfg_ignore_id)
-		o.flags |= VHDX_OPEN_IGNORE_ID_MISMATCH;
-	o.parent = cfg_parent;
-	o.parent_dirs = cfg_n_parent_dirs ? (const char *const *)cfg_parent_dirs : NULL;
-	o.path_maps = cfg_n_path_maps ? (const char *const *)cfg_path_maps : NULL;
+	vhdx_serve_parents_apply(&cfg_parents, &o);
 	return vhdx_open(cfg_file, &o, out);
 }
 
@@ -432,144 +366,37 @@ static int plugin_can_cache(void *handle)
 
 static int plugin_pread(void *handle, void *buf, uint32_t count, uint64_t offset, uint32_t flags)
 {
-	struct handle *h = handle;
-	ssize_t r = vhdx_pread(h->img, buf, count, offset);
-
-	if (r < 0)
-		return fail((int)r, "read of %" PRIu32 " bytes at %" PRIu64, count, offset);
-	if ((uint64_t)r != count) {
-		/* nbdkit checks ranges against get_size, so a short read means the image changed under us */
-		nbdkit_error("read of %" PRIu32 " bytes at %" PRIu64 ": only %zd bytes before the end of the disk",
-			     count, offset, r);
-		nbdkit_set_error(EIO);
-		return -1;
-	}
-	return 0;
-}
-
-static int flush_if_fua(struct handle *h, uint32_t flags, const char *what, uint32_t count, uint64_t offset)
-{
-	int r;
-
-	if (!(flags & NBDKIT_FLAG_FUA))
-		return 0;
-	r = vhdx_flush(h->img);
-	return r < 0 ? fail(r, "flush after %s of %" PRIu32 " bytes at %" PRIu64 " (FUA)", what, count, offset) : 0;
+	return plugin_result(vhdx_serve_pread(((struct handle *)handle)->img, buf, count, offset));
 }
 
 static int plugin_pwrite(void *handle, const void *buf, uint32_t count, uint64_t offset, uint32_t flags)
 {
-	struct handle *h = handle;
-	ssize_t r = vhdx_pwrite(h->img, buf, count, offset);
-
-	if (r < 0)
-		return fail((int)r, "write of %" PRIu32 " bytes at %" PRIu64, count, offset);
-	if ((uint64_t)r != count) {
-		nbdkit_error("write of %" PRIu32 " bytes at %" PRIu64 ": only %zd bytes before the end of the disk",
-			     count, offset, r);
-		nbdkit_set_error(EIO);
-		return -1;
-	}
-	return flush_if_fua(h, flags, "write", count, offset);
+	return plugin_result(vhdx_serve_pwrite(((struct handle *)handle)->img, buf, count, offset, flags));
 }
 
 static int plugin_flush(void *handle, uint32_t flags)
 {
-	struct handle *h = handle;
-	int r = vhdx_flush(h->img);
-
-	return r < 0 ? fail(r, "flush") : 0;
+	return plugin_result(vhdx_serve_flush(((struct handle *)handle)->img));
 }
 
 static int plugin_trim(void *handle, uint32_t count, uint64_t offset, uint32_t flags)
 {
-	struct handle *h = handle;
-	int r = vhdx_discard(h->img, offset, count);
-
-	if (r < 0)
-		return fail(r, "trim of %" PRIu32 " bytes at %" PRIu64, count, offset);
-	return flush_if_fua(h, flags, "trim", count, offset);
+	return plugin_result(vhdx_serve_trim(((struct handle *)handle)->img, count, offset, flags));
 }
 
-/* Zeros for plugin_zero without MAY_TRIM; never written (in .bss, not in the file). */
-static char zero_buf[1u << 20];
-
-/*
- * MAY_TRIM: vhdx_discard, which leaves the range reading as zeros (whole
- * VHDX blocks become ZERO state, which also hides a parent's data; partial
- * blocks and VHD get zeros written).  Without it the client asked us not
- * to punch holes, so zeros are written (libvhdx still stores nothing over
- * a base disk's unallocated blocks, which read as zeros already).  A fast
- * zero is promised only for block release; anything that writes zeros is
- * refused up front with ENOTSUP, before touching the image.
- */
+/* See vhdx_serve_zero: MAY_TRIM releases blocks, otherwise zeros are written; FAST_ZERO only by release. */
 static int plugin_zero(void *handle, uint32_t count, uint64_t offset, uint32_t flags)
 {
 	struct handle *h = handle;
-	bool trim = (flags & NBDKIT_FLAG_MAY_TRIM) != 0;
-	uint64_t done = 0;
-	int r;
 
-	if ((flags & NBDKIT_FLAG_FAST_ZERO) && !(trim && h->native_discard)) {
-		nbdkit_set_error(ENOTSUP);
-		return -1;
-	}
-	if (trim) {
-		r = vhdx_discard(h->img, offset, count);
-		if (r < 0)
-			return fail(r, "zero (trim) of %" PRIu32 " bytes at %" PRIu64, count, offset);
-	} else {
-		while (done < count) {
-			size_t n = count - done < sizeof zero_buf ? (size_t)(count - done) : sizeof zero_buf;
-			ssize_t w = vhdx_pwrite(h->img, zero_buf, n, offset + done);
-			if (w < 0)
-				return fail((int)w, "zero of %" PRIu32 " bytes at %" PRIu64, count, offset);
-			if ((size_t)w != n) {
-				nbdkit_error("zero of %" PRIu32 " bytes at %" PRIu64 ": past the end of the disk", count, offset);
-				nbdkit_set_error(EIO);
-				return -1;
-			}
-			done += n;
-		}
-	}
-	return flush_if_fua(h, flags, "zero", count, offset);
+	return plugin_result(vhdx_serve_zero(h->img, h->native_discard, count, offset, flags));
 }
 
-/*
- * Block status from vhdx_map, which already resolves the chain: DATA is
- * stored in some layer (allocated), ZERO reads as zeros without stored
- * bytes (unallocated in every layer, ZERO state, past a parent's end):
- * a hole that reads as zeros.  nbdkit merges neighbours of one type.
- */
-#define MAX_EXTENTS_PER_REPLY 65536 /* bounds one reply; the client asks again where it stops */
-
+/* Block status from vhdx_map (vhdx_serve_extents). */
 static int plugin_extents(void *handle, uint32_t count, uint64_t offset, uint32_t flags,
 			   struct nbdkit_extents *extents)
 {
-	struct handle *h = handle;
-	uint64_t off = offset, end = offset + count;
-	unsigned n = 0;
-
-	while (off < end && n < MAX_EXTENTS_PER_REPLY) {
-		struct vhdx_extent e;
-		int r = vhdx_map(h->img, off, end - off, &e);
-		if (r < 0)
-			return fail(r, "block status at %" PRIu64, off);
-		if (e.len == 0 || e.len > end - off) {
-			nbdkit_error("block status at %" PRIu64 ": vhdx_map returned an extent of %" PRIu64 " bytes",
-				     off, e.len);
-			nbdkit_set_error(EIO);
-			return -1;
-		}
-		if (nbdkit_add_extent(extents, off, e.len,
-				      e.kind == VHDX_EXTENT_DATA ? 0 : NBDKIT_EXTENT_HOLE | NBDKIT_EXTENT_ZERO) < 0)
-			return -1;
-		off += e.len;
-		n++;
-		if (flags & NBDKIT_FLAG_REQ_ONE)
-			break;
-	}
-	return 0;
+	return plugin_result(vhdx_serve_extents(((struct handle *)handle)->img, count, offset, flags, extents));
 }
 
 static struct nbdkit_plugin plugin = {

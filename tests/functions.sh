@@ -263,3 +263,31 @@ fs_mount() {
 	mount "$@" "$dev" "$dir" 2> "$T/mount.err" || return 1
 	cleanup_fn "mountpoint -q '$dir' && umount '$dir'"
 }
+
+# ---- nbdkit servers (NBD sources and the vhdx filter) ----
+# nbdkit_start SOCK [NBDKIT-ARGS...]: runs nbdkit in the foreground (as a
+# background job of this test) on the Unix socket SOCK, waits (10 s at
+# most) for the socket, and registers a cleanup that kills that PID only.
+# Sets NBDKIT_PID; nbdkit's messages go to SOCK.err.  The array
+# NBDKIT_ENV (e.g. (env LD_PRELOAD=...)) prefixes the command when set.
+nbdkit_start() {
+	local sock=$1 i
+	shift
+	rm -f "$sock"
+	${NBDKIT_ENV[@]+"${NBDKIT_ENV[@]}"} nbdkit -f --exit-with-parent -U "$sock" "$@" 2> "$sock.err" &
+	NBDKIT_PID=$!
+	cleanup_fn "kill $NBDKIT_PID 2>/dev/null; wait $NBDKIT_PID 2>/dev/null"
+	for ((i = 0; i < 100; i++)); do
+		[ -S "$sock" ] && return 0
+		kill -0 "$NBDKIT_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	fail "nbdkit $* did not start on $sock: $(cat "$sock.err")"
+}
+
+# nbdkit_stop: stops the server nbdkit_start started last (by its PID).
+nbdkit_stop() {
+	kill "$NBDKIT_PID" 2>/dev/null
+	wait "$NBDKIT_PID" 2>/dev/null
+	return 0
+}

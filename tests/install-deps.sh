@@ -27,6 +27,7 @@
 #   python3-dev python3-pytest python3-libvhdi              pyvhdx (python/): headers, its tests, pyvhdi beside it
 #   python3-setuptools python3-pip                          `pip install ./python` in tests/test-python-pip.sh
 #   jq                                                      JSON reports in the shell tests (test-lock.sh ...)
+#   libnbd-dev lighttpd qemu-block-extra                    NBD URIs (libnbd); the vhdx filter over HTTP (test, bench vs qemu's curl driver)
 VHDX_DEB_PACKAGES=(
 	build-essential autoconf automake libtool pkg-config
 	libfuse3-dev fuse3 libxxhash-dev xxhash libcmocka-dev
@@ -37,6 +38,7 @@ VHDX_DEB_PACKAGES=(
 	mount # losetup: tests/test-parent-device.sh
 	python3-dev python3-pytest python3-libvhdi python3-setuptools python3-pip
 	jq
+	libnbd-dev lighttpd qemu-block-extra
 )
 
 install_deps() {

@@ -4,7 +4,8 @@
  * 64 TiB open; bench_cmds.c: whole commands against qemu-img, qemu-io and
  * xxhsum; bench_fuse.c: vhdxfs against vhdimount and the raw file;
  * bench_scale.c: figure 8, how the cost grows with chain depth, virtual
- * size and bytes moved).
+ * size and bytes moved; bench_nbd.c: figure 9, the nbdkit plugin against
+ * qemu-nbd and nbdkit's file plugin).
  *
  * Every figure is measured as the median of --runs runs, with its
  * baseline measured in the same run right beside it, so that the ratio
@@ -52,7 +53,7 @@ struct bench {
 	bool pair_ready;
 };
 
-#define BENCH_MAX_FIGS 48
+#define BENCH_MAX_FIGS 64
 /* The figures measured so far, in order (bench_util.c). */
 extern struct bench_fig bench_figs[BENCH_MAX_FIGS];
 extern unsigned bench_nfigs;
@@ -123,6 +124,7 @@ void bench_fig_fuse_writes(struct bench *b);   /* 5 (vhdxfs) */
 void bench_fig_open_64t(struct bench *b);      /* 6 */
 void bench_fig_hash(struct bench *b);          /* 7 */
 void bench_fig_scale(struct bench *b);         /* 8: chain depth, virtual size, bytes moved */
+void bench_fig_nbd(struct bench *b);           /* 9: serving over NBD (bench_nbd.c) */
 
 /** The hidden `vhdx bench --probe-open PATH`: one timed open, peak memory growth; prints "SECONDS BYTES". */
 int bench_probe_open(const char *path);

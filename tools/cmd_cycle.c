@@ -893,7 +893,7 @@ int cmd_cycle(int argc, char **argv)
 	cm.mnt = mnt;
 
 	/* an existing image: its contents now are what the first cycle expects */
-	exists = access(run.image, F_OK) == 0;
+	exists = vhdx_path_is_uri(run.image) || access(run.image, F_OK) == 0; /* an NBD export exists */
 	if (exists) {
 		struct vhdx_open_options oo;
 		struct vhdx_image *img = NULL;

@@ -37,7 +37,9 @@ static const struct {
 static void usage(FILE *f)
 {
 	fprintf(f, "Usage: vhdx [--version] [--help] [--faults RULES [--fault-log FILE]] COMMAND [OPTIONS] IMAGE...\n\n"
-		   "Read, check and convert VHDX, AVHDX and VHD virtual disk images.\n\n"
+		   "Read, check and convert VHDX, AVHDX and VHD virtual disk images.  An IMAGE (or a\n"
+		   "parent) may be a file or an NBD URI: nbd://HOST/EXPORT, nbds://..., or\n"
+		   "nbd+unix:///EXPORT?socket=PATH (its relative parents are exports of the same server).\n\n"
 		   "Global options (before COMMAND):\n"
 		   "  --faults RULES     inject the I/O faults of the rules file RULES into every image the\n"
 		   "                     command opens (rule language: see libvhdx(3), 'Fault injection')\n"

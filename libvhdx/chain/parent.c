@@ -12,6 +12,9 @@
  *      user gave ("C:\=/mnt/c/"), never as they stand;
  *   3. the file name of each locator path in the child's folder, then in
  *      every parent folder the user listed.
+ * A child opened by NBD URI (io/uri.c) has exports for folders: its
+ * relative paths and file names name exports of the same server, and a
+ * parent folder given as a URI is searched the same way.
  * A candidate is accepted only when its identity (VHDX DataWriteGuid, VHD
  * unique id) equals the child's link, unless the user says to ignore a
  * mismatch; every candidate is opened read-only and checked before any of
@@ -27,6 +30,7 @@
 #include "internal.h"
 #include "chain/chain.h"
 #include "codec/guid.h"
+#include "io/io.h"
 
 struct tried {
 	char *buf;
@@ -265,6 +269,7 @@ int vhdx_parent_open(const struct vhdx_layer *child, const struct vhdx_open_opti
 	unsigned flags = ((opts->flags & VHDX_OPEN_SALVAGE) ? VHDX_LAYER_SALVAGE : 0) |
 			 ((opts->flags & VHDX_OPEN_FORCE_SHARE) ? VHDX_LAYER_NO_LOCK : 0);
 	bool explicit_parent = depth == 1 && opts->parent;
+	bool child_uri = vhdx_io_is_uri(child->path); /* relative names are exports of the same server */
 	const char *name = ref->n_paths ? base_name(ref->paths[0].value) : "(unnamed)";
 	int ret = 0;
 
@@ -277,7 +282,9 @@ int vhdx_parent_open(const struct vhdx_layer *child, const struct vhdx_open_opti
 		for (size_t i = 0; i < ref->n_paths; i++) {
 			const char *key = ref->paths[i].key, *val = ref->paths[i].value;
 			bool escapes = false;
-			char *p = is_absolute_key(key) ? map_absolute(opts, val, &escapes) : map_relative(dir, val);
+			char *p = is_absolute_key(key) ? map_absolute(opts, val, &escapes)
+				  : child_uri		 ? vhdx_io_uri_resolve(child->path, val, false)
+							 : map_relative(dir, val);
 			if (p)
 				cand_add(&c, p);
 			else if (escapes)
@@ -287,10 +294,13 @@ int vhdx_parent_open(const struct vhdx_layer *child, const struct vhdx_open_opti
 			/* a bare parent_name is tried by file name below */
 		}
 		for (size_t i = 0; i < ref->n_paths; i++)
-			cand_add(&c, join(dir, base_name(ref->paths[i].value)));
+			cand_add(&c, child_uri ? vhdx_io_uri_resolve(child->path, base_name(ref->paths[i].value), false)
+					       : join(dir, base_name(ref->paths[i].value)));
+		/* a search folder may be an NBD URI too: its export name is the folder */
 		for (const char *const *d = opts->parent_dirs; d && *d; d++)
 			for (size_t i = 0; i < ref->n_paths; i++)
-				cand_add(&c, join(*d, base_name(ref->paths[i].value)));
+				cand_add(&c, vhdx_io_is_uri(*d) ? vhdx_io_uri_resolve(*d, base_name(ref->paths[i].value), true)
+								: join(*d, base_name(ref->paths[i].value)));
 	}
 
 	for (size_t i = 0; i < c.n; i++) {

@@ -720,7 +720,7 @@ static int scan(struct vhdx_check_ctx *c, struct vx *v)
 	if (v->log_replayable) {
 		/* check what a reader sees: the log replayed into memory over a second, read-only descriptor */
 		struct vhdx_io *lower;
-		ret = vhdx_io_file_open(c->path, false, &lower);
+		ret = vhdx_io_open_path(c->path, false, &lower);
 		if (ret == 0)
 			ret = vhdx_io_overlay_new(lower, &ov);
 		if (ret == 0)

@@ -8,6 +8,7 @@
  *   file     pread/pwrite on a descriptor, never a shared offset  (io/file.c)
  *   mem      a growable in-memory file, for tests and fuzzing      (io/mem.c)
  *   overlay  4 KiB pages kept in memory over a read-only lower io  (io/overlay.c)
+ *   nbd      an export of an NBD server named by its URI, via libnbd (io/nbd.c)
  *
  * Callers use the vhdx_io_*() wrappers, never the methods directly: the
  * wrappers count operations and bytes per structure tag, turn short reads
@@ -252,5 +253,27 @@ const struct vhdx_io_callbacks *vhdx_io_callbacks_of(struct vhdx_io *io, void **
 int vhdx_io_overlay_new(struct vhdx_io *lower, struct vhdx_io **out);
 /** Number of 4 KiB pages held by an overlay. */
 size_t vhdx_io_overlay_pages(struct vhdx_io *io);
+
+/* NBD sources (io/nbd.c, io/uri.c) */
+
+/** True when PATH is an NBD URI (nbd://, nbds://, nbd+unix://, ...) rather than a file path. */
+bool vhdx_io_is_uri(const char *path);
+/**
+ * Opens the export URI names through libnbd; WRITABLE fails with EROFS on a
+ * read-only export.  Without libnbd: ENOTSUP saying so.  A server that has
+ * no such export gives ENOENT, other connection failures EIO, each with
+ * libnbd's message.
+ */
+int vhdx_io_nbd_open(const char *uri, bool writable, struct vhdx_io **out);
+/** Opens PATH as an NBD URI or a file (vhdx_io_nbd_open / vhdx_io_file_open). */
+int vhdx_io_open_path(const char *path, bool writable, struct vhdx_io **out);
+/**
+ * The URI of the export REL names relative to URI's export (its folder:
+ * the export name up to its last '/', or all of it when URI_IS_FOLDER),
+ * on the same server with the same query; '\\' counts as '/'.  A new
+ * string (the caller frees it), or NULL when REL is absolute, climbs above
+ * the top, URI is not an NBD URI, or memory ran out.
+ */
+char *vhdx_io_uri_resolve(const char *uri, const char *rel, bool uri_is_folder);
 
 #endif /* VHDX_IO_H */

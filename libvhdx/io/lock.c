@@ -106,7 +106,9 @@ static int open_file(const char *path, bool writable, bool regular_only, struct 
 		if (ret < 0)
 			return vhdx_err_prefix(ret, "%s: opening", path);
 	}
-	ret = vhdx_io_file_open_kind(path, writable, regular_only, out);
+	/* an NBD URI (io/nbd.c) is an export, not a file: no kind to judge, no lock to take */
+	ret = vhdx_io_is_uri(path) ? vhdx_io_open_path(path, writable, out)
+				   : vhdx_io_file_open_kind(path, writable, regular_only, out);
 	if (ret < 0 || !faults)
 		return ret;
 	return vhdx_io_fault_new(faults, *out, out);
