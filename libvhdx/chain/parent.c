@@ -315,7 +315,8 @@ int vhdx_parent_open(const struct vhdx_layer *child, const struct vhdx_open_opti
 			ret = vhdx_err_prefix(ret, "%s: opening parent candidate", child->path);
 			goto out;
 		}
-		if (ret == -ENOENT || ret == -ENOTDIR) {
+		if ((ret == -ENOENT || ret == -ENOTDIR) && !vhdx_io_is_uri(c.paths[i])) {
+			/* a server's own words (no such export) say more than "not found": kept below */
 			tried_add(&t, c.paths[i], "not found");
 			continue;
 		}
