@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "info.h"
+#include "parts.h"
 #include "image_internal.h"
 
 static void help(FILE *f)
@@ -17,7 +18,8 @@ static void help(FILE *f)
 	fprintf(f, "Usage: vhdx info [--json] [--log] IMAGE\n\n"
 		   "Shows the format, type, virtual size, block and sector sizes, disk id and,\n"
 		   "for each layer of the chain, its headers, region table, metadata items,\n"
-		   "log state, BAT block states and parent locator.\n\n"
+		   "log state, BAT block states and parent locator; and the disk's partitions\n"
+		   "(MBR or GPT: number, first byte, size, type, name, file system, label).\n\n"
 		   "  --json          machine-readable output\n"
 		   "  --log           also list every entry of the VHDX log's active sequence\n"
 		   "                  (log offset, sequence number, tail, length, descriptors)\n"
@@ -147,6 +149,9 @@ int cmd_info(int argc, char **argv)
 		}
 		report_end_list(&r);
 	}
+	/* the disk's partitions, when the whole chain could be read */
+	if (!chain_error)
+		tool_partitions_report(&r, img);
 	report_begin_list(&r, "layers");
 	for (unsigned i = 0; i < ch->n; i++)
 		print_layer(&r, ch->layers[i], i + 1 < ch->n ? ch->layers[i + 1] : NULL, i, show_log);
