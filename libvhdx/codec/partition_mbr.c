@@ -145,7 +145,7 @@ static int read_chain(const struct vhdx_part *ext, unsigned slot, vhdx_part_read
 		}
 		if (link == UINT64_MAX)
 			return 0;
-		if (link == 0 || link >= ext_n)
+		if (link >= ext_n)
 			return vhdx_err(EBADMSG,
 					"EBR at byte %" PRIu64 " entry %u (at byte %" PRIu64 "): the link to the next EBR (sector %" PRIu64
 					" of the extended partition) lies outside the extended partition (%" PRIu64 " sectors)",
