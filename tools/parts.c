@@ -88,7 +88,13 @@ int tool_partition_find(struct vhdx_image *img, const char *cmd, unsigned number
 	if (ret < 0)
 		return tool_lib_error(cmd, ret);
 	for (unsigned i = 0; i < t.count; i++) {
-		if (p[i].number == number && !(p[i].flags & VHDX_PARTITION_EXTENDED)) {
+		if (p[i].number == number && (p[i].flags & VHDX_PARTITION_EXTENDED)) {
+			free(p);
+			tool_error(cmd, "%s: partition %u is an extended partition: a container of the logical partitions "
+				   "(5 and up), not a volume", vhdx_layer_path(img, 0), number);
+			return EXIT_ERR;
+		}
+		if (p[i].number == number) {
 			*out = p[i];
 			free(p);
 			return EXIT_OK;
@@ -101,8 +107,8 @@ int tool_partition_find(struct vhdx_image *img, const char *cmd, unsigned number
 		tool_error(cmd, "%s: no partition %u: the disk has %s", vhdx_layer_path(img, 0), number,
 			   t.scheme == VHDX_SCHEME_NONE ? "no partition table" : "no partitions");
 	else
-		tool_error(cmd, "%s: no partition %u (extended partitions are containers); the %s table has: %s",
-			   vhdx_layer_path(img, 0), number, tool_scheme_name(t.scheme), have);
+		tool_error(cmd, "%s: no partition %u; the %s table has: %s", vhdx_layer_path(img, 0), number,
+			   tool_scheme_name(t.scheme), have);
 	return EXIT_ERR;
 }
 
