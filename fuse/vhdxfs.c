@@ -36,6 +36,7 @@ struct cfg {
 	int ignore_id;
 	int no_parent;
 	int salvage;
+	int nopartitions; /* -o nopartitions: no p1, p2, ... files */
 	unsigned max_depth;
 	unsigned max_read; /* -o max_read, also kept for libfuse's mount options */
 	int direct_io;     /* -o direct_io: the disk bypasses the kernel's page cache */
@@ -83,6 +84,7 @@ static const struct fuse_opt cfg_opts[] = {
 	CFG_OPT("ignore-id-mismatch", ignore_id, 1),
 	CFG_OPT("no-parent", no_parent, 1),
 	CFG_OPT("salvage", salvage, 1),
+	CFG_OPT("nopartitions", nopartitions, 1),
 	FUSE_OPT_KEY("parent-dir=", KEY_PARENT_DIR),
 	FUSE_OPT_KEY("path-map=", KEY_PATH_MAP),
 	FUSE_OPT_KEY("max-depth=", KEY_MAX_DEPTH),
@@ -123,6 +125,15 @@ static void help(void)
 "        MOUNTPOINT/disk             the whole virtual disk, one raw file whose\n"
 "                                    size is the virtual size; mode 0444, or\n"
 "                                    0644 with -o rw; owned by the mounting user\n"
+"        MOUNTPOINT/p1, p2, ...      one file per partition (MBR or GPT), numbered\n"
+"                                    as Linux numbers them (GPT entry index + 1;\n"
+"                                    MBR 1-4 primary, 5 and up logical; none for\n"
+"                                    an extended partition): exactly the\n"
+"                                    partition's bytes of disk, writable only\n"
+"                                    with -o rw.  The table is read at mount and,\n"
+"                                    on a rw mount, again when disk is flushed\n"
+"                                    (fsync, or close after writes) after a\n"
+"                                    write to disk, as partitioning tools do\n"
 "        MOUNTPOINT/.vhdxfs/stats    counters of this mount, \"key=value\" lines:\n"
 "                                    direct_io, read_ahead_kb (0: unknown),\n"
 "                                    reads, read_bytes, zero_copy_reads,\n"
@@ -178,6 +189,7 @@ static void help(void)
 "    -o salvage            read through bad VHD checksums and similar\n"
 "                          recoverable damage\n"
 "    -o max-depth=N        refuse chains longer than N layers (default 64)\n"
+"    -o nopartitions       no partition files p1, p2, ... (disk only)\n"
 "    -o faults=FILE        inject the I/O faults of the rules in FILE (one rule\n"
 "                          a line, e.g. 'op=read voff=1M+64K err=EIO'; the rule\n"
 "                          language is in libvhdx.h, 'fault injection').  A bad\n"
@@ -230,12 +242,15 @@ static void help(void)
 "        vhdxfs vm.vhdx /mnt/vhd\n"
 "        cp --sparse=always /mnt/vhd/disk vm.raw\n"
 "\n"
-"    Loop-mount the partitions inside it (read-only), then clean up:\n"
+"    Mount the file systems of its partitions in one step (vhdx mount uses\n"
+"    vhdxfs and the partition files):\n"
+"        vhdx mount vm.vhdx /mnt/vm; ls /mnt/vm/p2; vhdx umount /mnt/vm\n"
+"\n"
+"    Loop-mount one partition by hand (read-only), then clean up:\n"
 "        vhdxfs vm.vhdx /mnt/vhd\n"
-"        dev=$(losetup -r -P --show -f /mnt/vhd/disk)\n"
-"        mount -o ro ${dev}p1 /mnt/part\n"
+"        mount -o ro,loop /mnt/vhd/p2 /mnt/part\n"
 "        ...\n"
-"        umount /mnt/part; losetup -d $dev; fusermount3 -u /mnt/vhd\n"
+"        umount /mnt/part; fusermount3 -u /mnt/vhd\n"
 "\n"
 "    Mount a checkpoint whose parents were moved to another folder:\n"
 "        vhdxfs -o parent-dir=/backup/vms vm_1234.avhdx /mnt/vhd\n"
@@ -656,6 +671,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "vhdxfs: out of memory\n");
 		goto out_img;
 	}
+	/* the partition files (a damaged table: a warning, and disk alone) */
+	if (!c.nopartitions && vhdxfs_parts_init(&fs) < 0) {
+		fprintf(stderr, "vhdxfs: out of memory\n");
+		goto out_stats;
+	}
 	fs.rw = c.rw != 0;
 	fs.max_read = c.max_read;
 	fs.direct_io = c.direct_io != 0;
@@ -698,6 +718,7 @@ out_session:
 	if (fs.close_ret < 0)
 		status = 1;
 out_stats:
+	vhdxfs_parts_free(&fs);
 	vhdxfs_stats_free(&fs);
 out_img:
 	if (fs.img && vhdx_close(fs.img) < 0) {
