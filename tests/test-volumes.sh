@@ -159,6 +159,25 @@ echo x | dd of="$T/mnt/p5" conv=notrunc 2> /dev/null && fail "a write to p5 of a
 fuse_unmount "$T/mnt"
 pass "p5 is spliced from the image file (zero_copy_reads $before -> $after) and read-only"
 
+# ---- a rw mount: writes through pN reach disk (and its cache), a new table is re-read after a flush
+make_gpt "$T/rw.raw" 512 5
+"$VHDX" convert -f raw "$T/rw.raw" "$T/rw.vhdx" --force > /dev/null || fail "convert"
+fuse_mount "$T/mnt" "$T/rw.vhdx" -o rw
+p2_off=$("$VHDX" info --json "$T/rw.vhdx" | jq -r '.partitions.entries[] | select(.number == 2) | .first_byte')
+cat "$T/mnt/disk" > /dev/null # the disk's pages are cached now
+head -c 8192 /dev/urandom > "$T/chunk"
+dd if="$T/chunk" of="$T/mnt/p2" bs=4096 seek=3 conv=notrunc,fsync 2> /dev/null || fail "write to p2 of a rw mount"
+cmp "$T/chunk" <(tail -c +$((p2_off + 3 * 4096 + 1)) "$T/mnt/disk" | head -c 8192) || fail "disk does not show the write to p2"
+echo x | dd of="$T/mnt/p2" bs=1 seek=$((256 * 1024)) conv=notrunc 2> "$T/dd.err" && fail "a write past the end of p2 succeeded"
+grep -q "No space left on device" "$T/dd.err" || fail "write past the end of p2: $(cat "$T/dd.err")"
+sgdisk -d 5 -n 9:0:+1M "$T/mnt/disk" > "$T/sgdisk.out" 2>&1 || fail "sgdisk on the mounted disk: $(cat "$T/sgdisk.out")"
+sleep 1.2 # the entry timeout of partition names on a rw mount
+expect_eq "partition files after a new table" "$(ls "$T/mnt" | grep '^p' | sort -V | tr '\n' ' ')" "p1 p2 p3 p4 p9 "
+fuse_unmount "$T/mnt"
+"$VHDX" convert -O raw "$T/rw.vhdx" "$T/rw2.raw" > /dev/null || fail "convert"
+cmp "$T/chunk" <(tail -c +$((p2_off + 3 * 4096 + 1)) "$T/rw2.raw" | head -c 8192) || fail "the write to p2 is not in the image"
+pass "rw: writes to p2 land in the image and in disk's view, stop at its end; a new table shows p9 after sgdisk"
+
 # ---- -o nopartitions
 fuse_mount "$T/mnt" "$T/mbr.vhdx" -o nopartitions
 [ -z "$(ls "$T/mnt" | grep '^p')" ] || fail "-o nopartitions still shows partition files"
