@@ -659,10 +659,9 @@ int cmd_umount(int argc, char **argv)
 		out = NULL;
 		n_done++;
 		if (fuse_fs) {
-			/* an ntfs-3g or fuse2fs daemon still holds its partition file until it ends */
-			const char *daemon = !strcmp(m[i].fstype, "fuseblk") || strstr(m[i].fstype, "ntfs") ? "ntfs-3g" : "fuse2fs";
-
-			for (int k = 0; k < 200 && mnt_daemon_pid(daemon, m[i].target); k++)
+			/* an ntfs-3g or fuse2fs daemon holds its partition file until it has ended */
+			for (int k = 0; k < 200 && (mnt_daemon_pid("ntfs-3g", m[i].target) ||
+						    mnt_daemon_pid("fuse2fs", m[i].target)); k++)
 				mnt_sleep_ms(50);
 		}
 		if (json)
@@ -706,7 +705,15 @@ int cmd_umount(int argc, char **argv)
 	if (disk_mounted) {
 		char *argv_f[] = { (char *)"fusermount3", (char *)"-u", disk, NULL };
 
-		if (mnt_run(argv_f, &out) != 0) {
+		int ret = mnt_run(argv_f, &out);
+
+		/* a daemon of a file system above may take a moment to let go of its partition file */
+		for (int k = 0; ret != 0 && k < 20; k++) {
+			mnt_sleep_ms(100);
+			free(out);
+			ret = mnt_run(argv_f, &out);
+		}
+		if (ret != 0) {
 			tool_error("umount", "fusermount3 -u %s failed: %s", disk, out ? out : "");
 			goto out_json;
 		}
