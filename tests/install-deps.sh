@@ -27,6 +27,7 @@ VHDX_DEB_PACKAGES=(
 	qemu-utils libvhdi-utils xz-utils e2fsprogs ntfs-3g fio valgrind clang
 	openssl python3
 	nbdkit nbdkit-plugin-dev libnbd-bin
+	gdisk fdisk jq util-linux
 )
 
 install_deps() {
