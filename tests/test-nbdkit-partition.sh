@@ -13,14 +13,7 @@ nbdkit --filter=partition null --help > /dev/null 2>&1 || skip "nbdkit's partiti
 cd "$T"
 
 # A sanitizer build's plugin needs the ASan runtime preloaded into nbdkit (as in test-nbdkit.sh).
-NBDKIT_ENV=() RUN_PREFIX=
-if grep -Eq '^SAN_CFLAGS = .*sanitize' "$top_builddir/Makefile" 2>/dev/null; then
-	cc=$(sed -n 's/^CC = //p' "$top_builddir/Makefile")
-	f=$($cc -print-file-name=libasan.so 2>/dev/null)
-	[ -f "$f" ] || skip "sanitizer build: cannot find libasan.so of '$cc' to preload into nbdkit"
-	NBDKIT_ENV=(env "LD_PRELOAD=$f" "ASAN_OPTIONS=detect_leaks=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}")
-	RUN_PREFIX="unset LD_PRELOAD; ASAN_OPTIONS='${ASAN_OPTIONS:-}'; "
-fi
+nbdkit_sanitizer_env
 
 # serve_partition IMAGE N OUT: partition N of IMAGE through the filter, copied to OUT
 serve_partition() {

@@ -20,6 +20,9 @@
 
 #define MNT_DISK_DIR ".disk"
 
+/** The whole contents of PATH, NUL-terminated (*LEN: bytes before it; may be NULL), or NULL with errno. */
+char *mnt_read_all(const char *path, size_t *len);
+
 /** Sleeps MS milliseconds. */
 void mnt_sleep_ms(unsigned ms);
 

@@ -37,8 +37,7 @@ void mnt_sleep_ms(unsigned ms)
 		;
 }
 
-/* The whole contents of PATH (NUL-terminated) or NULL. */
-static char *read_all(const char *path, size_t *len_out)
+char *mnt_read_all(const char *path, size_t *len_out)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	size_t len = 0, cap = 0;
@@ -55,6 +54,7 @@ static char *read_all(const char *path, size_t *len_out)
 			if (!p) {
 				free(buf);
 				close(fd);
+				errno = ENOMEM;
 				return NULL;
 			}
 			buf = p;
@@ -63,7 +63,15 @@ static char *read_all(const char *path, size_t *len_out)
 		n = read(fd, buf + len, cap - len - 1);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0)
+		if (n < 0) {
+			int e = errno;
+
+			free(buf);
+			close(fd);
+			errno = e;
+			return NULL;
+		}
+		if (n == 0)
 			break;
 		len += (size_t)n;
 	}
@@ -147,7 +155,7 @@ void mnt_list_free(struct mnt_entry *m, size_t n)
 
 int mnt_list(const char *dir, struct mnt_entry **out, size_t *n_out)
 {
-	char *info = read_all("/proc/self/mountinfo", NULL), *line, *save = NULL;
+	char *info = mnt_read_all("/proc/self/mountinfo", NULL), *line, *save = NULL;
 	size_t dlen = strlen(dir), n = 0;
 	struct mnt_entry *m = NULL;
 
@@ -235,7 +243,7 @@ int mnt_loops(const char *prefix, char ***devs, char ***files, size_t *n_out)
 		if (strncmp(e->d_name, "loop", 4) != 0 || !isdigit((unsigned char)e->d_name[4]))
 			continue;
 		snprintf(path, sizeof path, "/sys/block/%s/loop/backing_file", e->d_name);
-		back = read_all(path, &len);
+		back = mnt_read_all(path, &len);
 		if (!back)
 			continue;
 		while (len && back[len - 1] == '\n')
@@ -273,7 +281,7 @@ static void proc_comm(const char *pid, char *buf, size_t len)
 	char path[300], *s;
 
 	snprintf(path, sizeof path, "/proc/%s/comm", pid);
-	s = read_all(path, NULL);
+	s = mnt_read_all(path, NULL);
 	snprintf(buf, len, "%s", s ? s : "?");
 	free(s);
 	buf[strcspn(buf, "\n")] = '\0';
@@ -293,7 +301,7 @@ static bool serves_dir(const char *pid, const char *dir, size_t dlen)
 	bool yes = false;
 
 	snprintf(path, sizeof path, "/proc/%s/cmdline", pid);
-	s = read_all(path, &len);
+	s = mnt_read_all(path, &len);
 	for (size_t i = 0; s && i < len; i += strlen(s + i) + 1)
 		yes |= under(s + i, dir, dlen);
 	free(s);
@@ -360,7 +368,7 @@ int mnt_holders(const char *dir, char **report)
 			char *maps;
 
 			snprintf(path, sizeof path, "/proc/%s/maps", e->d_name);
-			maps = read_all(path, NULL);
+			maps = mnt_read_all(path, NULL);
 			for (char *l = maps ? strtok(maps, "\n") : NULL; l; l = strtok(NULL, "\n")) {
 				char *p = strchr(l, '/');
 
@@ -409,7 +417,7 @@ pid_t mnt_daemon_pid(const char *name, const char *path)
 		if (strcmp(comm, name) != 0)
 			continue;
 		snprintf(file, sizeof file, "/proc/%s/cmdline", e->d_name);
-		s = read_all(file, &len);
+		s = mnt_read_all(file, &len);
 		for (size_t i = 0; s && i < len; i += strlen(s + i) + 1)
 			if (!strcmp(s + i, path))
 				found = (pid_t)atoi(e->d_name);
