@@ -117,3 +117,28 @@ loop_attach dev "$D/.disk/p2" -r || fail "losetup: $(cat "$T/losetup.err")"
 grep -qF "detached $dev ($D/.disk/p2)" "$T/umount.out" || fail "umount did not detach $dev: $(cat "$T/umount.out")"
 nothing_left "umount of a half-made mount"
 pass "a half-made mount (vhdxfs, $dev, empty folders) is cleaned up by vhdx umount"
+
+# ---- --faults: a read error under p2's superblock fails its mount (exit 3), the rest stays mounted
+p2=$("$VHDX" info --json "$T/child.avhdx" | jq -r '.partitions.entries[] | select(.number == 2) | .first_byte')
+printf 'op=read voff=%d+4096 err=EIO\n' $((p2 + 1024)) > "$T/rules"
+"$VHDX" mount --faults "$T/rules" "$T/child.avhdx" "$D" > "$T/mount.out" 2>&1
+expect_eq "exit status of vhdx mount with a failing partition" "$?" 3
+grep -qF "  p2: FAILED: mount -t ext4 -o ro,noload /dev/loop" "$T/mount.out" || fail "report: $(cat "$T/mount.out")"
+grep -qF "  p1: ntfs \"WinData\" mounted on $D/p1 (ntfs-3g)" "$T/mount.out" || fail "report: $(cat "$T/mount.out")"
+[ -d "$D/p2" ] && fail "$D/p2 left behind by the failed mount"
+cmp "$T/b.bin" "$D/p1/small.bin" || fail "p1 unreadable"
+"$VHDX" umount "$D" > "$T/umount.out" 2>&1 || fail "vhdx umount exited $?: $(cat "$T/umount.out")"
+nothing_left "umount after a failed partition mount"
+pass "--faults: p2's mount fails with the loop device detached (exit 3), p1 stays mounted; umount cleans up"
+
+# ---- a file system on the whole disk (no partition table): DIR/disk
+if [ -f "$CONFORMANCE/MANIFEST.tsv" ]; then
+	img=$(conformance_image qemu-ext2.vhd)
+	"$VHDX" mount --json "$img" "$D" > "$T/mount.json" || fail "vhdx mount of a whole-disk ext2 exited $?: $(cat "$T/mount.json")"
+	expect_eq "whole-disk volume" "$(jq -c '[.volumes[] | [.number, .fs, .label, .mountpoint]]' "$T/mount.json")" \
+		"[[0,\"ext2\",\"ext2_test\",\"$D/disk\"]]"
+	[ -d "$D/disk/lost+found" ] || fail "the whole-disk ext2 is not mounted at $D/disk: $(ls -a "$D/disk")"
+	"$VHDX" umount "$D" > "$T/umount.out" 2>&1 || fail "vhdx umount exited $?: $(cat "$T/umount.out")"
+	nothing_left "umount of a whole-disk volume"
+	pass "a file system on the whole disk (qemu-ext2.vhd) is mounted at DIR/disk"
+fi

@@ -276,7 +276,7 @@ static void mount_help(FILE *f)
 
 /* The report of `vhdx mount`, text or JSON. */
 static void mount_report(bool json, const char *image, const char *dir, bool rw, const char *disk_note,
-			 struct vol *vols, unsigned n)
+			 const char *table_note, struct vol *vols, unsigned n)
 {
 	struct report r;
 
@@ -284,6 +284,8 @@ static void mount_report(bool json, const char *image, const char *dir, bool rw,
 		printf("%s: vhdxfs (%s) on %s/%s\n", image, rw ? "read-write" : "read-only", dir, MNT_DISK_DIR);
 		if (disk_note)
 			printf("  partition table: %s\n", disk_note);
+		if (table_note && *table_note)
+			printf("  partition table note: %s\n", table_note);
 		for (unsigned i = 0; i < n; i++) {
 			const struct vol *v = &vols[i];
 			const char *name = v->number ? NULL : "disk";
@@ -308,6 +310,7 @@ static void mount_report(bool json, const char *image, const char *dir, bool rw,
 	report_str(&r, "vhdxfs", MNT_DISK_DIR);
 	if (disk_note)
 		report_str(&r, "partition_table_error", disk_note);
+	report_str(&r, "partition_table_note", table_note ? table_note : "");
 	report_begin_list(&r, "volumes");
 	for (unsigned i = 0; i < n; i++) {
 		const struct vol *v = &vols[i];
@@ -362,7 +365,7 @@ int cmd_mount(int argc, char **argv)
 	};
 	struct tool_open to;
 	struct vhdx_image *img = NULL;
-	struct vhdx_partition_table t;
+	struct vhdx_partition_table t = { 0 };
 	struct vhdx_partition *parts = NULL;
 	struct vol *vols = NULL;
 	char *image = NULL, *dir = NULL, *vhdxfs = NULL, *out = NULL, *table_err = NULL, *faults = NULL;
@@ -506,7 +509,7 @@ int cmd_mount(int argc, char **argv)
 		failed += vols[i].failed;
 	status = failed || table_err ? EXIT_PROBLEMS : EXIT_OK;
 report:
-	mount_report(json, image, dir, rw, table_err, vols, n_vols);
+	mount_report(json, image, dir, rw, table_err, t.note, vols, n_vols);
 out:
 	for (unsigned i = 0; vols && i < n_vols; i++)
 		free(vols[i].why);

@@ -28,7 +28,7 @@ void mnt_sleep_ms(unsigned ms);
 
 /**
  * Runs ARGV (searched in PATH) with stdin /dev/null; its stdout and stderr
- * together, newlines as ';', into *OUT (malloc'd; OUT may be NULL).  The
+ * together (their first paragraph), newlines as ';', into *OUT (malloc'd; OUT may be NULL).  The
  * exit status (128 + signal when killed), or -errno when it cannot start.
  */
 int mnt_run(char *const *argv, char **out);

@@ -113,6 +113,10 @@ int mnt_run(char *const *argv, char **out)
 		ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
 		size_t len = n > 0 ? (size_t)n : 0;
 
+		/* the first paragraph: what went wrong, not a usage text after it */
+		for (size_t i = 0; i + 1 < len; i++)
+			if (buf[i] == '\n' && buf[i + 1] == '\n')
+				len = i;
 		while (len && (buf[len - 1] == '\n' || buf[len - 1] == ' '))
 			len--;
 		buf[len] = '\0';

@@ -143,7 +143,8 @@ int vhdx_gpt_entries_decode(const uint8_t *array, const struct vhdx_gpt_header *
  * else the backup at the end of the disk (T->from_backup, and T->note says
  * what was wrong with the primary); MBR: primaries and logicals.  With
  * PROBE, each partition's first bytes (and, without a table, the disk's)
- * are probed for a file system (fs_probe.c).  *T is filled (free it with
+ * are probed for a file system (fs_probe.c; a partition that cannot be
+ * read is only said in T->note).  *T is filled (free it with
  * vhdx_part_table_free, also after a failure).  No table at all is not an
  * error: scheme VHDX_PART_NONE.  0 or -errno with a message naming the
  * structure and byte offset.

@@ -221,13 +221,18 @@ int vhdx_part_table_read(vhdx_part_read_fn read, void *arg, uint64_t disk_size, 
 		goto out;
 	for (unsigned i = 0; i < t->n; i++) {
 		struct vhdx_part *p = &t->parts[i];
+		char text[sizeof t->note];
 
 		if (p->flags & VHDX_PART_F_EXTENDED)
 			continue;
-		ret = probe(read, arg, p->start, p->size, buf, p->fs, p->label);
-		if (ret < 0)
-			goto out;
+		/* a volume that cannot be read is no reason to hide the table: say so, nothing found */
+		if (probe(read, arg, p->start, p->size, buf, p->fs, p->label) < 0) {
+			snprintf(text, sizeof text, "partition %u: %s", p->number, vhdx_errmsg());
+			note_add(t, text);
+			vhdx_err_clear();
+		}
 	}
+	ret = 0;
 out:
 	free(buf);
 	return ret;

@@ -498,6 +498,27 @@ static void test_ntfs_label(void **state)
 	vhdx_part_table_free(&t);
 }
 
+/* A disk whose bytes [3 MiB, 5 MiB) cannot be read (partition 3 of make_gpt_disk). */
+static int bad_read(void *arg, void *buf, size_t len, uint64_t off)
+{
+	if (off < 5 * MiB && off + len > 3 * MiB)
+		return vhdx_err(EIO, "read error at byte %llu", (unsigned long long)off);
+	return mem_read(arg, buf, len, off);
+}
+
+static void test_probe_read_error(void **state)
+{
+	struct vhdx_part_table t;
+
+	(void)state;
+	make_gpt_disk(512, 16 * MiB);
+	assert_int_equal(vhdx_part_table_read(bad_read, NULL, disk_len, 512, true, &t), 0);
+	check_gpt(&t, 512, 16 * MiB);
+	assert_string_equal(t.note, "partition 3: reading the first bytes of the volume at byte 3145728: read error at byte 3145728");
+	assert_string_equal(t.parts[1].fs, "");
+	vhdx_part_table_free(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -505,6 +526,7 @@ int main(void)
 		cmocka_unit_test(test_mbr_damage),   cmocka_unit_test(test_gpt_512_4096),
 		cmocka_unit_test(test_gpt_backup),   cmocka_unit_test(test_gpt_damage),
 		cmocka_unit_test(test_fs_probe),     cmocka_unit_test(test_ntfs_label),
+		cmocka_unit_test(test_probe_read_error),
 	};
 	int ret = cmocka_run_group_tests(tests, NULL, NULL);
 
