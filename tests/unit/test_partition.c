@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "lib/unit.h"
 #include "codec/endian.h"
@@ -519,6 +520,86 @@ static void test_probe_read_error(void **state)
 	vhdx_part_table_free(&t);
 }
 
+/*
+ * The public call on a real image: the MBR disk written into a new VHDX,
+ * read with the caller's struct sizes (a shorter, older vhdx_partition
+ * keeps its stride and nothing past it is touched), MAX smaller than the
+ * count, and a bad struct_size.
+ */
+static void test_vhdx_partitions(void **state)
+{
+	char dir[] = "/tmp/test_partition.XXXXXX", path[64];
+	struct vhdx_create_options co;
+	struct vhdx_open_options oo;
+	struct vhdx_partition_table pt;
+	struct vhdx_partition parts[8];
+	const size_t old_size = offsetof(struct vhdx_partition, type_name);
+	uint8_t old[8][offsetof(struct vhdx_partition, type_name) + 16];
+	struct vhdx_image *img;
+	const uint64_t sectors[] = { 0, 32768, 32768 + 10240, 32768 + 20480 };
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof path, "%s/mbr.vhdx", dir);
+	make_mbr_disk();
+	vhdx_create_options_init(&co);
+	co.virtual_size = disk_len;
+	co.block_size = 1 << 20;
+	assert_int_equal(vhdx_create(path, &co), 0);
+	vhdx_open_options_init(&oo);
+	oo.flags = VHDX_OPEN_RDWR;
+	assert_int_equal(vhdx_open(path, &oo, &img), 0);
+	for (unsigned i = 0; i < 4; i++)
+		assert_int_equal(vhdx_pwrite(img, disk + sectors[i] * 512, 512, sectors[i] * 512), 512);
+	assert_int_equal(vhdx_close(img), 0);
+	assert_int_equal(vhdx_open(path, NULL, &img), 0);
+
+	memset(&pt, 0, sizeof pt);
+	pt.struct_size = sizeof pt;
+	memset(parts, 0, sizeof parts);
+	parts[0].struct_size = sizeof parts[0];
+	assert_int_equal(vhdx_partitions(img, &pt, parts, 8), 6);
+	assert_int_equal(pt.scheme, VHDX_SCHEME_MBR);
+	assert_int_equal(pt.count, 6);
+	assert_int_equal(pt.mbr_signature, 0x12345678u);
+	assert_int_equal(parts[5].number, 7);
+	assert_int_equal(parts[5].struct_size, sizeof parts[0]);
+	assert_int_equal(parts[5].offset, (32768ull + 20480 + 2048) * 512);
+	assert_string_equal(parts[0].type_name, "HPFS/NTFS/exFAT");
+	assert_true(parts[0].flags & VHDX_PARTITION_BOOTABLE);
+	assert_string_equal(parts[2].kind, "extended");
+	assert_true(parts[3].flags & VHDX_PARTITION_LOGICAL);
+
+	/* MAX below the count: the count, MAX entries filled */
+	memset(parts, 0, sizeof parts);
+	parts[0].struct_size = sizeof parts[0];
+	assert_int_equal(vhdx_partitions(img, &pt, parts, 2), 6);
+	assert_int_equal(parts[1].number, 2);
+	assert_int_equal(parts[2].number, 0);
+
+	/* an older, shorter struct: its stride, nothing past it written */
+	memset(old, 0xEE, sizeof old);
+	memcpy(old[0], &old_size, sizeof old_size);
+	assert_int_equal(vhdx_partitions(img, &pt, (struct vhdx_partition *)(void *)old[0], 4), 6);
+	for (unsigned i = 0; i < 4; i++) {
+		struct vhdx_partition got;
+
+		memset(&got, 0, sizeof got);
+		memcpy(&got, (uint8_t *)old + i * old_size, old_size);
+		assert_int_equal(got.struct_size, old_size);
+		assert_int_equal(got.number, i < 3 ? i + 1 : 5);
+	}
+	for (size_t b = 4 * old_size; b < sizeof old; b++)
+		assert_int_equal(((uint8_t *)old)[b], 0xEE);
+
+	assert_fails(vhdx_partitions(img, &pt, NULL, 1), -EINVAL, "vhdx_partitions");
+	parts[0].struct_size = 4;
+	assert_fails(vhdx_partitions(img, &pt, parts, 1), -EINVAL, "parts[0].struct_size 4 is too small");
+	assert_int_equal(vhdx_close(img), 0);
+	unlink(path);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -526,7 +607,7 @@ int main(void)
 		cmocka_unit_test(test_mbr_damage),   cmocka_unit_test(test_gpt_512_4096),
 		cmocka_unit_test(test_gpt_backup),   cmocka_unit_test(test_gpt_damage),
 		cmocka_unit_test(test_fs_probe),     cmocka_unit_test(test_ntfs_label),
-		cmocka_unit_test(test_probe_read_error),
+		cmocka_unit_test(test_probe_read_error), cmocka_unit_test(test_vhdx_partitions),
 	};
 	int ret = cmocka_run_group_tests(tests, NULL, NULL);
 
