@@ -127,9 +127,12 @@ grep -qF "  p2: FAILED: mount -t ext4 -o ro,noload /dev/loop" "$T/mount.out" || 
 grep -qF "  p1: ntfs \"WinData\" mounted on $D/p1 (ntfs-3g)" "$T/mount.out" || fail "report: $(cat "$T/mount.out")"
 [ -d "$D/p2" ] && fail "$D/p2 left behind by the failed mount"
 cmp "$T/b.bin" "$D/p1/small.bin" || fail "p1 unreadable"
-"$VHDX" umount "$D" > "$T/umount.out" 2>&1 || fail "vhdx umount exited $?: $(cat "$T/umount.out")"
+"$VHDX" umount "$D" > "$T/umount.out" 2>&1
+expect_eq "exit status of vhdx umount after I/O errors" "$?" 3
+grep -qE "^vhdx umount: $D: vhdxfs returned [0-9]+ I/O errors? to the file systems while mounted \(last: EIO: .*injected EIO \(fault rule 1; virtual disk bytes" "$T/umount.out" ||
+	fail "umount does not report the I/O errors: $(cat "$T/umount.out")"
 nothing_left "umount after a failed partition mount"
-pass "--faults: p2's mount fails with the loop device detached (exit 3), p1 stays mounted; umount cleans up"
+pass "--faults: p2's mount fails with the loop device detached (exit 3), p1 stays mounted; umount cleans up and reports the I/O errors (exit 3)"
 
 # ---- a file system on the whole disk (no partition table): DIR/disk
 if [ -f "$CONFORMANCE/MANIFEST.tsv" ]; then

@@ -249,7 +249,7 @@ static void add_opt(char **argv, int *n, const char *name, const char *value)
 
 static void mount_help(FILE *f)
 {
-	fprintf(f, "Usage: vhdx mount [--rw] [--json] [--faults FILE] [CHAIN OPTIONS] IMAGE DIR\n\n"
+	fprintf(f, "Usage: vhdx mount [--rw] [--json] [--faults FILE [--fault-log FILE]] [CHAIN OPTIONS] IMAGE DIR\n\n"
 		   "Mounts every file system of the disk IMAGE (its partitions, or a volume on the\n"
 		   "whole disk) under DIR in one step:\n"
 		   "  DIR/.disk       vhdxfs: .disk/disk is the whole disk, .disk/p1... each partition\n"
@@ -267,6 +267,8 @@ static void mount_help(FILE *f)
 		   "  --rw            mount the file systems writable; only the chain's leaf is written\n"
 		   "  --json          report what was mounted where as JSON\n"
 		   "  --faults FILE   inject the I/O faults of FILE into vhdxfs (-o faults=FILE)\n"
+		   "  --fault-log FILE  vhdxfs writes the rules' hit counts and every injected fault\n"
+		   "                  to FILE when it ends (-o fault-log=FILE)\n"
 		   "  --vhdxfs PATH   the vhdxfs program (default: beside vhdx, then $VHDXFS, then PATH)\n"
 		   "  -h, --help      this text\n\n"
 		   "Exit status: 0 every file system found was mounted (or skipped as above),\n"
@@ -353,11 +355,12 @@ static bool dir_empty(const char *dir)
 
 int cmd_mount(int argc, char **argv)
 {
-	enum { OPT_RW = OPT__NEXT, OPT_FAULTS, OPT_VHDXFS };
+	enum { OPT_RW = OPT__NEXT, OPT_FAULTS, OPT_FAULT_LOG, OPT_VHDXFS };
 	static const struct option longopts[] = {
 		{ "rw", no_argument, NULL, OPT_RW },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "faults", required_argument, NULL, OPT_FAULTS },
+		{ "fault-log", required_argument, NULL, OPT_FAULT_LOG },
 		{ "vhdxfs", required_argument, NULL, OPT_VHDXFS },
 		{ "help", no_argument, NULL, 'h' },
 		TOOL_OPEN_LONGOPTS,
@@ -369,6 +372,7 @@ int cmd_mount(int argc, char **argv)
 	struct vhdx_partition *parts = NULL;
 	struct vol *vols = NULL;
 	char *image = NULL, *dir = NULL, *vhdxfs = NULL, *out = NULL, *table_err = NULL, *faults = NULL;
+	char *fault_log = NULL;
 	const char *vhdxfs_opt = NULL;
 	char disk[PATH_MAX], *vargv[16 + 4 * 65];
 	bool rw = false, json = false, root = geteuid() == 0;
@@ -387,6 +391,7 @@ int cmd_mount(int argc, char **argv)
 		case OPT_RW: rw = true; break;
 		case OPT_JSON: json = true; break;
 		case OPT_FAULTS: faults = optarg; break;
+		case OPT_FAULT_LOG: fault_log = optarg; break;
 		case OPT_VHDXFS: vhdxfs_opt = optarg; break;
 		case 'h': mount_help(stdout); return EXIT_OK;
 		default: mount_help(stderr); return EXIT_USAGE;
@@ -466,6 +471,8 @@ int cmd_mount(int argc, char **argv)
 	}
 	if (faults)
 		add_opt(vargv, &vn, "faults", faults);
+	if (fault_log)
+		add_opt(vargv, &vn, "fault-log", fault_log);
 	vargv[vn++] = image;
 	vargv[vn++] = disk;
 	vargv[vn] = NULL;
@@ -537,7 +544,10 @@ static void umount_help(FILE *f)
 		   "undo is found in the kernel's tables, so this also cleans up after a killed\n"
 		   "'vhdx mount' or a killed vhdxfs.  While a process holds anything under DIR\n"
 		   "(a shell's current folder, an open file) nothing is changed: the processes\n"
-		   "are named (like fuser -vm) and the exit status is 1.\n\n"
+		   "are named (like fuser -vm) and the exit status is 1.  When vhdxfs returned\n"
+		   "I/O errors to the file systems while mounted (a file system's unmount\n"
+		   "succeeds even when its last writes failed), everything is still unmounted,\n"
+		   "the errors are reported and the exit status is 3.\n\n"
 		   "  --json          report what was undone as JSON\n"
 		   "  -h, --help      this text\n");
 }
@@ -570,6 +580,31 @@ static void free_strv(char **v, size_t n)
 	free(v);
 }
 
+/*
+ * The I/O errors vhdxfs returned to the kernel while mounted (the "errors"
+ * and "last_error" lines of DIR/.disk/.vhdxfs/stats): a file system's
+ * unmount succeeds even when its last writes failed, so this is where they
+ * show.  The count, the last message in *LAST (malloc'd or NULL); 0 when
+ * the stats cannot be read (vhdxfs gone).
+ */
+static unsigned long vhdxfs_errors(const char *disk, char **last)
+{
+	char path[PATH_MAX + 32], *s, *line, *save = NULL;
+	unsigned long n = 0;
+
+	*last = NULL;
+	snprintf(path, sizeof path, "%s/.vhdxfs/stats", disk);
+	s = mnt_read_all(path, NULL);
+	for (line = s ? strtok_r(s, "\n", &save) : NULL; line; line = strtok_r(NULL, "\n", &save)) {
+		if (!strncmp(line, "errors=", 7))
+			n = strtoul(line + 7, NULL, 10);
+		else if (!strncmp(line, "last_error=", 11) && line[11])
+			*last = strdup(line + 11);
+	}
+	free(s);
+	return n;
+}
+
 static int cmp_id_desc(const void *a, const void *b)
 {
 	const struct mnt_entry *x = a, *y = b;
@@ -585,7 +620,8 @@ int cmd_umount(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct mnt_entry *m = NULL;
-	char **loops = NULL, **files = NULL, *dir = NULL, *holders = NULL, *out = NULL;
+	char **loops = NULL, **files = NULL, *dir = NULL, *holders = NULL, *out = NULL, *last_error = NULL;
+	unsigned long io_errors = 0;
 	char disk[PATH_MAX], prefix[PATH_MAX + 2];
 	size_t n_m = 0, n_loops = 0, n_done = 0;
 	bool json = false, disk_mounted = false, disk_existed;
@@ -705,6 +741,8 @@ int cmd_umount(int argc, char **argv)
 			printf("detached %s (%s)\n", loops[i], files[i]);
 	}
 	/* vhdxfs last, and wait for it: the image is closed (and flushed) when we return */
+	if (disk_mounted)
+		io_errors = vhdxfs_errors(disk, &last_error);
 	if (disk_mounted) {
 		char *argv_f[] = { (char *)"fusermount3", (char *)"-u", disk, NULL };
 
@@ -731,11 +769,19 @@ int cmd_umount(int argc, char **argv)
 	}
 	remove_dirs(dir);
 	status = EXIT_OK;
+	if (io_errors) {
+		/* everything is unmounted, but a file system may not hold all it wrote: say so */
+		tool_error("umount", "%s: vhdxfs returned %lu I/O error%s to the file systems while mounted (last: %s); "
+			   "what they wrote last may be missing",
+			   dir, io_errors, io_errors == 1 ? "" : "s", last_error ? last_error : "?");
+		status = EXIT_PROBLEMS;
+	}
 out_json:
 	if (json) {
 		report_end_list(&r);
-		report_bool(&r, "vhdxfs_unmounted", disk_mounted && status == EXIT_OK);
-		report_u64(&r, "loops_detached", status == EXIT_OK ? n_loops : 0);
+		report_bool(&r, "vhdxfs_unmounted", disk_mounted && status != EXIT_ERR);
+		report_u64(&r, "loops_detached", status != EXIT_ERR ? n_loops : 0);
+		report_u64(&r, "io_errors", io_errors);
 		report_end(&r);
 		report_finish(&r);
 	}
@@ -744,6 +790,7 @@ out:
 	free_strv(files, n_loops);
 	mnt_list_free(m, n_m);
 	free(holders);
+	free(last_error);
 	free(out);
 	free(dir);
 	return status;
