@@ -228,8 +228,16 @@ static void vol_plan(struct vol *v, const struct vhdx_partition *p, const char *
 	(void)dir;
 }
 
-/* Appends "-o NAME=VALUE" (VALUE escaped for libfuse) to ARGV at *N. */
-static void add_opt(char **argv, int *n, const char *name, const char *value)
+/* The command line of vhdxfs: its words, and the ones made for it (freed by argv_free). */
+struct vargv {
+	char *w[16 + 4 * 65];
+	int n;
+	char *made[4 * 65 + 8];
+	int n_made;
+};
+
+/* Appends "-o NAME=VALUE" (VALUE escaped for libfuse; no "=VALUE" when NULL) to A. */
+static void add_opt(struct vargv *a, const char *name, const char *value)
 {
 	size_t len = strlen(name) + 2 * (value ? strlen(value) : 0) + 2;
 	char *s = malloc(len), *o;
@@ -243,8 +251,16 @@ static void add_opt(char **argv, int *n, const char *name, const char *value)
 		*o++ = *value;
 	}
 	*o = '\0';
-	argv[(*n)++] = (char *)"-o";
-	argv[(*n)++] = s;
+	a->made[a->n_made++] = s;
+	a->w[a->n++] = (char *)"-o";
+	a->w[a->n++] = s;
+}
+
+static void argv_free(struct vargv *a)
+{
+	for (int i = 0; i < a->n_made; i++)
+		free(a->made[i]);
+	a->n_made = 0;
 }
 
 static void mount_help(FILE *f)
@@ -374,10 +390,11 @@ int cmd_mount(int argc, char **argv)
 	char *image = NULL, *dir = NULL, *vhdxfs = NULL, *out = NULL, *table_err = NULL, *faults = NULL;
 	char *fault_log = NULL;
 	const char *vhdxfs_opt = NULL;
-	char disk[PATH_MAX], *vargv[16 + 4 * 65];
+	char disk[PATH_MAX];
+	struct vargv va = { .n = 0 };
 	bool rw = false, json = false, root = geteuid() == 0;
 	unsigned n_vols = 0, failed = 0;
-	int c, ret, vn = 0, status = EXIT_ERR;
+	int c, ret, status = EXIT_ERR;
 
 	tool_open_init(&to);
 	optind = 1;
@@ -448,35 +465,35 @@ int cmd_mount(int argc, char **argv)
 		tool_error("mount", "cannot create %s: %s", disk, strerror(errno));
 		goto out;
 	}
-	vargv[vn++] = vhdxfs;
-	vargv[vn++] = (char *)"-o";
-	vargv[vn++] = (char *)(rw ? "rw" : "ro");
+	va.w[va.n++] = vhdxfs;
+	va.w[va.n++] = (char *)"-o";
+	va.w[va.n++] = (char *)(rw ? "rw" : "ro");
 	if (to.opts.parent)
-		add_opt(vargv, &vn, "parent", to.opts.parent);
+		add_opt(&va, "parent", to.opts.parent);
 	for (unsigned i = 0; i < to.n_parent_dirs; i++)
-		add_opt(vargv, &vn, "parent-dir", to.parent_dirs[i]);
+		add_opt(&va, "parent-dir", to.parent_dirs[i]);
 	for (unsigned i = 0; i < to.n_path_maps; i++)
-		add_opt(vargv, &vn, "path-map", to.path_maps[i]);
+		add_opt(&va, "path-map", to.path_maps[i]);
 	if (to.opts.flags & VHDX_OPEN_IGNORE_ID_MISMATCH)
-		add_opt(vargv, &vn, "ignore-id-mismatch", NULL);
+		add_opt(&va, "ignore-id-mismatch", NULL);
 	if (to.opts.flags & VHDX_OPEN_NO_PARENT)
-		add_opt(vargv, &vn, "no-parent", NULL);
+		add_opt(&va, "no-parent", NULL);
 	if (to.opts.flags & VHDX_OPEN_SALVAGE)
-		add_opt(vargv, &vn, "salvage", NULL);
+		add_opt(&va, "salvage", NULL);
 	if (to.opts.max_depth) {
 		char depth[16];
 
 		snprintf(depth, sizeof depth, "%u", to.opts.max_depth);
-		add_opt(vargv, &vn, "max-depth", depth);
+		add_opt(&va, "max-depth", depth);
 	}
 	if (faults)
-		add_opt(vargv, &vn, "faults", faults);
+		add_opt(&va, "faults", faults);
 	if (fault_log)
-		add_opt(vargv, &vn, "fault-log", fault_log);
-	vargv[vn++] = image;
-	vargv[vn++] = disk;
-	vargv[vn] = NULL;
-	ret = mnt_run(vargv, &out);
+		add_opt(&va, "fault-log", fault_log);
+	va.w[va.n++] = image;
+	va.w[va.n++] = disk;
+	va.w[va.n] = NULL;
+	ret = mnt_run(va.w, &out);
 	if (ret != 0) {
 		tool_error("mount", "vhdxfs could not mount %s (exit status %d): %s", image, ret, out ? out : "");
 		rmdir(disk);
@@ -520,9 +537,7 @@ report:
 out:
 	for (unsigned i = 0; vols && i < n_vols; i++)
 		free(vols[i].why);
-	for (int i = 3; i < vn - 2; i++)
-		if (!strcmp(vargv[i - 1], "-o") && vargv[i] != vargv[2])
-			free(vargv[i]);
+	argv_free(&va);
 	free(vols);
 	free(parts);
 	free(table_err);
