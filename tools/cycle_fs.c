@@ -56,7 +56,16 @@ struct fs_run {
 	struct fs_file *files;
 	unsigned n_files, cap_files;
 	unsigned classes[FC__N];
+	char first_error[512];     /* of the current cycle: what failed first, "" if nothing */
 };
+
+/* Remembers WHAT as the cycle's first error (if it is the first). */
+static void note_error(struct fs_run *r, const char *what, const char *name, const char *detail)
+{
+	if (!r->first_error[0])
+		snprintf(r->first_error, sizeof r->first_error, "%s%s%s: %s", what, name ? " " : "", name ? name : "",
+			 detail && *detail ? detail : "failed");
+}
 
 /* Deterministic content: LEN bytes of a file with SEED from byte AT (byte P is byte P % 8 of word P / 8). */
 static void fill(uint8_t *buf, size_t len, uint64_t seed, uint64_t at)
@@ -203,6 +212,8 @@ static unsigned workload(struct fs_run *r, unsigned c, uint64_t *rng)
 			f->live = true;
 			f->acked = !e;
 			f->uncertain = e != 0;
+			if (e)
+				note_error(r, "create", f->name, strerror(e));
 		} else if (action < 7) {
 			/* append to a live file */
 			uint64_t add = 1 + (x >> 12) % (64 * 1024);
@@ -212,6 +223,8 @@ static unsigned workload(struct fs_run *r, unsigned c, uint64_t *rng)
 			f->len += add;
 			f->acked = !e && !f->uncertain;
 			f->uncertain |= e != 0;
+			if (e)
+				note_error(r, "append to", f->name, strerror(e));
 		} else if (action < 9) {
 			/* rename */
 			snprintf(path, sizeof path, "%s/%s", r->vol, f->name);
@@ -223,6 +236,8 @@ static unsigned workload(struct fs_run *r, unsigned c, uint64_t *rng)
 			}
 			f->uncertain |= e != 0;
 			f->acked = !f->uncertain;
+			if (e)
+				note_error(r, "rename", f->name, strerror(e));
 		} else {
 			/* delete */
 			snprintf(path, sizeof path, "%s/%s", r->vol, f->name);
@@ -232,6 +247,8 @@ static unsigned workload(struct fs_run *r, unsigned c, uint64_t *rng)
 			f->live = false;
 			f->uncertain |= e != 0;
 			f->acked = !f->uncertain;
+			if (e)
+				note_error(r, "delete", f->name, strerror(e));
 		}
 		errors += e != 0;
 	}
@@ -430,8 +447,11 @@ int cycle_fs_main(int argc, char **argv)
 		} else {
 			ret = vhdx_cmd(&r, &out, "mount", "--rw", r.image, r.dir, NULL, NULL);
 		}
-		if (ret != 0)
+		r.first_error[0] = '\0';
+		if (ret != 0) {
 			errors++;
+			note_error(&r, "vhdx mount", NULL, out);
+		}
 		if (access(r.vol, F_OK) == 0 && mnt_is_mounted(r.vol))
 			errors += workload(&r, cyc, &rng);
 
@@ -440,6 +460,7 @@ int cycle_fs_main(int argc, char **argv)
 		if (vhdx_cmd(&r, &out, "umount", r.dir, NULL, NULL, NULL, NULL) != 0) {
 			/* reported to the agent; a second try must leave nothing behind, else stop */
 			errors++;
+			note_error(&r, "vhdx umount", NULL, out);
 			mnt_sleep_ms(500);
 			free(out);
 			out = NULL;
@@ -497,10 +518,11 @@ int cycle_fs_main(int argc, char **argv)
 			report_u64(&rep, "faults_injected", injected);
 			report_u64(&rep, "errors", errors);
 			report_u64(&rep, "lost_files", lost);
+			report_str(&rep, "first_error", r.first_error);
 			report_end(&rep);
 		} else {
-			printf("cycle %u: %s (faults injected %u, errors %u, lost files %u)\n", cyc, fc_names[cls], injected,
-			       errors, lost);
+			printf("cycle %u: %s (faults injected %u, errors %u, lost files %u)%s%s\n", cyc, fc_names[cls],
+			       injected, errors, lost, r.first_error[0] ? "; first error: " : "", r.first_error);
 		}
 	}
 	if (r.json) {
