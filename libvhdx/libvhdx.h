@@ -318,6 +318,7 @@ enum vhdx_partition_scheme {
 #define VHDX_PARTITION_BOOTABLE 0x1u /* MBR status 0x80 */
 #define VHDX_PARTITION_LOGICAL 0x2u  /* MBR logical partition (numbers 5 and up) */
 #define VHDX_PARTITION_EXTENDED 0x4u /* MBR extended partition: a container of logicals, no file system */
+#define VHDX_PARTITION_UNREADABLE 0x8u /* its first bytes could not be read, fs is unknown (table->note says why) */
 
 struct vhdx_partition {
 	size_t struct_size;     /* sizeof(struct vhdx_partition): set in parts[0] by the caller */

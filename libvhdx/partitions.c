@@ -35,7 +35,8 @@ static void part_copy_out(const struct vhdx_part *p, enum vhdx_part_scheme schem
 	o.number = p->number;
 	o.flags = (p->flags & VHDX_PART_F_BOOTABLE ? VHDX_PARTITION_BOOTABLE : 0) |
 		  (p->flags & VHDX_PART_F_LOGICAL ? VHDX_PARTITION_LOGICAL : 0) |
-		  (p->flags & VHDX_PART_F_EXTENDED ? VHDX_PARTITION_EXTENDED : 0);
+		  (p->flags & VHDX_PART_F_EXTENDED ? VHDX_PARTITION_EXTENDED : 0) |
+		  (p->flags & VHDX_PART_F_UNREADABLE ? VHDX_PARTITION_UNREADABLE : 0);
 	o.offset = p->start;
 	o.size = p->size;
 	o.mbr_type = p->mbr_type;

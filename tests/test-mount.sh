@@ -134,6 +134,18 @@ grep -qE "^vhdx umount: $D: vhdxfs returned [0-9]+ I/O errors? to the file syste
 nothing_left "umount after a failed partition mount"
 pass "--faults: p2's mount fails with the loop device detached (exit 3), p1 stays mounted; umount cleans up and reports the I/O errors (exit 3)"
 
+# ---- a partition whose first bytes cannot be read (vhdx's own table read, global --faults): failed, not "unknown"
+printf 'op=read voff=%d+4096 err=EIO\n' "$p2" > "$T/rules2"
+"$VHDX" --faults "$T/rules2" mount "$T/child.avhdx" "$D" > "$T/mount.out" 2>&1
+expect_eq "exit status of vhdx mount with an unreadable partition" "$?" 3
+grep -qF "  p2: FAILED: its first bytes could not be read (see the partition table note): not mounted" "$T/mount.out" ||
+	fail "report: $(cat "$T/mount.out")"
+grep -qF "  partition table note: partition 2: reading the first bytes of the volume at byte $p2: " "$T/mount.out" ||
+	fail "report: $(cat "$T/mount.out")"
+"$VHDX" umount "$D" > "$T/umount.out" 2>&1 || fail "vhdx umount exited $?: $(cat "$T/umount.out")"
+nothing_left "umount after an unreadable partition"
+pass "a partition whose first bytes cannot be read is reported as failed (exit 3), not as unknown contents"
+
 # ---- a file system on the whole disk (no partition table): DIR/disk
 if [ -f "$CONFORMANCE/MANIFEST.tsv" ]; then
 	img=$(conformance_image qemu-ext2.vhd)

@@ -205,7 +205,10 @@ static void vol_plan(struct vol *v, const struct vhdx_partition *p, const char *
 {
 	const char *kind = p ? p->kind : "";
 
-	if (!strcmp(kind, "ldm"))
+	if (p && (p->flags & VHDX_PARTITION_UNREADABLE)) {
+		vol_skip(v, "its first bytes could not be read (see the partition table note): %s", "not mounted");
+		v->failed = true;
+	} else if (!strcmp(kind, "ldm"))
 		vol_skip(v, "Windows dynamic disk (LDM): not mounted; ldmtool reads %s", "its volumes from .disk/disk");
 	else if (!strcmp(kind, "storage-spaces"))
 		vol_skip(v, "%s", "Storage Spaces: not mounted (no Linux driver)");

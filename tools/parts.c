@@ -156,7 +156,8 @@ static void report_text(struct report *r, const struct vhdx_partition_table *t, 
 		human(p[i].size, size, sizeof size);
 		fprintf(f, "%s  %-3u %-14" PRIu64 " %-10s %-30s %-20s %-9s %s\n", in, p[i].number, p[i].offset, size,
 			tool_partition_type(&p[i], t->scheme, type, sizeof type), p[i].name[0] ? p[i].name : "-",
-			p[i].flags & VHDX_PARTITION_EXTENDED ? "(logicals)" : p[i].fs[0] ? p[i].fs : "-", p[i].label);
+			p[i].flags & VHDX_PARTITION_EXTENDED ? "(logicals)" : p[i].flags & VHDX_PARTITION_UNREADABLE ? "(unreadable)"
+			: p[i].fs[0] ? p[i].fs : "-", p[i].label);
 	}
 }
 
@@ -207,6 +208,7 @@ void tool_partitions_report(struct report *r, struct vhdx_image *img)
 			report_bool(r, "extended", p[i].flags & VHDX_PARTITION_EXTENDED);
 		}
 		report_str(r, "kind", p[i].kind);
+		report_bool(r, "unreadable", p[i].flags & VHDX_PARTITION_UNREADABLE);
 		report_str(r, "fs", p[i].fs);
 		report_str(r, "label", p[i].label);
 		report_end(r);

@@ -39,6 +39,7 @@ enum vhdx_part_scheme {
 #define VHDX_PART_F_BOOTABLE 0x1u  /* MBR status 0x80 */
 #define VHDX_PART_F_LOGICAL 0x2u   /* MBR logical partition (in an extended one) */
 #define VHDX_PART_F_EXTENDED 0x4u  /* MBR extended partition: a container, holds no file system */
+#define VHDX_PART_F_UNREADABLE 0x8u /* its first bytes could not be read: fs unknown (T->note says why) */
 
 struct vhdx_part {
 	unsigned number;               /* as Linux numbers it: GPT entry index + 1; MBR slot 1-4, logicals 5.. */

@@ -227,6 +227,7 @@ int vhdx_part_table_read(vhdx_part_read_fn read, void *arg, uint64_t disk_size, 
 			continue;
 		/* a volume that cannot be read is no reason to hide the table: say so, nothing found */
 		if (probe(read, arg, p->start, p->size, buf, p->fs, p->label) < 0) {
+			p->flags |= VHDX_PART_F_UNREADABLE;
 			snprintf(text, sizeof text, "partition %u: %s", p->number, vhdx_errmsg());
 			note_add(t, text);
 			vhdx_err_clear();

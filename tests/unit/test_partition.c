@@ -517,6 +517,8 @@ static void test_probe_read_error(void **state)
 	check_gpt(&t, 512, 16 * MiB);
 	assert_string_equal(t.note, "partition 3: reading the first bytes of the volume at byte 3145728: read error at byte 3145728");
 	assert_string_equal(t.parts[1].fs, "");
+	assert_true(t.parts[1].flags & VHDX_PART_F_UNREADABLE);
+	assert_false(t.parts[0].flags & VHDX_PART_F_UNREADABLE);
 	vhdx_part_table_free(&t);
 }
 
