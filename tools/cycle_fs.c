@@ -197,7 +197,8 @@ static unsigned workload(struct fs_run *r, unsigned c, uint64_t *rng)
 		unsigned action = (unsigned)(x % 10);
 		int e;
 
-		if (!f || !f->live || action < 4) {
+		/* a file in an unknown state (a failed call) is left alone: calls on it would fail by themselves */
+		if (!f || !f->live || f->uncertain || action < 4) {
 			/* create */
 			f = new_file(r);
 			if (!f)
