@@ -39,6 +39,7 @@ struct cfg {
 	int salvage;
 	int force_share; /* -o force-share / -U: read-only, no lock (issue #14) */
 	int over_mount;  /* -o over-mount: mount even on a mount point */
+	int nopartitions; /* -o nopartitions: no p1, p2, ... files */
 	unsigned max_depth;
 	unsigned max_read; /* -o max_read, also kept for libfuse's mount options */
 	int direct_io;     /* -o direct_io: the disk bypasses the kernel's page cache */
@@ -89,6 +90,7 @@ static const struct fuse_opt cfg_opts[] = {
 	CFG_OPT("force-share", force_share, 1),
 	CFG_OPT("-U", force_share, 1),
 	CFG_OPT("over-mount", over_mount, 1),
+	CFG_OPT("nopartitions", nopartitions, 1),
 	FUSE_OPT_KEY("parent-dir=", KEY_PARENT_DIR),
 	FUSE_OPT_KEY("path-map=", KEY_PATH_MAP),
 	FUSE_OPT_KEY("max-depth=", KEY_MAX_DEPTH),
@@ -131,6 +133,15 @@ static void help(void)
 "        MOUNTPOINT/disk             the whole virtual disk, one raw file whose\n"
 "                                    size is the virtual size; mode 0444, or\n"
 "                                    0644 with -o rw; owned by the mounting user\n"
+"        MOUNTPOINT/p1, p2, ...      one file per partition (MBR or GPT), numbered\n"
+"                                    as Linux numbers them (GPT entry index + 1;\n"
+"                                    MBR 1-4 primary, 5 and up logical; none for\n"
+"                                    an extended partition): exactly the\n"
+"                                    partition's bytes of disk, writable only\n"
+"                                    with -o rw.  The table is read at mount and,\n"
+"                                    on a rw mount, again when disk is flushed\n"
+"                                    (fsync, or close after writes) after a\n"
+"                                    write to disk, as partitioning tools do\n"
 "        MOUNTPOINT/.vhdxfs/stats    counters of this mount, \"key=value\" lines:\n"
 "                                    direct_io, read_ahead_kb (0: unknown),\n"
 "                                    reads, read_bytes, zero_copy_reads,\n"
@@ -206,6 +217,7 @@ static void help(void)
 "                          inconsistent\n"
 "    -o over-mount         mount even when MOUNTPOINT is already a mount point\n"
 "                          (the new mount hides the old one until unmounted)\n"
+"    -o nopartitions       no partition files p1, p2, ... (disk only)\n"
 "    -o faults=FILE        inject the I/O faults of the rules in FILE (one rule\n"
 "                          a line, e.g. 'op=read voff=1M+64K err=EIO'; the rule\n"
 "                          language is in libvhdx(3), 'Fault injection').  A bad\n"
@@ -259,8 +271,18 @@ static void help(void)
 "        vhdxfs vm.vhdx /mnt/vhd\n"
 "        cp --sparse=always /mnt/vhd/disk vm.raw\n"
 "\n"
-"    Loop-mount the partitions inside it (read-only), then clean up:\n"
+"    Mount the file systems of its partitions in one step (vhdx mount uses\n"
+"    vhdxfs and the partition files):\n"
+"        vhdx mount vm.vhdx /mnt/vm; ls /mnt/vm/p2; vhdx umount /mnt/vm\n"
+"\n"
+"    Loop-mount one partition by hand (read-only), then clean up:\n"
 "        vhdxfs vm.vhdx /mnt/vhd\n"
+"        mount -o ro,loop /mnt/vhd/p2 /mnt/part\n"
+"        ...\n"
+"        umount /mnt/part; fusermount3 -u /mnt/vhd\n"
+"\n"
+"    Or the whole disk on a loop device with partitions (kernels with MBR/GPT\n"
+"    support only):\n"
 "        dev=$(losetup -r -P --show -f /mnt/vhd/disk)\n"
 "        mount -o ro ${dev}p1 /mnt/part\n"
 "        ...\n"
@@ -730,6 +752,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "vhdxfs: out of memory\n");
 		goto out_img;
 	}
+	/* the partition files (a damaged table: a warning, and disk alone) */
+	if (!c.nopartitions && vhdxfs_parts_init(&fs) < 0) {
+		fprintf(stderr, "vhdxfs: out of memory\n");
+		goto out_stats;
+	}
 	fs.rw = c.rw != 0;
 	fs.max_read = c.max_read;
 	fs.direct_io = c.direct_io != 0;
@@ -772,6 +799,7 @@ out_session:
 	if (fs.close_ret < 0)
 		status = 1;
 out_stats:
+	vhdxfs_parts_free(&fs);
 	vhdxfs_stats_free(&fs);
 out_img:
 	if (fs.img && vhdx_close(fs.img) < 0) {

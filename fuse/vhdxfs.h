@@ -41,6 +41,10 @@
 #define VHDXFS_INO_CTLDIR 3u
 #define VHDXFS_INO_CTL 16u
 
+/* Partition N's file ("pN", fuse/parts.c) is inode VHDXFS_INO_PART + N. */
+#define VHDXFS_INO_PART 0x10000u
+#define VHDXFS_MAX_PART 32768u
+
 #define VHDXFS_DISK_NAME "disk"
 #define VHDXFS_CTLDIR_NAME ".vhdxfs"
 
@@ -105,6 +109,7 @@ struct vhdxfs {
 	struct fuse_session *se; /* for cache invalidation notices to the kernel */
 	bool singlethread;       /* -s: one thread serves every request */
 	_Atomic unsigned cache_drops; /* helper threads of vhdxfs_disk_cache_drop still running */
+	struct vhdxfs_parts *parts; /* the partition files (parts.c); NULL with -o nopartitions */
 };
 
 /*
@@ -195,5 +200,29 @@ ssize_t vhdxfs_faults_write(struct vhdxfs *fs, const char *buf, size_t len, uint
 int vhdxfs_events_render(struct vhdxfs *fs, char **out, size_t *len);
 /** The fault counters as "key=value" lines for .vhdxfs/stats (*OUT malloc'd, NULL without engine). */
 int vhdxfs_faults_stats(struct vhdxfs *fs, char **out);
+
+/* ---- parts.c: the partition files p1, p2, ... ---- */
+
+/** Reads the partition table (a damaged one only logs a warning: no files). 0 or -ENOMEM. */
+int vhdxfs_parts_init(struct vhdxfs *fs);
+/** Frees what vhdxfs_parts_init made. */
+void vhdxfs_parts_free(struct vhdxfs *fs);
+/** Notes a write to /disk: the table is read again at the next flush. */
+void vhdxfs_parts_disk_written(struct vhdxfs *fs);
+/** After a flush of /disk: reads the table again if /disk was written since. */
+void vhdxfs_parts_reload(struct vhdxfs *fs);
+/** The disk range of partition file INO: 0, or ENOENT when it is none (now). Thread-safe. */
+int vhdxfs_part_range(struct vhdxfs *fs, fuse_ino_t ino, uint64_t *start, uint64_t *size);
+/** The inode of root entry NAME when it is a partition file ("p3"), else 0. */
+fuse_ino_t vhdxfs_part_lookup(struct vhdxfs *fs, const char *name);
+/** Up to MAX inodes of the partition files, ascending; their number (INOS NULL: how many there are). */
+unsigned vhdxfs_parts_list(struct vhdxfs *fs, fuse_ino_t *inos, unsigned max);
+/** Drops [OFF, OFF+LEN) of /disk from the kernel's cache (after a write through a partition file). */
+void vhdxfs_parts_disk_inval(struct vhdxfs *fs, uint64_t off, uint64_t len);
+/** True for the inode of a partition file (existing or not). */
+static inline bool vhdxfs_is_part_ino(fuse_ino_t ino)
+{
+	return ino > VHDXFS_INO_PART && ino <= VHDXFS_INO_PART + VHDXFS_MAX_PART;
+}
 
 #endif /* VHDXFS_H */

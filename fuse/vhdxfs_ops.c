@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
@@ -116,6 +117,26 @@ static struct vhdxfs *ops_fs(fuse_req_t req)
 	return fuse_req_userdata(req);
 }
 
+/*
+ * The bytes of /disk a data file (/disk or a partition file) shows: [*BASE,
+ * *BASE + *LIMIT).  0, or ENOENT for any other inode (or a partition gone).
+ */
+static int file_range(struct vhdxfs *fs, fuse_ino_t ino, uint64_t *base, uint64_t *limit)
+{
+	if (ino == VHDXFS_INO_DISK) {
+		*base = 0;
+		*limit = fs->info.virtual_size;
+		return 0;
+	}
+	return vhdxfs_part_range(fs, ino, base, limit);
+}
+
+/* Attribute and entry timeout of INO: partition files change with the table on a rw mount. */
+static double ino_timeout(struct vhdxfs *fs, fuse_ino_t ino)
+{
+	return vhdxfs_is_part_ino(ino) && fs->rw ? 1.0 : ino == VHDXFS_INO_DISK ? DISK_TIMEOUT : CTL_TIMEOUT;
+}
+
 static const struct vhdxfs_ctl_file *ctl_by_ino(fuse_ino_t ino)
 {
 	if (ino < VHDXFS_INO_CTL || ino >= VHDXFS_INO_CTL + vhdxfs_n_ctl_files)
@@ -127,6 +148,7 @@ static const struct vhdxfs_ctl_file *ctl_by_ino(fuse_ino_t ino)
 static int ops_stat(struct vhdxfs *fs, fuse_ino_t ino, struct stat *st)
 {
 	const struct vhdxfs_ctl_file *cf;
+	uint64_t base, size;
 	int64_t ns;
 
 	memset(st, 0, sizeof *st);
@@ -147,10 +169,13 @@ static int ops_stat(struct vhdxfs *fs, fuse_ino_t ino, struct stat *st)
 		st->st_nlink = 2;
 		return 0;
 	case VHDXFS_INO_DISK:
+	data_file:
+		if (file_range(fs, ino, &base, &size) != 0)
+			return ENOENT;
 		st->st_mode = S_IFREG | (fs->rw ? 0644 : 0444);
 		st->st_nlink = 1;
-		st->st_size = (off_t)fs->info.virtual_size;
-		st->st_blocks = (blkcnt_t)(fs->info.virtual_size / 512);
+		st->st_size = (off_t)size;
+		st->st_blocks = (blkcnt_t)(size / 512);
 		/* A large hint makes cp/cat move the disk in big requests. */
 		st->st_blksize = VHDXFS_MAX_IO;
 		ns = atomic_load_explicit(&fs->mtime_ns, memory_order_relaxed);
@@ -160,6 +185,8 @@ static int ops_stat(struct vhdxfs *fs, fuse_ino_t ino, struct stat *st)
 		st->st_atim = st->st_mtim;
 		return 0;
 	default:
+		if (vhdxfs_is_part_ino(ino))
+			goto data_file;
 		cf = ctl_by_ino(ino);
 		if (!cf)
 			return ENOENT;
@@ -231,6 +258,8 @@ static void ops_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 			ino = VHDXFS_INO_DISK;
 		else if (!strcmp(name, VHDXFS_CTLDIR_NAME))
 			ino = VHDXFS_INO_CTLDIR;
+		else
+			ino = vhdxfs_part_lookup(fs, name);
 	} else if (parent == VHDXFS_INO_CTLDIR) {
 		for (unsigned i = 0; i < vhdxfs_n_ctl_files; i++)
 			if (!strcmp(name, vhdxfs_ctl_files[i].name))
@@ -243,16 +272,16 @@ static void ops_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return;
 	}
 	if (!ino) {
-		/* A negative entry, cached: the tree never changes. */
+		/* A negative entry, cached: the tree changes only with the partition table of a rw mount. */
 		e.ino = 0;
-		e.entry_timeout = DISK_TIMEOUT;
+		e.entry_timeout = fs->rw && fs->parts ? 1.0 : DISK_TIMEOUT;
 		fuse_reply_entry(req, &e);
 		return;
 	}
 	ops_stat(fs, ino, &e.attr);
 	e.ino = ino;
-	e.attr_timeout = ino == VHDXFS_INO_DISK ? DISK_TIMEOUT : CTL_TIMEOUT;
-	e.entry_timeout = DISK_TIMEOUT;
+	e.attr_timeout = ino_timeout(fs, ino);
+	e.entry_timeout = vhdxfs_is_part_ino(ino) && fs->rw ? 1.0 : DISK_TIMEOUT;
 	fuse_reply_entry(req, &e);
 }
 
@@ -265,7 +294,7 @@ static void ops_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 	if (err)
 		fuse_reply_err(req, err);
 	else
-		fuse_reply_attr(req, &st, ino == VHDXFS_INO_DISK ? DISK_TIMEOUT : CTL_TIMEOUT);
+		fuse_reply_attr(req, &st, ino_timeout(ops_fs(req), ino));
 }
 
 /*
@@ -289,12 +318,12 @@ static void ops_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int t
 		return;
 	}
 	if (to_set & FUSE_SET_ATTR_SIZE) {
-		if (ino == VHDXFS_INO_DISK) {
+		if (ino == VHDXFS_INO_DISK || vhdxfs_is_part_ino(ino)) {
 			if (!fs->rw) {
 				reply_disk_err(req, EROFS, "truncate: the disk is mounted read-only");
 				return;
 			}
-			if ((uint64_t)attr->st_size != fs->info.virtual_size) {
+			if ((off_t)attr->st_size != st.st_size) {
 				reply_disk_err(req, EPERM, "truncate: the virtual disk size is fixed (use dd conv=notrunc)");
 				return;
 			}
@@ -303,7 +332,7 @@ static void ops_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int t
 			return;
 		}
 	}
-	fuse_reply_attr(req, &st, ino == VHDXFS_INO_DISK ? DISK_TIMEOUT : CTL_TIMEOUT);
+	fuse_reply_attr(req, &st, ino_timeout(fs, ino));
 }
 
 static void ops_statfs(fuse_req_t req, fuse_ino_t ino)
@@ -325,10 +354,11 @@ static void ops_statfs(fuse_req_t req, fuse_ino_t ino)
 static void ops_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	if (ino != VHDXFS_INO_ROOT && ino != VHDXFS_INO_CTLDIR) {
-		fuse_reply_err(req, ctl_by_ino(ino) || ino == VHDXFS_INO_DISK ? ENOTDIR : ENOENT);
+		fuse_reply_err(req, ctl_by_ino(ino) || ino == VHDXFS_INO_DISK || vhdxfs_is_part_ino(ino) ? ENOTDIR : ENOENT);
 		return;
 	}
-	fi->cache_readdir = 1;
+	/* the root lists the partition files, which change with the table on a rw mount */
+	fi->cache_readdir = !(ino == VHDXFS_INO_ROOT && ops_fs(req)->rw && ops_fs(req)->parts);
 	fuse_reply_open(req, fi);
 }
 
@@ -337,7 +367,8 @@ static void ops_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, 
 	struct vhdxfs *fs = ops_fs(req);
 	const char *names[3 + 64];
 	fuse_ino_t inos[3 + 64];
-	unsigned n = 0;
+	unsigned n = 0, n_parts = 0;
+	fuse_ino_t *parts = NULL;
 	size_t used = 0;
 	char *buf;
 
@@ -350,6 +381,10 @@ static void ops_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, 
 		inos[n++] = VHDXFS_INO_DISK;
 		names[n] = VHDXFS_CTLDIR_NAME;
 		inos[n++] = VHDXFS_INO_CTLDIR;
+		/* then p1, p2, ...: entries n, n + 1, ... */
+		n_parts = vhdxfs_parts_list(fs, NULL, 0);
+		parts = n_parts ? calloc(n_parts, sizeof *parts) : NULL;
+		n_parts = parts ? vhdxfs_parts_list(fs, parts, n_parts) : 0;
 	} else if (ino == VHDXFS_INO_CTLDIR) {
 		for (unsigned i = 0; i < vhdxfs_n_ctl_files && n < 3 + 64; i++) {
 			names[n] = vhdxfs_ctl_files[i].name;
@@ -361,22 +396,28 @@ static void ops_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, 
 	}
 	buf = malloc(size ? size : 1);
 	if (!buf) {
+		free(parts);
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
 	/* Entry k has offset k + 1: the offset of the entry after it. */
-	for (off_t k = off < 0 ? 0 : off; k < (off_t)n; k++) {
+	for (off_t k = off < 0 ? 0 : off; k < (off_t)(n + n_parts); k++) {
+		fuse_ino_t ino_k = k < (off_t)n ? inos[k] : parts[k - n];
+		char pname[16];
 		struct stat st;
 		size_t need;
 
-		ops_stat(fs, inos[k], &st);
-		need = fuse_add_direntry(req, buf + used, size - used, names[k], &st, k + 1);
+		ops_stat(fs, ino_k, &st);
+		if (k >= (off_t)n)
+			snprintf(pname, sizeof pname, "p%u", (unsigned)(ino_k - VHDXFS_INO_PART));
+		need = fuse_add_direntry(req, buf + used, size - used, k < (off_t)n ? names[k] : pname, &st, k + 1);
 		if (need > size - used)
 			break;
 		used += need;
 	}
 	fuse_reply_buf(req, buf, used);
 	free(buf);
+	free(parts);
 }
 
 /* ------------------------------------------------------------ open / close */
@@ -389,8 +430,14 @@ static void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct ctl_handle *h;
 	int ret;
 
-	if (ino == VHDXFS_INO_DISK) {
+	if (ino == VHDXFS_INO_DISK || vhdxfs_is_part_ino(ino)) {
+		uint64_t base, limit;
+
 		vhdxfs_readahead_apply(fs);
+		if (file_range(fs, ino, &base, &limit) != 0) {
+			fuse_reply_err(req, ENOENT);
+			return;
+		}
 		if (acc != O_RDONLY && !fs->rw) {
 			reply_disk_err(req, EROFS, "open for writing: the disk is mounted read-only (mount with -o rw)");
 			return;
@@ -405,8 +452,8 @@ static void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		 * for large streaming reads; small reads lose readahead).  Else
 		 * only this process changes the disk: the page cache stays valid.
 		 */
-		if (fs->direct_io)
-			fi->direct_io = 1;
+		if (fs->direct_io || (fs->rw && ino != VHDXFS_INO_DISK))
+			fi->direct_io = 1; /* rw partition files: no second cache of the same bytes (parts.c) */
 		else
 			fi->keep_cache = 1;
 		fuse_reply_open(req, fi);
@@ -447,7 +494,7 @@ static void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 static void ops_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	if (ino != VHDXFS_INO_DISK && fi->fh)
+	if (ino != VHDXFS_INO_DISK && !vhdxfs_is_part_ino(ino) && fi->fh)
 		ctl_release(fi->fh);
 	fuse_reply_err(req, 0);
 }
@@ -470,6 +517,8 @@ static int disk_flush(struct vhdxfs *fs)
 	ret = vhdx_flush(fs->img);
 	if (ret < 0)
 		atomic_store(&fs->dirty, true);
+	else
+		vhdxfs_parts_reload(fs); /* when /disk was written: maybe a new partition table */
 	return ret;
 }
 
@@ -479,7 +528,7 @@ static void ops_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	int ret = 0;
 
 	/* close() after writes: make them durable so that close reports errors. */
-	if (ino == VHDXFS_INO_DISK)
+	if (ino == VHDXFS_INO_DISK || vhdxfs_is_part_ino(ino))
 		ret = disk_flush(fs);
 	if (ret < 0)
 		reply_disk_err(req, -ret, vhdx_errmsg());
@@ -492,7 +541,7 @@ static void ops_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_
 	struct vhdxfs *fs = ops_fs(req);
 	int ret = 0;
 
-	if (ino == VHDXFS_INO_DISK)
+	if (ino == VHDXFS_INO_DISK || vhdxfs_is_part_ino(ino))
 		ret = disk_flush(fs);
 	if (ret < 0)
 		reply_disk_err(req, -ret, vhdx_errmsg());
@@ -589,16 +638,21 @@ static bool bv_add(struct fuse_bufvec *bv, int fd, uint64_t foff, size_t len)
 	return true;
 }
 
-static void disk_read(fuse_req_t req, size_t size, off_t off_in)
+/* Reads of /disk and of the partition files (INO: bytes [base, base + limit) of the disk). */
+static void disk_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off_in)
 {
 	struct vhdxfs *fs = ops_fs(req);
-	uint64_t vsize = fs->info.virtual_size;
+	uint64_t vsize, base;
 	uint64_t off = (uint64_t)off_in, voff, end;
 	struct fuse_bufvec *bv;
 	bool has_fd = false, copy = false;
 	int ret;
 
 	vhdxfs_count(&fs->stats.reads, 1);
+	if (file_range(fs, ino, &base, &vsize) != 0) {
+		reply_disk_err(req, ENOENT, "read: the partition is no longer in the partition table");
+		return;
+	}
 	if (off_in < 0) {
 		reply_disk_err(req, EINVAL, "read: negative offset");
 		return;
@@ -609,6 +663,7 @@ static void disk_read(fuse_req_t req, size_t size, off_t off_in)
 	}
 	if (size > vsize - off)
 		size = (size_t)(vsize - off);
+	off += base; /* from here on: offsets of the disk */
 	if (size > sizeof zero_buf) {
 		/* Larger than any request we negotiated: keep it simple. */
 		disk_read_copy(req, fs, size, off);
@@ -675,8 +730,8 @@ static void ops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, str
 {
 	struct ctl_handle *h;
 
-	if (ino == VHDXFS_INO_DISK) {
-		disk_read(req, size, off);
+	if (ino == VHDXFS_INO_DISK || vhdxfs_is_part_ino(ino)) {
+		disk_read(req, ino, size, off);
 		return;
 	}
 	h = ctl_by_ino(ino) ? ctl_get(fi->fh) : NULL;
@@ -704,9 +759,10 @@ static void ops_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t si
 	struct vhdxfs *fs = ops_fs(req);
 	struct ctl_handle *h;
 	struct timespec now;
+	uint64_t base, limit;
 	ssize_t n;
 
-	if (ino != VHDXFS_INO_DISK) {
+	if (ino != VHDXFS_INO_DISK && !vhdxfs_is_part_ino(ino)) {
 		const struct vhdxfs_ctl_file *cf;
 		h = ctl_get(fi->fh);
 		cf = h ? h->cf : NULL;
@@ -732,17 +788,28 @@ static void ops_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t si
 		reply_disk_err(req, EINVAL, "write: negative offset");
 		return;
 	}
-	if (size && (uint64_t)off >= fs->info.virtual_size) {
-		/* Like a block device: the disk does not grow. */
-		reply_disk_err(req, ENOSPC, "write: past the end of the virtual disk");
+	if (file_range(fs, ino, &base, &limit) != 0) {
+		reply_disk_err(req, ENOENT, "write: the partition is no longer in the partition table");
 		return;
 	}
-	n = vhdx_pwrite(fs->img, buf, size, (uint64_t)off);
+	if (size && (uint64_t)off >= limit) {
+		/* Like a block device: the disk (or partition) does not grow. */
+		reply_disk_err(req, ENOSPC, ino == VHDXFS_INO_DISK ? "write: past the end of the virtual disk"
+								 : "write: past the end of the partition");
+		return;
+	}
+	if (size > limit - (uint64_t)off)
+		size = (size_t)(limit - (uint64_t)off); /* a short write at the end of a partition */
+	n = vhdx_pwrite(fs->img, buf, size, base + (uint64_t)off);
 	if (n < 0) {
 		reply_disk_err(req, (int)-n, vhdx_errmsg());
 		return;
 	}
 	atomic_store(&fs->dirty, true);
+	if (ino == VHDXFS_INO_DISK)
+		vhdxfs_parts_disk_written(fs);
+	else
+		vhdxfs_parts_disk_inval(fs, base + (uint64_t)off, (uint64_t)n);
 	clock_gettime(CLOCK_REALTIME, &now);
 	atomic_store_explicit(&fs->mtime_ns, (int64_t)now.tv_sec * 1000000000 + now.tv_nsec, memory_order_relaxed);
 	vhdxfs_count(&fs->stats.write_bytes, (uint64_t)n);
@@ -755,9 +822,9 @@ static void ops_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t si
 static void ops_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi)
 {
 	struct vhdxfs *fs = ops_fs(req);
-	uint64_t vsize = fs->info.virtual_size, voff;
+	uint64_t vsize, voff, base;
 
-	if (ino != VHDXFS_INO_DISK || (whence != SEEK_DATA && whence != SEEK_HOLE)) {
+	if (file_range(fs, ino, &base, &vsize) != 0 || (whence != SEEK_DATA && whence != SEEK_HOLE)) {
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
@@ -765,7 +832,9 @@ static void ops_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, str
 		fuse_reply_err(req, ENXIO);
 		return;
 	}
-	for (voff = (uint64_t)off; voff < vsize;) {
+	/* offsets of the disk, from the partition's start */
+	vsize += base;
+	for (voff = base + (uint64_t)off; voff < vsize;) {
 		struct vhdx_extent ext;
 		int ret = vhdx_map(fs->img, voff, vsize - voff, &ext);
 
@@ -784,7 +853,7 @@ static void ops_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, str
 		}
 		voff = vsize; /* the implicit hole at the end */
 	}
-	fuse_reply_lseek(req, (off_t)voff);
+	fuse_reply_lseek(req, (off_t)(voff - base));
 }
 
 const struct fuse_lowlevel_ops vhdxfs_ops = {

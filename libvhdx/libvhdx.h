@@ -474,6 +474,64 @@ VHDX_API void vhdx_resize_options_init(struct vhdx_resize_options *opts);
 VHDX_API int vhdx_resize(const char *path, uint64_t new_size, const struct vhdx_resize_options *opts,
 			 struct vhdx_resize_result *res);
 
+/* ---------------------------------------------------------------- partitions (volumes) */
+
+enum vhdx_partition_scheme {
+	VHDX_SCHEME_NONE = 0, /* no partition table (table.fs: maybe a file system on the whole disk) */
+	VHDX_SCHEME_MBR = 1,
+	VHDX_SCHEME_GPT = 2,
+};
+
+#define VHDX_PARTITION_BOOTABLE 0x1u /* MBR status 0x80 */
+#define VHDX_PARTITION_LOGICAL 0x2u  /* MBR logical partition (numbers 5 and up) */
+#define VHDX_PARTITION_EXTENDED 0x4u /* MBR extended partition: a container of logicals, no file system */
+#define VHDX_PARTITION_UNREADABLE 0x8u /* its first bytes could not be read, fs is unknown (table->note says why) */
+
+struct vhdx_partition {
+	size_t struct_size;     /* sizeof(struct vhdx_partition): set in parts[0] by the caller */
+	unsigned number;        /* as Linux numbers it: GPT entry index + 1; MBR slot 1-4, logicals 5.. */
+	unsigned flags;         /* VHDX_PARTITION_* */
+	uint64_t offset, size;  /* bytes of the virtual disk */
+	uint8_t mbr_type;       /* MBR: the type byte */
+	uint8_t type_guid[16];  /* GPT: type GUID, on-disk bytes */
+	uint8_t guid[16];       /* GPT: unique GUID, on-disk bytes */
+	uint64_t attributes;    /* GPT attribute bits */
+	char type_name[48];     /* "Microsoft basic data", "HPFS/NTFS/exFAT", ... ("" when unknown) */
+	char kind[16];          /* from the type: "ldm", "storage-spaces", "msr", "extended", "protective", or "" */
+	char name[112];         /* GPT name, UTF-8 */
+	char fs[16];            /* contents found: ntfs refs fat12 fat16 fat32 exfat ext2 ext3 ext4 xfs
+				   btrfs bitlocker luks swap lvm2, or "" */
+	char label[96];         /* volume label (NTFS, FAT, ext, XFS, Btrfs), UTF-8, or "" */
+};
+
+struct vhdx_partition_table {
+	size_t struct_size;     /* sizeof(struct vhdx_partition_table) */
+	enum vhdx_partition_scheme scheme;
+	uint32_t sector_size;   /* bytes per sector the table was read with */
+	uint32_t mbr_signature; /* MBR disk signature */
+	uint8_t disk_guid[16];  /* GPT disk GUID, on-disk bytes */
+	int from_backup;        /* GPT: the primary header or array was damaged; the backup was read */
+	char note[512];         /* what was noticed and worked around, "" if nothing */
+	char fs[16], label[96]; /* VHDX_SCHEME_NONE: what the whole disk holds */
+	unsigned count;         /* partitions found (also the return value) */
+};
+
+/**
+ * Reads the partition table of IMG's virtual disk (GPT with its backup,
+ * MBR with extended/logical chains) and probes each partition's first
+ * bytes for a file system and its label.  Fills *TABLE (set
+ * table->struct_size) and up to MAX entries of PARTS (set
+ * parts[0].struct_size: it is the stride of the array; every entry filled
+ * gets it too), ascending by number.  Returns the number of partitions
+ * found, which may exceed MAX (call again with a larger array; PARTS may
+ * be NULL when MAX is 0).  A damaged table is -EBADMSG naming the
+ * structure and byte offset (table->scheme still says which kind), a GPT
+ * read from its backup is not an error (table->from_backup, table->note).
+ * Reads only; thread-safe like vhdx_pread.  Count or -errno.
+ */
+VHDX_API int vhdx_partitions(struct vhdx_image *img, struct vhdx_partition_table *table,
+			     struct vhdx_partition *parts, unsigned max);
+
 /** The calling thread's message for the last failure of a libvhdx call. */
 VHDX_API const char *vhdx_errmsg(void);
 

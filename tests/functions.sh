@@ -291,3 +291,19 @@ nbdkit_stop() {
 	wait "$NBDKIT_PID" 2>/dev/null
 	return 0
 }
+
+# nbdkit_sanitizer_env: in a sanitizer build, sets NBDKIT_ENV (an env command
+# preloading the ASan runtime into the uninstrumented nbdkit, nbdkit's own
+# leaks not checked) and RUN_PREFIX (for --run: the clients must not get the
+# preload); else both empty.  Skips when libasan.so cannot be found.
+nbdkit_sanitizer_env() {
+	NBDKIT_ENV=() RUN_PREFIX=
+	if grep -Eq '^SAN_CFLAGS = .*sanitize' "$top_builddir/Makefile" 2>/dev/null; then
+		local cc f
+		cc=$(sed -n 's/^CC = //p' "$top_builddir/Makefile")
+		f=$($cc -print-file-name=libasan.so 2>/dev/null)
+		[ -f "$f" ] || skip "sanitizer build: cannot find libasan.so of '$cc' to preload into nbdkit"
+		NBDKIT_ENV=(env "LD_PRELOAD=$f" "ASAN_OPTIONS=detect_leaks=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}")
+		RUN_PREFIX="unset LD_PRELOAD; ASAN_OPTIONS='${ASAN_OPTIONS:-}'; "
+	fi
+}

@@ -39,6 +39,7 @@ VHDX_DEB_PACKAGES=(
 	python3-dev python3-pytest python3-libvhdi python3-setuptools python3-pip
 	jq
 	libnbd-dev lighttpd qemu-block-extra
+	gdisk fdisk util-linux
 )
 
 install_deps() {

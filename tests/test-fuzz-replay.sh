@@ -9,7 +9,7 @@
 . "${top_srcdir:-$(dirname "$0")/..}/tests/functions.sh"
 
 total=0
-for name in vhdx_open vhd_open vhdx_log locator fault_rules; do
+for name in vhdx_open vhd_open vhdx_log locator fault_rules partition; do
 	bin="$top_builddir/fuzz/replay_$name"
 	dir="$top_srcdir/fuzz/corpus/fuzz_$name"
 	[ -x "$bin" ] || fail "$bin was not built"

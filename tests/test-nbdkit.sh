@@ -21,14 +21,7 @@ cd "$T"
 # (uninstrumented) nbdkit (the plugin pulls in libubsan itself); leaks of
 # nbdkit itself are not ours to check.  The clients that --run starts must
 # not get the preload (qemu-img hangs with it).
-NBDKIT_ENV=() RUN_PREFIX=
-if grep -Eq '^SAN_CFLAGS = .*sanitize' "$top_builddir/Makefile" 2>/dev/null; then
-	cc=$(sed -n 's/^CC = //p' "$top_builddir/Makefile")
-	f=$($cc -print-file-name=libasan.so 2>/dev/null)
-	[ -f "$f" ] || skip "sanitizer build: cannot find libasan.so of '$cc' to preload into nbdkit"
-	NBDKIT_ENV=(env "LD_PRELOAD=$f" "ASAN_OPTIONS=detect_leaks=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}")
-	RUN_PREFIX="unset LD_PRELOAD; ASAN_OPTIONS='${ASAN_OPTIONS:-}'; "
-fi
+nbdkit_sanitizer_env
 
 # serve [NBDKIT-OPTIONS...] -- PLUGIN-PARAMS... --run CMD: nbdkit on a private
 # Unix socket ($uri in CMD), plugin messages in $T/nbdkit.err; the exit status

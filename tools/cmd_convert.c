@@ -27,6 +27,7 @@
 
 #include "convert.h"
 #include "internal.h"
+#include "parts.h"
 
 static void help(FILE *f)
 {
@@ -50,6 +51,8 @@ static void help(FILE *f)
 		   "      --force                        replace an existing DST\n"
 		   "      --offset N                     raw output: start at byte N of the disk\n"
 		   "      --length N                     raw output: convert N bytes\n"
+		   "      --partition N                  only partition N of SRC (numbered as Linux\n"
+		   "                                     does, see 'vhdx info'): a volume image\n"
 		   "  -p, --progress                     show progress on standard error (default\n"
 		   "                                     on a terminal)\n"
 		   "      --no-progress                  never show progress\n"
@@ -116,6 +119,7 @@ int cmd_convert(int argc, char **argv)
 {
 	enum {
 		OPT_NO_PROGRESS = OPT__NEXT, OPT_OFFSET, OPT_LENGTH, OPT_TYPE, OPT_BLOCK, OPT_LSS, OPT_PSS, OPT_FORCE,
+		OPT_PARTITION,
 	};
 	static const struct option longopts[] = {
 		{ "output-format", required_argument, NULL, 'O' },
@@ -129,6 +133,7 @@ int cmd_convert(int argc, char **argv)
 		{ "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
 		{ "offset", required_argument, NULL, OPT_OFFSET },
 		{ "length", required_argument, NULL, OPT_LENGTH },
+		{ "partition", required_argument, NULL, OPT_PARTITION },
 		{ "help", no_argument, NULL, 'h' },
 		TOOL_OPEN_LONGOPTS,
 		TOOL_SHARE_LONGOPTS,
@@ -144,6 +149,7 @@ int cmd_convert(int argc, char **argv)
 	int progress = -1, c, ret, r;
 	bool image_opts = false, range = false;
 	uint64_t start = 0, length = UINT64_MAX, end, block = 0;
+	unsigned partition = 0;
 
 	tool_open_init(&to);
 	optind = 1;
@@ -189,6 +195,10 @@ int cmd_convert(int argc, char **argv)
 				return EXIT_USAGE;
 			range = true;
 			break;
+		case OPT_PARTITION:
+			if (tool_partition_option("convert", optarg, &partition) < 0)
+				return EXIT_USAGE;
+			break;
 		case 'h': help(stdout); return EXIT_OK;
 		default: help(stderr); return EXIT_USAGE;
 		}
@@ -223,6 +233,10 @@ int cmd_convert(int argc, char **argv)
 		tool_error("convert", "--type, --block-size and the sector sizes are for a VHDX or VHD output, not raw");
 		return EXIT_USAGE;
 	}
+	if (partition && (range || (ifmt && !strcmp(ifmt, "raw")))) {
+		tool_error("convert", "--partition cannot be combined with --offset, --length or -f raw");
+		return EXIT_USAGE;
+	}
 	if (op.fmt != CONVERT_RAW && range) {
 		tool_error("convert", "--offset and --length need a raw output (-O raw)");
 		return EXIT_USAGE;
@@ -231,6 +245,17 @@ int cmd_convert(int argc, char **argv)
 	ret = convert_src_open(&src, argv[optind], ifmt && !strcmp(ifmt, "raw"), &to);
 	if (ret)
 		return ret;
+	if (partition) {
+		struct vhdx_partition p;
+
+		ret = tool_partition_find(src.img, "convert", partition, &p);
+		if (ret) {
+			convert_src_close(&src);
+			return ret;
+		}
+		start = p.offset;
+		length = p.size;
+	}
 	if (start > src.size || (length != UINT64_MAX && length > src.size - start)) {
 		tool_error("convert", "the range %" PRIu64 "+%" PRIu64 " is past the end of the disk (%" PRIu64 " bytes)",
 			   start, length, src.size);

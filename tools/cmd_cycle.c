@@ -175,6 +175,10 @@ static void help(void)
 "\n"
 "OPTIONS\n"
 "    --image FILE      the scratch disk (created on the first cycle if missing)\n"
+"    --fs none|ext4|ntfs  none (default): the raw-disk workload below; ext4 or\n"
+"                      ntfs: the cycle at the volume level, through 'vhdx mount\n"
+"                      --rw' and a file workload (see 'vhdx cycle mount --fs ext4\n"
+"                      --help')\n"
 "    --count N         number of cycles\n"
 "    --faults RULES    fault rules file (default: none; the cycles are then\n"
 "                      expected to be clean)\n"
@@ -690,6 +694,7 @@ enum {
 	OPT_WORKDIR,
 	OPT_KEEP,
 	OPT_TIMEOUT,
+	OPT_FS,
 };
 
 /* Removes the work folder's files and folder (only what this command made). */
@@ -710,6 +715,7 @@ int cmd_cycle(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "image", required_argument, NULL, OPT_IMAGE },
+		{ "fs", required_argument, NULL, OPT_FS },
 		{ "count", required_argument, NULL, OPT_COUNT },
 		{ "faults", required_argument, NULL, OPT_FAULTS },
 		{ "seed", required_argument, NULL, OPT_SEED },
@@ -755,11 +761,21 @@ int cmd_cycle(int argc, char **argv)
 	}
 	argc--;
 	argv++;
+	/* --fs ext4|ntfs: the cycle at the volume level (cycle_fs.c); --fs none is this one */
+	for (int i = 1; i < argc; i++) {
+		const char *fs = !strcmp(argv[i], "--fs") && i + 1 < argc ? argv[i + 1]
+				 : !strncmp(argv[i], "--fs=", 5) ? argv[i] + 5 : NULL;
+
+		if (fs && strcmp(fs, "none") != 0)
+			return cycle_fs_main(argc, argv);
+	}
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "hvq", longopts, NULL)) != -1) {
 		switch (opt) {
 		case OPT_IMAGE:
 			run.image = optarg;
+			break;
+		case OPT_FS: /* only "none" comes here */
 			break;
 		case OPT_COUNT:
 			if (tool_uint_option("cycle", "--count", optarg, 1, 10000000, &v) < 0)

@@ -9,11 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tool.h"
+#include "parts.h"
 
 static void help(FILE *f)
 {
-	fprintf(f, "Usage: vhdx map [--json] [--layers] [--offset N] [--length N] IMAGE\n\n"
+	fprintf(f, "Usage: vhdx map [--json] [--layers] [--partition N] [--offset N] [--length N] IMAGE\n\n"
 		   "Lists the extents of the virtual disk in order: 'data' ranges stored in a\n"
 		   "file of the chain (with --layers: which layer and at which file offset)\n"
 		   "and 'zero' ranges that read as zeros.\n\n"
@@ -21,17 +21,20 @@ static void help(FILE *f)
 		   "  --layers        show the layer and file offset of every data extent\n"
 		   "  --offset N      start at byte N of the disk (default 0)\n"
 		   "  --length N      map N bytes (default: to the end of the disk)\n"
+		   "  --partition N   map partition N (numbered as Linux does, see 'vhdx info'):\n"
+		   "                  offsets count from its first byte, like MNT/pN of vhdxfs\n"
 		   "  -h, --help      this text\n\n" TOOL_OPEN_HELP TOOL_SHARE_HELP);
 }
 
 int cmd_map(int argc, char **argv)
 {
-	enum { OPT_LAYERS = OPT__NEXT, OPT_OFFSET, OPT_LENGTH };
+	enum { OPT_LAYERS = OPT__NEXT, OPT_OFFSET, OPT_LENGTH, OPT_PARTITION };
 	static const struct option longopts[] = {
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "layers", no_argument, NULL, OPT_LAYERS },
 		{ "offset", required_argument, NULL, OPT_OFFSET },
 		{ "length", required_argument, NULL, OPT_LENGTH },
+		{ "partition", required_argument, NULL, OPT_PARTITION },
 		{ "help", no_argument, NULL, 'h' },
 		TOOL_OPEN_LONGOPTS,
 		TOOL_SHARE_LONGOPTS,
@@ -41,7 +44,8 @@ int cmd_map(int argc, char **argv)
 	struct vhdx_image *img;
 	struct vhdx_info info = { .struct_size = sizeof info };
 	bool json = false, layers = false;
-	uint64_t off = 0, len = UINT64_MAX, end;
+	uint64_t off = 0, len = UINT64_MAX, end, base = 0, limit;
+	unsigned partition = 0;
 	int c, ret;
 
 	tool_open_init(&to);
@@ -63,6 +67,10 @@ int cmd_map(int argc, char **argv)
 			if (tool_size_option("map", "--length", optarg, true, &len) < 0)
 				return EXIT_USAGE;
 			break;
+		case OPT_PARTITION:
+			if (tool_partition_option("map", optarg, &partition) < 0)
+				return EXIT_USAGE;
+			break;
 		case 'h': help(stdout); return EXIT_OK;
 		default: help(stderr); return EXIT_USAGE;
 		}
@@ -75,7 +83,22 @@ int cmd_map(int argc, char **argv)
 	if (ret)
 		return ret;
 	vhdx_get_info(img, &info);
-	end = len > (off < info.virtual_size ? info.virtual_size - off : 0) ? info.virtual_size : off + len;
+	limit = info.virtual_size;
+	if (partition) {
+		/* the partition's bytes, offsets from its start */
+		struct vhdx_partition p;
+
+		ret = tool_partition_find(img, "map", partition, &p);
+		if (ret) {
+			vhdx_close(img);
+			return ret;
+		}
+		base = p.offset;
+		limit = p.size;
+	}
+	end = len > (off < limit ? limit - off : 0) ? limit : off + len;
+	off += base;
+	end += base;
 	if (json)
 		fputc('[', stdout);
 	for (uint64_t at = off; at < end;) {
@@ -90,7 +113,7 @@ int cmd_map(int argc, char **argv)
 		}
 		if (json) {
 			printf("%s{\"offset\":%" PRIu64 ",\"length\":%" PRIu64 ",\"type\":\"%s\"", at == off ? "" : ",",
-			       e.voff, e.len, e.kind == VHDX_EXTENT_DATA ? "data" : "zero");
+			       e.voff - base, e.len, e.kind == VHDX_EXTENT_DATA ? "data" : "zero");
 			if (e.kind == VHDX_EXTENT_DATA) {
 				printf(",\"layer\":%u,\"file\":", e.layer);
 				json_write_string(stdout, vhdx_layer_path(img, e.layer));
@@ -98,10 +121,10 @@ int cmd_map(int argc, char **argv)
 			}
 			fputc('}', stdout);
 		} else if (e.kind == VHDX_EXTENT_DATA && layers) {
-			printf("0x%012" PRIx64 " 0x%012" PRIx64 " data layer=%u file_offset=0x%" PRIx64 " %s\n", e.voff,
+			printf("0x%012" PRIx64 " 0x%012" PRIx64 " data layer=%u file_offset=0x%" PRIx64 " %s\n", e.voff - base,
 			       e.len, e.layer, e.foff, vhdx_layer_path(img, e.layer));
 		} else {
-			printf("0x%012" PRIx64 " 0x%012" PRIx64 " %s\n", e.voff, e.len,
+			printf("0x%012" PRIx64 " 0x%012" PRIx64 " %s\n", e.voff - base, e.len,
 			       e.kind == VHDX_EXTENT_DATA ? "data" : "zero");
 		}
 		at += e.len;

@@ -293,4 +293,9 @@ void cycle_classify(struct cycle_result *res);
 /** `vhdx cycle checkpoint ...` (ARGV[0] is "checkpoint"); returns the exit status. */
 int cycle_checkpoint_main(int argc, char **argv);
 
+/* ---- vhdx cycle mount --fs ext4|ntfs (cycle_fs.c) ---- */
+
+/** `vhdx cycle mount --fs ...` (ARGV[0] is "mount"): the volume-level cycle.  An exit status. */
+int cycle_fs_main(int argc, char **argv);
+
 #endif

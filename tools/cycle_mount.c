@@ -27,51 +27,13 @@
 #include <unistd.h>
 
 #include "cycle.h"
+#include "mount.h"
 
 extern char **environ;
 
 char *cycle_read_file(const char *path)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	size_t len = 0, cap = 0;
-	char *buf = NULL;
-
-	if (fd < 0)
-		return NULL;
-	for (;;) {
-		ssize_t n;
-
-		if (cap - len < 4097) {
-			size_t ncap = cap ? cap * 2 : 8192;
-			char *p = realloc(buf, ncap);
-
-			if (!p) {
-				free(buf);
-				close(fd);
-				errno = ENOMEM;
-				return NULL;
-			}
-			buf = p;
-			cap = ncap;
-		}
-		n = read(fd, buf + len, cap - len - 1);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			int e = errno;
-
-			free(buf);
-			close(fd);
-			errno = e;
-			return NULL;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	close(fd);
-	buf[len] = '\0';
-	return buf;
+	return mnt_read_all(path, NULL);
 }
 
 static bool executable(const char *path)
@@ -123,44 +85,10 @@ char *cycle_find_vhdxfs(const char *override)
 	return NULL;
 }
 
-/* Decodes mountinfo's octal escapes (\040 for a space) in place. */
-static void unescape(char *s)
-{
-	char *o = s;
-
-	for (; *s; s++) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
-			*o++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
-			s += 3;
-		} else {
-			*o++ = *s;
-		}
-	}
-	*o = '\0';
-}
-
 /* True when MNT is a mount point of this mount namespace. */
 static bool is_mounted(const char *mnt)
 {
-	char *info = cycle_read_file("/proc/self/mountinfo"), *line, *save = NULL;
-	bool found = false;
-
-	if (!info)
-		return false;
-	for (line = strtok_r(info, "\n", &save); line && !found; line = strtok_r(NULL, "\n", &save)) {
-		char *f[5], *save2 = NULL;
-		int i;
-
-		f[0] = strtok_r(line, " ", &save2);
-		for (i = 1; i < 5 && f[i - 1]; i++)
-			f[i] = strtok_r(NULL, " ", &save2);
-		if (i == 5 && f[4]) {
-			unescape(f[4]);
-			found = !strcmp(f[4], mnt);
-		}
-	}
-	free(info);
-	return found;
+	return mnt_is_mounted(mnt);
 }
 
 static void sleep_ms(unsigned ms)

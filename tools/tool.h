@@ -204,5 +204,7 @@ int cmd_resize(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_checkpoints(int argc, char **argv);
 int cmd_check(int argc, char **argv);
+int cmd_mount(int argc, char **argv);
+int cmd_umount(int argc, char **argv);
 
 #endif

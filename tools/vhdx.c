@@ -31,6 +31,8 @@ static const struct {
 	{ "resize", cmd_resize, "change the virtual size of an image in place, crash-safe" },
 	{ "check", cmd_check, "check every structure of an image (--repair: fix what can be fixed, crash-safe)" },
 	{ "bench", cmd_bench, "measure speed figures against the raw file, qemu-img, vhdimount, xxhsum" },
+	{ "mount", cmd_mount, "mount the file systems of a disk's partitions under DIR in one step (vhdxfs + loop/ntfs-3g)" },
+	{ "umount", cmd_umount, "undo 'vhdx mount': unmount in reverse order, detach, end vhdxfs (also after a crash)" },
 	{ "checkpoints", cmd_checkpoints, "report the chains of a folder: depths, forks, broken links, leftovers; cleanup commands" },
 };
 

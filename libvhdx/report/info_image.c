@@ -105,6 +105,9 @@ void vhdx_info_report(struct report *r, struct vhdx_image *img, const char *chai
 		}
 		report_end_list(r);
 	}
+	/* the disk's partitions, when the whole chain could be read */
+	if (!chain_error)
+		vhdx_report_partitions(r, img);
 	report_begin_list(r, "layers");
 	for (unsigned i = 0; i < ch->n; i++)
 		info_layer(r, ch->layers[i], i + 1 < ch->n ? ch->layers[i + 1] : NULL, i, show_log, info_in_use(img, i));
