@@ -41,9 +41,15 @@ mkdir "$W"
 	cd "$W" || exit 1
 	vhdx create --size 1088M disk.vhdx > /dev/null && # map --offset 1G --length 64M reads its end
 		head -c 3M /dev/urandom | vhdx write --offset 1M disk.vhdx &&
+		# an MBR with two partitions, for the lines about partitions (sfdisk: package fdisk)
+		truncate -s 1088M table.raw &&
+		printf 'label: dos\nstart=2048, size=4096, type=83\nstart=8192, size=65536, type=7\n' |
+			sfdisk -q table.raw > /dev/null &&
+		head -c 512 table.raw | vhdx write --offset 0 disk.vhdx && rm table.raw &&
 		vhdx create --parent disk.vhdx checkpoint.avhdx > /dev/null &&
 		head -c 64K /dev/urandom | vhdx write --offset 2M checkpoint.avhdx &&
 		vhdx create --size 1088M base.vhdx > /dev/null &&
+		vhdx create --size 64M web01.vhdx > /dev/null &&
 		vhdx create --parent base.vhdx mid.avhdx > /dev/null &&
 		vhdx create --parent mid.avhdx newest.avhdx > /dev/null &&
 		head -c 64K /dev/urandom | vhdx write --offset 0 newest.avhdx &&
@@ -62,6 +68,11 @@ skip_reason() {
 	./quickstart* | ./run-tests* | "export PATH="*) echo "the set-up itself" ;;
 	"mkdir -p /mnt/vhd" | vhdxfs* | losetup* | mount* | umount* | ...* | cat\ /mnt/vhd/*)
 		echo "mounts on /mnt of a shared machine (test-fuse-*.sh cover vhdxfs)" ;;
+	*/tmp/vms.sock*) echo "a VM folder served over NBD (test-nbd-source.sh covers NBD sources)" ;;
+	"nbdkit "*" curl url=https://"* | *"socket=/tmp/s'"*)
+		echo "an HTTPS server that is not here (test-nbdkit-filter.sh covers the filter over lighttpd)" ;;
+	"vhdx mount "* | "vhdx umount "* | "ls /mnt/"* | "cp /mnt/"*)
+		echo "mounts on /mnt of a shared machine (test-mount.sh covers vhdx mount)" ;;
 	"nbdkit "*"vhdx file=disk.vhdx parent-dir=/vms/base"*) echo "the installed plugin, by name (not installed here)" ;;
 	*) return 1 ;;
 	esac
