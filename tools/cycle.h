@@ -205,7 +205,7 @@ struct cycle_mount {
 /** Finds vhdxfs: OVERRIDE, $VHDXFS, beside this program, ../fuse/ of a build tree, then PATH. */
 char *cycle_find_vhdxfs(const char *override);
 /**
- * Starts `vhdxfs -f -o rw,faults=RULES,fault-log=LOG IMAGE MNT` and waits
+ * Starts `vhdxfs -f -o rw,nopartitions,faults=RULES,fault-log=LOG IMAGE MNT` and waits
  * for the mount.  0 when mounted; -1 when vhdxfs ended first or the mount
  * did not appear in time (its message in *MSG, malloc'd; the wait status in
  * cm->status).

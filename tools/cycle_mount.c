@@ -196,8 +196,14 @@ int cycle_mount_start(struct cycle_mount *cm, const char *image, const char *rul
 		return -1;
 	}
 	{
-		char *argv[] = { (char *)cm->vhdxfs, (char *)"-f", (char *)"-o", (char *)"rw", (char *)"-o", o_faults,
-				 (char *)"-o", o_log, (char *)image, cm->mnt, NULL };
+		/*
+		 * nopartitions: the agent attaches the disk raw and the workload
+		 * uses `disk` alone; vhdxfs's own reads of the partition table
+		 * (at the mount, again after a flush) would be I/O no workload
+		 * call makes, so a fault injected into them could never be seen.
+		 */
+		char *argv[] = { (char *)cm->vhdxfs, (char *)"-f", (char *)"-o", (char *)"rw,nopartitions", (char *)"-o",
+				 o_faults, (char *)"-o", o_log, (char *)image, cm->mnt, NULL };
 
 		ret = spawn(argv, out, &cm->pid);
 	}
