@@ -10,7 +10,9 @@
  * mount when /disk is flushed (fsync, or close after writes) after a write
  * to /disk: what partitioning tools do after changing a table.  Writes to
  * a partition file cannot change the table (every table structure lies
- * outside the partitions), so they do not cause a re-read.
+ * outside the partitions), so they do not cause a re-read.  A re-read that
+ * fails with an I/O error keeps the files as they were (and is tried
+ * again at the next flush); a table that is gone or damaged removes them.
  *
  * Page caches: on a read-only mount nothing changes, and partition files
  * keep their cache like /disk.  On a rw mount the same bytes are visible
@@ -133,6 +135,15 @@ void vhdxfs_parts_reload(struct vhdxfs *fs)
 	if (!ps || !atomic_exchange(&ps->stale, false))
 		return;
 	n = parts_read(fs, &files);
+	if (n == -EIO || n == -ENOMEM) {
+		/*
+		 * The disk failed, not the table: keep the partition files as
+		 * they are (a file system mounted on one must not lose it to
+		 * a read error) and read again at the next flush.
+		 */
+		atomic_store(&ps->stale, true);
+		return;
+	}
 	if (n < 0)
 		files = NULL;
 	pthread_rwlock_wrlock(&ps->lock);

@@ -173,6 +173,14 @@ grep -q "No space left on device" "$T/dd.err" || fail "write past the end of p2:
 sgdisk -d 5 -n 9:0:+1M "$T/mnt/disk" > "$T/sgdisk.out" 2>&1 || fail "sgdisk on the mounted disk: $(cat "$T/sgdisk.out")"
 sleep 1.2 # the entry timeout of partition names on a rw mount
 expect_eq "partition files after a new table" "$(ls "$T/mnt" | grep '^p' | sort -V | tr '\n' ' ')" "p1 p2 p3 p4 p9 "
+# a re-read of the table that fails with EIO keeps the partition files (a file
+# system mounted on one must not lose it to a read error): reads of the GPT fail
+echo "op=read voff=0-1048575 err=EIO" > "$T/mnt/.vhdxfs/faults" || fail "adding a read fault rule"
+dd if=/dev/zero of="$T/mnt/disk" bs=4096 seek=$((p2_off / 4096 + 8)) count=1 oflag=direct conv=notrunc,fsync \
+	2> /dev/null || fail "a write to disk under a read fault of the table"
+sleep 1.2
+expect_eq "partition files after a failed re-read" "$(ls "$T/mnt" | grep '^p' | sort -V | tr '\n' ' ')" "p1 p2 p3 p4 p9 "
+echo clear > "$T/mnt/.vhdxfs/faults" || fail "clear the rules"
 fuse_unmount "$T/mnt"
 "$VHDX" convert -O raw "$T/rw.vhdx" "$T/rw2.raw" > /dev/null || fail "convert"
 cmp "$T/chunk" <(tail -c +$((p2_off + 3 * 4096 + 1)) "$T/rw2.raw" | head -c 8192) || fail "the write to p2 is not in the image"
