@@ -90,6 +90,8 @@ expect_eq "info while written" "$("$VHDX" info --json "$img" | jq -c '[.in_use, 
 	"[\"write\",\"write\",$((64 * MiB))]"
 expect_eq "checkpoints while written" "$("$VHDX" checkpoints --json "$T" |
 	jq -c --arg p "$img" '[.. | objects | select(.path? == $p and has("in_use")) | .in_use] | unique')" '["write"]'
+expect_eq "checkpoints text while written" "$("$VHDX" checkpoints "$T" | grep -F "  $img: " | sort -u)" \
+	"  $img: vhdx dynamic, file $(stat -c %s "$img") bytes (in use for writing by another process)"
 "$VHDX" hash -U "$img" > "$T/hash.out" 2> "$T/hash.err" || fail "hash --force-share: $(cat "$T/hash.err")"
 expect_eq "--force-share warning" "$(cat "$T/hash.err")" \
 	"vhdx hash: warning: $img is in use for writing by another process; what is read may be inconsistent"

@@ -507,9 +507,11 @@ static void report_chain(struct ctx *c, const size_t *ch, size_t nc)
 		       nc == 2 ? "" : "s", fmt_name(leaf->format), leaf->virtual_size);
 	for (size_t k = nc; k-- > 0;) {
 		const struct node *n = &s->nodes[ch[k]];
-		printf("  %s: %s %s, file %" PRIu64 " bytes%s%s\n", n->path, fmt_name(n->format),
+		printf("  %s: %s %s, file %" PRIu64 " bytes%s%s%s%s%s\n", n->path, fmt_name(n->format),
 		       vhdx_disk_type_name(n->type), n->file_size, n->external ? " (outside the folder)" : "",
-		       n->id_accepted ? " (its parent's identity differs: accepted by --ignore-id-mismatch)" : "");
+		       n->id_accepted ? " (its parent's identity differs: accepted by --ignore-id-mismatch)" : "",
+		       n->in_use ? " (in use for " : "", n->in_use ? (strcmp(n->in_use, "write") ? "reading" : "writing") : "",
+		       n->in_use ? " by another process)" : "");
 	}
 	if (extra) {
 		printf("extra recovery checkpoints: %u over %s:", extra, s->nodes[ch[low + 1]].path);
