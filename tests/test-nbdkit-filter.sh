@@ -31,6 +31,7 @@ if grep -Eq '^SAN_CFLAGS = .*sanitize' "$top_builddir/Makefile" 2>/dev/null; the
 fi
 
 # the manual page documents every parameter of the filter's --help
+[ ${#NBDKIT_ENV[@]} -eq 0 ] || skip "a sanitizer build: nbdkit with the ASan runtime preloaded hangs at exit in its --run child (p11-kit destructor waiting on glibc setlocale lock, inherited locked across fork; see issue #20 note); the normal build runs this test"
 "${NBDKIT_ENV[@]}" nbdkit --filter="$FILTER" null --help > help.txt 2>&1 || fail "nbdkit --filter=vhdx --help: $(cat help.txt)"
 params=$(sed -n 's/^\([a-z-]*\)=<*.*  .*/\1/p' help.txt | head -5)
 expect_eq "parameters of --help" "$(echo $params)" "writable parent parent-dir path-map ignore-id-mismatch"

@@ -22,6 +22,7 @@ cd "$T"
 # nbdkit itself are not ours to check.  The clients that --run starts must
 # not get the preload (qemu-img hangs with it).
 nbdkit_sanitizer_env
+[ ${#NBDKIT_ENV[@]} -eq 0 ] || skip "a sanitizer build: nbdkit with the ASan runtime preloaded hangs at exit in its --run child (p11-kit destructor waiting on glibc setlocale lock, inherited locked across fork; see issue #20 note); the normal build runs this test"
 
 # serve [NBDKIT-OPTIONS...] -- PLUGIN-PARAMS... --run CMD: nbdkit on a private
 # Unix socket ($uri in CMD), plugin messages in $T/nbdkit.err; the exit status
