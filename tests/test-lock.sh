@@ -99,6 +99,11 @@ expect_eq "--force-share warning" "$(cat "$T/hash.err")" \
 expect_fail_msg "force-share" "$VHDX" check --repair --force-share "$img"
 "$VHDX" compact --force-share "$img" > /dev/null 2> "$T/err" && fail "compact took --force-share"
 pass "--force-share reads while a writer runs and warns; info and checkpoints say in_use write; maintenance does not take it"
+# ... and qemu cannot open what libvhdx writes
+if command -v qemu-img > /dev/null; then
+	qemu-img info "$img" > "$T/q.out" 2>&1 && fail "qemu-img opened an image libvhdx writes"
+	grep -q 'lock' "$T/q.out" || fail "qemu-img beside a libvhdx writer: $(cat "$T/q.out")"
+fi
 release_write
 
 # ---- a reader holds the chain (child and base)
@@ -113,6 +118,10 @@ refused "vhdx reparent: $child: $held; cannot open it for writing" "$VHDX" repar
 "$VHDX" map "$child" > /dev/null || fail "a second reader was refused"
 expect_eq "info of a chain being read" "$("$VHDX" info --json "$child" | jq -c '[.in_use, .layers[].in_use]')" \
 	'["read","read","read"]'
+# qemu's own locks (bytes 100-299) stay apart from a reader's: qemu reads beside it
+if command -v qemu-img > /dev/null; then
+	qemu-img info "$base" > "$T/q.out" 2>&1 || fail "qemu-img info beside a libvhdx reader: $(cat "$T/q.out")"
+fi
 release_read
 # only the child is read (--no-parent): merge --delete must keep it, plain merge may go on
 hold_read "$child" --no-parent

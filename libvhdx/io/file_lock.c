@@ -13,6 +13,14 @@
  * LIBVHDX_LOCK=flock in the environment forces the fallback (tests).
  * The two kinds do not see each other, so one system uses one of them.
  *
+ * The ranges leave qemu's own locks alone (it locks bytes 100-299 and
+ * refuses to open a file where another lock covers its "unshare" bytes):
+ * a writer locks the whole file, so qemu cannot open what we write and we
+ * cannot write what qemu has open; a reader locks from SHARED_START on,
+ * which still conflicts with our writers' whole-file lock but lets qemu
+ * read beside it.  Tests for other locks look at the readers' range, which
+ * every lock of ours covers.
+ *
  * A conflict names the holder where the system can tell: /proc/locks gives
  * the PID of a flock() lock; an OFD lock shows PID -1 there, so the holder
  * is found by the "lock:" lines of /proc/PID/fdinfo of the descriptors
@@ -199,6 +207,9 @@ static int flock_lock(int fd, enum vhdx_lock_mode mode, struct vhdx_lock_holder 
 	return 0;
 }
 
+/* first byte of a reader's lock (past qemu's bytes 100-299); a writer's starts at 0 */
+#define SHARED_START 512
+
 int vhdx_file_lock(int fd, enum vhdx_lock_mode mode, struct vhdx_lock_holder *held)
 {
 #ifdef F_OFD_SETLK
@@ -207,14 +218,21 @@ int vhdx_file_lock(int fd, enum vhdx_lock_mode mode, struct vhdx_lock_holder *he
 
 		memset(&fl, 0, sizeof fl);
 		fl.l_type = mode == VHDX_LOCK_EXCLUSIVE ? F_WRLCK : mode == VHDX_LOCK_SHARED ? F_RDLCK : F_UNLCK;
-		fl.l_whence = SEEK_SET; /* l_start 0, l_len 0: the whole file, however it grows */
-		if (fcntl(fd, F_OFD_SETLK, &fl) == 0)
+		fl.l_whence = SEEK_SET; /* l_len 0: to the end of the file, however it grows */
+		if (mode == VHDX_LOCK_SHARED) {
+			/* a reader drops any writer's lock it held on the bytes before SHARED_START */
+			struct flock un = { .l_type = F_UNLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = SHARED_START };
+			fl.l_start = SHARED_START;
+			if (fcntl(fd, F_OFD_SETLK, &fl) == 0 && fcntl(fd, F_OFD_SETLK, &un) == 0)
+				return 0;
+		} else if (fcntl(fd, F_OFD_SETLK, &fl) == 0)
 			return 0;
 		if (errno == EAGAIN || errno == EACCES) {
 			struct flock q;
 			memset(&q, 0, sizeof q);
 			q.l_type = F_WRLCK;
 			q.l_whence = SEEK_SET;
+			q.l_start = SHARED_START;
 			held->mode = VHDX_LOCK_NONE;
 			if (fcntl(fd, F_OFD_GETLK, &q) == 0 && q.l_type != F_UNLCK)
 				held->mode = q.l_type == F_WRLCK ? VHDX_LOCK_EXCLUSIVE : VHDX_LOCK_SHARED;
@@ -246,6 +264,7 @@ int vhdx_file_lock_test(int fd, enum vhdx_lock_mode own, struct vhdx_lock_holder
 		memset(&q, 0, sizeof q);
 		q.l_type = F_WRLCK;
 		q.l_whence = SEEK_SET;
+		q.l_start = SHARED_START;
 		/* our own open's lock never conflicts with itself, so this sees only the others */
 		if (fcntl(fd, F_OFD_GETLK, &q) == 0) {
 			if (q.l_type != F_UNLCK)
