@@ -762,26 +762,16 @@ int cmd_umount(int argc, char **argv)
 	if (disk_mounted)
 		io_errors = vhdxfs_errors(disk, &last_error);
 	if (disk_mounted) {
-		char *argv_f[] = { (char *)"fusermount3", (char *)"-u", disk, NULL };
-
-		int ret = mnt_run(argv_f, &out);
-
-		/* a daemon of a file system above may take a moment to let go of its partition file */
-		for (int k = 0; ret != 0 && k < 20; k++) {
-			mnt_sleep_ms(100);
-			free(out);
-			ret = mnt_run(argv_f, &out);
-		}
-		if (ret != 0) {
+		free(out);
+		out = NULL;
+		if (mnt_fuse_unmount(disk, &out) != 0) {
 			tool_error("umount", "fusermount3 -u %s failed: %s", disk, out ? out : "");
 			goto out_json;
 		}
 		if (!json)
 			printf("unmounted %s (vhdxfs)\n", disk);
 	}
-	for (int k = 0; vpid && k < 600 && kill(vpid, 0) == 0; k++)
-		mnt_sleep_ms(50);
-	if (vpid && kill(vpid, 0) == 0) {
+	if (!mnt_wait_exit(vpid)) {
 		tool_error("umount", "vhdxfs (PID %d) did not end within 30 s of its unmount", (int)vpid);
 		goto out_json;
 	}

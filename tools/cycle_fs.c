@@ -303,7 +303,6 @@ static int make_image(struct fs_run *r)
 				   (char *)(strcmp(r->fs, "ntfs") ? "1:8300" : "1:0700"), disk, NULL };
 		char *argv_e[] = { (char *)"mkfs.ext4", (char *)"-q", (char *)"-F", p1, NULL };
 		char *argv_n[] = { (char *)"mkntfs", (char *)"-Q", (char *)"-F", p1, NULL };
-		char *argv_u[] = { (char *)"fusermount3", (char *)"-u", mnt, NULL };
 
 		free(out);
 		if (mnt_run(argv, &out) != 0) {
@@ -322,7 +321,15 @@ static int make_image(struct fs_run *r)
 			else
 				ret = 0;
 		}
-		mnt_run(argv_u, NULL);
+		{
+			/* the first cycle's mount must not find the image still locked by this vhdxfs */
+			pid_t pid = mnt_daemon_pid("vhdxfs", mnt);
+
+			if (mnt_fuse_unmount(mnt, NULL) != 0 || !mnt_wait_exit(pid)) {
+				tool_error("cycle", "cannot unmount %s", mnt);
+				ret = -1;
+			}
+		}
 		rmdir(mnt);
 	}
 out:

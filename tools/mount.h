@@ -59,4 +59,18 @@ int mnt_holders(const char *dir, char **report);
 /** The pid of a process named NAME (comm) with PATH among its arguments, or 0. */
 pid_t mnt_daemon_pid(const char *name, const char *path);
 
+/**
+ * Unmounts the FUSE mount TARGET with fusermount3 -u, tried again for 2 s
+ * while a daemon of a file system above lets go of it.  0, or -1 with
+ * fusermount3's words in *OUT (malloc'd; OUT may be NULL).
+ */
+int mnt_fuse_unmount(const char *target, char **out);
+
+/**
+ * Waits up to 30 s for process PID (0: none) to end: a FUSE daemon closes,
+ * flushes and unlocks its image only after its unmount, so a next open
+ * before that finds the image in use.  True when it has ended.
+ */
+bool mnt_wait_exit(pid_t pid);
+
 #endif

@@ -430,3 +430,29 @@ pid_t mnt_daemon_pid(const char *name, const char *path)
 	closedir(proc);
 	return found;
 }
+
+int mnt_fuse_unmount(const char *target, char **out)
+{
+	char *argv[] = { (char *)"fusermount3", (char *)"-u", (char *)target, NULL };
+	char *msg = NULL;
+	int ret = mnt_run(argv, &msg);
+
+	for (int k = 0; ret != 0 && k < 20; k++) {
+		mnt_sleep_ms(100);
+		free(msg);
+		msg = NULL;
+		ret = mnt_run(argv, &msg);
+	}
+	if (out)
+		*out = msg;
+	else
+		free(msg);
+	return ret != 0 ? -1 : 0;
+}
+
+bool mnt_wait_exit(pid_t pid)
+{
+	for (int k = 0; pid > 0 && k < 600 && kill(pid, 0) == 0; k++)
+		mnt_sleep_ms(50);
+	return pid <= 0 || kill(pid, 0) != 0;
+}
