@@ -699,6 +699,17 @@ VHDX_API void vhdx_faults_set_crash_limit(struct vhdx_faults *f, uint64_t bytes)
 /** Events kept in the ring (default 10000; at least 1); empties the ring. */
 VHDX_API void vhdx_faults_set_event_limit(struct vhdx_faults *f, size_t n);
 
+/* ---------------------------------------------------------------- GUIDs */
+
+#define VHDX_GUID_TEXT_SIZE 37 /* "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" and its NUL */
+
+/**
+ * Writes GUID, 16 bytes as stored on disk (Microsoft mixed-endian: the
+ * first three fields little-endian), into OUT as lower-case text without
+ * braces, the way Hyper-V and `vhdx info` show it.  Never fails.
+ */
+VHDX_API void vhdx_guid_text(const uint8_t guid[16], char out[VHDX_GUID_TEXT_SIZE]);
+
 #ifdef __cplusplus
 }
 #endif

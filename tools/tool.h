@@ -147,8 +147,8 @@ void tool_share_warn(const char *cmd, struct vhdx_image *img, unsigned flags);
 /** "write", "read" or NULL: what another process does with layer LAYER of IMG (NULL when unknown). */
 const char *tool_in_use(struct vhdx_image *img, unsigned layer);
 
-/* ---- report writer: libvhdx/report/report.h ---- */
-#include "report/report.h"
+/* ---- report writer: common/report.h (shared with the library) ---- */
+#include "common/report.h"
 
 /*
  * Errors as JSON (json_error.c): with --json, standard output holds one

@@ -1,6 +1,6 @@
 /*
  * util.c - helpers shared by the subcommands: errors, sizes, the chain
- * options (the text/JSON report writer is libvhdx/report/report.c).
+ * options (the text/JSON report writer is common/report.c).
  */
 #include "config.h"
 
@@ -14,7 +14,6 @@
 #include <time.h>
 
 #include "tool.h"
-#include "codec/guid.h"
 
 const char *tool_prog = "vhdx";
 

@@ -5,7 +5,7 @@
 #ifndef VHDX_REPORT_INFO_H
 #define VHDX_REPORT_INFO_H
 
-#include "report/report.h"
+#include "common/report.h"
 #include "format/format.h"
 
 /**

@@ -9,8 +9,8 @@
 #include <inttypes.h>
 #include <string.h>
 
-#include "report/report.h"
-#include "codec/guid.h"
+#include "common/report.h"
+#include "libvhdx.h"
 
 void json_write_string(FILE *f, const char *s)
 {
@@ -156,9 +156,9 @@ void report_bool(struct report *r, const char *key, bool val)
 
 void report_guid(struct report *r, const char *key, const uint8_t g[16])
 {
-	char s[VHDX_GUID_STRLEN];
+	char s[VHDX_GUID_TEXT_SIZE];
 
-	vhdx_guid_format(g, s);
+	vhdx_guid_text(g, s);
 	report_str(r, key, s);
 }
 
