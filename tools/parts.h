@@ -1,13 +1,13 @@
 /*
  * parts.h - --partition N of the `vhdx` commands (parts.c): finding a
  * partition by its number (convert, map and mount); the reader and the
- * table of `vhdx info` are in libvhdx/report/info_partitions.c.
+ * table of `vhdx info` are in common/info_partitions.c.
  */
 #ifndef VHDX_TOOL_PARTS_H
 #define VHDX_TOOL_PARTS_H
 
 #include "tool.h"
-#include "report/info.h"
+#include "common/info_partitions.h"
 
 /**
  * Finds partition NUMBER of IMG into *OUT.  Prints the reason as "vhdx

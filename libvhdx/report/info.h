@@ -7,6 +7,7 @@
 
 #include "common/report.h"
 #include "format/format.h"
+#include "common/info_partitions.h"
 
 /**
  * Prints the info document of IMG into R: the leaf's summary, the chain's
@@ -28,24 +29,5 @@ void info_vhdx_layer(struct report *r, struct vhdx_layer *l, bool verbose);
 void info_vhdx_log(struct report *r, struct vhdx_layer *l);
 /** Prints the VHD-specific structures of L (footer, dynamic header, locators). */
 void info_vhd_layer(struct report *r, struct vhdx_layer *l, bool verbose);
-
-/**
- * Reads IMG's partition table into *T and a new array *PARTS (T->count
- * entries; free() it).  0, or -errno with vhdx_errmsg() set (T->scheme
- * still filled); *PARTS is NULL then.
- */
-int vhdx_report_partitions_read(struct vhdx_image *img, struct vhdx_partition_table *t,
-				struct vhdx_partition **parts);
-/** The scheme's name: "gpt", "mbr" or "none". */
-const char *vhdx_report_scheme_name(enum vhdx_partition_scheme s);
-/** The type of P as shown: its name, else the GUID or "0xNN". BUF holds at least 48 bytes. */
-const char *vhdx_report_partition_type(const struct vhdx_partition *p, enum vhdx_partition_scheme s, char *buf,
-				       size_t len);
-/**
- * The "partitions" member of R: scheme, sector size, the disk's GUID or
- * signature, whether the backup GPT was read and why, the error of a
- * damaged table, and one entry per partition; in text, a table.
- */
-void vhdx_report_partitions(struct report *r, struct vhdx_image *img);
 
 #endif

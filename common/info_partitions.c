@@ -3,7 +3,8 @@
  * (`vhdx info`, vhdx_info_json): the table that vhdx_partitions() reads,
  * with one entry per partition (number, first byte, size, type, name,
  * file system, label); in text, a table.  Also the reader and the names
- * the vhdx commands use for --partition N (tools/parts.c).
+ * the vhdx commands use for --partition N (tools/parts.c).  Public API
+ * alone: compiled into the library and into the tools.
  */
 #include "config.h"
 
@@ -14,7 +15,7 @@
 #include <string.h>
 
 #include "libvhdx.h"
-#include "report/info.h"
+#include "common/info_partitions.h"
 
 int vhdx_report_partitions_read(struct vhdx_image *img, struct vhdx_partition_table *t, struct vhdx_partition **parts)
 {
@@ -45,13 +46,6 @@ int vhdx_report_partitions_read(struct vhdx_image *img, struct vhdx_partition_ta
 	return 0;
 }
 
-/* A GUID's on-disk bytes as text (mixed-endian, lower case). */
-static void guid_text(const uint8_t g[16], char out[37])
-{
-	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", g[3], g[2], g[1],
-		 g[0], g[5], g[4], g[7], g[6], g[8], g[9], g[10], g[11], g[12], g[13], g[14], g[15]);
-}
-
 const char *vhdx_report_scheme_name(enum vhdx_partition_scheme s)
 {
 	return s == VHDX_SCHEME_GPT ? "gpt" : s == VHDX_SCHEME_MBR ? "mbr" : "none";
@@ -62,9 +56,9 @@ const char *vhdx_report_partition_type(const struct vhdx_partition *p, enum vhdx
 	if (p->type_name[0])
 		return p->type_name;
 	if (s == VHDX_SCHEME_GPT) {
-		char g[37];
+		char g[VHDX_GUID_TEXT_SIZE];
 
-		guid_text(p->type_guid, g);
+		vhdx_guid_text(p->type_guid, g);
 		snprintf(buf, len, "%s", g);
 	} else {
 		snprintf(buf, len, "0x%02x", p->mbr_type);
@@ -91,13 +85,13 @@ static void report_text(struct report *r, const struct vhdx_partition_table *t, 
 {
 	FILE *f = r->f;
 	const char *in = "  "; /* inside the report's top object */
-	char g[37], size[32], type[48];
+	char g[VHDX_GUID_TEXT_SIZE], size[32], type[48];
 
 	fprintf(f, "%spartitions: %s", in, vhdx_report_scheme_name(t->scheme));
 	if (t->scheme != VHDX_SCHEME_NONE)
 		fprintf(f, ", %" PRIu32 "-byte sectors", t->sector_size);
 	if (t->scheme == VHDX_SCHEME_GPT) {
-		guid_text(t->disk_guid, g);
+		vhdx_guid_text(t->disk_guid, g);
 		fprintf(f, ", disk %s%s", g, t->from_backup ? ", READ FROM THE BACKUP GPT" : "");
 	} else if (t->scheme == VHDX_SCHEME_MBR) {
 		fprintf(f, ", signature 0x%08" PRIx32, t->mbr_signature);
