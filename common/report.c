@@ -51,6 +51,13 @@ void report_init(struct report *r, FILE *f, bool json)
 		json_begun(r);
 }
 
+void report_resume(struct report *r, int depth)
+{
+	r->depth = depth;
+	for (int d = 0; d <= depth && d < 64; d++)
+		r->first[d] = false;
+}
+
 static void indent(struct report *r)
 {
 	for (int i = 0; i < r->depth; i++)

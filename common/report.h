@@ -17,6 +17,8 @@ struct report {
 	bool in_array[64];
 };
 void report_init(struct report *r, FILE *f, bool json);
+/* Continues a document another writer printed to r->f: DEPTH containers are open and hold members. */
+void report_resume(struct report *r, int depth);
 void report_begin(struct report *r, const char *key);       /* object (key NULL in arrays / at top) */
 void report_end(struct report *r);
 void report_begin_list(struct report *r, const char *key);  /* array */

@@ -7,7 +7,7 @@
  * format/vhd_check.c (per-format scans and repairs, built on the codecs).
  * The checkers read raw bytes themselves instead of going through a normal
  * open: a normal open stops at the first damage, a check must report them
- * all.  Used by tools/cmd_check.c; not public API.
+ * all.  The public door is vhdx_check() (api_check.c).
  */
 #ifndef VHDX_CHECK_INTERNAL_H
 #define VHDX_CHECK_INTERNAL_H
@@ -17,28 +17,7 @@
 
 #include "io/io.h"
 
-#define VHDX_CHECK_NO_OFF UINT64_MAX
-
-enum vhdx_check_severity {
-	VHDX_CHECK_ERROR = 0,   /* the format's rules are broken */
-	VHDX_CHECK_WARNING = 1, /* legal or harmless, but not what a clean writer leaves (leaked space, ...) */
-};
-
-/* One problem found. Strings are valid during the callback only. */
-struct vhdx_check_problem {
-	enum vhdx_check_severity severity;
-	const char *structure;  /* fixed vocabulary: "header 1", "region table 2", "BAT entry", "footer", ... */
-	uint64_t foff;          /* file offset of the structure, or VHDX_CHECK_NO_OFF */
-	const char *message;
-};
-
-/* One repair done (ACTION) or one virtual range whose data a repair gave up (LOST). */
-struct vhdx_check_event {
-	const char *structure;
-	uint64_t foff;          /* or VHDX_CHECK_NO_OFF */
-	const char *message;
-	uint64_t lost_voff, lost_len; /* lost ranges only (len 0 otherwise) */
-};
+/* the severities, problems and events are public (libvhdx.h: vhdx_check()) */
 
 struct vhdx_check_opts {
 	bool repair;                     /* fix what can be fixed (opens the file read-write) */

@@ -197,6 +197,63 @@ VHDX_API const char *vhdx_layer_path(struct vhdx_image *img, unsigned layer);
  */
 VHDX_API int vhdx_info_json(struct vhdx_image *img, unsigned flags, char **json);
 
+#define VHDX_INFO_TEXT 0x0002u /* vhdx_info_doc: the indented text of `vhdx info` instead of JSON */
+#define VHDX_INFO_OPEN 0x0004u /* vhdx_info_doc, JSON: leave the top object open (no closing brace and
+				  newline) so the caller can append members and close it itself */
+
+struct vhdx_info_doc_options {
+	size_t struct_size;     /* sizeof(struct vhdx_info_doc_options) */
+	unsigned flags;         /* VHDX_INFO_* */
+	/* IMG holds the leaf alone (VHDX_OPEN_NO_PARENT) because its chain could not be
+	 * opened: why, shown as chain_error (the partitions are then left out); or NULL */
+	const char *chain_error;
+};
+
+/** Fills *OPTS with the defaults: JSON, no log entries, no chain error. */
+VHDX_API void vhdx_info_doc_options_init(struct vhdx_info_doc_options *opts);
+
+/**
+ * The document `vhdx info` prints for IMG (vhdx_info_json()'s, in JSON or,
+ * with VHDX_INFO_TEXT, as indented text) in *DOC, NUL-terminated and
+ * malloc'd (free() it).  OPTS may be NULL (the defaults).  The document
+ * holds, per layer, what inspecting an image shows: headers, region
+ * table, metadata items, log state (and with VHDX_INFO_LOG each log
+ * entry), BAT block state counts, parent locator.  0 or -errno (EINVAL,
+ * ENOMEM).
+ */
+VHDX_API int vhdx_info_doc(struct vhdx_image *img, const struct vhdx_info_doc_options *opts, char **doc);
+
+/** What one layer of an opened image is (vhdx_get_layer_info()). */
+struct vhdx_layer_info {
+	size_t struct_size;            /* sizeof(struct vhdx_layer_info) */
+	const char *path;              /* as opened; valid until vhdx_close() */
+	enum vhdx_format format;
+	enum vhdx_disk_type type;
+	uint64_t virtual_size;
+	uint32_t block_size;           /* 0 for fixed VHD */
+	uint32_t logical_sector_size;
+	uint32_t physical_sector_size;
+	uint8_t disk_id[16];           /* VHDX virtual disk id / VHD unique id, on-disk bytes */
+	uint8_t identity[16];          /* what a child links to: VHDX DataWriteGuid, VHD unique id */
+	int has_parent;                /* differencing: the link fields below are set */
+	uint8_t parent_linkage[16];    /* the parent identity this layer links to */
+	int has_parent_linkage2;
+	uint8_t parent_linkage2[16];   /* VHDX parent_linkage2 (a second accepted identity) */
+	uint32_t parent_timestamp;     /* VHD: the parent's time stamp the child was made with */
+	const char *parent_locator;    /* the first locator entry as stored (".\\web01.vhdx"), or NULL;
+					  valid until vhdx_close() */
+	int log_was_dirty;             /* VHDX: the log held entries to replay when the layer was opened */
+	int log_replayed;              /* those entries were replayed (into the file when writable) */
+	const char *log_report;        /* VHDX: what the replay did, or NULL; valid until vhdx_close() */
+};
+
+/**
+ * Fills *INFO (set info->struct_size first) for layer LAYER of IMG (0 =
+ * the leaf, then each parent; vhdx_get_info() gives their number).
+ * 0, -EINVAL (bad struct_size) or -ENOENT (no such layer).
+ */
+VHDX_API int vhdx_get_layer_info(struct vhdx_image *img, unsigned layer, struct vhdx_layer_info *info);
+
 enum vhdx_extent_kind {
 	VHDX_EXTENT_DATA = 1, /* bytes stored in layer LAYER's file at FOFF */
 	VHDX_EXTENT_ZERO = 2, /* reads as zeros (unallocated, ZERO state, or beyond every layer) */
@@ -407,6 +464,91 @@ VHDX_API int vhdx_merge(const char *child, const struct vhdx_merge_options *opts
  * to CHILD.  0 or -errno.
  */
 VHDX_API int vhdx_reparent(const char *child, const char *new_parent, unsigned flags);
+
+struct vhdx_reparent_options {
+	size_t struct_size;             /* sizeof(struct vhdx_reparent_options) */
+	unsigned flags;                 /* VHDX_REPARENT_* */
+	struct vhdx_faults *faults;     /* fault engine for both files, or NULL */
+};
+
+/** Fills *OPTS with the defaults (identities must match, no faults). */
+VHDX_API void vhdx_reparent_options_init(struct vhdx_reparent_options *opts);
+
+/** vhdx_reparent() with options (OPTS NULL: the defaults).  0 or -errno. */
+VHDX_API int vhdx_reparent_ex(const char *child, const char *new_parent, const struct vhdx_reparent_options *opts);
+
+/**
+ * Whether CHILD.merging records an unfinished vhdx_merge() of CHILD: 1 and
+ * the ancestor's path in *ANCESTOR (malloc'd; free() it), 0 when there is
+ * no record (*ANCESTOR NULL), -errno (with a message) when it cannot be read.
+ */
+VHDX_API int vhdx_merge_pending(const char *child, char **ancestor);
+
+/* ---------------------------------------------------------------- check and repair */
+
+#define VHDX_CHECK_NO_OFF UINT64_MAX /* a problem without a file offset */
+
+enum vhdx_check_severity {
+	VHDX_CHECK_ERROR = 0,   /* the format's rules are broken */
+	VHDX_CHECK_WARNING = 1, /* legal or harmless, but not what a clean writer leaves (leaked space, ...) */
+};
+
+/** One problem found.  The strings are valid during the callback only. */
+struct vhdx_check_problem {
+	enum vhdx_check_severity severity;
+	const char *structure;  /* fixed vocabulary: "header 1", "region table 2", "BAT entry", "footer", ... */
+	uint64_t foff;          /* file offset of the structure, or VHDX_CHECK_NO_OFF */
+	const char *message;
+};
+
+/** One repair done, or one virtual range whose data a repair gave up (lost). */
+struct vhdx_check_event {
+	const char *structure;
+	uint64_t foff;          /* or VHDX_CHECK_NO_OFF */
+	const char *message;
+	uint64_t lost_voff, lost_len; /* lost ranges only (len 0 otherwise) */
+};
+
+#define VHDX_CHECK_REPAIR 0x0001u /* repair what can be repaired (opens the file read-write), then check again */
+#define VHDX_CHECK_CHAIN  0x0002u /* also open the parent chain of a differencing disk whose structures are sound */
+
+struct vhdx_check_options {
+	size_t struct_size;                          /* sizeof(struct vhdx_check_options) */
+	unsigned flags;                              /* VHDX_CHECK_* */
+	struct vhdx_faults *faults;                  /* fault engine around the file, or NULL */
+	const struct vhdx_open_options *chain_opts;  /* options of the chain's open (may be NULL) */
+	void *ctx;                                   /* passed to the callbacks */
+	/* each problem of the first pass (AFTER 0) and, with VHDX_CHECK_REPAIR, of the pass after it (AFTER 1) */
+	void (*problem)(void *ctx, int after, const struct vhdx_check_problem *p);
+	void (*repaired)(void *ctx, const struct vhdx_check_event *e); /* each repair done */
+	void (*lost)(void *ctx, const struct vhdx_check_event *e);     /* each range given up */
+};
+
+/** The counts of a check (vhdx_check()). */
+struct vhdx_check_counts {
+	size_t struct_size;        /* sizeof(struct vhdx_check_counts) */
+	const char *format;        /* "vhdx", "vhd", or NULL when the file is neither (static storage) */
+	unsigned errors, warnings; /* first pass */
+	unsigned repairs;          /* repair actions done */
+	unsigned errors_after, warnings_after; /* after the repair (VHDX_CHECK_REPAIR only) */
+};
+
+/** Fills *OPTS with the defaults: check only, this file alone, no callbacks. */
+VHDX_API void vhdx_check_options_init(struct vhdx_check_options *opts);
+
+/**
+ * Checks every structure of the VHDX or VHD file PATH (`vhdx check`) and
+ * calls opts->problem for each problem, with its severity, structure and
+ * file offset.  With VHDX_CHECK_REPAIR, repairs what it can, each step
+ * crash-safe (replays a dirty log, restores a header, region table or VHD
+ * footer copy from the good one, clears BAT entries that cannot be right,
+ * reporting their ranges lost, frees leaked space at the end), then checks
+ * again.  *COUNTS (set counts->struct_size first; may be NULL) is filled
+ * even on failure.  0 when the checks could run, whatever they found;
+ * -errno when the file could not be checked at all or a repair step
+ * failed (events already reported stand).
+ */
+VHDX_API int vhdx_check(const char *path, const struct vhdx_check_options *opts, struct vhdx_check_counts *counts);
 
 /* ---------------------------------------------------------------- compact and resize */
 

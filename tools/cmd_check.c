@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "check_internal.h"
 #include "tool.h"
 
 struct item {
@@ -66,7 +65,7 @@ static void list_free(struct list *l)
 	free(l->v);
 }
 
-static void on_problem(void *ctx, bool after, const struct vhdx_check_problem *p)
+static void on_problem(void *ctx, int after, const struct vhdx_check_problem *p)
 {
 	struct collect *c = ctx;
 	list_add(c, after ? &c->after : &c->before, (int)p->severity, p->structure, p->foff, p->message, 0, 0);
@@ -147,21 +146,21 @@ int cmd_check(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct tool_open to;
-	struct vhdx_check_opts o;
-	struct vhdx_check_result res;
+	struct vhdx_check_options o;
+	struct vhdx_check_counts res;
 	struct collect col;
 	struct report r;
 	const char *path;
-	bool json = false;
+	bool json = false, repair;
 	int c, ret, rc;
 
 	tool_open_init(&to);
-	memset(&o, 0, sizeof o);
+	vhdx_check_options_init(&o);
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "hU", longopts, NULL)) != -1) {
 		switch (c) {
 		case OPT_JSON: json = true; break;
-		case OPT__NEXT: o.repair = true; break;
+		case OPT__NEXT: o.flags |= VHDX_CHECK_REPAIR; break;
 		case 'h': help(stdout); return EXIT_OK;
 		default:
 			ret = tool_open_option(&to, c, optarg, "check");
@@ -178,15 +177,18 @@ int cmd_check(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	path = argv[optind];
+	repair = o.flags & VHDX_CHECK_REPAIR;
 	memset(&col, 0, sizeof col);
 	o.faults = tool_faults; /* vhdx --faults RULES check --repair: power cuts during a repair */
-	o.check_chain = !(to.opts.flags & VHDX_OPEN_NO_PARENT);
+	if (!(to.opts.flags & VHDX_OPEN_NO_PARENT))
+		o.flags |= VHDX_CHECK_CHAIN;
 	o.chain_opts = &to.opts;
 	o.ctx = &col;
 	o.problem = on_problem;
 	o.repaired = on_repaired;
 	o.lost = on_lost;
-	ret = vhdx_check_path(path, &o, &res);
+	res.struct_size = sizeof res;
+	ret = vhdx_check(path, &o, &res);
 	if (ret < 0 && !col.repaired.n) {
 		rc = tool_lib_error("check", ret);
 		goto out;
@@ -204,7 +206,7 @@ int cmd_check(int argc, char **argv)
 		report_u64(&r, "errors", res.errors);
 		report_u64(&r, "warnings", res.warnings);
 		json_items(&r, "problems", &col.before, true, false);
-		if (o.repair) {
+		if (repair) {
 			report_begin(&r, "repair");
 			report_bool(&r, "completed", ret == 0);
 			json_items(&r, "actions", &col.repaired, false, false);
@@ -221,7 +223,7 @@ int cmd_check(int argc, char **argv)
 		       res.errors == 1 ? "" : "s", res.warnings, res.warnings == 1 ? "" : "s");
 		for (size_t i = 0; i < col.before.n; i++)
 			print_text(&col.before.v[i], NULL);
-		if (o.repair && (col.repaired.n || ret < 0 || res.errors + res.warnings)) {
+		if (repair && (col.repaired.n || ret < 0 || res.errors + res.warnings)) {
 			for (size_t i = 0; i < col.repaired.n; i++)
 				print_text(&col.repaired.v[i], "repaired");
 			for (size_t i = 0; i < col.lost.n; i++)
@@ -240,7 +242,7 @@ int cmd_check(int argc, char **argv)
 	}
 	if (ret < 0)
 		rc = tool_lib_error("check", ret); /* a repair step failed after others were done */
-	else if (o.repair && res.errors + res.warnings)
+	else if (repair && res.errors + res.warnings)
 		rc = res.errors_after + res.warnings_after ? EXIT_PROBLEMS : EXIT_OK;
 	else
 		rc = res.errors + res.warnings ? EXIT_PROBLEMS : EXIT_OK;

@@ -10,7 +10,6 @@
 #include <string.h>
 
 #include "tool.h"
-#include "report/info.h"
 
 static void help(FILE *f)
 {
@@ -41,8 +40,9 @@ int cmd_info(int argc, char **argv)
 	};
 	struct tool_open to;
 	struct vhdx_image *img = NULL;
+	struct vhdx_info_doc_options io;
 	struct report r;
-	char *chain_error = NULL;
+	char *chain_error = NULL, *doc;
 	int chain_errno = 0;
 	bool json = false, show_log = false;
 	int c, ret;
@@ -88,8 +88,20 @@ int cmd_info(int argc, char **argv)
 	} else if (ret < 0) {
 		return tool_lib_error("info", ret);
 	}
+	vhdx_info_doc_options_init(&io);
+	io.flags = (json ? VHDX_INFO_OPEN : VHDX_INFO_TEXT) | (show_log ? VHDX_INFO_LOG : 0);
+	io.chain_error = chain_error;
+	ret = vhdx_info_doc(img, &io, &doc);
+	if (ret < 0) {
+		vhdx_close(img);
+		free(chain_error);
+		return tool_lib_error("info", ret);
+	}
+	/* the library's document with its top object still open: the tool may add its error */
 	report_init(&r, stdout, json);
-	vhdx_info_report(&r, img, chain_error, show_log);
+	fputs(doc, stdout);
+	free(doc);
+	report_resume(&r, 1);
 	if (chain_error)
 		report_error(&r, chain_errno, chain_error); /* with --json: the error object too */
 	report_end(&r);

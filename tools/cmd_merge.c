@@ -17,8 +17,6 @@
 #include <unistd.h>
 
 #include "tool.h"
-#include "image_internal.h"
-#include "merge_internal.h"
 
 static void help(FILE *f)
 {
@@ -56,12 +54,20 @@ static bool has_image_suffix(const char *name)
 }
 
 /* Adds to RELINK every image in CHILD's folder whose link is CHILD's identity. */
+/* The leaf's facts of IMG into *LI (0), or -errno. */
+static int leaf_info(struct vhdx_image *img, struct vhdx_layer_info *li)
+{
+	li->struct_size = sizeof *li;
+	return vhdx_get_layer_info(img, 0, li);
+}
+
 static int find_children(const char *child, const char **relink, unsigned *n, unsigned max, char **owned)
 {
 	struct vhdx_open_options oo;
 	struct vhdx_image *img;
+	struct vhdx_layer_info li;
 	uint8_t id[16], anc_id[16];
-	char anc_path[PATH_MAX];
+	char *anc_path = NULL;
 	bool have_anc = false;
 	char *dup = strdup(child), *dir;
 	DIR *d;
@@ -76,18 +82,24 @@ static int find_children(const char *child, const char **relink, unsigned *n, un
 		free(dup);
 		return 0; /* vhdx_merge reports it */
 	}
-	memcpy(id, vhdx_image_chain(img)->layers[0]->identity, 16);
+	ret = leaf_info(img, &li);
+	memcpy(id, li.identity, 16);
 	vhdx_close(img);
+	if (ret < 0) {
+		free(dup);
+		return 0; /* vhdx_merge reports it */
+	}
 	/*
 	 * A resumed merge may have been cut while re-pointing a child: that
 	 * child links to the ancestor already, but only through its log.
 	 * Re-pointing it again is idempotent and settles the log in the file.
 	 */
-	if (vhdx_merge_record_ancestor(child, anc_path) == 1 && vhdx_open(anc_path, &oo, &img) == 0) {
-		memcpy(anc_id, vhdx_image_chain(img)->layers[0]->identity, 16);
+	if (vhdx_merge_pending(child, &anc_path) == 1 && vhdx_open(anc_path, &oo, &img) == 0) {
+		have_anc = leaf_info(img, &li) == 0;
+		memcpy(anc_id, li.identity, 16);
 		vhdx_close(img);
-		have_anc = true;
 	}
+	free(anc_path);
 	dir = dirname(dup);
 	d = opendir(dir);
 	if (!d) {
@@ -96,7 +108,6 @@ static int find_children(const char *child, const char **relink, unsigned *n, un
 	}
 	while ((de = readdir(d)) && *n < max) {
 		char path[4096];
-		struct vhdx_layer *l;
 		if (!has_image_suffix(de->d_name))
 			continue;
 		snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
@@ -111,10 +122,9 @@ static int find_children(const char *child, const char **relink, unsigned *n, un
 		oo.flags &= ~VHDX_OPEN_FORCE_SHARE;
 		if (ret < 0)
 			continue;
-		l = vhdx_image_chain(img)->layers[0];
-		if (l->has_parent && strcmp(path, child) != 0 &&
-		    (!memcmp(l->parent.linkage, id, 16) ||
-		     (have_anc && l->log_replayed && !memcmp(l->parent.linkage, anc_id, 16)))) {
+		if (leaf_info(img, &li) == 0 && li.has_parent && strcmp(path, child) != 0 &&
+		    (!memcmp(li.parent_linkage, id, 16) ||
+		     (have_anc && li.log_replayed && !memcmp(li.parent_linkage, anc_id, 16)))) {
 			owned[*n] = strdup(path);
 			if (owned[*n]) {
 				relink[*n] = owned[*n];

@@ -10,7 +10,6 @@
 #include <stdlib.h>
 
 #include "tool.h"
-#include "merge_internal.h"
 
 static void help(FILE *f)
 {
@@ -36,10 +35,12 @@ int cmd_reparent(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	struct vhdx_reparent_options ro;
 	const char *parent = NULL;
-	unsigned flags = 0;
 	int c, ret;
 
+	vhdx_reparent_options_init(&ro);
+	ro.faults = tool_faults; /* vhdx --faults RULES reparent */
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (c) {
@@ -47,7 +48,7 @@ int cmd_reparent(int argc, char **argv)
 			parent = optarg;
 			break;
 		case OPT_IGNORE_ID:
-			flags |= VHDX_REPARENT_RELINK;
+			ro.flags |= VHDX_REPARENT_RELINK;
 			break;
 		case 'h':
 			help(stdout);
@@ -61,7 +62,7 @@ int cmd_reparent(int argc, char **argv)
 		help(stderr);
 		return EXIT_USAGE;
 	}
-	ret = vhdx_reparent_faults(argv[optind], parent, flags, tool_faults);
+	ret = vhdx_reparent_ex(argv[optind], parent, &ro);
 	if (ret < 0)
 		return tool_lib_error("reparent", ret);
 	printf("%s: parent is now %s\n", argv[optind], parent);

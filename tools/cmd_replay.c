@@ -10,9 +10,7 @@
 #include <getopt.h>
 #include <string.h>
 
-#include "image_internal.h"
 #include "tool.h"
-#include "format/vhdx_format.h"
 
 static void help(FILE *f)
 {
@@ -33,8 +31,7 @@ int cmd_replay(int argc, char **argv)
 	};
 	struct vhdx_open_options opts;
 	struct vhdx_image *img;
-	struct vhdx_layer *leaf;
-	struct vhdx_state *s = NULL;
+	struct vhdx_layer_info leaf;
 	struct report r;
 	const char *what;
 	bool json = false, dirty = false;
@@ -58,25 +55,27 @@ int cmd_replay(int argc, char **argv)
 	ret = vhdx_open(argv[optind], &opts, &img);
 	if (ret < 0)
 		return tool_lib_error("replay", ret);
-	leaf = vhdx_image_chain(img)->layers[0];
-	if (leaf->format == VHDX_FORMAT_VHDX) {
-		s = vhdx_state_of(leaf);
-		dirty = s->log_was_dirty;
+	leaf.struct_size = sizeof leaf;
+	ret = vhdx_get_layer_info(img, 0, &leaf);
+	if (ret < 0) {
+		vhdx_close(img);
+		return tool_lib_error("replay", ret);
 	}
-	if (!s)
+	dirty = leaf.log_was_dirty;
+	if (leaf.format != VHDX_FORMAT_VHDX)
 		what = "VHD images have no log: nothing to replay";
 	else if (!dirty)
 		what = "log is clean, nothing to replay";
 	else
-		what = s->log_report ? s->log_report : "dirty log";
+		what = leaf.log_report ? leaf.log_report : "dirty log";
 
 	report_init(&r, stdout, json);
 	if (json) {
 		report_begin(&r, NULL);
 		report_str(&r, "image", argv[optind]);
-		report_str(&r, "format", leaf->format == VHDX_FORMAT_VHDX ? "vhdx" : "vhd");
+		report_str(&r, "format", leaf.format == VHDX_FORMAT_VHDX ? "vhdx" : "vhd");
 		report_bool(&r, "log_was_dirty", dirty);
-		report_bool(&r, "replayed", leaf->log_replayed);
+		report_bool(&r, "replayed", leaf.log_replayed);
 		report_str(&r, "report", what);
 		report_end(&r);
 		report_finish(&r);

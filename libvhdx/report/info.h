@@ -19,6 +19,14 @@
  */
 void vhdx_info_report(struct report *r, struct vhdx_image *img, const char *chain_error, bool show_log);
 
+/**
+ * The info document of IMG (vhdx_info_report) in *DOC (malloc'd): JSON, or
+ * text with VHDX_INFO_TEXT; VHDX_INFO_OPEN leaves JSON's top object open,
+ * VHDX_INFO_LOG adds the log entries.  FN names the caller in messages.
+ * 0 or -ENOMEM.
+ */
+int vhdx_info_render(struct vhdx_image *img, const char *chain_error, unsigned flags, char **doc, const char *fn);
+
 /** Prints the VHDX-specific structures of L (headers, regions, metadata, BAT, log, locator). */
 void info_vhdx_layer(struct report *r, struct vhdx_layer *l, bool verbose);
 /**

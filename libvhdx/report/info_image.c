@@ -114,28 +114,27 @@ void vhdx_info_report(struct report *r, struct vhdx_image *img, const char *chai
 	report_end_list(r);
 }
 
-int vhdx_info_json(struct vhdx_image *img, unsigned flags, char **json)
+int vhdx_info_render(struct vhdx_image *img, const char *chain_error, unsigned flags, char **doc, const char *fn)
 {
+	bool json = !(flags & VHDX_INFO_TEXT);
 	struct report r;
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *f;
 
-	if (!img || !json)
-		return vhdx_err(EINVAL, "vhdx_info_json: img and json must not be NULL");
-	if (flags & ~VHDX_INFO_LOG)
-		return vhdx_err(EINVAL, "vhdx_info_json: unknown flags 0x%x", flags & ~VHDX_INFO_LOG);
 #ifdef _WIN32
 	f = tmpfile(); /* no open_memstream: write to a temporary file, then read it back */
 #else
 	f = open_memstream(&buf, &len);
 #endif
 	if (!f)
-		return vhdx_err(ENOMEM, "vhdx_info_json: cannot open a memory stream");
-	report_init(&r, f, true);
-	vhdx_info_report(&r, img, NULL, flags & VHDX_INFO_LOG);
-	report_end(&r);
-	report_finish(&r);
+		return vhdx_err(ENOMEM, "%s: cannot open a memory stream", fn);
+	report_init(&r, f, json);
+	vhdx_info_report(&r, img, chain_error, flags & VHDX_INFO_LOG);
+	if (!(json && (flags & VHDX_INFO_OPEN))) {
+		report_end(&r);
+		report_finish(&r);
+	}
 #ifdef _WIN32
 	len = (size_t)ftell(f);
 	buf = malloc(len + 1);
@@ -149,8 +148,17 @@ int vhdx_info_json(struct vhdx_image *img, unsigned flags, char **json)
 #endif
 	if (fclose(f) != 0 || !buf) {
 		free(buf);
-		return vhdx_err(ENOMEM, "vhdx_info_json: out of memory");
+		return vhdx_err(ENOMEM, "%s: out of memory", fn);
 	}
-	*json = buf;
+	*doc = buf;
 	return 0;
+}
+
+int vhdx_info_json(struct vhdx_image *img, unsigned flags, char **json)
+{
+	if (!img || !json)
+		return vhdx_err(EINVAL, "vhdx_info_json: img and json must not be NULL");
+	if (flags & ~VHDX_INFO_LOG)
+		return vhdx_err(EINVAL, "vhdx_info_json: unknown flags 0x%x", flags & ~VHDX_INFO_LOG);
+	return vhdx_info_render(img, NULL, flags, json, "vhdx_info_json");
 }

@@ -1,0 +1,80 @@
+/*
+ * inspect.c - the public inspect API: what one layer of an opened image is
+ * (vhdx_get_layer_info) and the `vhdx info` document in text or JSON
+ * (vhdx_info_doc), so that the tools show headers, regions, metadata, log
+ * and BAT state without reaching into the layer and format structs.
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "internal.h"
+#include "image_internal.h"
+#include "chain/chain.h"
+#include "format/vhdx_format.h"
+#include "report/info.h"
+
+int vhdx_get_layer_info(struct vhdx_image *img, unsigned layer, struct vhdx_layer_info *info)
+{
+	struct vhdx_chain *c;
+	struct vhdx_layer *l;
+	struct vhdx_layer_info i;
+
+	if (!img || !info || info->struct_size < sizeof(size_t))
+		return vhdx_err(EINVAL, "vhdx_get_layer_info: set info->struct_size");
+	c = vhdx_image_chain(img);
+	if (layer >= c->n)
+		return vhdx_err(ENOENT, "vhdx_get_layer_info: no layer %u (the chain has %u)", layer, c->n);
+	l = c->layers[layer];
+	memset(&i, 0, sizeof i);
+	i.struct_size = sizeof i;
+	i.path = l->path;
+	i.format = l->format;
+	i.type = l->type;
+	i.virtual_size = l->virtual_size;
+	i.block_size = l->block_size;
+	i.logical_sector_size = l->logical_sector_size;
+	i.physical_sector_size = l->physical_sector_size;
+	memcpy(i.disk_id, l->disk_id, 16);
+	memcpy(i.identity, l->identity, 16);
+	i.has_parent = l->has_parent;
+	if (l->has_parent) {
+		memcpy(i.parent_linkage, l->parent.linkage, 16);
+		i.has_parent_linkage2 = l->parent.has_linkage2;
+		memcpy(i.parent_linkage2, l->parent.linkage2, 16);
+		i.parent_timestamp = l->parent.timestamp;
+		i.parent_locator = l->parent.n_paths ? l->parent.paths[0].value : NULL;
+	}
+	i.log_replayed = l->log_replayed;
+	if (l->format == VHDX_FORMAT_VHDX) {
+		const struct vhdx_state *s = vhdx_state_of(l);
+
+		i.log_was_dirty = s->log_was_dirty;
+		i.log_report = s->log_report;
+	}
+	vhdx_struct_copy_out(info, &i, sizeof i);
+	return 0;
+}
+
+void vhdx_info_doc_options_init(struct vhdx_info_doc_options *opts)
+{
+	memset(opts, 0, sizeof *opts);
+	opts->struct_size = sizeof *opts;
+}
+
+int vhdx_info_doc(struct vhdx_image *img, const struct vhdx_info_doc_options *opts_in, char **doc)
+{
+	const unsigned known = VHDX_INFO_LOG | VHDX_INFO_TEXT | VHDX_INFO_OPEN;
+	struct vhdx_info_doc_options o;
+	int ret;
+
+	vhdx_info_doc_options_init(&o);
+	ret = vhdx_struct_copy_in(&o, sizeof o, opts_in, "vhdx_info_doc", "options");
+	if (ret < 0)
+		return ret;
+	if (!img || !doc)
+		return vhdx_err(EINVAL, "vhdx_info_doc: img and doc must not be NULL");
+	if (o.flags & ~known)
+		return vhdx_err(EINVAL, "vhdx_info_doc: unknown flags 0x%x", o.flags & ~known);
+	return vhdx_info_render(img, o.chain_error, o.flags, doc, "vhdx_info_doc");
+}
