@@ -26,7 +26,6 @@
 #include <unistd.h>
 
 #include "convert.h"
-#include "internal.h"
 #include "parts.h"
 
 static void help(FILE *f)

@@ -14,6 +14,10 @@
 #include <sys/stat.h>
 
 #include "tool.h"
+#include "common/buf.h"
+
+#define CONVERT_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define CONVERT_MAX(a, b) ((a) > (b) ? (a) : (b))
 
 enum convert_fmt {
 	CONVERT_RAW = 0,

@@ -24,7 +24,6 @@
 #include <time.h>
 
 #include "convert.h"
-#include "internal.h"
 
 /*
  * Bytes per read and per window, at most.  Not more: writes of 2 or 4 MiB
@@ -83,13 +82,13 @@ static void find_runs(struct slot *s)
 		size_t run = 0;
 		/* pieces end at PIECE boundaries of the disk */
 		while (at < len) {
-			n = (size_t)VHDX_MIN((uint64_t)(len - at), PIECE - (s->pos + at) % PIECE);
+			n = (size_t)CONVERT_MIN((uint64_t)(len - at), PIECE - (s->pos + at) % PIECE);
 			if (!vhdx_buf_is_zero(buf + at, n))
 				break;
 			at += n;
 		}
 		while (at + run < len) {
-			n = (size_t)VHDX_MIN((uint64_t)(len - at - run), PIECE - (s->pos + at + run) % PIECE);
+			n = (size_t)CONVERT_MIN((uint64_t)(len - at - run), PIECE - (s->pos + at + run) % PIECE);
 			if (vhdx_buf_is_zero(buf + at + run, n))
 				break;
 			run += n;
@@ -111,8 +110,8 @@ static void find_runs(struct slot *s)
  */
 static void data_window(uint64_t start, uint64_t end, uint64_t at, bool sparse, uint64_t *ws, uint64_t *we)
 {
-	*ws = sparse ? VHDX_MAX(start, at - at % PIECE) : at;
-	*we = VHDX_MIN(end, *ws - *ws % CHUNK + CHUNK);
+	*ws = sparse ? CONVERT_MAX(start, at - at % PIECE) : at;
+	*we = CONVERT_MIN(end, *ws - *ws % CHUNK + CHUNK);
 }
 
 /* The reader: fills slots in disk order until END, an error or STOP. */
@@ -147,7 +146,7 @@ static void *reader(void *arg)
 		if (!data) {
 			s->zeros = true;
 			s->pos = at;
-			s->len = (size_t)VHDX_MIN(ext, CHUNK);
+			s->len = (size_t)CONVERT_MIN(ext, CHUNK);
 			at += s->len;
 		} else {
 			data_window(g->start, g->end, at, g->sparse, &ws, &we);

@@ -22,7 +22,6 @@
 #include <unistd.h>
 
 #include "convert.h"
-#include "internal.h"
 
 static const char *fmt_name(enum convert_fmt f)
 {

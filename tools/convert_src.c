@@ -21,7 +21,6 @@
 #include <unistd.h>
 
 #include "convert.h"
-#include "internal.h"
 
 #define CONVERT_READAHEAD (16u << 20) /* bytes of a data extent read ahead from where the copy is */
 
@@ -115,7 +114,7 @@ static int raw_map(struct convert_src *s, uint64_t off, uint64_t len, bool *data
 	}
 	if ((uint64_t)d > off) {
 		*data = false;
-		*ext_len = VHDX_MIN((uint64_t)d - off, len);
+		*ext_len = CONVERT_MIN((uint64_t)d - off, len);
 		return 0;
 	}
 	h = lseek(s->fd, (off_t)off, SEEK_HOLE);
@@ -125,7 +124,7 @@ static int raw_map(struct convert_src *s, uint64_t off, uint64_t len, bool *data
 		return -e;
 	}
 	*data = true;
-	*ext_len = (uint64_t)h > off ? VHDX_MIN((uint64_t)h - off, len) : len;
+	*ext_len = (uint64_t)h > off ? CONVERT_MIN((uint64_t)h - off, len) : len;
 	return 0;
 }
 
@@ -139,7 +138,7 @@ static int raw_map(struct convert_src *s, uint64_t off, uint64_t len, bool *data
  */
 static void read_ahead(struct convert_src *s, const struct vhdx_extent *e, uint64_t len)
 {
-	uint64_t from = e->foff, to = e->foff + VHDX_MIN(len, CONVERT_READAHEAD);
+	uint64_t from = e->foff, to = e->foff + CONVERT_MIN(len, CONVERT_READAHEAD);
 	int fd = vhdx_layer_fd(s->img, e->layer);
 
 	if (fd < 0)
@@ -186,7 +185,7 @@ int convert_src_map(struct convert_src *s, uint64_t off, uint64_t len, bool *dat
 		return -EIO;
 	}
 	*data = e.kind == VHDX_EXTENT_DATA;
-	*ext_len = VHDX_MIN(e.len, len);
+	*ext_len = CONVERT_MIN(e.len, len);
 #ifdef POSIX_FADV_WILLNEED
 	if (*data)
 		read_ahead(s, &e, *ext_len);

@@ -1,11 +1,13 @@
 /*
- * buf.c - small buffer helpers shared by the formats, the write paths and the tools.
+ * buf.c - small buffer helpers shared by the formats, the write paths and the
+ * tools (common/buf.h): compiled into the library and into the tools.
  */
 #include "config.h"
 
+#include <stdint.h>
 #include <string.h>
 
-#include "internal.h"
+#include "common/buf.h"
 
 bool vhdx_buf_is_zero(const void *buf, size_t len)
 {
