@@ -333,6 +333,45 @@ int vhdx_path_is_uri(const char *path)
 }
 
 /* Internal accessor for the tools (declared in image_internal.h). */
+int vhdx_open_parent(struct vhdx_image *child, const struct vhdx_open_options *opts_in, struct vhdx_image **out)
+{
+	struct vhdx_open_options opts;
+	struct vhdx_image *img;
+	struct vhdx_layer *p;
+	int ret;
+
+	vhdx_err_clear();
+	if (!child || !out)
+		return vhdx_err(EINVAL, "vhdx_open_parent: child and out must not be NULL");
+	if (!child->chain.layers[0]->has_parent)
+		return vhdx_err(EINVAL, "%s: not a differencing image", child->chain.layers[0]->path);
+	ret = open_options(opts_in, &opts, "vhdx_open_parent");
+	if (ret < 0)
+		return ret;
+	opts.flags &= ~VHDX_OPEN_RDWR;
+	img = calloc(1, sizeof *img);
+	if (img)
+		img->chain.layers = calloc(1, sizeof *img->chain.layers);
+	if (!img || !img->chain.layers) {
+		free(img);
+		return vhdx_err(ENOMEM, "out of memory");
+	}
+	/* depth 1: the parent is layer 1 of the chain a full open would build */
+	ret = vhdx_parent_open(child->chain.layers[0], &opts, 1, &p);
+	if (ret < 0) {
+		free(img->chain.layers);
+		free(img);
+		return ret;
+	}
+	img->chain.layers[0] = p;
+	img->chain.n = 1;
+	img->chain.virtual_size = p->virtual_size;
+	img->flags = opts.flags | VHDX_OPEN_NO_PARENT;
+	pthread_mutex_init(&img->write_lock, NULL);
+	*out = img;
+	return 0;
+}
+
 struct vhdx_chain *vhdx_image_chain(struct vhdx_image *img)
 {
 	return &img->chain;

@@ -6,11 +6,13 @@
  */
 #include "config.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
 #include "image_internal.h"
 #include "chain/chain.h"
+#include "io/io.h"
 #include "format/vhdx_format.h"
 #include "report/info.h"
 
@@ -51,9 +53,50 @@ int vhdx_get_layer_info(struct vhdx_image *img, unsigned layer, struct vhdx_laye
 
 		i.log_was_dirty = s->log_was_dirty;
 		i.log_report = s->log_report;
+		i.bat_foff = s->bat_off;
+		i.bat_entries = s->geo.bat_entries;
+		i.chunk_ratio = s->geo.chunk_ratio;
 	}
 	vhdx_struct_copy_out(info, &i, sizeof i);
 	return 0;
+}
+
+const char *vhdx_type_name(enum vhdx_disk_type t)
+{
+	return vhdx_disk_type_name(t);
+}
+
+#define PROBE_BYTES (64u << 10) /* more than any format's bid needs */
+
+int vhdx_probe_file(const char *path)
+{
+	const struct vhdx_format_ops *formats[] = { &vhdx_format_vhdx, &vhdx_format_vhd };
+	struct vhdx_io *io;
+	uint64_t size;
+	uint8_t *head;
+	size_t len;
+	int ret, bid = 0;
+
+	vhdx_err_clear();
+	if (!path)
+		return vhdx_err(EINVAL, "vhdx_probe_file: path must not be NULL");
+	ret = vhdx_io_file_open(path, false, &io);
+	if (ret < 0)
+		return ret;
+	ret = vhdx_io_get_size(io, &size);
+	head = ret < 0 ? NULL : malloc(PROBE_BYTES);
+	if (!head) {
+		vhdx_io_close(io);
+		return ret < 0 ? ret : vhdx_err(ENOMEM, "out of memory");
+	}
+	len = (size_t)(size < PROBE_BYTES ? size : PROBE_BYTES);
+	ret = len ? vhdx_io_pread(io, head, len, 0, VHDX_TAG_OTHER) : 0;
+	for (size_t i = 0; ret >= 0 && i < sizeof formats / sizeof formats[0]; i++)
+		if (formats[i]->probe(io, head, len, size) > 0)
+			bid = 1;
+	free(head);
+	vhdx_io_close(io);
+	return ret < 0 ? ret : bid;
 }
 
 void vhdx_info_doc_options_init(struct vhdx_info_doc_options *opts)

@@ -245,6 +245,9 @@ struct vhdx_layer_info {
 	int log_was_dirty;             /* VHDX: the log held entries to replay when the layer was opened */
 	int log_replayed;              /* those entries were replayed (into the file when writable) */
 	const char *log_report;        /* VHDX: what the replay did, or NULL; valid until vhdx_close() */
+	uint64_t bat_foff;             /* VHDX: file offset of the BAT region (0 for VHD) */
+	uint64_t bat_entries;          /* VHDX: entries of the BAT, payload and sector bitmap (0 for VHD) */
+	uint64_t chunk_ratio;          /* VHDX: payload blocks per sector bitmap block (0 for VHD) */
 };
 
 /**
@@ -253,6 +256,28 @@ struct vhdx_layer_info {
  * 0, -EINVAL (bad struct_size) or -ENOENT (no such layer).
  */
 VHDX_API int vhdx_get_layer_info(struct vhdx_image *img, unsigned layer, struct vhdx_layer_info *info);
+
+/** The name of disk type T: "fixed", "dynamic", "differencing" (or "unknown"), as `vhdx info` shows it. */
+VHDX_API const char *vhdx_type_name(enum vhdx_disk_type t);
+
+/**
+ * Whether PATH is an image: 1 when a format (VHDX or VHD) recognises its
+ * first bytes, 0 when none does, -errno (with a message) when it cannot be
+ * read.  The file is read without a lock and nothing else is checked.
+ */
+VHDX_API int vhdx_probe_file(const char *path);
+
+/**
+ * Opens the parent of CHILD's leaf alone (as with VHDX_OPEN_NO_PARENT,
+ * read-only) the way vhdx_open() finds it: the locator entries, then
+ * OPTS' path_maps, parent_dirs and parent (OPTS may be NULL), checking its
+ * identity against the leaf's link unless VHDX_OPEN_IGNORE_ID_MISMATCH;
+ * VHDX_OPEN_FORCE_SHARE opens it without a lock.  On success *OUT owns it
+ * (vhdx_close()).  0 or -errno: EINVAL (the leaf is not differencing),
+ * ENOENT naming every path tried, EBADMSG for an identity mismatch.
+ */
+VHDX_API int vhdx_open_parent(struct vhdx_image *child, const struct vhdx_open_options *opts,
+			      struct vhdx_image **out);
 
 enum vhdx_extent_kind {
 	VHDX_EXTENT_DATA = 1, /* bytes stored in layer LAYER's file at FOFF */

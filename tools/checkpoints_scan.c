@@ -19,11 +19,7 @@
 #include <sys/stat.h>
 
 #include "checkpoints.h"
-#include "internal.h"
-#include "chain/chain.h"
-#include "io/io.h"
 
-#define PROBE_BYTES (64u << 10)
 #define COMPARE_CHUNK (1u << 20)
 #define VHD_EPOCH 946684800 /* 2000-01-01 00:00:00 UTC, where VHD time stamps count from */
 
@@ -35,32 +31,6 @@ const char *ckpt_parent_name(const char *stored)
 		if (*q == '\\' || *q == '/')
 			b = q + 1;
 	return b;
-}
-
-/* 1 when a format bids on PATH, 0 when none does, -errno when it cannot be read. */
-static int probe_file(const char *path, uint64_t size)
-{
-	const struct vhdx_format_ops *formats[] = { &vhdx_format_vhdx, &vhdx_format_vhd };
-	struct vhdx_io *io;
-	uint8_t *head;
-	size_t len = (size_t)(size < PROBE_BYTES ? size : PROBE_BYTES);
-	int ret, bid = 0;
-
-	ret = vhdx_io_file_open(path, false, &io);
-	if (ret < 0)
-		return ret;
-	head = malloc(PROBE_BYTES);
-	if (!head) {
-		vhdx_io_close(io);
-		return vhdx_err(ENOMEM, "out of memory");
-	}
-	ret = len ? vhdx_io_pread(io, head, len, 0, VHDX_TAG_OTHER) : 0;
-	for (size_t i = 0; ret >= 0 && i < sizeof formats / sizeof formats[0]; i++)
-		if (formats[i]->probe(io, head, len, size) > 0)
-			bid = 1;
-	free(head);
-	vhdx_io_close(io);
-	return ret < 0 ? ret : bid;
 }
 
 static bool image_suffix(const char *name)
@@ -112,35 +82,55 @@ static int find_node(const struct scan *s, dev_t dev, ino_t ino)
 }
 
 /*
- * Images are read without locks (issue #14), like --force-share: a report of
- * headers and links must not fail on an image in use; node_fill records
- * what another process does with it instead (in_use).
+ * Images are read alone and without locks (issue #14), like --force-share:
+ * a report of headers and links must not fail on an image in use;
+ * node_fill records what another process does with it instead (in_use).
  */
-#define CKPT_OPEN VHDX_LAYER_NO_LOCK
+#define CKPT_OPEN (VHDX_OPEN_NO_PARENT | VHDX_OPEN_FORCE_SHARE)
 
-/* Fills N from the opened layer L. */
-static void node_fill(struct node *n, const struct vhdx_layer *l, const struct stat *st)
+/* Opens PATH as CKPT_OPEN says into *IMG. 0 or -errno. */
+static int ckpt_open(const char *path, struct vhdx_image **img)
 {
-	struct vhdx_lock_holder h;
+	struct vhdx_open_options oo;
 
+	vhdx_open_options_init(&oo);
+	oo.flags = CKPT_OPEN;
+	return vhdx_open(path, &oo, img);
+}
+
+/* The facts of IMG's leaf into *LI. */
+static void leaf_info(struct vhdx_image *img, struct vhdx_layer_info *li)
+{
+	li->struct_size = sizeof *li;
+	if (vhdx_get_layer_info(img, 0, li) < 0)
+		memset(li, 0, sizeof *li); /* layer 0 of an open image is always there */
+}
+
+/* Fills N from the opened image IMG (its leaf). */
+static void node_fill(struct node *n, struct vhdx_image *img, const struct stat *st)
+{
+	struct vhdx_layer_info l;
+	int use = vhdx_layer_in_use(img, 0);
+
+	leaf_info(img, &l);
 	n->in_use = NULL;
-	if (vhdx_io_lock_test(l->io, &h) == 0 && h.mode != VHDX_LOCK_NONE)
-		n->in_use = h.mode == VHDX_LOCK_EXCLUSIVE ? "write" : "read";
+	if (use == VHDX_IN_USE_WRITE || use == VHDX_IN_USE_READ)
+		n->in_use = use == VHDX_IN_USE_WRITE ? "write" : "read";
 	n->dev = st->st_dev;
 	n->ino = st->st_ino;
 	n->file_size = (uint64_t)st->st_size;
 	n->mtime = (int64_t)st->st_mtime;
-	n->format = l->format;
-	n->type = l->type;
-	n->virtual_size = l->virtual_size;
-	n->block_size = l->block_size;
-	memcpy(n->identity, l->identity, 16);
-	n->has_parent = l->has_parent;
-	if (l->has_parent) {
-		memcpy(n->linkage, l->parent.linkage, 16);
-		n->parent_timestamp = l->parent.timestamp;
-		if (l->parent.n_paths)
-			n->parent_locator = strdup(l->parent.paths[0].value);
+	n->format = l.format;
+	n->type = l.type;
+	n->virtual_size = l.virtual_size;
+	n->block_size = l.block_size;
+	memcpy(n->identity, l.identity, 16);
+	n->has_parent = l.has_parent;
+	if (l.has_parent) {
+		memcpy(n->linkage, l.parent_linkage, 16);
+		n->parent_timestamp = l.parent_timestamp;
+		if (l.parent_locator)
+			n->parent_locator = strdup(l.parent_locator);
 	}
 }
 
@@ -166,11 +156,11 @@ static char *merging_record(const char *path)
 }
 
 /*
- * The library's search for the parent of L: first through the locator and
- * the folders, then (when that finds nothing right) the file named by
- * --parent.  *BY_OPT tells which one answered.
+ * The library's search for the parent of IMG's leaf: first through the
+ * locator and the folders, then (when that finds nothing right) the file
+ * named by --parent.  *BY_OPT tells which one answered.
  */
-static int parent_search(const struct scan *s, const struct vhdx_layer *l, unsigned flags, struct vhdx_layer **p,
+static int parent_search(const struct scan *s, struct vhdx_image *img, unsigned flags, struct vhdx_image **p,
 			 bool *by_opt)
 {
 	struct vhdx_open_options oo = s->to.opts;
@@ -181,50 +171,52 @@ static int parent_search(const struct scan *s, const struct vhdx_layer *l, unsig
 	oo.flags |= VHDX_OPEN_FORCE_SHARE; /* as CKPT_OPEN */
 	oo.parent = NULL;
 	*by_opt = false;
-	ret = vhdx_parent_open(l, &oo, 1, p);
+	ret = vhdx_open_parent(img, &oo, p);
 	if (ret == 0 || !s->to.opts.parent || (ret != -ENOENT && ret != -EBADMSG))
 		return ret;
-	first_msg = vhdx_err_dup();
+	first_msg = strdup(vhdx_errmsg());
 	oo.parent = s->to.opts.parent;
-	if (vhdx_parent_open(l, &oo, 1, p) == 0) {
+	if (vhdx_open_parent(img, &oo, p) == 0) {
 		*by_opt = true;
 		free(first_msg);
 		return 0;
 	}
-	vhdx_err(-ret, "%s", first_msg ? first_msg : "");
+	vhdx_set_errmsg(-ret, "%s", first_msg ? first_msg : "");
 	free(first_msg);
 	return ret;
 }
 
 /* The node of the opened parent P: one of DIR, or a new external one whose own parent is followed too. */
-static int parent_node(struct scan *s, struct vhdx_layer *p, int *idx_out);
+static int parent_node(struct scan *s, struct vhdx_image *p, int *idx_out);
 
 /*
- * Resolves the parent of node I (whose layer is L); appends a node for a
- * parent outside DIR.  0 or -errno for errors of the command itself (out
- * of memory).
+ * Resolves the parent of node I (whose image, opened alone, is IMG);
+ * appends a node for a parent outside DIR.  0 or -errno for errors of the
+ * command itself (out of memory).
  */
-static int resolve_parent(struct scan *s, size_t i, const struct vhdx_layer *l)
+static int resolve_parent(struct scan *s, size_t i, struct vhdx_image *img)
 {
-	struct vhdx_layer *p = NULL;
+	struct vhdx_layer_info l, pl;
+	struct vhdx_image *p = NULL;
 	bool ignore = s->to.opts.flags & VHDX_OPEN_IGNORE_ID_MISMATCH, by_opt;
 	int ret, idx;
 
 	s->nodes[i].merging_ancestor = merging_record(s->nodes[i].path);
-	ret = parent_search(s, l, 0, &p, &by_opt);
+	leaf_info(img, &l);
+	ret = parent_search(s, img, 0, &p, &by_opt);
 	if (ret == -EBADMSG) {
 		/* which candidate has the wrong identity: the same search, accepting it */
-		char *msg = vhdx_err_dup();
+		char *msg = strdup(vhdx_errmsg());
 
-		if (parent_search(s, l, VHDX_OPEN_IGNORE_ID_MISMATCH, &p, &by_opt) == 0 &&
-		    memcmp(p->identity, l->parent.linkage, 16) != 0 &&
-		    !(l->parent.has_linkage2 && !memcmp(p->identity, l->parent.linkage2, 16))) {
+		if (parent_search(s, img, VHDX_OPEN_IGNORE_ID_MISMATCH, &p, &by_opt) == 0 &&
+		    (leaf_info(p, &pl), memcmp(pl.identity, l.parent_linkage, 16) != 0) &&
+		    !(l.has_parent_linkage2 && !memcmp(pl.identity, l.parent_linkage2, 16))) {
 			s->nodes[i].link = ignore ? LINK_OK : LINK_MISMATCH;
 			s->nodes[i].id_accepted = ignore;
-			memcpy(s->nodes[i].parent_identity, p->identity, 16);
+			memcpy(s->nodes[i].parent_identity, pl.identity, 16);
 			free(msg);
 		} else {
-			vhdx_layer_close(p);
+			vhdx_close(p);
 			s->nodes[i].link = LINK_ERROR;
 			s->nodes[i].message = msg;
 			return 0;
@@ -244,7 +236,7 @@ static int resolve_parent(struct scan *s, size_t i, const struct vhdx_layer *l)
 	}
 	s->nodes[i].by_parent_opt = by_opt;
 	ret = parent_node(s, p, &idx);
-	vhdx_layer_close(p);
+	vhdx_close(p);
 	if (ret < 0 || idx < 0)
 		return ret;
 	if (s->nodes[i].link == LINK_OK) {
@@ -256,14 +248,15 @@ static int resolve_parent(struct scan *s, size_t i, const struct vhdx_layer *l)
 	return 0;
 }
 
-static int parent_node(struct scan *s, struct vhdx_layer *p, int *idx_out)
+static int parent_node(struct scan *s, struct vhdx_image *p, int *idx_out)
 {
+	const char *path = vhdx_layer_path(p, 0);
 	struct stat st;
 	struct node *n;
 	int idx;
 
 	*idx_out = -1;
-	if (stat(p->path, &st) < 0)
+	if (stat(path, &st) < 0)
 		return 0;
 	idx = find_node(s, st.st_dev, st.st_ino);
 	if (idx >= 0) {
@@ -273,7 +266,7 @@ static int parent_node(struct scan *s, struct vhdx_layer *p, int *idx_out)
 	n = node_add(s);
 	if (!n)
 		return -ENOMEM;
-	n->path = strdup(p->path);
+	n->path = strdup(path);
 	n->external = true;
 	node_fill(n, p, &st);
 	idx = (int)(s->n - 1);
@@ -325,7 +318,7 @@ static int scan_file(struct scan *s, const char *name)
 {
 	char path[PATH_MAX];
 	struct stat st;
-	struct vhdx_layer *l;
+	struct vhdx_image *img;
 	struct node *n;
 	int bid;
 
@@ -334,7 +327,7 @@ static int scan_file(struct scan *s, const char *name)
 		return 0;
 	if (find_node(s, st.st_dev, st.st_ino) >= 0)
 		return 0; /* another name (a link) of an image already listed: one file, one node */
-	bid = probe_file(path, (uint64_t)st.st_size);
+	bid = vhdx_probe_file(path);
 	if (bid < 0)
 		return bad_add(s, path, vhdx_errmsg());
 	if (bid == 0 && !image_suffix(name)) {
@@ -348,16 +341,16 @@ static int scan_file(struct scan *s, const char *name)
 			 (unsigned long long)st.st_size);
 		return bad_add(s, path, msg);
 	}
-	if (vhdx_layer_open(path, CKPT_OPEN, &l) < 0)
+	if (ckpt_open(path, &img) < 0)
 		return bad_add(s, path, vhdx_errmsg());
 	n = node_add(s);
 	if (!n) {
-		vhdx_layer_close(l);
+		vhdx_close(img);
 		return -ENOMEM;
 	}
 	n->path = strdup(path);
-	node_fill(n, l, &st);
-	vhdx_layer_close(l);
+	node_fill(n, img, &st);
+	vhdx_close(img);
 	return 0;
 }
 
@@ -377,17 +370,17 @@ int ckpt_scan(struct scan *s)
 	/* parents: each image's layer again (the list may grow with parents outside DIR) */
 	first_new = s->n;
 	for (size_t i = 0; i < first_new && ret == 0; i++) {
-		struct vhdx_layer *l;
+		struct vhdx_image *img;
 
 		if (!s->nodes[i].has_parent)
 			continue;
-		if (vhdx_layer_open(s->nodes[i].path, CKPT_OPEN, &l) < 0) {
+		if (ckpt_open(s->nodes[i].path, &img) < 0) {
 			s->nodes[i].link = LINK_ERROR;
 			s->nodes[i].message = strdup(vhdx_errmsg());
 			continue;
 		}
-		ret = resolve_parent(s, i, l);
-		vhdx_layer_close(l);
+		ret = resolve_parent(s, i, img);
+		vhdx_close(img);
 	}
 	if (ret < 0) {
 		tool_error("checkpoints", "out of memory");

@@ -45,8 +45,6 @@
 #include <string.h>
 
 #include "checkpoints.h"
-#include "format/format.h"
-#include "codec/guid.h"
 
 #define MAX_CHAIN 128
 #define MAX_KIDS 64
@@ -437,7 +435,7 @@ static void report_header(struct ctx *c)
 			report_begin(&c->rep, NULL);
 			report_str(&c->rep, "path", n->path);
 			report_str(&c->rep, "format", fmt_name(n->format));
-			report_str(&c->rep, "type", vhdx_disk_type_name(n->type));
+			report_str(&c->rep, "type", vhdx_type_name(n->type));
 			report_u64(&c->rep, "virtual_size", n->virtual_size);
 			report_u64(&c->rep, "file_size", n->file_size);
 			report_u64(&c->rep, "block_size", n->block_size);
@@ -488,7 +486,7 @@ static void report_chain(struct ctx *c, const size_t *ch, size_t nc)
 		for (size_t k = nc; k-- > 0;) {
 			report_begin(&c->rep, NULL);
 			report_str(&c->rep, "path", s->nodes[ch[k]].path);
-			report_str(&c->rep, "type", vhdx_disk_type_name(s->nodes[ch[k]].type));
+			report_str(&c->rep, "type", vhdx_type_name(s->nodes[ch[k]].type));
 			report_u64(&c->rep, "file_size", s->nodes[ch[k]].file_size);
 			report_bool(&c->rep, "identity_mismatch_accepted", s->nodes[ch[k]].id_accepted);
 			report_end(&c->rep);
@@ -508,7 +506,7 @@ static void report_chain(struct ctx *c, const size_t *ch, size_t nc)
 	for (size_t k = nc; k-- > 0;) {
 		const struct node *n = &s->nodes[ch[k]];
 		printf("  %s: %s %s, file %" PRIu64 " bytes%s%s%s%s%s\n", n->path, fmt_name(n->format),
-		       vhdx_disk_type_name(n->type), n->file_size, n->external ? " (outside the folder)" : "",
+		       vhdx_type_name(n->type), n->file_size, n->external ? " (outside the folder)" : "",
 		       n->id_accepted ? " (its parent's identity differs: accepted by --ignore-id-mismatch)" : "",
 		       n->in_use ? " (in use for " : "", n->in_use ? (strcmp(n->in_use, "write") ? "reading" : "writing") : "",
 		       n->in_use ? " by another process)" : "");
@@ -659,11 +657,11 @@ static void link_json(struct ctx *c, const struct node *nd, const char *problem)
 
 static void link_text(const struct ctx *c, const struct node *nd, const char *problem)
 {
-	char g1[VHDX_GUID_STRLEN], g2[VHDX_GUID_STRLEN];
+	char g1[VHDX_GUID_TEXT_SIZE], g2[VHDX_GUID_TEXT_SIZE];
 	const char *name = ckpt_parent_name(nd->parent_locator ? nd->parent_locator : "");
 
-	vhdx_guid_format(nd->linkage, g1);
-	vhdx_guid_format(nd->parent_identity, g2);
+	vhdx_guid_text(nd->linkage, g1);
+	vhdx_guid_text(nd->parent_identity, g2);
 	if (!strcmp(problem, "missing"))
 		printf("missing parent: %s: parent \"%s\" {%s} not found; tried: %s\n", nd->path, name, g1,
 		       nd->tried ? nd->tried : "");
