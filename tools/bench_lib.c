@@ -35,8 +35,6 @@
 
 #include "bench.h"
 #include "tool.h"
-#include "codec/endian.h"
-#include "codec/vhdx_codec.h"
 
 /* Random reads per run: fewer for small smoke-test disks. */
 static unsigned n_rand(const struct bench *b)
@@ -386,6 +384,27 @@ void bench_fig_writes(struct bench *b)
 /* ---- figure 6: opening a 64 TiB dynamic VHDX with a full BAT ---- */
 
 #define OPEN_BLOCK (32u << 20)
+#define OPEN_VSIZE (64ull << 40)   /* the largest virtual size MS-VHDX 2.6.2.2 allows */
+#define OPEN_ALIGN (1u << 20)      /* VHDX objects are 1 MiB aligned (MS-VHDX 2.2) */
+#define OPEN_FULLY_PRESENT 6u      /* PAYLOAD_BLOCK_FULLY_PRESENT (MS-VHDX 2.5.1.1) */
+
+/* The BAT's place and layout in the VHDX PATH (vhdx_get_layer_info). 0 or -errno. */
+static int bat_layout(const char *path, struct vhdx_layer_info *li)
+{
+	struct vhdx_open_options oo;
+	struct vhdx_image *img;
+	int ret;
+
+	vhdx_open_options_init(&oo);
+	oo.flags = VHDX_OPEN_NO_PARENT;
+	ret = vhdx_open(path, &oo, &img);
+	if (ret < 0)
+		return ret;
+	li->struct_size = sizeof *li;
+	ret = vhdx_get_layer_info(img, 0, li);
+	vhdx_close(img);
+	return ret < 0 ? ret : li->bat_entries ? 0 : -EBADMSG;
+}
 
 /*
  * Creates PATH as a 64 TiB dynamic VHDX whose every payload BAT entry is
@@ -396,43 +415,38 @@ void bench_fig_writes(struct bench *b)
 static int make_64t(const char *path, uint64_t *bat_bytes, char *why, size_t whylen)
 {
 	struct vhdx_create_options co;
-	struct vhdx_geometry g;
-	struct vhdx_region_table *rt = malloc(sizeof *rt);
-	const struct vhdx_region_entry *bat;
+	struct vhdx_layer_info g;
 	uint8_t *buf = NULL;
 	uint64_t start;
 	struct stat st;
 	int fd = -1, ret = -1;
 
 	vhdx_create_options_init(&co);
-	co.virtual_size = VHDX_MAX_VIRTUAL_SIZE;
+	co.virtual_size = OPEN_VSIZE;
 	co.block_size = OPEN_BLOCK;
 	co.flags = VHDX_CREATE_OVERWRITE;
-	if (!rt || vhdx_create(path, &co) < 0 || vhdx_geometry_init(&g, co.virtual_size, OPEN_BLOCK, 512, false) < 0) {
+	if (vhdx_create(path, &co) < 0) {
 		snprintf(why, whylen, "cannot create %.100s: %s", path, vhdx_errmsg());
 		goto out;
 	}
 	fd = open(path, O_RDWR);
-	buf = malloc(g.bat_entries * 8 > VHDX_REGION_SIZE ? g.bat_entries * 8 : VHDX_REGION_SIZE);
-	if (fd < 0 || !buf || fstat(fd, &st) < 0 ||
-	    pread(fd, buf, VHDX_REGION_SIZE, VHDX_REGION1_OFF) != VHDX_REGION_SIZE ||
-	    vhdx_region_table_decode(buf, VHDX_REGION_SIZE, rt) < 0 ||
-	    !(bat = vhdx_region_find(rt, VHDX_GUID_BAT_REGION))) {
+	if (fd < 0 || bat_layout(path, &g) < 0 || !(buf = malloc(g.bat_entries * 8)) || fstat(fd, &st) < 0) {
 		snprintf(why, whylen, "cannot read the region table of %.100s", path);
 		goto out;
 	}
-	start = ((uint64_t)st.st_size + VHDX_ALIGN - 1) / VHDX_ALIGN * VHDX_ALIGN;
+	start = ((uint64_t)st.st_size + OPEN_ALIGN - 1) / OPEN_ALIGN * OPEN_ALIGN;
 	for (uint64_t i = 0; i < g.bat_entries; i++) {
 		uint64_t blk = i - i / (g.chunk_ratio + 1), e = 0;
 		if (i % (g.chunk_ratio + 1) != g.chunk_ratio)
-			e = (start + blk * OPEN_BLOCK) | VHDX_BAT_FULLY_PRESENT;
-		vhdx_put_le64(buf + 8 * i, e);
+			e = (start + blk * OPEN_BLOCK) | OPEN_FULLY_PRESENT;
+		for (unsigned k = 0; k < 8; k++) /* little-endian, as every VHDX field */
+			buf[8 * i + k] = (uint8_t)(e >> (8 * k));
 	}
-	if (pwrite(fd, buf, g.bat_entries * 8, (off_t)bat->file_offset) != (ssize_t)(g.bat_entries * 8)) {
+	if (pwrite(fd, buf, g.bat_entries * 8, (off_t)g.bat_foff) != (ssize_t)(g.bat_entries * 8)) {
 		snprintf(why, whylen, "cannot write the BAT of %.100s", path);
 		goto out;
 	}
-	if (ftruncate(fd, (off_t)(start + g.payload_blocks * OPEN_BLOCK)) < 0) {
+	if (ftruncate(fd, (off_t)(start + (OPEN_VSIZE + OPEN_BLOCK - 1) / OPEN_BLOCK * OPEN_BLOCK)) < 0) {
 		snprintf(why, whylen, "cannot make %.100s 64 TiB long (%s)", path, strerror(errno));
 		goto out;
 	}
@@ -442,7 +456,6 @@ out:
 	if (fd >= 0)
 		close(fd);
 	free(buf);
-	free(rt);
 	return ret;
 }
 

@@ -45,7 +45,6 @@
 
 #include "bench.h"
 #include "tool.h"
-#include "codec/vhdx_codec.h"
 
 /* CPU seconds of this process so far (all threads, user + system). */
 static double cpu_now(void)
@@ -252,11 +251,12 @@ static const uint64_t vs_blocks[2] = { 5, 23 };
 static void make_vsize(struct bench *b, const char *path, uint64_t vsize, double *bat_mib)
 {
 	struct vhdx_image *img;
-	struct vhdx_geometry g;
+	struct vhdx_layer_info g;
 	size_t piece = b->data_len / 2;
 
 	bench_new_image(path, vsize, VS_BLOCK, NULL, &img);
-	if (vhdx_geometry_init(&g, vsize, VS_BLOCK, 512, false) < 0)
+	g.struct_size = sizeof g;
+	if (vhdx_get_layer_info(img, 0, &g) < 0)
 		bench_die(path);
 	*bat_mib = (double)g.bat_entries * 8 / 1048576.0;
 	for (unsigned p = 0; p < 2; p++)

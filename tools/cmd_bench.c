@@ -255,7 +255,7 @@ int cmd_bench(int argc, char **argv)
 		tool_error("bench", "--size must be a whole number of MiB, at least 16M");
 		return EXIT_USAGE;
 	}
-	n = readlink("/proc/self/exe", b.vhdx_exe, sizeof b.vhdx_exe - 1);
+	n = tool_self_exe(b.vhdx_exe, sizeof b.vhdx_exe);
 	if (n <= 0) {
 		tool_error("bench", "cannot find this program (/proc/self/exe)");
 		return EXIT_ERR;

@@ -388,7 +388,7 @@ int cycle_fs_main(int argc, char **argv)
 		tool_error("cycle", "cycle mount --fs takes ext4 or ntfs, --image FILE and --count N (see --help)");
 		return EXIT_USAGE;
 	}
-	n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	n = tool_self_exe(exe, sizeof exe);
 	if (n <= 0) {
 		tool_error("cycle", "cannot find this program (/proc/self/exe)");
 		return EXIT_ERR;

@@ -53,7 +53,7 @@ char *cycle_find_vhdxfs(const char *override)
 		return executable(override) ? strdup(override) : NULL;
 	if (env && *env && executable(env))
 		return strdup(env);
-	n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	n = tool_self_exe(exe, sizeof exe);
 	if (n > 0) {
 		char *slash;
 

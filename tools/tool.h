@@ -30,6 +30,14 @@ int tool_lib_error(const char *cmd, int ret);
 int tool_parse_size(const char *s, uint64_t *out);
 /** tool_parse_size for option OPT of command CMD; prints "bad OPT 'ARG'" and returns -1 on error (or 0 when NONZERO). */
 int tool_size_option(const char *cmd, const char *opt, const char *arg, bool nonzero, uint64_t *out);
+#ifndef _WIN32
+/**
+ * This program's path (/proc/self/exe) into OUT (SIZE bytes), NUL-terminated;
+ * in the build tree the libtool wrapper rather than the program in .libs.
+ * Its length, or -1 with errno.
+ */
+ssize_t tool_self_exe(char *out, size_t size);
+#endif
 /** A whole number MIN..MAX for option OPT of CMD; prints "OPT takes a number from MIN to MAX" and returns -1 otherwise. */
 int tool_uint_option(const char *cmd, const char *opt, const char *arg, uint64_t min, uint64_t max, uint64_t *out);
 /** Seconds on the monotonic clock. */

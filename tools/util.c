@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "tool.h"
 
@@ -205,3 +206,31 @@ void tool_share_warn(const char *cmd, struct vhdx_image *img, unsigned flags)
 		}
 	}
 }
+
+#ifndef _WIN32
+ssize_t tool_self_exe(char *out, size_t size)
+{
+	ssize_t n = readlink("/proc/self/exe", out, size - 1);
+	char *slash;
+
+	if (n <= 0)
+		return n;
+	out[n] = '\0';
+	/*
+	 * Uninstalled, vhdx (linked to the shared library) is libtool's
+	 * DIR/.libs/vhdx or DIR/.libs/lt-vhdx, run by the wrapper script
+	 * DIR/vhdx: answer the wrapper, which finds the library when run again
+	 * and beside which the build tree's other programs lie.
+	 */
+	slash = strrchr(out, '/');
+	if (slash && slash - out >= 6 && !strncmp(slash - 6, "/.libs", 6)) {
+		const char *name = slash + 1;
+
+		if (!strncmp(name, "lt-", 3))
+			name += 3;
+		memmove(slash - 5, name, strlen(name) + 1);
+		n = (ssize_t)strlen(out);
+	}
+	return n;
+}
+#endif
