@@ -78,7 +78,12 @@ LD_LIBRARY_PATH="$ROOT$libdir" ldd "$T/outside" | grep -q "$ROOT$libdir/$soname"
 
 # An image made by the installed vhdx: a dynamic VHDX with data in two blocks
 # and a differencing child over it that changes part of one.
+# vhdx is linked to the shared library (issue #18): run from the staging
+# root, it must load the staged copy, as the outside program does.
 V="$ROOT$bindir/vhdx"
+LD_LIBRARY_PATH="$ROOT$libdir" ldd "$V" | grep -q "$ROOT$libdir/$soname" ||
+	fail "installed vhdx does not load $ROOT$libdir/$soname: $(LD_LIBRARY_PATH="$ROOT$libdir" ldd "$V")"
+export LD_LIBRARY_PATH="$ROOT$libdir"
 "$V" create --size 5M --block-size 1M "$T/base.vhdx" > /dev/null || fail "installed vhdx create failed"
 head -c 300000 /dev/urandom > "$T/d1"; head -c 70000 /dev/urandom > "$T/d2"; head -c 4096 /dev/urandom > "$T/d3"
 "$V" write --offset 1000 "$T/base.vhdx" < "$T/d1" || fail "vhdx write d1"
