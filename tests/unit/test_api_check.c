@@ -9,29 +9,18 @@
 #include <stdlib.h>
 
 #include "lib/unit.h"
+#include "lib/api_chain.h"
 
-static char dir[256], base[300];
+static struct api_chain ch;
 
 static int setup(void **st)
 {
-	struct vhdx_create_options co;
-
-	snprintf(dir, sizeof dir, "/tmp/libvhdx-api-check.XXXXXX");
-	if (!mkdtemp(dir))
-		return -1;
-	snprintf(base, sizeof base, "%s/base.vhdx", dir);
-	vhdx_create_options_init(&co);
-	co.virtual_size = 8u << 20;
-	co.block_size = 1u << 20;
-	return vhdx_create(base, &co) < 0 ? -1 : 0;
+	return api_chain_make(&ch, "api-check");
 }
 
 static int teardown(void **st)
 {
-	char cmd[300];
-
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return api_chain_remove(&ch);
 }
 
 struct seen {
@@ -67,31 +56,31 @@ static void check_counts_and_callbacks(void **st)
 	o.ctx = &s;
 	o.problem = on_problem;
 	o.repaired = on_repaired;
-	assert_ok(vhdx_check(base, &o, &c));
+	assert_ok(vhdx_check(ch.base, &o, &c));
 	assert_string_equal(c.format, "vhdx");
 	assert_int_equal(c.errors + c.warnings, 0);
 	assert_int_equal(s.problems, 0);
 	/* break header 1 (at 64 KiB): its checksum no longer matches */
 	memset(junk, 0x5a, sizeof junk);
-	f = fopen(base, "r+b");
+	f = fopen(ch.base, "r+b");
 	assert_non_null(f);
 	assert_int_equal(fseek(f, 64 * 1024 + 8, SEEK_SET), 0);
 	assert_int_equal(fwrite(junk, 1, sizeof junk, f), sizeof junk);
 	assert_int_equal(fclose(f), 0);
-	assert_ok(vhdx_check(base, &o, &c));
+	assert_ok(vhdx_check(ch.base, &o, &c));
 	assert_true(c.errors >= 1);
 	assert_int_equal(s.problems, c.errors + c.warnings);
 	/* the repair restores it from header 2 and checks again */
 	s.problems = 0;
 	o.flags = VHDX_CHECK_REPAIR;
-	assert_ok(vhdx_check(base, &o, &c));
+	assert_ok(vhdx_check(ch.base, &o, &c));
 	assert_true(c.repairs >= 1);
 	assert_int_equal(s.repaired, c.repairs);
 	assert_int_equal(c.errors_after + c.warnings_after, 0);
 	assert_int_equal(s.problems_after, 0);
 	memset(&s, 0, sizeof s);
 	o.flags = 0;
-	assert_ok(vhdx_check(base, &o, &c));
+	assert_ok(vhdx_check(ch.base, &o, &c));
 	assert_int_equal(c.errors + c.warnings, 0);
 }
 

@@ -9,34 +9,18 @@
 #include <stdlib.h>
 
 #include "lib/unit.h"
+#include "lib/api_chain.h"
 
-static char dir[256], base[300], child[300];
+static struct api_chain ch;
 
 static int setup(void **st)
 {
-	struct vhdx_create_options co;
-
-	snprintf(dir, sizeof dir, "/tmp/libvhdx-api-maint.XXXXXX");
-	if (!mkdtemp(dir))
-		return -1;
-	snprintf(base, sizeof base, "%s/base.vhdx", dir);
-	snprintf(child, sizeof child, "%s/child.avhdx", dir);
-	vhdx_create_options_init(&co);
-	co.virtual_size = 8u << 20;
-	co.block_size = 1u << 20;
-	if (vhdx_create(base, &co) < 0)
-		return -1;
-	vhdx_create_options_init(&co);
-	co.parent = base;
-	return vhdx_create(child, &co) < 0 ? -1 : 0;
+	return api_chain_make(&ch, "api-maint");
 }
 
 static int teardown(void **st)
 {
-	char cmd[300];
-
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return api_chain_remove(&ch);
 }
 
 static void reparent_ex_takes_faults(void **st)
@@ -49,12 +33,12 @@ static void reparent_ex_takes_faults(void **st)
 	assert_ok(vhdx_faults_new(&f));
 	assert_int_equal(vhdx_faults_add(f, "op=open err=EIO"), 1);
 	ro.faults = f;
-	assert_int_equal(vhdx_reparent_ex(child, base, &ro), -EIO);
+	assert_int_equal(vhdx_reparent_ex(ch.child, ch.base, &ro), -EIO);
 	ro.faults = NULL;
-	assert_ok(vhdx_reparent_ex(child, base, &ro));
-	assert_ok(vhdx_reparent_ex(child, base, NULL));
+	assert_ok(vhdx_reparent_ex(ch.child, ch.base, &ro));
+	assert_ok(vhdx_reparent_ex(ch.child, ch.base, NULL));
 	ro.struct_size = 1;
-	assert_fails(vhdx_reparent_ex(child, base, &ro), -EINVAL, "struct_size");
+	assert_fails(vhdx_reparent_ex(ch.child, ch.base, &ro), -EINVAL, "struct_size");
 	vhdx_faults_free(f);
 }
 
@@ -63,15 +47,15 @@ static void merge_pending_reads_the_record(void **st)
 	char rec[320], *anc = (char *)1;
 	FILE *f;
 
-	assert_int_equal(vhdx_merge_pending(child, &anc), 0);
+	assert_int_equal(vhdx_merge_pending(ch.child, &anc), 0);
 	assert_null(anc);
-	snprintf(rec, sizeof rec, "%s.merging", child);
+	snprintf(rec, sizeof rec, "%s.merging", ch.child);
 	f = fopen(rec, "w");
 	assert_non_null(f);
-	fprintf(f, "libvhdx merge record 1\nancestor=%s\nlinkage={01234567-89ab-cdef-0123-456789abcdef}\n", base);
+	fprintf(f, "libvhdx merge record 1\nancestor=%s\nlinkage={01234567-89ab-cdef-0123-456789abcdef}\n", ch.base);
 	assert_int_equal(fclose(f), 0);
-	assert_int_equal(vhdx_merge_pending(child, &anc), 1);
-	assert_string_equal(anc, base);
+	assert_int_equal(vhdx_merge_pending(ch.child, &anc), 1);
+	assert_string_equal(anc, ch.base);
 	free(anc);
 	assert_int_equal(unlink(rec), 0);
 }

@@ -1,7 +1,7 @@
 /*
  * test_inspect.c - the inspect API (libvhdx/inspect.c and vhdx_open_parent
  * of image.c), through the public header only, on images vhdx_create()
- * writes into a temporary folder: vhdx_get_layer_info on each layer of a
+ * writes into a temporary folder (lib/api_chain.c): vhdx_get_layer_info on each layer of a
  * chain, vhdx_open_parent following one link, vhdx_probe_file's bids,
  * vhdx_info_doc's three shapes and vhdx_guid_text's text.
  */
@@ -10,29 +10,18 @@
 #include <stdlib.h>
 
 #include "lib/unit.h"
+#include "lib/api_chain.h"
 
-static char dir[256], base[300], child[300], text[300];
+static struct api_chain ch;
+static char text[300];
 
 static int setup(void **st)
 {
-	struct vhdx_create_options co;
 	FILE *f;
 
-	snprintf(dir, sizeof dir, "/tmp/libvhdx-inspect.XXXXXX");
-	if (!mkdtemp(dir))
+	if (api_chain_make(&ch, "inspect") < 0)
 		return -1;
-	snprintf(base, sizeof base, "%s/base.vhdx", dir);
-	snprintf(child, sizeof child, "%s/child.avhdx", dir);
-	snprintf(text, sizeof text, "%s/notes.txt", dir);
-	vhdx_create_options_init(&co);
-	co.virtual_size = 8u << 20;
-	co.block_size = 1u << 20;
-	if (vhdx_create(base, &co) < 0)
-		return -1;
-	vhdx_create_options_init(&co);
-	co.parent = base;
-	if (vhdx_create(child, &co) < 0)
-		return -1;
+	snprintf(text, sizeof text, "%s/notes.txt", ch.dir);
 	f = fopen(text, "w");
 	if (!f)
 		return -1;
@@ -42,10 +31,7 @@ static int setup(void **st)
 
 static int teardown(void **st)
 {
-	char cmd[300];
-
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return api_chain_remove(&ch);
 }
 
 static struct vhdx_image *open_flags(const char *path, unsigned flags)
@@ -61,13 +47,13 @@ static struct vhdx_image *open_flags(const char *path, unsigned flags)
 
 static void layer_info_of_a_chain(void **st)
 {
-	struct vhdx_image *img = open_flags(child, 0);
+	struct vhdx_image *img = open_flags(ch.child, 0);
 	struct vhdx_layer_info leaf = { .struct_size = sizeof leaf }, parent = { .struct_size = sizeof parent };
 
 	assert_ok(vhdx_get_layer_info(img, 0, &leaf));
 	assert_ok(vhdx_get_layer_info(img, 1, &parent));
-	assert_string_equal(leaf.path, child);
-	assert_string_equal(parent.path, base);
+	assert_string_equal(leaf.path, ch.child);
+	assert_string_equal(parent.path, ch.base);
 	assert_int_equal(leaf.format, VHDX_FORMAT_VHDX);
 	assert_int_equal(leaf.type, VHDX_TYPE_DIFFERENCING);
 	assert_int_equal(parent.type, VHDX_TYPE_DYNAMIC);
@@ -91,13 +77,13 @@ static void layer_info_of_a_chain(void **st)
 /* A caller built against a shorter struct gets its part only. */
 static void layer_info_short_struct(void **st)
 {
-	struct vhdx_image *img = open_flags(base, VHDX_OPEN_NO_PARENT);
+	struct vhdx_image *img = open_flags(ch.base, VHDX_OPEN_NO_PARENT);
 	struct vhdx_layer_info li;
 
 	memset(&li, 0xa5, sizeof li);
 	li.struct_size = offsetof(struct vhdx_layer_info, type);
 	assert_ok(vhdx_get_layer_info(img, 0, &li));
-	assert_string_equal(li.path, base);
+	assert_string_equal(li.path, ch.base);
 	assert_int_equal(li.format, VHDX_FORMAT_VHDX);
 	assert_int_equal(((const unsigned char *)&li)[offsetof(struct vhdx_layer_info, type)], 0xa5);
 	assert_ok(vhdx_close(img));
@@ -105,14 +91,14 @@ static void layer_info_short_struct(void **st)
 
 static void open_parent_follows_one_link(void **st)
 {
-	struct vhdx_image *img = open_flags(child, VHDX_OPEN_NO_PARENT), *p = NULL;
+	struct vhdx_image *img = open_flags(ch.child, VHDX_OPEN_NO_PARENT), *p = NULL;
 	struct vhdx_layer_info pl = { .struct_size = sizeof pl }, cl = { .struct_size = sizeof cl };
 	struct vhdx_info info = { .struct_size = sizeof info };
 
 	assert_ok(vhdx_open_parent(img, NULL, &p));
 	assert_ok(vhdx_get_layer_info(p, 0, &pl));
 	assert_ok(vhdx_get_layer_info(img, 0, &cl));
-	assert_string_equal(pl.path, base);
+	assert_string_equal(pl.path, ch.base);
 	assert_memory_equal(cl.parent_linkage, pl.identity, 16);
 	assert_ok(vhdx_get_info(p, &info));
 	assert_int_equal(info.layers, 1);
@@ -127,16 +113,16 @@ static void probe_file_bids(void **st)
 {
 	char missing[320];
 
-	snprintf(missing, sizeof missing, "%s/missing.vhdx", dir);
-	assert_int_equal(vhdx_probe_file(base), 1);
-	assert_int_equal(vhdx_probe_file(child), 1);
+	snprintf(missing, sizeof missing, "%s/missing.vhdx", ch.dir);
+	assert_int_equal(vhdx_probe_file(ch.base), 1);
+	assert_int_equal(vhdx_probe_file(ch.child), 1);
 	assert_int_equal(vhdx_probe_file(text), 0);
 	assert_int_equal(vhdx_probe_file(missing), -ENOENT);
 }
 
 static void info_doc_shapes(void **st)
 {
-	struct vhdx_image *img = open_flags(base, 0);
+	struct vhdx_image *img = open_flags(ch.base, 0);
 	struct vhdx_info_doc_options o;
 	char *json = NULL, *doc = NULL;
 	size_t n;
