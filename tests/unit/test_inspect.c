@@ -1,9 +1,9 @@
 /*
  * test_inspect.c - the inspect API (libvhdx/inspect.c and vhdx_open_parent
- * of image.c), through the public header only, on images vhdx_create()
- * writes into a temporary folder (lib/api_chain.c): vhdx_get_layer_info on each layer of a
- * chain, vhdx_open_parent following one link, vhdx_probe_file's bids,
- * vhdx_info_doc's three shapes and vhdx_guid_text's text.
+ * of image.c), through the public header only, on the chain that
+ * vhdx_create() writes into a temporary folder (lib/api_chain.c):
+ * vhdx_get_layer_info on each layer, vhdx_open_parent following one link,
+ * vhdx_probe_file's bids, vhdx_info_doc's three shapes and vhdx_guid_text.
  */
 #include "config.h"
 
