@@ -33,8 +33,8 @@ fi
 # the manual page documents every parameter of the filter's --help
 [ ${#NBDKIT_ENV[@]} -eq 0 ] || skip "a sanitizer build: nbdkit with the ASan runtime preloaded hangs at exit in its --run child (p11-kit destructor waiting on glibc setlocale lock, inherited locked across fork; see issue #20 note); the normal build runs this test"
 "${NBDKIT_ENV[@]}" nbdkit --filter="$FILTER" null --help > help.txt 2>&1 || fail "nbdkit --filter=vhdx --help: $(cat help.txt)"
-params=$(sed -n 's/^\([a-z-]*\)=<*.*  .*/\1/p' help.txt | head -5)
-expect_eq "parameters of --help" "$(echo $params)" "writable parent parent-dir path-map ignore-id-mismatch"
+params=$(sed -n 's/^\([a-z-]*\)=<*.*  .*/\1/p' help.txt | head -6)
+expect_eq "parameters of --help" "$(echo $params)" "writable parent parent-dir path-map ignore-id-mismatch readers"
 for p in $params; do
 	grep -Eq "^\.BI? \[?$p=|^\.RB \[ $p=" "$top_srcdir/nbdkit/nbdkit-vhdx-filter.1" ||
 		fail "nbdkit-vhdx-filter.1 has no entry for $p="
@@ -95,6 +95,21 @@ EOF
 	done < "$CONFORMANCE/MANIFEST.tsv"
 	[ $n -ge 8 ] || fail "only $n conformance images were read"
 	pass "$n conformance images (VHDX and VHD) over HTTP through --filter=vhdx equal vhdx convert"
+
+	# readers=N: the curl plugin serves one request at a time per context, so a
+	# read-only image reads through N of them (nbdcopy's four connections in parallel)
+	img=win10-dynamic-10M.vhdx
+	for r in 1 4; do
+		serve_run -v curl url="$URL/$img" --filter="$FILTER" readers=$r -- 'nbdcopy "$uri" got.raw' ||
+			fail "readers=$r: $(cat nbdkit.err)"
+		expect_eq "$img with readers=$r" "$(sha256 got.raw)" "$(sha256 "want-$img")"
+		case $r in 1) want="1 context of the plugin below reads" ;; *) want="$r contexts of the plugin below read in parallel" ;; esac
+		grep -q "vhdx filter: $want" nbdkit.err || fail "readers=$r: no '$want' in nbdkit -v: $(grep 'vhdx filter' nbdkit.err)"
+		rm -f got.raw
+	done
+	serve_run curl url="$URL/$img" --filter="$FILTER" readers=0 -- 'true' && fail "readers=0 was accepted"
+	grep -q "readers=0: from 1 to 16" nbdkit.err || fail "readers=0: $(cat nbdkit.err)"
+	pass "readers=1 and readers=4 (the default) read the same bytes over HTTP; readers=0 is refused"
 
 	# a partition of a remote image: --filter=partition above the vhdx filter
 	for img in win10-dynamic-10M.vhdx win10-fixed-10M.vhd; do
