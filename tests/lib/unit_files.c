@@ -114,6 +114,26 @@ uint8_t *unit_read_disk(const char *path, uint64_t *size)
 	return buf;
 }
 
+uint8_t *unit_chain_expected(const struct vhdx_gen_image *leaf, const struct vhdx_gen_image *parent)
+{
+	const struct vhdx_gen_image *layers[2] = { leaf, parent };
+	uint8_t *want = malloc(leaf->virtual_size);
+
+	assert_non_null(want);
+	vhdx_gen_chain_expected(layers, 2, 0, leaf->virtual_size, want);
+	return want;
+}
+
+void unit_assert_disk_reads(const char *path, const uint8_t *want, uint64_t size)
+{
+	uint64_t got_size;
+	uint8_t *got = unit_read_disk(path, &got_size);
+
+	assert_int_equal(got_size, size);
+	assert_memory_equal(got, want, size);
+	free(got);
+}
+
 void unit_current_header(const char *path, struct vhdx_header *h)
 {
 	struct vhdx_header slot[2];

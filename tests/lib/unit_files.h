@@ -30,6 +30,10 @@ uint8_t *unit_slurp(const char *path, size_t *len);
 void unit_spill(const char *path, const void *data, size_t len);
 /** The whole virtual disk of PATH opened with vhdx_open() (its chain too), newly allocated; *SIZE gets its size. */
 uint8_t *unit_read_disk(const char *path, uint64_t *size);
+/** What LEAF over PARENT reads, as the generator's oracle says: LEAF->virtual_size bytes, newly allocated. */
+uint8_t *unit_chain_expected(const struct vhdx_gen_image *leaf, const struct vhdx_gen_image *parent);
+/** Fails unless the virtual disk of PATH (opened with vhdx_open()) is SIZE bytes that equal WANT. */
+void unit_assert_disk_reads(const char *path, const uint8_t *want, uint64_t size);
 /** The current header of the VHDX file at PATH (the valid one with the higher sequence number). */
 void unit_current_header(const char *path, struct vhdx_header *h);
 

@@ -66,13 +66,11 @@ static void assert_unchanged(const char *path, const uint8_t *old, size_t len)
 /* The parent moved (same identity): only the paths change, and only the locator, log and headers are written. */
 static void test_reparent_moved_parent(void **state)
 {
-	const struct vhdx_gen_image *layers[2];
 	struct unit_chain c;
 	struct vhdx_header before, after;
 	char base2[128], link[64], *v;
-	uint8_t *child0, *child1, *want, *got;
+	uint8_t *child0, *child1, *want;
 	size_t len0, len1;
-	uint64_t size;
 
 	unit_chain_make(&c, "test-reparent", 71);
 	snprintf(base2, sizeof base2, "%s/base2.vhdx", c.dir);
@@ -107,13 +105,8 @@ static void test_reparent_moved_parent(void **state)
 
 	/* the old parent gone, the chain reads the same through the new one */
 	assert_int_equal(unlink(c.base_path), 0);
-	layers[0] = c.child;
-	layers[1] = c.base;
-	want = malloc(c.child->virtual_size);
-	vhdx_gen_chain_expected(layers, 2, 0, c.child->virtual_size, want);
-	got = unit_read_disk(c.child_path, &size);
-	assert_memory_equal(got, want, size);
-	free(got);
+	want = unit_chain_expected(c.child, c.base);
+	unit_assert_disk_reads(c.child_path, want, c.child->virtual_size);
 	free(want);
 	free(child0);
 	unit_chain_free(&c);
@@ -122,15 +115,13 @@ static void test_reparent_moved_parent(void **state)
 /* Another identity: refused without RELINK (the child unchanged), linked to it with RELINK. */
 static void test_reparent_other_identity(void **state)
 {
-	const struct vhdx_gen_image *layers[2];
 	struct vhdx_gen_opts oo = { .type = VHDX_GEN_FIXED, .virtual_size = 4 * MiB, .seed = 99 };
 	struct vhdx_gen_image *other;
 	struct unit_chain c;
 	struct vhdx_header before, after;
 	char other_path[128], link[64], msg[512], want_id[VHDX_GUID_STRLEN], got_id[VHDX_GUID_STRLEN], *v;
-	uint8_t *child0, *want, *got;
+	uint8_t *child0, *want;
 	size_t len0;
-	uint64_t size;
 
 	unit_chain_make(&c, "test-reparent", 81);
 	assert_ok(vhdx_gen_build(&oo, &other));
@@ -156,13 +147,8 @@ static void test_reparent_other_identity(void **state)
 	unit_current_header(c.child_path, &after);
 	assert_memory_equal(after.data_write_guid, before.data_write_guid, 16);
 	/* the child's own blocks over the other parent's data */
-	layers[0] = c.child;
-	layers[1] = other;
-	want = malloc(c.child->virtual_size);
-	vhdx_gen_chain_expected(layers, 2, 0, c.child->virtual_size, want);
-	got = unit_read_disk(c.child_path, &size);
-	assert_memory_equal(got, want, size);
-	free(got);
+	want = unit_chain_expected(c.child, other);
+	unit_assert_disk_reads(c.child_path, want, c.child->virtual_size);
 	free(want);
 	free(child0);
 	vhdx_gen_free(other);
