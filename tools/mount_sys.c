@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/grow.h"
 #include "mount.h"
 
 extern char **environ;
@@ -48,17 +49,11 @@ char *mnt_read_all(const char *path, size_t *len_out)
 	for (;;) {
 		ssize_t n;
 
-		if (cap - len < 4097) {
-			char *p = realloc(buf, cap ? cap * 2 : 8192);
-
-			if (!p) {
-				free(buf);
-				close(fd);
-				errno = ENOMEM;
-				return NULL;
-			}
-			buf = p;
-			cap = cap ? cap * 2 : 8192;
+		if (grow(&buf, &cap, len + 4097, 1, 8192) < 0) {
+			free(buf);
+			close(fd);
+			errno = ENOMEM;
+			return NULL;
 		}
 		n = read(fd, buf + len, cap - len - 1);
 		if (n < 0 && errno == EINTR)
@@ -386,14 +381,8 @@ int mnt_holders(const char *dir, char **report)
 		if (what[0]) {
 			size_t need = strlen(what) + strlen(comm) + 64;
 
-			if (rlen + need > rcap) {
-				char *nr = realloc(r, rcap + need + 1024);
-
-				if (!nr)
-					continue;
-				r = nr;
-				rcap += need + 1024;
-			}
+			if (grow(&r, &rcap, rlen + need, 1, 1024) < 0)
+				continue;
 			rlen += (size_t)snprintf(r + rlen, rcap - rlen, "%sPID %s (%s) %s", n ? "; " : "", e->d_name, comm, what);
 			n++;
 		}
