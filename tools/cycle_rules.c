@@ -173,17 +173,10 @@ int cycle_rules_load(const char *path, uint64_t seed, struct cycle_rules **out)
 			continue;
 		}
 		c.text = copy;
-		if (r->n == cap) {
-			size_t ncap = cap ? cap * 2 : 8;
-			struct crule *np = realloc(r->r, ncap * sizeof *np);
-
-			if (!np) {
-				crule_free(&c);
-				free(text);
-				return -ENOMEM;
-			}
-			r->r = np;
-			cap = ncap;
+		if (grow(&r->r, &cap, r->n + 1, sizeof *r->r, 8) < 0) {
+			crule_free(&c);
+			free(text);
+			return -ENOMEM;
 		}
 		r->r[r->n++] = c;
 	}
