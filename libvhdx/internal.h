@@ -97,11 +97,13 @@ int vhdx_cmp_u64(const void *a, const void *b);
  * Versioned structs of the public API begin with `size_t struct_size`, so
  * that a program built against an older header passes a shorter struct.
  * vhdx_struct_copy_in copies the caller's IN (NULL: keep the defaults) over
- * the defaults already in OUT (OUT_SIZE bytes); EINVAL naming FN and WHAT
- * when IN is too short to be one.  vhdx_struct_copy_out copies the fields
- * of SRC after struct_size into the caller's DST, as many as DST holds.
+ * the defaults already in OUT (OUT_SIZE bytes) and sets OUT's struct_size to
+ * OUT_SIZE; EINVAL naming FN and WHAT when IN's struct_size is under
+ * MIN_SIZE (the oldest version the API accepts; at least the size_t).
+ * vhdx_struct_copy_out copies the fields of SRC after struct_size into the
+ * caller's DST, as many as DST holds.
  */
-int vhdx_struct_copy_in(void *out, size_t out_size, const void *in, const char *fn, const char *what);
+int vhdx_struct_copy_in(void *out, size_t out_size, const void *in, size_t min_size, const char *fn, const char *what);
 void vhdx_struct_copy_out(void *dst, const void *src, size_t src_size);
 
 /** calloc that treats n*size overflow as failure. */

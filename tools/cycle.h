@@ -77,8 +77,6 @@ struct cycle_model *cycle_model_copy(const struct cycle_model *m);
 uint64_t cycle_model_size(const struct cycle_model *m);
 /** The 64-bit hash the model keeps per 512-byte sector. */
 uint64_t cycle_sector_hash(const void *sector);
-/** The splitmix64 finaliser: a well-mixed 64-bit value of X (seeds and deterministic data). */
-uint64_t cycle_mix64(uint64_t x);
 
 /*
  * What the workload saw, in order.  VOFF and LEN are multiples of 512;

@@ -49,6 +49,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/splitmix.h"
 #include "cycle.h"
 
 #define CODE_EXISTS 0xA000971Eu     /* another recovery checkpoint exists */
@@ -357,9 +358,9 @@ static int merge_down(struct ck_run *run, struct cycle_result *res, struct ck_ro
 static void fill(uint8_t *buf, uint64_t len, uint64_t seed, unsigned round, unsigned op, uint64_t voff)
 {
 	for (uint64_t s = 0; s < len / CYCLE_SECTOR; s++) {
-		uint64_t x = cycle_mix64(seed ^ cycle_mix64(((uint64_t)round << 32) | op) ^ cycle_mix64(voff + s * CYCLE_SECTOR));
+		uint64_t x = splitmix64_mix(seed ^ splitmix64_mix(((uint64_t)round << 32) | op) ^ splitmix64_mix(voff + s * CYCLE_SECTOR));
 		for (unsigned i = 0; i < CYCLE_SECTOR; i += 8) {
-			x = cycle_mix64(x);
+			x = splitmix64_mix(x);
 			memcpy(buf + s * CYCLE_SECTOR + i, &x, 8);
 		}
 	}
@@ -370,7 +371,7 @@ static int vm_write(struct ck_run *run, const char *leaf, unsigned round)
 {
 	struct vhdx_open_options oo;
 	struct vhdx_image *img;
-	uint64_t rng = cycle_mix64(run->seed * 0x100000001b3ull + round), nsec = run->size / CYCLE_SECTOR;
+	uint64_t rng = splitmix64_mix(run->seed * 0x100000001b3ull + round), nsec = run->size / CYCLE_SECTOR;
 	uint8_t *buf = malloc(256u << 10);
 	uint64_t *hashes = malloc((256u << 10) / CYCLE_SECTOR * sizeof *hashes);
 	int ret;
@@ -387,13 +388,13 @@ static int vm_write(struct ck_run *run, const char *leaf, unsigned round)
 		uint64_t nsz, voff, len;
 		ssize_t w;
 
-		rng = cycle_mix64(rng);
+		rng = splitmix64_mix(rng);
 		/* small writes (4-32 KiB) mostly, some large (64-256 KiB), some across block ends */
 		nsz = (rng & 3) == 0 ? 128 + (rng >> 8) % 385 : 8 + (rng >> 8) % 57;
 		len = nsz * CYCLE_SECTOR;
 		if (len > nsec * CYCLE_SECTOR)
 			len = nsec * CYCLE_SECTOR;
-		rng = cycle_mix64(rng);
+		rng = splitmix64_mix(rng);
 		voff = (rng % (nsec - len / CYCLE_SECTOR + 1)) * CYCLE_SECTOR;
 		if (op % 5 == 0 && run->block_size < run->size) {
 			/* straddle a block boundary: partial blocks in two checkpoints */

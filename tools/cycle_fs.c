@@ -30,6 +30,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/grow.h"
+#include "common/splitmix.h"
 #include "cycle.h"
 #include "mount.h"
 
@@ -54,7 +56,8 @@ struct fs_run {
 	uint64_t seed;
 	bool json;
 	struct fs_file *files;
-	unsigned n_files, cap_files;
+	unsigned n_files;
+	size_t cap_files;
 	unsigned classes[FC__N];
 	char first_error[512];     /* of the current cycle: what failed first, "" if nothing */
 };
@@ -77,7 +80,7 @@ static void fill(uint8_t *buf, size_t len, uint64_t seed, uint64_t at)
 
 		if (p / 8 != word) {
 			word = p / 8;
-			v = cycle_mix64(seed ^ word);
+			v = splitmix64_mix(seed ^ word);
 		}
 		buf[i] = (uint8_t)(v >> (8 * (p % 8)));
 	}
@@ -171,15 +174,8 @@ static int check_file(struct fs_run *r, const struct fs_file *f)
 
 static struct fs_file *new_file(struct fs_run *r)
 {
-	if (r->n_files == r->cap_files) {
-		unsigned cap = r->cap_files ? r->cap_files * 2 : 64;
-		struct fs_file *nf = realloc(r->files, cap * sizeof *nf);
-
-		if (!nf)
-			return NULL;
-		r->files = nf;
-		r->cap_files = cap;
-	}
+	if (grow(&r->files, &r->cap_files, (size_t)r->n_files + 1, sizeof *r->files, 64) < 0)
+		return NULL;
 	memset(&r->files[r->n_files], 0, sizeof r->files[0]);
 	return &r->files[r->n_files++];
 }
@@ -191,7 +187,7 @@ static unsigned workload(struct fs_run *r, unsigned c, uint64_t *rng)
 	unsigned errors = 0;
 
 	for (unsigned op = 0; op < r->ops; op++) {
-		uint64_t x = cycle_mix64((*rng)++);
+		uint64_t x = splitmix64_mix((*rng)++);
 		unsigned pick = r->n_files ? (unsigned)(x >> 32) % r->n_files : 0;
 		struct fs_file *f = r->n_files ? &r->files[pick] : NULL;
 		unsigned action = (unsigned)(x % 10);
@@ -421,7 +417,7 @@ int cycle_fs_main(int argc, char **argv)
 	}
 	faults = r.rules ? r.rules_path : NULL;
 	r.image = image;
-	rng = cycle_mix64(r.seed);
+	rng = splitmix64_mix(r.seed);
 	if (r.json) {
 		report_init(&rep, stdout, true);
 		report_begin(&rep, NULL);

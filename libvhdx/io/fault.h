@@ -141,8 +141,6 @@ bool vhdx_fault_rule_fires(struct vhdx_fault_rule *r);
  * Returns how many.  Caller holds the engine lock.
  */
 unsigned vhdx_fault_rule_flip_positions(struct vhdx_fault_rule *r, uint64_t len, uint64_t *bits);
-/** Parses a size ("4096", "64K", "0x300000", "1M"); 0 or -1. */
-int vhdx_fault_parse_u64(const char *s, size_t n, uint64_t *out);
 
 /* What the engine decided for one call (filled by vhdx_fault_eval). */
 struct vhdx_fault_decision {

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/grow.h"
 #include "internal.h"
 #include "io/fault.h"
 #include "io/io.h"
@@ -152,14 +153,8 @@ int vhdx_lockset_add(struct vhdx_lockset *s, const char *path, enum vhdx_lock_mo
 	struct vhdx_lockset_entry *e;
 	int ret;
 
-	if (s->n == s->cap) {
-		size_t ncap = s->cap ? s->cap * 2 : 8;
-		struct vhdx_lockset_entry *v = realloc(s->ent, ncap * sizeof *v);
-		if (!v)
-			return vhdx_err(ENOMEM, "out of memory");
-		s->ent = v;
-		s->cap = ncap;
-	}
+	if (grow(&s->ent, &s->cap, s->n + 1, sizeof *s->ent, 8) < 0)
+		return vhdx_err(ENOMEM, "out of memory");
 	e = &s->ent[s->n];
 	memset(e, 0, sizeof *e);
 	e->path = strdup(path);

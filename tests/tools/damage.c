@@ -48,6 +48,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/splitmix.h"
+
 #define KiB 1024ull
 #define MiB (1024ull * 1024)
 #define GiB (1024ull * MiB)
@@ -151,15 +153,9 @@ static void guid_parse(const char *s, uint8_t g[16])
 	memcpy(g + 8, be + 8, 8);
 }
 
-/* splitmix64: small, good and the same everywhere, so a seed reproduces */
+/* splitmix64: the same everywhere, so a seed reproduces */
 static uint64_t rng_state;
-static uint64_t rng(void)
-{
-	uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
-	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-	z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-	return z ^ (z >> 31);
-}
+static uint64_t rng(void) { return splitmix64_next(&rng_state); }
 static uint64_t rng_below(uint64_t n) { return n ? rng() % n : 0; }
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
