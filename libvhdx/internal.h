@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 #include "libvhdx.h"
-#include "io/compat.h"
+#include "port/compat.h"
 
 #define VHDX_KiB (1024ull)
 #define VHDX_MiB (1024ull * 1024)

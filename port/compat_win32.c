@@ -1,6 +1,6 @@
 /*
  * compat_win32.c - the POSIX functions a mingw-w64 build lacks, over the
- * Win32 API (declared in io/compat.h; built only for Windows hosts).
+ * Win32 API (declared in port/compat.h; built only for Windows hosts).
  * Paths are UTF-8 in the library and UTF-16 for the *W functions.
  */
 #include "config.h"
@@ -14,7 +14,7 @@
 #include <windows.h>
 #include <bcrypt.h>
 
-#include "internal.h"
+#include "port/compat.h"
 
 int vhdx_compat_errno(unsigned long win32_error)
 {
@@ -113,7 +113,7 @@ ssize_t pread(int fd, void *buf, size_t len, off_t off)
 	memset(&ov, 0, sizeof ov);
 	ov.Offset = (DWORD)((uint64_t)off & 0xffffffffu);
 	ov.OffsetHigh = (DWORD)((uint64_t)off >> 32);
-	if (!ReadFile(h, buf, (DWORD)VHDX_MIN(len, COMPAT_IO_MAX), &got, &ov)) {
+	if (!ReadFile(h, buf, (DWORD)(len < COMPAT_IO_MAX ? len : COMPAT_IO_MAX), &got, &ov)) {
 		DWORD e = GetLastError();
 		if (e == ERROR_HANDLE_EOF)
 			return 0;
@@ -138,7 +138,7 @@ ssize_t pwrite(int fd, const void *buf, size_t len, off_t off)
 	memset(&ov, 0, sizeof ov);
 	ov.Offset = (DWORD)((uint64_t)off & 0xffffffffu);
 	ov.OffsetHigh = (DWORD)((uint64_t)off >> 32);
-	if (!WriteFile(h, buf, (DWORD)VHDX_MIN(len, COMPAT_IO_MAX), &put, &ov)) {
+	if (!WriteFile(h, buf, (DWORD)(len < COMPAT_IO_MAX ? len : COMPAT_IO_MAX), &put, &ov)) {
 		errno = vhdx_compat_errno(GetLastError());
 		return -1;
 	}
