@@ -28,16 +28,6 @@ const char *vhdx_disk_type_name(enum vhdx_disk_type t)
 	return "unknown";
 }
 
-void vhdx_parent_ref_free(struct vhdx_parent_ref *r)
-{
-	for (size_t i = 0; r->paths && i < r->n_paths; i++) {
-		free(r->paths[i].key);
-		free(r->paths[i].value);
-	}
-	free(r->paths);
-	memset(r, 0, sizeof *r);
-}
-
 int vhdx_layer_close(struct vhdx_layer *l)
 {
 	int ret = 0;
