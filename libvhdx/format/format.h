@@ -94,7 +94,7 @@ struct vhdx_layer {
 	bool has_parent;
 	struct vhdx_parent_ref parent; /* valid when has_parent */
 	void *priv;             /* format state */
-	struct vhdx_io *fault_io; /* the fault backend inside io when opened with an engine (not owned) */
+	struct vhdx_io *stack;  /* what vhdx_io_stack_open built, which io may wrap (not owned); NULL: io was the caller's */
 };
 
 extern const struct vhdx_format_ops vhdx_format_vhdx;
