@@ -98,21 +98,32 @@ static HANDLE compat_handle(int fd)
  * counts, which every caller loops over like a short pread(). */
 #define COMPAT_IO_MAX ((size_t)1 << 30)
 
-ssize_t pread(int fd, void *buf, size_t len, off_t off)
+/* The handle behind FD and *OV set to read or write at OFF (no shared file
+ * position), or INVALID_HANDLE_VALUE with errno (EBADF, EINVAL for OFF < 0). */
+static HANDLE compat_positioned(int fd, off_t off, OVERLAPPED *ov)
 {
 	HANDLE h = compat_handle(fd);
+
+	if (h == INVALID_HANDLE_VALUE)
+		return h;
+	if (off < 0) {
+		errno = EINVAL;
+		return INVALID_HANDLE_VALUE;
+	}
+	memset(ov, 0, sizeof *ov);
+	ov->Offset = (DWORD)((uint64_t)off & 0xffffffffu);
+	ov->OffsetHigh = (DWORD)((uint64_t)off >> 32);
+	return h;
+}
+
+ssize_t pread(int fd, void *buf, size_t len, off_t off)
+{
 	OVERLAPPED ov;
+	HANDLE h = compat_positioned(fd, off, &ov);
 	DWORD got = 0;
 
 	if (h == INVALID_HANDLE_VALUE)
 		return -1;
-	if (off < 0) {
-		errno = EINVAL;
-		return -1;
-	}
-	memset(&ov, 0, sizeof ov);
-	ov.Offset = (DWORD)((uint64_t)off & 0xffffffffu);
-	ov.OffsetHigh = (DWORD)((uint64_t)off >> 32);
 	if (!ReadFile(h, buf, (DWORD)(len < COMPAT_IO_MAX ? len : COMPAT_IO_MAX), &got, &ov)) {
 		DWORD e = GetLastError();
 		if (e == ERROR_HANDLE_EOF)
@@ -125,19 +136,12 @@ ssize_t pread(int fd, void *buf, size_t len, off_t off)
 
 ssize_t pwrite(int fd, const void *buf, size_t len, off_t off)
 {
-	HANDLE h = compat_handle(fd);
 	OVERLAPPED ov;
+	HANDLE h = compat_positioned(fd, off, &ov);
 	DWORD put = 0;
 
 	if (h == INVALID_HANDLE_VALUE)
 		return -1;
-	if (off < 0) {
-		errno = EINVAL;
-		return -1;
-	}
-	memset(&ov, 0, sizeof ov);
-	ov.Offset = (DWORD)((uint64_t)off & 0xffffffffu);
-	ov.OffsetHigh = (DWORD)((uint64_t)off >> 32);
 	if (!WriteFile(h, buf, (DWORD)(len < COMPAT_IO_MAX ? len : COMPAT_IO_MAX), &put, &ov)) {
 		errno = vhdx_compat_errno(GetLastError());
 		return -1;
