@@ -15,11 +15,12 @@
  *
  * and faults.c, the public API over the engine (libvhdx.h vhdx_faults_*).
  *
- * Where it sits: format/layer.c wraps each layer's file io with the fault
- * backend when the open options carry an engine, before the format parses
- * the file.  A read-only open of a dirty VHDX then puts its overlay on top,
- * so the stack is overlay -> fault -> file: faults hit the bytes of the file,
- * never the in-memory replay.
+ * Where it sits: io/stack.c (the stack builder format/layer.c opens each
+ * layer's file with) wraps the file io with the fault backend when the open
+ * options carry an engine, before the format parses the file.  A read-only
+ * open of a dirty VHDX then puts its overlay on top, so the stack is
+ * overlay -> fault -> file: faults hit the bytes of the file, never the
+ * in-memory replay.
  *
  * Rule language (one rule a line; `key=value` words; `#` starts a comment at
  * the start of a word; blank lines ignored):
