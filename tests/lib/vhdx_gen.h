@@ -238,7 +238,7 @@ void vhdx_gen_free(struct vhdx_gen_image *img);
 
 /** A new mem backend (libvhdx/io/io.h) holding a copy of img->file[0..file_len). 0 or -errno. */
 int vhdx_gen_to_io(const struct vhdx_gen_image *img, const char *name, struct vhdx_io **out);
-/** Writes img->file to PATH (created or truncated). 0 or -errno. */
+/** Writes img->file to PATH (created or truncated; all-zero 4 KiB pages left as holes). 0 or -errno. */
 int vhdx_gen_write_file(const struct vhdx_gen_image *img, const char *path);
 
 /* ---- editing ---- */
