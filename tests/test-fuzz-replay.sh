@@ -5,7 +5,8 @@
 # that once crashed a fuzzer (crash-*), so a fixed bug stays fixed.  Runs in
 # the normal and in the ASan+UBSan build (where a read past a buffer, a
 # leak or undefined behaviour aborts the replay).  A target must run as many
-# inputs as its folder holds, and write nothing to stderr.
+# inputs as its folder holds, and write nothing to stderr.  The seed maker
+# must still write the committed hand-made seeds.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/functions.sh"
 
 total=0
@@ -25,6 +26,20 @@ for name in vhdx_open vhd_open vhdx_log locator fault_rules partition; do
 	pass "fuzz_$name: $got inputs of fuzz/corpus/fuzz_$name replayed clean"
 	total=$((total + got))
 done
+
+# the seed maker (fuzz/make_seeds.c) still writes the committed hand-made
+# seeds byte for byte (the image seeds need the conformance images: fuzz/README)
+seeds="$top_builddir/fuzz/make_seeds"
+[ -x "$seeds" ] || fail "$seeds was not built"
+"$seeds" "$T/seeds" > "$T/out.seeds" 2>&1 || fail "make_seeds failed: $(head -n 5 "$T/out.seeds")"
+n_seeds=0
+for f in "$T"/seeds/*/*; do
+	rel=${f#"$T/seeds/"}
+	cmp -s "$f" "$top_srcdir/fuzz/corpus/$rel" || fail "make_seeds wrote $rel, which differs from fuzz/corpus/$rel"
+	n_seeds=$((n_seeds + 1))
+done
+[ $n_seeds = 12 ] || fail "make_seeds wrote $n_seeds hand-made seeds (expected 12: 6 locators, 6 fault rules)"
+pass "make_seeds writes the $n_seeds committed hand-made seeds byte for byte"
 
 # the replay driver itself: a missing path is an error, not an empty run
 "$top_builddir/fuzz/replay_locator" "$T/does-not-exist" > /dev/null 2>&1 && fail "replay of a missing path succeeded"
