@@ -42,14 +42,10 @@
 /*
  * The expansion and the checksum fixes are the harness, not the code under
  * test: no coverage instrumentation (it would count as progress and costs
- * much of the time), and a CRC-32C of their own (the test-image
- * generator's, tests/lib/gen_bytes.h).
+ * much of the time), and checksums of their own (the test-image
+ * generator's library-free ones, tests/lib/gen_bytes.h).
  */
-#if defined(__clang__)
-#define NO_COV __attribute__((no_sanitize("coverage")))
-#else
-#define NO_COV
-#endif
+#define NO_COV GEN_NO_COV
 #define MAX_FIX_ENTRIES 64
 
 struct sparse_rec {
@@ -203,7 +199,7 @@ NO_COV static void fix_vhd(struct sparse_io *s, uint64_t off, size_t len, const 
 		free(b);
 		return;
 	}
-	vhdx_put_be32(b + sum_off, vhdx_vhd_checksum(b, len, sum_off));
+	gen_put_be32(b + sum_off, gen_vhd_checksum(b, len, sum_off));
 	fix_put(s, off, b, len);
 }
 

@@ -350,6 +350,21 @@ static uint8_t *item_data(enum item k) { return cur + L.meta_off + L.item_off[k]
 static const char *one_header(void) { return L.hdr_equiv ? "same" : "same-or-error"; }
 static const char *one_region(void) { return L.rt_same ? "same" : "same-or-error"; }
 
+/* Sets the WIDTH-byte field at FIELD of both headers to V, with correct checksums. */
+static void both_headers(unsigned field, unsigned width, uint64_t v)
+{
+	for (int i = 0; i < 2; i++) {
+		uint8_t *f = cur + HDR_OFF(i) + field;
+		if (width == 2)
+			put16(f, (uint16_t)v);
+		else if (width == 4)
+			put32(f, (uint32_t)v);
+		else
+			put64(f, v);
+		fix_hdr(i);
+	}
+}
+
 static void headers(void)
 {
 	static const char *const which[2] = { "1", "2" };
@@ -392,25 +407,15 @@ static void headers(void)
 	emit("hdr-both-crc", "error", "header", "both headers: checksum wrong");
 	begin(), memset(cur + HDR_OFF(0), 0, HDR_SIZE), memset(cur + HDR_OFF(1), 0, HDR_SIZE);
 	emit("hdr-both-zeroed", "error", "header", "both headers zero");
-	begin();
-	for (int i = 0; i < 2; i++)
-		put16(cur + HDR_OFF(i) + H_VERSION, 2), fix_hdr(i);
+	begin(), both_headers(H_VERSION, 2, 2);
 	emit("hdr-both-version-2", "error", "header|version", "both headers: version 2 (unknown), correct checksums");
-	begin();
-	for (int i = 0; i < 2; i++)
-		put16(cur + HDR_OFF(i) + H_LOG_VERSION, 7), fix_hdr(i);
+	begin(), both_headers(H_LOG_VERSION, 2, 7);
 	emit("hdr-both-log-version-7", "error", "header|log", "both headers: log version 7 (unknown), correct checksums");
-	begin();
-	for (int i = 0; i < 2; i++)
-		put32(cur + HDR_OFF(i) + H_LOG_LEN, 12345), fix_hdr(i);
+	begin(), both_headers(H_LOG_LEN, 4, 12345);
 	emit("hdr-both-log-length-odd", "error", "header|log", "both headers: log length not a 1 MiB multiple");
-	begin();
-	for (int i = 0; i < 2; i++)
-		put64(cur + HDR_OFF(i) + H_LOG_OFF, UINT64_MAX & ~(MiB - 1)), fix_hdr(i);
+	begin(), both_headers(H_LOG_OFF, 8, UINT64_MAX & ~(MiB - 1));
 	emit("hdr-both-log-offset-overflow", "error", "header|log", "both headers: log offset + length overflows 64 bits");
-	begin();
-	for (int i = 0; i < 2; i++)
-		put64(cur + HDR_OFF(i) + H_LOG_OFF, round_up(base_len, MiB) + 64 * MiB), fix_hdr(i);
+	begin(), both_headers(H_LOG_OFF, 8, round_up(base_len, MiB) + 64 * MiB);
 	emit("hdr-both-clean-log-past-eof", "same-or-error", NULL,
 	     "both headers: clean log (zero log GUID) placed past the end of the file");
 	begin();
