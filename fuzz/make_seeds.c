@@ -4,6 +4,7 @@
  * writes the same bytes.
  *
  *   fuzz/make_seeds [--conf DIR] [--gen DIR] CORPUS
+ *   fuzz/make_seeds --expand SEED IMAGE
  *
  * Image seeds are written in the compact "sparse" form of fuzz/image.c: the
  * non-zero 4 KiB pages of an image (up to a byte budget, the structures an
@@ -13,7 +14,9 @@
  * images made by qemu-img and by `vhdx create` / `vhdx write` (--gen, a
  * folder of ready images), and hand-made locator items, VHD dynamic headers
  * and fault rules (always).  Built on tests/lib/gen_bytes.h alone: the seeds
- * are made without the library's parsers.
+ * are made without the library's parsers.  --expand writes the image a
+ * sparse seed describes; made into seeds again, the lib-* and qemu-* images
+ * give the committed seeds (tests/test-fuzz-replay.sh checks it).
  */
 #include "config.h"
 
@@ -461,10 +464,49 @@ static void rule_seeds(void)
 		out("fuzz_fault_rules", rules[i][0], (const uint8_t *)rules[i][1], strlen(rules[i][1]));
 }
 
+/*
+ * The image a sparse seed describes (its records over zeros), written to
+ * IMAGE: for checking that a seed made from it is the same seed again.
+ */
+static int expand(const char *seed_path, const char *image)
+{
+	size_t len, pos = 16;
+	uint8_t *s = slurp(seed_path, &len), *b;
+	uint64_t size;
+	int err;
+
+	if (len < 16 || memcmp(s, "VXFZ", 4))
+		die("not a sparse seed", seed_path);
+	size = gen_get_le64(s + 8);
+	if (size > (1ull << 30))
+		die("the image is over 1 GiB", seed_path);
+	b = calloc(1, size ? (size_t)size : 1);
+	if (!b)
+		die("out of memory", seed_path);
+	while (pos + 12 <= len) {
+		uint64_t off = gen_get_le64(s + pos);
+		size_t n = gen_get_le32(s + pos + 8);
+		pos += 12;
+		if (n > len - pos || off > size || n > size - off)
+			die("a record lies past the end", seed_path);
+		memcpy(b + off, s + pos, n);
+		pos += n;
+	}
+	err = gen_write_sparse(image, b, (size_t)size);
+	if (err < 0)
+		die(strerror(-err), image);
+	free(b);
+	free(s);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *conf = NULL, *gen = NULL;
 	int a = 1;
+
+	if (argc == 4 && !strcmp(argv[1], "--expand"))
+		return expand(argv[2], argv[3]);
 
 	for (; a + 1 < argc && argv[a][0] == '-'; a += 2) {
 		if (!strcmp(argv[a], "--conf"))
@@ -476,7 +518,9 @@ int main(int argc, char **argv)
 	}
 	if (argc - a != 1) {
 		fprintf(stderr, "Usage: make_seeds [--conf DIR] [--gen DIR] CORPUS\n"
-				"Writes the seed corpora into CORPUS/fuzz_<target>/ (fuzz/README).\n");
+				"       make_seeds --expand SEED IMAGE\n"
+				"Writes the seed corpora into CORPUS/fuzz_<target>/ (fuzz/README),\n"
+				"or the image a sparse seed holds (zeros where it has no record).\n");
 		return 2;
 	}
 	corpus = argv[a];

@@ -6,7 +6,8 @@
 # the normal and in the ASan+UBSan build (where a read past a buffer, a
 # leak or undefined behaviour aborts the replay).  A target must run as many
 # inputs as its folder holds, and write nothing to stderr.  The seed maker
-# must still write the committed hand-made seeds.
+# (fuzz/make_seeds) must still write the committed seeds it can remake
+# without ../shared: the hand-made ones and those of the lib-*/qemu-* images.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/functions.sh"
 
 total=0
@@ -40,6 +41,25 @@ for f in "$T"/seeds/*/*; do
 done
 [ $n_seeds = 12 ] || fail "make_seeds wrote $n_seeds hand-made seeds (expected 12: 6 locators, 6 fault rules)"
 pass "make_seeds writes the $n_seeds committed hand-made seeds byte for byte"
+
+# and the image seeds: the lib-* and qemu-* images (not kept) expanded from
+# their seeds give the same seeds again, also the -write, raw-, log and
+# entry- ones made from them
+mkdir -p "$T/gen"
+for f in "$top_srcdir"/fuzz/corpus/fuzz_vhdx_open/lib-* "$top_srcdir"/fuzz/corpus/fuzz_vhdx_open/qemu-* \
+	 "$top_srcdir"/fuzz/corpus/fuzz_vhd_open/lib-* "$top_srcdir"/fuzz/corpus/fuzz_vhd_open/qemu-*; do
+	case $f in *-write) continue ;; esac
+	"$seeds" --expand "$f" "$T/gen/${f##*/}" || fail "make_seeds --expand $f failed"
+done
+"$seeds" --gen "$T/gen" "$T/regen" > "$T/out.regen" 2>&1 || fail "make_seeds --gen failed: $(head -n 5 "$T/out.regen")"
+n_regen=0
+for f in "$T"/regen/fuzz_v*/*; do
+	rel=${f#"$T/regen/"}
+	cmp -s "$f" "$top_srcdir/fuzz/corpus/$rel" || fail "make_seeds --gen wrote $rel, which differs from fuzz/corpus/$rel"
+	n_regen=$((n_regen + 1))
+done
+[ $n_regen = 33 ] || fail "make_seeds --gen wrote $n_regen image seeds from $(ls "$T/gen" | wc -l) expanded images (expected 33)"
+pass "make_seeds makes the $n_regen committed seeds of $(ls "$T/gen" | wc -l) images expanded from their seeds byte for byte"
 
 # the replay driver itself: a missing path is an error, not an empty run
 "$top_builddir/fuzz/replay_locator" "$T/does-not-exist" > /dev/null 2>&1 && fail "replay of a missing path succeeded"
