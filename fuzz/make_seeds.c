@@ -1,7 +1,8 @@
 /*
  * make_seeds.c - writes the seed corpora of fuzz/corpus/ (run by hand, the
- * result is committed; see fuzz/README).  It replaced make_seeds.py and
- * writes the same bytes.
+ * result is committed; see fuzz/README).  It replaced make_seeds.py: the
+ * seeds that wrote are written byte for byte the same, and fuzz/README says
+ * which were added.
  *
  *   fuzz/make_seeds [--conf DIR] [--gen DIR] CORPUS
  *   fuzz/make_seeds --expand SEED IMAGE
@@ -12,11 +13,13 @@
  * checksum-fixing flags set so that mutations keep passing the CRCs.
  * Sources: the conformance images (--conf, decompressed, e.g. /tmp/conf),
  * images made by qemu-img and by `vhdx create` / `vhdx write` (--gen, a
- * folder of ready images), and hand-made locator items, VHD dynamic headers
- * and fault rules (always).  Built on tests/lib/gen_bytes.h alone: the seeds
- * are made without the library's parsers.  --expand writes the image a
- * sparse seed describes; made into seeds again, the lib-* and qemu-* images
- * give the committed seeds (tests/test-fuzz-replay.sh checks it).
+ * folder of ready images), and (always) images of the test-image generator,
+ * hand-made locator items, VHD dynamic headers and fault rules.  Built on
+ * the generator (tests/lib/vhdx_gen.h, which encodes with the library, and
+ * its library-free half gen_bytes.h): the seeds are made without the
+ * library's parsers.  --expand writes the image a sparse seed describes;
+ * made into seeds again, the lib-* and qemu-* images give the committed
+ * seeds (tests/test-fuzz-replay.sh checks it).
  */
 #include "config.h"
 
@@ -29,6 +32,7 @@
 #include <sys/stat.h>
 
 #include "lib/gen_bytes.h"
+#include "lib/vhdx_gen.h"
 
 #define PAGE 4096u
 #define KiB 1024u
@@ -444,6 +448,67 @@ static void diskpart_dynhdr_seed(const char *conf)
 	free(b);
 }
 
+/* ------------------------------------------------------------ generated images */
+/*
+ * Images of the test-image generator (tests/lib/vhdx_gen.h) for what the
+ * other sources lack: a differencing disk with every BAT state and sector
+ * bitmaps, 4 KiB logical sectors with 32 MiB blocks, extra metadata items
+ * and regions.  Deterministic: the same bytes every run.
+ */
+static void generated_seed(const char *name, const struct vhdx_gen_opts *o)
+{
+	struct vhdx_gen_image *img;
+	char wname[256];
+
+	if (vhdx_gen_build(o, &img) < 0)
+		die("the generator refused the options", name);
+	/* the structures only (the payload is the generator's pattern: nothing to learn from) */
+	put("fuzz_vhdx_open", name, img->file, img->file_len,
+	    &(struct seed_opts){ FIX_VHDX | FIX_LOG, 0, 128 * KiB, false, false });
+	snprintf(wname, sizeof wname, "%s-write", name);
+	put("fuzz_vhdx_open", wname, img->file, img->file_len,
+	    &(struct seed_opts){ FIX_VHDX | FIX_LOG | WRITE, 0x21, 128 * KiB, false, false });
+	vhdx_gen_free(img);
+}
+
+static void generated_seeds(void)
+{
+	static const struct vhdx_gen_run runs[] = { { 0, 8 }, { 100, 1 }, { 1024, 512 } };
+	static const struct vhdx_gen_block diff[] = {
+		{ .blk = 0, .state = VHDX_BAT_FULLY_PRESENT },
+		{ .blk = 1, .state = VHDX_BAT_PARTIALLY_PRESENT, .runs = runs, .n_runs = 3 },
+		{ .blk = 2, .state = VHDX_BAT_ZERO },
+		{ .blk = 3, .state = VHDX_BAT_UNMAPPED },
+		{ .blk = 4, .state = VHDX_BAT_UNMAPPED_V095 },
+		{ .blk = 5, .state = VHDX_BAT_UNDEFINED },
+	};
+	static const struct vhdx_gen_block big[] = {
+		{ .blk = 1, .state = VHDX_BAT_FULLY_PRESENT },
+	};
+	static const struct vhdx_gen_meta_item meta[] = {
+		{ .guid = { 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff, 0x01 },
+		  .data = "user item", .len = 9, .is_user = true },
+	};
+	static const struct vhdx_gen_region regions[] = {
+		{ .guid = { 0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7, 0xa8, 0xa9, 0xaa, 0xab, 0xac, 0xad, 0xae, 0xaf, 0xb0 },
+		  .file_offset = 5 << 20, .length = 1 << 20 },
+	};
+	static const uint8_t linkage[16] = { 0x0f, 0x0e, 0x0d, 0x0c, 0x0b, 0x0a, 0x09, 0x08,
+					     0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01, 0x00 };
+	struct vhdx_gen_opts o;
+
+	o = (struct vhdx_gen_opts){ .type = VHDX_GEN_DIFFERENCING, .virtual_size = 8 << 20, .seed = 1,
+				    .blocks = diff, .n_blocks = 6, .parent_path = "..\\base.vhdx" };
+	memcpy(o.parent_linkage, linkage, 16);
+	generated_seed("gen-diff-states.avhdx", &o);
+	o = (struct vhdx_gen_opts){ .type = VHDX_GEN_DYNAMIC, .virtual_size = 96 << 20, .seed = 2,
+				    .block_size = 32 << 20, .logical_sector_size = 4096, .blocks = big, .n_blocks = 1 };
+	generated_seed("gen-4k-32M-blocks.vhdx", &o);
+	o = (struct vhdx_gen_opts){ .type = VHDX_GEN_FIXED, .virtual_size = 3 << 20, .seed = 3,
+				    .extra_meta = meta, .n_extra_meta = 1, .extra_regions = regions, .n_extra_regions = 1 };
+	generated_seed("gen-fixed-extra-items.vhdx", &o);
+}
+
 /* ------------------------------------------------------------ fault rules */
 static void rule_seeds(void)
 {
@@ -532,6 +597,7 @@ int main(int argc, char **argv)
 		diskpart_dynhdr_seed(conf);
 	}
 	rule_seeds();
+	generated_seeds();
 	if (conf)
 		image_seeds(conf, true);
 	if (gen)

@@ -7,7 +7,8 @@
 # leak or undefined behaviour aborts the replay).  A target must run as many
 # inputs as its folder holds, and write nothing to stderr.  The seed maker
 # (fuzz/make_seeds) must still write the committed seeds it can remake
-# without ../shared: the hand-made ones and those of the lib-*/qemu-* images.
+# without ../shared: the hand-made ones, those of the test-image generator and
+# those of the lib-*/qemu-* images.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/functions.sh"
 
 total=0
@@ -29,7 +30,8 @@ for name in vhdx_open vhd_open vhdx_log locator fault_rules partition; do
 done
 
 # the seed maker (fuzz/make_seeds.c) still writes the committed hand-made
-# seeds byte for byte (the image seeds need the conformance images: fuzz/README)
+# seeds and those of the test-image generator byte for byte (the seeds of
+# the conformance images need ../shared: fuzz/README)
 seeds="$top_builddir/fuzz/make_seeds"
 [ -x "$seeds" ] || fail "$seeds was not built"
 "$seeds" "$T/seeds" > "$T/out.seeds" 2>&1 || fail "make_seeds failed: $(head -n 5 "$T/out.seeds")"
@@ -39,8 +41,8 @@ for f in "$T"/seeds/*/*; do
 	cmp -s "$f" "$top_srcdir/fuzz/corpus/$rel" || fail "make_seeds wrote $rel, which differs from fuzz/corpus/$rel"
 	n_seeds=$((n_seeds + 1))
 done
-[ $n_seeds = 12 ] || fail "make_seeds wrote $n_seeds hand-made seeds (expected 12: 6 locators, 6 fault rules)"
-pass "make_seeds writes the $n_seeds committed hand-made seeds byte for byte"
+[ $n_seeds = 18 ] || fail "make_seeds wrote $n_seeds seeds (expected 18: 6 locators, 6 fault rules, 6 generated images)"
+pass "make_seeds writes the $n_seeds committed hand-made and generated seeds byte for byte"
 
 # and the image seeds: the lib-* and qemu-* images (not kept) expanded from
 # their seeds give the same seeds again, also the -write, raw-, log and
@@ -58,8 +60,8 @@ for f in "$T"/regen/fuzz_v*/*; do
 	cmp -s "$f" "$top_srcdir/fuzz/corpus/$rel" || fail "make_seeds --gen wrote $rel, which differs from fuzz/corpus/$rel"
 	n_regen=$((n_regen + 1))
 done
-[ $n_regen = 33 ] || fail "make_seeds --gen wrote $n_regen image seeds from $(ls "$T/gen" | wc -l) expanded images (expected 33)"
-pass "make_seeds makes the $n_regen committed seeds of $(ls "$T/gen" | wc -l) images expanded from their seeds byte for byte"
+[ $n_regen = 39 ] || fail "make_seeds --gen wrote $n_regen image seeds from $(ls "$T/gen" | wc -l) expanded images (expected 39: 33 of the images, 6 generated)"
+pass "make_seeds makes the 33 committed seeds of $(ls "$T/gen" | wc -l) images expanded from their seeds byte for byte"
 
 # the replay driver itself: a missing path is an error, not an empty run
 "$top_builddir/fuzz/replay_locator" "$T/does-not-exist" > /dev/null 2>&1 && fail "replay of a missing path succeeded"
