@@ -1,7 +1,9 @@
 /*
  * vhdx_gen.h - a deterministic generator of VHDX test images, built in
  * memory from a small options struct, for the unit tests, the crash tests
- * and the fuzzers' seed corpus.
+ * and the fuzzers' seed corpus (fuzz/make_seeds.c).  Its half that uses no
+ * library code (fields, checksums, sparse-file and fuzz-seed output) is
+ * gen_bytes.h, which the damage tool and the fuzz harness use alone.
  *
  * The generator writes every structure that has a library encoder with it
  * (vhdx_fileid_encode, vhdx_header_encode, vhdx_region_table_encode,
