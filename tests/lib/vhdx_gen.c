@@ -6,17 +6,16 @@
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "common/splitmix.h"
 #include "codec/endian.h"
 #include "codec/guid.h"
 #include "codec/vhdx_codec.h"
 #include "codec/vhdx_locator.h"
+#include "lib/gen_bytes.h"
 #include "lib/vhdx_gen.h"
 
 #define MiB (1024ull * 1024)
@@ -582,25 +581,7 @@ int vhdx_gen_to_io(const struct vhdx_gen_image *img, const char *name, struct vh
 
 int vhdx_gen_write_file(const struct vhdx_gen_image *img, const char *path)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	size_t done = 0;
-
-	if (fd < 0)
-		return -errno;
-	while (done < img->file_len) {
-		ssize_t n = write(fd, img->file + done, img->file_len - done);
-		if (n < 0) {
-			int err = errno;
-			if (err == EINTR)
-				continue;
-			close(fd);
-			return -err;
-		}
-		done += (size_t)n;
-	}
-	if (close(fd) < 0)
-		return -errno;
-	return 0;
+	return gen_write_sparse(path, img->file, img->file_len);
 }
 
 /* Intended bitmap bit of virtual sector SECTOR. */
