@@ -34,7 +34,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cycle.h"
+#include "cycle/cycle.h"
 #include "mount.h"
 #include "parts.h"
 
