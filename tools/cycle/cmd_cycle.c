@@ -702,11 +702,7 @@ static const struct cycle_opt mount_opts[] = {
 	{ .name = "keep-workdir", .kind = CYCLE_OPT_FLAG, .field = offsetof(struct cycle_run, keep) },
 	{ .name = "timeout", .kind = CYCLE_OPT_UINT, .field = offsetof(struct cycle_run, timeout_ms), .min = 1,
 	  .max = 3600, .scale = 1000 },
-	{ .name = "json", .kind = CYCLE_OPT_FLAG, .field = offsetof(struct cycle_run, json) },
-	{ .name = "verbose", .short_name = 'v', .kind = CYCLE_OPT_FLAG, .field = offsetof(struct cycle_run, verbose) },
-	{ .name = "quiet", .short_name = 'q', .kind = CYCLE_OPT_FLAG, .field = offsetof(struct cycle_run, quiet) },
-	{ .name = "help", .short_name = 'h', .kind = CYCLE_OPT_HELP },
-	{ .name = NULL },
+	CYCLE_OPTS_REPORT(struct cycle_run),
 };
 
 static const struct cycle_cli mount_cli = {

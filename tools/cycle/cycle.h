@@ -1,5 +1,5 @@
 /*
- * cycle.h - shared pieces of `vhdx cycle mount` (tools/cmd_cycle.c), the
+ * cycle.h - shared pieces of `vhdx cycle mount` (tools/cycle/cmd_cycle.c), the
  * emulation of a backup agent's scratch-disk cycle (Azure Backup's MARS
  * agent mounts a metadata VHD on every backup; issue #6):
  *
@@ -314,6 +314,14 @@ struct cycle_opt {
 	uint64_t multiple;         /* CYCLE_OPT_SIZE */
 	const char *bad;           /* CYCLE_OPT_SIZE: the message before 'ARG' */
 };
+
+/* The options ending the tables of mount and checkpoint (TYPE: the driver's run struct), and the end. */
+#define CYCLE_OPTS_REPORT(type)                                                                          \
+	{ .name = "json", .kind = CYCLE_OPT_FLAG, .field = offsetof(type, json) },                          \
+	{ .name = "verbose", .short_name = 'v', .kind = CYCLE_OPT_FLAG, .field = offsetof(type, verbose) }, \
+	{ .name = "quiet", .short_name = 'q', .kind = CYCLE_OPT_FLAG, .field = offsetof(type, quiet) },     \
+	{ .name = "help", .short_name = 'h', .kind = CYCLE_OPT_HELP },                                      \
+	{ .name = NULL }
 
 /* A driver's command line. */
 struct cycle_cli {

@@ -802,11 +802,7 @@ static const struct cycle_opt checkpoint_opts[] = {
 	  .bad = "--size takes a multiple of 512 bytes of at least 1M, got " },
 	{ .name = "block-size", .kind = CYCLE_OPT_SIZE, .field = offsetof(struct ck_run, block_size), .min = 1,
 	  .max = UINT32_MAX, .multiple = 1, .bad = "--block-size: bad size " },
-	{ .name = "json", .kind = CYCLE_OPT_FLAG, .field = offsetof(struct ck_run, json) },
-	{ .name = "verbose", .short_name = 'v', .kind = CYCLE_OPT_FLAG, .field = offsetof(struct ck_run, verbose) },
-	{ .name = "quiet", .short_name = 'q', .kind = CYCLE_OPT_FLAG, .field = offsetof(struct ck_run, quiet) },
-	{ .name = "help", .short_name = 'h', .kind = CYCLE_OPT_HELP },
-	{ .name = NULL },
+	CYCLE_OPTS_REPORT(struct ck_run),
 };
 
 static const struct cycle_cli checkpoint_cli = {
