@@ -360,8 +360,13 @@ static const struct cycle_cli fs_cli = {
 	.name = "mount", .image_opt = "image", .opts = fs_opts, .help = help_stdout, .usage = help,
 };
 
-/* This program (for `vhdx mount` and `vhdx umount`) into EXE, and the work folder's paths.  EXIT_*. */
-static int make_workdir(struct fs_run *r, char *exe, size_t n_exe)
+/*
+ * The run's set-up: this program (for `vhdx mount` and `vhdx umount`) into
+ * EXE, the work folder and its paths, the rules of --faults, and the image
+ * made when missing.  EXIT_OK, else the exit status after the message, the
+ * work folder removed.
+ */
+static int set_up(struct fs_run *r, char *exe, size_t n_exe)
 {
 	ssize_t n = readlink("/proc/self/exe", exe, n_exe - 1);
 
@@ -380,6 +385,16 @@ static int make_workdir(struct fs_run *r, char *exe, size_t n_exe)
 	snprintf(r->vol, sizeof r->vol, "%s/p1", r->dir);
 	snprintf(r->rules_path, sizeof r->rules_path, "%s/rules", r->work);
 	snprintf(r->log_path, sizeof r->log_path, "%s/fault.log", r->work);
+	if (r->faults && cycle_rules_load(r->faults, r->seed, &r->rules) < 0) {
+		rmdir(r->work);
+		return EXIT_USAGE;
+	}
+	if (access(r->image, F_OK) != 0 && make_image(r) < 0) {
+		cycle_rules_free(r->rules);
+		r->rules = NULL;
+		rmdir(r->work);
+		return EXIT_ERR;
+	}
 	return EXIT_OK;
 }
 
@@ -437,25 +452,6 @@ static int umount_cycle(struct fs_run *r, unsigned cyc, char **out)
 	return 1;
 }
 
-/* The summary: cycles per class (closing the JSON document). */
-static void print_summary(const struct fs_run *r, struct report *rep)
-{
-	if (r->json) {
-		report_end_list(rep);
-		report_begin(rep, "summary");
-		for (int k = 0; k < FC__N; k++)
-			report_u64(rep, fc_names[k], r->classes[k]);
-		report_end(rep);
-		report_end(rep);
-		report_finish(rep);
-	} else {
-		printf("summary:");
-		for (int k = 0; k < FC__N; k++)
-			printf(" %s %u", fc_names[k], r->classes[k]);
-		printf("\n");
-	}
-}
-
 int cycle_fs_main(int argc, char **argv)
 {
 	struct fs_run r = { .count = 0, .ops = 16, .seed = 1 };
@@ -470,18 +466,9 @@ int cycle_fs_main(int argc, char **argv)
 		tool_error("cycle", "cycle mount --fs takes ext4 or ntfs, --image FILE and --count N (see --help)");
 		return EXIT_USAGE;
 	}
-	rc = make_workdir(&r, exe, sizeof exe);
+	rc = set_up(&r, exe, sizeof exe);
 	if (rc != EXIT_OK)
 		return rc;
-	if (r.faults && cycle_rules_load(r.faults, r.seed, &r.rules) < 0) {
-		rmdir(r.work);
-		return EXIT_USAGE;
-	}
-	if (access(r.image, F_OK) != 0 && make_image(&r) < 0) {
-		cycle_rules_free(r.rules);
-		rmdir(r.work);
-		return EXIT_ERR;
-	}
 	image = realpath(r.image, NULL);
 	if (!image) {
 		tool_error("cycle", "%s: %s", r.image, strerror(errno));
@@ -576,7 +563,20 @@ int cycle_fs_main(int argc, char **argv)
 			       injected, errors, lost, r.first_error[0] ? "; first error: " : "", r.first_error);
 		}
 	}
-	print_summary(&r, &rep);
+	if (r.json) {
+		report_end_list(&rep);
+		report_begin(&rep, "summary");
+		for (int k = 0; k < FC__N; k++)
+			report_u64(&rep, fc_names[k], r.classes[k]);
+		report_end(&rep);
+		report_end(&rep);
+		report_finish(&rep);
+	} else {
+		printf("summary:");
+		for (int k = 0; k < FC__N; k++)
+			printf(" %s %u", fc_names[k], r.classes[k]);
+		printf("\n");
+	}
 out:
 	vhdx_cmd(&r, NULL, "umount", r.dir, NULL, NULL, NULL, NULL);
 	rmdir(r.dir);
