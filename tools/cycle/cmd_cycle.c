@@ -72,13 +72,9 @@ struct cycle_run {
 	struct cycle_rules *rules;  /* --faults, counts carried from cycle to cycle */
 	struct cycle_model *m;      /* what the workload was told is durable */
 	/* totals */
-	uint64_t cycles[CC__COUNT];
-	uint64_t faults_by_class[CC__COUNT];
+	struct cycle_totals tot;    /* cycles and faults per class */
 	struct errno_count errnos[MAX_ERRNOS];
 	unsigned n_errnos;
-	unsigned cycles_run;
-	uint64_t faults_total;
-	uint64_t after_crash;  /* calls failed because a simulated crash came before them: no rule's fault */
 };
 
 static void usage(FILE *f)
@@ -358,18 +354,8 @@ static void print_cycle_text(const struct cycle_run *run, const struct cycle_rul
 static void print_summary_text(const struct cycle_run *run, const struct cycle_rules *rules, double secs)
 {
 	char nb[24];
-	bool bad = false;
 
-	printf("\nSummary: %u of %u cycles in %.1f s, %" PRIu64 " faults injected, %" PRIu64
-	       " calls failed after a simulated crash\n", run->cycles_run, run->count, secs, run->faults_total,
-	       run->after_crash);
-	printf("  %-11s %8s %8s\n", "class", "cycles", "faults");
-	for (int c = 0; c < CC__COUNT; c++) {
-		printf("  %-11s %8" PRIu64 " %8" PRIu64 "\n", cycle_class_name((enum cycle_class)c), run->cycles[c],
-		       run->faults_by_class[c]);
-		if (c >= CC_UNEXPECTED && run->cycles[c])
-			bad = true;
-	}
+	cycle_totals_text(&run->tot, "cycles", run->count, secs);
 	if (run->n_errnos) {
 		printf("  %-11s %8s %8s  %s\n", "errno", "injected", "surfaced", "Windows");
 		for (unsigned i = 0; i < run->n_errnos; i++) {
@@ -390,10 +376,10 @@ static void print_summary_text(const struct cycle_run *run, const struct cycle_r
 			printf("  %3u  %-50s %8" PRIu64 " %8" PRIu64 "\n", n, cycle_rules_text(rules, n),
 			       cycle_rules_hits(rules, n), cycle_rules_matched(rules, n));
 	}
-	if (bad)
+	if (cycle_totals_bad(&run->tot))
 		printf("Verdict: PROBLEMS: %" PRIu64 " silent, %" PRIu64 " unexpected, %" PRIu64 " damaged, %" PRIu64
-		       " lost cycles\n",
-		       run->cycles[CC_SILENT], run->cycles[CC_UNEXPECTED], run->cycles[CC_DAMAGED], run->cycles[CC_LOST]);
+		       " lost cycles\n", run->tot.by_class[CC_SILENT], run->tot.by_class[CC_UNEXPECTED],
+		       run->tot.by_class[CC_DAMAGED], run->tot.by_class[CC_LOST]);
 	else
 		printf("Verdict: ok: every injected fault that changed an outcome was reported; no acknowledged data lost\n");
 }
@@ -502,24 +488,9 @@ static void json_cycle(struct report *r, const struct cycle_result *res)
 static void json_summary(struct report *r, const struct cycle_run *run, const struct cycle_rules *rules, double secs)
 {
 	char nb[24], wb[16];
-	bool bad = false;
 
 	report_begin(r, "summary");
-	report_u64(r, "cycles_run", run->cycles_run);
-	report_f64(r, "seconds", secs, 3);
-	report_u64(r, "faults", run->faults_total);
-	report_u64(r, "after_crash_events", run->after_crash);
-	report_begin(r, "cycles_by_class");
-	for (int c = 0; c < CC__COUNT; c++) {
-		report_u64(r, cycle_class_name((enum cycle_class)c), run->cycles[c]);
-		if (c >= CC_UNEXPECTED && run->cycles[c])
-			bad = true;
-	}
-	report_end(r);
-	report_begin(r, "faults_by_class");
-	for (int c = 0; c < CC__COUNT; c++)
-		report_u64(r, cycle_class_name((enum cycle_class)c), run->faults_by_class[c]);
-	report_end(r);
+	cycle_totals_json(r, &run->tot, "cycles", secs);
 	report_begin_list(r, "errnos");
 	for (unsigned i = 0; i < run->n_errnos; i++) {
 		const struct errno_count *e = &run->errnos[i];
@@ -544,7 +515,7 @@ static void json_summary(struct report *r, const struct cycle_run *run, const st
 		report_end(r);
 	}
 	report_end_list(r);
-	report_str(r, "verdict", bad ? "problems" : "ok");
+	report_str(r, "verdict", cycle_totals_bad(&run->tot) ? "problems" : "ok");
 	report_end(r);
 }
 
@@ -567,18 +538,11 @@ static void tally(struct cycle_run *run, const struct cycle_result *res)
 {
 	struct errno_count *e;
 
-	run->cycles[res->cls]++;
-	run->cycles_run++;
-	for (size_t i = 0; i < res->n_events; i++) {
-		if (!strcmp(res->events[i].action, "after-crash")) {
-			run->after_crash++; /* counted apart from the injected faults (issue #17 item 5) */
-			continue;
-		}
-		run->faults_by_class[res->events[i].cls]++;
-		run->faults_total++;
-		if (res->events[i].err && (e = errno_slot(run, res->events[i].err)))
-			e->injected++;
-	}
+	cycle_totals_add(&run->tot, res);
+	for (size_t i = 0; i < res->n_events; i++)
+		if (strcmp(res->events[i].action, "after-crash") != 0 && res->events[i].err &&
+		    (e = errno_slot(run, res->events[i].err)))
+			e->injected++; /* an injected fault's errno (a call failed after a crash is none) */
 	for (size_t s = 0; s < res->n_steps; s++)
 		if (res->steps[s].err && (e = errno_slot(run, res->steps[s].err)))
 			e->surfaced++;
@@ -783,8 +747,8 @@ static void report_cycle(const struct cycle_run *run, struct report *rep, const 
 	if (run->progress) {
 		fprintf(stderr, "\r\033[K[cycle %u/%u] clean %" PRIu64 " reported %" PRIu64 " silent %" PRIu64
 			" damaged %" PRIu64 " lost %" PRIu64,
-			res->cycle, run->count, run->cycles[CC_CLEAN], run->cycles[CC_REPORTED], run->cycles[CC_SILENT],
-			run->cycles[CC_DAMAGED], run->cycles[CC_LOST]);
+			res->cycle, run->count, run->tot.by_class[CC_CLEAN], run->tot.by_class[CC_REPORTED],
+			run->tot.by_class[CC_SILENT], run->tot.by_class[CC_DAMAGED], run->tot.by_class[CC_LOST]);
 		fflush(stderr);
 	}
 	if (run->json) {
@@ -851,7 +815,7 @@ static int finish_report(struct cycle_run *run, struct report *rep, bool early, 
 	if (run->progress)
 		fprintf(stderr, "\r\033[K");
 	if (stop_requested) {
-		tool_error("cycle", "interrupted after %u cycles", run->cycles_run);
+		tool_error("cycle", "interrupted after %u cycles", run->tot.run);
 		rc = EXIT_ERR;
 	}
 	if (run->json) {
@@ -863,9 +827,8 @@ static int finish_report(struct cycle_run *run, struct report *rep, bool early, 
 	} else {
 		print_summary_text(run, run->rules, tool_now() - t0);
 	}
-	for (int c = CC_UNEXPECTED; c < CC__COUNT; c++)
-		if (run->cycles[c] && rc == EXIT_OK)
-			rc = EXIT_PROBLEMS;
+	if (cycle_totals_bad(&run->tot) && rc == EXIT_OK)
+		rc = EXIT_PROBLEMS;
 	return rc;
 }
 

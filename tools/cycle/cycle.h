@@ -15,6 +15,8 @@
  *                     summary as text or JSON
  *   cycle_setup.c     the drivers' shared set-up: their options from a table,
  *                     the rules, the model of the image at the start
+ *   cycle_totals.c    the totals both drivers count and print: cycles (rounds)
+ *                     and faults per class
  *   cycle_checkpoint.c `vhdx cycle checkpoint`: a backup product's Hyper-V
  *                     recovery-checkpoint cycle (create, back up, merge) in
  *                     this process, reusing the model, the rules, the events
@@ -289,6 +291,25 @@ int cycle_workload_run(const struct cycle_workload_opts *o, struct cycle_mount *
 
 /** Classifies every event of RES and RES itself (after verification). */
 void cycle_classify(struct cycle_result *res);
+
+/* ---- the totals both drivers count and print (cycle_totals.c) ---- */
+
+struct cycle_totals {
+	unsigned run;                          /* cycles (rounds) run */
+	uint64_t by_class[CC__COUNT];          /* cycles (rounds) per class */
+	uint64_t faults_by_class[CC__COUNT];
+	uint64_t faults_total;                 /* faults the rules injected */
+	uint64_t after_crash;                  /* calls failed because a simulated crash came before them */
+};
+
+/** Adds RES: its class, and its faults (a call failed after a simulated crash counted apart). */
+void cycle_totals_add(struct cycle_totals *t, const struct cycle_result *res);
+/** Whether a cycle (round) was unexpected or worse. */
+bool cycle_totals_bad(const struct cycle_totals *t);
+/** "Summary: N of COUNT UNIT in S s, ..." and UNIT ("cycles", "rounds") and faults per class. */
+void cycle_totals_text(const struct cycle_totals *t, const char *unit, unsigned count, double secs);
+/** The same into R's open object: UNIT_run, seconds, faults, after_crash_events, UNIT_by_class, faults_by_class. */
+void cycle_totals_json(struct report *r, const struct cycle_totals *t, const char *unit, double secs);
 
 /* ---- the drivers' shared set-up: options from a table, rules, the first model (cycle_setup.c) ---- */
 

@@ -71,11 +71,7 @@ struct ck_run {
 	unsigned n_pending;
 	struct cycle_model *m;      /* what the VM wrote */
 	/* totals */
-	uint64_t rounds[CC__COUNT];
-	uint64_t faults_by_class[CC__COUNT];
-	uint64_t faults_total;      /* faults the rules injected (their hits) */
-	uint64_t after_crash;       /* calls that failed because a simulated crash came before them */
-	unsigned rounds_run;
+	struct cycle_totals tot;    /* rounds and faults per class */
 	uint64_t create_failed, extra_detected, extra_resolved, merge_failed, merge_crashed, merge_resumed,
 		backup_failed, backup_bad, merges_ok, unexpected_extra, leftover_deleted;
 };
@@ -773,21 +769,6 @@ static void json_round(struct report *r, const struct cycle_result *res, const s
 	report_end(r);
 }
 
-static void tally(struct ck_run *run, const struct cycle_result *res)
-{
-	run->rounds[res->cls]++;
-	run->rounds_run++;
-	for (size_t i = 0; i < res->n_events; i++) {
-		/* a call failed by an earlier crash is no fault of a rule: counted apart */
-		if (!strcmp(res->events[i].action, "after-crash")) {
-			run->after_crash++;
-			continue;
-		}
-		run->faults_by_class[res->events[i].cls]++;
-		run->faults_total++;
-	}
-}
-
 /* ------------------------------------------------------------ the command */
 
 /* The options of `vhdx cycle checkpoint`, in getopt's order (cycle_setup.c parses them). */
@@ -873,18 +854,7 @@ static void summary_json(struct report *rep, const struct ck_run *run, double se
 {
 	report_end_list(rep);
 	report_begin(rep, "summary");
-	report_u64(rep, "rounds_run", run->rounds_run);
-	report_f64(rep, "seconds", seconds, 3);
-	report_u64(rep, "faults", run->faults_total);
-	report_u64(rep, "after_crash_events", run->after_crash);
-	report_begin(rep, "rounds_by_class");
-	for (int c = 0; c < CC__COUNT; c++)
-		report_u64(rep, cycle_class_name((enum cycle_class)c), run->rounds[c]);
-	report_end(rep);
-	report_begin(rep, "faults_by_class");
-	for (int c = 0; c < CC__COUNT; c++)
-		report_u64(rep, cycle_class_name((enum cycle_class)c), run->faults_by_class[c]);
-	report_end(rep);
+	cycle_totals_json(rep, &run->tot, "rounds", seconds);
 	report_u64(rep, "create_failed_0xA0009723", run->create_failed);
 	report_u64(rep, "extra_checkpoint_0xA000971E", run->extra_detected);
 	report_u64(rep, "extra_checkpoint_resolved", run->extra_resolved);
@@ -917,13 +887,7 @@ static void summary_json(struct report *rep, const struct ck_run *run, double se
 static void summary_text(const struct ck_run *run, double seconds, unsigned final_depth, const char *final_msg,
 			 bool bad)
 {
-	printf("\nSummary: %u of %u rounds in %.1f s, %" PRIu64 " faults injected, %" PRIu64
-	       " calls failed after a simulated crash\n", run->rounds_run, run->count, seconds, run->faults_total,
-	       run->after_crash);
-	printf("  %-11s %8s %8s\n", "class", "rounds", "faults");
-	for (int c = 0; c < CC__COUNT; c++)
-		printf("  %-11s %8" PRIu64 " %8" PRIu64 "\n", cycle_class_name((enum cycle_class)c), run->rounds[c],
-		       run->faults_by_class[c]);
+	cycle_totals_text(&run->tot, "rounds", run->count, seconds);
 	printf("  checkpoint creation failed (0x%08X): %" PRIu64 "\n", CODE_CANNOT_CREATE, run->create_failed);
 	printf("  extra checkpoint found (0x%08X): %" PRIu64 ", resolved %" PRIu64 ", unexpected %" PRIu64 "\n",
 	       CODE_EXISTS, run->extra_detected, run->extra_resolved, run->unexpected_extra);
@@ -941,7 +905,8 @@ static void summary_text(const struct ck_run *run, double seconds, unsigned fina
 	if (bad)
 		printf("Verdict: PROBLEMS: %" PRIu64 " silent, %" PRIu64 " unexpected, %" PRIu64 " damaged, %" PRIu64
 		       " lost rounds%s\n",
-		       run->rounds[CC_SILENT], run->rounds[CC_UNEXPECTED], run->rounds[CC_DAMAGED], run->rounds[CC_LOST],
+		       run->tot.by_class[CC_SILENT], run->tot.by_class[CC_UNEXPECTED], run->tot.by_class[CC_DAMAGED],
+		       run->tot.by_class[CC_LOST],
 		       final_msg[0] ? "; the final chain is wrong" : "");
 	else
 		printf("Verdict: ok: every fault was reported and recovered; no data lost; the chain ends at depth 2 "
@@ -998,7 +963,7 @@ int cycle_checkpoint_main(int argc, char **argv)
 			break;
 		}
 		res.seconds = tool_now() - tr;
-		tally(&run, &res);
+		cycle_totals_add(&run.tot, &res);
 		if (run.json)
 			json_round(&rep, &res, &rd);
 		else
@@ -1008,11 +973,7 @@ int cycle_checkpoint_main(int argc, char **argv)
 	}
 	if (rc == EXIT_OK)
 		rc = final_cleanup(&run, &final_depth, final_msg, sizeof final_msg);
-	for (int c = CC_UNEXPECTED; c < CC__COUNT; c++)
-		if (run.rounds[c])
-			bad = true;
-	if (final_msg[0] || run.unexpected_extra)
-		bad = true;
+	bad = cycle_totals_bad(&run.tot) || final_msg[0] || run.unexpected_extra;
 	if (run.json)
 		summary_json(&rep, &run, tool_now() - t0, final_depth, final_msg, bad);
 	else
