@@ -1,14 +1,14 @@
 /*
  * test_cycle.c - the parts of `vhdx cycle mount` that need no mount:
- *  - the rules carried across cycles (tools/cycle_rules.c) fire on exactly
+ *  - the rules carried across cycles (tools/cycle/cycle_rules.c) fire on exactly
  *    the calls one engine would fire on over the whole run, for nth, after,
  *    every, once and their combinations, whatever the number of calls per
  *    cycle (checked against the library's own engine on a mem file);
  *  - the exact text emitted for known counts, and per-cycle seeds;
- *  - the model of acknowledged sectors (tools/cycle_model.c): reads while
+ *  - the model of acknowledged sectors (tools/cycle/cycle_model.c): reads while
  *    mounted, and the verification of a real image (lost, torn, adopted);
  *  - the parser of event lines and the classification of faults and cycles
- *    (tools/cycle_report.c).
+ *    (tools/cycle/cycle_report.c).
  */
 #include "config.h"
 
