@@ -42,14 +42,18 @@
 #include <nbdkit-filter.h>
 
 #include "libvhdx.h"
+#include "readahead.h"
 #include "vhdx_serve.h"
 
 #define MAX_REQUEST (32u << 20) /* longest request sent to the plugin below */
 #define MAX_READERS 16
+#define RA_CHUNK (2u << 20) /* readahead.h: what one request to a remote plugin fetches when reads stream */
+#define RA_SLOTS 8
 
 static struct vhdx_serve_parents cfg_parents;
 static bool cfg_writable;
 static unsigned cfg_readers = 4;
+static bool cfg_readahead = true;
 static int thread_model;     /* nbdkit's, for the whole stack */
 
 /* One image per export name, shared by every connection to that export. */
@@ -69,6 +73,7 @@ struct shared {
 	unsigned n_readers;
 	pthread_mutex_t pool_lock;
 	pthread_cond_t pool_free;
+	struct ra_cache *ra;      /* with the pool: streamed reads fetch whole chunks (readahead.h), else NULL */
 	uint64_t plugin_size;
 	char name[300];           /* the source's name in messages */
 	struct vhdx_image *img;
@@ -107,6 +112,13 @@ static int filter_config(nbdkit_next_config *next, nbdkit_backend *nxdata, const
 		cfg_writable = r;
 		return 0;
 	}
+	if (!strcmp(key, "readahead")) {
+		r = nbdkit_parse_bool(value);
+		if (r < 0)
+			return -1;
+		cfg_readahead = r;
+		return 0;
+	}
 	if (!strcmp(key, "readers")) {
 		if (nbdkit_parse_unsigned("readers", value, &cfg_readers) == -1)
 			return -1;
@@ -125,7 +137,8 @@ static int filter_config(nbdkit_next_config *next, nbdkit_backend *nxdata, const
 	"parent-dir=<DIR|URI>        Look for parents in DIR (repeatable).\n" \
 	"path-map=<WINPREFIX>=<DIR>  Follow absolute parent paths under WINPREFIX in DIR (repeatable).\n" \
 	"ignore-id-mismatch=true     Accept a parent whose identity differs from the child's link.\n" \
-	"readers=<N>                 Contexts of the plugin below that read in parallel (default 4)."
+	"readers=<N>                 Contexts of the plugin below that read in parallel (default 4).\n" \
+	"readahead=false             Do not fetch whole 2 MiB chunks for streamed reads."
 
 static int filter_get_ready(int model)
 {
@@ -166,7 +179,8 @@ static void reader_give_back(struct shared *sh, unsigned i)
 	pthread_mutex_unlock(&sh->pool_lock);
 }
 
-static ssize_t src_pread(void *opaque, void *buf, size_t len, uint64_t off)
+/* One read of the plugin below, through a free context of the pool when there is one. */
+static ssize_t src_fetch(void *opaque, void *buf, size_t len, uint64_t off)
 {
 	struct shared *sh = opaque;
 	nbdkit_next *next = sh->next;
@@ -190,6 +204,13 @@ static ssize_t src_pread(void *opaque, void *buf, size_t len, uint64_t off)
 		return vhdx_set_errmsg(err ? err : EIO, "the plugin below failed a read of %" PRIu32 " bytes: %s", n,
 				       strerror(err ? err : EIO));
 	return n;
+}
+
+static ssize_t src_pread(void *opaque, void *buf, size_t len, uint64_t off)
+{
+	struct shared *sh = opaque;
+
+	return sh->ra ? ra_read(sh->ra, buf, len, off) : src_fetch(sh, buf, len, off);
 }
 
 static ssize_t src_pwrite(void *opaque, const void *buf, size_t len, uint64_t off)
@@ -241,6 +262,8 @@ static void src_close(void *opaque)
 		nbdkit_next_context_close(sh->next);
 		sh->next = NULL;
 	}
+	ra_free(sh->ra);
+	sh->ra = NULL;
 }
 
 /*
@@ -274,6 +297,8 @@ static void readers_open(struct shared *sh, nbdkit_backend *backend, const char 
 		}
 		sh->readers[sh->n_readers++] = c;
 	}
+	if (cfg_readahead)
+		sh->ra = ra_new(RA_SLOTS, RA_CHUNK, sh->plugin_size, src_fetch, sh); /* none without memory: reads go through */
 	if (sh->n_readers == 1)
 		nbdkit_debug("vhdx filter: 1 context of the plugin below reads");
 	else

@@ -26,8 +26,8 @@ nbdkit_sanitizer_env
 
 # the manual page documents every parameter of the filter's --help
 "${NBDKIT_ENV[@]}" nbdkit --filter="$FILTER" null --help > help.txt 2>&1 || fail "nbdkit --filter=vhdx --help: $(cat help.txt)"
-params=$(sed -n 's/^\([a-z-]*\)=<*.*  .*/\1/p' help.txt | head -6)
-expect_eq "parameters of --help" "$(echo $params)" "writable parent parent-dir path-map ignore-id-mismatch readers"
+params=$(sed -n 's/^\([a-z-]*\)=<*.*  .*/\1/p' help.txt | head -7)
+expect_eq "parameters of --help" "$(echo $params)" "writable parent parent-dir path-map ignore-id-mismatch readers readahead"
 for p in $params; do
 	grep -Eq "^\.BI? \[?$p=|^\.RB \[ $p=" "$top_srcdir/nbdkit/nbdkit-vhdx-filter.1" ||
 		fail "nbdkit-vhdx-filter.1 has no entry for $p="
@@ -103,6 +103,24 @@ EOF
 	serve_run curl url="$URL/$img" --filter="$FILTER" readers=0 -- 'true' && fail "readers=0 was accepted"
 	grep -q "readers=0: from 1 to 16" nbdkit.err || fail "readers=0: $(cat nbdkit.err)"
 	pass "readers=1 and readers=4 (the default) read the same bytes over HTTP; readers=0 is refused"
+
+	# readahead (on by default over such a plugin): a streamed read fetches whole 2 MiB
+	# chunks, so far fewer requests reach the curl plugin (counted by nbdkit's log
+	# filter between the two), and the bytes are the same
+	head -c $((24 << 20)) /dev/urandom > stream.raw
+	"$VHDX" convert -f raw -O vhdx stream.raw www/stream.vhdx > /dev/null || fail "convert stream.raw"
+	for ra in true false; do
+		rm -f reads.log
+		serve_run curl url="$URL/stream.vhdx" --filter="$FILTER" --filter=log logfile=reads.log readahead=$ra -- \
+			'nbdcopy "$uri" got.raw' || fail "readahead=$ra: $(cat nbdkit.err)"
+		cmp got.raw stream.raw || fail "readahead=$ra: the bytes differ"
+		eval "gets_$ra=$(grep -c ' Read ' reads.log)"
+		rm -f got.raw
+	done
+	[ "$gets_false" -ge 96 ] && [ $((gets_true * 3)) -le "$gets_false" ] ||
+		fail "readahead: $gets_true reads of the curl plugin with it, $gets_false without (expected a third or fewer with it)"
+	pass "readahead: a 24 MiB streamed read takes $gets_true reads of the curl plugin ($gets_false without); the same bytes"
+	rm -f stream.raw www/stream.vhdx
 
 	# a partition of a remote image: --filter=partition above the vhdx filter
 	for img in win10-dynamic-10M.vhdx win10-fixed-10M.vhd; do
