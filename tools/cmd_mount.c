@@ -89,6 +89,58 @@ static bool in_path(const char *prog)
 	return mnt_run(argv, NULL) == 0;
 }
 
+/* True when PROG, as PATH finds it, runs as root whoever starts it (the set-user-ID bit of a root-owned file). */
+static bool setuid_root(const char *prog)
+{
+	const char *path = getenv("PATH");
+	char file[PATH_MAX];
+	struct stat st;
+
+	for (const char *p = path ? path : "/usr/bin:/bin"; *p;) {
+		size_t n = strcspn(p, ":");
+
+		snprintf(file, sizeof file, "%.*s/%s", (int)n, p, prog);
+		if (n && access(file, X_OK) == 0 && stat(file, &st) == 0)
+			return (st.st_mode & S_ISUID) && st.st_uid == 0;
+		p += n + (p[n] == ':');
+	}
+	return false;
+}
+
+/* True when /etc/fuse.conf lets users mount with allow_other or allow_root. */
+static bool fuse_user_allow_other(void)
+{
+	FILE *f = fopen("/etc/fuse.conf", "r");
+	char line[256];
+	bool yes = false;
+
+	while (f && !yes && fgets(line, sizeof line, f)) {
+		char *w = line + strspn(line, " \t");
+
+		w[strcspn(w, " \t\r\n#")] = '\0';
+		yes = strcmp(w, "user_allow_other") == 0;
+	}
+	if (f)
+		fclose(f);
+	return yes;
+}
+
+/*
+ * Not root, with NTFS to mount: Debian's ntfs-3g is set-user-ID root, and a
+ * FUSE mount lets no other user in, root included, so ntfs-3g could not open
+ * the partition file of the user's vhdxfs.  vhdxfs lets root in (allow_root)
+ * when /etc/fuse.conf allows it; else NTFS is skipped with what to do.
+ * True when vhdxfs must be mounted with allow_root.
+ */
+static bool ntfs_needs_allow_root(const struct vhdx_partition_table *t, const struct vhdx_partition *parts)
+{
+	bool ntfs = t->scheme == VHDX_SCHEME_NONE && !strcmp(t->fs, "ntfs");
+
+	for (unsigned i = 0; parts && i < t->count; i++)
+		ntfs |= !strcmp(parts[i].fs, "ntfs");
+	return ntfs && geteuid() != 0 && setuid_root("ntfs-3g") && fuse_user_allow_other();
+}
+
 /* Sets V->why to the formatted text. */
 static void vol_skip(struct vol *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void vol_skip(struct vol *v, const char *fmt, ...)
@@ -102,7 +154,7 @@ static void vol_skip(struct vol *v, const char *fmt, ...)
 }
 
 /* Mounts V (fs known) read-only or RW; on failure fills v->why and v->failed. */
-static void vol_mount(struct vol *v, bool rw, bool root)
+static void vol_mount(struct vol *v, bool rw, bool root, bool root_may_open)
 {
 	const char *type = NULL, *ro_opts = NULL;
 	char *out = NULL;
@@ -124,6 +176,13 @@ static void vol_mount(struct vol *v, bool rw, bool root)
 		return;
 	}
 	/* NTFS: the kernel's ntfs3 when it has one (and we may mount), else ntfs-3g on the file itself */
+	if (!strcmp(v->fs, "ntfs") && !root && !root_may_open && setuid_root("ntfs-3g")) {
+		vol_skip(v, "NTFS without root: ntfs-3g runs as root here and FUSE lets root into your vhdxfs mount only "
+			 "with user_allow_other in /etc/fuse.conf; add it (vhdx mount then mounts vhdxfs with allow_root), "
+			 "or run vhdx mount as root; %s holds its bytes", v->file);
+		rmdir(v->target);
+		return;
+	}
 	if (!strcmp(v->fs, "ntfs") && !(root && kernel_has("ntfs3"))) {
 		char *argv[] = { (char *)"ntfs-3g", (char *)"-o", (char *)(rw ? "rw" : "ro"), v->file, v->target, NULL };
 
@@ -201,7 +260,8 @@ failed:
 }
 
 /* What to do with partition P (or the whole disk when P is NULL): mount it or say why not. */
-static void vol_plan(struct vol *v, const struct vhdx_partition *p, const char *dir, bool rw, bool root)
+static void vol_plan(struct vol *v, const struct vhdx_partition *p, const char *dir, bool rw, bool root,
+		     bool root_may_open)
 {
 	const char *kind = p ? p->kind : "";
 
@@ -227,7 +287,7 @@ static void vol_plan(struct vol *v, const struct vhdx_partition *p, const char *
 	else if (!v->fs[0])
 		vol_skip(v, "unknown contents: not mounted; %s holds its bytes", v->file);
 	else
-		vol_mount(v, rw, root);
+		vol_mount(v, rw, root, root_may_open);
 	(void)dir;
 }
 
@@ -425,7 +485,8 @@ static void add_open_opts(struct vargv *va, const struct tool_open *to)
  * one.  The number of volumes.
  */
 static unsigned plan_volumes(struct vol *vols, const struct vhdx_partition_table *t, bool read,
-			     const struct vhdx_partition *parts, const char *disk, const char *dir, bool rw)
+			     const struct vhdx_partition *parts, const char *disk, const char *dir, bool rw,
+			     bool root_may_open)
 {
 	bool root = geteuid() == 0;
 	unsigned n_vols = 0;
@@ -438,7 +499,7 @@ static unsigned plan_volumes(struct vol *vols, const struct vhdx_partition_table
 		/* cut to the field as snprintf would (said explicitly: GCC cannot see T's lengths here) */
 		snprintf(v->fs, sizeof v->fs, "%.*s", (int)sizeof v->fs - 1, t->fs);
 		snprintf(v->label, sizeof v->label, "%.*s", (int)sizeof v->label - 1, t->label);
-		vol_plan(v, NULL, dir, rw, root);
+		vol_plan(v, NULL, dir, rw, root, root_may_open);
 	}
 	for (unsigned i = 0; parts && i < t->count; i++) {
 		struct vol *v;
@@ -451,7 +512,7 @@ static unsigned plan_volumes(struct vol *vols, const struct vhdx_partition_table
 		snprintf(v->target, sizeof v->target, "%s/p%u", dir, v->number);
 		snprintf(v->fs, sizeof v->fs, "%s", parts[i].fs);
 		snprintf(v->label, sizeof v->label, "%s", parts[i].label);
-		vol_plan(v, &parts[i], dir, rw, root);
+		vol_plan(v, &parts[i], dir, rw, root, root_may_open);
 	}
 	return n_vols;
 }
@@ -479,7 +540,7 @@ int cmd_mount(int argc, char **argv)
 	const char *vhdxfs_opt = NULL;
 	char disk[PATH_MAX];
 	struct vargv va = { .n = 0 };
-	bool rw = false, json = false;
+	bool rw = false, json = false, allow_root = false;
 	unsigned n_vols = 0, failed = 0;
 	int c, ret, status = EXIT_ERR;
 
@@ -548,6 +609,11 @@ int cmd_mount(int argc, char **argv)
 		add_opt(&va, "faults", faults);
 	if (fault_log)
 		add_opt(&va, "fault-log", fault_log);
+	allow_root = !table_err && ntfs_needs_allow_root(&t, parts);
+	if (allow_root) {
+		va.w[va.n++] = (char *)"-o";
+		va.w[va.n++] = (char *)"allow_root";
+	}
 	va.w[va.n++] = image;
 	va.w[va.n++] = disk;
 	va.w[va.n] = NULL;
@@ -565,7 +631,7 @@ int cmd_mount(int argc, char **argv)
 		status = EXIT_PROBLEMS;
 		goto report;
 	}
-	n_vols = plan_volumes(vols, &t, !table_err, parts, disk, dir, rw);
+	n_vols = plan_volumes(vols, &t, !table_err, parts, disk, dir, rw, allow_root);
 	for (unsigned i = 0; i < n_vols; i++)
 		failed += vols[i].failed;
 	status = failed || table_err ? EXIT_PROBLEMS : EXIT_OK;
