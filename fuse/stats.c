@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/grow.h"
 #include "vhdxfs.h"
 
 /* The errnos counted one by one; index i counts errors_by_errno[i]. */
@@ -100,16 +101,10 @@ static void text_printf(struct text *t, const char *fmt, ...)
 			t->len += (size_t)n;
 			return;
 		}
-		size_t cap = t->cap ? t->cap * 2 : 4096;
-		while (cap < t->len + (size_t)n + 1)
-			cap *= 2;
-		char *np = realloc(t->p, cap);
-		if (!np) {
+		if (grow(&t->p, &t->cap, t->len + (size_t)n + 1, 1, 4096) < 0) {
 			t->failed = true;
 			return;
 		}
-		t->p = np;
-		t->cap = cap;
 	}
 }
 

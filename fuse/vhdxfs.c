@@ -113,7 +113,8 @@ static void usage(FILE *f)
 		   "Try 'vhdxfs --help' for more information.\n");
 }
 
-static void help(void)
+/* help's sections: name, synopsis and description; options; performance, exit status and examples */
+static void help_description(void)
 {
 	printf(
 "NAME\n"
@@ -192,7 +193,12 @@ static void help(void)
 "    stored contiguously in an image file, the bytes are spliced from that\n"
 "    file to the kernel without a copy through vhdxfs.  SEEK_DATA/SEEK_HOLE\n"
 "    follow the allocation map, so `cp --sparse=always` skips empty space.\n"
-"\n"
+"\n");
+}
+
+static void help_options(void)
+{
+	printf(
 "OPTIONS\n"
 "    -o ro                 mount read-only (the default)\n"
 "    -o rw                 allow writing to MOUNTPOINT/disk (the leaf only)\n"
@@ -249,7 +255,12 @@ static void help(void)
 "    -o max_idle_threads=N, -o max_threads=N   size of the thread pool\n"
 "    -h, --help            this text, then libfuse's own options\n"
 "    -V, --version         versions of vhdxfs, libvhdx and libfuse\n"
-"\n"
+"\n");
+}
+
+static void help_notes(void)
+{
+	printf(
 "PERFORMANCE\n"
 "    Buffered reads pass through the kernel's page cache twice (the image\n"
 "    file's, then the disk's) in requests of at most the readahead window;\n"
@@ -302,6 +313,13 @@ static void help(void)
 "SEE ALSO\n"
 "    vhdx(1), fusermount3(1), losetup(8), mount.fuse3(8)\n"
 "\n");
+}
+
+static void help(void)
+{
+	help_description();
+	help_options();
+	help_notes();
 	printf("FUSE OPTIONS (from libfuse)\n");
 	fflush(stdout);
 	fuse_cmdline_help();
@@ -591,11 +609,141 @@ static int run_loop(struct fuse_session *se, const struct fuse_cmdline_opts *o)
 	return ret;
 }
 
+/*
+ * The command line into C and FO, the mount's name and permission options
+ * into ARGS, the image's absolute path into *ABS_IMAGE and FS.  -1 to go on
+ * mounting, else the exit status (after --help or --version, or the message
+ * of a usage error).
+ */
+static int parse_cmdline(struct fuse_args *args, struct cfg *c, struct fuse_cmdline_opts *fo, struct vhdxfs *fs,
+			 char **abs_image)
+{
+	struct stat st;
+
+	if (fuse_opt_parse(args, c, cfg_opts, cfg_proc) == -1) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (c->show_help) {
+		help();
+		return 0;
+	}
+	if (c->show_version) {
+		printf("vhdxfs %s\nlibvhdx %s\nFUSE library version %s\n", PACKAGE_VERSION, vhdx_version(),
+		       fuse_pkgversion());
+		fflush(stdout);
+		fuse_lowlevel_version();
+		return 0;
+	}
+	if (c->bad)
+		return EXIT_USAGE;
+	if (!c->image || c->n_nonopt < 2) {
+		fprintf(stderr, "vhdxfs: %s\n", !c->image ? "missing IMAGE and MOUNTPOINT" : "missing MOUNTPOINT");
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	*abs_image = realpath(c->image, NULL);
+	fs->image_path = *abs_image ? *abs_image : c->image;
+
+	/* libfuse adds a subtype only when neither is given: name the mount after the image. */
+	if (add_escaped_opt(args, "fsname", fs->image_path) || add_escaped_opt(args, "subtype", "vhdxfs")) {
+		fprintf(stderr, "vhdxfs: out of memory\n");
+		return 1;
+	}
+	/*
+	 * vhdxfs does not check permissions itself.  Without allow_other the
+	 * kernel keeps every other user out; with it, the file modes (disk 0444,
+	 * or 0644 when rw; control files writable by the owner only) must be
+	 * enforced, so the kernel is asked to check them.
+	 */
+	if (c->allow_others && !c->default_perms && fuse_opt_add_arg(args, "-odefault_permissions")) {
+		fprintf(stderr, "vhdxfs: out of memory\n");
+		return 1;
+	}
+	/* a mount point that is no folder: the mount fails (status 1), it is no usage error */
+	if (c->mountpoint) {
+		int bad = stat(c->mountpoint, &st) < 0 ? errno : S_ISDIR(st.st_mode) ? 0 : ENOTDIR;
+
+		if (bad) {
+			fprintf(stderr, "vhdxfs: cannot mount %s on %s: %s (the mount point must be an existing folder)\n",
+				c->image, c->mountpoint, strerror(bad));
+			return 1;
+		}
+	}
+	if (fuse_parse_cmdline(args, fo) != 0) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (!fo->mountpoint) {
+		fprintf(stderr, "vhdxfs: missing MOUNTPOINT\n");
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+
+	return -1;
+}
+
+/*
+ * Opens C's image with its chain into FS (FS->img, FS->info), warning when
+ * force-share reads a file another process writes.  0, or -1 after the
+ * message (FS->img open or NULL: the caller closes it).
+ */
+static int open_image(struct vhdxfs *fs, struct cfg *c)
+{
+	struct vhdx_open_options oo;
+	int ret;
+
+	vhdx_open_options_init(&oo);
+	oo.faults = vhdxfs_faults_engine(fs);
+	oo.flags = (c->rw ? VHDX_OPEN_RDWR : 0) | (c->no_parent ? VHDX_OPEN_NO_PARENT : 0) |
+		   (c->ignore_id ? VHDX_OPEN_IGNORE_ID_MISMATCH : 0) | (c->salvage ? VHDX_OPEN_SALVAGE : 0) |
+		   (c->force_share ? VHDX_OPEN_FORCE_SHARE : 0);
+	oo.parent = c->parent;
+	c->parent_dirs[c->n_parent_dirs] = NULL;
+	c->path_maps[c->n_path_maps] = NULL;
+	oo.parent_dirs = c->n_parent_dirs ? c->parent_dirs : NULL;
+	oo.path_maps = c->n_path_maps ? c->path_maps : NULL;
+	if (c->max_depth)
+		oo.max_depth = c->max_depth;
+	ret = vhdx_open(c->image, &oo, &fs->img);
+	if (ret < 0) {
+		const char *msg = vhdx_errmsg();
+
+		/* The library's message names the file and the structure at fault. */
+		if (msg && *msg)
+			fprintf(stderr, "vhdxfs: %s\n", msg);
+		else
+			fprintf(stderr, "vhdxfs: cannot open %s: %s\n", c->image, strerror(-ret));
+		fs->img = NULL;
+		return -1;
+	}
+	fs->info.struct_size = sizeof fs->info;
+	ret = vhdx_get_info(fs->img, &fs->info);
+	for (unsigned i = 0; ret == 0 && c->force_share && i < fs->info.layers; i++) {
+		int use = vhdx_layer_in_use(fs->img, i);
+		if (use == VHDX_IN_USE_WRITE || use < 0) {
+			fprintf(stderr, "vhdxfs: warning: %s is %s; with force-share what is read may be inconsistent\n",
+				vhdx_layer_path(fs->img, i), use < 0 ? "perhaps in use for writing (the system cannot tell)"
+								   : "in use for writing by another process");
+			break;
+		}
+	}
+	if (ret < 0) {
+		fprintf(stderr, "vhdxfs: %s: %s\n", c->image, vhdx_errmsg());
+		return -1;
+	}
+	if (fs->info.virtual_size > (uint64_t)INT64_MAX) {
+		fprintf(stderr, "vhdxfs: %s: virtual size %llu does not fit in a file size\n", c->image,
+			(unsigned long long)fs->info.virtual_size);
+		return -1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
 	struct fuse_cmdline_opts fo;
-	struct vhdx_open_options oo;
 	struct fuse_session *se = NULL;
 	struct vhdxfs fs;
 	struct cfg c;
@@ -607,74 +755,10 @@ int main(int argc, char **argv)
 	c.readahead_kb = READAHEAD_UNSET;
 	memset(&fo, 0, sizeof fo);
 	memset(&fs, 0, sizeof fs);
-	if (fuse_opt_parse(&args, &c, cfg_opts, cfg_proc) == -1) {
-		usage(stderr);
-		status = EXIT_USAGE;
+	status = parse_cmdline(&args, &c, &fo, &fs, &abs_image);
+	if (status >= 0)
 		goto out_args;
-	}
-	if (c.show_help) {
-		help();
-		status = 0;
-		goto out_args;
-	}
-	if (c.show_version) {
-		printf("vhdxfs %s\nlibvhdx %s\nFUSE library version %s\n", PACKAGE_VERSION, vhdx_version(),
-		       fuse_pkgversion());
-		fflush(stdout);
-		fuse_lowlevel_version();
-		status = 0;
-		goto out_args;
-	}
-	if (c.bad) {
-		status = EXIT_USAGE;
-		goto out_args;
-	}
-	if (!c.image || c.n_nonopt < 2) {
-		fprintf(stderr, "vhdxfs: %s\n", !c.image ? "missing IMAGE and MOUNTPOINT" : "missing MOUNTPOINT");
-		usage(stderr);
-		status = EXIT_USAGE;
-		goto out_args;
-	}
-	abs_image = realpath(c.image, NULL);
-	fs.image_path = abs_image ? abs_image : c.image;
-
-	/* libfuse adds a subtype only when neither is given: name the mount after the image. */
-	if (add_escaped_opt(&args, "fsname", fs.image_path) || add_escaped_opt(&args, "subtype", "vhdxfs")) {
-		fprintf(stderr, "vhdxfs: out of memory\n");
-		goto out_args;
-	}
-	/*
-	 * vhdxfs does not check permissions itself.  Without allow_other the
-	 * kernel keeps every other user out; with it, the file modes (disk 0444,
-	 * or 0644 when rw; control files writable by the owner only) must be
-	 * enforced, so the kernel is asked to check them.
-	 */
-	if (c.allow_others && !c.default_perms && fuse_opt_add_arg(&args, "-odefault_permissions")) {
-		fprintf(stderr, "vhdxfs: out of memory\n");
-		goto out_args;
-	}
-	/* a mount point that is no folder: the mount fails (status 1), it is no usage error */
-	if (c.mountpoint) {
-		int bad = stat(c.mountpoint, &st) < 0 ? errno : S_ISDIR(st.st_mode) ? 0 : ENOTDIR;
-
-		if (bad) {
-			fprintf(stderr, "vhdxfs: cannot mount %s on %s: %s (the mount point must be an existing folder)\n",
-				c.image, c.mountpoint, strerror(bad));
-			status = 1;
-			goto out_args;
-		}
-	}
-	if (fuse_parse_cmdline(&args, &fo) != 0) {
-		usage(stderr);
-		status = EXIT_USAGE;
-		goto out_args;
-	}
-	if (!fo.mountpoint) {
-		fprintf(stderr, "vhdxfs: missing MOUNTPOINT\n");
-		usage(stderr);
-		status = EXIT_USAGE;
-		goto out_args;
-	}
+	status = 1;
 
 	/*
 	 * The fault engine before the image: every layer file is wrapped in it
@@ -705,49 +789,8 @@ int main(int argc, char **argv)
 	}
 
 	/* Open first: a bad image, or one in use (EBUSY), must not leave a mount behind. */
-	vhdx_open_options_init(&oo);
-	oo.faults = vhdxfs_faults_engine(&fs);
-	oo.flags = (c.rw ? VHDX_OPEN_RDWR : 0) | (c.no_parent ? VHDX_OPEN_NO_PARENT : 0) |
-		   (c.ignore_id ? VHDX_OPEN_IGNORE_ID_MISMATCH : 0) | (c.salvage ? VHDX_OPEN_SALVAGE : 0) |
-		   (c.force_share ? VHDX_OPEN_FORCE_SHARE : 0);
-	oo.parent = c.parent;
-	c.parent_dirs[c.n_parent_dirs] = NULL;
-	c.path_maps[c.n_path_maps] = NULL;
-	oo.parent_dirs = c.n_parent_dirs ? c.parent_dirs : NULL;
-	oo.path_maps = c.n_path_maps ? c.path_maps : NULL;
-	if (c.max_depth)
-		oo.max_depth = c.max_depth;
-	ret = vhdx_open(c.image, &oo, &fs.img);
-	if (ret < 0) {
-		const char *msg = vhdx_errmsg();
-
-		/* The library's message names the file and the structure at fault. */
-		if (msg && *msg)
-			fprintf(stderr, "vhdxfs: %s\n", msg);
-		else
-			fprintf(stderr, "vhdxfs: cannot open %s: %s\n", c.image, strerror(-ret));
-		goto out_opts;
-	}
-	fs.info.struct_size = sizeof fs.info;
-	ret = vhdx_get_info(fs.img, &fs.info);
-	for (unsigned i = 0; ret == 0 && c.force_share && i < fs.info.layers; i++) {
-		int use = vhdx_layer_in_use(fs.img, i);
-		if (use == VHDX_IN_USE_WRITE || use < 0) {
-			fprintf(stderr, "vhdxfs: warning: %s is %s; with force-share what is read may be inconsistent\n",
-				vhdx_layer_path(fs.img, i), use < 0 ? "perhaps in use for writing (the system cannot tell)"
-								   : "in use for writing by another process");
-			break;
-		}
-	}
-	if (ret < 0) {
-		fprintf(stderr, "vhdxfs: %s: %s\n", c.image, vhdx_errmsg());
+	if (open_image(&fs, &c) < 0)
 		goto out_img;
-	}
-	if (fs.info.virtual_size > (uint64_t)INT64_MAX) {
-		fprintf(stderr, "vhdxfs: %s: virtual size %llu does not fit in a file size\n", c.image,
-			(unsigned long long)fs.info.virtual_size);
-		goto out_img;
-	}
 	if (vhdxfs_stats_init(&fs, fs.info.layers) < 0) {
 		fprintf(stderr, "vhdxfs: out of memory\n");
 		goto out_img;

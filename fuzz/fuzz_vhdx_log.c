@@ -19,11 +19,11 @@
 #include <string.h>
 
 #include "internal.h"
-#include "codec/crc32c.h"
 #include "codec/endian.h"
 #include "codec/vhdx_codec.h"
 #include "format/vhdx_log.h"
 #include "fuzz.h"
+#include "lib/gen_bytes.h"
 
 #define MAX_CHECKED_PAGES 256
 
@@ -148,7 +148,7 @@ static void one_entry(const uint8_t *data, size_t size)
 	if (vhdx_log_entry_header_decode(buf, size, VHDX_MiB, guid, &e) == 0 && e.entry_length <= size) {
 		uint32_t elen = e.entry_length;
 
-		vhdx_put_le32(buf + 4, vhdx_crc32c_struct(buf, elen));
+		gen_fix_crc32c(buf, elen); /* the harness's own CRC, not the code under test's */
 		memset(&e, 0, sizeof e);
 		if (vhdx_log_entry_decode(buf, elen, VHDX_MiB, VHDX_MiB, guid, &e) == 0) {
 			for (uint32_t d = 0; d < e.desc_count; d++)

@@ -35,19 +35,17 @@
 #include "codec/vhdx_codec.h"
 #include "codec/vhdx_log_codec.h"
 #include "fuzz.h"
+#include "lib/gen_bytes.h"
 
 #define MAX_RECORDS 1024
 
 /*
  * The expansion and the checksum fixes are the harness, not the code under
  * test: no coverage instrumentation (it would count as progress and costs
- * much of the time), and a CRC-32C of their own.
+ * much of the time), and checksums of their own (the test-image
+ * generator's library-free ones, tests/lib/gen_bytes.h).
  */
-#if defined(__clang__)
-#define NO_COV __attribute__((no_sanitize("coverage")))
-#else
-#define NO_COV
-#endif
+#define NO_COV GEN_NO_COV
 #define MAX_FIX_ENTRIES 64
 
 struct sparse_rec {
@@ -126,25 +124,6 @@ static const struct vhdx_io_methods sparse_methods = {
 	.get_fd = NULL,
 };
 
-/* CRC-32C (Castagnoli, reflected 0x82F63B78) of BUF with bytes 4..7 taken as zero. */
-NO_COV static uint32_t fix_crc32c(const uint8_t *buf, size_t len)
-{
-	static uint32_t table[256];
-	uint32_t crc = 0xFFFFFFFFu;
-
-	if (!table[1])
-		for (uint32_t i = 0; i < 256; i++) {
-			uint32_t c = i;
-
-			for (int k = 0; k < 8; k++)
-				c = c & 1 ? (c >> 1) ^ 0x82F63B78u : c >> 1;
-			table[i] = c;
-		}
-	for (size_t i = 0; i < len; i++)
-		crc = table[(crc ^ (i >= 4 && i < 8 ? 0 : buf[i])) & 0xFF] ^ (crc >> 8);
-	return ~crc;
-}
-
 /* Reads LEN bytes at OFF of the sparse file into a new buffer, or NULL. */
 NO_COV static uint8_t *fix_read(struct sparse_io *s, uint64_t off, size_t len)
 {
@@ -178,7 +157,7 @@ NO_COV static void fix_crc(struct sparse_io *s, uint64_t off, size_t len, uint32
 		free(b);
 		return;
 	}
-	vhdx_put_le32(b + 4, fix_crc32c(b, len));
+	gen_fix_crc32c(b, len);
 	fix_put(s, off, b, len);
 }
 
@@ -220,7 +199,7 @@ NO_COV static void fix_vhd(struct sparse_io *s, uint64_t off, size_t len, const 
 		free(b);
 		return;
 	}
-	vhdx_put_be32(b + sum_off, vhdx_vhd_checksum(b, len, sum_off));
+	gen_put_be32(b + sum_off, gen_vhd_checksum(b, len, sum_off));
 	fix_put(s, off, b, len);
 }
 

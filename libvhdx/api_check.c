@@ -5,6 +5,7 @@
  */
 #include "config.h"
 
+#include <stddef.h>
 #include <string.h>
 
 #include "internal.h"
@@ -48,7 +49,8 @@ int vhdx_check(const char *path, const struct vhdx_check_options *opts_in, struc
 	int ret;
 
 	vhdx_check_options_init(&o);
-	ret = vhdx_struct_copy_in(&o, sizeof o, opts_in, "vhdx_check", "options");
+	ret = vhdx_struct_copy_in(&o, sizeof o, opts_in, offsetof(struct vhdx_check_options, lost) + sizeof o.lost,
+				  "vhdx_check", "options");
 	if (ret < 0)
 		return ret;
 	if (!path)

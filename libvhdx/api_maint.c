@@ -7,6 +7,7 @@
 
 #include <limits.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "internal.h"
@@ -24,7 +25,8 @@ int vhdx_reparent_ex(const char *child, const char *new_parent, const struct vhd
 	int ret;
 
 	vhdx_reparent_options_init(&o);
-	ret = vhdx_struct_copy_in(&o, sizeof o, opts_in, "vhdx_reparent_ex", "options");
+	ret = vhdx_struct_copy_in(&o, sizeof o, opts_in, offsetof(struct vhdx_reparent_options, faults) + sizeof o.faults,
+				  "vhdx_reparent_ex", "options");
 	if (ret < 0)
 		return ret;
 	return vhdx_reparent_faults(child, new_parent, o.flags, o.faults);

@@ -10,16 +10,18 @@
 
 #include "internal.h"
 
-int vhdx_struct_copy_in(void *out, size_t out_size, const void *in, const char *fn, const char *what)
+int vhdx_struct_copy_in(void *out, size_t out_size, const void *in, size_t min_size, const char *fn, const char *what)
 {
 	size_t in_size;
 
 	if (!in)
 		return 0;
 	memcpy(&in_size, in, sizeof in_size);
-	if (in_size < sizeof(size_t))
+	if (in_size < VHDX_MAX(min_size, sizeof(size_t)))
 		return vhdx_err(EINVAL, "%s: %s struct_size %zu is too small", fn, what, in_size);
 	memcpy(out, in, VHDX_MIN(in_size, out_size));
+	/* OUT now holds every member of our version: the caller's, then the defaults */
+	memcpy(out, &out_size, sizeof out_size);
 	return 0;
 }
 

@@ -58,10 +58,12 @@ int vhdx_create(const char *path, const struct vhdx_create_options *in)
 	int fd, ret;
 
 	vhdx_err_clear();
-	if (!path || !in || in->struct_size < offsetof(struct vhdx_create_options, flags))
+	if (!path || !in)
 		return vhdx_err(EINVAL, "vhdx_create: path and options are required");
 	vhdx_create_options_init(&o);
-	memcpy(&o, in, VHDX_MIN(in->struct_size, sizeof o));
+	ret = vhdx_struct_copy_in(&o, sizeof o, in, offsetof(struct vhdx_create_options, flags), "vhdx_create", "options");
+	if (ret < 0)
+		return ret;
 	memset(&p, 0, sizeof p);
 	p.type = o.parent ? VHDX_TYPE_DIFFERENCING : o.type;
 	if (p.type != VHDX_TYPE_FIXED && p.type != VHDX_TYPE_DYNAMIC && p.type != VHDX_TYPE_DIFFERENCING)

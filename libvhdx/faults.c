@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/grow.h"
 #include "internal.h"
 #include "io/fault.h"
 
@@ -36,21 +37,14 @@ int vhdx_faults_load_file(struct vhdx_faults *f, const char *path)
 		return vhdx_err(errno, "%s: cannot open the fault rules: %s", path, strerror(errno));
 	for (;;) {
 		size_t got;
-		if (len + 4096 + 1 > cap) {
-			size_t ncap = cap ? cap * 2 : 8192;
-			char *p;
-			if (ncap > RULES_FILE_MAX) {
-				ret = vhdx_err(EFBIG, "%s: fault rules file larger than %llu bytes", path,
-					       (unsigned long long)RULES_FILE_MAX);
-				goto out;
-			}
-			p = realloc(buf, ncap);
-			if (!p) {
-				ret = vhdx_err(ENOMEM, "out of memory");
-				goto out;
-			}
-			buf = p;
-			cap = ncap;
+		if (len + 4096 + 1 > RULES_FILE_MAX) {
+			ret = vhdx_err(EFBIG, "%s: fault rules file larger than %llu bytes", path,
+				       (unsigned long long)RULES_FILE_MAX);
+			goto out;
+		}
+		if (grow(&buf, &cap, len + 4096 + 1, 1, 8192) < 0) {
+			ret = vhdx_err(ENOMEM, "out of memory");
+			goto out;
 		}
 		got = fread(buf + len, 1, 4096, fp);
 		len += got;

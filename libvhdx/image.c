@@ -30,13 +30,13 @@ void vhdx_open_options_init(struct vhdx_open_options *o)
 /* Copies the caller's options (of any struct_size) over the defaults. 0 or -EINVAL. */
 static int open_options(const struct vhdx_open_options *in, struct vhdx_open_options *opts, const char *fn)
 {
+	int ret;
+
 	vhdx_open_options_init(opts);
-	if (in) {
-		if (in->struct_size < offsetof(struct vhdx_open_options, flags) + sizeof(unsigned))
-			return vhdx_err(EINVAL, "%s: options struct_size %zu is too small", fn, in->struct_size);
-		memcpy(opts, in, VHDX_MIN(in->struct_size, sizeof *opts));
-		opts->struct_size = sizeof *opts;
-	}
+	ret = vhdx_struct_copy_in(opts, sizeof *opts, in, offsetof(struct vhdx_open_options, flags) + sizeof(unsigned), fn,
+				  "options");
+	if (ret < 0)
+		return ret;
 	if ((opts->flags & VHDX_OPEN_FORCE_SHARE) && (opts->flags & VHDX_OPEN_RDWR))
 		return vhdx_err(EINVAL, "%s: VHDX_OPEN_FORCE_SHARE (--force-share) is for read-only opens only", fn);
 	return 0;

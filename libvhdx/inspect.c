@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "internal.h"
@@ -112,7 +113,8 @@ int vhdx_info_doc(struct vhdx_image *img, const struct vhdx_info_doc_options *op
 	int ret;
 
 	vhdx_info_doc_options_init(&o);
-	ret = vhdx_struct_copy_in(&o, sizeof o, opts_in, "vhdx_info_doc", "options");
+	ret = vhdx_struct_copy_in(&o, sizeof o, opts_in, offsetof(struct vhdx_info_doc_options, chain_error) + sizeof o.chain_error,
+				  "vhdx_info_doc", "options");
 	if (ret < 0)
 		return ret;
 	if (!img || !doc)

@@ -457,12 +457,10 @@ int vhdx_merge(const char *child, const struct vhdx_merge_options *opts_in)
 	if (!child)
 		return vhdx_err(EINVAL, "vhdx_merge: child must not be NULL");
 	vhdx_merge_options_init(&o);
-	if (opts_in) {
-		if (opts_in->struct_size < offsetof(struct vhdx_merge_options, flags) + sizeof(unsigned))
-			return vhdx_err(EINVAL, "vhdx_merge: options struct_size %zu is too small", opts_in->struct_size);
-		memcpy(&o, opts_in, VHDX_MIN(opts_in->struct_size, sizeof o));
-		o.struct_size = sizeof o;
-	}
+	ret = vhdx_struct_copy_in(&o, sizeof o, opts_in, offsetof(struct vhdx_merge_options, flags) + sizeof(unsigned),
+				  "vhdx_merge", "options");
+	if (ret < 0)
+		return ret;
 	rec = record_path(child);
 	if (!rec)
 		return vhdx_err(ENOMEM, "out of memory");

@@ -25,7 +25,9 @@
  *
  * Threads: PARALLEL.  If nbdkit runs a stricter model (a plugin or filter
  * that asks for one), the callbacks are serialised (VHDX_IO_SERIALIZE),
- * since requests of different connections reach the shared context.
+ * since requests of different connections reach the shared context;
+ * under SERIALIZE_REQUESTS a read-only image reads through a pool of
+ * contexts instead (readers=N), one call at a time each.
  */
 #include "config.h"
 
@@ -40,19 +42,38 @@
 #include <nbdkit-filter.h>
 
 #include "libvhdx.h"
+#include "readahead.h"
 #include "vhdx_serve.h"
 
 #define MAX_REQUEST (32u << 20) /* longest request sent to the plugin below */
+#define MAX_READERS 16
+#define RA_CHUNK (2u << 20) /* readahead.h: what one request to a remote plugin fetches when reads stream */
+#define RA_SLOTS 8
 
 static struct vhdx_serve_parents cfg_parents;
 static bool cfg_writable;
-static bool serialize_calls; /* nbdkit's thread model is not PARALLEL */
+static unsigned cfg_readers = 4;
+static bool cfg_readahead = true;
+static int thread_model;     /* nbdkit's, for the whole stack */
 
 /* One image per export name, shared by every connection to that export. */
 struct shared {
 	struct shared *link;
 	char *export;
 	nbdkit_next *next;        /* our shared context of the plugin below (closed by the image's close callback) */
+	/*
+	 * A read-only image over a plugin that serves one request at a time
+	 * per context (curl, ssh: SERIALIZE_REQUESTS) reads through a pool of
+	 * contexts, so that the requests of several client connections reach
+	 * the plugin in parallel instead of queueing on one HTTP connection.
+	 * readers[0] is NEXT; n_readers 1 means no pool.
+	 */
+	nbdkit_next *readers[MAX_READERS];
+	bool reader_busy[MAX_READERS];
+	unsigned n_readers;
+	pthread_mutex_t pool_lock;
+	pthread_cond_t pool_free;
+	struct ra_cache *ra;      /* with the pool: streamed reads fetch whole chunks (readahead.h), else NULL */
 	uint64_t plugin_size;
 	char name[300];           /* the source's name in messages */
 	struct vhdx_image *img;
@@ -91,6 +112,22 @@ static int filter_config(nbdkit_next_config *next, nbdkit_backend *nxdata, const
 		cfg_writable = r;
 		return 0;
 	}
+	if (!strcmp(key, "readahead")) {
+		r = nbdkit_parse_bool(value);
+		if (r < 0)
+			return -1;
+		cfg_readahead = r;
+		return 0;
+	}
+	if (!strcmp(key, "readers")) {
+		if (nbdkit_parse_unsigned("readers", value, &cfg_readers) == -1)
+			return -1;
+		if (cfg_readers < 1 || cfg_readers > MAX_READERS) {
+			nbdkit_error("readers=%s: from 1 to %d", value, MAX_READERS);
+			return -1;
+		}
+		return 0;
+	}
 	return next(nxdata, key, value);
 }
 
@@ -99,11 +136,13 @@ static int filter_config(nbdkit_next_config *next, nbdkit_backend *nxdata, const
 	"parent=<FILE|URI>           The immediate parent: a file or an NBD URI.\n" \
 	"parent-dir=<DIR|URI>        Look for parents in DIR (repeatable).\n" \
 	"path-map=<WINPREFIX>=<DIR>  Follow absolute parent paths under WINPREFIX in DIR (repeatable).\n" \
-	"ignore-id-mismatch=true     Accept a parent whose identity differs from the child's link."
+	"ignore-id-mismatch=true     Accept a parent whose identity differs from the child's link.\n" \
+	"readers=<N>                 Contexts of the plugin below that read in parallel (default 4).\n" \
+	"readahead=false             Do not fetch whole 2 MiB chunks for streamed reads."
 
-static int filter_get_ready(int thread_model)
+static int filter_get_ready(int model)
 {
-	serialize_calls = thread_model != NBDKIT_THREAD_MODEL_PARALLEL;
+	thread_model = model;
 	return 0;
 }
 
@@ -114,21 +153,64 @@ static int filter_thread_model(void)
 
 /* ---------------------------------------------------------------- the plugin below as a libvhdx source */
 
-static ssize_t src_pread(void *opaque, void *buf, size_t len, uint64_t off)
+/* A context of the pool nobody reads through now (waiting for one), marked busy. */
+static unsigned reader_take(struct shared *sh)
+{
+	unsigned i;
+
+	pthread_mutex_lock(&sh->pool_lock);
+	for (;;) {
+		for (i = 0; i < sh->n_readers && sh->reader_busy[i]; i++)
+			;
+		if (i < sh->n_readers)
+			break;
+		pthread_cond_wait(&sh->pool_free, &sh->pool_lock);
+	}
+	sh->reader_busy[i] = true;
+	pthread_mutex_unlock(&sh->pool_lock);
+	return i;
+}
+
+static void reader_give_back(struct shared *sh, unsigned i)
+{
+	pthread_mutex_lock(&sh->pool_lock);
+	sh->reader_busy[i] = false;
+	pthread_cond_signal(&sh->pool_free);
+	pthread_mutex_unlock(&sh->pool_lock);
+}
+
+/* One read of the plugin below, through a free context of the pool when there is one. */
+static ssize_t src_fetch(void *opaque, void *buf, size_t len, uint64_t off)
 {
 	struct shared *sh = opaque;
+	nbdkit_next *next = sh->next;
+	unsigned slot = 0;
 	uint32_t n;
-	int err = 0;
+	int err = 0, r;
 
 	if (off >= sh->plugin_size)
 		return 0;
 	if (len > sh->plugin_size - off)
 		len = (size_t)(sh->plugin_size - off);
 	n = len < MAX_REQUEST ? (uint32_t)len : MAX_REQUEST;
-	if (sh->next->pread(sh->next, buf, n, off, 0, &err) == -1)
+	if (sh->n_readers > 1) {
+		slot = reader_take(sh);
+		next = sh->readers[slot];
+	}
+	r = next->pread(next, buf, n, off, 0, &err);
+	if (sh->n_readers > 1)
+		reader_give_back(sh, slot);
+	if (r == -1)
 		return vhdx_set_errmsg(err ? err : EIO, "the plugin below failed a read of %" PRIu32 " bytes: %s", n,
 				       strerror(err ? err : EIO));
 	return n;
+}
+
+static ssize_t src_pread(void *opaque, void *buf, size_t len, uint64_t off)
+{
+	struct shared *sh = opaque;
+
+	return sh->ra ? ra_read(sh->ra, buf, len, off) : src_fetch(sh, buf, len, off);
 }
 
 static ssize_t src_pwrite(void *opaque, const void *buf, size_t len, uint64_t off)
@@ -170,11 +252,57 @@ static void src_close(void *opaque)
 {
 	struct shared *sh = opaque;
 
+	for (unsigned i = 1; i < sh->n_readers; i++) {
+		sh->readers[i]->finalize(sh->readers[i]);
+		nbdkit_next_context_close(sh->readers[i]);
+	}
+	sh->n_readers = 0;
 	if (sh->next) {
 		sh->next->finalize(sh->next);
 		nbdkit_next_context_close(sh->next);
 		sh->next = NULL;
 	}
+	ra_free(sh->ra);
+	sh->ra = NULL;
+}
+
+/*
+ * The pool of read contexts (see struct shared): only for a read-only image
+ * under SERIALIZE_REQUESTS (a writer's reads must see its own writes, which
+ * go through NEXT).  PARALLEL needs none (one context takes
+ * concurrent calls); the stricter models forbid concurrent calls into the
+ * plugin at all, so every read goes through NEXT, one at a time.  A context
+ * that cannot be opened only makes the pool smaller.
+ */
+static void readers_open(struct shared *sh, nbdkit_backend *backend, const char *export, bool writable)
+{
+	sh->readers[0] = sh->next;
+	sh->n_readers = 1;
+	if (writable || thread_model != NBDKIT_THREAD_MODEL_SERIALIZE_REQUESTS)
+		return;
+	while (sh->n_readers < cfg_readers) {
+		nbdkit_next *c = nbdkit_next_context_open(backend, 1, export, 1);
+
+		if (!c)
+			break;
+		if (c->prepare(c) == -1) {
+			nbdkit_next_context_close(c);
+			break;
+		}
+		/* nbdkit checks every read against the size a context learnt from get_size */
+		if (c->get_size(c) != (int64_t)sh->plugin_size) {
+			c->finalize(c);
+			nbdkit_next_context_close(c);
+			break;
+		}
+		sh->readers[sh->n_readers++] = c;
+	}
+	if (cfg_readahead)
+		sh->ra = ra_new(RA_SLOTS, RA_CHUNK, sh->plugin_size, src_fetch, sh); /* none without memory: reads go through */
+	if (sh->n_readers == 1)
+		nbdkit_debug("vhdx filter: 1 context of the plugin below reads");
+	else
+		nbdkit_debug("vhdx filter: %u contexts of the plugin below read in parallel", sh->n_readers);
 }
 
 /*
@@ -196,6 +324,8 @@ static struct shared *shared_open(nbdkit_backend *backend, const char *export, b
 		free(sh);
 		return NULL;
 	}
+	pthread_mutex_init(&sh->pool_lock, NULL);
+	pthread_cond_init(&sh->pool_free, NULL);
 	sh->next = nbdkit_next_context_open(backend, !want_write, export, 1);
 	if (!sh->next)
 		goto fail; /* nbdkit said why */
@@ -219,9 +349,11 @@ static struct shared *shared_open(nbdkit_backend *backend, const char *export, b
 	else
 		snprintf(sh->name, sizeof sh->name, "the plugin below the vhdx filter");
 
+	readers_open(sh, backend, export, want_write);
 	memset(&cb, 0, sizeof cb);
 	cb.struct_size = sizeof cb;
-	cb.flags = serialize_calls ? VHDX_IO_SERIALIZE : 0;
+	/* a pool hands each call its own context; else, the one context takes one call at a time unless PARALLEL */
+	cb.flags = sh->n_readers > 1 || thread_model == NBDKIT_THREAD_MODEL_PARALLEL ? 0 : VHDX_IO_SERIALIZE;
 	cb.name = sh->name;
 	cb.pread = src_pread;
 	cb.get_size = src_get_size;
@@ -270,6 +402,8 @@ static void filter_cleanup(nbdkit_backend *backend)
 		/* vhdx_close flushes a writable leaf, then our close callback releases the context */
 		if (vhdx_close(sh->img) < 0)
 			nbdkit_error("vhdx filter: closing %s: %s", sh->name, vhdx_errmsg());
+		pthread_mutex_destroy(&sh->pool_lock);
+		pthread_cond_destroy(&sh->pool_free);
 		free(sh->export);
 		free(sh);
 	}

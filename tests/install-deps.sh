@@ -40,6 +40,7 @@ VHDX_DEB_PACKAGES=(
 	jq
 	libnbd-dev lighttpd qemu-block-extra
 	gdisk fdisk util-linux
+	fuse2fs # vhdx mount without root: ext2/3/4 (tests/test-mount.sh)
 )
 
 install_deps() {

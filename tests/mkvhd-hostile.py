@@ -2,7 +2,9 @@
 # mkvhd-hostile.py - writes a dynamic VHD (VHD spec v1.0) whose dynamic
 # header declares far more BAT entries than the disk uses, as a sparse file,
 # for tests/test-vhd-hostile.sh.  Written from the spec's field layout, not
-# by libvhdx, so that the test does not check the code against itself.
+# by libvhdx, so that the test does not check the code against itself: it is
+# kept as an independent writer (issue #18 folded the other image builders
+# into the C generator, tests/lib/vhdx_gen.h and gen_bytes.h).
 #
 #   mkvhd-hostile.py OUT RAW SIZE MAX_ENTRIES [--block-size N] [--raw-size N]
 #                    [--tail-fill HEX] [--zero-block]

@@ -69,6 +69,52 @@ nothing_left "umount after --rw"
 expect_eq "base after a --rw mount of its child" "$(sha256 "$T/base.vhdx")" "$base_sum"
 pass "vhdx mount --rw of base+checkpoint: ntfs-3g and ext4 on $loop, 3 volumes skipped with their reason; umount left nothing"
 
+# ---- without root (as nobody): ext4 through fuse2fs; NTFS through ntfs-3g, which
+# is set-user-ID root on Debian, so only when /etc/fuse.conf has user_allow_other
+# (vhdxfs then lets root in with allow_root), else skipped saying so.  In a private
+# mount namespace whose /dev/fuse (0600 in containers) and /etc/fuse.conf are the
+# test's own, so nothing of the machine changes.
+if [ "$(id -u)" = 0 ] && command -v fuse2fs > /dev/null && command -v unshare > /dev/null &&
+	command -v setpriv > /dev/null && [ -u "$(command -v ntfs-3g)" ]; then
+	N="$T/nobody"
+	mkdir -p "$N/d"
+	cp "$T/base.vhdx" "$T/child.avhdx" "$N/"
+	mknod "$N/fuse" c 10 229 && chmod 666 "$N/fuse" || fail "mknod a private /dev/fuse"
+	cat > "$N/as-nobody.sh" <<'EOF'
+#!/bin/bash
+# as-nobody.sh N VHDX CONF: in a private mount namespace, mount N/child.avhdx as nobody, copy two files out, unmount
+N=$1 VHDX=$2
+printf '%s\n' "$3" > "$N/fuse.conf"
+mount --bind "$N/fuse" /dev/fuse && mount --bind "$N/fuse.conf" /etc/fuse.conf || exit 90
+exec setpriv --reuid=65534 --regid=65534 --clear-groups -- bash -c '
+	"$2" mount --json "$1/child.avhdx" "$1/d" > "$1/mount.json"; echo $? > "$1/rc"
+	cat "$1/d/p2/etc/a.bin" > "$1/ext4.bin"; cat "$1/d/p1/docs/report.bin" > "$1/ntfs.bin"
+	"$2" umount "$1/d" > "$1/umount.out" 2>&1; echo $? >> "$1/rc"' _ "$N" "$VHDX"
+EOF
+	chmod 711 "$T"
+	chown -R 65534:65534 "$N"
+	for conf in "" user_allow_other; do
+		rm -f "$N/ntfs.bin" "$N/ext4.bin"
+		unshare -m --propagation private bash "$N/as-nobody.sh" "$N" "$VHDX" "$conf" 2> "$N/err" ||
+			fail "as nobody ($conf): $(cat "$N/err")"
+		expect_eq "vhdx mount and umount as nobody ($conf): exit statuses" "$(tr '\n' ' ' < "$N/rc")" "0 0 "
+		cmp "$N/ext4.bin" "$T/a.bin" || fail "as nobody: the ext4 file (fuse2fs) differs"
+		expect_eq "ext4 as nobody" "$(jq -c '.volumes[1] | [.fs, .mounted, .driver]' "$N/mount.json")" '["ext4",true,"fuse2fs"]'
+		if [ -n "$conf" ]; then
+			cmp "$N/ntfs.bin" "$T/a.bin" || fail "as nobody with user_allow_other: the NTFS file differs"
+			expect_eq "NTFS as nobody" "$(jq -c '.volumes[0] | [.fs, .mounted, .driver]' "$N/mount.json")" '["ntfs",true,"ntfs-3g"]'
+		else
+			expect_eq "NTFS as nobody without user_allow_other" "$(jq -r '.volumes[0] | "\(.mounted) \(.reason)"' "$N/mount.json")" \
+				"false NTFS without root: ntfs-3g runs as root here and FUSE lets root into your vhdxfs mount only with user_allow_other in /etc/fuse.conf; add it (vhdx mount then mounts vhdxfs with allow_root), or run vhdx mount as root; $N/d/.disk/p1 holds its bytes"
+		fi
+		pgrep -f "$N/" > /dev/null && fail "as nobody: processes left: $(pgrep -af "$N/")"
+	done
+	chmod 700 "$T"
+	pass "without root: ext4 through fuse2fs; NTFS through ntfs-3g with user_allow_other (vhdxfs -o allow_root), else skipped saying what to do"
+else
+	echo "# the non-root part needs root to set it up, fuse2fs, unshare, setpriv and a set-user-ID ntfs-3g: not run"
+fi
+
 # ---- read-only: the files, and nothing written
 child_sum=$(sha256 "$T/child.avhdx")
 "$VHDX" mount "$T/child.avhdx" "$D" > "$T/mount.out" || fail "vhdx mount exited $?: $(cat "$T/mount.out")"

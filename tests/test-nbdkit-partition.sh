@@ -17,8 +17,7 @@ nbdkit_sanitizer_env
 
 # serve_partition IMAGE N OUT: partition N of IMAGE through the filter, copied to OUT
 serve_partition() {
-	timeout -k 10 120 "${NBDKIT_ENV[@]}" nbdkit --exit-with-parent -r -U - --filter=partition \
-		--run "${RUN_PREFIX}nbdcopy \"\$uri\" '$3'" "$PLUGIN" file="$1" partition="$2" 2> "$T/nbdkit.err" ||
+	nbdkit_run "nbdcopy \"\$uri\" '$3'" -r --filter=partition "$PLUGIN" file="$1" partition="$2" ||
 		fail "nbdkit --filter=partition partition=$2 on $1: $(cat "$T/nbdkit.err")"
 }
 
@@ -43,12 +42,11 @@ head -c $((16 << 20)) /dev/urandom > mbr.raw
 printf 'label: dos\nstart=2048,size=4096,type=83\nstart=6144,size=20480,type=5\nstart=8192,size=8192,type=83\n' |
 	sfdisk -q mbr.raw > sfdisk.out 2>&1 || fail "sfdisk: $(cat sfdisk.out)"
 "$VHDX" convert -f raw mbr.raw mbr.vhdx > /dev/null || fail "convert"
-if timeout 60 "${NBDKIT_ENV[@]}" nbdkit -r -U - --filter=partition --run "${RUN_PREFIX}nbdcopy \"\$uri\" /dev/null" \
-	"$PLUGIN" file=mbr.vhdx partition=5 > size5 2> err5; then
+if nbdkit_run 'nbdcopy "$uri" /dev/null' -r --filter=partition "$PLUGIN" file=mbr.vhdx partition=5 > size5; then
 	serve_partition mbr.vhdx 5 p5.nbd
 	"$VHDX" convert --partition 5 mbr.vhdx p5.raw > /dev/null || fail "convert --partition 5"
 	cmp p5.nbd p5.raw || fail "MBR logical partition 5 through the filter differs from vhdx convert --partition 5"
 	pass "MBR logical partition 5 served by --filter=partition equals vhdx convert --partition 5"
 else
-	echo "# nbdkit's partition filter does not serve MBR logical partitions here: $(head -c 200 err5)"
+	echo "# nbdkit's partition filter does not serve MBR logical partitions here: $(head -c 200 "$T/nbdkit.err")"
 fi

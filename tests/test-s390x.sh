@@ -28,7 +28,7 @@ units=$(grep -Eo 'tests/unit/test_[a-z0-9_]+' "$top_srcdir/Makefile.am" | sort -
 # The power-cut sweeps take ~30 s natively and several minutes under qemu,
 # too long for every CI run: left out unless VHDX_S390X_ALL=1 (the codecs
 # they drive are covered by the other unit tests).
-SLOW="tests/unit/test_crash_vhdx tests/unit/test_compact"
+SLOW="tests/unit/test_crash_vhdx tests/unit/test_compact tests/unit/test_resize"
 if [ "${VHDX_S390X_ALL:-0}" != 1 ]; then
 	for u in $SLOW; do
 		case " $(echo $units) " in *" $u "*) echo "# not run under qemu (slow; VHDX_S390X_ALL=1 runs it): $u" ;; esac

@@ -18,6 +18,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "common/grow.h"
 #include "checkpoints.h"
 
 #define COMPARE_CHUNK (1u << 20)
@@ -43,14 +44,8 @@ static bool image_suffix(const char *name)
 
 static struct node *node_add(struct scan *s)
 {
-	if (s->n == s->cap) {
-		size_t ncap = s->cap ? s->cap * 2 : 16;
-		struct node *p = realloc(s->nodes, ncap * sizeof *p);
-		if (!p)
-			return NULL;
-		s->nodes = p;
-		s->cap = ncap;
-	}
+	if (grow(&s->nodes, &s->cap, s->n + 1, sizeof *s->nodes, 16) < 0)
+		return NULL;
 	memset(&s->nodes[s->n], 0, sizeof s->nodes[0]);
 	s->nodes[s->n].parent = -1;
 	s->nodes[s->n].mismatched = -1;
@@ -59,14 +54,8 @@ static struct node *node_add(struct scan *s)
 
 static int bad_add(struct scan *s, const char *path, const char *msg)
 {
-	if (s->n_bad == s->cap_bad) {
-		size_t ncap = s->cap_bad ? s->cap_bad * 2 : 8;
-		struct unreadable *p = realloc(s->bad, ncap * sizeof *p);
-		if (!p)
-			return -ENOMEM;
-		s->bad = p;
-		s->cap_bad = ncap;
-	}
+	if (grow(&s->bad, &s->cap_bad, s->n_bad + 1, sizeof *s->bad, 8) < 0)
+		return -ENOMEM;
 	s->bad[s->n_bad].path = strdup(path);
 	s->bad[s->n_bad].message = strdup(msg);
 	s->n_bad++;
@@ -295,12 +284,8 @@ static int read_names(const char *dir, char ***out, size_t *n_out)
 	while ((de = readdir(d))) {
 		if (de->d_name[0] == '.' && (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2])))
 			continue;
-		if (n == cap) {
-			char **p = realloc(names, (cap = cap ? cap * 2 : 32) * sizeof *p);
-			if (!p)
-				break;
-			names = p;
-		}
+		if (grow(&names, &cap, n + 1, sizeof *names, 32) < 0)
+			break;
 		names[n] = strdup(de->d_name);
 		if (names[n])
 			n++;

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/grow.h"
 #include "tool.h"
 
 struct item {
@@ -36,14 +37,9 @@ static void list_add(struct collect *c, struct list *l, int sev, const char *str
 		     uint64_t voff, uint64_t len)
 {
 	struct item *it;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? 2 * l->cap : 16;
-		struct item *v = realloc(l->v, cap * sizeof *v);
-		if (!v) {
-			c->oom = true;
-			return;
-		}
-		l->v = v, l->cap = cap;
+	if (grow(&l->v, &l->cap, l->n + 1, sizeof *l->v, 16) < 0) {
+		c->oom = true;
+		return;
 	}
 	it = &l->v[l->n++];
 	it->severity = sev;

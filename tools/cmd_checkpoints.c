@@ -44,6 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/grow.h"
 #include "checkpoints.h"
 
 #define MAX_CHAIN 128
@@ -69,7 +70,7 @@ struct ctx {
 	struct report rep;
 	struct tally t;
 	struct ck_cmd *cmds;
-	size_t n_cmds;
+	size_t n_cmds, cap_cmds;
 };
 
 enum { OPT_BACKUP_N = OPT__NEXT, OPT_RECOVERY };
@@ -250,14 +251,11 @@ static bool mergeable(const struct ctx *c, const size_t *ch, size_t top, size_t 
 
 static void cmd_add(struct ctx *c, char *note, char *text)
 {
-	struct ck_cmd *p = note && text ? realloc(c->cmds, (c->n_cmds + 1) * sizeof *p) : NULL;
-
-	if (!p) {
+	if (!note || !text || grow(&c->cmds, &c->cap_cmds, c->n_cmds + 1, sizeof *c->cmds, 16) < 0) {
 		free(note);
 		free(text);
 		return;
 	}
-	c->cmds = p;
 	c->cmds[c->n_cmds].note = note;
 	c->cmds[c->n_cmds].text = text;
 	c->n_cmds++;

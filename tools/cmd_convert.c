@@ -114,6 +114,96 @@ static int parse_sector(const char *opt, const char *arg, uint32_t *out)
 	return 0;
 }
 
+/* The output format: -O FMT, else from DST's name.  0, or -1 after the message. */
+static int out_format(const char *ofmt, const char *dst, struct convert_out_params *op)
+{
+	if (!ofmt) {
+		op->fmt = !strcmp(dst, "-") ? CONVERT_RAW : fmt_from_name(dst);
+	} else if (!strcmp(ofmt, "raw")) {
+		op->fmt = CONVERT_RAW;
+		op->replace_raw = true;
+	} else if (!strcmp(ofmt, "vhdx")) {
+		op->fmt = CONVERT_VHDX;
+	} else if (!strcmp(ofmt, "vhd")) {
+		op->fmt = CONVERT_VHD;
+	} else {
+		tool_error("convert", "unknown output format '%s' (use -O raw, vhdx or vhd)", ofmt);
+		return -1;
+	}
+	return 0;
+}
+
+/* The bytes of SRC to copy: --partition N's, or --offset/--length checked against the disk.  EXIT_*. */
+static int disk_range(struct convert_src *src, unsigned partition, uint64_t *start, uint64_t *length)
+{
+	if (partition) {
+		struct vhdx_partition p;
+		int ret = tool_partition_find(src->img, "convert", partition, &p);
+
+		if (ret)
+			return ret;
+		*start = p.offset;
+		*length = p.size;
+	}
+	if (*start > src->size || (*length != UINT64_MAX && *length > src->size - *start)) {
+		tool_error("convert", "the range %" PRIu64 "+%" PRIu64 " is past the end of the disk (%" PRIu64 " bytes)",
+			   *start, *length, src->size);
+		return EXIT_ERR;
+	}
+	return EXIT_OK;
+}
+
+/* A VHDX or VHD output's type, block and sector sizes (--type, --block-size, else from SRC).  0, or -1 after the message. */
+static int image_params(struct convert_out_params *op, const struct convert_src *src, const char *type, uint64_t block)
+{
+	uint32_t lss;
+
+	/* Convert-VHD keeps a fixed disk fixed; dynamic, differencing and raw become dynamic */
+	op->type = type ? (!strcmp(type, "fixed") ? VHDX_TYPE_FIXED : VHDX_TYPE_DYNAMIC)
+		       : src->type == VHDX_TYPE_FIXED ? VHDX_TYPE_FIXED : VHDX_TYPE_DYNAMIC;
+	op->block_size = (uint32_t)block;
+	/* a VHDX keeps SRC's sector sizes; a VHD has 512-byte sectors whatever SRC had */
+	if (op->fmt == CONVERT_VHDX && !op->logical_sector_size)
+		op->logical_sector_size = src->logical_sector_size;
+	if (op->fmt == CONVERT_VHDX && !op->physical_sector_size)
+		op->physical_sector_size = src->physical_sector_size;
+	lss = op->logical_sector_size ? op->logical_sector_size : 512;
+	if (op->size % lss) {
+		tool_error("convert",
+			   "%s: the disk size %" PRIu64 " is not a multiple of the logical sector size (%u); "
+			   "pad the file or convert to raw",
+			   src->path, op->size, lss);
+		return -1;
+	}
+	return 0;
+}
+
+/* Copies [START, END) of SRC into OUT and finishes it (removed when the copy fails or is interrupted).  EXIT_*. */
+static int copy_out(struct convert_src *src, struct convert_out *out, uint64_t start, uint64_t end, int progress)
+{
+	struct tool_progress prog;
+	struct sigaction old_sig[2];
+	int ret;
+
+	if (progress < 0)
+		progress = isatty(STDERR_FILENO) && out->fd != STDOUT_FILENO;
+	tool_progress_start(&prog, "convert", progress, end - start);
+	convert_interrupted = 0;
+	catch_signals(old_sig);
+	if (convert_copy(src, out, start, end, &prog) < 0) {
+		convert_out_abort(out);
+		ret = EXIT_ERR;
+	} else {
+		ret = convert_out_finish(out);
+	}
+	restore_signals(old_sig);
+	if (ret == EXIT_OK)
+		tool_progress_show(&prog, end - start, true);
+	else if (prog.on)
+		fputc('\n', stderr);
+	return ret;
+}
+
 int cmd_convert(int argc, char **argv)
 {
 	enum {
@@ -142,8 +232,6 @@ int cmd_convert(int argc, char **argv)
 	struct tool_open to;
 	struct convert_src src;
 	struct convert_out out;
-	struct tool_progress prog;
-	struct sigaction old_sig[2];
 	const char *ofmt = NULL, *ifmt = NULL, *type = NULL, *dst;
 	int progress = -1, c, ret, r;
 	bool image_opts = false, range = false;
@@ -207,19 +295,8 @@ int cmd_convert(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	dst = argv[optind + 1];
-	if (!ofmt) {
-		op.fmt = !strcmp(dst, "-") ? CONVERT_RAW : fmt_from_name(dst);
-	} else if (!strcmp(ofmt, "raw")) {
-		op.fmt = CONVERT_RAW;
-		op.replace_raw = true;
-	} else if (!strcmp(ofmt, "vhdx")) {
-		op.fmt = CONVERT_VHDX;
-	} else if (!strcmp(ofmt, "vhd")) {
-		op.fmt = CONVERT_VHD;
-	} else {
-		tool_error("convert", "unknown output format '%s' (use -O raw, vhdx or vhd)", ofmt);
+	if (out_format(ofmt, dst, &op) < 0)
 		return EXIT_USAGE;
-	}
 	if (ifmt && strcmp(ifmt, "raw") && strcmp(ifmt, "auto")) {
 		tool_error("convert", "unknown input format '%s' (use -f raw or auto)", ifmt);
 		return EXIT_USAGE;
@@ -244,44 +321,16 @@ int cmd_convert(int argc, char **argv)
 	ret = convert_src_open(&src, argv[optind], ifmt && !strcmp(ifmt, "raw"), &to);
 	if (ret)
 		return ret;
-	if (partition) {
-		struct vhdx_partition p;
-
-		ret = tool_partition_find(src.img, "convert", partition, &p);
-		if (ret) {
-			convert_src_close(&src);
-			return ret;
-		}
-		start = p.offset;
-		length = p.size;
-	}
-	if (start > src.size || (length != UINT64_MAX && length > src.size - start)) {
-		tool_error("convert", "the range %" PRIu64 "+%" PRIu64 " is past the end of the disk (%" PRIu64 " bytes)",
-			   start, length, src.size);
+	ret = disk_range(&src, partition, &start, &length);
+	if (ret) {
 		convert_src_close(&src);
-		return EXIT_ERR;
+		return ret;
 	}
 	end = length == UINT64_MAX ? src.size : start + length;
 	op.size = end - start;
-	if (op.fmt != CONVERT_RAW) {
-		/* Convert-VHD keeps a fixed disk fixed; dynamic, differencing and raw become dynamic */
-		op.type = type ? (!strcmp(type, "fixed") ? VHDX_TYPE_FIXED : VHDX_TYPE_DYNAMIC)
-			       : src.type == VHDX_TYPE_FIXED ? VHDX_TYPE_FIXED : VHDX_TYPE_DYNAMIC;
-		op.block_size = (uint32_t)block;
-		/* a VHDX keeps SRC's sector sizes; a VHD has 512-byte sectors whatever SRC had */
-		if (op.fmt == CONVERT_VHDX && !op.logical_sector_size)
-			op.logical_sector_size = src.logical_sector_size;
-		if (op.fmt == CONVERT_VHDX && !op.physical_sector_size)
-			op.physical_sector_size = src.physical_sector_size;
-		uint32_t lss = op.logical_sector_size ? op.logical_sector_size : 512;
-		if (op.size % lss) {
-			tool_error("convert",
-				   "%s: the disk size %" PRIu64 " is not a multiple of the logical sector size (%u); "
-				   "pad the file or convert to raw",
-				   src.path, op.size, lss);
-			convert_src_close(&src);
-			return EXIT_ERR;
-		}
+	if (op.fmt != CONVERT_RAW && image_params(&op, &src, type, block) < 0) {
+		convert_src_close(&src);
+		return EXIT_ERR;
 	}
 
 	ret = convert_out_open(&out, dst, &op, &src);
@@ -289,23 +338,7 @@ int cmd_convert(int argc, char **argv)
 		convert_src_close(&src);
 		return ret;
 	}
-	if (progress < 0)
-		progress = isatty(STDERR_FILENO) && out.fd != STDOUT_FILENO;
-	tool_progress_start(&prog, "convert", progress, op.size);
-	convert_interrupted = 0;
-	catch_signals(old_sig);
-	r = convert_copy(&src, &out, start, end, &prog);
-	if (r < 0) {
-		convert_out_abort(&out);
-		ret = EXIT_ERR;
-	} else {
-		ret = convert_out_finish(&out);
-	}
-	restore_signals(old_sig);
-	if (ret == EXIT_OK)
-		tool_progress_show(&prog, op.size, true);
-	else if (prog.on)
-		fputc('\n', stderr);
+	ret = copy_out(&src, &out, start, end, progress);
 	r = convert_src_close(&src);
 	if (r < 0 && ret == EXIT_OK)
 		ret = tool_lib_error("convert", r);

@@ -34,7 +34,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cycle.h"
+#include "cycle/cycle.h"
 #include "mount.h"
 #include "parts.h"
 
@@ -89,6 +89,58 @@ static bool in_path(const char *prog)
 	return mnt_run(argv, NULL) == 0;
 }
 
+/* True when PROG, as PATH finds it, runs as root whoever starts it (the set-user-ID bit of a root-owned file). */
+static bool setuid_root(const char *prog)
+{
+	const char *path = getenv("PATH");
+	char file[PATH_MAX];
+	struct stat st;
+
+	for (const char *p = path ? path : "/usr/bin:/bin"; *p;) {
+		size_t n = strcspn(p, ":");
+
+		snprintf(file, sizeof file, "%.*s/%s", (int)n, p, prog);
+		if (n && access(file, X_OK) == 0 && stat(file, &st) == 0)
+			return (st.st_mode & S_ISUID) && st.st_uid == 0;
+		p += n + (p[n] == ':');
+	}
+	return false;
+}
+
+/* True when /etc/fuse.conf lets users mount with allow_other or allow_root. */
+static bool fuse_user_allow_other(void)
+{
+	FILE *f = fopen("/etc/fuse.conf", "r");
+	char line[256];
+	bool yes = false;
+
+	while (f && !yes && fgets(line, sizeof line, f)) {
+		char *w = line + strspn(line, " \t");
+
+		w[strcspn(w, " \t\r\n#")] = '\0';
+		yes = strcmp(w, "user_allow_other") == 0;
+	}
+	if (f)
+		fclose(f);
+	return yes;
+}
+
+/*
+ * Not root, with NTFS to mount: Debian's ntfs-3g is set-user-ID root, and a
+ * FUSE mount lets no other user in, root included, so ntfs-3g could not open
+ * the partition file of the user's vhdxfs.  vhdxfs lets root in (allow_root)
+ * when /etc/fuse.conf allows it; else NTFS is skipped with what to do.
+ * True when vhdxfs must be mounted with allow_root.
+ */
+static bool ntfs_needs_allow_root(const struct vhdx_partition_table *t, const struct vhdx_partition *parts)
+{
+	bool ntfs = t->scheme == VHDX_SCHEME_NONE && !strcmp(t->fs, "ntfs");
+
+	for (unsigned i = 0; parts && i < t->count; i++)
+		ntfs |= !strcmp(parts[i].fs, "ntfs");
+	return ntfs && geteuid() != 0 && setuid_root("ntfs-3g") && fuse_user_allow_other();
+}
+
 /* Sets V->why to the formatted text. */
 static void vol_skip(struct vol *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void vol_skip(struct vol *v, const char *fmt, ...)
@@ -102,7 +154,7 @@ static void vol_skip(struct vol *v, const char *fmt, ...)
 }
 
 /* Mounts V (fs known) read-only or RW; on failure fills v->why and v->failed. */
-static void vol_mount(struct vol *v, bool rw, bool root)
+static void vol_mount(struct vol *v, bool rw, bool root, bool root_may_open)
 {
 	const char *type = NULL, *ro_opts = NULL;
 	char *out = NULL;
@@ -124,6 +176,13 @@ static void vol_mount(struct vol *v, bool rw, bool root)
 		return;
 	}
 	/* NTFS: the kernel's ntfs3 when it has one (and we may mount), else ntfs-3g on the file itself */
+	if (!strcmp(v->fs, "ntfs") && !root && !root_may_open && setuid_root("ntfs-3g")) {
+		vol_skip(v, "NTFS without root: ntfs-3g runs as root here and FUSE lets root into your vhdxfs mount only "
+			 "with user_allow_other in /etc/fuse.conf; add it (vhdx mount then mounts vhdxfs with allow_root), "
+			 "or run vhdx mount as root; %s holds its bytes", v->file);
+		rmdir(v->target);
+		return;
+	}
 	if (!strcmp(v->fs, "ntfs") && !(root && kernel_has("ntfs3"))) {
 		char *argv[] = { (char *)"ntfs-3g", (char *)"-o", (char *)(rw ? "rw" : "ro"), v->file, v->target, NULL };
 
@@ -201,7 +260,8 @@ failed:
 }
 
 /* What to do with partition P (or the whole disk when P is NULL): mount it or say why not. */
-static void vol_plan(struct vol *v, const struct vhdx_partition *p, const char *dir, bool rw, bool root)
+static void vol_plan(struct vol *v, const struct vhdx_partition *p, const char *dir, bool rw, bool root,
+		     bool root_may_open)
 {
 	const char *kind = p ? p->kind : "";
 
@@ -227,7 +287,7 @@ static void vol_plan(struct vol *v, const struct vhdx_partition *p, const char *
 	else if (!v->fs[0])
 		vol_skip(v, "unknown contents: not mounted; %s holds its bytes", v->file);
 	else
-		vol_mount(v, rw, root);
+		vol_mount(v, rw, root, root_may_open);
 	(void)dir;
 }
 
@@ -372,6 +432,91 @@ static bool dir_empty(const char *dir)
 	return empty;
 }
 
+/* DIR_ARG made when missing, as an absolute path (malloc'd); DISK gets DIR/.disk.  NULL after the message when DIR is not empty. */
+static char *mount_dir(const char *dir_arg, char *disk, size_t n_disk)
+{
+	char *dir;
+
+	if (mkdir(dir_arg, 0755) < 0 && errno != EEXIST) {
+		tool_error("mount", "cannot create %s: %s", dir_arg, strerror(errno));
+		return NULL;
+	}
+	dir = realpath(dir_arg, NULL);
+	if (!dir) {
+		tool_error("mount", "%s: %s", dir_arg, strerror(errno));
+		return NULL;
+	}
+	snprintf(disk, n_disk, "%s/%s", dir, MNT_DISK_DIR);
+	if (!dir_empty(dir)) {
+		tool_error("mount", "%s is not empty%s", dir,
+			   access(disk, F_OK) == 0 ? " (a vhdx mount is there: run 'vhdx umount' on it first)" : "");
+		free(dir);
+		return NULL;
+	}
+	return dir;
+}
+
+/* The open options of TO as vhdxfs -o options. */
+static void add_open_opts(struct vargv *va, const struct tool_open *to)
+{
+	if (to->opts.parent)
+		add_opt(va, "parent", to->opts.parent);
+	for (unsigned i = 0; i < to->n_parent_dirs; i++)
+		add_opt(va, "parent-dir", to->parent_dirs[i]);
+	for (unsigned i = 0; i < to->n_path_maps; i++)
+		add_opt(va, "path-map", to->path_maps[i]);
+	if (to->opts.flags & VHDX_OPEN_IGNORE_ID_MISMATCH)
+		add_opt(va, "ignore-id-mismatch", NULL);
+	if (to->opts.flags & VHDX_OPEN_NO_PARENT)
+		add_opt(va, "no-parent", NULL);
+	if (to->opts.flags & VHDX_OPEN_SALVAGE)
+		add_opt(va, "salvage", NULL);
+	if (to->opts.max_depth) {
+		char depth[16];
+
+		snprintf(depth, sizeof depth, "%u", to->opts.max_depth);
+		add_opt(va, "max-depth", depth);
+	}
+}
+
+/*
+ * Mounts each volume into VOLS: the whole disk's file system when T was
+ * READ and holds no table, and each partition of PARTS but an extended
+ * one.  The number of volumes.
+ */
+static unsigned plan_volumes(struct vol *vols, const struct vhdx_partition_table *t, bool read,
+			     const struct vhdx_partition *parts, const char *disk, const char *dir, bool rw,
+			     bool root_may_open)
+{
+	bool root = geteuid() == 0;
+	unsigned n_vols = 0;
+
+	if (read && t->scheme == VHDX_SCHEME_NONE && t->fs[0]) {
+		struct vol *v = &vols[n_vols++];
+
+		snprintf(v->file, sizeof v->file, "%s/disk", disk);
+		snprintf(v->target, sizeof v->target, "%s/disk", dir);
+		/* cut to the field as snprintf would (said explicitly: GCC cannot see T's lengths here) */
+		snprintf(v->fs, sizeof v->fs, "%.*s", (int)sizeof v->fs - 1, t->fs);
+		snprintf(v->label, sizeof v->label, "%.*s", (int)sizeof v->label - 1, t->label);
+		vol_plan(v, NULL, dir, rw, root, root_may_open);
+	}
+	for (unsigned i = 0; parts && i < t->count; i++) {
+		struct vol *v;
+
+		if (parts[i].flags & VHDX_PARTITION_EXTENDED)
+			continue;
+		v = &vols[n_vols++];
+		v->number = parts[i].number;
+		snprintf(v->file, sizeof v->file, "%s/p%u", disk, v->number);
+		snprintf(v->target, sizeof v->target, "%s/p%u", dir, v->number);
+		snprintf(v->fs, sizeof v->fs, "%s", parts[i].fs);
+		snprintf(v->label, sizeof v->label, "%s", parts[i].label);
+		vol_plan(v, &parts[i], dir, rw, root, root_may_open);
+	}
+	return n_vols;
+}
+
 int cmd_mount(int argc, char **argv)
 {
 	enum { OPT_RW = OPT__NEXT, OPT_FAULTS, OPT_FAULT_LOG, OPT_VHDXFS };
@@ -395,7 +540,7 @@ int cmd_mount(int argc, char **argv)
 	const char *vhdxfs_opt = NULL;
 	char disk[PATH_MAX];
 	struct vargv va = { .n = 0 };
-	bool rw = false, json = false, root = geteuid() == 0;
+	bool rw = false, json = false, allow_root = false;
 	unsigned n_vols = 0, failed = 0;
 	int c, ret, status = EXIT_ERR;
 
@@ -430,21 +575,9 @@ int cmd_mount(int argc, char **argv)
 		tool_error("mount", "%s: %s", argv[optind], strerror(errno));
 		return EXIT_ERR;
 	}
-	if (mkdir(argv[optind + 1], 0755) < 0 && errno != EEXIST) {
-		tool_error("mount", "cannot create %s: %s", argv[optind + 1], strerror(errno));
+	dir = mount_dir(argv[optind + 1], disk, sizeof disk);
+	if (!dir)
 		goto out;
-	}
-	dir = realpath(argv[optind + 1], NULL);
-	if (!dir) {
-		tool_error("mount", "%s: %s", argv[optind + 1], strerror(errno));
-		goto out;
-	}
-	snprintf(disk, sizeof disk, "%s/%s", dir, MNT_DISK_DIR);
-	if (!dir_empty(dir)) {
-		tool_error("mount", "%s is not empty%s", dir,
-			   access(disk, F_OK) == 0 ? " (a vhdx mount is there: run 'vhdx umount' on it first)" : "");
-		goto out;
-	}
 	vhdxfs = cycle_find_vhdxfs(vhdxfs_opt);
 	if (!vhdxfs) {
 		tool_error("mount", "vhdxfs not found%s%s (install it, or give --vhdxfs PATH)", vhdxfs_opt ? ": " : "",
@@ -471,28 +604,16 @@ int cmd_mount(int argc, char **argv)
 	va.w[va.n++] = vhdxfs;
 	va.w[va.n++] = (char *)"-o";
 	va.w[va.n++] = (char *)(rw ? "rw" : "ro");
-	if (to.opts.parent)
-		add_opt(&va, "parent", to.opts.parent);
-	for (unsigned i = 0; i < to.n_parent_dirs; i++)
-		add_opt(&va, "parent-dir", to.parent_dirs[i]);
-	for (unsigned i = 0; i < to.n_path_maps; i++)
-		add_opt(&va, "path-map", to.path_maps[i]);
-	if (to.opts.flags & VHDX_OPEN_IGNORE_ID_MISMATCH)
-		add_opt(&va, "ignore-id-mismatch", NULL);
-	if (to.opts.flags & VHDX_OPEN_NO_PARENT)
-		add_opt(&va, "no-parent", NULL);
-	if (to.opts.flags & VHDX_OPEN_SALVAGE)
-		add_opt(&va, "salvage", NULL);
-	if (to.opts.max_depth) {
-		char depth[16];
-
-		snprintf(depth, sizeof depth, "%u", to.opts.max_depth);
-		add_opt(&va, "max-depth", depth);
-	}
+	add_open_opts(&va, &to);
 	if (faults)
 		add_opt(&va, "faults", faults);
 	if (fault_log)
 		add_opt(&va, "fault-log", fault_log);
+	allow_root = !table_err && ntfs_needs_allow_root(&t, parts);
+	if (allow_root) {
+		va.w[va.n++] = (char *)"-o";
+		va.w[va.n++] = (char *)"allow_root";
+	}
 	va.w[va.n++] = image;
 	va.w[va.n++] = disk;
 	va.w[va.n] = NULL;
@@ -510,28 +631,7 @@ int cmd_mount(int argc, char **argv)
 		status = EXIT_PROBLEMS;
 		goto report;
 	}
-	if (!table_err && t.scheme == VHDX_SCHEME_NONE && t.fs[0]) {
-		struct vol *v = &vols[n_vols++];
-
-		snprintf(v->file, sizeof v->file, "%s/disk", disk);
-		snprintf(v->target, sizeof v->target, "%s/disk", dir);
-		snprintf(v->fs, sizeof v->fs, "%s", t.fs);
-		snprintf(v->label, sizeof v->label, "%s", t.label);
-		vol_plan(v, NULL, dir, rw, root);
-	}
-	for (unsigned i = 0; parts && i < t.count; i++) {
-		struct vol *v;
-
-		if (parts[i].flags & VHDX_PARTITION_EXTENDED)
-			continue;
-		v = &vols[n_vols++];
-		v->number = parts[i].number;
-		snprintf(v->file, sizeof v->file, "%s/p%u", disk, v->number);
-		snprintf(v->target, sizeof v->target, "%s/p%u", dir, v->number);
-		snprintf(v->fs, sizeof v->fs, "%s", parts[i].fs);
-		snprintf(v->label, sizeof v->label, "%s", parts[i].label);
-		vol_plan(v, &parts[i], dir, rw, root);
-	}
+	n_vols = plan_volumes(vols, &t, !table_err, parts, disk, dir, rw, allow_root);
 	for (unsigned i = 0; i < n_vols; i++)
 		failed += vols[i].failed;
 	status = failed || table_err ? EXIT_PROBLEMS : EXIT_OK;
@@ -630,6 +730,101 @@ static int cmp_id_desc(const void *a, const void *b)
 	return (y->id > x->id) - (y->id < x->id);
 }
 
+/*
+ * Unmounts the file systems of M (newest first) but vhdxfs at DISK, whose
+ * mount sets *DISK_MOUNTED.  0, or -1 after the message (and the end of
+ * the JSON report R) when one would not unmount: the rest is as it was.
+ */
+static int unmount_volumes(const struct mnt_entry *m, size_t n_m, const char *disk, bool json, struct report *r,
+			   bool *disk_mounted)
+{
+	char *out = NULL, *holders = NULL;
+	size_t n_done = 0;
+
+	for (size_t i = 0; i < n_m; i++) {
+		char *argv_u[] = { (char *)"umount", m[i].target, NULL };
+		bool fuse_fs = !strncmp(m[i].fstype, "fuse", 4);
+		int ret;
+
+		if (!strcmp(m[i].target, disk)) {
+			*disk_mounted = true;
+			continue;
+		}
+		ret = mnt_run(argv_u, &out);
+		if (ret != 0) {
+			mnt_holders(m[i].target, &holders);
+			if (json) {
+				report_end_list(r);
+				report_end(r);
+				report_finish(r);
+			}
+			tool_error("umount", "umount %s failed (%s)%s%s; %zu file systems were unmounted, the rest is as it was",
+				   m[i].target, out ? out : "", holders ? ": held by " : "", holders ? holders : "", n_done);
+			free(holders);
+			free(out);
+			return -1;
+		}
+		free(out);
+		out = NULL;
+		n_done++;
+		if (fuse_fs) {
+			/* an ntfs-3g or fuse2fs daemon holds its partition file until it has ended */
+			for (int k = 0; k < 200 && (mnt_daemon_pid("ntfs-3g", m[i].target) ||
+						    mnt_daemon_pid("fuse2fs", m[i].target)); k++)
+				mnt_sleep_ms(50);
+		}
+		if (json)
+			report_str(r, NULL, m[i].target);
+		else
+			printf("unmounted %s (%s)\n", m[i].target, m[i].fstype);
+	}
+	return 0;
+}
+
+/*
+ * Detaches the loop devices over the files under PREFIX (listed again into
+ * *LOOPS and *FILES, *N of them), each time waiting until the kernel has
+ * let go.  0, or -1 after the message.
+ */
+static int detach_loops(const char *prefix, char ***loops, char ***files, size_t *n, bool json)
+{
+	char *out = NULL;
+
+	free_strv(*loops, *n);
+	free_strv(*files, *n);
+	*loops = *files = NULL;
+	mnt_loops(prefix, loops, files, n);
+	for (size_t i = 0; i < *n; i++) {
+		char *argv_d[] = { (char *)"losetup", (char *)"-d", (*loops)[i], NULL };
+		char **l2, **f2;
+		size_t n2;
+
+		if (mnt_run(argv_d, &out) != 0) {
+			tool_error("umount", "losetup -d %s (over %s) failed: %s", (*loops)[i], (*files)[i], out ? out : "");
+			free(out);
+			return -1;
+		}
+		free(out);
+		out = NULL;
+		/* the kernel lets go of the file a moment later */
+		for (int k = 0; k < 200; k++) {
+			bool still = false;
+
+			mnt_loops(prefix, &l2, &f2, &n2);
+			for (size_t j = 0; j < n2; j++)
+				still |= !strcmp(l2[j], (*loops)[i]);
+			free_strv(l2, n2);
+			free_strv(f2, n2);
+			if (!still)
+				break;
+			mnt_sleep_ms(50);
+		}
+		if (!json)
+			printf("detached %s (%s)\n", (*loops)[i], (*files)[i]);
+	}
+	return 0;
+}
+
 int cmd_umount(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -641,7 +836,7 @@ int cmd_umount(int argc, char **argv)
 	char **loops = NULL, **files = NULL, *dir = NULL, *holders = NULL, *out = NULL, *last_error = NULL;
 	unsigned long io_errors = 0;
 	char disk[PATH_MAX], prefix[PATH_MAX + 2];
-	size_t n_m = 0, n_loops = 0, n_done = 0;
+	size_t n_m = 0, n_loops = 0;
 	bool json = false, disk_mounted = false, disk_existed;
 	struct report r;
 	pid_t vpid;
@@ -689,75 +884,11 @@ int cmd_umount(int argc, char **argv)
 		report_begin_list(&r, "unmounted");
 	}
 	/* the file systems, newest first */
-	for (size_t i = 0; i < n_m; i++) {
-		char *argv_u[] = { (char *)"umount", m[i].target, NULL };
-		bool fuse_fs = !strncmp(m[i].fstype, "fuse", 4);
-		int ret;
-
-		if (!strcmp(m[i].target, disk)) {
-			disk_mounted = true;
-			continue;
-		}
-		ret = mnt_run(argv_u, &out);
-		if (ret != 0) {
-			free(holders);
-			holders = NULL;
-			mnt_holders(m[i].target, &holders);
-			if (json) {
-				report_end_list(&r);
-				report_end(&r);
-				report_finish(&r);
-			}
-			tool_error("umount", "umount %s failed (%s)%s%s; %zu file systems were unmounted, the rest is as it was",
-				   m[i].target, out ? out : "", holders ? ": held by " : "", holders ? holders : "", n_done);
-			goto out;
-		}
-		free(out);
-		out = NULL;
-		n_done++;
-		if (fuse_fs) {
-			/* an ntfs-3g or fuse2fs daemon holds its partition file until it has ended */
-			for (int k = 0; k < 200 && (mnt_daemon_pid("ntfs-3g", m[i].target) ||
-						    mnt_daemon_pid("fuse2fs", m[i].target)); k++)
-				mnt_sleep_ms(50);
-		}
-		if (json)
-			report_str(&r, NULL, m[i].target);
-		else
-			printf("unmounted %s (%s)\n", m[i].target, m[i].fstype);
-	}
+	if (unmount_volumes(m, n_m, disk, json, &r, &disk_mounted) < 0)
+		goto out;
 	/* the loop devices over the partition files (mounting made them; detached after their unmount) */
-	free_strv(loops, n_loops);
-	free_strv(files, n_loops);
-	loops = files = NULL;
-	mnt_loops(prefix, &loops, &files, &n_loops);
-	for (size_t i = 0; i < n_loops; i++) {
-		char *argv_d[] = { (char *)"losetup", (char *)"-d", loops[i], NULL };
-		char **l2, **f2;
-		size_t n2;
-
-		if (mnt_run(argv_d, &out) != 0) {
-			tool_error("umount", "losetup -d %s (over %s) failed: %s", loops[i], files[i], out ? out : "");
-			goto out_json;
-		}
-		free(out);
-		out = NULL;
-		/* the kernel lets go of the file a moment later */
-		for (int k = 0; k < 200; k++) {
-			bool still = false;
-
-			mnt_loops(prefix, &l2, &f2, &n2);
-			for (size_t j = 0; j < n2; j++)
-				still |= !strcmp(l2[j], loops[i]);
-			free_strv(l2, n2);
-			free_strv(f2, n2);
-			if (!still)
-				break;
-			mnt_sleep_ms(50);
-		}
-		if (!json)
-			printf("detached %s (%s)\n", loops[i], files[i]);
-	}
+	if (detach_loops(prefix, &loops, &files, &n_loops, json) < 0)
+		goto out_json;
 	/* vhdxfs last, and wait for it: the image is closed (and flushed) when we return */
 	if (disk_mounted)
 		io_errors = vhdxfs_errors(disk, &last_error);

@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/grow.h"
 #include "mount.h"
 
 extern char **environ;
@@ -48,17 +49,11 @@ char *mnt_read_all(const char *path, size_t *len_out)
 	for (;;) {
 		ssize_t n;
 
-		if (cap - len < 4097) {
-			char *p = realloc(buf, cap ? cap * 2 : 8192);
-
-			if (!p) {
-				free(buf);
-				close(fd);
-				errno = ENOMEM;
-				return NULL;
-			}
-			buf = p;
-			cap = cap ? cap * 2 : 8192;
+		if (grow(&buf, &cap, len + 4097, 1, 8192) < 0) {
+			free(buf);
+			close(fd);
+			errno = ENOMEM;
+			return NULL;
 		}
 		n = read(fd, buf + len, cap - len - 1);
 		if (n < 0 && errno == EINTR)
@@ -160,7 +155,7 @@ void mnt_list_free(struct mnt_entry *m, size_t n)
 int mnt_list(const char *dir, struct mnt_entry **out, size_t *n_out)
 {
 	char *info = mnt_read_all("/proc/self/mountinfo", NULL), *line, *save = NULL;
-	size_t dlen = strlen(dir), n = 0;
+	size_t dlen = strlen(dir), n = 0, cap = 0;
 	struct mnt_entry *m = NULL;
 
 	*out = NULL;
@@ -170,7 +165,6 @@ int mnt_list(const char *dir, struct mnt_entry **out, size_t *n_out)
 	for (line = strtok_r(info, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		/* "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPEROPTS" */
 		char *f[5], *save2 = NULL, *dash = strstr(line, " - "), *fstype, *source;
-		struct mnt_entry *nm;
 		int i;
 
 		if (!dash)
@@ -188,10 +182,8 @@ int mnt_list(const char *dir, struct mnt_entry **out, size_t *n_out)
 		/* DIR's own children only: DIR/NAME, no deeper */
 		if (strncmp(f[4], dir, dlen) != 0 || f[4][dlen] != '/' || strchr(f[4] + dlen + 1, '/'))
 			continue;
-		nm = realloc(m, (n + 1) * sizeof *m);
-		if (!nm)
+		if (grow(&m, &cap, n + 1, sizeof *m, 16) < 0)
 			break;
-		m = nm;
 		m[n].id = atoi(f[0]);
 		m[n].target = strdup(f[4]);
 		m[n].fstype = strdup(fstype);
@@ -232,7 +224,7 @@ int mnt_loops(const char *prefix, char ***devs, char ***files, size_t *n_out)
 {
 	DIR *d = opendir("/sys/block");
 	struct dirent *e;
-	size_t plen = strlen(prefix), n = 0;
+	size_t plen = strlen(prefix), n = 0, cap_dv = 0, cap_fl = 0;
 	char **dv = NULL, **fl = NULL;
 
 	*devs = NULL;
@@ -253,16 +245,10 @@ int mnt_loops(const char *prefix, char ***devs, char ***files, size_t *n_out)
 		while (len && back[len - 1] == '\n')
 			back[--len] = '\0';
 		if (strncmp(back, prefix, plen) == 0) {
-			char **nd = realloc(dv, (n + 1) * sizeof *dv), **nf;
-
-			if (nd)
-				dv = nd;
-			nf = nd ? realloc(fl, (n + 1) * sizeof *fl) : NULL;
-			if (!nf) {
+			if (grow(&dv, &cap_dv, n + 1, sizeof *dv, 8) < 0 || grow(&fl, &cap_fl, n + 1, sizeof *fl, 8) < 0) {
 				free(back);
 				break;
 			}
-			fl = nf;
 			if (asprintf(&dv[n], "/dev/%s", e->d_name) < 0) {
 				free(back);
 				break;
@@ -386,14 +372,8 @@ int mnt_holders(const char *dir, char **report)
 		if (what[0]) {
 			size_t need = strlen(what) + strlen(comm) + 64;
 
-			if (rlen + need > rcap) {
-				char *nr = realloc(r, rcap + need + 1024);
-
-				if (!nr)
-					continue;
-				r = nr;
-				rcap += need + 1024;
-			}
+			if (grow(&r, &rcap, rlen + need, 1, 1024) < 0)
+				continue;
 			rlen += (size_t)snprintf(r + rlen, rcap - rlen, "%sPID %s (%s) %s", n ? "; " : "", e->d_name, comm, what);
 			n++;
 		}

@@ -11,7 +11,7 @@
 #include <stdio.h>
 
 #include "libvhdx.h"
-#include "io/compat.h"
+#include "port/compat.h"
 
 /* Exit codes */
 #define EXIT_OK 0

@@ -8,7 +8,7 @@
 #define VHDX_CHAIN_H
 
 #include "format/format.h"
-#include "io/compat.h"
+#include "port/compat.h"
 
 #define VHDX_DEFAULT_MAX_DEPTH 1000 /* see man/libvhdx.3, max_depth */
 

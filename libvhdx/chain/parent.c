@@ -27,6 +27,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/grow.h"
 #include "internal.h"
 #include "chain/chain.h"
 #include "codec/guid.h"
@@ -41,16 +42,9 @@ struct tried {
 static void tried_add(struct tried *t, const char *path, const char *why)
 {
 	size_t need = strlen(path) + strlen(why) + 8;
-	char *p;
 
-	if (t->len + need + 1 > t->cap) {
-		size_t ncap = (t->cap + need + 1) * 2;
-		p = realloc(t->buf, ncap);
-		if (!p)
-			return;
-		t->buf = p;
-		t->cap = ncap;
-	}
+	if (grow(&t->buf, &t->cap, t->len + need + 1, 1, 256) < 0)
+		return;
 	t->len += (size_t)snprintf(t->buf + t->len, t->cap - t->len, "%s%s (%s)", t->count ? "; " : "", path, why);
 	t->count++;
 }
@@ -238,15 +232,9 @@ static void cand_add(struct cand_list *c, char *path)
 			return;
 		}
 	}
-	if (c->n == c->cap) {
-		size_t ncap = c->cap ? c->cap * 2 : 8;
-		char **p = realloc(c->paths, ncap * sizeof *p);
-		if (!p) {
-			free(path);
-			return;
-		}
-		c->paths = p;
-		c->cap = ncap;
+	if (grow(&c->paths, &c->cap, c->n + 1, sizeof *c->paths, 8) < 0) {
+		free(path);
+		return;
 	}
 	c->paths[c->n++] = path;
 }

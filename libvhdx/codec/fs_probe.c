@@ -24,7 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "base/base.h"
 #include "codec/endian.h"
 #include "codec/partition.h"
 #include "codec/utf16.h"

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "base/base.h"
 #include "codec/endian.h"
 #include "codec/guid.h"
 

@@ -23,7 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "base/base.h"
 #include "codec/crc32.h"
 #include "codec/endian.h"
 #include "codec/guid.h"

@@ -22,7 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "base/base.h"
 #include "codec/partition.h"
 
 struct vhdx_part *vhdx_part_table_add(struct vhdx_part_table *t)

@@ -9,7 +9,7 @@
 
 #include <string.h>
 
-#include "internal.h"
+#include "base/base.h"
 #include "codec/endian.h"
 #include "codec/vhd_codec.h"
 

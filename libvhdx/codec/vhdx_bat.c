@@ -8,7 +8,7 @@
 
 #include <string.h>
 
-#include "internal.h"
+#include "base/base.h"
 #include "codec/vhdx_codec.h"
 
 int vhdx_geometry_init(struct vhdx_geometry *g, uint64_t virtual_size, uint32_t block_size,

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "base/base.h"
 #include "codec/crc32c.h"
 #include "codec/endian.h"
 #include "codec/utf16.h"

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "base/base.h"
 #include "codec/endian.h"
 #include "codec/guid.h"
 #include "codec/utf16.h"

@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "format/format.h"
+#include "codec/parent_ref.h"
 
 #define VHDX_LOCATOR_MAX_ENTRIES 256
 

@@ -8,7 +8,7 @@
 
 #include <string.h>
 
-#include "internal.h"
+#include "base/base.h"
 #include "codec/endian.h"
 #include "codec/guid.h"
 #include "codec/vhdx_codec.h"

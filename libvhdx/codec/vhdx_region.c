@@ -6,7 +6,7 @@
 
 #include <string.h>
 
-#include "internal.h"
+#include "base/base.h"
 #include "codec/crc32c.h"
 #include "codec/endian.h"
 #include "codec/guid.h"

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "libvhdx.h"
+#include "codec/parent_ref.h"
 #include "io/io.h"
 
 struct vhdx_layer;
@@ -27,22 +28,6 @@ struct vhdx_layer_extent {
 	enum vhdx_lext_kind kind;
 	uint64_t len;  /* bytes from the requested voff */
 	uint64_t foff; /* DATA only */
-};
-
-/* One parent-locator path, in the format's resolution order. */
-struct vhdx_parent_path {
-	char *key;   /* "relative_path", "volume_path", "absolute_win32_path", "W2ru", "W2ku", "parent_name" */
-	char *value; /* as stored (Windows form, UTF-8) */
-};
-
-/* What a differencing layer says about its parent. */
-struct vhdx_parent_ref {
-	uint8_t linkage[16];   /* VHDX: parent DataWriteGuid; VHD: parent unique id */
-	bool has_linkage2;
-	uint8_t linkage2[16];  /* VHDX parent_linkage2 */
-	uint32_t timestamp;    /* VHD parent time stamp (informational) */
-	size_t n_paths;
-	struct vhdx_parent_path *paths; /* resolution order */
 };
 
 /* Flags passed to ops->open */
@@ -109,7 +94,7 @@ struct vhdx_layer {
 	bool has_parent;
 	struct vhdx_parent_ref parent; /* valid when has_parent */
 	void *priv;             /* format state */
-	struct vhdx_io *fault_io; /* the fault backend inside io when opened with an engine (not owned) */
+	struct vhdx_io *stack;  /* what vhdx_io_stack_open built, which io may wrap (not owned); NULL: io was the caller's */
 };
 
 extern const struct vhdx_format_ops vhdx_format_vhdx;
@@ -131,8 +116,6 @@ int vhdx_layer_open_faults(const char *path, unsigned flags, struct vhdx_faults 
 int vhdx_layer_open_io(struct vhdx_io *io, const char *path, unsigned flags, struct vhdx_layer **out);
 /** Closes and frees; returns the format's close error. NULL is a no-op. */
 int vhdx_layer_close(struct vhdx_layer *l);
-
-void vhdx_parent_ref_free(struct vhdx_parent_ref *r);
 
 /** Name of a disk type ("fixed", "dynamic", "differencing"). */
 const char *vhdx_disk_type_name(enum vhdx_disk_type t);

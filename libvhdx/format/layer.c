@@ -9,7 +9,7 @@
 
 #include "internal.h"
 #include "format/format.h"
-#include "io/fault.h"
+#include "io/stack.h"
 
 static const struct vhdx_format_ops *const formats[] = {
 	&vhdx_format_vhdx,
@@ -28,33 +28,19 @@ const char *vhdx_disk_type_name(enum vhdx_disk_type t)
 	return "unknown";
 }
 
-void vhdx_parent_ref_free(struct vhdx_parent_ref *r)
-{
-	for (size_t i = 0; r->paths && i < r->n_paths; i++) {
-		free(r->paths[i].key);
-		free(r->paths[i].value);
-	}
-	free(r->paths);
-	memset(r, 0, sizeof *r);
-}
-
 int vhdx_layer_close(struct vhdx_layer *l)
 {
-	int ret = 0;
+	int ret = 0, r;
 
 	if (!l)
 		return 0;
 	if (l->ops && l->ops->close)
 		ret = l->ops->close(l);
-	if (l->fault_io) {
-		/* fault injection: op=close rules (io/fault.h) fail the close like close(2) would */
-		int r = vhdx_io_fault_close_check(l->fault_io);
-		if (r < 0 && ret == 0)
-			ret = vhdx_err_prefix(r, "%s: closing", l->path);
-	}
 	if (l->has_parent)
 		vhdx_parent_ref_free(&l->parent);
-	vhdx_io_close(l->io);
+	r = vhdx_io_stack_close(l->io, l->stack);
+	if (r < 0 && ret == 0)
+		ret = vhdx_err_prefix(r, "%s: closing", l->path);
 	free(l->path);
 	free(l);
 	return ret;
@@ -134,21 +120,25 @@ int vhdx_layer_open(const char *path, unsigned flags, struct vhdx_layer **out)
 
 int vhdx_layer_open_faults(const char *path, unsigned flags, struct vhdx_faults *faults, struct vhdx_layer **out)
 {
-	enum vhdx_lock_mode mode = VHDX_LOCK_SHARED;
+	struct vhdx_io_stack_opts o = {
+		.writable = flags & VHDX_LAYER_WRITABLE,
+		.regular_only = flags & VHDX_LAYER_LOCATED,
+		.lock = VHDX_LOCK_SHARED,
+		.faults = faults,
+	};
 	struct vhdx_io *io;
 	int ret;
 
 	/* issue #14: a writer excludes every other open, a reader only writers */
 	if (flags & VHDX_LAYER_WRITABLE)
-		mode = VHDX_LOCK_EXCLUSIVE;
+		o.lock = VHDX_LOCK_EXCLUSIVE;
 	else if (flags & VHDX_LAYER_NO_LOCK)
-		mode = VHDX_LOCK_NONE;
-	/* faults (io/fault.h) sit below the format and below a replay overlay: they hit the file's bytes */
-	ret = vhdx_io_open_locked_kind(path, flags & VHDX_LAYER_WRITABLE, flags & VHDX_LAYER_LOCATED, mode, faults, &io);
+		o.lock = VHDX_LOCK_NONE;
+	ret = vhdx_io_stack_open(path, &o, &io);
 	if (ret < 0)
 		return ret;
 	ret = vhdx_layer_open_io(io, path, flags, out);
 	if (ret == 0)
-		(*out)->fault_io = faults ? io : NULL;
+		(*out)->stack = io;
 	return ret;
 }

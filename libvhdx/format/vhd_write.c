@@ -60,6 +60,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/grow.h"
 #include "internal.h"
 #include "format/vhd_write.h"
 
@@ -134,14 +135,8 @@ int vhdx_vhd_write_open(struct vhdx_layer *l, struct vhdx_vhd_state *s)
 static int mark(struct vhdx_vhd_writer *w, uint32_t blk, unsigned flag)
 {
 	if (!w->flags[blk]) {
-		if (w->n_touched == w->cap_touched) {
-			size_t ncap = w->cap_touched ? 2 * w->cap_touched : 64;
-			uint32_t *p = realloc(w->touched, ncap * sizeof *p);
-			if (!p)
-				return vhdx_err(ENOMEM, "out of memory");
-			w->touched = p;
-			w->cap_touched = ncap;
-		}
+		if (grow(&w->touched, &w->cap_touched, w->n_touched + 1, sizeof *w->touched, 64) < 0)
+			return vhdx_err(ENOMEM, "out of memory");
 		w->touched[w->n_touched++] = blk;
 	}
 	w->flags[blk] |= (uint8_t)flag;

@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/grow.h"
 #include "internal.h"
 #include "codec/endian.h"
 #include "format/vhdx_maint.h"
@@ -191,14 +192,8 @@ static int note_change(struct compactor *c, uint64_t idx, uint64_t e)
 {
 	struct vhdx_state *s = c->s;
 
-	if (c->n_changed == c->cap_changed) {
-		size_t ncap = c->cap_changed ? 2 * c->cap_changed : 256;
-		uint64_t *p = realloc(c->changed, ncap * sizeof *p);
-		if (!p)
-			return vhdx_err(ENOMEM, "out of memory");
-		c->changed = p;
-		c->cap_changed = ncap;
-	}
+	if (grow(&c->changed, &c->cap_changed, c->n_changed + 1, sizeof *c->changed, 256) < 0)
+		return vhdx_err(ENOMEM, "out of memory");
 	c->changed[c->n_changed++] = idx;
 	pthread_rwlock_wrlock(&s->lock);
 	s->bat_counts[vhdx_bat_state(s->bat[idx])]--;

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/grow.h"
 #include "internal.h"
 #include "codec/endian.h"
 #include "format/vhdx_journal.h"
@@ -83,14 +84,8 @@ static int mark_dirty(struct vhdx_writer *w, uint64_t page_foff, uint64_t chunk)
 {
 	if (w->n_dirty && w->dirty[w->n_dirty - 1].foff == page_foff)
 		return 0;
-	if (w->n_dirty == w->cap_dirty) {
-		size_t ncap = w->cap_dirty ? w->cap_dirty * 2 : 64;
-		struct dirty_page *p = realloc(w->dirty, ncap * sizeof *p);
-		if (!p)
-			return vhdx_err(ENOMEM, "out of memory");
-		w->dirty = p;
-		w->cap_dirty = ncap;
-	}
+	if (grow(&w->dirty, &w->cap_dirty, w->n_dirty + 1, sizeof *w->dirty, 64) < 0)
+		return vhdx_err(ENOMEM, "out of memory");
 	w->dirty[w->n_dirty].foff = page_foff;
 	w->dirty[w->n_dirty].chunk = chunk;
 	w->n_dirty++;

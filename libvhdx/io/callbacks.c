@@ -165,16 +165,19 @@ static const struct vhdx_io_methods cb_methods = {
 
 int vhdx_io_callbacks_new(const struct vhdx_io_callbacks *cb, void *opaque, bool writable, struct vhdx_io **out)
 {
+	struct vhdx_io_callbacks t; /* the caller's table at our size: an older one leaves the newer members NULL */
 	struct cb_io *c;
 	int ret;
 
-	if (!cb || cb->struct_size < offsetof(struct vhdx_io_callbacks, pwrite)) {
-		ret = vhdx_err(EINVAL, "caller I/O: the callbacks struct_size %zu is too small", cb ? cb->struct_size : 0);
+	memset(&t, 0, sizeof t);
+	ret = cb ? vhdx_struct_copy_in(&t, sizeof t, cb, offsetof(struct vhdx_io_callbacks, pwrite), "caller I/O",
+				       "the callbacks")
+		 : vhdx_err(EINVAL, "caller I/O: the callbacks struct_size 0 is too small");
+	if (ret < 0)
 		goto fail_unowned;
-	}
-	if (!cb->pread || !cb->get_size) {
-		ret = vhdx_err(EINVAL, "caller I/O%s%s: pread and get_size callbacks are required", cb->name ? " " : "",
-			       cb->name ? cb->name : "");
+	if (!t.pread || !t.get_size) {
+		ret = vhdx_err(EINVAL, "caller I/O%s%s: pread and get_size callbacks are required", t.name ? " " : "",
+			       t.name ? t.name : "");
 		goto fail_unowned;
 	}
 	c = calloc(1, sizeof *c);
@@ -182,13 +185,11 @@ int vhdx_io_callbacks_new(const struct vhdx_io_callbacks *cb, void *opaque, bool
 		ret = vhdx_err(ENOMEM, "out of memory");
 		goto fail_unowned;
 	}
-	/* a shorter (older) table leaves the newer members NULL */
-	memcpy(&c->cb, cb, VHDX_MIN(cb->struct_size, sizeof c->cb));
-	c->cb.struct_size = sizeof c->cb;
+	c->cb = t;
 	c->opaque = opaque;
 	c->serialize = c->cb.flags & VHDX_IO_SERIALIZE;
 	pthread_mutex_init(&c->lock, NULL);
-	ret = vhdx_io_init(&c->io, &cb_methods, cb->name ? cb->name : "(caller I/O)", !writable);
+	ret = vhdx_io_init(&c->io, &cb_methods, t.name ? t.name : "(caller I/O)", !writable);
 	if (ret < 0) {
 		pthread_mutex_destroy(&c->lock);
 		free(c);

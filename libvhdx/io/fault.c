@@ -26,6 +26,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/grow.h"
 #include "internal.h"
 #include "io/fault.h"
 
@@ -121,14 +122,8 @@ static int keep_preimage(struct fault_io *fi, uint64_t off, uint64_t len, uint64
 		atomic_store_explicit(&fi->overflow, true, memory_order_relaxed);
 		return 0;
 	}
-	if (fi->nrec == fi->cap) {
-		size_t ncap = fi->cap ? fi->cap * 2 : 16;
-		struct preimage *r = realloc(fi->recs, ncap * sizeof *r);
-		if (!r)
-			return vhdx_err(ENOMEM, "out of memory keeping a pre-image for crash simulation");
-		fi->recs = r;
-		fi->cap = ncap;
-	}
+	if (grow(&fi->recs, &fi->cap, fi->nrec + 1, sizeof *fi->recs, 16) < 0)
+		return vhdx_err(ENOMEM, "out of memory keeping a pre-image for crash simulation");
 	p = &fi->recs[fi->nrec];
 	memset(p, 0, sizeof *p);
 	p->off = off;

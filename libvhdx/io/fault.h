@@ -15,11 +15,12 @@
  *
  * and faults.c, the public API over the engine (libvhdx.h vhdx_faults_*).
  *
- * Where it sits: format/layer.c wraps each layer's file io with the fault
- * backend when the open options carry an engine, before the format parses
- * the file.  A read-only open of a dirty VHDX then puts its overlay on top,
- * so the stack is overlay -> fault -> file: faults hit the bytes of the file,
- * never the in-memory replay.
+ * Where it sits: io/stack.c (the stack builder format/layer.c opens each
+ * layer's file with) wraps the file io with the fault backend when the open
+ * options carry an engine, before the format parses the file.  A read-only
+ * open of a dirty VHDX then puts its overlay on top, so the stack is
+ * overlay -> fault -> file: faults hit the bytes of the file, never the
+ * in-memory replay.
  *
  * Rule language (one rule a line; `key=value` words; `#` starts a comment at
  * the start of a word; blank lines ignored):
@@ -141,8 +142,6 @@ bool vhdx_fault_rule_fires(struct vhdx_fault_rule *r);
  * Returns how many.  Caller holds the engine lock.
  */
 unsigned vhdx_fault_rule_flip_positions(struct vhdx_fault_rule *r, uint64_t len, uint64_t *bits);
-/** Parses a size ("4096", "64K", "0x300000", "1M"); 0 or -1. */
-int vhdx_fault_parse_u64(const char *s, size_t n, uint64_t *out);
 
 /* What the engine decided for one call (filled by vhdx_fault_eval). */
 struct vhdx_fault_decision {

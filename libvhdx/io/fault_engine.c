@@ -21,6 +21,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/grow.h"
 #include "internal.h"
 #include "io/fault.h"
 
@@ -167,16 +168,10 @@ int vhdx_fault_engine_add(struct vhdx_faults *f, const char *text, const char *s
 		if (ret < 0)
 			goto fail;
 		if (r) {
-			if (n == cap) {
-				size_t ncap = cap ? cap * 2 : 8;
-				struct vhdx_fault_rule **p = realloc(tmp, ncap * sizeof *p);
-				if (!p) {
-					vhdx_fault_rule_free(r);
-					ret = vhdx_err(ENOMEM, "out of memory");
-					goto fail;
-				}
-				tmp = p;
-				cap = ncap;
+			if (grow(&tmp, &cap, n + 1, sizeof *tmp, 8) < 0) {
+				vhdx_fault_rule_free(r);
+				ret = vhdx_err(ENOMEM, "out of memory");
+				goto fail;
 			}
 			tmp[n++] = r;
 		}
@@ -185,16 +180,10 @@ int vhdx_fault_engine_add(struct vhdx_faults *f, const char *text, const char *s
 		line = nl + 1;
 	}
 	pthread_mutex_lock(&f->lock);
-	if (f->n + n > f->cap) {
-		size_t ncap = VHDX_MAX(f->cap * 2, f->n + n);
-		struct vhdx_fault_rule **p = realloc(f->rules, ncap * sizeof *p);
-		if (!p) {
-			pthread_mutex_unlock(&f->lock);
-			ret = vhdx_err(ENOMEM, "out of memory");
-			goto fail;
-		}
-		f->rules = p;
-		f->cap = ncap;
+	if (grow(&f->rules, &f->cap, f->n + n, sizeof *f->rules, 8) < 0) {
+		pthread_mutex_unlock(&f->lock);
+		ret = vhdx_err(ENOMEM, "out of memory");
+		goto fail;
 	}
 	for (size_t i = 0; i < n; i++) {
 		tmp[i]->id = f->next_id++;
@@ -343,14 +332,10 @@ static void sb_printf(struct sbuf *b, const char *fmt, ...)
 			b->len += (size_t)n;
 			return;
 		}
-		size_t ncap = VHDX_MAX(b->cap * 2, b->len + (size_t)n + 256);
-		char *q = realloc(b->p, ncap);
-		if (!q) {
+		if (grow(&b->p, &b->cap, b->len + (size_t)n + 1, 1, 256) < 0) {
 			b->oom = true;
 			return;
 		}
-		b->p = q;
-		b->cap = ncap;
 		b->p[b->len] = '\0';
 	}
 }

@@ -15,6 +15,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/rule_num.h"
+#include "common/splitmix.h"
 #include "internal.h"
 #include "io/fault.h"
 
@@ -77,70 +79,11 @@ static int errno_parse(const char *s, size_t n, int *out)
 			*out = errnos[i].err;
 			return 0;
 		}
-	if (vhdx_fault_parse_u64(s, n, &v) == 0 && v >= 1 && v <= 4095) {
+	if (rule_parse_u64(s, n, &v) == 0 && v >= 1 && v <= 4095) {
 		*out = (int)v;
 		return 0;
 	}
 	return -1;
-}
-
-int vhdx_fault_parse_u64(const char *s, size_t n, uint64_t *out)
-{
-	uint64_t v = 0, mul = 1;
-	size_t i = 0;
-	unsigned base = 10;
-
-	if (n == 0)
-		return -1;
-	if (n > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
-		base = 16;
-		i = 2;
-	}
-	if (i >= n || !isxdigit((unsigned char)s[i]))
-		return -1;
-	for (; i < n; i++) {
-		unsigned d;
-		unsigned char c = (unsigned char)s[i];
-		if (isdigit(c))
-			d = c - '0';
-		else if (base == 16 && isxdigit(c))
-			d = (unsigned)(tolower(c) - 'a' + 10);
-		else
-			break;
-		if (v > (UINT64_MAX - d) / base)
-			return -1;
-		v = v * base + d;
-	}
-	if (i < n) {
-		switch (toupper((unsigned char)s[i])) {
-		case 'K': mul = VHDX_KiB; break;
-		case 'M': mul = VHDX_MiB; break;
-		case 'G': mul = VHDX_GiB; break;
-		case 'T': mul = VHDX_TiB; break;
-		default: return -1;
-		}
-		i++;
-		if (i < n && (s[i] == 'i' || s[i] == 'I'))
-			i++;
-		if (i < n && (s[i] == 'B' || s[i] == 'b'))
-			i++;
-		if (i != n)
-			return -1;
-	}
-	if (vhdx_mul_ovf(v, mul, out))
-		return -1;
-	return 0;
-}
-
-/* ---------------------------------------------------------------- PRNG */
-
-/* splitmix64: expands a seed into well-mixed states (and is the stream's step). */
-static uint64_t splitmix64(uint64_t *x)
-{
-	uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
 }
 
 /* ---------------------------------------------------------------- parser */
@@ -178,13 +121,13 @@ static int parse_range(struct parse *p, const char *key, const char *v, size_t n
 			break;
 		}
 	if (!sep) {
-		if (vhdx_fault_parse_u64(v, n, &a) < 0)
+		if (rule_parse_u64(v, n, &a) < 0)
 			return perr(p, "%s=%.*s: not a number or range (START-END, START+LEN)", key, (int)n, v);
 		*first = *last = a;
 		return 0;
 	}
-	if (vhdx_fault_parse_u64(v, (size_t)(sep - v), &a) < 0 ||
-	    vhdx_fault_parse_u64(sep + 1, n - (size_t)(sep + 1 - v), &b) < 0)
+	if (rule_parse_u64(v, (size_t)(sep - v), &a) < 0 ||
+	    rule_parse_u64(sep + 1, n - (size_t)(sep + 1 - v), &b) < 0)
 		return perr(p, "%s=%.*s: not a range (START-END, START+LEN)", key, (int)n, v);
 	if (*sep == '+') {
 		if (b == 0)
@@ -204,7 +147,7 @@ static int parse_count(struct parse *p, const char *key, const char *v, size_t n
 {
 	uint64_t x;
 
-	if (vhdx_fault_parse_u64(v, n, &x) < 0)
+	if (rule_parse_u64(v, n, &x) < 0)
 		return perr(p, "%s=%.*s: not a number", key, (int)n, v);
 	if (x < min || x > max)
 		return perr(p, "%s=%.*s: must be from %llu to %llu", key, (int)n, v, (unsigned long long)min,
@@ -312,7 +255,7 @@ static int parse_word(struct parse *p, const char *w, size_t wn)
 		break;
 	}
 	case K_SEED:
-		if (vhdx_fault_parse_u64(v, vn, &r->seed) < 0)
+		if (rule_parse_u64(v, vn, &r->seed) < 0)
 			return perr(p, "seed=%.*s: not a number", (int)vn, v);
 		r->has_seed = true;
 		break;
@@ -328,7 +271,7 @@ static int parse_word(struct parse *p, const char *w, size_t wn)
 		return parse_count(p, "delay", v, vn, 0, VHDX_FAULT_MAX_DELAY_MS, &r->delay_ms);
 	case K_SHORT:
 		r->actions |= VHDX_FACT_SHORT;
-		if (vhdx_fault_parse_u64(v, vn, &r->short_bytes) < 0)
+		if (rule_parse_u64(v, vn, &r->short_bytes) < 0)
 			return perr(p, "short=%.*s: not a number of bytes", (int)vn, v);
 		break;
 	case K_TORN:
@@ -503,7 +446,7 @@ bool vhdx_fault_rule_fires(struct vhdx_fault_rule *r)
 		return false;
 	if (r->has_prob) {
 		/* one draw per otherwise-firing call: the sequence depends only on the seed */
-		double u = (double)(splitmix64(&r->prob_rng) >> 11) * 0x1.0p-53;
+		double u = (double)(splitmix64_next(&r->prob_rng) >> 11) * 0x1.0p-53;
 		if (!(u < r->prob))
 			return false;
 	}
@@ -519,7 +462,7 @@ unsigned vhdx_fault_rule_flip_positions(struct vhdx_fault_rule *r, uint64_t len,
 		nbits = UINT64_MAX;
 	n = nbits < r->flip_bits ? (unsigned)nbits : r->flip_bits;
 	for (unsigned i = 0; i < n;) {
-		uint64_t b = splitmix64(&r->flip_rng) % nbits;
+		uint64_t b = splitmix64_next(&r->flip_rng) % nbits;
 		bool dup = false;
 		for (unsigned j = 0; j < i; j++)
 			dup |= bits[j] == b;

@@ -10,6 +10,9 @@
  *   overlay  4 KiB pages kept in memory over a read-only lower io  (io/overlay.c)
  *   nbd      an export of an NBD server named by its URI, via libnbd (io/nbd.c)
  *
+ * io/stack.h builds the stack of an image file (file or nbd, fault, lock)
+ * and closes it again; the layers above open files through it.
+ *
  * Callers use the vhdx_io_*() wrappers, never the methods directly: the
  * wrappers count operations and bytes per structure tag, turn short reads
  * into precise errors, and publish the tag and virtual offset of the
@@ -193,13 +196,11 @@ void vhdx_lockset_end(struct vhdx_lockset *s);
  * Opens PATH as a file io (WRITABLE: read-write), wrapped in the fault
  * backend when FAULTS is set (op=open rules first), and locks it in MODE
  * unless MODE is NONE or an active lock set covers it.  On a conflict
- * nothing has been read or written.  0 or -errno.
+ * nothing has been read or written.  0 or -errno.  The short form of
+ * vhdx_io_stack_open() (io/stack.h, io/stack.c).
  */
 int vhdx_io_open_locked(const char *path, bool writable, enum vhdx_lock_mode mode, struct vhdx_faults *faults,
 			struct vhdx_io **out);
-/** vhdx_io_open_locked() with vhdx_io_file_open_kind()'s REGULAR_ONLY (a parent found through a locator). */
-int vhdx_io_open_locked_kind(const char *path, bool writable, bool regular_only, enum vhdx_lock_mode mode,
-			     struct vhdx_faults *faults, struct vhdx_io **out);
 /** Whether an active lock set of this thread covers PATH in MODE. */
 bool vhdx_lockset_covers(const char *path, enum vhdx_lock_mode mode);
 

@@ -7,10 +7,10 @@
  * or LockFileEx (io/file_win32.c), the mem backend keeps a lock per open of
  * its in-memory file, and the fault backend can inject a conflict
  * (op=lock err=EBUSY).  This file holds what sits above the backends: the
- * wrapper and its message, the open-and-lock step every image file goes
- * through, and lock sets, which let one maintenance operation open a file
- * several times (a merge reads the chain and writes the ancestor through
- * another open) without conflicting with itself.
+ * wrapper and its message, and lock sets, which let one maintenance
+ * operation open a file several times (a merge reads the chain and writes
+ * the ancestor through another open) without conflicting with itself.  The
+ * open-and-lock step every image file goes through is io/stack.c.
  */
 #include "config.h"
 
@@ -19,9 +19,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/grow.h"
 #include "internal.h"
-#include "io/fault.h"
 #include "io/io.h"
+#include "io/stack.h"
 
 static _Thread_local struct vhdx_lockset *cur_set;
 
@@ -94,52 +95,6 @@ bool vhdx_lockset_covers(const char *path, enum vhdx_lock_mode mode)
 	return false;
 }
 
-/* Opens PATH (REGULAR_ONLY: see vhdx_io_file_open_kind) and wraps it for FAULTS (op=open rules when CHECK_OPEN). */
-static int open_file(const char *path, bool writable, bool regular_only, struct vhdx_faults *faults, bool check_open,
-		     struct vhdx_io **out)
-{
-	int ret;
-
-	if (faults && check_open) {
-		/* fault injection (io/fault.h): op=open rules act before the file is opened */
-		ret = vhdx_fault_check_open(faults, path);
-		if (ret < 0)
-			return vhdx_err_prefix(ret, "%s: opening", path);
-	}
-	/* an NBD URI (io/nbd.c) is an export, not a file: no kind to judge, no lock to take */
-	ret = vhdx_io_is_uri(path) ? vhdx_io_open_path(path, writable, out)
-				   : vhdx_io_file_open_kind(path, writable, regular_only, out);
-	if (ret < 0 || !faults)
-		return ret;
-	return vhdx_io_fault_new(faults, *out, out);
-}
-
-int vhdx_io_open_locked(const char *path, bool writable, enum vhdx_lock_mode mode, struct vhdx_faults *faults,
-			struct vhdx_io **out)
-{
-	return vhdx_io_open_locked_kind(path, writable, false, mode, faults, out);
-}
-
-int vhdx_io_open_locked_kind(const char *path, bool writable, bool regular_only, enum vhdx_lock_mode mode,
-			     struct vhdx_faults *faults, struct vhdx_io **out)
-{
-	struct vhdx_io *io;
-	int ret = open_file(path, writable, regular_only, faults, true, &io);
-
-	if (ret < 0)
-		return ret;
-	/* before the first byte is read: a refused open has seen and changed nothing */
-	if (mode != VHDX_LOCK_NONE && !vhdx_lockset_covers(path, mode)) {
-		ret = vhdx_io_lock(io, mode);
-		if (ret < 0) {
-			vhdx_io_close(io);
-			return ret;
-		}
-	}
-	*out = io;
-	return 0;
-}
-
 void vhdx_lockset_begin(struct vhdx_lockset *s)
 {
 	memset(s, 0, sizeof *s);
@@ -152,14 +107,8 @@ int vhdx_lockset_add(struct vhdx_lockset *s, const char *path, enum vhdx_lock_mo
 	struct vhdx_lockset_entry *e;
 	int ret;
 
-	if (s->n == s->cap) {
-		size_t ncap = s->cap ? s->cap * 2 : 8;
-		struct vhdx_lockset_entry *v = realloc(s->ent, ncap * sizeof *v);
-		if (!v)
-			return vhdx_err(ENOMEM, "out of memory");
-		s->ent = v;
-		s->cap = ncap;
-	}
+	if (grow(&s->ent, &s->cap, s->n + 1, sizeof *s->ent, 8) < 0)
+		return vhdx_err(ENOMEM, "out of memory");
 	e = &s->ent[s->n];
 	memset(e, 0, sizeof *e);
 	e->path = strdup(path);
@@ -168,11 +117,15 @@ int vhdx_lockset_add(struct vhdx_lockset *s, const char *path, enum vhdx_lock_mo
 	e->mode = mode;
 	if (!vhdx_lockset_covers(path, mode)) {
 		/* the lock's own open: no op=open rule counts it, op=lock rules apply */
-		ret = open_file(path, mode == VHDX_LOCK_EXCLUSIVE, false, faults, false, &e->io);
+		struct vhdx_io_stack_opts o = { .writable = mode == VHDX_LOCK_EXCLUSIVE, .faults = faults,
+						.open_uncounted = true };
+
+		ret = vhdx_io_stack_open(path, &o, &e->io);
 		if ((ret == -EACCES || ret == -EROFS || ret == -EPERM) && mode == VHDX_LOCK_EXCLUSIVE) {
 			/* a file we may delete but not write: keep the writers out at least */
 			e->mode = mode = VHDX_LOCK_SHARED;
-			ret = open_file(path, false, false, faults, false, &e->io);
+			o.writable = false;
+			ret = vhdx_io_stack_open(path, &o, &e->io);
 		}
 		if (ret == 0)
 			ret = vhdx_io_lock(e->io, mode);

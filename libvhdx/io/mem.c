@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/grow.h"
 #include "internal.h"
 #include "io/io.h"
 
@@ -34,22 +35,13 @@ struct mem_io {
 
 static int mem_reserve(struct mem_file *m, uint64_t size)
 {
-	size_t ncap;
-	uint8_t *p;
+	size_t old_cap = m->cap;
 
 	if (size > SIZE_MAX / 2)
 		return vhdx_err(ENOMEM, "in-memory file cannot grow to %llu bytes", (unsigned long long)size);
-	if (size <= m->cap)
-		return 0;
-	ncap = m->cap ? m->cap : 4096;
-	while (ncap < size)
-		ncap *= 2;
-	p = realloc(m->data, ncap);
-	if (!p)
-		return vhdx_err(ENOMEM, "out of memory growing an in-memory file to %zu bytes", ncap);
-	memset(p + m->cap, 0, ncap - m->cap);
-	m->data = p;
-	m->cap = ncap;
+	if (grow(&m->data, &m->cap, (size_t)size, 1, 4096) < 0)
+		return vhdx_err(ENOMEM, "out of memory growing an in-memory file to %llu bytes", (unsigned long long)size);
+	memset(m->data + old_cap, 0, m->cap - old_cap);
 	return 0;
 }
 

@@ -11,7 +11,7 @@
 #include <time.h>
 
 #include "report/info.h"
-#include "io/compat.h" /* gmtime_r on Windows */
+#include "port/compat.h" /* gmtime_r on Windows */
 #include "codec/vhd_codec.h"
 #include "format/vhd_format.h"
 

@@ -6,29 +6,20 @@
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "common/splitmix.h"
 #include "codec/endian.h"
 #include "codec/guid.h"
 #include "codec/vhdx_codec.h"
 #include "codec/vhdx_locator.h"
+#include "lib/gen_bytes.h"
 #include "lib/vhdx_gen.h"
 
 #define MiB (1024ull * 1024)
 #define CHUNK_SECTORS (1ull << 23) /* sectors one 1 MiB sector-bitmap block describes (MS-VHDX 2.4) */
-
-static uint64_t mix64(uint64_t x)
-{
-	/* splitmix64 finalizer: a cheap bijective scrambler */
-	x += 0x9e3779b97f4a7c15ull;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-	return x ^ (x >> 31);
-}
 
 static uint64_t round_up(uint64_t v, uint64_t a)
 {
@@ -54,7 +45,7 @@ static int gen_fail(const char *what)
 /* A version-4 GUID derived from the image seed and a purpose number. */
 static void derive_guid(uint32_t seed, unsigned purpose, uint8_t g[16])
 {
-	uint64_t a = mix64((uint64_t)seed << 8 | purpose), b = mix64(a ^ 0x5bd1e995u);
+	uint64_t a = splitmix64_mix((uint64_t)seed << 8 | purpose), b = splitmix64_mix(a ^ 0x5bd1e995u);
 
 	vhdx_put_le64(g, a);
 	vhdx_put_le64(g + 8, b);
@@ -72,12 +63,12 @@ static bool guid_zero(const uint8_t g[16])
 
 static uint64_t pattern_key(uint32_t img_seed, uint32_t blk_seed)
 {
-	return mix64((uint64_t)img_seed << 32 | blk_seed);
+	return splitmix64_mix((uint64_t)img_seed << 32 | blk_seed);
 }
 
 uint8_t vhdx_gen_pattern_byte(uint32_t img_seed, uint32_t blk_seed, uint64_t voff)
 {
-	uint64_t w = mix64(pattern_key(img_seed, blk_seed) ^ (voff >> 3));
+	uint64_t w = splitmix64_mix(pattern_key(img_seed, blk_seed) ^ (voff >> 3));
 
 	return (uint8_t)(w >> (8 * (voff & 7)));
 }
@@ -88,13 +79,13 @@ void vhdx_gen_pattern(uint32_t img_seed, uint32_t blk_seed, uint64_t voff, size_
 	size_t i = 0;
 
 	while (i < len && ((voff + i) & 7)) {
-		buf[i] = (uint8_t)(mix64(key ^ ((voff + i) >> 3)) >> (8 * ((voff + i) & 7)));
+		buf[i] = (uint8_t)(splitmix64_mix(key ^ ((voff + i) >> 3)) >> (8 * ((voff + i) & 7)));
 		i++;
 	}
 	for (; i + 8 <= len; i += 8)
-		vhdx_put_le64(buf + i, mix64(key ^ ((voff + i) >> 3)));
+		vhdx_put_le64(buf + i, splitmix64_mix(key ^ ((voff + i) >> 3)));
 	for (; i < len; i++)
-		buf[i] = (uint8_t)(mix64(key ^ ((voff + i) >> 3)) >> (8 * ((voff + i) & 7)));
+		buf[i] = (uint8_t)(splitmix64_mix(key ^ ((voff + i) >> 3)) >> (8 * ((voff + i) & 7)));
 }
 
 uint64_t vhdx_gen_payload_index(const struct vhdx_gen_image *img, uint64_t blk)
@@ -590,25 +581,7 @@ int vhdx_gen_to_io(const struct vhdx_gen_image *img, const char *name, struct vh
 
 int vhdx_gen_write_file(const struct vhdx_gen_image *img, const char *path)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	size_t done = 0;
-
-	if (fd < 0)
-		return -errno;
-	while (done < img->file_len) {
-		ssize_t n = write(fd, img->file + done, img->file_len - done);
-		if (n < 0) {
-			int err = errno;
-			if (err == EINTR)
-				continue;
-			close(fd);
-			return -err;
-		}
-		done += (size_t)n;
-	}
-	if (close(fd) < 0)
-		return -errno;
-	return 0;
+	return gen_write_sparse(path, img->file, img->file_len);
 }
 
 /* Intended bitmap bit of virtual sector SECTOR. */

@@ -1,7 +1,9 @@
 /*
  * vhdx_gen.h - a deterministic generator of VHDX test images, built in
  * memory from a small options struct, for the unit tests, the crash tests
- * and the fuzzers' seed corpus.
+ * and the fuzzers' seed corpus (fuzz/make_seeds.c).  Its half that uses no
+ * library code (fields, checksums, sparse-file and fuzz-seed output) is
+ * gen_bytes.h, which the damage tool and the fuzz harness use alone.
  *
  * The generator writes every structure that has a library encoder with it
  * (vhdx_fileid_encode, vhdx_header_encode, vhdx_region_table_encode,
@@ -238,7 +240,7 @@ void vhdx_gen_free(struct vhdx_gen_image *img);
 
 /** A new mem backend (libvhdx/io/io.h) holding a copy of img->file[0..file_len). 0 or -errno. */
 int vhdx_gen_to_io(const struct vhdx_gen_image *img, const char *name, struct vhdx_io **out);
-/** Writes img->file to PATH (created or truncated). 0 or -errno. */
+/** Writes img->file to PATH (created or truncated; all-zero 4 KiB pages left as holes). 0 or -errno. */
 int vhdx_gen_write_file(const struct vhdx_gen_image *img, const char *path);
 
 /* ---- editing ---- */

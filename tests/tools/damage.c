@@ -5,8 +5,10 @@
  *   damage [--seed N] [--flips N] IMAGE OUTDIR
  *
  * Reads a good VHDX image, finds its structures (MS-VHDX 2.2 headers and
- * region tables, 2.6 metadata, 2.5 BAT) with its own small parser and CRC-32C
- * (independent of libvhdx, the code under test), and writes one damaged copy
+ * region tables, 2.6 metadata, 2.5 BAT) with its own small parser and the
+ * CRC-32C of the test-image generator's library-free half
+ * (tests/lib/gen_bytes.h: independent of libvhdx, the code under test),
+ * and writes one damaged copy
  * per variant into OUTDIR (sparse: only non-zero 4 KiB pages are written),
  * plus OUTDIR/variants.tsv, one line per variant:
  *
@@ -47,6 +49,9 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "common/splitmix.h"
+#include "lib/gen_bytes.h"
 
 #define KiB 1024ull
 #define MiB (1024ull * 1024)
@@ -95,71 +100,22 @@ static const char *const item_name[IT_COUNT] = { "file-parameters", "virtual-siz
 #define GUID_UNKNOWN_STR "D4A3A9E1-5C0F-4B67-9E1D-0DA3A6E5B00F" /* made up for these tests */
 
 /* ------------------------------------------------------------ byte helpers */
-static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
-static uint32_t get32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
-static uint64_t get64(const uint8_t *p) { return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32; }
-static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
-static void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-static void put64(uint8_t *p, uint64_t v)
-{
-	put32(p, (uint32_t)v);
-	put32(p + 4, (uint32_t)(v >> 32));
-}
+/*
+ * Fields, CRC-32C and GUIDs come from the generator's library-free half
+ * (tests/lib/gen_bytes.h), written from the specification: the test must
+ * not trust the library's.  Short names for the many accesses below.
+ */
+#define get16 gen_get_le16
+#define get32 gen_get_le32
+#define get64 gen_get_le64
+#define put16 gen_put_le16
+#define put32 gen_put_le32
+#define put64 gen_put_le64
+#define guid_parse gen_guid_parse
 
-/* CRC-32C (Castagnoli, reflected 0x82F63B78), own copy: the test must not trust the library's */
-static uint32_t crc_table[256];
-static void crc_init(void)
-{
-	for (uint32_t i = 0; i < 256; i++) {
-		uint32_t c = i;
-		for (int k = 0; k < 8; k++)
-			c = c & 1 ? (c >> 1) ^ 0x82F63B78u : c >> 1;
-		crc_table[i] = c;
-	}
-}
-/* checksum of a structure of LEN bytes whose checksum field (offset 4) counts as zero */
-static uint32_t crc_struct(const uint8_t *p, size_t len)
-{
-	uint32_t c = 0xFFFFFFFFu;
-	for (size_t i = 0; i < len; i++)
-		c = crc_table[(c ^ (i >= 4 && i < 8 ? 0 : p[i])) & 0xff] ^ (c >> 8);
-	return c ^ 0xFFFFFFFFu;
-}
-
-/* "XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX" to the 16 on-disk bytes (Data1-3 little-endian) */
-static void guid_parse(const char *s, uint8_t g[16])
-{
-	uint8_t be[16];
-	int n = 0;
-	for (const char *p = s; *p && n < 32; p++) {
-		int v;
-		if (*p == '-')
-			continue;
-		v = *p <= '9' ? *p - '0' : (*p | 0x20) - 'a' + 10;
-		if (n % 2 == 0)
-			be[n / 2] = (uint8_t)(v << 4);
-		else
-			be[n / 2] |= (uint8_t)v;
-		n++;
-	}
-	g[0] = be[3], g[1] = be[2], g[2] = be[1], g[3] = be[0];
-	g[4] = be[5], g[5] = be[4], g[6] = be[7], g[7] = be[6];
-	memcpy(g + 8, be + 8, 8);
-}
-
-/* splitmix64: small, good and the same everywhere, so a seed reproduces */
+/* splitmix64: the same everywhere, so a seed reproduces */
 static uint64_t rng_state;
-static uint64_t rng(void)
-{
-	uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
-	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-	z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-	return z ^ (z >> 31);
-}
+static uint64_t rng(void) { return splitmix64_next(&rng_state); }
 static uint64_t rng_below(uint64_t n) { return n ? rng() % n : 0; }
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
@@ -206,13 +162,13 @@ static uint64_t round_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 static bool hdr_ok(const uint8_t *b, size_t len, int i)
 {
 	const uint8_t *h = b + HDR_OFF(i);
-	return len >= HDR_OFF(i) + HDR_SIZE && !memcmp(h, "head", 4) && get32(h + 4) == crc_struct(h, HDR_SIZE);
+	return len >= HDR_OFF(i) + HDR_SIZE && !memcmp(h, "head", 4) && get32(h + 4) == gen_crc32c_struct(h, HDR_SIZE);
 }
 
 static bool rt_ok(const uint8_t *b, size_t len, int i)
 {
 	const uint8_t *r = b + RT_OFF(i);
-	return len >= RT_OFF(i) + RT_SIZE && !memcmp(r, "regi", 4) && get32(r + 4) == crc_struct(r, RT_SIZE) &&
+	return len >= RT_OFF(i) + RT_SIZE && !memcmp(r, "regi", 4) && get32(r + 4) == gen_crc32c_struct(r, RT_SIZE) &&
 	       get32(r + 8) <= 2047;
 }
 
@@ -356,14 +312,6 @@ static void grow(size_t len, uint8_t fill)
 	cur_len = len;
 }
 
-static bool page_zero(const uint8_t *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (p[i])
-			return false;
-	return true;
-}
-
 /* writes the current variant sparse as OUTDIR/NAME.vhdx and lists it in variants.tsv */
 static void emit(const char *name, const char *expect, const char *arg, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
@@ -371,21 +319,12 @@ static void emit(const char *name, const char *expect, const char *arg, const ch
 {
 	char path[4096], desc[512];
 	va_list ap;
-	int fd;
+	int err;
 
 	snprintf(path, sizeof path, "%s/%s.vhdx", outdir, name);
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		die("%s: %s", path, strerror(errno));
-	for (size_t off = 0; off < cur_len; off += 4096) {
-		size_t n = cur_len - off < 4096 ? cur_len - off : 4096;
-		if (page_zero(cur + off, n))
-			continue;
-		if (pwrite(fd, cur + off, n, (off_t)off) != (ssize_t)n)
-			die("%s: write: %s", path, strerror(errno));
-	}
-	if (ftruncate(fd, (off_t)cur_len) < 0 || close(fd) < 0)
-		die("%s: %s", path, strerror(errno));
+	err = gen_write_sparse(path, cur, cur_len);
+	if (err < 0)
+		die("%s: %s", path, strerror(-err));
 	va_start(ap, fmt);
 	vsnprintf(desc, sizeof desc, fmt, ap);
 	va_end(ap);
@@ -396,8 +335,8 @@ static void emit(const char *name, const char *expect, const char *arg, const ch
 	n_variants++;
 }
 
-static void fix_hdr(int i) { put32(cur + HDR_OFF(i) + 4, crc_struct(cur + HDR_OFF(i), HDR_SIZE)); }
-static void fix_rt(int i) { put32(cur + RT_OFF(i) + 4, crc_struct(cur + RT_OFF(i), RT_SIZE)); }
+static void fix_hdr(int i) { gen_fix_crc32c(cur + HDR_OFF(i), HDR_SIZE); }
+static void fix_rt(int i) { gen_fix_crc32c(cur + RT_OFF(i), RT_SIZE); }
 static uint8_t *rt_entry(int copy, int idx) { return cur + RT_OFF(copy) + RT_ENTRY(idx); }
 static uint8_t *meta_entry(int idx) { return cur + L.meta_off + META_ENTRY(idx); }
 static uint8_t *item_data(enum item k) { return cur + L.meta_off + L.item_off[k]; }
@@ -405,6 +344,21 @@ static uint8_t *item_data(enum item k) { return cur + L.meta_off + L.item_off[k]
 /* what one damaged header copy must give: the other copy takes over */
 static const char *one_header(void) { return L.hdr_equiv ? "same" : "same-or-error"; }
 static const char *one_region(void) { return L.rt_same ? "same" : "same-or-error"; }
+
+/* Sets the WIDTH-byte field at FIELD of both headers to V, with correct checksums. */
+static void both_headers(unsigned field, unsigned width, uint64_t v)
+{
+	for (int i = 0; i < 2; i++) {
+		uint8_t *f = cur + HDR_OFF(i) + field;
+		if (width == 2)
+			put16(f, (uint16_t)v);
+		else if (width == 4)
+			put32(f, (uint32_t)v);
+		else
+			put64(f, v);
+		fix_hdr(i);
+	}
+}
 
 static void headers(void)
 {
@@ -448,25 +402,15 @@ static void headers(void)
 	emit("hdr-both-crc", "error", "header", "both headers: checksum wrong");
 	begin(), memset(cur + HDR_OFF(0), 0, HDR_SIZE), memset(cur + HDR_OFF(1), 0, HDR_SIZE);
 	emit("hdr-both-zeroed", "error", "header", "both headers zero");
-	begin();
-	for (int i = 0; i < 2; i++)
-		put16(cur + HDR_OFF(i) + H_VERSION, 2), fix_hdr(i);
+	begin(), both_headers(H_VERSION, 2, 2);
 	emit("hdr-both-version-2", "error", "header|version", "both headers: version 2 (unknown), correct checksums");
-	begin();
-	for (int i = 0; i < 2; i++)
-		put16(cur + HDR_OFF(i) + H_LOG_VERSION, 7), fix_hdr(i);
+	begin(), both_headers(H_LOG_VERSION, 2, 7);
 	emit("hdr-both-log-version-7", "error", "header|log", "both headers: log version 7 (unknown), correct checksums");
-	begin();
-	for (int i = 0; i < 2; i++)
-		put32(cur + HDR_OFF(i) + H_LOG_LEN, 12345), fix_hdr(i);
+	begin(), both_headers(H_LOG_LEN, 4, 12345);
 	emit("hdr-both-log-length-odd", "error", "header|log", "both headers: log length not a 1 MiB multiple");
-	begin();
-	for (int i = 0; i < 2; i++)
-		put64(cur + HDR_OFF(i) + H_LOG_OFF, UINT64_MAX & ~(MiB - 1)), fix_hdr(i);
+	begin(), both_headers(H_LOG_OFF, 8, UINT64_MAX & ~(MiB - 1));
 	emit("hdr-both-log-offset-overflow", "error", "header|log", "both headers: log offset + length overflows 64 bits");
-	begin();
-	for (int i = 0; i < 2; i++)
-		put64(cur + HDR_OFF(i) + H_LOG_OFF, round_up(base_len, MiB) + 64 * MiB), fix_hdr(i);
+	begin(), both_headers(H_LOG_OFF, 8, round_up(base_len, MiB) + 64 * MiB);
 	emit("hdr-both-clean-log-past-eof", "same-or-error", NULL,
 	     "both headers: clean log (zero log GUID) placed past the end of the file");
 	begin();
@@ -946,7 +890,6 @@ int main(int argc, char **argv)
 	rng_state = seed;
 	printf("damage: %s: seed %" PRIu64 " (reproduce with DAMAGE_SEED=%" PRIu64 ")\n", img, seed, seed);
 
-	crc_init();
 	fd = open(img, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) < 0)
 		die("%s: %s", img, strerror(errno));

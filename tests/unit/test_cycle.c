@@ -1,14 +1,14 @@
 /*
  * test_cycle.c - the parts of `vhdx cycle mount` that need no mount:
- *  - the rules carried across cycles (tools/cycle_rules.c) fire on exactly
+ *  - the rules carried across cycles (tools/cycle/cycle_rules.c) fire on exactly
  *    the calls one engine would fire on over the whole run, for nth, after,
  *    every, once and their combinations, whatever the number of calls per
  *    cycle (checked against the library's own engine on a mem file);
  *  - the exact text emitted for known counts, and per-cycle seeds;
- *  - the model of acknowledged sectors (tools/cycle_model.c): reads while
+ *  - the model of acknowledged sectors (tools/cycle/cycle_model.c): reads while
  *    mounted, and the verification of a real image (lost, torn, adopted);
  *  - the parser of event lines and the classification of faults and cycles
- *    (tools/cycle_report.c).
+ *    (tools/cycle/cycle_report.c).
  */
 #include "config.h"
 
@@ -155,6 +155,8 @@ static void test_carry_counters(void **state)
 		"op=flush nth=9 after=9 err=EIO",   /* never */
 		"op=flush nth=20 after=8 every=6 err=EIO", /* (20-8) % 6 == 0: fires */
 		"op=flush every=0x10 err=EIO",
+		"op=flush nth=010 err=EIO",      /* decimal in both: the 10th */
+		"op=flush after=010 every=010 err=EIO",
 	};
 	(void)state;
 	for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++)
@@ -233,6 +235,20 @@ static void test_seed_per_cycle(void **state)
 	free(b1);
 	cycle_rules_free(a);
 	cycle_rules_free(b);
+}
+
+/* The rule numbers read as the engine reads them: 010 is ten, suffixes K..T with optional iB. */
+static void test_rule_numbers(void **state)
+{
+	struct cycle_rules *r;
+	char *t;
+
+	(void)state;
+	r = load("op=open nth=010 err=EIO\nop=flush after=0x10 every=1KiB err=EIO\n", 1);
+	t = emit(r, 1);
+	assert_string_equal(t, "op=open err=EIO nth=10\nop=flush err=EIO after=16 every=1024\n");
+	free(t);
+	cycle_rules_free(r);
 }
 
 static void test_bad_rules(void **state)
@@ -537,6 +553,7 @@ int main(void)
 		cmocka_unit_test(test_carry_counters),
 		cmocka_unit_test(test_emit_text),
 		cmocka_unit_test(test_seed_per_cycle),
+		cmocka_unit_test(test_rule_numbers),
 		cmocka_unit_test(test_bad_rules),
 		cmocka_unit_test(test_model_reads),
 		cmocka_unit_test(test_model_verify),

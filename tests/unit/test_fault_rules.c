@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "common/rule_num.h"
 #include "lib/unit.h"
 #include "io/fault.h"
 
@@ -113,6 +114,9 @@ static void test_parse_match_keys(void **state)
 
 	r = parse_ok("nth=3 err=EIO");
 	assert_int_equal(r->nth, 3);
+	vhdx_fault_rule_free(r);
+	r = parse_ok("nth=010 err=EIO"); /* decimal, as vhdx cycle reads it: not octal 8 */
+	assert_int_equal(r->nth, 10);
 	vhdx_fault_rule_free(r);
 	r = parse_ok("after=2 every=4 once err=EIO");
 	assert_int_equal(r->after, 2);
@@ -258,28 +262,30 @@ static void test_parse_u64(void **state)
 	uint64_t v;
 	(void)state;
 
-	assert_int_equal(vhdx_fault_parse_u64("4K", 2, &v), 0);
+	assert_int_equal(rule_parse_u64("4K", 2, &v), 0);
 	assert_int_equal(v, 4096);
-	assert_int_equal(vhdx_fault_parse_u64("1M", 2, &v), 0);
+	assert_int_equal(rule_parse_u64("1M", 2, &v), 0);
 	assert_int_equal(v, 1048576);
-	assert_int_equal(vhdx_fault_parse_u64("2G", 2, &v), 0);
+	assert_int_equal(rule_parse_u64("2G", 2, &v), 0);
 	assert_int_equal(v, 2ull << 30);
-	assert_int_equal(vhdx_fault_parse_u64("1T", 2, &v), 0);
+	assert_int_equal(rule_parse_u64("1T", 2, &v), 0);
 	assert_int_equal(v, 1ull << 40);
-	assert_int_equal(vhdx_fault_parse_u64("0x1F", 4, &v), 0);
+	assert_int_equal(rule_parse_u64("0x1F", 4, &v), 0);
 	assert_int_equal(v, 31);
-	assert_int_equal(vhdx_fault_parse_u64("3KiB", 4, &v), 0);
+	assert_int_equal(rule_parse_u64("010", 3, &v), 0);
+	assert_int_equal(v, 10);
+	assert_int_equal(rule_parse_u64("3KiB", 4, &v), 0);
 	assert_int_equal(v, 3072);
-	assert_int_equal(vhdx_fault_parse_u64("12345", 3, &v), 0); /* only N characters */
+	assert_int_equal(rule_parse_u64("12345", 3, &v), 0); /* only N characters */
 	assert_int_equal(v, 123);
-	assert_int_equal(vhdx_fault_parse_u64("", 0, &v), -1);
-	assert_int_equal(vhdx_fault_parse_u64("1x", 2, &v), -1);
-	assert_int_equal(vhdx_fault_parse_u64("0x", 2, &v), -1);
-	assert_int_equal(vhdx_fault_parse_u64("-1", 2, &v), -1);
-	assert_int_equal(vhdx_fault_parse_u64("18446744073709551616", 20, &v), -1);
-	assert_int_equal(vhdx_fault_parse_u64("18446744073709551615", 20, &v), 0);
+	assert_int_equal(rule_parse_u64("", 0, &v), -1);
+	assert_int_equal(rule_parse_u64("1x", 2, &v), -1);
+	assert_int_equal(rule_parse_u64("0x", 2, &v), -1);
+	assert_int_equal(rule_parse_u64("-1", 2, &v), -1);
+	assert_int_equal(rule_parse_u64("18446744073709551616", 20, &v), -1);
+	assert_int_equal(rule_parse_u64("18446744073709551615", 20, &v), 0);
 	assert_true(v == UINT64_MAX);
-	assert_int_equal(vhdx_fault_parse_u64("17179869184G", 12, &v), -1); /* 2^64 */
+	assert_int_equal(rule_parse_u64("17179869184G", 12, &v), -1); /* 2^64 */
 }
 
 /* ---------------------------------------------------------------- matching */

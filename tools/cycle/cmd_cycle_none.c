@@ -1,8 +1,8 @@
 /*
  * cmd_cycle_none.c - `vhdx cycle` where it cannot run (Windows builds):
  * the cycle mounts images through vhdxfs (FUSE) and forks workloads, so
- * this build only says so.  Built instead of tools/cmd_cycle.c and
- * tools/cycle_*.c (see the [port] lines of Makefile.am).
+ * this build only says so.  Built instead of tools/cycle/cmd_cycle.c and
+ * tools/cycle/cycle_*.c (see the [port] lines of Makefile.am).
  */
 #include "config.h"
 

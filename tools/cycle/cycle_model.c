@@ -28,6 +28,7 @@
 #include <string.h>
 #include <xxhash.h>
 
+#include "common/grow.h"
 #include "cycle.h"
 
 enum { S_KNOWN, S_PENDING, S_UNCERTAIN };
@@ -145,16 +146,10 @@ static void cand_add(struct cycle_model *m, uint64_t s, uint64_t h)
 	for (uint32_t i = m->cand[s]; i; i = m->pool[i - 1].next)
 		if (m->pool[i - 1].h == h)
 			return;
-	if (m->npool == m->cap) {
-		size_t ncap = m->cap ? m->cap * 2 : 1024;
-		struct cand *p = ncap > UINT32_MAX - 1 ? NULL : realloc(m->pool, ncap * sizeof *p);
-
-		if (!p) {
-			m->pool_failed = true;
-			return;
-		}
-		m->pool = p;
-		m->cap = ncap;
+	/* the pool's indices are uint32_t, 0 meaning none */
+	if (m->npool >= UINT32_MAX - 1 || grow(&m->pool, &m->cap, m->npool + 1, sizeof *m->pool, 1024) < 0) {
+		m->pool_failed = true;
+		return;
 	}
 	m->pool[m->npool].h = h;
 	m->pool[m->npool].next = m->cand[s];

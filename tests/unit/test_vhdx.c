@@ -1,5 +1,5 @@
 /*
- * test_vhdx_reader.c - L2, the VHDX reader (format/vhdx.c through
+ * test_vhdx.c - L2, the VHDX reader (format/vhdx.c through
  * vhdx_layer_open_io in format/layer.c) on images from the generator
  * (tests/lib/vhdx_gen.h) in the mem backend: geometry, map() for every
  * BAT state in base and differencing layers, sector-bitmap runs, sector

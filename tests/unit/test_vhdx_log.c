@@ -1,5 +1,5 @@
 /*
- * test_vhdx_log_replay.c - format/vhdx_log.c (MS-VHDX 2.3.2/2.3.3): the
+ * test_vhdx_log.c - format/vhdx_log.c (MS-VHDX 2.3.2/2.3.3): the
  * active sequence of a log and its replay, on VHDX images from the test
  * generator (tests/lib/vhdx_gen.h) with hand-placed log entries.
  *

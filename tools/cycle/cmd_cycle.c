@@ -64,19 +64,17 @@ struct cycle_run {
 	unsigned ops;
 	uint64_t size;
 	uint64_t block_size;
-	enum vhdx_format format;
-	bool format_given;
+	enum vhdx_format format;    /* 0 until --format or the image says */
 	bool json, verbose, quiet, keep;
 	bool progress;
 	unsigned timeout_ms;
+	const char *vhdxfs_opt, *workdir_opt;
+	struct cycle_rules *rules;  /* --faults, counts carried from cycle to cycle */
+	struct cycle_model *m;      /* what the workload was told is durable */
 	/* totals */
-	uint64_t cycles[CC__COUNT];
-	uint64_t faults_by_class[CC__COUNT];
+	struct cycle_totals tot;    /* cycles and faults per class */
 	struct errno_count errnos[MAX_ERRNOS];
 	unsigned n_errnos;
-	unsigned cycles_run;
-	uint64_t faults_total;
-	uint64_t after_crash;  /* calls failed because a simulated crash came before them: no rule's fault */
 };
 
 static void usage(FILE *f)
@@ -356,18 +354,8 @@ static void print_cycle_text(const struct cycle_run *run, const struct cycle_rul
 static void print_summary_text(const struct cycle_run *run, const struct cycle_rules *rules, double secs)
 {
 	char nb[24];
-	bool bad = false;
 
-	printf("\nSummary: %u of %u cycles in %.1f s, %" PRIu64 " faults injected, %" PRIu64
-	       " calls failed after a simulated crash\n", run->cycles_run, run->count, secs, run->faults_total,
-	       run->after_crash);
-	printf("  %-11s %8s %8s\n", "class", "cycles", "faults");
-	for (int c = 0; c < CC__COUNT; c++) {
-		printf("  %-11s %8" PRIu64 " %8" PRIu64 "\n", cycle_class_name((enum cycle_class)c), run->cycles[c],
-		       run->faults_by_class[c]);
-		if (c >= CC_UNEXPECTED && run->cycles[c])
-			bad = true;
-	}
+	cycle_totals_text(&run->tot, "cycles", run->count, secs);
 	if (run->n_errnos) {
 		printf("  %-11s %8s %8s  %s\n", "errno", "injected", "surfaced", "Windows");
 		for (unsigned i = 0; i < run->n_errnos; i++) {
@@ -388,10 +376,10 @@ static void print_summary_text(const struct cycle_run *run, const struct cycle_r
 			printf("  %3u  %-50s %8" PRIu64 " %8" PRIu64 "\n", n, cycle_rules_text(rules, n),
 			       cycle_rules_hits(rules, n), cycle_rules_matched(rules, n));
 	}
-	if (bad)
+	if (cycle_totals_bad(&run->tot))
 		printf("Verdict: PROBLEMS: %" PRIu64 " silent, %" PRIu64 " unexpected, %" PRIu64 " damaged, %" PRIu64
-		       " lost cycles\n",
-		       run->cycles[CC_SILENT], run->cycles[CC_UNEXPECTED], run->cycles[CC_DAMAGED], run->cycles[CC_LOST]);
+		       " lost cycles\n", run->tot.by_class[CC_SILENT], run->tot.by_class[CC_UNEXPECTED],
+		       run->tot.by_class[CC_DAMAGED], run->tot.by_class[CC_LOST]);
 	else
 		printf("Verdict: ok: every injected fault that changed an outcome was reported; no acknowledged data lost\n");
 }
@@ -500,24 +488,9 @@ static void json_cycle(struct report *r, const struct cycle_result *res)
 static void json_summary(struct report *r, const struct cycle_run *run, const struct cycle_rules *rules, double secs)
 {
 	char nb[24], wb[16];
-	bool bad = false;
 
 	report_begin(r, "summary");
-	report_u64(r, "cycles_run", run->cycles_run);
-	report_f64(r, "seconds", secs, 3);
-	report_u64(r, "faults", run->faults_total);
-	report_u64(r, "after_crash_events", run->after_crash);
-	report_begin(r, "cycles_by_class");
-	for (int c = 0; c < CC__COUNT; c++) {
-		report_u64(r, cycle_class_name((enum cycle_class)c), run->cycles[c]);
-		if (c >= CC_UNEXPECTED && run->cycles[c])
-			bad = true;
-	}
-	report_end(r);
-	report_begin(r, "faults_by_class");
-	for (int c = 0; c < CC__COUNT; c++)
-		report_u64(r, cycle_class_name((enum cycle_class)c), run->faults_by_class[c]);
-	report_end(r);
+	cycle_totals_json(r, &run->tot, "cycles", secs);
 	report_begin_list(r, "errnos");
 	for (unsigned i = 0; i < run->n_errnos; i++) {
 		const struct errno_count *e = &run->errnos[i];
@@ -542,7 +515,7 @@ static void json_summary(struct report *r, const struct cycle_run *run, const st
 		report_end(r);
 	}
 	report_end_list(r);
-	report_str(r, "verdict", bad ? "problems" : "ok");
+	report_str(r, "verdict", cycle_totals_bad(&run->tot) ? "problems" : "ok");
 	report_end(r);
 }
 
@@ -565,18 +538,11 @@ static void tally(struct cycle_run *run, const struct cycle_result *res)
 {
 	struct errno_count *e;
 
-	run->cycles[res->cls]++;
-	run->cycles_run++;
-	for (size_t i = 0; i < res->n_events; i++) {
-		if (!strcmp(res->events[i].action, "after-crash")) {
-			run->after_crash++; /* counted apart from the injected faults (issue #17 item 5) */
-			continue;
-		}
-		run->faults_by_class[res->events[i].cls]++;
-		run->faults_total++;
-		if (res->events[i].err && (e = errno_slot(run, res->events[i].err)))
-			e->injected++;
-	}
+	cycle_totals_add(&run->tot, res);
+	for (size_t i = 0; i < res->n_events; i++)
+		if (strcmp(res->events[i].action, "after-crash") != 0 && res->events[i].err &&
+		    (e = errno_slot(run, res->events[i].err)))
+			e->injected++; /* an injected fault's errno (a call failed after a crash is none) */
 	for (size_t s = 0; s < res->n_steps; s++)
 		if (res->steps[s].err && (e = errno_slot(run, res->steps[s].err)))
 			e->surfaced++;
@@ -681,20 +647,30 @@ static int run_cycle(struct cycle_run *run, struct cycle_mount *cm, struct cycle
 
 /* ------------------------------------------------------------ the command */
 
-enum {
-	OPT_IMAGE = OPT__NEXT,
-	OPT_COUNT,
-	OPT_FAULTS,
-	OPT_SEED,
-	OPT_OPS,
-	OPT_FORMAT,
-	OPT_SIZE,
-	OPT_BLOCK_SIZE,
-	OPT_VHDXFS,
-	OPT_WORKDIR,
-	OPT_KEEP,
-	OPT_TIMEOUT,
-	OPT_FS,
+/* The options of `vhdx cycle mount`, in getopt's order (cycle_setup.c parses them). */
+static const struct cycle_opt mount_opts[] = {
+	{ .name = "image", .kind = CYCLE_OPT_STR, .field = offsetof(struct cycle_run, image) },
+	{ .name = "fs", .kind = CYCLE_OPT_SKIP }, /* only "none" comes here */
+	{ .name = "count", .kind = CYCLE_OPT_UINT, .field = offsetof(struct cycle_run, count), .min = 1, .max = 10000000 },
+	{ .name = "faults", .kind = CYCLE_OPT_STR, .field = offsetof(struct cycle_run, faults) },
+	{ .name = "seed", .kind = CYCLE_OPT_U64, .field = offsetof(struct cycle_run, seed), .max = UINT64_MAX },
+	{ .name = "ops", .kind = CYCLE_OPT_UINT, .field = offsetof(struct cycle_run, ops), .min = 1, .max = 100000 },
+	{ .name = "format", .kind = CYCLE_OPT_FORMAT, .field = offsetof(struct cycle_run, format) },
+	{ .name = "size", .kind = CYCLE_OPT_SIZE, .field = offsetof(struct cycle_run, size), .min = 1,
+	  .max = UINT64_MAX, .multiple = CYCLE_SECTOR,
+	  .bad = "--size takes a multiple of 512 bytes (K/M/G suffixes), got " },
+	{ .name = "block-size", .kind = CYCLE_OPT_SIZE, .field = offsetof(struct cycle_run, block_size), .min = 1,
+	  .max = UINT32_MAX, .multiple = 1, .bad = "--block-size: bad size " },
+	{ .name = "vhdxfs", .kind = CYCLE_OPT_STR, .field = offsetof(struct cycle_run, vhdxfs_opt) },
+	{ .name = "workdir", .kind = CYCLE_OPT_STR, .field = offsetof(struct cycle_run, workdir_opt) },
+	{ .name = "keep-workdir", .kind = CYCLE_OPT_FLAG, .field = offsetof(struct cycle_run, keep) },
+	{ .name = "timeout", .kind = CYCLE_OPT_UINT, .field = offsetof(struct cycle_run, timeout_ms), .min = 1,
+	  .max = 3600, .scale = 1000 },
+	CYCLE_OPTS_REPORT(struct cycle_run),
+};
+
+static const struct cycle_cli mount_cli = {
+	.name = "mount", .image_opt = "image", .opts = mount_opts, .help = help, .usage = usage,
 };
 
 /* Removes the work folder's files and folder (only what this command made). */
@@ -711,42 +687,231 @@ static void remove_workdir(const char *dir, const char *mnt)
 	rmdir(dir);
 }
 
-int cmd_cycle(int argc, char **argv)
+/*
+ * The work folder (--workdir, else a new one in $TMPDIR) into *WORKDIR and
+ * its mount point into *MNT: the mount point, this cycle's rules, the fault
+ * log, the children's output.  EXIT_OK or EXIT_ERR after the message; what
+ * was made is in *WORKDIR and *MNT either way.
+ */
+static int make_workdir(const char *workdir_opt, char **workdir, char **mnt)
 {
-	static const struct option longopts[] = {
-		{ "image", required_argument, NULL, OPT_IMAGE },
-		{ "fs", required_argument, NULL, OPT_FS },
-		{ "count", required_argument, NULL, OPT_COUNT },
-		{ "faults", required_argument, NULL, OPT_FAULTS },
-		{ "seed", required_argument, NULL, OPT_SEED },
-		{ "ops", required_argument, NULL, OPT_OPS },
-		{ "format", required_argument, NULL, OPT_FORMAT },
-		{ "size", required_argument, NULL, OPT_SIZE },
-		{ "block-size", required_argument, NULL, OPT_BLOCK_SIZE },
-		{ "vhdxfs", required_argument, NULL, OPT_VHDXFS },
-		{ "workdir", required_argument, NULL, OPT_WORKDIR },
-		{ "keep-workdir", no_argument, NULL, OPT_KEEP },
-		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
-		{ "json", no_argument, NULL, OPT_JSON },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
+	if (workdir_opt) {
+		if (mkdir(workdir_opt, 0700) < 0 && errno != EEXIST) {
+			tool_error("cycle", "--workdir %s: %s", workdir_opt, strerror(errno));
+			return EXIT_ERR;
+		}
+		*workdir = realpath(workdir_opt, NULL);
+	} else {
+		const char *tmp = getenv("TMPDIR");
+		char *tmpl = NULL;
+
+		/* absolute: the mount point is looked up in /proc/self/mountinfo */
+		if (asprintf(&tmpl, "%s/vhdx-cycle.XXXXXX", tmp && *tmp ? tmp : "/tmp") >= 0 && mkdtemp(tmpl))
+			*workdir = realpath(tmpl, NULL);
+		free(tmpl);
+	}
+	if (!*workdir || asprintf(mnt, "%s/mnt", *workdir) < 0 || (mkdir(*mnt, 0700) < 0 && errno != EEXIST)) {
+		tool_error("cycle", "cannot make the work folder%s%s: %s", *workdir ? " " : "", *workdir ? *workdir : "",
+			   strerror(errno));
+		return EXIT_ERR;
+	}
+	return EXIT_OK;
+}
+
+/* The report's head: the run's parameters (JSON, opening the list of cycles) or one line. */
+static void print_start(const struct cycle_run *run, const struct cycle_mount *cm, struct report *rep)
+{
+	if (run->json) {
+		report_init(rep, stdout, true);
+		report_begin(rep, NULL);
+		report_str(rep, "image", run->image);
+		report_str(rep, "format", run->format == VHDX_FORMAT_VHD ? "vhd" : "vhdx");
+		report_u64(rep, "virtual_size", run->size);
+		report_u64(rep, "count", run->count);
+		report_u64(rep, "seed", run->seed);
+		report_u64(rep, "ops_per_cycle", run->ops);
+		report_str(rep, "faults", run->faults ? run->faults : "");
+		report_str(rep, "vhdxfs", cm->vhdxfs);
+		report_begin_list(rep, "cycles");
+	} else if (!run->quiet) {
+		printf("vhdx cycle mount: %s (%s, %" PRIu64 " bytes), %u cycles, seed %" PRIu64 ", %u rules%s%s\n",
+		       run->image, run->format == VHDX_FORMAT_VHD ? "vhd" : "vhdx", run->size, run->count, run->seed,
+		       cycle_rules_count(run->rules), run->faults ? " from " : "", run->faults ? run->faults : "");
+		fflush(stdout);
+	}
+}
+
+/* Reports cycle RES as it ends: the progress line on a terminal, then its line (or JSON object). */
+static void report_cycle(const struct cycle_run *run, struct report *rep, const struct cycle_result *res)
+{
+	if (run->progress) {
+		fprintf(stderr, "\r\033[K[cycle %u/%u] clean %" PRIu64 " reported %" PRIu64 " silent %" PRIu64
+			" damaged %" PRIu64 " lost %" PRIu64,
+			res->cycle, run->count, run->tot.by_class[CC_CLEAN], run->tot.by_class[CC_REPORTED],
+			run->tot.by_class[CC_SILENT], run->tot.by_class[CC_DAMAGED], run->tot.by_class[CC_LOST]);
+		fflush(stderr);
+	}
+	if (run->json) {
+		json_cycle(rep, res);
+	} else {
+		if (run->progress && res->cls != CC_CLEAN && !run->quiet)
+			fprintf(stderr, "\r\033[K");
+		print_cycle_text(run, run->rules, res);
+		fflush(stdout);
+	}
+}
+
+/*
+ * The cycles, one after the other (the image made on the first when it did
+ * not EXIST).  The exit status so far; *EARLY when the run stopped before
+ * --count: an error of the command, or the image no longer opens.
+ */
+static int run_cycles(struct cycle_run *run, struct cycle_mount *cm, bool exists, struct report *rep, bool *early)
+{
+	for (unsigned c = 1; c <= run->count && !stop_requested; c++) {
+		struct cycle_result res = { .cycle = c };
+		double tc = tool_now();
+		int ret;
+
+		if (!exists) {
+			ret = make_image(run);
+			if (ret < 0) {
+				*early = true;
+				return tool_lib_error("cycle", ret);
+			}
+			run->m = cycle_model_new(run->size);
+			if (!run->m) {
+				tool_error("cycle", "out of memory for the model of %" PRIu64 " bytes", run->size);
+				*early = true;
+				return EXIT_ERR;
+			}
+			exists = true;
+			res.created = true;
+		}
+		ret = run_cycle(run, cm, run->rules, run->m, &res);
+		res.seconds = tool_now() - tc;
+		if (ret < 0) {
+			cycle_result_free(&res);
+			*early = true;
+			return EXIT_ERR;
+		}
+		tally(run, &res);
+		report_cycle(run, rep, &res);
+		cycle_result_free(&res);
+		if (ret > 0) {
+			/* the image no longer opens: every later mount would fail the same way */
+			if (!run->json)
+				printf("stopping: the image no longer opens after cycle %u\n", c);
+			*early = true;
+			break;
+		}
+	}
+	return EXIT_OK;
+}
+
+/* The report's end: the summary (closing the JSON document); RC with EXIT_PROBLEMS for a bad cycle. */
+static int finish_report(struct cycle_run *run, struct report *rep, bool early, double t0, int rc)
+{
+	if (run->progress)
+		fprintf(stderr, "\r\033[K");
+	if (stop_requested) {
+		tool_error("cycle", "interrupted after %u cycles", run->tot.run);
+		rc = EXIT_ERR;
+	}
+	if (run->json) {
+		report_end_list(rep);
+		report_bool(rep, "stopped_early", early || stop_requested);
+		json_summary(rep, run, run->rules, tool_now() - t0);
+		report_end(rep);
+		report_finish(rep);
+	} else {
+		print_summary_text(run, run->rules, tool_now() - t0);
+	}
+	if (cycle_totals_bad(&run->tot) && rc == EXIT_OK)
+		rc = EXIT_PROBLEMS;
+	return rc;
+}
+
+/* `vhdx cycle mount` without --fs (ARGV[0] is "mount"): set up, run the cycles, report. */
+static int cycle_mount_main(int argc, char **argv)
+{
 	struct cycle_run run = { .seed = 1, .ops = 24, .size = 64u << 20, .block_size = 1u << 20,
-				 .format = VHDX_FORMAT_VHDX, .timeout_ms = 30000 };
+				 .timeout_ms = 30000 };
 	struct cycle_mount cm = { 0 };
-	struct cycle_rules *rules = NULL;
-	struct cycle_model *m = NULL;
-	const char *vhdxfs_opt = NULL, *workdir_opt = NULL;
 	char *workdir = NULL, *mnt = NULL;
 	struct sigaction sa, old_int, old_term;
 	struct report rep;
-	bool exists, have_count = false, stopped = false, failed = false;
+	bool exists, early = false;
 	double t0;
-	uint64_t v;
-	int opt, rc = EXIT_OK;
+	int rc;
 
+	if (cycle_cli_parse(&mount_cli, &run, argc, argv, &rc) < 0)
+		return rc;
+	if (cycle_cli_check(&mount_cli, run.image, run.count, argc, argv) < 0)
+		return EXIT_USAGE;
+	if (!run.format) /* not given: from the name */
+		run.format = cycle_format_of_name(run.image);
+	rc = cycle_setup_rules(run.faults, run.seed, &run.rules);
+	if (rc != EXIT_OK)
+		return rc;
+	cm.vhdxfs = cycle_find_vhdxfs(run.vhdxfs_opt);
+	if (!cm.vhdxfs) {
+		tool_error("cycle", "cannot find vhdxfs%s%s (looked at $VHDXFS, beside this program, ../fuse/vhdxfs and in PATH); use --vhdxfs PATH",
+			   run.vhdxfs_opt ? " at " : "", run.vhdxfs_opt ? run.vhdxfs_opt : "");
+		cycle_rules_free(run.rules);
+		return EXIT_ERR;
+	}
+	cm.timeout_ms = run.timeout_ms;
+	rc = make_workdir(run.workdir_opt, &workdir, &mnt);
+	if (rc != EXIT_OK)
+		goto out;
+	cm.workdir = workdir;
+	cm.mnt = mnt;
+
+	/* an existing image: its contents now are what the first cycle expects */
+	exists = vhdx_path_is_uri(run.image) || access(run.image, F_OK) == 0; /* an NBD export exists */
+	if (exists) {
+		struct vhdx_info info = { .struct_size = sizeof info };
+
+		rc = cycle_setup_model(&mount_cli, run.image, false, &info, &run.m);
+		if (rc != EXIT_OK)
+			goto out;
+		run.format = info.format;
+		run.size = info.virtual_size;
+	}
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, &old_int);
+	sigaction(SIGTERM, &sa, &old_term);
+	run.progress = !run.json && isatty(STDERR_FILENO);
+	print_start(&run, &cm, &rep);
+	t0 = tool_now();
+	rc = run_cycles(&run, &cm, exists, &rep, &early);
+	rc = finish_report(&run, &rep, early, t0, rc);
+	sigaction(SIGINT, &old_int, NULL);
+	sigaction(SIGTERM, &old_term, NULL);
+out:
+	if (cm.pid || cm.mounted) {
+		char *msg = NULL;
+		cycle_mount_stop(&cm, &msg);
+		free(msg);
+	}
+	if (workdir && !run.keep)
+		remove_workdir(workdir, mnt);
+	else if (workdir && !run.json)
+		fprintf(stderr, "vhdx cycle: kept the work folder %s\n", workdir);
+	free(workdir);
+	free(mnt);
+	free((char *)cm.vhdxfs);
+	cycle_model_free(run.m);
+	cycle_rules_free(run.rules);
+	return rc;
+}
+
+int cmd_cycle(int argc, char **argv)
+{
 	if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help"))) {
 		help();
 		return EXIT_OK;
@@ -769,290 +934,5 @@ int cmd_cycle(int argc, char **argv)
 		if (fs && strcmp(fs, "none") != 0)
 			return cycle_fs_main(argc, argv);
 	}
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, "hvq", longopts, NULL)) != -1) {
-		switch (opt) {
-		case OPT_IMAGE:
-			run.image = optarg;
-			break;
-		case OPT_FS: /* only "none" comes here */
-			break;
-		case OPT_COUNT:
-			if (tool_uint_option("cycle", "--count", optarg, 1, 10000000, &v) < 0)
-				return EXIT_USAGE;
-			run.count = (unsigned)v;
-			have_count = true;
-			break;
-		case OPT_FAULTS:
-			run.faults = optarg;
-			break;
-		case OPT_SEED:
-			if (tool_uint_option("cycle", "--seed", optarg, 0, UINT64_MAX, &run.seed) < 0)
-				return EXIT_USAGE;
-			break;
-		case OPT_OPS:
-			if (tool_uint_option("cycle", "--ops", optarg, 1, 100000, &v) < 0)
-				return EXIT_USAGE;
-			run.ops = (unsigned)v;
-			break;
-		case OPT_FORMAT:
-			if (!strcasecmp(optarg, "vhd"))
-				run.format = VHDX_FORMAT_VHD;
-			else if (!strcasecmp(optarg, "vhdx"))
-				run.format = VHDX_FORMAT_VHDX;
-			else {
-				tool_error("cycle", "--format takes vhd or vhdx, got '%s'", optarg);
-				return EXIT_USAGE;
-			}
-			run.format_given = true;
-			break;
-		case OPT_SIZE:
-			if (tool_parse_size(optarg, &run.size) < 0 || run.size == 0 || run.size % CYCLE_SECTOR) {
-				tool_error("cycle", "--size takes a multiple of 512 bytes (K/M/G suffixes), got '%s'", optarg);
-				return EXIT_USAGE;
-			}
-			break;
-		case OPT_BLOCK_SIZE:
-			if (tool_parse_size(optarg, &run.block_size) < 0 || run.block_size == 0 ||
-			    run.block_size > UINT32_MAX) {
-				tool_error("cycle", "--block-size: bad size '%s'", optarg);
-				return EXIT_USAGE;
-			}
-			break;
-		case OPT_VHDXFS:
-			vhdxfs_opt = optarg;
-			break;
-		case OPT_WORKDIR:
-			workdir_opt = optarg;
-			break;
-		case OPT_KEEP:
-			run.keep = true;
-			break;
-		case OPT_TIMEOUT:
-			if (tool_uint_option("cycle", "--timeout", optarg, 1, 3600, &v) < 0)
-				return EXIT_USAGE;
-			run.timeout_ms = (unsigned)v * 1000u;
-			break;
-		case OPT_JSON:
-			run.json = true;
-			break;
-		case 'v':
-			run.verbose = true;
-			break;
-		case 'q':
-			run.quiet = true;
-			break;
-		case 'h':
-			help();
-			return EXIT_OK;
-		default:
-			usage(stderr);
-			return EXIT_USAGE;
-		}
-	}
-	if (optind < argc) {
-		tool_error("cycle", "unexpected argument '%s'", argv[optind]);
-		usage(stderr);
-		return EXIT_USAGE;
-	}
-	if (!run.image || !have_count) {
-		tool_error("cycle", "mount needs --image FILE and --count N");
-		usage(stderr);
-		return EXIT_USAGE;
-	}
-	if (tool_faults) {
-		tool_error("cycle", "the global --faults does not apply here: use 'vhdx cycle mount --faults RULES'");
-		return EXIT_USAGE;
-	}
-	if (!run.format_given) {
-		size_t n = strlen(run.image);
-
-		run.format = n >= 4 && !strcasecmp(run.image + n - 4, ".vhd") ? VHDX_FORMAT_VHD : VHDX_FORMAT_VHDX;
-	}
-	if (cycle_rules_load(run.faults, run.seed, &rules) < 0) {
-		cycle_rules_free(rules);
-		return rules ? EXIT_USAGE : EXIT_ERR;
-	}
-	cm.vhdxfs = cycle_find_vhdxfs(vhdxfs_opt);
-	if (!cm.vhdxfs) {
-		tool_error("cycle", "cannot find vhdxfs%s%s (looked at $VHDXFS, beside this program, ../fuse/vhdxfs and in PATH); use --vhdxfs PATH",
-			   vhdxfs_opt ? " at " : "", vhdxfs_opt ? vhdxfs_opt : "");
-		cycle_rules_free(rules);
-		return EXIT_ERR;
-	}
-	cm.timeout_ms = run.timeout_ms;
-
-	/* the work folder: the mount point, this cycle's rules, the fault log, the children's output */
-	if (workdir_opt) {
-		if (mkdir(workdir_opt, 0700) < 0 && errno != EEXIST) {
-			tool_error("cycle", "--workdir %s: %s", workdir_opt, strerror(errno));
-			rc = EXIT_ERR;
-			goto out;
-		}
-		workdir = realpath(workdir_opt, NULL);
-	} else {
-		const char *tmp = getenv("TMPDIR");
-		char *tmpl = NULL;
-
-		/* absolute: the mount point is looked up in /proc/self/mountinfo */
-		if (asprintf(&tmpl, "%s/vhdx-cycle.XXXXXX", tmp && *tmp ? tmp : "/tmp") >= 0 && mkdtemp(tmpl))
-			workdir = realpath(tmpl, NULL);
-		free(tmpl);
-	}
-	if (!workdir || asprintf(&mnt, "%s/mnt", workdir) < 0 || (mkdir(mnt, 0700) < 0 && errno != EEXIST)) {
-		tool_error("cycle", "cannot make the work folder%s%s: %s", workdir ? " " : "", workdir ? workdir : "",
-			   strerror(errno));
-		rc = EXIT_ERR;
-		goto out;
-	}
-	cm.workdir = workdir;
-	cm.mnt = mnt;
-
-	/* an existing image: its contents now are what the first cycle expects */
-	exists = vhdx_path_is_uri(run.image) || access(run.image, F_OK) == 0; /* an NBD export exists */
-	if (exists) {
-		struct vhdx_open_options oo;
-		struct vhdx_image *img = NULL;
-		struct vhdx_info info = { .struct_size = sizeof info };
-		struct cycle_check ck = { 0 };
-		int ret;
-
-		vhdx_open_options_init(&oo);
-		ret = vhdx_open(run.image, &oo, &img);
-		if (ret < 0)
-			img = NULL;
-		if (ret == 0)
-			ret = vhdx_get_info(img, &info);
-		if (ret == 0) {
-			run.format = info.format;
-			run.size = info.virtual_size;
-			m = cycle_model_new(info.virtual_size - info.virtual_size % CYCLE_SECTOR);
-			ret = m ? cycle_model_verify(m, img, true, &ck) : -ENOMEM;
-		}
-		if (ret < 0) {
-			rc = tool_lib_error("cycle", ret);
-			vhdx_close(img);
-			goto out;
-		}
-		vhdx_close(img);
-	}
-
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, &old_int);
-	sigaction(SIGTERM, &sa, &old_term);
-	run.progress = !run.json && isatty(STDERR_FILENO);
-
-	if (run.json) {
-		report_init(&rep, stdout, true);
-		report_begin(&rep, NULL);
-		report_str(&rep, "image", run.image);
-		report_str(&rep, "format", run.format == VHDX_FORMAT_VHD ? "vhd" : "vhdx");
-		report_u64(&rep, "virtual_size", run.size);
-		report_u64(&rep, "count", run.count);
-		report_u64(&rep, "seed", run.seed);
-		report_u64(&rep, "ops_per_cycle", run.ops);
-		report_str(&rep, "faults", run.faults ? run.faults : "");
-		report_str(&rep, "vhdxfs", cm.vhdxfs);
-		report_begin_list(&rep, "cycles");
-	} else if (!run.quiet) {
-		printf("vhdx cycle mount: %s (%s, %" PRIu64 " bytes), %u cycles, seed %" PRIu64 ", %u rules%s%s\n",
-		       run.image, run.format == VHDX_FORMAT_VHD ? "vhd" : "vhdx", run.size, run.count, run.seed,
-		       cycle_rules_count(rules), run.faults ? " from " : "", run.faults ? run.faults : "");
-		fflush(stdout);
-	}
-
-	t0 = tool_now();
-	for (unsigned c = 1; c <= run.count && !stop_requested; c++) {
-		struct cycle_result res = { .cycle = c };
-		double tc = tool_now();
-		int ret;
-
-		if (!exists) {
-			ret = make_image(&run);
-			if (ret < 0) {
-				rc = tool_lib_error("cycle", ret);
-				failed = true;
-				break;
-			}
-			m = cycle_model_new(run.size);
-			if (!m) {
-				tool_error("cycle", "out of memory for the model of %" PRIu64 " bytes", run.size);
-				rc = EXIT_ERR;
-				failed = true;
-				break;
-			}
-			exists = true;
-			res.created = true;
-		}
-		ret = run_cycle(&run, &cm, rules, m, &res);
-		res.seconds = tool_now() - tc;
-		if (ret < 0) {
-			cycle_result_free(&res);
-			rc = EXIT_ERR;
-			failed = true;
-			break;
-		}
-		tally(&run, &res);
-		if (run.progress) {
-			fprintf(stderr, "\r\033[K[cycle %u/%u] clean %" PRIu64 " reported %" PRIu64 " silent %" PRIu64
-				" damaged %" PRIu64 " lost %" PRIu64,
-				c, run.count, run.cycles[CC_CLEAN], run.cycles[CC_REPORTED], run.cycles[CC_SILENT],
-				run.cycles[CC_DAMAGED], run.cycles[CC_LOST]);
-			fflush(stderr);
-		}
-		if (run.json) {
-			json_cycle(&rep, &res);
-		} else {
-			if (run.progress && res.cls != CC_CLEAN && !run.quiet)
-				fprintf(stderr, "\r\033[K");
-			print_cycle_text(&run, rules, &res);
-			fflush(stdout);
-		}
-		cycle_result_free(&res);
-		if (ret > 0) {
-			/* the image no longer opens: every later mount would fail the same way */
-			if (!run.json)
-				printf("stopping: the image no longer opens after cycle %u\n", c);
-			stopped = true;
-			break;
-		}
-	}
-	if (run.progress)
-		fprintf(stderr, "\r\033[K");
-	if (stop_requested) {
-		tool_error("cycle", "interrupted after %u cycles", run.cycles_run);
-		rc = EXIT_ERR;
-	}
-	if (run.json) {
-		report_end_list(&rep);
-		report_bool(&rep, "stopped_early", stopped || stop_requested || failed);
-		json_summary(&rep, &run, rules, tool_now() - t0);
-		report_end(&rep);
-		report_finish(&rep);
-	} else {
-		print_summary_text(&run, rules, tool_now() - t0);
-	}
-	for (int c = CC_UNEXPECTED; c < CC__COUNT; c++)
-		if (run.cycles[c] && rc == EXIT_OK)
-			rc = EXIT_PROBLEMS;
-	sigaction(SIGINT, &old_int, NULL);
-	sigaction(SIGTERM, &old_term, NULL);
-out:
-	if (cm.pid || cm.mounted) {
-		char *msg = NULL;
-		cycle_mount_stop(&cm, &msg);
-		free(msg);
-	}
-	if (workdir && !run.keep)
-		remove_workdir(workdir, mnt);
-	else if (workdir && !run.json)
-		fprintf(stderr, "vhdx cycle: kept the work folder %s\n", workdir);
-	free(workdir);
-	free(mnt);
-	free((char *)cm.vhdxfs);
-	cycle_model_free(m);
-	cycle_rules_free(rules);
-	return rc;
+	return cycle_mount_main(argc, argv);
 }

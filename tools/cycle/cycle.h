@@ -1,5 +1,5 @@
 /*
- * cycle.h - shared pieces of `vhdx cycle mount` (tools/cmd_cycle.c), the
+ * cycle.h - shared pieces of `vhdx cycle mount` (tools/cycle/cmd_cycle.c), the
  * emulation of a backup agent's scratch-disk cycle (Azure Backup's MARS
  * agent mounts a metadata VHD on every backup; issue #6):
  *
@@ -13,6 +13,10 @@
  *                     injected fault attributed to the call it hit
  *   cycle_report.c    classes, the errno table with Windows codes, the
  *                     summary as text or JSON
+ *   cycle_setup.c     the drivers' shared set-up: their options from a table,
+ *                     the rules, the model of the image at the start
+ *   cycle_totals.c    the totals both drivers count and print: cycles (rounds)
+ *                     and faults per class
  *   cycle_checkpoint.c `vhdx cycle checkpoint`: a backup product's Hyper-V
  *                     recovery-checkpoint cycle (create, back up, merge) in
  *                     this process, reusing the model, the rules, the events
@@ -77,8 +81,6 @@ struct cycle_model *cycle_model_copy(const struct cycle_model *m);
 uint64_t cycle_model_size(const struct cycle_model *m);
 /** The 64-bit hash the model keeps per 512-byte sector. */
 uint64_t cycle_sector_hash(const void *sector);
-/** The splitmix64 finaliser: a well-mixed 64-bit value of X (seeds and deterministic data). */
-uint64_t cycle_mix64(uint64_t x);
 
 /*
  * What the workload saw, in order.  VOFF and LEN are multiples of 512;
@@ -287,6 +289,88 @@ int cycle_workload_run(const struct cycle_workload_opts *o, struct cycle_mount *
 
 /** Classifies every event of RES and RES itself (after verification). */
 void cycle_classify(struct cycle_result *res);
+
+/* ---- the totals both drivers count and print (cycle_totals.c) ---- */
+
+struct cycle_totals {
+	unsigned run;                          /* cycles (rounds) run */
+	uint64_t by_class[CC__COUNT];          /* cycles (rounds) per class */
+	uint64_t faults_by_class[CC__COUNT];
+	uint64_t faults_total;                 /* faults the rules injected */
+	uint64_t after_crash;                  /* calls failed because a simulated crash came before them */
+};
+
+/** Adds RES: its class, and its faults (a call failed after a simulated crash counted apart). */
+void cycle_totals_add(struct cycle_totals *t, const struct cycle_result *res);
+/** Whether a cycle (round) was unexpected or worse. */
+bool cycle_totals_bad(const struct cycle_totals *t);
+/** "Summary: N of COUNT UNIT in S s, ..." and UNIT ("cycles", "rounds") and faults per class. */
+void cycle_totals_text(const struct cycle_totals *t, const char *unit, unsigned count, double secs);
+/** The same into R's open object: UNIT_run, seconds, faults, after_crash_events, UNIT_by_class, faults_by_class. */
+void cycle_totals_json(struct report *r, const struct cycle_totals *t, const char *unit, double secs);
+
+/* ---- the drivers' shared set-up: options from a table, rules, the first model (cycle_setup.c) ---- */
+
+enum cycle_opt_kind {
+	CYCLE_OPT_STR,     /* a string argument, kept as given */
+	CYCLE_OPT_SKIP,    /* an argument read elsewhere (mount's --fs): taken, not stored */
+	CYCLE_OPT_FLAG,    /* a bool set to true */
+	CYCLE_OPT_UINT,    /* an unsigned in [min, max], stored times SCALE (1 when 0) */
+	CYCLE_OPT_U64,     /* a uint64_t in [min, max] */
+	CYCLE_OPT_SIZE,    /* a uint64_t size (K/M/G) in [min, max], a multiple of MULTIPLE; else BAD 'ARG' */
+	CYCLE_OPT_FORMAT,  /* vhd or vhdx into an enum vhdx_format */
+	CYCLE_OPT_HELP,    /* the driver's help on standard output, exit status 0 */
+};
+
+/* One option of a driver: its long name, and where its value goes in the driver's run struct. */
+struct cycle_opt {
+	const char *name;          /* without "--"; NULL ends a table */
+	char short_name;           /* 'v', 'q', 'h' or 0 */
+	enum cycle_opt_kind kind;
+	size_t field;              /* offsetof the value in the run struct */
+	uint64_t min, max;
+	unsigned scale;            /* CYCLE_OPT_UINT: --timeout takes seconds, the run keeps ms */
+	uint64_t multiple;         /* CYCLE_OPT_SIZE */
+	const char *bad;           /* CYCLE_OPT_SIZE: the message before 'ARG' */
+};
+
+/* The options ending the tables of mount and checkpoint (TYPE: the driver's run struct), and the end. */
+#define CYCLE_OPTS_REPORT(type)                                                                          \
+	{ .name = "json", .kind = CYCLE_OPT_FLAG, .field = offsetof(type, json) },                          \
+	{ .name = "verbose", .short_name = 'v', .kind = CYCLE_OPT_FLAG, .field = offsetof(type, verbose) }, \
+	{ .name = "quiet", .short_name = 'q', .kind = CYCLE_OPT_FLAG, .field = offsetof(type, quiet) },     \
+	{ .name = "help", .short_name = 'h', .kind = CYCLE_OPT_HELP },                                      \
+	{ .name = NULL }
+
+/* A driver's command line. */
+struct cycle_cli {
+	const char *name;          /* "mount", "checkpoint": in the messages */
+	const char *image_opt;     /* "image" or "base": the option naming the image */
+	const struct cycle_opt *opts;
+	void (*help)(void);        /* -h, --help */
+	void (*usage)(FILE *f);    /* after a bad option, on standard error */
+};
+
+/**
+ * Parses ARGV's options by CLI's table into RUN (getopt_long, in the table's
+ * order).  0, or -1 with *RC the exit status to return (0 after --help, 2
+ * after a usage error with its message).
+ */
+int cycle_cli_parse(const struct cycle_cli *cli, void *run, int argc, char **argv, int *rc);
+/** The checks after the options of mount and checkpoint: no operand, IMAGE and COUNT given, no global --faults.  0 or -1 (exit status 2; message printed). */
+int cycle_cli_check(const struct cycle_cli *cli, const char *image, unsigned count, int argc, char **argv);
+/** The rules of --faults FILE (none when NULL) into *RULES: EXIT_OK, or EXIT_USAGE / EXIT_ERR with *RULES freed and NULL. */
+int cycle_setup_rules(const char *faults, uint64_t seed, struct cycle_rules **rules);
+/** The format a new image at PATH gets: VHD when the name ends in .vhd, else VHDX. */
+enum vhdx_format cycle_format_of_name(const char *path);
+/**
+ * Opens PATH read-only, fills INFO and makes *M, the model of its contents
+ * now (what the first cycle expects).  BASE_ONLY refuses a differencing
+ * image (the message names --CLI->image_opt).  EXIT_OK, else the exit
+ * status after the message.
+ */
+int cycle_setup_model(const struct cycle_cli *cli, const char *path, bool base_only, struct vhdx_info *info,
+		      struct cycle_model **m);
 
 /* ---- vhdx cycle checkpoint (cycle_checkpoint.c) ---- */
 

@@ -26,6 +26,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/grow.h"
+#include "common/splitmix.h"
 #include "cycle.h"
 
 /*
@@ -43,15 +45,8 @@ int cycle_result_step(struct cycle_result *res, const char *what, uint64_t voff,
 {
 	struct cycle_step *s;
 
-	if (res->n_steps == res->cap_steps) {
-		size_t ncap = res->cap_steps ? res->cap_steps * 2 : 64;
-		struct cycle_step *p = realloc(res->steps, ncap * sizeof *p);
-
-		if (!p)
-			return -1;
-		res->steps = p;
-		res->cap_steps = ncap;
-	}
+	if (grow(&res->steps, &res->cap_steps, res->n_steps + 1, sizeof *res->steps, 64) < 0)
+		return -1;
 	s = &res->steps[res->n_steps];
 	memset(s, 0, sizeof *s);
 	s->what = what;
@@ -169,17 +164,10 @@ void cycle_result_events(struct cycle_result *res, const struct cycle_rules *rul
 
 		if (copy && cycle_event_parse(copy, &ev) == 0) {
 			if (ev.seq > *seen) {
-				if (res->n_events == res->cap_events) {
-					size_t ncap = res->cap_events ? res->cap_events * 2 : 16;
-					struct cycle_event *p = realloc(res->events, ncap * sizeof *p);
-
-					if (!p) {
-						free(ev.file);
-						free(copy);
-						return;
-					}
-					res->events = p;
-					res->cap_events = ncap;
+				if (grow(&res->events, &res->cap_events, res->n_events + 1, sizeof *res->events, 16) < 0) {
+					free(ev.file);
+					free(copy);
+					return;
 				}
 				ev.rule = cycle_rules_origin(rules, ev.rule);
 				ev.step = step;
@@ -198,18 +186,10 @@ void cycle_result_events(struct cycle_result *res, const struct cycle_rules *rul
 
 /* ------------------------------------------------------------ the workload */
 
-static uint64_t mix64(uint64_t x)
-{
-	x += 0x9e3779b97f4a7c15ull;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-	return x ^ (x >> 31);
-}
-
 static uint64_t rnd(uint64_t *state)
 {
-	*state += 0x9e3779b97f4a7c15ull;
-	return mix64(*state);
+	*state += SPLITMIX64_GAMMA;
+	return splitmix64_mix(*state);
 }
 
 /*
@@ -223,7 +203,7 @@ static void fill(uint8_t *buf, uint64_t len, uint64_t seed, unsigned cycle, unsi
 	for (uint64_t s = 0; s < len / CYCLE_SECTOR; s++) {
 		uint8_t *p = buf + s * CYCLE_SECTOR;
 		uint64_t so = voff + s * CYCLE_SECTOR;
-		uint64_t st = mix64(seed ^ mix64(((uint64_t)cycle << 32) | op) ^ mix64(so));
+		uint64_t st = splitmix64_mix(seed ^ splitmix64_mix(((uint64_t)cycle << 32) | op) ^ splitmix64_mix(so));
 
 		memcpy(p, "vhdxcycl", 8);
 		for (int i = 0; i < 8; i++) {
@@ -324,7 +304,7 @@ int cycle_workload_run(const struct cycle_workload_opts *o, struct cycle_mount *
 		       const struct cycle_rules *rules, struct cycle_result *res, uint64_t *seen)
 {
 	struct wl w = { .o = o, .cm = cm, .m = m, .rules = rules, .res = res, .seen = seen, .fd = -1 };
-	uint64_t st = mix64(o->seed ^ mix64(0x6379636c65ull + o->cycle)), size = o->size;
+	uint64_t st = splitmix64_mix(o->seed ^ splitmix64_mix(0x6379636c65ull + o->cycle)), size = o->size;
 	uint64_t hot = size / 8 < 65536 ? (size < 65536 ? size : 65536) : size / 8;
 	uint64_t big_max = size / 4 < MAX_IO ? size / 4 : MAX_IO;
 	char path[PATH_MAX + 16];

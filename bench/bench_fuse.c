@@ -173,6 +173,51 @@ static double rand_read(const char *path, bool drop, const uint64_t *offs, unsig
 enum { R_RAW, R_VHDXFS, R_DIO, R_VHDI, R_ZEROS, N_READERS };
 
 
+/*
+ * Figure 4's timed reads through every reader of FILES (vhdimount's only
+ * when HAVE_VHDI), B->runs times each in a rotating order: sequential and
+ * random (at OFFS) with the page cache dropped, then the re-reads.
+ */
+static void measure_reads(const struct bench *b, char files[][1200], bool have_vhdi, const uint64_t *offs,
+			  double seq[][16], double rnd[][16], double cseq[][16], double crnd[][16])
+{
+	for (int r = 0; r < b->runs; r++)
+		for (int k = 0; k < N_READERS; k++) {
+			int who = (k + r) % N_READERS; /* rotate the order */
+			if (who == R_VHDI && !have_vhdi)
+				continue;
+			seq[who][r] = seq_read(files[who], who != R_RAW);
+		}
+	for (int r = 0; r < b->runs; r++)
+		for (int k = 0; k < N_READERS; k++) {
+			int who = (k + r) % N_READERS;
+			if (who == R_VHDI && !have_vhdi)
+				continue;
+			rnd[who][r] = rand_read(files[who], who != R_RAW, offs, FUSE_RAND_IOS);
+		}
+	/*
+	 * Re-reads: nothing dropped.  vhdxfs opens /disk with keep_cache, so
+	 * after one unmeasured pass its pages stay in the kernel; vhdimount's
+	 * open drops them, so each of its runs goes through its daemon again.
+	 * -o direct_io caches nothing and is left out.
+	 */
+	seq_read(files[R_VHDXFS], false);
+	for (int r = 0; r < b->runs; r++)
+		for (int k = 0; k < N_READERS; k++) {
+			int who = (k + r) % N_READERS;
+			if (who == R_DIO || who == R_ZEROS || (who == R_VHDI && !have_vhdi))
+				continue;
+			cseq[who][r] = seq_read(files[who], false);
+		}
+	for (int r = 0; r < b->runs; r++)
+		for (int k = 0; k < N_READERS; k++) {
+			int who = (k + r) % N_READERS;
+			if (who == R_DIO || who == R_ZEROS || (who == R_VHDI && !have_vhdi))
+				continue;
+			crnd[who][r] = rand_read(files[who], false, offs, FUSE_RAND_IOS);
+		}
+}
+
 void bench_fig_fuse_read(struct bench *b)
 {
 	struct bench_fig *sv = bench_add(4, "fuse-seq-vs-vhdimount", "MiB/s", "vhdimount, same image",
@@ -257,41 +302,7 @@ void bench_fig_fuse_read(struct bench *b)
 		offs[i] = (bench_rand() % (b->size / 4096)) * 4096;
 	bench_warm(b->vhdx);
 	bench_warm(b->raw);
-	for (int r = 0; r < b->runs; r++)
-		for (int k = 0; k < N_READERS; k++) {
-			int who = (k + r) % N_READERS; /* rotate the order */
-			if (who == R_VHDI && !have_vhdi)
-				continue;
-			seq[who][r] = seq_read(files[who], who != R_RAW);
-		}
-	for (int r = 0; r < b->runs; r++)
-		for (int k = 0; k < N_READERS; k++) {
-			int who = (k + r) % N_READERS;
-			if (who == R_VHDI && !have_vhdi)
-				continue;
-			rnd[who][r] = rand_read(files[who], who != R_RAW, offs, FUSE_RAND_IOS);
-		}
-	/*
-	 * Re-reads: nothing dropped.  vhdxfs opens /disk with keep_cache, so
-	 * after one unmeasured pass its pages stay in the kernel; vhdimount's
-	 * open drops them, so each of its runs goes through its daemon again.
-	 * -o direct_io caches nothing and is left out.
-	 */
-	seq_read(files[R_VHDXFS], false);
-	for (int r = 0; r < b->runs; r++)
-		for (int k = 0; k < N_READERS; k++) {
-			int who = (k + r) % N_READERS;
-			if (who == R_DIO || who == R_ZEROS || (who == R_VHDI && !have_vhdi))
-				continue;
-			cseq[who][r] = seq_read(files[who], false);
-		}
-	for (int r = 0; r < b->runs; r++)
-		for (int k = 0; k < N_READERS; k++) {
-			int who = (k + r) % N_READERS;
-			if (who == R_DIO || who == R_ZEROS || (who == R_VHDI && !have_vhdi))
-				continue;
-			crnd[who][r] = rand_read(files[who], false, offs, FUSE_RAND_IOS);
-		}
+	measure_reads(b, files, have_vhdi, offs, seq, rnd, cseq, crnd);
 	unmount_vhdxfs(m1, pid);
 	unmount_vhdxfs(m3, pid_dio);
 	unmount_vhdxfs(m4, pid_zeros);

@@ -49,6 +49,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/splitmix.h"
 #include "cycle.h"
 
 #define CODE_EXISTS 0xA000971Eu     /* another recovery checkpoint exists */
@@ -71,11 +72,7 @@ struct ck_run {
 	unsigned n_pending;
 	struct cycle_model *m;      /* what the VM wrote */
 	/* totals */
-	uint64_t rounds[CC__COUNT];
-	uint64_t faults_by_class[CC__COUNT];
-	uint64_t faults_total;      /* faults the rules injected (their hits) */
-	uint64_t after_crash;       /* calls that failed because a simulated crash came before them */
-	unsigned rounds_run;
+	struct cycle_totals tot;    /* rounds and faults per class */
 	uint64_t create_failed, extra_detected, extra_resolved, merge_failed, merge_crashed, merge_resumed,
 		backup_failed, backup_bad, merges_ok, unexpected_extra, leftover_deleted;
 };
@@ -357,9 +354,9 @@ static int merge_down(struct ck_run *run, struct cycle_result *res, struct ck_ro
 static void fill(uint8_t *buf, uint64_t len, uint64_t seed, unsigned round, unsigned op, uint64_t voff)
 {
 	for (uint64_t s = 0; s < len / CYCLE_SECTOR; s++) {
-		uint64_t x = cycle_mix64(seed ^ cycle_mix64(((uint64_t)round << 32) | op) ^ cycle_mix64(voff + s * CYCLE_SECTOR));
+		uint64_t x = splitmix64_mix(seed ^ splitmix64_mix(((uint64_t)round << 32) | op) ^ splitmix64_mix(voff + s * CYCLE_SECTOR));
 		for (unsigned i = 0; i < CYCLE_SECTOR; i += 8) {
-			x = cycle_mix64(x);
+			x = splitmix64_mix(x);
 			memcpy(buf + s * CYCLE_SECTOR + i, &x, 8);
 		}
 	}
@@ -370,7 +367,7 @@ static int vm_write(struct ck_run *run, const char *leaf, unsigned round)
 {
 	struct vhdx_open_options oo;
 	struct vhdx_image *img;
-	uint64_t rng = cycle_mix64(run->seed * 0x100000001b3ull + round), nsec = run->size / CYCLE_SECTOR;
+	uint64_t rng = splitmix64_mix(run->seed * 0x100000001b3ull + round), nsec = run->size / CYCLE_SECTOR;
 	uint8_t *buf = malloc(256u << 10);
 	uint64_t *hashes = malloc((256u << 10) / CYCLE_SECTOR * sizeof *hashes);
 	int ret;
@@ -387,13 +384,13 @@ static int vm_write(struct ck_run *run, const char *leaf, unsigned round)
 		uint64_t nsz, voff, len;
 		ssize_t w;
 
-		rng = cycle_mix64(rng);
+		rng = splitmix64_mix(rng);
 		/* small writes (4-32 KiB) mostly, some large (64-256 KiB), some across block ends */
 		nsz = (rng & 3) == 0 ? 128 + (rng >> 8) % 385 : 8 + (rng >> 8) % 57;
 		len = nsz * CYCLE_SECTOR;
 		if (len > nsec * CYCLE_SECTOR)
 			len = nsec * CYCLE_SECTOR;
-		rng = cycle_mix64(rng);
+		rng = splitmix64_mix(rng);
 		voff = (rng % (nsec - len / CYCLE_SECTOR + 1)) * CYCLE_SECTOR;
 		if (op % 5 == 0 && run->block_size < run->size) {
 			/* straddle a block boundary: partial blocks in two checkpoints */
@@ -469,18 +466,12 @@ static void checkpoint_name(const struct ck_run *run, unsigned round, char *out,
 		 round, run->format == VHDX_FORMAT_VHD ? "avhd" : "avhdx");
 }
 
-/* Runs round RES->cycle. 0, or -1 on an error of the command (message printed). */
-static int run_round(struct ck_run *run, struct cycle_result *res, struct ck_round *rd)
+/* Step 1 of a round: the leaf's chain must be base + leaf; more layers are 0xA000971E, then merged down.  0 or -1. */
+static int detect_leftovers(struct ck_run *run, struct cycle_result *res, struct ck_round *rd)
 {
 	static char paths[MAX_LAYERS][PATH_MAX];
-	struct vhdx_create_options co;
-	struct vhdx_faults *f;
-	struct cycle_model *snap_backup = NULL, *snap_merge = NULL;
-	char prev[PATH_MAX];
-	int n, step, ret;
-	bool prev_is_ckpt;
+	int n;
 
-	/* 1. leftovers of earlier rounds: 0xA000971E, then merged */
 	n = chain_paths(run->leaf, paths, MAX_LAYERS);
 	rd->depth_found = n > 0 ? (unsigned)n : 0;
 	if (n > 2) {
@@ -505,6 +496,64 @@ static int run_round(struct ck_run *run, struct cycle_result *res, struct ck_rou
 	} else if (n < 0) {
 		cycle_result_step(res, "detect", CYCLE_NONE, CYCLE_NONE, -n, vhdx_errmsg());
 	}
+	return 0;
+}
+
+/* Step 4 of a round: the backup reads PREV's chain (with faults) and compares it with SNAP, the model when the checkpoint was taken. */
+static void backup_read(struct ck_run *run, struct cycle_result *res, struct ck_round *rd, const char *prev,
+			struct cycle_model *snap)
+{
+	struct cycle_check bk = { 0 };
+	struct vhdx_faults *f = engine_begin(run);
+	int ret, step;
+
+	ret = verify_chain(prev, snap, run->leftover_expected ? VHDX_OPEN_IGNORE_ID_MISMATCH : 0, f, &bk);
+	step = cycle_result_step(res, "backup-read", CYCLE_NONE, CYCLE_NONE, ret < 0 ? -ret : 0,
+				 ret < 0 ? vhdx_errmsg() : NULL);
+	engine_end(run, f, res, step);
+	if (ret < 0) {
+		rd->backup_failed = true;
+		run->backup_failed++;
+	} else {
+		rd->backup_sectors = bk.sectors;
+		/* wrong bytes without an error: the backup would store them */
+		rd->backup_bad = bk.lost + bk.damaged;
+		res->rb.damaged += rd->backup_bad;
+		for (unsigned i = 0; i < bk.n_lost_r && res->rb.n_damaged_r < CYCLE_MAX_MISMATCH; i++)
+			res->rb.damaged_r[res->rb.n_damaged_r++] = bk.lost_r[i];
+		if (rd->backup_bad)
+			run->backup_bad++;
+	}
+}
+
+/* Step 6 of a round: the leaf's chain holds everything the VM wrote (read without faults). */
+static void verify_leaf(struct ck_run *run, struct cycle_result *res)
+{
+	struct cycle_check ck = { 0 };
+	int ret;
+
+	ret = verify_chain(run->leaf, run->m, run->leftover_expected ? VHDX_OPEN_IGNORE_ID_MISMATCH : 0, NULL, &ck);
+	if (ret < 0) {
+		res->reopen_failed = true;
+		free(res->reopen_msg);
+		res->reopen_msg = strdup(vhdx_errmsg());
+	}
+	add_check(&res->ck, &ck);
+}
+
+/* Runs round RES->cycle. 0, or -1 on an error of the command (message printed). */
+static int run_round(struct ck_run *run, struct cycle_result *res, struct ck_round *rd)
+{
+	struct vhdx_create_options co;
+	struct vhdx_faults *f;
+	struct cycle_model *snap_backup = NULL, *snap_merge = NULL;
+	char prev[PATH_MAX];
+	int step, ret;
+	bool prev_is_ckpt;
+
+	/* 1. leftovers of earlier rounds: 0xA000971E, then merged */
+	if (detect_leftovers(run, res, rd) < 0)
+		return -1;
 
 	/* 2. the new recovery checkpoint over the leaf */
 	checkpoint_name(run, res->cycle, rd->checkpoint, sizeof rd->checkpoint);
@@ -563,28 +612,7 @@ static int run_round(struct ck_run *run, struct cycle_result *res, struct ck_rou
 	}
 
 	/* 4. the backup reads the layer below (the previous leaf and its chain) */
-	{
-		struct cycle_check bk = { 0 };
-
-		f = engine_begin(run);
-		ret = verify_chain(prev, snap_backup, run->leftover_expected ? VHDX_OPEN_IGNORE_ID_MISMATCH : 0, f, &bk);
-		step = cycle_result_step(res, "backup-read", CYCLE_NONE, CYCLE_NONE, ret < 0 ? -ret : 0,
-					 ret < 0 ? vhdx_errmsg() : NULL);
-		engine_end(run, f, res, step);
-		if (ret < 0) {
-			rd->backup_failed = true;
-			run->backup_failed++;
-		} else {
-			rd->backup_sectors = bk.sectors;
-			/* wrong bytes without an error: the backup would store them */
-			rd->backup_bad = bk.lost + bk.damaged;
-			res->rb.damaged += rd->backup_bad;
-			for (unsigned i = 0; i < bk.n_lost_r && res->rb.n_damaged_r < CYCLE_MAX_MISMATCH; i++)
-				res->rb.damaged_r[res->rb.n_damaged_r++] = bk.lost_r[i];
-			if (rd->backup_bad)
-				run->backup_bad++;
-		}
-	}
+	backup_read(run, res, rd, prev, snap_backup);
 
 	/* 5. merge the previous checkpoint down; the base must then read as the checkpoint did */
 	if (prev_is_ckpt) {
@@ -610,18 +638,7 @@ static int run_round(struct ck_run *run, struct cycle_result *res, struct ck_rou
 
 verify:
 	/* 6. the leaf's chain holds everything the VM wrote (no faults) */
-	{
-		struct cycle_check ck = { 0 };
-
-		ret = verify_chain(run->leaf, run->m, run->leftover_expected ? VHDX_OPEN_IGNORE_ID_MISMATCH : 0, NULL,
-				   &ck);
-		if (ret < 0) {
-			res->reopen_failed = true;
-			free(res->reopen_msg);
-			res->reopen_msg = strdup(vhdx_errmsg());
-		}
-		add_check(&res->ck, &ck);
-	}
+	verify_leaf(run, res);
 	cycle_classify(res);
 	/* a backup job that met 0xA000971E (or whose merge had to be resumed) failed that round: reported */
 	if ((rd->extra_detected || rd->resumed) && res->cls < CC_REPORTED)
@@ -753,141 +770,37 @@ static void json_round(struct report *r, const struct cycle_result *res, const s
 	report_end(r);
 }
 
-static void tally(struct ck_run *run, const struct cycle_result *res)
-{
-	run->rounds[res->cls]++;
-	run->rounds_run++;
-	for (size_t i = 0; i < res->n_events; i++) {
-		/* a call failed by an earlier crash is no fault of a rule: counted apart */
-		if (!strcmp(res->events[i].action, "after-crash")) {
-			run->after_crash++;
-			continue;
-		}
-		run->faults_by_class[res->events[i].cls]++;
-		run->faults_total++;
-	}
-}
-
 /* ------------------------------------------------------------ the command */
 
-enum {
-	OPT_BASE = OPT__NEXT,
-	OPT_COUNT,
-	OPT_FAULTS,
-	OPT_SEED,
-	OPT_OPS,
-	OPT_SIZE,
-	OPT_BLOCK_SIZE,
+/* The options of `vhdx cycle checkpoint`, in getopt's order (cycle_setup.c parses them). */
+static const struct cycle_opt checkpoint_opts[] = {
+	{ .name = "base", .kind = CYCLE_OPT_STR, .field = offsetof(struct ck_run, base) },
+	{ .name = "count", .kind = CYCLE_OPT_UINT, .field = offsetof(struct ck_run, count), .min = 1, .max = 1000000 },
+	{ .name = "faults", .kind = CYCLE_OPT_STR, .field = offsetof(struct ck_run, faults) },
+	{ .name = "seed", .kind = CYCLE_OPT_U64, .field = offsetof(struct ck_run, seed), .max = UINT64_MAX },
+	{ .name = "ops", .kind = CYCLE_OPT_UINT, .field = offsetof(struct ck_run, ops), .min = 1, .max = 10000 },
+	{ .name = "size", .kind = CYCLE_OPT_SIZE, .field = offsetof(struct ck_run, size), .min = 1u << 20,
+	  .max = UINT64_MAX, .multiple = CYCLE_SECTOR,
+	  .bad = "--size takes a multiple of 512 bytes of at least 1M, got " },
+	{ .name = "block-size", .kind = CYCLE_OPT_SIZE, .field = offsetof(struct ck_run, block_size), .min = 1,
+	  .max = UINT32_MAX, .multiple = 1, .bad = "--block-size: bad size " },
+	CYCLE_OPTS_REPORT(struct ck_run),
 };
 
-/* The options into RUN; -1 to return *RC (help, or a usage error with its message). */
-static int parse_options(struct ck_run *run, int argc, char **argv, int *rc)
-{
-	static const struct option longopts[] = {
-		{ "base", required_argument, NULL, OPT_BASE },
-		{ "count", required_argument, NULL, OPT_COUNT },
-		{ "faults", required_argument, NULL, OPT_FAULTS },
-		{ "seed", required_argument, NULL, OPT_SEED },
-		{ "ops", required_argument, NULL, OPT_OPS },
-		{ "size", required_argument, NULL, OPT_SIZE },
-		{ "block-size", required_argument, NULL, OPT_BLOCK_SIZE },
-		{ "json", no_argument, NULL, OPT_JSON },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	bool have_count = false;
-	uint64_t v;
-	int opt;
-
-	*rc = EXIT_USAGE;
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, "hvq", longopts, NULL)) != -1) {
-		switch (opt) {
-		case OPT_BASE:
-			run->base = optarg;
-			break;
-		case OPT_COUNT:
-			if (tool_uint_option("cycle", "--count", optarg, 1, 1000000, &v) < 0)
-				return -1;
-			run->count = (unsigned)v;
-			have_count = true;
-			break;
-		case OPT_FAULTS:
-			run->faults = optarg;
-			break;
-		case OPT_SEED:
-			if (tool_uint_option("cycle", "--seed", optarg, 0, UINT64_MAX, &run->seed) < 0)
-				return -1;
-			break;
-		case OPT_OPS:
-			if (tool_uint_option("cycle", "--ops", optarg, 1, 10000, &v) < 0)
-				return -1;
-			run->ops = (unsigned)v;
-			break;
-		case OPT_SIZE:
-			if (tool_parse_size(optarg, &run->size) < 0 || run->size < (1u << 20) || run->size % CYCLE_SECTOR) {
-				tool_error("cycle", "--size takes a multiple of 512 bytes of at least 1M, got '%s'", optarg);
-				return -1;
-			}
-			break;
-		case OPT_BLOCK_SIZE:
-			if (tool_parse_size(optarg, &run->block_size) < 0 || run->block_size == 0 ||
-			    run->block_size > UINT32_MAX) {
-				tool_error("cycle", "--block-size: bad size '%s'", optarg);
-				return -1;
-			}
-			break;
-		case OPT_JSON:
-			run->json = true;
-			break;
-		case 'v':
-			run->verbose = true;
-			break;
-		case 'q':
-			run->quiet = true;
-			break;
-		case 'h':
-			help();
-			*rc = EXIT_OK;
-			return -1;
-		default:
-			usage(stderr);
-			return -1;
-		}
-	}
-	if (optind < argc) {
-		tool_error("cycle", "unexpected argument '%s'", argv[optind]);
-		usage(stderr);
-		return -1;
-	}
-	if (!run->base || !have_count) {
-		tool_error("cycle", "checkpoint needs --base FILE and --count N");
-		usage(stderr);
-		return -1;
-	}
-	if (tool_faults) {
-		tool_error("cycle", "the global --faults does not apply here: use 'vhdx cycle checkpoint --faults RULES'");
-		return -1;
-	}
-	return 0;
-}
+static const struct cycle_cli checkpoint_cli = {
+	.name = "checkpoint", .image_opt = "base", .opts = checkpoint_opts, .help = help, .usage = usage,
+};
 
 /* Creates the base when missing, checks that it is a base, and makes the model from its contents. EXIT_*. */
 static int open_base(struct ck_run *run, struct vhdx_info *info)
 {
-	struct vhdx_open_options oo;
-	struct vhdx_image *img = NULL;
-	struct cycle_check ck = { 0 };
-	int ret;
+	int ret, rc;
 
 	if (!exists(run->base)) {
 		struct vhdx_create_options co;
-		size_t n = strlen(run->base);
 
 		vhdx_create_options_init(&co);
-		co.format = n >= 4 && !strcasecmp(run->base + n - 4, ".vhd") ? VHDX_FORMAT_VHD : VHDX_FORMAT_VHDX;
+		co.format = cycle_format_of_name(run->base);
 		co.type = VHDX_TYPE_DYNAMIC;
 		co.virtual_size = run->size;
 		co.block_size = (uint32_t)run->block_size;
@@ -896,28 +809,13 @@ static int open_base(struct ck_run *run, struct vhdx_info *info)
 			return tool_lib_error("cycle", ret);
 	}
 	/* the base's contents now are the model's start; the base must be a base */
-	vhdx_open_options_init(&oo);
-	ret = vhdx_open(run->base, &oo, &img);
-	if (ret == 0)
-		ret = vhdx_get_info(img, info);
-	if (ret == 0 && info->layers != 1) {
-		vhdx_close(img);
-		tool_error("cycle", "%s is a differencing image: --base takes the base of a chain", run->base);
-		return EXIT_USAGE;
-	}
-	if (ret == 0) {
-		run->size = info->virtual_size - info->virtual_size % CYCLE_SECTOR;
-		run->format = info->format;
-		if (info->block_size)
-			run->block_size = info->block_size;
-		run->m = cycle_model_new(run->size);
-		ret = run->m ? cycle_model_verify(run->m, img, true, &ck) : -ENOMEM;
-	}
-	if (ret < 0) {
-		vhdx_close(img);
-		return tool_lib_error("cycle", ret);
-	}
-	vhdx_close(img);
+	rc = cycle_setup_model(&checkpoint_cli, run->base, true, info, &run->m);
+	if (rc != EXIT_OK)
+		return rc;
+	run->size = info->virtual_size - info->virtual_size % CYCLE_SECTOR;
+	run->format = info->format;
+	if (info->block_size)
+		run->block_size = info->block_size;
 	run->leaf = strdup(run->base);
 	return run->leaf ? EXIT_OK : EXIT_ERR;
 }
@@ -957,18 +855,7 @@ static void summary_json(struct report *rep, const struct ck_run *run, double se
 {
 	report_end_list(rep);
 	report_begin(rep, "summary");
-	report_u64(rep, "rounds_run", run->rounds_run);
-	report_f64(rep, "seconds", seconds, 3);
-	report_u64(rep, "faults", run->faults_total);
-	report_u64(rep, "after_crash_events", run->after_crash);
-	report_begin(rep, "rounds_by_class");
-	for (int c = 0; c < CC__COUNT; c++)
-		report_u64(rep, cycle_class_name((enum cycle_class)c), run->rounds[c]);
-	report_end(rep);
-	report_begin(rep, "faults_by_class");
-	for (int c = 0; c < CC__COUNT; c++)
-		report_u64(rep, cycle_class_name((enum cycle_class)c), run->faults_by_class[c]);
-	report_end(rep);
+	cycle_totals_json(rep, &run->tot, "rounds", seconds);
 	report_u64(rep, "create_failed_0xA0009723", run->create_failed);
 	report_u64(rep, "extra_checkpoint_0xA000971E", run->extra_detected);
 	report_u64(rep, "extra_checkpoint_resolved", run->extra_resolved);
@@ -1001,13 +888,7 @@ static void summary_json(struct report *rep, const struct ck_run *run, double se
 static void summary_text(const struct ck_run *run, double seconds, unsigned final_depth, const char *final_msg,
 			 bool bad)
 {
-	printf("\nSummary: %u of %u rounds in %.1f s, %" PRIu64 " faults injected, %" PRIu64
-	       " calls failed after a simulated crash\n", run->rounds_run, run->count, seconds, run->faults_total,
-	       run->after_crash);
-	printf("  %-11s %8s %8s\n", "class", "rounds", "faults");
-	for (int c = 0; c < CC__COUNT; c++)
-		printf("  %-11s %8" PRIu64 " %8" PRIu64 "\n", cycle_class_name((enum cycle_class)c), run->rounds[c],
-		       run->faults_by_class[c]);
+	cycle_totals_text(&run->tot, "rounds", run->count, seconds);
 	printf("  checkpoint creation failed (0x%08X): %" PRIu64 "\n", CODE_CANNOT_CREATE, run->create_failed);
 	printf("  extra checkpoint found (0x%08X): %" PRIu64 ", resolved %" PRIu64 ", unexpected %" PRIu64 "\n",
 	       CODE_EXISTS, run->extra_detected, run->extra_resolved, run->unexpected_extra);
@@ -1025,7 +906,8 @@ static void summary_text(const struct ck_run *run, double seconds, unsigned fina
 	if (bad)
 		printf("Verdict: PROBLEMS: %" PRIu64 " silent, %" PRIu64 " unexpected, %" PRIu64 " damaged, %" PRIu64
 		       " lost rounds%s\n",
-		       run->rounds[CC_SILENT], run->rounds[CC_UNEXPECTED], run->rounds[CC_DAMAGED], run->rounds[CC_LOST],
+		       run->tot.by_class[CC_SILENT], run->tot.by_class[CC_UNEXPECTED], run->tot.by_class[CC_DAMAGED],
+		       run->tot.by_class[CC_LOST],
 		       final_msg[0] ? "; the final chain is wrong" : "");
 	else
 		printf("Verdict: ok: every fault was reported and recovered; no data lost; the chain ends at depth 2 "
@@ -1043,13 +925,13 @@ int cycle_checkpoint_main(int argc, char **argv)
 	double t0;
 	int rc = EXIT_OK;
 
-	if (parse_options(&run, argc, argv, &rc) < 0)
+	if (cycle_cli_parse(&checkpoint_cli, &run, argc, argv, &rc) < 0)
 		return rc;
-	if (cycle_rules_load(run.faults, run.seed, &run.rules) < 0) {
-		rc = run.rules ? EXIT_USAGE : EXIT_ERR;
-		cycle_rules_free(run.rules);
+	if (cycle_cli_check(&checkpoint_cli, run.base, run.count, argc, argv) < 0)
+		return EXIT_USAGE;
+	rc = cycle_setup_rules(run.faults, run.seed, &run.rules);
+	if (rc != EXIT_OK)
 		return rc;
-	}
 	rc = open_base(&run, &info);
 	if (rc != EXIT_OK)
 		goto out;
@@ -1082,7 +964,7 @@ int cycle_checkpoint_main(int argc, char **argv)
 			break;
 		}
 		res.seconds = tool_now() - tr;
-		tally(&run, &res);
+		cycle_totals_add(&run.tot, &res);
 		if (run.json)
 			json_round(&rep, &res, &rd);
 		else
@@ -1092,11 +974,7 @@ int cycle_checkpoint_main(int argc, char **argv)
 	}
 	if (rc == EXIT_OK)
 		rc = final_cleanup(&run, &final_depth, final_msg, sizeof final_msg);
-	for (int c = CC_UNEXPECTED; c < CC__COUNT; c++)
-		if (run.rounds[c])
-			bad = true;
-	if (final_msg[0] || run.unexpected_extra)
-		bad = true;
+	bad = cycle_totals_bad(&run.tot) || final_msg[0] || run.unexpected_extra;
 	if (run.json)
 		summary_json(&rep, &run, tool_now() - t0, final_depth, final_msg, bad);
 	else

@@ -1,6 +1,6 @@
 /*
  * compat_win32.c - the POSIX functions a mingw-w64 build lacks, over the
- * Win32 API (declared in io/compat.h; built only for Windows hosts).
+ * Win32 API (declared in port/compat.h; built only for Windows hosts).
  * Paths are UTF-8 in the library and UTF-16 for the *W functions.
  */
 #include "config.h"
@@ -14,7 +14,7 @@
 #include <windows.h>
 #include <bcrypt.h>
 
-#include "internal.h"
+#include "port/compat.h"
 
 int vhdx_compat_errno(unsigned long win32_error)
 {
@@ -98,22 +98,33 @@ static HANDLE compat_handle(int fd)
  * counts, which every caller loops over like a short pread(). */
 #define COMPAT_IO_MAX ((size_t)1 << 30)
 
-ssize_t pread(int fd, void *buf, size_t len, off_t off)
+/* The handle behind FD and *OV set to read or write at OFF (no shared file
+ * position), or INVALID_HANDLE_VALUE with errno (EBADF, EINVAL for OFF < 0). */
+static HANDLE compat_positioned(int fd, off_t off, OVERLAPPED *ov)
 {
 	HANDLE h = compat_handle(fd);
+
+	if (h == INVALID_HANDLE_VALUE)
+		return h;
+	if (off < 0) {
+		errno = EINVAL;
+		return INVALID_HANDLE_VALUE;
+	}
+	memset(ov, 0, sizeof *ov);
+	ov->Offset = (DWORD)((uint64_t)off & 0xffffffffu);
+	ov->OffsetHigh = (DWORD)((uint64_t)off >> 32);
+	return h;
+}
+
+ssize_t pread(int fd, void *buf, size_t len, off_t off)
+{
 	OVERLAPPED ov;
+	HANDLE h = compat_positioned(fd, off, &ov);
 	DWORD got = 0;
 
 	if (h == INVALID_HANDLE_VALUE)
 		return -1;
-	if (off < 0) {
-		errno = EINVAL;
-		return -1;
-	}
-	memset(&ov, 0, sizeof ov);
-	ov.Offset = (DWORD)((uint64_t)off & 0xffffffffu);
-	ov.OffsetHigh = (DWORD)((uint64_t)off >> 32);
-	if (!ReadFile(h, buf, (DWORD)VHDX_MIN(len, COMPAT_IO_MAX), &got, &ov)) {
+	if (!ReadFile(h, buf, (DWORD)(len < COMPAT_IO_MAX ? len : COMPAT_IO_MAX), &got, &ov)) {
 		DWORD e = GetLastError();
 		if (e == ERROR_HANDLE_EOF)
 			return 0;
@@ -125,20 +136,13 @@ ssize_t pread(int fd, void *buf, size_t len, off_t off)
 
 ssize_t pwrite(int fd, const void *buf, size_t len, off_t off)
 {
-	HANDLE h = compat_handle(fd);
 	OVERLAPPED ov;
+	HANDLE h = compat_positioned(fd, off, &ov);
 	DWORD put = 0;
 
 	if (h == INVALID_HANDLE_VALUE)
 		return -1;
-	if (off < 0) {
-		errno = EINVAL;
-		return -1;
-	}
-	memset(&ov, 0, sizeof ov);
-	ov.Offset = (DWORD)((uint64_t)off & 0xffffffffu);
-	ov.OffsetHigh = (DWORD)((uint64_t)off >> 32);
-	if (!WriteFile(h, buf, (DWORD)VHDX_MIN(len, COMPAT_IO_MAX), &put, &ov)) {
+	if (!WriteFile(h, buf, (DWORD)(len < COMPAT_IO_MAX ? len : COMPAT_IO_MAX), &put, &ov)) {
 		errno = vhdx_compat_errno(GetLastError());
 		return -1;
 	}

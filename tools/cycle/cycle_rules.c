@@ -29,12 +29,14 @@
  */
 #include "config.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/grow.h"
+#include "common/rule_num.h"
+#include "common/splitmix.h"
 #include "cycle.h"
 
 struct crule {
@@ -56,40 +58,6 @@ struct cycle_rules {
 	size_t n_emitted, cap_emitted;
 	bool accounted;    /* the counts of the last emitted set were added */
 };
-
-/* splitmix64 finaliser: seeds per cycle from (seed, cycle) */
-uint64_t cycle_mix64(uint64_t x)
-{
-	x += 0x9e3779b97f4a7c15ull;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-	return x ^ (x >> 31);
-}
-
-/* "12", "0x1f", "4K": the numbers of the rule language. */
-static int parse_num(const char *s, uint64_t *out)
-{
-	char *end;
-	uint64_t v, mul = 1;
-
-	if (!*s || *s == '-')
-		return -1;
-	errno = 0;
-	v = strtoull(s, &end, 0);
-	if (errno || end == s)
-		return -1;
-	switch (toupper((unsigned char)*end)) {
-	case 'K': mul = 1ull << 10; end++; break;
-	case 'M': mul = 1ull << 20; end++; break;
-	case 'G': mul = 1ull << 30; end++; break;
-	case 'T': mul = 1ull << 40; end++; break;
-	default: break;
-	}
-	if (*end || v > UINT64_MAX / mul)
-		return -1;
-	*out = v * mul;
-	return 0;
-}
 
 static void crule_free(struct crule *c)
 {
@@ -123,7 +91,10 @@ static int crule_parse(char *line, struct crule *c)
 			continue;
 		}
 		if (num) {
-			if (parse_num(strchr(w, '=') + 1, num) < 0)
+			const char *v = strchr(w, '=') + 1;
+
+			/* the engine's reading: nth=010 is ten */
+			if (rule_parse_u64(v, strlen(v), num) < 0)
 				return -1;
 			continue;
 		}
@@ -131,15 +102,8 @@ static int crule_parse(char *line, struct crule *c)
 			c->has_prob = true;
 		if (!strncmp(w, "flip=", 5))
 			c->has_flip = true;
-		if (c->nwords == cap) {
-			size_t ncap = cap ? cap * 2 : 8;
-			char **p = realloc(c->words, ncap * sizeof *p);
-
-			if (!p)
-				return -1;
-			c->words = p;
-			cap = ncap;
-		}
+		if (grow(&c->words, &cap, c->nwords + 1, sizeof *c->words, 8) < 0)
+			return -1;
 		c->words[c->nwords] = strdup(w);
 		if (!c->words[c->nwords])
 			return -1;
@@ -209,17 +173,10 @@ int cycle_rules_load(const char *path, uint64_t seed, struct cycle_rules **out)
 			continue;
 		}
 		c.text = copy;
-		if (r->n == cap) {
-			size_t ncap = cap ? cap * 2 : 8;
-			struct crule *np = realloc(r->r, ncap * sizeof *np);
-
-			if (!np) {
-				crule_free(&c);
-				free(text);
-				return -ENOMEM;
-			}
-			r->r = np;
-			cap = ncap;
+		if (grow(&r->r, &cap, r->n + 1, sizeof *r->r, 8) < 0) {
+			crule_free(&c);
+			free(text);
+			return -ENOMEM;
 		}
 		r->r[r->n++] = c;
 	}
@@ -262,20 +219,11 @@ uint64_t cycle_rules_matched(const struct cycle_rules *r, unsigned n)
 /* Records that the next emitted rule comes from rule index I. */
 static int note(struct cycle_rules *r, size_t i, bool primary)
 {
-	if (r->n_emitted == r->cap_emitted) {
-		size_t ncap = r->cap_emitted ? r->cap_emitted * 2 : 16;
-		unsigned *o = realloc(r->origin, ncap * sizeof *o);
-		bool *p;
+	size_t cap = r->cap_emitted; /* the two arrays grow together */
 
-		if (!o)
-			return -1;
-		r->origin = o;
-		p = realloc(r->primary, ncap * sizeof *p);
-		if (!p)
-			return -1;
-		r->primary = p;
-		r->cap_emitted = ncap;
-	}
+	if (grow(&r->origin, &cap, r->n_emitted + 1, sizeof *r->origin, 16) < 0 ||
+	    grow(&r->primary, &r->cap_emitted, r->n_emitted + 1, sizeof *r->primary, 16) < 0)
+		return -1;
 	r->origin[r->n_emitted] = (unsigned)i + 1;
 	r->primary[r->n_emitted] = primary;
 	r->n_emitted++;
@@ -308,7 +256,7 @@ int cycle_rules_emit(struct cycle_rules *r, unsigned cycle, FILE *out)
 		bool with_seed = c->has_prob || c->has_flip || c->has_seed;
 		char buf[96];
 
-		seed = cycle_mix64((c->has_seed ? c->seed : r->run_seed) ^ cycle_mix64(cycle));
+		seed = splitmix64_mix((c->has_seed ? c->seed : r->run_seed) ^ splitmix64_mix(cycle));
 		if (c->once && c->hits)
 			continue; /* acted already */
 		if (c->nth) {
@@ -338,7 +286,7 @@ int cycle_rules_emit(struct cycle_rules *r, unsigned cycle, FILE *out)
 				snprintf(buf, sizeof buf, "after=%" PRIu64 " every=%" PRIu64, k, c->every);
 				if (note(r, i, false) < 0)
 					return -ENOMEM;
-				emit(out, c, cycle_mix64(seed), with_seed, buf);
+				emit(out, c, splitmix64_mix(seed), with_seed, buf);
 				lines++;
 			}
 			continue;

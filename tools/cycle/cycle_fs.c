@@ -30,6 +30,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/grow.h"
+#include "common/splitmix.h"
 #include "cycle.h"
 #include "mount.h"
 
@@ -54,7 +56,8 @@ struct fs_run {
 	uint64_t seed;
 	bool json;
 	struct fs_file *files;
-	unsigned n_files, cap_files;
+	unsigned n_files;
+	size_t cap_files;
 	unsigned classes[FC__N];
 	char first_error[512];     /* of the current cycle: what failed first, "" if nothing */
 };
@@ -77,7 +80,7 @@ static void fill(uint8_t *buf, size_t len, uint64_t seed, uint64_t at)
 
 		if (p / 8 != word) {
 			word = p / 8;
-			v = cycle_mix64(seed ^ word);
+			v = splitmix64_mix(seed ^ word);
 		}
 		buf[i] = (uint8_t)(v >> (8 * (p % 8)));
 	}
@@ -171,15 +174,8 @@ static int check_file(struct fs_run *r, const struct fs_file *f)
 
 static struct fs_file *new_file(struct fs_run *r)
 {
-	if (r->n_files == r->cap_files) {
-		unsigned cap = r->cap_files ? r->cap_files * 2 : 64;
-		struct fs_file *nf = realloc(r->files, cap * sizeof *nf);
-
-		if (!nf)
-			return NULL;
-		r->files = nf;
-		r->cap_files = cap;
-	}
+	if (grow(&r->files, &r->cap_files, (size_t)r->n_files + 1, sizeof *r->files, 64) < 0)
+		return NULL;
 	memset(&r->files[r->n_files], 0, sizeof r->files[0]);
 	return &r->files[r->n_files++];
 }
@@ -191,7 +187,7 @@ static unsigned workload(struct fs_run *r, unsigned c, uint64_t *rng)
 	unsigned errors = 0;
 
 	for (unsigned op = 0; op < r->ops; op++) {
-		uint64_t x = cycle_mix64((*rng)++);
+		uint64_t x = splitmix64_mix((*rng)++);
 		unsigned pick = r->n_files ? (unsigned)(x >> 32) % r->n_files : 0;
 		struct fs_file *f = r->n_files ? &r->files[pick] : NULL;
 		unsigned action = (unsigned)(x % 10);
@@ -338,81 +334,137 @@ out:
 	return ret;
 }
 
-int cycle_fs_main(int argc, char **argv)
+static void help_stdout(void)
 {
-	enum { O_FS = OPT__NEXT, O_IMAGE, O_COUNT, O_FAULTS, O_SEED, O_OPS };
-	static const struct option longopts[] = {
-		{ "fs", required_argument, NULL, O_FS },
-		{ "image", required_argument, NULL, O_IMAGE },
-		{ "count", required_argument, NULL, O_COUNT },
-		{ "faults", required_argument, NULL, O_FAULTS },
-		{ "seed", required_argument, NULL, O_SEED },
-		{ "ops", required_argument, NULL, O_OPS },
-		{ "json", no_argument, NULL, OPT_JSON },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	struct fs_run r = { .count = 0, .ops = 16, .seed = 1 };
-	char exe[PATH_MAX], *image = NULL, *out = NULL, *faults = NULL;
-	struct report rep;
-	uint64_t v, rng;
-	int c, rc = EXIT_OK;
-	ssize_t n;
+	help(stdout);
+}
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		switch (c) {
-		case O_FS: r.fs = optarg; break;
-		case O_IMAGE: r.image = optarg; break;
-		case O_COUNT:
-			if (tool_uint_option("cycle", "--count", optarg, 1, 100000, &v) < 0)
-				return EXIT_USAGE;
-			r.count = (unsigned)v;
-			break;
-		case O_FAULTS: r.faults = optarg; break;
-		case O_SEED:
-			if (tool_uint_option("cycle", "--seed", optarg, 0, UINT64_MAX, &r.seed) < 0)
-				return EXIT_USAGE;
-			break;
-		case O_OPS:
-			if (tool_uint_option("cycle", "--ops", optarg, 1, 10000, &v) < 0)
-				return EXIT_USAGE;
-			r.ops = (unsigned)v;
-			break;
-		case OPT_JSON: r.json = true; break;
-		case 'h': help(stdout); return EXIT_OK;
-		default: help(stderr); return EXIT_USAGE;
-		}
-	}
-	if (!r.fs || (strcmp(r.fs, "ext4") && strcmp(r.fs, "ntfs")) || !r.image || !r.count || optind != argc) {
-		tool_error("cycle", "cycle mount --fs takes ext4 or ntfs, --image FILE and --count N (see --help)");
-		return EXIT_USAGE;
-	}
-	n = tool_self_exe(exe, sizeof exe);
+/* The options of `vhdx cycle mount --fs`, in getopt's order (cycle_setup.c parses them). */
+static const struct cycle_opt fs_opts[] = {
+	{ .name = "fs", .kind = CYCLE_OPT_STR, .field = offsetof(struct fs_run, fs) },
+	{ .name = "image", .kind = CYCLE_OPT_STR, .field = offsetof(struct fs_run, image) },
+	{ .name = "count", .kind = CYCLE_OPT_UINT, .field = offsetof(struct fs_run, count), .min = 1, .max = 100000 },
+	{ .name = "faults", .kind = CYCLE_OPT_STR, .field = offsetof(struct fs_run, faults) },
+	{ .name = "seed", .kind = CYCLE_OPT_U64, .field = offsetof(struct fs_run, seed), .max = UINT64_MAX },
+	{ .name = "ops", .kind = CYCLE_OPT_UINT, .field = offsetof(struct fs_run, ops), .min = 1, .max = 10000 },
+	{ .name = "json", .kind = CYCLE_OPT_FLAG, .field = offsetof(struct fs_run, json) },
+	{ .name = "help", .short_name = 'h', .kind = CYCLE_OPT_HELP },
+	{ .name = NULL },
+};
+
+static const struct cycle_cli fs_cli = {
+	.name = "mount", .image_opt = "image", .opts = fs_opts, .help = help_stdout, .usage = help,
+};
+
+/*
+ * The run's set-up: this program (for `vhdx mount` and `vhdx umount`) into
+ * EXE, the work folder and its paths, the rules of --faults, and the image
+ * made when missing.  EXIT_OK, else the exit status after the message, the
+ * work folder removed.
+ */
+static int set_up(struct fs_run *r, char *exe, size_t n_exe)
+{
+	ssize_t n = tool_self_exe(exe, n_exe);
+
 	if (n <= 0) {
 		tool_error("cycle", "cannot find this program (/proc/self/exe)");
 		return EXIT_ERR;
 	}
 	exe[n] = '\0';
-	r.vhdx = exe;
-	snprintf(r.work, sizeof r.work, "/tmp/vhdx-cycle-fs.XXXXXX");
-	if (!mkdtemp(r.work)) {
+	r->vhdx = exe;
+	snprintf(r->work, sizeof r->work, "/tmp/vhdx-cycle-fs.XXXXXX");
+	if (!mkdtemp(r->work)) {
 		tool_error("cycle", "mkdtemp: %s", strerror(errno));
 		return EXIT_ERR;
 	}
-	snprintf(r.dir, sizeof r.dir, "%s/vol", r.work);
-	snprintf(r.vol, sizeof r.vol, "%s/p1", r.dir);
-	snprintf(r.rules_path, sizeof r.rules_path, "%s/rules", r.work);
-	snprintf(r.log_path, sizeof r.log_path, "%s/fault.log", r.work);
-	if (r.faults && cycle_rules_load(r.faults, r.seed, &r.rules) < 0) {
-		rmdir(r.work);
+	snprintf(r->dir, sizeof r->dir, "%s/vol", r->work);
+	snprintf(r->vol, sizeof r->vol, "%s/p1", r->dir);
+	snprintf(r->rules_path, sizeof r->rules_path, "%s/rules", r->work);
+	snprintf(r->log_path, sizeof r->log_path, "%s/fault.log", r->work);
+	if (r->faults && cycle_rules_load(r->faults, r->seed, &r->rules) < 0) {
+		rmdir(r->work);
 		return EXIT_USAGE;
 	}
-	if (access(r.image, F_OK) != 0 && make_image(&r) < 0) {
-		cycle_rules_free(r.rules);
-		rmdir(r.work);
+	if (access(r->image, F_OK) != 0 && make_image(r) < 0) {
+		cycle_rules_free(r->rules);
+		r->rules = NULL;
+		rmdir(r->work);
 		return EXIT_ERR;
 	}
+	return EXIT_OK;
+}
+
+/*
+ * Cycle CYC's mount as the agent does it, with this cycle's rules in
+ * vhdxfs (FAULTS, their file; counts go on from the cycles before).  1
+ * when the mount failed (noted as the cycle's first error), 0 when it
+ * mounted, -1 when the rules cannot be written (message printed).
+ */
+static int mount_cycle(struct fs_run *r, unsigned cyc, char *faults, char **out)
+{
+	int ret;
+
+	if (r->rules) {
+		FILE *f = fopen(r->rules_path, "w");
+
+		if (!f || cycle_rules_emit(r->rules, cyc, f) < 0 || fclose(f) != 0) {
+			tool_error("cycle", "%s: cannot write the rules", r->rules_path);
+			return -1;
+		}
+	}
+	unlink(r->log_path);
+	if (faults) {
+		char *argv_m[] = { (char *)r->vhdx, (char *)"mount", (char *)"--rw", (char *)"--faults", faults,
+				   (char *)"--fault-log", r->log_path, (char *)r->image, r->dir, NULL };
+
+		ret = mnt_run(argv_m, out);
+	} else {
+		ret = vhdx_cmd(r, out, "mount", "--rw", r->image, r->dir, NULL, NULL);
+	}
+	r->first_error[0] = '\0';
+	if (ret != 0)
+		note_error(r, "vhdx mount", NULL, *out);
+	return ret != 0;
+}
+
+/*
+ * Cycle CYC's unmount (vhdx umount); a failure is reported to the agent and
+ * tried again once.  The errors it counts (0 or 1), or -1 when the second
+ * try left something mounted (message printed).
+ */
+static int umount_cycle(struct fs_run *r, unsigned cyc, char **out)
+{
+	if (vhdx_cmd(r, out, "umount", r->dir, NULL, NULL, NULL, NULL) == 0)
+		return 0;
+	note_error(r, "vhdx umount", NULL, *out);
+	mnt_sleep_ms(500);
+	free(*out);
+	*out = NULL;
+	if (vhdx_cmd(r, out, "umount", r->dir, NULL, NULL, NULL, NULL) != 0 &&
+	    strstr(*out ? *out : "", "nothing of 'vhdx mount' is there") == NULL) {
+		tool_error("cycle", "cycle %u: vhdx umount %s failed: %s", cyc, r->dir, *out ? *out : "");
+		return -1;
+	}
+	return 1;
+}
+
+int cycle_fs_main(int argc, char **argv)
+{
+	struct fs_run r = { .count = 0, .ops = 16, .seed = 1 };
+	char exe[PATH_MAX], *image = NULL, *out = NULL, *faults = NULL;
+	struct report rep;
+	uint64_t rng;
+	int rc = EXIT_OK;
+
+	if (cycle_cli_parse(&fs_cli, &r, argc, argv, &rc) < 0)
+		return rc;
+	if (!r.fs || (strcmp(r.fs, "ext4") && strcmp(r.fs, "ntfs")) || !r.image || !r.count || optind != argc) {
+		tool_error("cycle", "cycle mount --fs takes ext4 or ntfs, --image FILE and --count N (see --help)");
+		return EXIT_USAGE;
+	}
+	rc = set_up(&r, exe, sizeof exe);
+	if (rc != EXIT_OK)
+		return rc;
 	image = realpath(r.image, NULL);
 	if (!image) {
 		tool_error("cycle", "%s: %s", r.image, strerror(errno));
@@ -421,7 +473,7 @@ int cycle_fs_main(int argc, char **argv)
 	}
 	faults = r.rules ? r.rules_path : NULL;
 	r.image = image;
-	rng = cycle_mix64(r.seed);
+	rng = splitmix64_mix(r.seed);
 	if (r.json) {
 		report_init(&rep, stdout, true);
 		report_begin(&rep, NULL);
@@ -436,49 +488,23 @@ int cycle_fs_main(int argc, char **argv)
 
 		free(out);
 		out = NULL;
-		if (r.rules) {
-			/* this cycle's rules: counts (nth, after, every) go on from the cycles before */
-			FILE *f = fopen(r.rules_path, "w");
-
-			if (!f || cycle_rules_emit(r.rules, cyc, f) < 0 || fclose(f) != 0) {
-				tool_error("cycle", "%s: cannot write the rules", r.rules_path);
-				rc = EXIT_ERR;
-				break;
-			}
+		ret = mount_cycle(&r, cyc, faults, &out);
+		if (ret < 0) {
+			rc = EXIT_ERR;
+			break;
 		}
-		unlink(r.log_path);
-		if (faults) {
-			char *argv_m[] = { (char *)r.vhdx, (char *)"mount", (char *)"--rw", (char *)"--faults", faults,
-					   (char *)"--fault-log", r.log_path, (char *)r.image, r.dir, NULL };
-
-			ret = mnt_run(argv_m, &out);
-		} else {
-			ret = vhdx_cmd(&r, &out, "mount", "--rw", r.image, r.dir, NULL, NULL);
-		}
-		r.first_error[0] = '\0';
-		if (ret != 0) {
-			errors++;
-			note_error(&r, "vhdx mount", NULL, out);
-		}
+		errors += (unsigned)ret;
 		if (access(r.vol, F_OK) == 0 && mnt_is_mounted(r.vol))
 			errors += workload(&r, cyc, &rng);
 
 		free(out);
 		out = NULL;
-		if (vhdx_cmd(&r, &out, "umount", r.dir, NULL, NULL, NULL, NULL) != 0) {
-			/* reported to the agent; a second try must leave nothing behind, else stop */
-			errors++;
-			note_error(&r, "vhdx umount", NULL, out);
-			mnt_sleep_ms(500);
-			free(out);
-			out = NULL;
-			if (vhdx_cmd(&r, &out, "umount", r.dir, NULL, NULL, NULL, NULL) != 0 &&
-			    strstr(out ? out : "", "nothing of 'vhdx mount' is there") == NULL) {
-				tool_error("cycle", "cycle %u: vhdx umount %s failed: %s", cyc, r.dir, out ? out : "");
-				rc = EXIT_ERR;
-				break;
-			}
+		ret = umount_cycle(&r, cyc, &out);
+		if (ret < 0) {
+			rc = EXIT_ERR;
+			break;
 		}
+		errors += (unsigned)ret;
 		/* what was injected, from mount to unmount: the log vhdxfs wrote when it ended */
 		if (r.rules) {
 			char *log = mnt_read_all(r.log_path, NULL);

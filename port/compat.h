@@ -2,20 +2,21 @@
  * compat.h - the one place for portability glue.  The library and the
  * tools are written against POSIX (Linux); this header supplies what a
  * Windows (mingw-w64) build lacks, so that the rest of the code needs no
- * #ifdef of its own.  It is included by internal.h, so every library file
- * and every tool sees it.
+ * #ifdef of its own.  It sits below the library (port/, beside it): the
+ * library's base/base.h includes it, so every library file sees it, and
+ * tools/tool.h includes it for the tools.
  *
  * On POSIX systems it only adds two small helpers whose Linux versions are
  * the code they replaced (vhdx_same_file, vhdx_sync_dir).  On Windows it
  * declares POSIX-named replacements (pread, pwrite, fsync, fdatasync,
  * realpath, strndup, fnmatch, getrandom, gmtime_r) implemented in
- * io/compat_win32.c over the Win32 API; they are real functions, never
+ * port/compat_win32.c over the Win32 API; they are real functions, never
  * macros, so that struct members with the same names (io->m->pread) are
- * untouched.  The file backend for Windows is io/file_win32.c (chosen by
+ * untouched.  The file backend for Windows is libvhdx/io/file_win32.c (chosen by
  * Makefile.am instead of io/file.c).
  */
-#ifndef VHDX_COMPAT_H
-#define VHDX_COMPAT_H
+#ifndef VHDX_PORT_COMPAT_H
+#define VHDX_PORT_COMPAT_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -175,4 +176,4 @@ static inline int vhdx_sync_dir(const char *dir)
 
 #endif /* _WIN32 */
 
-#endif /* VHDX_COMPAT_H */
+#endif /* VHDX_PORT_COMPAT_H */

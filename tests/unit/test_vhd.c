@@ -1,5 +1,5 @@
 /*
- * test_vhd_reader.c - format/vhd.c through the format ops table, on
+ * test_vhd.c - format/vhd.c through the format ops table, on
  * VHD images built here in memory (fixed, dynamic, differencing): probing,
  * the choice between the trailing and leading footer, salvage, every read
  * path (fixed, unallocated, allocated, the MSB-first bitmap of a

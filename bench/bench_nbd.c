@@ -17,12 +17,15 @@
  *                            always skipped with qemu-nbd's own refusal of
  *                            a differencing VHDX (the reason to record)
  *   9 nbd-http-vs-qemu-img   figure 1's image served over HTTP by lighttpd
- *                            on 127.0.0.1: `nbdkit curl url=URL
- *                            --filter=vhdx --run 'nbdcopy "$uri" OUT'` vs
- *                            `qemu-img convert -m 1 -f vhdx -O raw URL OUT`
- *                            (qemu's curl driver; with more than one
- *                            coroutine qemu 7.2 stalls for good against
- *                            lighttpd), server start included
+ *                            on 127.0.0.1, decoded and thrown away:
+ *                            `nbdkit curl url=URL --filter=vhdx --run
+ *                            'nbdcopy "$uri" null:'` vs `qemu-img convert
+ *                            -n -m 1 -f vhdx --target-image-opts URL
+ *                            driver=null-co,size=N` (qemu's curl driver;
+ *                            with more than one coroutine qemu 7.2 stalls
+ *                            for good against lighttpd), server start
+ *                            included.  Both discard the disk: writing a
+ *                            local file would measure the local disk.
  *
  * Every server listens on a Unix socket in the run's folder and runs in
  * the foreground as our child (killed by its PID when its rows are done).
@@ -316,9 +319,9 @@ static bool port_open(int port)
  */
 static void fig_http(struct bench *b, const char *plugin_dir)
 {
-	struct bench_fig *f = bench_add(9, "nbd-http-vs-qemu-img", "MiB/s", "qemu-img convert -m 1 -f vhdx of the http:// URL",
+	struct bench_fig *f = bench_add(9, "nbd-http-vs-qemu-img", "MiB/s", "qemu-img convert -m 1 -f vhdx of the http:// URL to null-co",
 					BENCH_RATIO_AT_LEAST, 1.5);
-	char conf[1100], log[1100], filter[1100], url[300], out[1100], run[1300], fparam[1200];
+	char conf[1100], log[1100], filter[1100], url[300], out[1100], run[1300], fparam[1200], nullco[64];
 	double va[16], vc[16];
 	pid_t pid;
 	FILE *cf;
@@ -363,15 +366,17 @@ static void fig_http(struct bench *b, const char *plugin_dir)
 	}
 	snprintf(url, sizeof url, "http://127.0.0.1:%d/%s", port, strrchr(b->vhdx, '/') + 1);
 	snprintf(fparam, sizeof fparam, "--filter=%s", filter);
-	snprintf(run, sizeof run, "nbdcopy \"$uri\" '%s'", out);
+	snprintf(run, sizeof run, "nbdcopy \"$uri\" null:");
+	snprintf(nullco, sizeof nullco, "driver=null-co,size=%llu", (unsigned long long)b->size);
 	{
 		char urlp[320];
 		snprintf(urlp, sizeof urlp, "url=%s", url);
 		char *ours[] = { (char *)"nbdkit", (char *)"-r", (char *)"-U", (char *)"-", (char *)"curl", urlp, fparam,
 				 (char *)"--run", run, NULL };
 		/* -m 1: with its default 8 coroutines qemu 7.2's curl driver stalls for good on this server */
-		char *theirs[] = { (char *)"timeout", (char *)"600", (char *)"qemu-img", (char *)"convert", (char *)"-m",
-				   (char *)"1", (char *)"-f", (char *)"vhdx", (char *)"-O", (char *)"raw", url, out, NULL };
+		char *theirs[] = { (char *)"timeout", (char *)"600", (char *)"qemu-img", (char *)"convert", (char *)"-n",
+				   (char *)"-m", (char *)"1", (char *)"-f", (char *)"vhdx", (char *)"--target-image-opts", url,
+				   nullco, NULL };
 		char *const *cmd[2] = { ours, theirs };
 		double *v[2] = { va, vc };
 		for (int k = 0; k < 2; k++) {
