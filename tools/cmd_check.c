@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "check_internal.h"
+#include "maint/check_internal.h"
 #include "tool.h"
 
 struct item {

@@ -24,8 +24,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "check_internal.h"
 #include "codec/vhd_codec.h"
+#include "format/check.h"
 #include "format/vhd_format.h"
 #include "internal.h"
 
@@ -61,8 +61,10 @@ struct vh {
 	bool layout_known;
 };
 
-static void vh_free(struct vh *v)
+static void vh_free(void *state)
 {
+	struct vh *v = state;
+
 	free(v->bat);
 	free(v->bad);
 	memset(v, 0, sizeof *v);
@@ -499,17 +501,20 @@ out:
 	return ret;
 }
 
-static int scan(struct vhdx_check_ctx *c, struct vh *v)
+static int scan(struct vhdx_check_ctx *c, void *state)
 {
+	struct vh *v = state;
 	int ret = scan_footers(c, v);
+
 	if (ret < 0 || !v->f)
 		return ret;
 	return v->dynamic ? scan_dynamic(c, v) : scan_fixed(c, v);
 }
 
 /* ---- repairs ---- */
-static int repair_footer(struct vhdx_check_ctx *c, struct vh *v)
+static int repair_footer(struct vhdx_check_ctx *c, void *state)
 {
+	struct vh *v = state;
 	int ret;
 
 	if (v->t_ok) {
@@ -536,8 +541,9 @@ static int repair_footer(struct vhdx_check_ctx *c, struct vh *v)
 	return 0;
 }
 
-static int repair_dynhdr(struct vhdx_check_ctx *c, struct vh *v)
+static int repair_dynhdr(struct vhdx_check_ctx *c, void *state)
 {
+	struct vh *v = state;
 	uint8_t buf[VHD_DYNHDR_SIZE];
 	uint32_t sum;
 	int ret;
@@ -555,8 +561,9 @@ static int repair_dynhdr(struct vhdx_check_ctx *c, struct vh *v)
 	return 0;
 }
 
-static int repair_bat(struct vhdx_check_ctx *c, struct vh *v)
+static int repair_bat(struct vhdx_check_ctx *c, void *state)
 {
+	struct vh *v = state;
 	uint8_t sec[VHD_SECTOR];
 	/* only the disk's entries can be bad: the sectors holding them */
 	uint64_t nsec = vhdx_div_round_up(4 * v->blocks_needed, VHD_SECTOR);
@@ -598,7 +605,8 @@ static int repair_bat(struct vhdx_check_ctx *c, struct vh *v)
 	return 0;
 }
 
-static int repair_tail(struct vhdx_check_ctx *c, struct vh *v)
+/* a dynamic disk: the footer follows the last block, the file ends after it */
+static int repair_dynamic_tail(struct vhdx_check_ctx *c, struct vh *v)
 {
 	uint64_t end = vhdx_div_round_up(v->used_end, VHD_SECTOR) * VHD_SECTOR;
 	int ret;
@@ -615,77 +623,81 @@ static int repair_tail(struct vhdx_check_ctx *c, struct vh *v)
 	return 0;
 }
 
-static int rescan(struct vhdx_check_ctx *c, struct vh *v)
+/* unreferenced space before the trailing footer (step 4 at the top of this file) */
+static int repair_tail(struct vhdx_check_ctx *c, void *state)
 {
-	unsigned e = c->n_errors, w = c->n_warnings;
-	bool q = c->quiet;
-	int ret;
+	struct vh *v = state;
+	int ret = 0;
 
-	vh_free(v);
-	ret = vhdx_io_get_size(c->io, &c->file_size);
-	if (ret < 0)
-		return ret;
-	c->quiet = true;
-	ret = scan(c, v);
-	c->quiet = q;
-	c->n_errors = e;
-	c->n_warnings = w;
+	if (v->dynamic) {
+		ret = repair_dynamic_tail(c, v);
+	} else if (c->file_size > v->f->current_size + VHD_FOOTER_SIZE) {
+		ret = vhdx_vhd_footer_move(c->io, v->traw, v->f->current_size);
+		if (ret == 0)
+			vhdx_check_repaired(c, "file", v->f->current_size,
+					    "moved the footer to 0x%llx and truncated the file after it",
+					    (unsigned long long)v->f->current_size);
+	}
 	return ret;
 }
 
-int vhdx_check_vhd(struct vhdx_check_ctx *c)
-{
-	struct vh v;
-	int ret;
+/* ---- the repair steps, in the order of the top of this file (maint/check.c runs them) ---- */
 
-	memset(&v, 0, sizeof v);
-	ret = scan(c, &v);
-	c->res->errors = c->n_errors;
-	c->res->warnings = c->n_warnings;
-	if (ret < 0 || !c->o->repair || c->n_errors + c->n_warnings == 0)
-		goto out;
-	if (v.f && v.dynamic && v.fix_footer && (v.t_ok || v.l_ok)) {
-		ret = repair_footer(c, &v);
-		if (ret == 0)
-			ret = rescan(c, &v);
-		if (ret < 0)
-			goto out;
-	}
-	if (v.f && v.dynamic && v.dh_sum_only && !v.dh.checksum_valid) {
-		ret = repair_dynhdr(c, &v);
-		if (ret == 0)
-			ret = rescan(c, &v);
-		if (ret < 0)
-			goto out;
-	}
-	if (v.f && v.dynamic && v.bat && v.n_bad) {
-		ret = repair_bat(c, &v);
-		if (ret == 0)
-			ret = rescan(c, &v);
-		if (ret < 0)
-			goto out;
-	}
-	if (v.f && v.layout_known) {
-		if (v.dynamic) {
-			ret = repair_tail(c, &v);
-		} else if (c->file_size > v.f->current_size + VHD_FOOTER_SIZE) {
-			ret = vhdx_vhd_footer_move(c->io, v.traw, v.f->current_size);
-			if (ret == 0)
-				vhdx_check_repaired(c, "file", v.f->current_size,
-						    "moved the footer to 0x%llx and truncated the file after it",
-						    (unsigned long long)v.f->current_size);
-		}
-		if (ret < 0)
-			goto out;
-	}
-	vh_free(&v);
-	ret = vhdx_io_get_size(c->io, &c->file_size);
-	if (ret < 0)
-		goto out;
-	c->after = true;
-	c->n_errors = c->n_warnings = 0;
-	ret = scan(c, &v);
-out:
-	vh_free(&v);
-	return ret;
+static bool need_footer(const struct vhdx_check_ctx *c, const void *state)
+{
+	const struct vh *v = state;
+	(void)c;
+	return v->f && v->dynamic && v->fix_footer && (v->t_ok || v->l_ok);
 }
+
+/* the fields decoded; only the checksum is wrong */
+static bool need_dynhdr(const struct vhdx_check_ctx *c, const void *state)
+{
+	const struct vh *v = state;
+	(void)c;
+	return v->f && v->dynamic && v->dh_sum_only && !v->dh.checksum_valid;
+}
+
+static bool need_bat(const struct vhdx_check_ctx *c, const void *state)
+{
+	const struct vh *v = state;
+	(void)c;
+	return v->f && v->dynamic && v->bat && v->n_bad;
+}
+
+static bool need_tail(const struct vhdx_check_ctx *c, const void *state)
+{
+	const struct vh *v = state;
+	(void)c;
+	return v->f && v->layout_known;
+}
+
+static const struct vhdx_check_step steps[] = {
+	{ need_footer, repair_footer, true },
+	{ need_dynhdr, repair_dynhdr, true },
+	{ need_bat, repair_bat, true },
+	{ need_tail, repair_tail, false },
+	{ NULL, NULL, false },
+};
+
+/* A damaged copy at offset 0: the footer at the end (511 bytes from it in files of old writers) says VHD. */
+static bool recognise(struct vhdx_io *io, uint64_t size)
+{
+	uint8_t buf[8];
+
+	for (uint64_t back = 512; back >= 511; back--) {
+		if (size >= back && vhdx_io_pread(io, buf, 8, size - back, VHDX_TAG_FOOTER) == 0 &&
+		    !memcmp(buf, VHD_FOOTER_COOKIE, 8))
+			return true;
+	}
+	return false;
+}
+
+const struct vhdx_checker vhdx_checker_vhd = {
+	.signature = VHD_FOOTER_COOKIE,
+	.recognise = recognise,
+	.state_size = sizeof(struct vh),
+	.scan = scan,
+	.free = vh_free,
+	.steps = steps,
+};

@@ -31,12 +31,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "check_internal.h"
 #include "codec/crc32c.h"
 #include "codec/endian.h"
 #include "codec/guid.h"
 #include "codec/vhdx_codec.h"
 #include "codec/vhdx_locator.h"
+#include "format/check.h"
 #include "format/vhdx_format.h"
 #include "format/vhdx_journal.h"
 #include "format/vhdx_log.h"
@@ -82,8 +82,10 @@ struct vx {
 	bool layout_known;          /* used_end covers every structure */
 };
 
-static void vx_free(struct vx *v)
+static void vx_free(void *state)
 {
+	struct vx *v = state;
+
 	free(v->rt_raw[0]);
 	free(v->rt_raw[1]);
 	free(v->rt);
@@ -704,8 +706,9 @@ static int scan_bat(struct vhdx_check_ctx *c, struct vx *v)
 }
 
 /* One whole scan.  IO is C->io, or an overlay with the log replayed in memory. */
-static int scan(struct vhdx_check_ctx *c, struct vx *v)
+static int scan(struct vhdx_check_ctx *c, void *state)
 {
+	struct vx *v = state;
 	struct vhdx_log_sequence seq;
 	struct vhdx_io *saved = c->io, *ov = NULL;
 	int ret;
@@ -779,8 +782,9 @@ static void fake_init(struct fake *f, struct vhdx_check_ctx *c, const struct vx 
 	f->s.current = v->cur;
 }
 
-static int repair_headers(struct vhdx_check_ctx *c, struct vx *v)
+static int repair_headers(struct vhdx_check_ctx *c, void *state)
 {
+	struct vx *v = state;
 	struct fake f;
 	int bad = 1 - v->cur, ret;
 
@@ -804,8 +808,9 @@ static int repair_headers(struct vhdx_check_ctx *c, struct vx *v)
 	return 0;
 }
 
-static int repair_log(struct vhdx_check_ctx *c, struct vx *v)
+static int repair_log(struct vhdx_check_ctx *c, void *state)
 {
+	struct vx *v = state;
 	static const uint8_t zero[16];
 	struct vhdx_log_sequence seq;
 	struct fake f;
@@ -844,8 +849,9 @@ static int repair_log(struct vhdx_check_ctx *c, struct vx *v)
 	return 0;
 }
 
-static int repair_regions(struct vhdx_check_ctx *c, struct vx *v)
+static int repair_regions(struct vhdx_check_ctx *c, void *state)
 {
+	struct vx *v = state;
 	int good = v->rt_used, bad = 1 - good;
 	int ret;
 
@@ -860,8 +866,9 @@ static int repair_regions(struct vhdx_check_ctx *c, struct vx *v)
 }
 
 /* Clears every BAT entry marked bad, through the log; reports the virtual ranges whose data is lost. */
-static int repair_bat(struct vhdx_check_ctx *c, struct vx *v)
+static int repair_bat(struct vhdx_check_ctx *c, void *state)
 {
+	struct vx *v = state;
 	const struct vhdx_geometry *g = &v->geo;
 	uint64_t npages_max = vhdx_div_round_up(g->bat_entries * 8, VHDX_LOG_SECTOR);
 	uint8_t *pages = NULL, *dirty = NULL;
@@ -978,8 +985,9 @@ out:
 	return ret < 0 ? vhdx_err_prefix(ret, "clearing BAT entries") : 0;
 }
 
-static int repair_tail(struct vhdx_check_ctx *c, struct vx *v)
+static int repair_tail(struct vhdx_check_ctx *c, void *state)
 {
+	struct vx *v = state;
 	uint64_t end = vhdx_div_round_up(v->used_end, VHDX_ALIGN) * VHDX_ALIGN;
 	int ret;
 
@@ -999,95 +1007,97 @@ static int repair_tail(struct vhdx_check_ctx *c, struct vx *v)
 	return 0;
 }
 
-/* One quiet re-scan after a repair step changed the file. */
-static int rescan(struct vhdx_check_ctx *c, struct vx *v)
-{
-	bool q = c->quiet;
-	unsigned e = c->n_errors, w = c->n_warnings;
-	int ret;
+/* ---- the repair steps, in the order of the top of this file (maint/check.c runs them) ---- */
 
-	vx_free(v);
-	ret = vhdx_io_get_size(c->io, &c->file_size);
+static bool need_fileid(const struct vhdx_check_ctx *c, const void *state)
+{
+	const struct vx *v = state;
+	return v->fileid_bad && c->file_size >= VHDX_ALIGN;
+}
+
+static int repair_fileid(struct vhdx_check_ctx *c, void *state)
+{
+	/* 8 bytes in a sector nothing else uses; the creator string after it is kept */
+	int ret = vhdx_io_pwrite(c->io, VHDX_FILEID_SIG, 8, 0, VHDX_TAG_FILEID);
+
+	(void)state;
+	if (ret == 0)
+		ret = vhdx_io_flush(c->io);
 	if (ret < 0)
 		return ret;
-	c->quiet = true;
-	ret = scan(c, v);
-	c->quiet = q;
-	c->n_errors = e;
-	c->n_warnings = w;
-	return ret;
+	vhdx_check_repaired(c, "file identifier", 0, "rewrote the signature \"vhdxfile\"");
+	return 0;
 }
 
-int vhdx_check_vhdx(struct vhdx_check_ctx *c)
+/* the current header is unusable, the other one fine */
+static bool need_header_from_alt(const struct vhdx_check_ctx *c, const void *state)
 {
-	struct vx v;
-	int ret;
-
-	memset(&v, 0, sizeof v);
-	ret = scan(c, &v);
-	c->res->errors = c->n_errors;
-	c->res->warnings = c->n_warnings;
-	if (ret < 0 || !c->o->repair || c->n_errors + c->n_warnings == 0)
-		goto out;
-
-	if (v.fileid_bad && c->file_size >= VHDX_ALIGN) {
-		/* 8 bytes in a sector nothing else uses; the creator string after it is kept */
-		ret = vhdx_io_pwrite(c->io, VHDX_FILEID_SIG, 8, 0, VHDX_TAG_FILEID);
-		if (ret == 0)
-			ret = vhdx_io_flush(c->io);
-		if (ret < 0)
-			goto out;
-		vhdx_check_repaired(c, "file identifier", 0, "rewrote the signature \"vhdxfile\"");
-	}
-	if (v.cur < 0 && v.alt >= 0) {
-		ret = repair_headers(c, &v);
-		if (ret == 0)
-			ret = rescan(c, &v);
-		if (ret < 0)
-			goto out;
-	}
-	if (v.cur >= 0 && v.hdr_fix) {
-		ret = repair_headers(c, &v);
-		if (ret == 0)
-			ret = rescan(c, &v);
-		if (ret < 0)
-			goto out;
-	}
-	if (v.cur >= 0 && v.log_dirty) {
-		ret = repair_log(c, &v);
-		if (ret == 0)
-			ret = rescan(c, &v);
-		if (ret < 0)
-			goto out;
-	}
-	if (v.cur >= 0 && v.rt_used >= 0 && v.rt_fix) {
-		ret = repair_regions(c, &v);
-		if (ret == 0)
-			ret = rescan(c, &v);
-		if (ret < 0)
-			goto out;
-	}
-	if (v.cur >= 0 && v.bat && v.n_bad) {
-		ret = repair_bat(c, &v);
-		if (ret == 0)
-			ret = rescan(c, &v);
-		if (ret < 0)
-			goto out;
-	}
-	if (v.layout_known) {
-		ret = repair_tail(c, &v);
-		if (ret < 0)
-			goto out;
-	}
-	/* the verdict after the repair */
-	vx_free(&v);
-	ret = vhdx_io_get_size(c->io, &c->file_size);
-	if (ret < 0)
-		goto out;
-	c->after = true;
-	c->n_errors = c->n_warnings = 0;
-	ret = scan(c, &v);
-out:
-	vx_free(&v);
-	return ret;
+	const struct vx *v = state;
+	(void)c;
+	return v->cur < 0 && v->alt >= 0;
 }
+
+static bool need_header_slot(const struct vhdx_check_ctx *c, const void *state)
+{
+	const struct vx *v = state;
+	(void)c;
+	return v->cur >= 0 && v->hdr_fix;
+}
+
+static bool need_log(const struct vhdx_check_ctx *c, const void *state)
+{
+	const struct vx *v = state;
+	(void)c;
+	return v->cur >= 0 && v->log_dirty;
+}
+
+static bool need_regions(const struct vhdx_check_ctx *c, const void *state)
+{
+	const struct vx *v = state;
+	(void)c;
+	return v->cur >= 0 && v->rt_used >= 0 && v->rt_fix;
+}
+
+static bool need_bat(const struct vhdx_check_ctx *c, const void *state)
+{
+	const struct vx *v = state;
+	(void)c;
+	return v->cur >= 0 && v->bat && v->n_bad;
+}
+
+static bool need_tail(const struct vhdx_check_ctx *c, const void *state)
+{
+	const struct vx *v = state;
+	(void)c;
+	return v->layout_known;
+}
+
+static const struct vhdx_check_step steps[] = {
+	{ need_fileid, repair_fileid, false },
+	{ need_header_from_alt, repair_headers, true },
+	{ need_header_slot, repair_headers, true },
+	{ need_log, repair_log, true },
+	{ need_regions, repair_regions, true },
+	{ need_bat, repair_bat, true },
+	{ need_tail, repair_tail, false },
+	{ NULL, NULL, false },
+};
+
+/* A broken file identifier: the headers still say VHDX. */
+static bool recognise(struct vhdx_io *io, uint64_t size)
+{
+	uint8_t h1[4], h2[4];
+
+	return size >= 128 * 1024 + 4 && vhdx_io_pread(io, h1, 4, 64 * 1024, VHDX_TAG_HEADER) == 0 &&
+	       vhdx_io_pread(io, h2, 4, 128 * 1024, VHDX_TAG_HEADER) == 0 &&
+	       (!memcmp(h1, "head", 4) || !memcmp(h2, "head", 4));
+}
+
+const struct vhdx_checker vhdx_checker_vhdx = {
+	.signature = VHDX_FILEID_SIG,
+	.recognise = recognise,
+	.state_size = sizeof(struct vx),
+	.scan = scan,
+	.free = vx_free,
+	.steps = steps,
+};

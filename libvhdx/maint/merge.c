@@ -40,7 +40,7 @@
 #include "chain/chain.h"
 #include "codec/guid.h"
 #include "image_internal.h"
-#include "merge_internal.h"
+#include "maint/merge_internal.h"
 
 #define MERGE_CHUNK (4u << 20)            /* bytes copied per read/write */
 #define MERGE_FLUSH_EVERY (64ull << 20)   /* bytes written between flushes of the ancestor */
