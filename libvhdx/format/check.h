@@ -86,6 +86,16 @@ struct vhdx_checker {
 	const struct vhdx_check_step *steps; /* in order; ends with a step whose repair is NULL */
 };
 
+/**
+ * The overlap sweep of the BAT checks (check_overlap.c): ALLOCS holds N
+ * (file offset, entry << 1 | small) pairs sorted by file offset, a block
+ * being SMALL_LEN bytes when the low bit is set, else BLOCK_LEN.  For each
+ * pair of blocks that overlap, FOUND gets the later entry (the suspect
+ * one, to be cleared) and the other.
+ */
+void vhdx_check_overlaps(const uint64_t *allocs, uint64_t n, uint64_t block_len, uint64_t small_len,
+			 void (*found)(void *arg, uint64_t victim, uint64_t other), void *arg);
+
 extern const struct vhdx_checker vhdx_checker_vhdx;
 extern const struct vhdx_checker vhdx_checker_vhd;
 

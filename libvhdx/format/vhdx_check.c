@@ -518,10 +518,178 @@ out:
 }
 
 /* ---- BAT (2.5) ---- */
-static int scan_bat(struct vhdx_check_ctx *c, struct vx *v)
+/* Entry I of the BAT is the sector bitmap slot of its chunk. */
+static bool bitmap_slot(const struct vhdx_geometry *g, uint64_t i)
+{
+	return (i % (g->chunk_ratio + 1)) == g->chunk_ratio;
+}
+
+/*
+ * The state and reserved bits of entry I (BAD_STATE, BAD_RESERVED,
+ * BAD_ABSENT_BITS): true when it is sound and holds a block of *LEN bytes
+ * whose place is to be checked next.
+ */
+static bool entry_present(struct vhdx_check_ctx *c, struct vx *v, uint64_t i, uint64_t *len)
+{
+	const struct vhdx_geometry *g = &v->geo;
+	uint64_t e = v->bat[i], eoff = v->bat_off + 8 * i;
+	unsigned st = vhdx_bat_state(e);
+	uint64_t blk = i - i / (g->chunk_ratio + 1);
+	bool present;
+
+	if (bitmap_slot(g, i)) {
+		if (!g->has_parent) {
+			if (e)
+				vhdx_check_report(c, VHDX_CHECK_WARNING, "BAT entry", eoff,
+						  "entry %llu (sector bitmap slot of a disk without a parent) is 0x%016llx, not 0",
+						  (unsigned long long)i, (unsigned long long)e);
+			return false;
+		}
+		if (st != VHDX_BAT_NOT_PRESENT && st != VHDX_BAT_FULLY_PRESENT) {
+			vhdx_check_report(c, VHDX_CHECK_ERROR, "BAT entry", eoff,
+					  "entry %llu (sector bitmap of chunk %llu): invalid state %u",
+					  (unsigned long long)i, (unsigned long long)(i / (g->chunk_ratio + 1)), st);
+			v->bad[i] |= BAD_STATE;
+			return false;
+		}
+		present = st == VHDX_BAT_FULLY_PRESENT;
+		*len = VHDX_ALIGN;
+	} else {
+		if (blk >= g->payload_blocks)
+			return false;
+		if (!vhdx_bat_payload_state_ok(st, g->has_parent)) {
+			vhdx_check_report(c, VHDX_CHECK_ERROR, "BAT entry", eoff,
+					  "entry %llu (block %llu): state %u is not valid for a %s disk",
+					  (unsigned long long)i, (unsigned long long)blk, st,
+					  g->has_parent ? "differencing" : "non-differencing");
+			v->bad[i] |= BAD_STATE;
+			return false;
+		}
+		present = st == VHDX_BAT_FULLY_PRESENT || st == VHDX_BAT_PARTIALLY_PRESENT;
+		*len = g->block_size;
+	}
+	if (e & VHDX_BAT_RESERVED_MASK) {
+		vhdx_check_report(c, present ? VHDX_CHECK_ERROR : VHDX_CHECK_WARNING, "BAT entry", eoff,
+				  "entry %llu: reserved bits set (0x%016llx)", (unsigned long long)i,
+				  (unsigned long long)e);
+		if (present) {
+			v->bad[i] |= BAD_RESERVED;
+			return false;
+		}
+		v->bad[i] |= BAD_ABSENT_BITS;
+	}
+	return present;
+}
+
+/* The block of present entry I (LEN bytes) must lie in the file, past the first megabyte, off the log and every region (else BAD_PLACE). */
+static void check_place(struct vhdx_check_ctx *c, struct vx *v, uint64_t i, uint64_t len)
 {
 	const struct vhdx_geometry *g = &v->geo;
 	const struct vhdx_header *h = &v->hdr[v->cur];
+	uint64_t foff = vhdx_bat_foff(v->bat[i]), eoff = v->bat_off + 8 * i;
+	bool is_sb = bitmap_slot(g, i);
+	uint64_t blk = i - i / (g->chunk_ratio + 1);
+	const char *what = is_sb ? "sector bitmap block" : "payload block";
+	/* the last block may end inside the file's last allocation: only its used part must be in the file */
+	uint64_t inside = is_sb ? len : VHDX_MIN((uint64_t)g->block_size, g->virtual_size - blk * g->block_size);
+
+	if (foff < VHDX_ALIGN) {
+		vhdx_check_report(c, VHDX_CHECK_ERROR, "BAT entry", eoff,
+				  "entry %llu: %s at file offset 0x%llx lies inside the first megabyte (headers and region tables)",
+				  (unsigned long long)i, what, (unsigned long long)foff);
+		v->bad[i] |= BAD_PLACE;
+		return;
+	}
+	if (!vhdx_range_ok(foff, inside, c->file_size)) {
+		vhdx_check_report(c, VHDX_CHECK_ERROR, "BAT entry", eoff,
+				  "entry %llu: %s at file offset 0x%llx (+0x%llx) is past the end of the file (0x%llx bytes)",
+				  (unsigned long long)i, what, (unsigned long long)foff,
+				  (unsigned long long)inside, (unsigned long long)c->file_size);
+		v->bad[i] |= BAD_PLACE;
+		return;
+	}
+	if (h->log_length && vhdx_ranges_overlap(foff, len, h->log_offset, h->log_length)) {
+		vhdx_check_report(c, VHDX_CHECK_ERROR, "BAT entry", eoff,
+				  "entry %llu: %s at 0x%llx overlaps the log at 0x%llx", (unsigned long long)i, what,
+				  (unsigned long long)foff, (unsigned long long)h->log_offset);
+		v->bad[i] |= BAD_PLACE;
+		return;
+	}
+	for (uint32_t r = 0; r < v->rt->entry_count; r++) {
+		const struct vhdx_region_entry *re = &v->rt->entries[r];
+		if (vhdx_ranges_overlap(foff, len, re->file_offset, re->length)) {
+			const char *rn = !memcmp(re->guid, VHDX_GUID_BAT_REGION, 16)        ? "the BAT region"
+					 : !memcmp(re->guid, VHDX_GUID_METADATA_REGION, 16) ? "the metadata region"
+											    : "a region";
+			vhdx_check_report(c, VHDX_CHECK_ERROR, "BAT entry", eoff,
+					  "entry %llu: %s at 0x%llx overlaps %s (region table entry %u at 0x%llx)",
+					  (unsigned long long)i, what, (unsigned long long)foff, rn, r,
+					  (unsigned long long)re->file_offset);
+			v->bad[i] |= BAD_PLACE;
+			return;
+		}
+	}
+}
+
+struct overlap_arg {
+	struct vhdx_check_ctx *c;
+	struct vx *v;
+};
+
+/* vhdx_check_overlaps() found the block of entry VICTIM over that of OTHER. */
+static void overlap_found(void *arg, uint64_t victim, uint64_t other)
+{
+	struct overlap_arg *a = arg;
+	struct vx *v = a->v;
+
+	vhdx_check_report(a->c, VHDX_CHECK_ERROR, "BAT entry", v->bat_off + 8 * victim,
+			  "entry %llu: block at file offset 0x%llx overlaps the block of entry %llu at 0x%llx",
+			  (unsigned long long)victim, (unsigned long long)vhdx_bat_foff(v->bat[victim]),
+			  (unsigned long long)other, (unsigned long long)vhdx_bat_foff(v->bat[other]));
+	v->bad[victim] |= BAD_OVERLAP;
+}
+
+/* PARTIALLY_PRESENT needs its chunk's sector bitmap block (else BAD_NO_BITMAP). */
+static void check_partial_bitmaps(struct vhdx_check_ctx *c, struct vx *v)
+{
+	const struct vhdx_geometry *g = &v->geo;
+
+	for (uint64_t blk = 0; blk < g->payload_blocks; blk++) {
+		uint64_t i = vhdx_bat_payload_index(g, blk), chunk = blk / g->chunk_ratio;
+		uint64_t sbi = vhdx_bat_bitmap_index(g, chunk);
+		if (v->bad[i] || vhdx_bat_state(v->bat[i]) != VHDX_BAT_PARTIALLY_PRESENT)
+			continue;
+		if (sbi < g->bat_entries && vhdx_bat_state(v->bat[sbi]) == VHDX_BAT_FULLY_PRESENT && !v->bad[sbi])
+			continue;
+		vhdx_check_report(c, VHDX_CHECK_ERROR, "BAT entry", v->bat_off + 8 * i,
+				  "entry %llu (block %llu) is PARTIALLY_PRESENT but the sector bitmap block of chunk %llu (entry %llu) is not present",
+				  (unsigned long long)i, (unsigned long long)blk, (unsigned long long)chunk,
+				  (unsigned long long)sbi);
+		v->bad[i] |= BAD_NO_BITMAP;
+	}
+}
+
+/* Counts the bad entries and extends the layout by the good blocks. */
+static void bat_layout(struct vx *v)
+{
+	const struct vhdx_geometry *g = &v->geo;
+
+	for (uint64_t i = 0; i < g->bat_entries; i++) {
+		if (v->bad[i]) {
+			v->n_bad++;
+			continue;
+		}
+		unsigned st = vhdx_bat_state(v->bat[i]);
+		bool is_sb = bitmap_slot(g, i);
+		if (is_sb ? (g->has_parent && st == VHDX_BAT_FULLY_PRESENT)
+			  : (st == VHDX_BAT_FULLY_PRESENT || st == VHDX_BAT_PARTIALLY_PRESENT))
+			use_end(v, vhdx_bat_foff(v->bat[i]), is_sb ? VHDX_ALIGN : g->block_size);
+	}
+}
+
+static int scan_bat(struct vhdx_check_ctx *c, struct vx *v)
+{
+	const struct vhdx_geometry *g = &v->geo;
 	uint64_t need = g->bat_entries * 8, n = 0;
 	uint64_t *allocs = NULL;
 	uint8_t *raw;
@@ -553,155 +721,25 @@ static int scan_bat(struct vhdx_check_ctx *c, struct vx *v)
 	free(raw);
 
 	for (uint64_t i = 0; i < g->bat_entries; i++) {
-		uint64_t e = v->bat[i], foff = vhdx_bat_foff(e), len, eoff = v->bat_off + 8 * i;
-		unsigned st = vhdx_bat_state(e);
-		bool is_sb = (i % (g->chunk_ratio + 1)) == g->chunk_ratio;
-		uint64_t blk = i - i / (g->chunk_ratio + 1);
-		const char *what = is_sb ? "sector bitmap block" : "payload block";
-		bool present;
-
-		if (is_sb) {
-			if (!g->has_parent) {
-				if (e)
-					vhdx_check_report(c, VHDX_CHECK_WARNING, "BAT entry", eoff,
-							  "entry %llu (sector bitmap slot of a disk without a parent) is 0x%016llx, not 0",
-							  (unsigned long long)i, (unsigned long long)e);
-				continue;
-			}
-			if (st != VHDX_BAT_NOT_PRESENT && st != VHDX_BAT_FULLY_PRESENT) {
-				vhdx_check_report(c, VHDX_CHECK_ERROR, "BAT entry", eoff,
-						  "entry %llu (sector bitmap of chunk %llu): invalid state %u",
-						  (unsigned long long)i, (unsigned long long)(i / (g->chunk_ratio + 1)), st);
-				v->bad[i] |= BAD_STATE;
-				continue;
-			}
-			present = st == VHDX_BAT_FULLY_PRESENT;
-			len = VHDX_ALIGN;
-		} else {
-			if (blk >= g->payload_blocks)
-				continue;
-			if (!vhdx_bat_payload_state_ok(st, g->has_parent)) {
-				vhdx_check_report(c, VHDX_CHECK_ERROR, "BAT entry", eoff,
-						  "entry %llu (block %llu): state %u is not valid for a %s disk",
-						  (unsigned long long)i, (unsigned long long)blk, st,
-						  g->has_parent ? "differencing" : "non-differencing");
-				v->bad[i] |= BAD_STATE;
-				continue;
-			}
-			present = st == VHDX_BAT_FULLY_PRESENT || st == VHDX_BAT_PARTIALLY_PRESENT;
-			len = g->block_size;
-		}
-		if (e & VHDX_BAT_RESERVED_MASK) {
-			vhdx_check_report(c, present ? VHDX_CHECK_ERROR : VHDX_CHECK_WARNING, "BAT entry", eoff,
-					  "entry %llu: reserved bits set (0x%016llx)", (unsigned long long)i,
-					  (unsigned long long)e);
-			if (present) {
-				v->bad[i] |= BAD_RESERVED;
-				continue;
-			}
-			v->bad[i] |= BAD_ABSENT_BITS;
-		}
-		if (!present)
+		uint64_t len;
+		if (!entry_present(c, v, i, &len))
 			continue;
-		/* the last block may end inside the file's last allocation: only its used part must be in the file */
-		{
-			uint64_t inside = is_sb ? len : VHDX_MIN((uint64_t)g->block_size, g->virtual_size - blk * g->block_size);
-			if (foff < VHDX_ALIGN) {
-				vhdx_check_report(c, VHDX_CHECK_ERROR, "BAT entry", eoff,
-						  "entry %llu: %s at file offset 0x%llx lies inside the first megabyte (headers and region tables)",
-						  (unsigned long long)i, what, (unsigned long long)foff);
-				v->bad[i] |= BAD_PLACE;
-				continue;
-			}
-			if (!vhdx_range_ok(foff, inside, c->file_size)) {
-				vhdx_check_report(c, VHDX_CHECK_ERROR, "BAT entry", eoff,
-						  "entry %llu: %s at file offset 0x%llx (+0x%llx) is past the end of the file (0x%llx bytes)",
-						  (unsigned long long)i, what, (unsigned long long)foff,
-						  (unsigned long long)inside, (unsigned long long)c->file_size);
-				v->bad[i] |= BAD_PLACE;
-				continue;
-			}
-		}
-		if (h->log_length && vhdx_ranges_overlap(foff, len, h->log_offset, h->log_length)) {
-			vhdx_check_report(c, VHDX_CHECK_ERROR, "BAT entry", eoff,
-					  "entry %llu: %s at 0x%llx overlaps the log at 0x%llx", (unsigned long long)i, what,
-					  (unsigned long long)foff, (unsigned long long)h->log_offset);
-			v->bad[i] |= BAD_PLACE;
-			continue;
-		}
-		for (uint32_t r = 0; r < v->rt->entry_count; r++) {
-			const struct vhdx_region_entry *re = &v->rt->entries[r];
-			if (vhdx_ranges_overlap(foff, len, re->file_offset, re->length)) {
-				const char *rn = !memcmp(re->guid, VHDX_GUID_BAT_REGION, 16)        ? "the BAT region"
-						 : !memcmp(re->guid, VHDX_GUID_METADATA_REGION, 16) ? "the metadata region"
-												    : "a region";
-				vhdx_check_report(c, VHDX_CHECK_ERROR, "BAT entry", eoff,
-						  "entry %llu: %s at 0x%llx overlaps %s (region table entry %u at 0x%llx)",
-						  (unsigned long long)i, what, (unsigned long long)foff, rn, r,
-						  (unsigned long long)re->file_offset);
-				v->bad[i] |= BAD_PLACE;
-				break;
-			}
-		}
+		check_place(c, v, i, len);
 		if (v->bad[i])
 			continue;
-		allocs[2 * n] = foff;
-		allocs[2 * n + 1] = (i << 1) | is_sb;
+		allocs[2 * n] = vhdx_bat_foff(v->bat[i]);
+		allocs[2 * n + 1] = (i << 1) | bitmap_slot(g, i);
 		n++;
 	}
-	/* overlaps between blocks (7-Zip's "BAT overlap"): the later entry of a pair is the suspect one */
 	qsort(allocs, n, 2 * sizeof *allocs, vhdx_cmp_u64);
 	{
-		uint64_t end = 0, end_i = 0;
-		for (uint64_t k = 0; k < n; k++) {
-			uint64_t foff = allocs[2 * k], i = allocs[2 * k + 1] >> 1;
-			uint64_t len = (allocs[2 * k + 1] & 1) ? VHDX_ALIGN : g->block_size;
-			if (k && foff < end) {
-				uint64_t victim = i > end_i ? i : end_i, other = i > end_i ? end_i : i;
-				vhdx_check_report(c, VHDX_CHECK_ERROR, "BAT entry", v->bat_off + 8 * victim,
-						  "entry %llu: block at file offset 0x%llx overlaps the block of entry %llu at 0x%llx",
-						  (unsigned long long)victim,
-						  (unsigned long long)vhdx_bat_foff(v->bat[victim]), (unsigned long long)other,
-						  (unsigned long long)vhdx_bat_foff(v->bat[other]));
-				v->bad[victim] |= BAD_OVERLAP;
-				if (victim == end_i) {
-					end = foff + len;
-					end_i = i;
-				}
-				continue;
-			}
-			end = foff + len;
-			end_i = i;
-		}
+		struct overlap_arg oa = { c, v };
+		vhdx_check_overlaps(allocs, n, g->block_size, VHDX_ALIGN, overlap_found, &oa);
 	}
 	free(allocs);
-	/* PARTIALLY_PRESENT needs its chunk's sector bitmap block */
-	if (g->has_parent) {
-		for (uint64_t blk = 0; blk < g->payload_blocks; blk++) {
-			uint64_t i = vhdx_bat_payload_index(g, blk), chunk = blk / g->chunk_ratio;
-			uint64_t sbi = vhdx_bat_bitmap_index(g, chunk);
-			if (v->bad[i] || vhdx_bat_state(v->bat[i]) != VHDX_BAT_PARTIALLY_PRESENT)
-				continue;
-			if (sbi < g->bat_entries && vhdx_bat_state(v->bat[sbi]) == VHDX_BAT_FULLY_PRESENT && !v->bad[sbi])
-				continue;
-			vhdx_check_report(c, VHDX_CHECK_ERROR, "BAT entry", v->bat_off + 8 * i,
-					  "entry %llu (block %llu) is PARTIALLY_PRESENT but the sector bitmap block of chunk %llu (entry %llu) is not present",
-					  (unsigned long long)i, (unsigned long long)blk, (unsigned long long)chunk,
-					  (unsigned long long)sbi);
-			v->bad[i] |= BAD_NO_BITMAP;
-		}
-	}
-	for (uint64_t i = 0; i < g->bat_entries; i++) {
-		if (v->bad[i]) {
-			v->n_bad++;
-			continue;
-		}
-		unsigned st = vhdx_bat_state(v->bat[i]);
-		bool is_sb = (i % (g->chunk_ratio + 1)) == g->chunk_ratio;
-		if (is_sb ? (g->has_parent && st == VHDX_BAT_FULLY_PRESENT)
-			  : (st == VHDX_BAT_FULLY_PRESENT || st == VHDX_BAT_PARTIALLY_PRESENT))
-			use_end(v, vhdx_bat_foff(v->bat[i]), is_sb ? VHDX_ALIGN : g->block_size);
-	}
+	if (g->has_parent)
+		check_partial_bitmaps(c, v);
+	bat_layout(v);
 	return 0;
 }
 

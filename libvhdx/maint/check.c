@@ -49,42 +49,39 @@ void vhdx_check_report(struct vhdx_check_ctx *c, enum vhdx_check_severity sev, c
 	c->o->problem(c->o->ctx, c->after, &p);
 }
 
-void vhdx_check_repaired(struct vhdx_check_ctx *c, const char *structure, uint64_t foff, const char *fmt, ...)
+/* Formats an event (a repair or a lost range) and hands it to CB (nothing when CB is NULL). */
+static void check_event(struct vhdx_check_ctx *c, void (*cb)(void *ctx, const struct vhdx_check_event *e),
+			struct vhdx_check_event *e, const char *fmt, va_list ap)
 {
 	char msg[1024];
-	struct vhdx_check_event e = { 0 };
+
+	if (!cb)
+		return;
+	check_vformat(msg, sizeof msg, fmt, ap);
+	e->message = msg;
+	cb(c->o->ctx, e);
+}
+
+void vhdx_check_repaired(struct vhdx_check_ctx *c, const char *structure, uint64_t foff, const char *fmt, ...)
+{
+	struct vhdx_check_event e = { .structure = structure, .foff = foff };
 	va_list ap;
 
 	c->res->repairs++;
-	if (!c->o->repaired)
-		return;
 	va_start(ap, fmt);
-	check_vformat(msg, sizeof msg, fmt, ap);
+	check_event(c, c->o->repaired, &e, fmt, ap);
 	va_end(ap);
-	e.structure = structure;
-	e.foff = foff;
-	e.message = msg;
-	c->o->repaired(c->o->ctx, &e);
 }
 
 void vhdx_check_lost(struct vhdx_check_ctx *c, uint64_t voff, uint64_t len, const char *structure, uint64_t foff,
 		     const char *fmt, ...)
 {
-	char msg[1024];
-	struct vhdx_check_event e = { 0 };
+	struct vhdx_check_event e = { .structure = structure, .foff = foff, .lost_voff = voff, .lost_len = len };
 	va_list ap;
 
-	if (!c->o->lost)
-		return;
 	va_start(ap, fmt);
-	check_vformat(msg, sizeof msg, fmt, ap);
+	check_event(c, c->o->lost, &e, fmt, ap);
 	va_end(ap);
-	e.structure = structure;
-	e.foff = foff;
-	e.message = msg;
-	e.lost_voff = voff;
-	e.lost_len = len;
-	c->o->lost(c->o->ctx, &e);
 }
 
 /*
