@@ -18,7 +18,7 @@
 
 #include "tool.h"
 #include "image_internal.h"
-#include "merge_internal.h"
+#include "maint/merge_internal.h"
 
 static void help(FILE *f)
 {

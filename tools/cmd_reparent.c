@@ -10,7 +10,7 @@
 #include <stdlib.h>
 
 #include "tool.h"
-#include "merge_internal.h"
+#include "maint/merge_internal.h"
 
 static void help(FILE *f)
 {

@@ -1,5 +1,5 @@
 /*
- * test_merge.c - vhdx_merge() (libvhdx/merge.c, with merge_scope.c) on a
+ * test_merge.c - vhdx_merge() (libvhdx/maint/merge.c, with merge_scope.c) on a
  * two-layer chain written from the generator (tests/lib/unit_files.h): a
  * dynamic base and a differencing child with a full block, partial blocks
  * over the base's data and over nothing, and a ZERO block over data.

@@ -1,5 +1,5 @@
 /*
- * test_reparent.c - vhdx_reparent() (libvhdx/reparent.c, the VHDX half)
+ * test_reparent.c - vhdx_reparent() (libvhdx/maint/reparent.c and format/vhdx_reparent.c, the VHDX half)
  * on a two-layer chain written from the generator (tests/lib/unit_files.h).
  *
  * A reparent rewrites only the parent locator (through the log) and the

@@ -2,12 +2,12 @@
  * check_internal.h - `vhdx check`: structure checks of one VHDX or VHD file
  * (FORMAT.md 1.10 and the VHD equivalents) and their repairs.
  *
- * Layers: check.c (L4 driver: opens the file, picks the format, counts and
- * forwards problems, checks the parent chain), format/vhdx_check.c and
- * format/vhd_check.c (per-format scans and repairs, built on the codecs).
- * The checkers read raw bytes themselves instead of going through a normal
- * open: a normal open stops at the first damage, a check must report them
- * all.  Used by tools/cmd_check.c; not public API.
+ * Layers: maint/check.c (L4 driver: opens the file, picks the format
+ * from the format table, counts and forwards problems, runs the one
+ * scan-repair-rescan loop, checks the parent chain), format/vhdx_check.c
+ * and format/vhd_check.c (per-format scans and repairs, built on the
+ * codecs; what they share with the driver is format/check.h).  Used by
+ * tools/cmd_check.c; not public API.
  */
 #ifndef VHDX_CHECK_INTERNAL_H
 #define VHDX_CHECK_INTERNAL_H
@@ -15,14 +15,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "io/io.h"
-
-#define VHDX_CHECK_NO_OFF UINT64_MAX
-
-enum vhdx_check_severity {
-	VHDX_CHECK_ERROR = 0,   /* the format's rules are broken */
-	VHDX_CHECK_WARNING = 1, /* legal or harmless, but not what a clean writer leaves (leaked space, ...) */
-};
+#include "libvhdx.h"
+#include "format/check.h"
 
 /* One problem found. Strings are valid during the callback only. */
 struct vhdx_check_problem {
@@ -67,37 +61,5 @@ struct vhdx_check_result {
  * error, a repair step failed).
  */
 int vhdx_check_path(const char *path, const struct vhdx_check_opts *o, struct vhdx_check_result *res);
-
-/* ---- used by the format checkers ---- */
-struct vhdx_check_ctx {
-	struct vhdx_io *io;
-	const char *path;
-	uint64_t file_size;
-	const struct vhdx_check_opts *o;
-	struct vhdx_check_result *res;
-	bool after;   /* the pass after a repair */
-	bool quiet;   /* an internal re-scan: problems are not reported */
-	unsigned n_errors, n_warnings; /* this pass */
-	/* chain facts for check.c */
-	bool has_parent;
-};
-
-/** Reports a problem of this pass (nothing when c->quiet). */
-void vhdx_check_report(struct vhdx_check_ctx *c, enum vhdx_check_severity sev, const char *structure, uint64_t foff,
-		       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-/** Reports a repair action done. */
-void vhdx_check_repaired(struct vhdx_check_ctx *c, const char *structure, uint64_t foff, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-/** Reports virtual bytes [VOFF, VOFF+LEN) whose data a repair gave up. */
-void vhdx_check_lost(struct vhdx_check_ctx *c, uint64_t voff, uint64_t len, const char *structure, uint64_t foff,
-		     const char *fmt, ...) __attribute__((format(printf, 6, 7)));
-
-/**
- * The per-format checkers: scan C->io (size C->file_size), report every
- * problem, and with c->o->repair repair and scan once more (c->after).
- * 0, or -errno when the file cannot be checked or a repair step failed.
- */
-int vhdx_check_vhdx(struct vhdx_check_ctx *c);
-int vhdx_check_vhd(struct vhdx_check_ctx *c);
 
 #endif
