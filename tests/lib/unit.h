@@ -55,4 +55,16 @@
 				 vhdx_errmsg());                                                          \
 	} while (0)
 
+/*
+ * The whole main() of a unit test that needs nothing around its group:
+ * runs the tests listed (cmocka_unit_test(...) and its variants) as one
+ * cmocka group with GROUP_SETUP and GROUP_TEARDOWN (NULL for none).
+ */
+#define UNIT_MAIN(group_setup, group_teardown, ...)                                                        \
+	int main(void)                                                                                    \
+	{                                                                                                 \
+		const struct CMUnitTest tests[] = { __VA_ARGS__ };                                        \
+		return cmocka_run_group_tests(tests, group_setup, group_teardown);                        \
+	}
+
 #endif /* VHDX_TESTS_UNIT_H */

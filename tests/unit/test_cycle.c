@@ -547,20 +547,14 @@ static void test_windows_codes(void **state)
 	assert_int_equal(cycle_errno_parse("EBOGUS", &e), -1);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_carry_counters),
-		cmocka_unit_test(test_emit_text),
-		cmocka_unit_test(test_seed_per_cycle),
-		cmocka_unit_test(test_rule_numbers),
-		cmocka_unit_test(test_bad_rules),
-		cmocka_unit_test(test_model_reads),
-		cmocka_unit_test(test_model_verify),
-		cmocka_unit_test(test_event_parse),
-		cmocka_unit_test(test_classify),
-		cmocka_unit_test(test_windows_codes),
-	};
-
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
-}
+UNIT_MAIN(group_setup, group_teardown,
+	  cmocka_unit_test(test_carry_counters),
+	  cmocka_unit_test(test_emit_text),
+	  cmocka_unit_test(test_seed_per_cycle),
+	  cmocka_unit_test(test_rule_numbers),
+	  cmocka_unit_test(test_bad_rules),
+	  cmocka_unit_test(test_model_reads),
+	  cmocka_unit_test(test_model_verify),
+	  cmocka_unit_test(test_event_parse),
+	  cmocka_unit_test(test_classify),
+	  cmocka_unit_test(test_windows_codes))

@@ -111,12 +111,7 @@ static void test_round_trip(void **state)
 		assert_int_equal(buf[i], buf[15 - i]);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_get_le),  cmocka_unit_test(test_get_be),
-		cmocka_unit_test(test_put_le),  cmocka_unit_test(test_put_be),
-		cmocka_unit_test(test_round_trip),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_MAIN(NULL, NULL,
+	  cmocka_unit_test(test_get_le),  cmocka_unit_test(test_get_be),
+	  cmocka_unit_test(test_put_le),  cmocka_unit_test(test_put_be),
+	  cmocka_unit_test(test_round_trip))

@@ -407,19 +407,14 @@ static void test_file_open_errors(void **state)
 	assert_int_equal(close(fd), 0);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_mem_basic),
-		cmocka_unit_test(test_mem_grow_large),
-		cmocka_unit_test(test_mem_set_size),
-		cmocka_unit_test(test_short_read_message),
-		cmocka_unit_test(test_readonly),
-		cmocka_unit_test(test_counters),
-		cmocka_unit_test(test_context_and_errors),
-		cmocka_unit_test(test_tag_names),
-		cmocka_unit_test_setup_teardown(test_file_backend, file_setup, file_teardown),
-		cmocka_unit_test_setup_teardown(test_file_open_errors, file_setup, file_teardown),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_MAIN(NULL, NULL,
+	  cmocka_unit_test(test_mem_basic),
+	  cmocka_unit_test(test_mem_grow_large),
+	  cmocka_unit_test(test_mem_set_size),
+	  cmocka_unit_test(test_short_read_message),
+	  cmocka_unit_test(test_readonly),
+	  cmocka_unit_test(test_counters),
+	  cmocka_unit_test(test_context_and_errors),
+	  cmocka_unit_test(test_tag_names),
+	  cmocka_unit_test_setup_teardown(test_file_backend, file_setup, file_teardown),
+	  cmocka_unit_test_setup_teardown(test_file_open_errors, file_setup, file_teardown))

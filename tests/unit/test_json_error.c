@@ -132,15 +132,9 @@ static void test_errno_names(void **state)
 	assert_string_equal(tool_errno_name(EINVAL, nb, sizeof nb), "EINVAL");
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_error_alone),
-		cmocka_unit_test(test_open_report_closed),
-		cmocka_unit_test(test_complete_report_alone),
-		cmocka_unit_test(test_usage_without_message),
-		cmocka_unit_test(test_errno_names),
-	};
-
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_MAIN(NULL, NULL,
+	  cmocka_unit_test(test_error_alone),
+	  cmocka_unit_test(test_open_report_closed),
+	  cmocka_unit_test(test_complete_report_alone),
+	  cmocka_unit_test(test_usage_without_message),
+	  cmocka_unit_test(test_errno_names))

@@ -370,16 +370,11 @@ static void test_concurrent_reads(void **state)
 	free(m.b);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_fresh_overlay_reads_lower),
-		cmocka_unit_test(test_unaligned_writes),
-		cmocka_unit_test(test_set_size),
-		cmocka_unit_test(test_zero_pages),
-		cmocka_unit_test(test_fast_path),
-		cmocka_unit_test(test_readonly_flag),
-		cmocka_unit_test(test_concurrent_reads),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_MAIN(NULL, NULL,
+	  cmocka_unit_test(test_fresh_overlay_reads_lower),
+	  cmocka_unit_test(test_unaligned_writes),
+	  cmocka_unit_test(test_set_size),
+	  cmocka_unit_test(test_zero_pages),
+	  cmocka_unit_test(test_fast_path),
+	  cmocka_unit_test(test_readonly_flag),
+	  cmocka_unit_test(test_concurrent_reads))

@@ -10,17 +10,12 @@
  */
 #include "config.h"
 
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include <cmocka.h>
-
-#include "internal.h"
+#include "lib/unit.h"
 #include "codec/endian.h"
 #include "codec/guid.h"
 #include "codec/vhdx_locator.h"
@@ -341,16 +336,11 @@ static void test_size_mismatch_warns(void **st)
 	vhdx_gen_free(base);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_only_relative_path),
-		cmocka_unit_test(test_dot_and_dotdot),
-		cmocka_unit_test(test_absolute_only_through_path_map),
-		cmocka_unit_test(test_path_map_is_a_fence),
-		cmocka_unit_test(test_located_parent_kinds),
-		cmocka_unit_test(test_locator_offsets_outside),
-		cmocka_unit_test(test_size_mismatch_warns),
-	};
-	return cmocka_run_group_tests(tests, setup, teardown);
-}
+UNIT_MAIN(setup, teardown,
+	  cmocka_unit_test(test_only_relative_path),
+	  cmocka_unit_test(test_dot_and_dotdot),
+	  cmocka_unit_test(test_absolute_only_through_path_map),
+	  cmocka_unit_test(test_path_map_is_a_fence),
+	  cmocka_unit_test(test_located_parent_kinds),
+	  cmocka_unit_test(test_locator_offsets_outside),
+	  cmocka_unit_test(test_size_mismatch_warns))

@@ -1206,31 +1206,26 @@ static void test_not_vhdx(void **state)
 	vhdx_gen_free(img);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_geometry_dynamic),
-		cmocka_unit_test(test_fixed),
-		cmocka_unit_test(test_states_base),
-		cmocka_unit_test(test_states_differencing),
-		cmocka_unit_test(test_partial_runs),
-		cmocka_unit_test(test_partial_second_chunk),
-		cmocka_unit_test(test_partial_missing_bitmap),
-		cmocka_unit_test(test_sector_4096),
-		cmocka_unit_test(test_block_sizes),
-		cmocka_unit_test(test_virtual_size_not_block_multiple),
-		cmocka_unit_test(test_header_fallback),
-		cmocka_unit_test(test_header_bad_fields),
-		cmocka_unit_test(test_region_overlaps_log),
-		cmocka_unit_test(test_region_fallback),
-		cmocka_unit_test(test_region_unknown_and_missing),
-		cmocka_unit_test(test_metadata_unknown_items),
-		cmocka_unit_test(test_incomplete_marker),
-		cmocka_unit_test(test_metadata_missing_and_bad_values),
-		cmocka_unit_test(test_parent_locator_errors),
-		cmocka_unit_test(test_bat_errors),
-		cmocka_unit_test(test_bat_errors_differencing),
-		cmocka_unit_test(test_not_vhdx),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_MAIN(NULL, NULL,
+	  cmocka_unit_test(test_geometry_dynamic),
+	  cmocka_unit_test(test_fixed),
+	  cmocka_unit_test(test_states_base),
+	  cmocka_unit_test(test_states_differencing),
+	  cmocka_unit_test(test_partial_runs),
+	  cmocka_unit_test(test_partial_second_chunk),
+	  cmocka_unit_test(test_partial_missing_bitmap),
+	  cmocka_unit_test(test_sector_4096),
+	  cmocka_unit_test(test_block_sizes),
+	  cmocka_unit_test(test_virtual_size_not_block_multiple),
+	  cmocka_unit_test(test_header_fallback),
+	  cmocka_unit_test(test_header_bad_fields),
+	  cmocka_unit_test(test_region_overlaps_log),
+	  cmocka_unit_test(test_region_fallback),
+	  cmocka_unit_test(test_region_unknown_and_missing),
+	  cmocka_unit_test(test_metadata_unknown_items),
+	  cmocka_unit_test(test_incomplete_marker),
+	  cmocka_unit_test(test_metadata_missing_and_bad_values),
+	  cmocka_unit_test(test_parent_locator_errors),
+	  cmocka_unit_test(test_bat_errors),
+	  cmocka_unit_test(test_bat_errors_differencing),
+	  cmocka_unit_test(test_not_vhdx))

@@ -349,15 +349,10 @@ static void test_encode_round_trip(void **state)
 	}
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_decode_hyperv),      cmocka_unit_test(test_linkage2_and_single_path),
-		cmocka_unit_test(test_list),               cmocka_unit_test(test_bad_header),
-		cmocka_unit_test(test_offsets_outside),    cmocka_unit_test(test_zero_lengths),
-		cmocka_unit_test(test_bad_strings),        cmocka_unit_test(test_duplicate_keys),
-		cmocka_unit_test(test_missing_keys),       cmocka_unit_test(test_bad_guid_text),
-		cmocka_unit_test(test_count_limit),        cmocka_unit_test(test_encode_round_trip),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_MAIN(NULL, NULL,
+	  cmocka_unit_test(test_decode_hyperv),      cmocka_unit_test(test_linkage2_and_single_path),
+	  cmocka_unit_test(test_list),               cmocka_unit_test(test_bad_header),
+	  cmocka_unit_test(test_offsets_outside),    cmocka_unit_test(test_zero_lengths),
+	  cmocka_unit_test(test_bad_strings),        cmocka_unit_test(test_duplicate_keys),
+	  cmocka_unit_test(test_missing_keys),       cmocka_unit_test(test_bad_guid_text),
+	  cmocka_unit_test(test_count_limit),        cmocka_unit_test(test_encode_round_trip))
