@@ -21,7 +21,7 @@ json() { # EXPR INFO-ARGS...: evaluates EXPR over `vhdx info --json` as d
 }
 
 have_vhdimount=no
-command -v vhdimount >/dev/null && [ -c /dev/fuse ] && command -v fusermount3 >/dev/null && have_vhdimount=yes
+vhdimount_usable && have_vhdimount=yes
 
 # libvhdi (vhdimount) returns wrong data for VHDX chains with ZERO, UNDEFINED or
 # UNMAPPED blocks in a child (issue #21); these chains have none (no discards)

@@ -20,12 +20,11 @@ requires qemu-img sha256sum python3
 cd "$T"
 
 have_vhdimount=no
+vhdimount_usable && have_vhdimount=yes
 n7=0
-command -v vhdimount >/dev/null && [ -c /dev/fuse ] && command -v fusermount3 >/dev/null && have_vhdimount=yes
 
 head -c 12M /dev/urandom > rnd
 sha() { sha256sum < "$1" | cut -c1-64; }
-rawsum() { "$VHDX" convert -O raw "$1" "$T/conv.raw" || fail "convert $1"; sha "$T/conv.raw"; }
 put() { tail -c +$(( (RANDOM % 2000) * 4096 + 1 )) rnd | head -c "$3" | "$VHDX" write --offset "$2" "$1" || fail "write $1 at $2"; }
 
 # build_chain DIR EXT DEPTH SIZE_MB: l0.EXT (base) .. lDEPTH.EXT, block sizes varying per layer,

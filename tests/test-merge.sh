@@ -14,11 +14,10 @@ requires qemu-img sha256sum python3
 cd "$T"
 
 have_vhdimount=no
+vhdimount_usable && have_vhdimount=yes
 n7=0
-command -v vhdimount >/dev/null && [ -c /dev/fuse ] && command -v fusermount3 >/dev/null && have_vhdimount=yes
 
 head -c 16M /dev/urandom > rnd
-rawsum() { "$VHDX" convert -O raw "$1" "$T/conv.raw" || fail "convert $1"; sha256 "$T/conv.raw"; }
 # put LEN bytes of rnd (from SKIP) at OFF of IMAGE
 put() { tail -c +$((RANDOM * 100 + 1)) rnd | head -c "$3" | "$VHDX" write --offset "$2" "$1" || fail "write $1 at $2"; }
 

@@ -46,7 +46,7 @@ requires python3 cmp
 have_qemu=no
 command -v qemu-img >/dev/null && command -v qemu-io >/dev/null && have_qemu=yes
 have_vhdimount=no
-command -v vhdimount >/dev/null && [ -c /dev/fuse ] && command -v fusermount3 >/dev/null && have_vhdimount=yes
+vhdimount_usable && have_vhdimount=yes
 
 M=1048576
 
