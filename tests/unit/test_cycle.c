@@ -328,11 +328,33 @@ static void test_model_reads(void **state)
 	cycle_model_free(m);
 }
 
+/* Writes the sector BUF at VOFF of the image at PATH (opened read-write for it alone). */
+static void write_sector(const char *path, const uint8_t *buf, uint64_t voff)
+{
+	struct vhdx_open_options oo;
+	struct vhdx_image *img;
+
+	vhdx_open_options_init(&oo);
+	oo.flags = VHDX_OPEN_RDWR;
+	assert_ok(vhdx_open(path, &oo, &img));
+	assert_int_equal(vhdx_pwrite(img, buf, CYCLE_SECTOR, voff), CYCLE_SECTOR);
+	assert_ok(vhdx_close(img));
+}
+
+/* Checks the image at PATH against the model M, into a cleared CK. */
+static void verify_disk(struct cycle_model *m, const char *path, struct cycle_check *ck)
+{
+	struct vhdx_image *img;
+
+	memset(ck, 0, sizeof *ck);
+	assert_ok(vhdx_open(path, NULL, &img));
+	assert_ok(cycle_model_verify(m, img, false, ck));
+	vhdx_close(img);
+}
+
 static void test_model_verify(void **state)
 {
 	struct vhdx_create_options co;
-	struct vhdx_open_options oo;
-	struct vhdx_image *img;
 	struct cycle_model *m;
 	struct cycle_check ck;
 	uint8_t a[CYCLE_SECTOR], b[CYCLE_SECTOR], c[CYCLE_SECTOR], d[CYCLE_SECTOR];
@@ -345,8 +367,6 @@ static void test_model_verify(void **state)
 	co.virtual_size = 4u << 20;
 	co.block_size = 1u << 20;
 	assert_ok(vhdx_create(path, &co));
-	vhdx_open_options_init(&oo);
-	oo.flags = VHDX_OPEN_RDWR;
 	sector(a, 1);
 	sector(b, 2);
 	sector(c, 3);
@@ -356,26 +376,16 @@ static void test_model_verify(void **state)
 	hc = cycle_sector_hash(c);
 	m = cycle_model_new(4u << 20);
 	/* sector 2048 acknowledged as A (cycle 1, op 2), and on disk */
-	assert_ok(vhdx_open(path, &oo, &img));
-	assert_int_equal(vhdx_pwrite(img, a, sizeof a, 2048 * CYCLE_SECTOR), CYCLE_SECTOR);
-	assert_ok(vhdx_close(img));
+	write_sector(path, a, 2048 * CYCLE_SECTOR);
 	cycle_model_write_ok(m, 2048 * CYCLE_SECTOR, CYCLE_SECTOR, &ha, 1, 2);
 	cycle_model_fsync(m, true);
-	memset(&ck, 0, sizeof ck);
-	assert_ok(vhdx_open(path, NULL, &img));
-	assert_ok(cycle_model_verify(m, img, false, &ck));
-	vhdx_close(img);
+	verify_disk(m, path, &ck);
 	assert_int_equal(ck.sectors, 8192);
 	assert_int_equal(ck.lost, 0);
 	assert_int_equal(ck.damaged, 0);
 	/* the disk changes behind the model's back: lost, naming the acknowledged write */
-	assert_ok(vhdx_open(path, &oo, &img));
-	assert_int_equal(vhdx_pwrite(img, b, sizeof b, 2048 * CYCLE_SECTOR), CYCLE_SECTOR);
-	assert_ok(vhdx_close(img));
-	memset(&ck, 0, sizeof ck);
-	assert_ok(vhdx_open(path, NULL, &img));
-	assert_ok(cycle_model_verify(m, img, false, &ck));
-	vhdx_close(img);
+	write_sector(path, b, 2048 * CYCLE_SECTOR);
+	verify_disk(m, path, &ck);
 	assert_int_equal(ck.lost, 1);
 	assert_int_equal(ck.n_lost_r, 1);
 	assert_int_equal(ck.lost_r[0].voff, 2048 * CYCLE_SECTOR);
@@ -383,23 +393,15 @@ static void test_model_verify(void **state)
 	assert_int_equal(ck.lost_r[0].ack_cycle, 1);
 	assert_int_equal(ck.lost_r[0].ack_op, 2);
 	/* reported once: the model took what the disk holds */
-	memset(&ck, 0, sizeof ck);
-	assert_ok(vhdx_open(path, NULL, &img));
-	assert_ok(cycle_model_verify(m, img, false, &ck));
-	vhdx_close(img);
+	verify_disk(m, path, &ck);
 	assert_int_equal(ck.lost, 0);
 	/* failed writes: old (B) or attempted (C) are fine, anything else is torn */
 	cycle_model_write_failed(m, 2048 * CYCLE_SECTOR, CYCLE_SECTOR, &hc);
 	cycle_model_write_failed(m, 100 * CYCLE_SECTOR, CYCLE_SECTOR, &hc);
 	cycle_model_write_failed(m, 101 * CYCLE_SECTOR, CYCLE_SECTOR, &hc);
-	assert_ok(vhdx_open(path, &oo, &img));
-	assert_int_equal(vhdx_pwrite(img, c, sizeof c, 100 * CYCLE_SECTOR), CYCLE_SECTOR);
-	assert_int_equal(vhdx_pwrite(img, d, sizeof d, 101 * CYCLE_SECTOR), CYCLE_SECTOR);
-	assert_ok(vhdx_close(img));
-	memset(&ck, 0, sizeof ck);
-	assert_ok(vhdx_open(path, NULL, &img));
-	assert_ok(cycle_model_verify(m, img, false, &ck));
-	vhdx_close(img);
+	write_sector(path, c, 100 * CYCLE_SECTOR);
+	write_sector(path, d, 101 * CYCLE_SECTOR);
+	verify_disk(m, path, &ck);
 	assert_int_equal(ck.lost, 0);
 	assert_int_equal(ck.damaged, 1);
 	assert_int_equal(ck.damaged_r[0].voff, 101 * CYCLE_SECTOR);

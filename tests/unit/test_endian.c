@@ -37,47 +37,50 @@ static void test_get_be(void **state)
 	}
 }
 
-static void test_put_le(void **state)
+/* One byte order's writers and the bytes each must store for 0x1234, 0x12345678, 0x123456789abcdef0. */
+struct put_case {
+	void (*put16)(uint8_t *p, uint16_t v);
+	void (*put32)(uint8_t *p, uint32_t v);
+	void (*put64)(uint8_t *p, uint64_t v);
+	uint8_t b16[2], b32[4], b64[8];
+};
+
+static const struct put_case put_le = {
+	vhdx_put_le16, vhdx_put_le32, vhdx_put_le64,
+	{ 0x34, 0x12 }, { 0x78, 0x56, 0x34, 0x12 }, { 0xf0, 0xde, 0xbc, 0x9a, 0x78, 0x56, 0x34, 0x12 },
+};
+static const struct put_case put_be = {
+	vhdx_put_be16, vhdx_put_be32, vhdx_put_be64,
+	{ 0x12, 0x34 }, { 0x12, 0x34, 0x56, 0x78 }, { 0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0 },
+};
+
+/* the three fields back to back at every offset 0..7, and nothing written outside them */
+static void check_put(const struct put_case *c)
 {
-	static const uint8_t le16[2] = { 0x34, 0x12 };
-	static const uint8_t le32[4] = { 0x78, 0x56, 0x34, 0x12 };
-	static const uint8_t le64[8] = { 0xf0, 0xde, 0xbc, 0x9a, 0x78, 0x56, 0x34, 0x12 };
 	uint8_t buf[32], guard[32];
 
 	for (size_t off = 0; off < 8; off++) {
 		memset(buf, 0xee, sizeof buf);
 		memset(guard, 0xee, sizeof guard);
-		vhdx_put_le16(buf + off, 0x1234);
-		assert_memory_equal(buf + off, le16, 2);
-		vhdx_put_le32(buf + off + 2, 0x12345678u);
-		assert_memory_equal(buf + off + 2, le32, 4);
-		vhdx_put_le64(buf + off + 6, 0x123456789abcdef0ull);
-		assert_memory_equal(buf + off + 6, le64, 8);
-		/* nothing written outside the fields */
+		c->put16(buf + off, 0x1234);
+		assert_memory_equal(buf + off, c->b16, 2);
+		c->put32(buf + off + 2, 0x12345678u);
+		assert_memory_equal(buf + off + 2, c->b32, 4);
+		c->put64(buf + off + 6, 0x123456789abcdef0ull);
+		assert_memory_equal(buf + off + 6, c->b64, 8);
 		assert_memory_equal(buf, guard, off);
 		assert_memory_equal(buf + off + 14, guard, sizeof buf - off - 14);
 	}
 }
 
+static void test_put_le(void **state)
+{
+	check_put(&put_le);
+}
+
 static void test_put_be(void **state)
 {
-	static const uint8_t be16[2] = { 0x12, 0x34 };
-	static const uint8_t be32[4] = { 0x12, 0x34, 0x56, 0x78 };
-	static const uint8_t be64[8] = { 0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0 };
-	uint8_t buf[32], guard[32];
-
-	for (size_t off = 0; off < 8; off++) {
-		memset(buf, 0xee, sizeof buf);
-		memset(guard, 0xee, sizeof guard);
-		vhdx_put_be16(buf + off, 0x1234);
-		assert_memory_equal(buf + off, be16, 2);
-		vhdx_put_be32(buf + off + 2, 0x12345678u);
-		assert_memory_equal(buf + off + 2, be32, 4);
-		vhdx_put_be64(buf + off + 6, 0x123456789abcdef0ull);
-		assert_memory_equal(buf + off + 6, be64, 8);
-		assert_memory_equal(buf, guard, off);
-		assert_memory_equal(buf + off + 14, guard, sizeof buf - off - 14);
-	}
+	check_put(&put_be);
 }
 
 /* put then get gives the value back, for values with the top bit set too */

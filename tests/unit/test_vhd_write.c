@@ -43,6 +43,7 @@
 #include "io/fault.h"
 #include "io/io.h"
 #include "lib/crash_io.h"
+#include "lib/gen_bytes.h"
 
 #define M (1ull << 20)
 #define CHILD_PATH "/tmp/libvhdx-unit-child.vhd"
@@ -52,26 +53,10 @@ static char parent_file[] = "/tmp/libvhdx-unit-parent-XXXXXX";
 #define PARENT_PATH parent_file
 #define PARENT_MTIME 1600000000 /* 2020-09-13T12:26:40Z */
 
-/* ---- independent big-endian readers and MSB-first bits (not the library's) ---- */
-static uint32_t be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-static uint64_t be64(const uint8_t *p)
-{
-	return (uint64_t)be32(p) << 32 | be32(p + 4);
-}
+/* ---- MSB-first bits, read independently of the library (fields: gen_bytes.h) ---- */
 static bool bit(const uint8_t *bm, uint64_t sector)
 {
 	return (bm[sector / 8] & (0x80u >> (sector % 8))) != 0;
-}
-static uint32_t sum_checksum(const uint8_t *p, size_t len, size_t skip)
-{
-	uint32_t s = 0;
-	for (size_t i = 0; i < len; i++)
-		if (i < skip || i >= skip + 4)
-			s += p[i];
-	return ~s;
 }
 
 /* Payload byte at virtual offset VOFF for pattern SEED. */
@@ -163,23 +148,23 @@ static void check_footer(const uint8_t *f, uint32_t type, uint64_t vsize)
 	uint32_t ts;
 
 	assert_memory_equal(f, "conectix", 8);
-	assert_int_equal(be32(f + 8), 2);             /* features: reserved bit */
-	assert_int_equal(be32(f + 12), 0x00010000);   /* version 1.0 */
-	assert_true(be64(f + 16) == (type == VHD_TYPE_FIXED ? UINT64_MAX : 512));
-	ts = be32(f + 24);
+	assert_int_equal(gen_get_be32(f + 8), 2);             /* features: reserved bit */
+	assert_int_equal(gen_get_be32(f + 12), 0x00010000);   /* version 1.0 */
+	assert_true(gen_get_be64(f + 16) == (type == VHD_TYPE_FIXED ? UINT64_MAX : 512));
+	ts = gen_get_be32(f + 24);
 	assert_true(ts + 946684800ull <= (uint64_t)now && ts + 946684800ull + 60 >= (uint64_t)now);
 	assert_memory_equal(f + 28, "vhdx", 4);
-	assert_int_equal(be32(f + 32), 0x00000001);   /* our version 0.1 */
+	assert_int_equal(gen_get_be32(f + 32), 0x00000001);   /* our version 0.1 */
 	assert_memory_equal(f + 36, "Wi2k", 4);
-	assert_true(be64(f + 40) == vsize && be64(f + 48) == vsize);
+	assert_true(gen_get_be64(f + 40) == vsize && gen_get_be64(f + 48) == vsize);
 	vhdx_vhd_chs_calc(vsize, &chs);
 	if (type != VHD_TYPE_DIFFERENCING) {
 		assert_int_equal((f[56] << 8) | f[57], chs.cylinders);
 		assert_int_equal(f[58], chs.heads);
 		assert_int_equal(f[59], chs.sectors_per_track);
 	}
-	assert_int_equal(be32(f + 60), type);
-	assert_int_equal(be32(f + 64), sum_checksum(f, 512, 64));
+	assert_int_equal(gen_get_be32(f + 60), type);
+	assert_int_equal(gen_get_be32(f + 64), gen_vhd_checksum(f, 512, 64));
 	/* a random RFC 4122 version-4 id in big-endian field order */
 	assert_int_equal(f[74] >> 4, 4);
 	assert_int_equal(f[76] & 0xc0, 0x80);
@@ -234,12 +219,12 @@ static void test_create_dynamic(void **st)
 	assert_memory_equal(b, b + len - 512, 512); /* the leading copy is the trailing footer, byte for byte */
 	/* dynamic header at 512 */
 	assert_memory_equal(b + 512, "cxsparse", 8);
-	assert_true(be64(b + 512 + 8) == UINT64_MAX);
-	assert_true(be64(b + 512 + 16) == 1536);
-	assert_int_equal(be32(b + 512 + 24), 0x00010000);
-	assert_int_equal(be32(b + 512 + 28), n);
-	assert_int_equal(be32(b + 512 + 32), bs);
-	assert_int_equal(be32(b + 512 + 36), sum_checksum(b + 512, 1024, 36));
+	assert_true(gen_get_be64(b + 512 + 8) == UINT64_MAX);
+	assert_true(gen_get_be64(b + 512 + 16) == 1536);
+	assert_int_equal(gen_get_be32(b + 512 + 24), 0x00010000);
+	assert_int_equal(gen_get_be32(b + 512 + 28), n);
+	assert_int_equal(gen_get_be32(b + 512 + 32), bs);
+	assert_int_equal(gen_get_be32(b + 512 + 36), gen_vhd_checksum(b + 512, 1024, 36));
 	for (int i = 40; i < 1024; i++) /* no parent, no locators, reserved zero */
 		assert_int_equal(b[512 + i], 0);
 	assert_ok(vhdx_vhd_dynhdr_decode(b + 512, 1024, 0, &h));
@@ -300,7 +285,7 @@ static void test_create_differencing(void **st)
 	assert_memory_equal(d + 40, ps->copies[ps->used].raw + 68, 16);
 	assert_memory_not_equal(b + 68, ps->copies[ps->used].raw + 68, 16);
 	/* parent time stamp: the parent file's modification time in VHD seconds */
-	assert_int_equal(be32(d + 56), PARENT_MTIME - 946684800);
+	assert_int_equal(gen_get_be32(d + 56), PARENT_MTIME - 946684800);
 	/* parent Unicode name: the path relative to the child with '/', here the file name alone
 	 * (vhd-lib resolves it against the child's folder), UTF-16BE, NUL padded */
 	for (size_t i = 0; i < 256; i++) {
@@ -310,20 +295,20 @@ static void test_create_differencing(void **st)
 	/* locators: slot 0 W2ku, slot 1 W2ru, data UTF-16LE after the BAT in 512-aligned areas */
 	{
 		const uint8_t *e0 = d + 576, *e1 = d + 600;
-		uint64_t o0 = be64(e0 + 16), o1 = be64(e1 + 16);
+		uint64_t o0 = gen_get_be64(e0 + 16), o1 = gen_get_be64(e1 + 16);
 		assert_memory_equal(e0, "W2ku", 4);
 		assert_memory_equal(e1, "W2ru", 4);
-		assert_int_equal(be32(e0 + 8), 2 * strlen(abs_));
-		assert_int_equal(be32(e1 + 8), 2 * strlen(rel));
-		assert_int_equal(be32(e0 + 4), 4096); /* space reserved, bytes */
-		assert_int_equal(be32(e1 + 4), 4096);
+		assert_int_equal(gen_get_be32(e0 + 8), 2 * strlen(abs_));
+		assert_int_equal(gen_get_be32(e1 + 8), 2 * strlen(rel));
+		assert_int_equal(gen_get_be32(e0 + 4), 4096); /* space reserved, bytes */
+		assert_int_equal(gen_get_be32(e1 + 4), 4096);
 		assert_true(o0 == 1536 + 512 && o1 == o0 + 4096);
 		for (size_t i = 0; i < strlen(abs_); i++)
 			assert_true(b[o0 + 2 * i] == (uint8_t)abs_[i] && b[o0 + 2 * i + 1] == 0);
 		for (size_t i = 0; i < strlen(rel); i++)
 			assert_true(b[o1 + 2 * i] == (uint8_t)rel[i] && b[o1 + 2 * i + 1] == 0);
 		for (int k = 2; k < 8; k++)
-			assert_int_equal(be32(d + 576 + 24 * k), 0);
+			assert_int_equal(gen_get_be32(d + 576 + 24 * k), 0);
 		/* the first block will go after the locator areas: the trailing footer is there */
 		assert_int_equal(len, o1 + 4096 + 512);
 	}
@@ -467,15 +452,15 @@ static void test_allocation_layout(void **st)
 	assert_memory_equal(b + len - 512, footer, 512);
 	assert_memory_equal(b + blk1 + 512 + 1536, buf, 5120); /* data in the block's data area */
 	/* before the flush nothing on disk names the block (a crash only leaks it) */
-	assert_int_equal(be32(b + 1536 + 4), VHD_BAT_UNUSED);
+	assert_int_equal(gen_get_be32(b + 1536 + 4), VHD_BAT_UNUSED);
 	/* but reads see it at once */
 	read_chain(l, NULL, rd, 5120, bs + 1536);
 	assert_memory_equal(rd, buf, 5120);
 
 	assert_ok(l->ops->flush(l));
 	b = vhdx_io_mem_data(l->io, &len);
-	assert_int_equal(be32(b + 1536 + 4), blk1 / 512);
-	assert_int_equal(be32(b + 1536), VHD_BAT_UNUSED);
+	assert_int_equal(gen_get_be32(b + 1536 + 4), blk1 / 512);
+	assert_int_equal(gen_get_be32(b + 1536), VHD_BAT_UNUSED);
 	/* the bitmap: exactly sectors 3..12, MSB-first: 0x1f 0xf8 then zeros */
 	assert_int_equal(b[blk1], 0x1f);
 	assert_int_equal(b[blk1 + 1], 0xf8);
@@ -503,8 +488,8 @@ static void test_allocation_layout(void **st)
 	assert_ok(l->ops->flush(l));
 	b = vhdx_io_mem_data(l->io, &len);
 	assert_int_equal(len, blk0 + 512 + bs + 512);
-	assert_int_equal(be32(b + 1536), blk0 / 512);
-	assert_int_equal(be32(b + 1536 + 4), blk1 / 512);
+	assert_int_equal(gen_get_be32(b + 1536), blk0 / 512);
+	assert_int_equal(gen_get_be32(b + 1536 + 4), blk1 / 512);
 	for (uint64_t s = 0; s < bs / 512; s++) {
 		assert_int_equal(bit(b + blk0, s), s == bs / 512 - 1);
 		assert_int_equal(bit(b + blk1, s), s <= 1 || (s >= 3 && s <= 12) || s == bs / 512 - 1);
@@ -632,14 +617,14 @@ static void test_differencing_partial(void **st)
 	assert_ok(child->ops->flush(child));
 
 	b = vhdx_io_mem_data(child->io, &len);
-	blk_foff = (uint64_t)be32(b + 1536 + 8) * 512;
+	blk_foff = (uint64_t)gen_get_be32(b + 1536 + 8) * 512;
 	assert_true(blk_foff > 0 && blk_foff + 512 + bs <= len - 512);
 	for (uint64_t s = 0; s < bs / 512; s++)
 		assert_int_equal(bit(b + blk_foff, s), s == 5 || s == 6);
 	/* the child holds zeros where the parent shows through */
 	for (uint64_t i = 0; i < 2560; i++)
 		assert_int_equal(b[blk_foff + 512 + i], 0);
-	assert_int_not_equal(be32(b + 1536 + 12), VHD_BAT_UNUSED); /* block 3 holds the zero sector */
+	assert_int_not_equal(gen_get_be32(b + 1536 + 12), VHD_BAT_UNUSED); /* block 3 holds the zero sector */
 
 	/* into the allocated block: sector 0 and the last one */
 	fill(buf, 11, 2 * bs, 512);
@@ -927,7 +912,7 @@ static void strip_locators(uint8_t *img)
 
 	memset(d + 576, 0, 192);
 	memset(d + 36, 0, 4);
-	vhdx_put_be32(d + 36, sum_checksum(d, 1024, 36));
+	vhdx_put_be32(d + 36, gen_vhd_checksum(d, 1024, 36));
 }
 
 static void reparent_crash_run(bool bare)
