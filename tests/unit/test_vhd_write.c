@@ -42,6 +42,7 @@
 #include "format/vhd_write.h"
 #include "io/fault.h"
 #include "io/io.h"
+#include "lib/crash_check.h"
 #include "lib/crash_io.h"
 #include "lib/gen_bytes.h"
 
@@ -732,42 +733,6 @@ static void test_refusals(void **st)
 #define CBS    (256u << 10)
 #define CNSECT (CVSIZE / 512)
 
-enum op_kind { OP_WRITE, OP_FLUSH };
-struct op {
-	enum op_kind kind;
-	uint64_t voff, len;
-	uint32_t id;
-	size_t ev_start, ev_end;
-};
-
-/* Sector S written by write ID: (id, s) in every 8 bytes; id 0 is zeros. */
-static void cfill(uint8_t *p, uint32_t id, uint64_t first, uint64_t nsect)
-{
-	for (uint64_t k = 0; k < nsect; k++)
-		for (unsigned w = 0; w < 64; w++) {
-			uint32_t a = id, s = (uint32_t)(first + k) ^ (w * 2654435761u);
-			memcpy(p + k * 512 + w * 8, &a, 4);
-			memcpy(p + k * 512 + w * 8 + 4, &s, 4);
-		}
-}
-
-static bool sector_is(const uint8_t *p, uint32_t id, uint64_t s)
-{
-	uint8_t want[512];
-
-	if (id == 0)
-		memset(want, 0, 512);
-	else
-		cfill(want, id, s, 1);
-	return memcmp(p, want, 512) == 0;
-}
-
-static unsigned rnd(unsigned *seed)
-{
-	*seed = *seed * 1103515245u + 12345u;
-	return (*seed >> 16) & 0x7fff;
-}
-
 struct crash_world {
 	struct vhdx_layer *base;  /* NULL for a dynamic disk alone */
 	uint32_t base_ids[CNSECT];
@@ -775,35 +740,22 @@ struct crash_world {
 	uint8_t disk[CVSIZE];
 };
 
-static void crash_verify(struct crash_world *w, const struct op *ops, size_t nops, size_t after, const uint8_t *bytes,
+static void crash_verify(struct crash_world *w, const struct crash_op *ops, size_t nops, size_t after, const uint8_t *bytes,
 			 size_t len, bool writable, const char *what)
 {
-	size_t done = 0;
+	size_t done = crash_acked(ops, nops, after, w->base_ids, w->acked, CNSECT);
 	struct vhdx_io *io;
 	struct vhdx_layer *l;
+	int64_t bad;
 
-	for (size_t i = 0; i < nops; i++)
-		if (ops[i].kind == OP_FLUSH && ops[i].ev_end <= after)
-			done = i;
-	memcpy(w->acked, w->base_ids, sizeof w->acked);
-	for (size_t i = 0; i < done; i++)
-		if (ops[i].kind == OP_WRITE)
-			for (uint64_t s = ops[i].voff / 512; s < (ops[i].voff + ops[i].len) / 512; s++)
-				w->acked[s] = ops[i].id;
 	assert_int_equal(vhdx_io_mem_new(bytes, len, "crashed.vhd", &io), 0);
 	if (vhdx_layer_open_io(io, "crashed.vhd", writable ? VHDX_LAYER_WRITABLE : 0, &l) < 0)
 		fail_msg("%s: crash after event %zu: the image does not open: %s", what, after, vhdx_errmsg());
 	read_chain(l, w->base, w->disk, CVSIZE, 0);
-	for (uint64_t s = 0; s < CNSECT; s++) {
-		bool ok = sector_is(w->disk + s * 512, w->acked[s], s);
-		for (size_t i = done; !ok && i < nops; i++)
-			if (ops[i].kind == OP_WRITE && ops[i].ev_start < after && ops[i].voff / 512 <= s &&
-			    s < (ops[i].voff + ops[i].len) / 512)
-				ok = sector_is(w->disk + s * 512, ops[i].id, s);
-		if (!ok)
-			fail_msg("%s: crash after event %zu: sector %llu holds neither its acknowledged data (write %u) nor an in-flight write",
-				 what, after, (unsigned long long)s, w->acked[s]);
-	}
+	bad = crash_bad_sector(w->disk, CNSECT, w->acked, ops, nops, done, after);
+	if (bad >= 0)
+		fail_msg("%s: crash after event %zu: sector %lld holds neither its acknowledged data (write %u) nor an in-flight write",
+			 what, after, (long long)bad, w->acked[bad]);
 	assert_int_equal(vhdx_layer_close(l), 0);
 }
 
@@ -812,7 +764,7 @@ static void crash_run(struct crash_world *w, const uint8_t *img, size_t img_len,
 	static const enum crash_mode modes[] = { CRASH_DROP_ALL, CRASH_KEEP_ALL, CRASH_TORN_512, CRASH_RANDOM };
 	struct vhdx_io *cio, *borrowed;
 	struct vhdx_layer *l;
-	struct op ops[40];
+	struct crash_op ops[40];
 	size_t nops = 0, nev;
 	uint8_t *buf = malloc(300 * 512);
 
@@ -820,24 +772,24 @@ static void crash_run(struct crash_world *w, const uint8_t *img, size_t img_len,
 	assert_int_equal(crash_io_borrow(cio, &borrowed), 0);
 	assert_ok(vhdx_layer_open_io(borrowed, "work.vhd", VHDX_LAYER_WRITABLE, &l));
 	for (uint32_t k = 0; k < 30; k++) {
-		struct op *o = &ops[nops++];
+		struct crash_op *o = &ops[nops++];
 		o->ev_start = crash_io_events(cio);
 		if (k % 5 == 4) {
-			o->kind = OP_FLUSH;
+			o->kind = CRASH_OP_FLUSH;
 			assert_ok(l->ops->flush(l));
 		} else {
-			o->kind = OP_WRITE;
+			o->kind = CRASH_OP_WRITE;
 			o->id = 100 + k;
-			o->len = (uint64_t)(1 + rnd(&seed) % 200) * 512;
-			o->voff = (uint64_t)(rnd(&seed) % (CNSECT - o->len / 512)) * 512;
+			o->len = (uint64_t)(1 + crash_rnd(&seed) % 200) * 512;
+			o->voff = (uint64_t)(crash_rnd(&seed) % (CNSECT - o->len / 512)) * 512;
 			if (k % 7 == 2) /* straddle a block boundary */
-				o->voff = (uint64_t)(1 + rnd(&seed) % 6) * CBS - 1024;
-			cfill(buf, o->id, o->voff / 512, o->len / 512);
+				o->voff = (uint64_t)(1 + crash_rnd(&seed) % 6) * CBS - 1024;
+			crash_fill(buf, o->id, o->voff / 512, o->len / 512);
 			assert_ok(l->ops->pwrite(l, buf, o->len, o->voff));
 		}
 		o->ev_end = crash_io_events(cio);
 	}
-	ops[nops].kind = OP_FLUSH; /* the close is the last flush */
+	ops[nops].kind = CRASH_OP_FLUSH; /* the close is the last flush */
 	ops[nops].ev_start = crash_io_events(cio);
 	assert_int_equal(vhdx_layer_close(l), 0);
 	ops[nops].ev_end = crash_io_events(cio);
@@ -880,7 +832,7 @@ static void test_crash_differencing(void **st)
 	/* a base whose every other block holds data (id 7): partial child blocks must show it */
 	w->base = open_io(io, true);
 	for (uint64_t b = 0; b < CVSIZE / CBS; b += 2) {
-		cfill(buf, 7, b * CBS / 512, CBS / 512);
+		crash_fill(buf, 7, b * CBS / 512, CBS / 512);
 		assert_ok(w->base->ops->pwrite(w->base, buf, CBS, b * CBS));
 		for (uint64_t s = b * CBS / 512; s < (b + 1) * CBS / 512; s++)
 			w->base_ids[s] = 7;
