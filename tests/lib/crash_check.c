@@ -6,7 +6,10 @@
 
 #include <string.h>
 
+#include "internal.h"
+#include "format/format.h"
 #include "crash_check.h"
+#include "crash_io.h"
 
 void crash_fill(uint8_t *p, uint32_t id, uint64_t first_sector, uint64_t nsect)
 {
@@ -68,4 +71,15 @@ int64_t crash_bad_sector(const uint8_t *disk, uint64_t nsect, const uint32_t *ac
 			return (int64_t)s;
 	}
 	return -1;
+}
+
+int crash_close_as_flush(struct vhdx_layer *l, struct vhdx_io *cio, struct crash_op *op)
+{
+	int ret;
+
+	op->kind = CRASH_OP_FLUSH;
+	op->ev_start = crash_io_events(cio);
+	ret = vhdx_layer_close(l);
+	op->ev_end = crash_io_events(cio);
+	return ret;
 }

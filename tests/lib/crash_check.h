@@ -49,4 +49,14 @@ size_t crash_acked(const struct crash_op *ops, size_t nops, size_t after, const 
 int64_t crash_bad_sector(const uint8_t *disk, uint64_t nsect, const uint32_t *acked, const struct crash_op *ops,
 			 size_t nops, size_t done, size_t after);
 
+struct vhdx_io;
+struct vhdx_layer;
+
+/**
+ * Closes the workload's layer L and records it in OP as its last flush (a
+ * clean close flushes), with CIO's event numbers around it.  Returns what
+ * the close returned.
+ */
+int crash_close_as_flush(struct vhdx_layer *l, struct vhdx_io *cio, struct crash_op *op);
+
 #endif

@@ -170,12 +170,7 @@ static void run_workload(struct world *w, const uint8_t *img, size_t img_len, un
 		assert_int_equal(l->ops->pwrite(l, buf, o->len, o->voff), 0);
 		o->ev_end = crash_io_events(cio);
 	}
-	/* a clean close is the last flush */
-	ops[nops].kind = CRASH_OP_FLUSH;
-	ops[nops].ev_start = crash_io_events(cio);
-	assert_int_equal(vhdx_layer_close(l), 0);
-	ops[nops].ev_end = crash_io_events(cio);
-	nops++;
+	assert_int_equal(crash_close_as_flush(l, cio, &ops[nops++]), 0);
 	nev = crash_io_events(cio);
 	print_message("%s: %zu ops, %zu I/O events, %zu crash points x %zu modes\n", what, nops, nev, nev + 1,
 		      sizeof modes / sizeof modes[0]);

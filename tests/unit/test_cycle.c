@@ -269,9 +269,11 @@ static void test_bad_rules(void **state)
 
 /* ------------------------------------------------------------ model */
 
-static void sector(uint8_t *buf, uint8_t fill)
+/* Fills the sector BUF with FILL; returns its hash as the model keeps it. */
+static uint64_t sector(uint8_t *buf, uint8_t fill)
 {
 	memset(buf, fill, CYCLE_SECTOR);
+	return cycle_sector_hash(buf);
 }
 
 static void test_model_reads(void **state)
@@ -284,13 +286,10 @@ static void test_model_reads(void **state)
 	(void)state;
 	assert_non_null(m);
 	assert_null(cycle_model_new(1000)); /* not whole sectors */
-	sector(a, 0xaa);
-	sector(b, 0xbb);
-	sector(c, 0xcc);
+	ha = sector(a, 0xaa);
+	hb = sector(b, 0xbb);
+	hc = sector(c, 0xcc);
 	sector(z, 0);
-	ha = cycle_sector_hash(a);
-	hb = cycle_sector_hash(b);
-	hc = cycle_sector_hash(c);
 	/* new disk: zeros */
 	assert_int_equal(cycle_model_check_read(m, 0, z, CYCLE_SECTOR, &ck), 0);
 	assert_int_equal(cycle_model_check_read(m, 0, a, CYCLE_SECTOR, &ck), 1);
@@ -367,13 +366,10 @@ static void test_model_verify(void **state)
 	co.virtual_size = 4u << 20;
 	co.block_size = 1u << 20;
 	assert_ok(vhdx_create(path, &co));
-	sector(a, 1);
-	sector(b, 2);
-	sector(c, 3);
+	ha = sector(a, 1);
+	hb = sector(b, 2);
+	hc = sector(c, 3);
 	sector(d, 4);
-	ha = cycle_sector_hash(a);
-	hb = cycle_sector_hash(b);
-	hc = cycle_sector_hash(c);
 	m = cycle_model_new(4u << 20);
 	/* sector 2048 acknowledged as A (cycle 1, op 2), and on disk */
 	write_sector(path, a, 2048 * CYCLE_SECTOR);
