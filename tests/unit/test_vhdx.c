@@ -66,6 +66,16 @@ static struct vhdx_layer *build_open(const struct vhdx_gen_opts *o, struct vhdx_
 	return open_ok(*img, 0);
 }
 
+/* Builds O: opening it must fail with ERR (a negative errno) and a message that contains MSG. */
+static void build_refused(const struct vhdx_gen_opts *o, int err, const char *msg)
+{
+	struct vhdx_gen_image *img = build(o);
+	struct vhdx_layer *l = NULL;
+
+	assert_fails(open_img(img, 0, &l), err, msg);
+	vhdx_gen_free(img);
+}
+
 /* The end of a check of one image: the layer closed, the image freed. */
 static void close_free(struct vhdx_layer *l, struct vhdx_gen_image *img)
 {
@@ -853,10 +863,7 @@ static void test_region_unknown_and_missing(void **state)
 	close_free(l, img);
 	/* an unknown required region is refused with its GUID */
 	extra.required = true;
-	img = build(&o);
-	assert_fails(open_img(img, 0, &l), -ENOTSUP,
-		     "gen.vhdx: region table entry 2: unknown required region 12345678-9abc-4def-8123-456789abcdef");
-	vhdx_gen_free(img);
+	build_refused(&o, -ENOTSUP, "gen.vhdx: region table entry 2: unknown required region 12345678-9abc-4def-8123-456789abcdef");
 
 	/* the BAT or the metadata region missing */
 	o.n_extra_regions = 0;
@@ -901,16 +908,10 @@ static void test_metadata_unknown_items(void **state)
 	close_free(l, img);
 	/* unknown and required: refused with the GUID */
 	item.is_required = true;
-	img = build(&o);
-	assert_fails(open_img(img, 0, &l), -ENOTSUP,
-		     "metadata entry 5: unknown required item deadbeef-0000-4000-8000-000000000001");
-	vhdx_gen_free(img);
+	build_refused(&o, -ENOTSUP, "metadata entry 5: unknown required item deadbeef-0000-4000-8000-000000000001");
 	/* a required user item is never known */
 	item.is_user = true;
-	img = build(&o);
-	assert_fails(open_img(img, 0, &l), -ENOTSUP,
-		     "metadata entry 5: unknown required user item deadbeef-0000-4000-8000-000000000001");
-	vhdx_gen_free(img);
+	build_refused(&o, -ENOTSUP, "metadata entry 5: unknown required user item deadbeef-0000-4000-8000-000000000001");
 	/* Windows-internal items that are known: CHS parameters, PMEM label (required or not) */
 	item.is_user = false;
 	memcpy(item.guid, VHDX_GUID_CHS_PARAMETERS, 16);
@@ -1036,17 +1037,12 @@ static void test_parent_locator_errors(void **state)
 	o.locator_keys = keys;
 	o.locator_values = values;
 	o.locator_n = 1;
-	img = build(&o);
-	assert_fails(open_img(img, 0, &l), -EBADMSG,
-		     "gen.vhdx: parent locator: the required parent_linkage key is missing");
-	vhdx_gen_free(img);
+	build_refused(&o, -EBADMSG, "gen.vhdx: parent locator: the required parent_linkage key is missing");
 	/* a wrong locator type */
 	o.locator_n = 0;
 	o.locator_raw = junk;
 	o.locator_raw_len = sizeof junk;
-	img = build(&o);
-	assert_fails(open_img(img, 0, &l), -ENOTSUP, "parent locator: locator type 00030201-0000-0000-0000-000000000000");
-	vhdx_gen_free(img);
+	build_refused(&o, -ENOTSUP, "parent locator: locator type 00030201-0000-0000-0000-000000000000");
 	/* and several paths, with all-zero parent_linkage2 treated as absent */
 	{
 		const char *k[] = { "absolute_win32_path", "parent_linkage2", "relative_path", "parent_linkage" };
