@@ -285,6 +285,17 @@ vhdimount_usable() {
 	command -v vhdimount > /dev/null && [ -c /dev/fuse ] && command -v fusermount3 > /dev/null
 }
 
+# vhdimount_check IMG MIRROR DEPTH: where vhdimount is usable, it must read
+# the disk of IMG (a chain of DEPTH images: libvhdi names it vhdi<DEPTH>)
+# exactly as the raw file MIRROR holds it
+vhdimount_check() {
+	vhdimount_usable || return 0
+	mkdir -p "$T/vm"
+	vhdimount "$1" "$T/vm" > /dev/null 2>&1 || fail "vhdimount could not open $1"
+	cmp "$T/vm/vhdi$3" "$2" || { fusermount3 -u "$T/vm"; fail "vhdimount reads different bytes from $1 (depth $3)"; }
+	fusermount3 -u "$T/vm"
+}
+
 # expect_raw_sha NAME IMAGE SHA256: `vhdx convert` of IMAGE must give a disk
 # with SHA256, and so must 7-Zip where it opens IMAGE (sevenzip_agrees);
 # status 0 when 7-Zip compared too, 1 when not

@@ -19,8 +19,6 @@
 requires qemu-img sha256sum python3
 cd "$T"
 
-have_vhdimount=no
-vhdimount_usable && have_vhdimount=yes
 n7=0
 
 head -c 12M /dev/urandom > rnd
@@ -76,7 +74,7 @@ for ext in vhdx vhd; do
 		# bits, and VHD chains (issue #21): it is compared only on the merged base, whose clear
 		# bits cover zeros (our writer's blocks); 7-Zip, which reads those shapes right, too
 		sevenzip_agrees "$d/l0.$ext" "$want" "$ext depth $depth: the merged base" && n7=$((n7 + 1))
-		if [ $have_vhdimount = yes ]; then
+		if vhdimount_usable; then
 			mkdir -p vm
 			vhdimount "$d/l0.$ext" vm >/dev/null 2>&1 || fail "vhdimount could not open the merged $ext base"
 			# 1 MiB reads: libvhdi 20210425 returned zeros for a partly written VHD block with
@@ -92,8 +90,8 @@ if command -v 7zz > /dev/null; then
 	pass "7-Zip reads the same bytes from the $n7 merged bases"
 fi
 vm_note=""
-[ $have_vhdimount = yes ] || vm_note=" (vhdimount part skipped: vhdimount or FUSE missing)"
-pass "depth 6, 7, 8, VHDX and VHD: the merged base reads as the leaf did, in vhdx, qemu-img$([ $have_vhdimount = yes ] && echo ' and vhdimount')$vm_note"
+vhdimount_usable || vm_note=" (vhdimount part skipped: vhdimount or FUSE missing)"
+pass "depth 6, 7, 8, VHDX and VHD: the merged base reads as the leaf did, in vhdx, qemu-img$(vhdimount_usable && echo ' and vhdimount')$vm_note"
 
 # ---- a power cut at flush k of a merge, for every k (or a stride), then the merge again
 # crash_sweep NAME EXT DEPTH SIZE_MB STRIDE [bare]: merges l(DEPTH-1) into l0 with lDEPTH above

@@ -13,8 +13,6 @@
 requires qemu-img sha256sum python3
 cd "$T"
 
-have_vhdimount=no
-vhdimount_usable && have_vhdimount=yes
 n7=0
 
 head -c 16M /dev/urandom > rnd
@@ -62,7 +60,7 @@ for ext in vhdx vhd; do
 done
 command -v 7zz > /dev/null && { [ "$n7" = 8 ] || fail "7-Zip read only $n7 of the 8 merged bases"; }
 
-if [ $have_vhdimount = yes ]; then
+if vhdimount_usable; then
 	mkdir -p vm
 	vhdimount "$T/vhdx5/l0.vhdx" vm >/dev/null 2>&1 || fail "vhdimount could not open the merged base"
 	got=$(sha256 vm/vhdi1); fusermount3 -u vm
