@@ -32,11 +32,8 @@ static int group_setup(void **state)
 
 static int group_teardown(void **state)
 {
-	char cmd[64];
-
 	(void)state;
-	snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-	return system(cmd) == 0 ? 0 : -1;
+	return unit_tmpdir_remove(tmpdir);
 }
 
 /* Writes TEXT to a file in tmpdir and loads it as the rules of a run. */

@@ -33,9 +33,7 @@ static int setup(void **st)
 
 static int teardown(void **st)
 {
-	char cmd[300];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return unit_tmpdir_remove(dir);
 }
 
 static struct vhdx_gen_image *make_base(uint64_t vsize)
