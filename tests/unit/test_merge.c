@@ -130,12 +130,7 @@ static void test_merge_refusals(void **state)
 	unit_chain_free(&c);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_merge_into_parent),
-		cmocka_unit_test(test_merge_delete),
-		cmocka_unit_test(test_merge_refusals),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_MAIN(NULL, NULL,
+	  cmocka_unit_test(test_merge_into_parent),
+	  cmocka_unit_test(test_merge_delete),
+	  cmocka_unit_test(test_merge_refusals))

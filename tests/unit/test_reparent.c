@@ -194,12 +194,7 @@ static void test_reparent_refusals(void **state)
 	unit_chain_free(&c);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_reparent_moved_parent),
-		cmocka_unit_test(test_reparent_other_identity),
-		cmocka_unit_test(test_reparent_refusals),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_MAIN(NULL, NULL,
+	  cmocka_unit_test(test_reparent_moved_parent),
+	  cmocka_unit_test(test_reparent_other_identity),
+	  cmocka_unit_test(test_reparent_refusals))
