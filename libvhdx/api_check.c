@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "internal.h"
-#include "check_internal.h"
+#include "maint/check_internal.h"
 
 void vhdx_check_options_init(struct vhdx_check_options *opts)
 {

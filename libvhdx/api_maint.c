@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "internal.h"
-#include "merge_internal.h"
+#include "maint/merge_internal.h"
 
 void vhdx_reparent_options_init(struct vhdx_reparent_options *opts)
 {

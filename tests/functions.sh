@@ -264,6 +264,74 @@ fs_mount() {
 	cleanup_fn "mountpoint -q '$dir' && umount '$dir'"
 }
 
+# ---- images, readers and installs several tests share ----
+# make_base_child BASE CHILD: a 64 MiB VHDX BASE (1 MiB blocks) with 2 MiB of
+# random bytes at 4 MiB, and a differencing CHILD over it
+make_base_child() {
+	"$VHDX" create --size 64M --block-size 1M "$1" > /dev/null || fail "create $1"
+	head -c $((2 * 1048576)) /dev/urandom | "$VHDX" write --offset $((4 * 1048576)) "$1" || fail "write $1"
+	"$VHDX" create --parent "$1" "$2" > /dev/null || fail "create $2"
+}
+
+# rawsum IMAGE [CONVERT-OPTIONS...]: sha256 of the raw disk `vhdx convert`
+# makes of IMAGE (through $T/conv.raw, which stays for a closer look)
+rawsum() {
+	"$VHDX" convert -O raw "$@" "$T/conv.raw" > /dev/null || fail "convert $*"
+	sha256 "$T/conv.raw"
+}
+
+# vhdimount_usable: true where vhdimount can mount here (the program, /dev/fuse, fusermount3)
+vhdimount_usable() {
+	command -v vhdimount > /dev/null && [ -c /dev/fuse ] && command -v fusermount3 > /dev/null
+}
+
+# vhdimount_check IMG MIRROR DEPTH: where vhdimount is usable, it must read
+# the disk of IMG (a chain of DEPTH images: libvhdi names it vhdi<DEPTH>)
+# exactly as the raw file MIRROR holds it
+vhdimount_check() {
+	vhdimount_usable || return 0
+	mkdir -p "$T/vm"
+	vhdimount "$1" "$T/vm" > /dev/null 2>&1 || fail "vhdimount could not open $1"
+	cmp "$T/vm/vhdi$3" "$2" || { fusermount3 -u "$T/vm"; fail "vhdimount reads different bytes from $1 (depth $3)"; }
+	fusermount3 -u "$T/vm"
+}
+
+# expect_raw_sha NAME IMAGE SHA256: `vhdx convert` of IMAGE must give a disk
+# with SHA256, and so must 7-Zip where it opens IMAGE (sevenzip_agrees);
+# status 0 when 7-Zip compared too, 1 when not
+expect_raw_sha() {
+	local got
+	got=$("$VHDX" convert -O raw "$2" - 2> "$T/err" | sha256_stdin) ||
+		fail "$1: vhdx convert failed: $(cat "$T/err")"
+	expect_eq "$1: sha256 of the raw disk" "$got" "$3"
+	sevenzip_agrees "$2" "$3" "$1"
+}
+
+# staged_install ROOT: the real `make install DESTDIR=ROOT` of this build.
+# Nested inside `make check`, everything is built and it only copies;
+# MAKEFLAGS is dropped so it does not join the outer make's jobserver.
+staged_install() {
+	env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s -C "$top_builddir" install DESTDIR="$1" \
+		> "$T/install.log" 2>&1 || fail "make install DESTDIR=$1 failed: $(tail -20 "$T/install.log")"
+}
+
+# make_var NAME: the value of NAME in the build's Makefile
+make_var() { sed -n "s|^$1 = ||p" "$top_builddir/Makefile" | head -1; }
+
+# install_dir NAME: the folder configure chose for NAME (libdir, bindir,
+# mandir, pythonsitedir...), every ${VAR} in it replaced by the Makefile's
+# VAR until none is left (pythonsitedir is ${libdir}/..., libdir
+# ${exec_prefix}/lib, and each may have been changed at configure time)
+install_dir() {
+	local v var
+	v=$(make_var "$1")
+	while [[ $v =~ \$\{([A-Za-z_][A-Za-z0-9_]*)\} ]]; do
+		var=${BASH_REMATCH[1]}
+		v=${v//\$\{$var\}/$(make_var "$var")}
+	done
+	echo "$v"
+}
+
 # ---- nbdkit servers (NBD sources and the vhdx filter) ----
 # nbdkit_start SOCK [NBDKIT-ARGS...]: runs nbdkit in the foreground (as a
 # background job of this test) on the Unix socket SOCK, waits (10 s at

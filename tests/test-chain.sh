@@ -20,19 +20,9 @@ json() { # EXPR INFO-ARGS...: evaluates EXPR over `vhdx info --json` as d
 	"$VHDX" info --json "$@" | python3 -c "import json,sys; d=json.load(sys.stdin); print($expr)"
 }
 
-have_vhdimount=no
-command -v vhdimount >/dev/null && [ -c /dev/fuse ] && command -v fusermount3 >/dev/null && have_vhdimount=yes
-
-# libvhdi (vhdimount) returns wrong data for VHDX chains with ZERO, UNDEFINED or
-# UNMAPPED blocks in a child (issue #21); these chains have none (no discards)
 n7=0
-vhdimount_check() { # LEAF MIRROR DEPTH: vhdimount names the whole chain vhdi<DEPTH>
-	[ $have_vhdimount = yes ] || return 0
-	mkdir -p "$T/vm"
-	vhdimount "$1" "$T/vm" >/dev/null 2>&1 || fail "vhdimount could not open $1"
-	cmp "$T/vm/vhdi$3" "$2" || { fusermount3 -u "$T/vm"; fail "vhdimount reads different bytes at depth $3"; }
-	fusermount3 -u "$T/vm"
-}
+# vhdimount_check (functions.sh): libvhdi (vhdimount) returns wrong data for VHDX chains
+# with ZERO, UNDEFINED or UNMAPPED blocks in a child (issue #21); these chains have none
 
 for lss in 512 4096; do
 	dir="$T/chain$lss"

@@ -18,7 +18,6 @@ cd "$T"
 
 mk() { "$VHDX" create "$@" >/dev/null || fail "create $*"; }
 put() { head -c "$3" /dev/urandom | "$VHDX" write --offset "$2" "$1" || fail "write $1 at $2"; }
-rawsum() { "$VHDX" convert -O raw "$@" "$T/conv.raw" >/dev/null || fail "convert $*"; sha256sum < "$T/conv.raw" | cut -c1-64; }
 # run_cmds OUT: runs every command line the report OUT proposes (the lines
 # after "  # ..."), each must succeed; the lines before each must say DELETES
 # for every file it deletes

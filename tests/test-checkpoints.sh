@@ -12,7 +12,6 @@
 requires python3 sha256sum
 cd "$T"
 
-rawsum() { "$VHDX" convert -O raw "$1" "$T/conv.raw" || fail "convert $1"; sha256sum < "$T/conv.raw" | cut -c1-64; }
 put() { head -c "$3" /dev/urandom | "$VHDX" write --offset "$2" "$1" || fail "write $1 at $2"; }
 mk() { "$VHDX" create "$@" >/dev/null || fail "create $*"; }
 guid() { "$VHDX" info --json --no-parent "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["layers"][0][sys.argv[1]])' "$2"; }

@@ -18,7 +18,6 @@
 requires python3 sha256sum
 cd "$T"
 
-rawsum() { "$VHDX" convert -O raw "$1" "$T/conv.raw" || fail "convert $1"; sha256sum < "$T/conv.raw" | cut -c1-64; }
 
 cat > disk.rules <<'EOF'
 # creation of a checkpoint (its headers) and the re-linking of the new one

@@ -22,9 +22,7 @@ base="$T/base.vhdx"
 child="$T/child.avhdx"
 dbl="$T/dbl.vhdx"
 "$VHDX" create --size 64M --block-size 1M "$dbl" > /dev/null || fail "create $dbl"
-"$VHDX" create --size 64M --block-size 1M "$base" > /dev/null || fail "create $base"
-head -c $((2 * MiB)) /dev/urandom | "$VHDX" write --offset $((4 * MiB)) "$base" || fail "write base"
-"$VHDX" create --parent "$base" "$child" > /dev/null || fail "create $child"
+make_base_child "$base" "$child"
 
 # refused WANT-STDERR CMD...: CMD exits 1 with exactly WANT-STDERR and changes no file
 refused() { expect_refused "$base $child $dbl" "$@"; }

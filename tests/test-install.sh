@@ -16,21 +16,13 @@
 requires make pkg-config readelf nm cc
 
 ROOT="$T/root"
-env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s -C "$top_builddir" install DESTDIR="$ROOT" \
-	> "$T/install.log" 2>&1 || fail "make install DESTDIR=$ROOT failed: $(tail -20 "$T/install.log")"
+staged_install "$ROOT"
 
 # Where configure said things go (prefix, libdir... may have been changed).
-mkvar() { sed -n "s|^$1 = ||p" "$top_builddir/Makefile" | head -1; }
-prefix=$(mkvar prefix)
-exec_prefix=$(mkvar exec_prefix); exec_prefix=${exec_prefix//\$\{prefix\}/$prefix}
-datarootdir=
-expand() { local v="$1"; v=${v//\$\{exec_prefix\}/$exec_prefix}; v=${v//\$\{prefix\}/$prefix}
-	v=${v//\$\{datarootdir\}/$datarootdir}; echo "$v"; }
-datarootdir=$(expand "$(mkvar datarootdir)")
-libdir=$(expand "$(mkvar libdir)")
-bindir=$(expand "$(mkvar bindir)")
-includedir=$(expand "$(mkvar includedir)")
-mandir=$(expand "$(mkvar mandir)")
+libdir=$(install_dir libdir)
+bindir=$(install_dir bindir)
+includedir=$(install_dir includedir)
+mandir=$(install_dir mandir)
 
 # ---- the installed files
 LIB="$ROOT$libdir/libvhdx.so"
@@ -66,9 +58,9 @@ pass "$(wc -l < "$T/exported") exported symbols, all versioned, equal to libvhdx
 export PKG_CONFIG_PATH="$ROOT$libdir/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$ROOT"
 pc_cflags=$(pkg-config --cflags libvhdx) || fail "pkg-config --cflags libvhdx failed"
 pc_libs=$(pkg-config --libs libvhdx) || fail "pkg-config --libs libvhdx failed"
-expect_eq "pkg-config --modversion" "$(pkg-config --modversion libvhdx)" "$(mkvar PACKAGE_VERSION)"
+expect_eq "pkg-config --modversion" "$(pkg-config --modversion libvhdx)" "$(make_var PACKAGE_VERSION)"
 # A sanitizer build's library needs its runtime in the program too.
-san=$(mkvar SAN_LDFLAGS)
+san=$(make_var SAN_LDFLAGS)
 cc -std=c99 -Wall -Werror $san $pc_cflags -o "$T/outside" "$top_srcdir/tests/install/outside.c" $pc_libs \
 	2> "$T/cc.err" || fail "cannot build the outside program with '$pc_cflags $pc_libs': $(cat "$T/cc.err")"
 grep -q -- "-I$ROOT$includedir" <<< "$pc_cflags" || fail "pkg-config --cflags '$pc_cflags' does not point at $ROOT$includedir"
@@ -100,7 +92,7 @@ for img in base.vhdx child.avhdx; do
 	LD_LIBRARY_PATH="$ROOT$libdir" "$T/outside" "$T/$img" "$T/$img.out" > "$T/$img.info" 2> "$T/err" ||
 		fail "outside $img: $(cat "$T/err")"
 	layers=1; [ "$img" = child.avhdx ] && layers=2
-	expect_eq "outside $img" "$(cat "$T/$img.info")" "virtual_size=5242880 layers=$layers version=$(mkvar PACKAGE_VERSION)"
+	expect_eq "outside $img" "$(cat "$T/$img.info")" "virtual_size=5242880 layers=$layers version=$(make_var PACKAGE_VERSION)"
 	"$V" convert -O raw "$T/$img" "$T/$img.conv" || fail "vhdx convert $img"
 	expect_eq "sha256 of $img read by outside vs vhdx convert" "$(sha256 "$T/$img.out")" "$(sha256 "$T/$img.conv")"
 done

@@ -18,9 +18,7 @@ img="$T/web01.vhdx"
 base="$T/base.vhdx"
 child="$T/child.avhdx"
 "$VHDX" create --size 64M --block-size 1M "$img" > /dev/null || fail "create $img"
-"$VHDX" create --size 64M --block-size 1M "$base" > /dev/null || fail "create $base"
-head -c $((2 * MiB)) /dev/urandom | "$VHDX" write --offset $((4 * MiB)) "$base" || fail "write base"
-"$VHDX" create --parent "$base" "$child" > /dev/null || fail "create $child"
+make_base_child "$base" "$child"
 head -c $((1 * MiB)) /dev/urandom | "$VHDX" write --offset $((5 * MiB)) "$child" || fail "write child"
 
 # hold_write IMAGE [OPTIONS]: a `vhdx write` holds IMAGE open for writing until release; HOLD_PID

@@ -19,13 +19,10 @@
 requires qemu-img sha256sum python3
 cd "$T"
 
-have_vhdimount=no
 n7=0
-command -v vhdimount >/dev/null && [ -c /dev/fuse ] && command -v fusermount3 >/dev/null && have_vhdimount=yes
 
 head -c 12M /dev/urandom > rnd
 sha() { sha256sum < "$1" | cut -c1-64; }
-rawsum() { "$VHDX" convert -O raw "$1" "$T/conv.raw" || fail "convert $1"; sha "$T/conv.raw"; }
 put() { tail -c +$(( (RANDOM % 2000) * 4096 + 1 )) rnd | head -c "$3" | "$VHDX" write --offset "$2" "$1" || fail "write $1 at $2"; }
 
 # build_chain DIR EXT DEPTH SIZE_MB: l0.EXT (base) .. lDEPTH.EXT, block sizes varying per layer,
@@ -77,7 +74,7 @@ for ext in vhdx vhd; do
 		# bits, and VHD chains (issue #21): it is compared only on the merged base, whose clear
 		# bits cover zeros (our writer's blocks); 7-Zip, which reads those shapes right, too
 		sevenzip_agrees "$d/l0.$ext" "$want" "$ext depth $depth: the merged base" && n7=$((n7 + 1))
-		if [ $have_vhdimount = yes ]; then
+		if vhdimount_usable; then
 			mkdir -p vm
 			vhdimount "$d/l0.$ext" vm >/dev/null 2>&1 || fail "vhdimount could not open the merged $ext base"
 			# 1 MiB reads: libvhdi 20210425 returned zeros for a partly written VHD block with
@@ -93,8 +90,8 @@ if command -v 7zz > /dev/null; then
 	pass "7-Zip reads the same bytes from the $n7 merged bases"
 fi
 vm_note=""
-[ $have_vhdimount = yes ] || vm_note=" (vhdimount part skipped: vhdimount or FUSE missing)"
-pass "depth 6, 7, 8, VHDX and VHD: the merged base reads as the leaf did, in vhdx, qemu-img$([ $have_vhdimount = yes ] && echo ' and vhdimount')$vm_note"
+vhdimount_usable || vm_note=" (vhdimount part skipped: vhdimount or FUSE missing)"
+pass "depth 6, 7, 8, VHDX and VHD: the merged base reads as the leaf did, in vhdx, qemu-img$(vhdimount_usable && echo ' and vhdimount')$vm_note"
 
 # ---- a power cut at flush k of a merge, for every k (or a stride), then the merge again
 # crash_sweep NAME EXT DEPTH SIZE_MB STRIDE [bare]: merges l(DEPTH-1) into l0 with lDEPTH above

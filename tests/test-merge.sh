@@ -13,12 +13,9 @@
 requires qemu-img sha256sum python3
 cd "$T"
 
-have_vhdimount=no
 n7=0
-command -v vhdimount >/dev/null && [ -c /dev/fuse ] && command -v fusermount3 >/dev/null && have_vhdimount=yes
 
 head -c 16M /dev/urandom > rnd
-rawsum() { "$VHDX" convert -O raw "$1" "$T/conv.raw" || fail "convert $1"; sha256 "$T/conv.raw"; }
 # put LEN bytes of rnd (from SKIP) at OFF of IMAGE
 put() { tail -c +$((RANDOM * 100 + 1)) rnd | head -c "$3" | "$VHDX" write --offset "$2" "$1" || fail "write $1 at $2"; }
 
@@ -63,7 +60,7 @@ for ext in vhdx vhd; do
 done
 command -v 7zz > /dev/null && { [ "$n7" = 8 ] || fail "7-Zip read only $n7 of the 8 merged bases"; }
 
-if [ $have_vhdimount = yes ]; then
+if vhdimount_usable; then
 	mkdir -p vm
 	vhdimount "$T/vhdx5/l0.vhdx" vm >/dev/null 2>&1 || fail "vhdimount could not open the merged base"
 	got=$(sha256 vm/vhdi1); fusermount3 -u vm

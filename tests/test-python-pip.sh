@@ -17,14 +17,9 @@ ldd "$top_builddir/python/.libs/_pyvhdx.so" | grep -q libasan &&
 "$PY" -c 'import setuptools' 2>/dev/null || skip "setuptools is not installed for $PY (Debian: python3-setuptools)"
 
 ROOT="$T/root"
-env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s -C "$top_builddir" install DESTDIR="$ROOT" \
-	> "$T/install.log" 2>&1 || fail "make install DESTDIR=$ROOT failed: $(tail -20 "$T/install.log")"
-mkvar() { sed -n "s|^$1 = ||p" "$top_builddir/Makefile" | head -1; }
-prefix=$(mkvar prefix)
-exec_prefix=$(mkvar exec_prefix); exec_prefix=${exec_prefix//\$\{prefix\}/$prefix}
-expand() { local v="$1"; v=${v//\$\{exec_prefix\}/$exec_prefix}; v=${v//\$\{prefix\}/$prefix}; echo "$v"; }
-libdir=$(expand "$(mkvar libdir)")
-sitedir=$(expand "$(mkvar pythonsitedir)")
+staged_install "$ROOT"
+libdir=$(install_dir libdir)
+sitedir=$(install_dir pythonsitedir)
 
 img=$(fixture_image sample-dynamic.vhdx)
 want=$("$VHDX" convert -O raw "$img" - | sha256sum | cut -d' ' -f1)

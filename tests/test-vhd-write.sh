@@ -45,8 +45,6 @@ requires python3 cmp
 
 have_qemu=no
 command -v qemu-img >/dev/null && command -v qemu-io >/dev/null && have_qemu=yes
-have_vhdimount=no
-command -v vhdimount >/dev/null && [ -c /dev/fuse ] && command -v fusermount3 >/dev/null && have_vhdimount=yes
 
 M=1048576
 
@@ -69,15 +67,6 @@ for e in sys.argv[2:]: print(eval(e))' "$T/info.json" "$@"
 L0='d["layers"][0]'
 
 qemu_opts() { echo "driver=vpc,force_size_calc=current_size,file.filename=$1"; }
-
-# vhdimount_check IMG MIRROR DEPTH: libvhdi names the whole chain of depth N vhdi<N>
-vhdimount_check() {
-	[ $have_vhdimount = yes ] || return 0
-	mkdir -p "$T/vm"
-	vhdimount "$1" "$T/vm" > /dev/null 2>&1 || fail "vhdimount could not open $1"
-	cmp "$T/vm/vhdi$3" "$2" || { fusermount3 -u "$T/vm"; fail "vhdimount reads different bytes from $1 (depth $3)"; }
-	fusermount3 -u "$T/vm"
-}
 
 qemu_check_noted=no
 # check_same IMG MIRROR LABEL: our read, qemu's reads and vhdimount's against the mirror

@@ -1,6 +1,6 @@
 /*
  * cmd_check.c - `vhdx check [--json] [--repair] IMAGE`: every structure
- * check of FORMAT.md 1.10 and the VHD equivalents (libvhdx/check.c and the
+ * check of FORMAT.md 1.10 and the VHD equivalents (libvhdx/maint/check.c and the
  * per-format checkers), each problem with its severity, structure and file
  * offset; with --repair the repairs done, the virtual ranges whose data was
  * given up, and the verdict after the repair.

@@ -17,6 +17,9 @@
 #include "io/io.h"
 
 struct vhdx_layer;
+struct vhdx_checker;
+struct vhdx_maint_progress;
+struct vhdx_create_params;
 
 enum vhdx_lext_kind {
 	VHDX_LEXT_DATA = 1,   /* stored in this layer's file at foff */
@@ -44,6 +47,7 @@ struct vhdx_layer_extent {
 
 struct vhdx_format_ops {
 	const char *name; /* "vhdx", "vhd" */
+	enum vhdx_format id;
 	/*
 	 * Bids on IO: HEAD holds the first HEADLEN bytes (up to 64 KiB),
 	 * FILE_SIZE the size.  Returns > 0 (higher is surer; VHDX_BID_CERTAIN
@@ -75,6 +79,26 @@ struct vhdx_format_ops {
 	int (*discard)(struct vhdx_layer *l, uint64_t voff, uint64_t len);
 	/* Frees L->priv (after a final flush for writable layers); returns the flush error. */
 	int (*close)(struct vhdx_layer *l);
+
+	/* ---- maintenance: the drivers in libvhdx/maint/ call these; NULL where the format has none ---- */
+	/* `vhdx check` of a file of this format, damaged or not (format/check.h) */
+	const struct vhdx_checker *check;
+	/* Compacts the writable layer L in place (format/vhdx_maint.h); fills *RES.  0 or -errno. */
+	int (*compact)(struct vhdx_layer *l, const struct vhdx_maint_progress *prog, struct vhdx_compact_result *res);
+	/* Changes the virtual size of the writable layer L (format/vhdx_maint.h).  0 or -errno. */
+	int (*resize)(struct vhdx_layer *l, uint64_t new_size, struct vhdx_resize_result *res);
+	/*
+	 * Points the writable differencing layer L at NEW_PARENT, opened as
+	 * PARENT: the locators get REL and ABS_WIN (vhdx_create_parent_paths);
+	 * with RELINK also PARENT's identity.  0 or -errno with a message.
+	 */
+	int (*reparent)(struct vhdx_layer *l, const struct vhdx_layer *parent, const char *new_parent, bool relink,
+			const char *rel, const char *abs_win);
+	/* Checks P before any file is touched (PARENT: a differencing child's opened parent, or NULL).  0 or -EINVAL. */
+	int (*create_check)(const struct vhdx_create_params *p, const struct vhdx_layer *parent);
+	/* Writes a new image into the empty IO, at PATH (format/vhdx_create.h).  0 or -errno. */
+	int (*create)(struct vhdx_io *io, const char *path, const struct vhdx_create_params *p,
+		      const struct vhdx_layer *parent);
 };
 
 struct vhdx_layer {
@@ -99,6 +123,11 @@ struct vhdx_layer {
 
 extern const struct vhdx_format_ops vhdx_format_vhdx;
 extern const struct vhdx_format_ops vhdx_format_vhd;
+
+/** The format table, in probing order: format I, or NULL past the last one. */
+const struct vhdx_format_ops *vhdx_format_nth(size_t i);
+/** The table entry of format ID, or NULL for an unknown one. */
+const struct vhdx_format_ops *vhdx_format_by_id(enum vhdx_format id);
 
 /**
  * Opens PATH as one layer: opens the file (read-only unless

@@ -16,6 +16,19 @@ static const struct vhdx_format_ops *const formats[] = {
 	&vhdx_format_vhd,
 };
 
+const struct vhdx_format_ops *vhdx_format_nth(size_t i)
+{
+	return i < VHDX_ARRAY_LEN(formats) ? formats[i] : NULL;
+}
+
+const struct vhdx_format_ops *vhdx_format_by_id(enum vhdx_format id)
+{
+	for (size_t i = 0; i < VHDX_ARRAY_LEN(formats); i++)
+		if (formats[i]->id == id)
+			return formats[i];
+	return NULL;
+}
+
 #define PROBE_LEN (64 * 1024)
 
 const char *vhdx_disk_type_name(enum vhdx_disk_type t)

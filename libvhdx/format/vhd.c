@@ -25,8 +25,12 @@
 
 #include "internal.h"
 #include "codec/guid.h"
+#include "format/check.h"
+#include "format/vhd_create.h"
 #include "format/vhd_format.h"
+#include "format/vhd_reparent.h"
 #include "format/vhd_write.h"
+#include "format/vhdx_maint.h"
 
 #define VHD_BID_TRAILING 80 /* below VHDX's 100: a "vhdxfile" signature at 0 wins */
 #define VHD_BID_OLD      75
@@ -665,6 +669,7 @@ static int vhd_close(struct vhdx_layer *l)
 
 const struct vhdx_format_ops vhdx_format_vhd = {
 	.name = "vhd",
+	.id = VHDX_FORMAT_VHD,
 	.probe = vhd_probe,
 	.open = vhd_open,
 	.map = vhd_map,
@@ -672,4 +677,10 @@ const struct vhdx_format_ops vhdx_format_vhd = {
 	.flush = vhdx_vhd_write_flush,
 	.discard = NULL, /* image.c writes zeros: over unallocated dynamic blocks they store nothing */
 	.close = vhd_close,
+	.check = &vhdx_checker_vhd,
+	.compact = vhdx_compact_vhd,
+	.resize = vhdx_resize_vhd,
+	.reparent = vhdx_vhd_reparent,
+	.create_check = vhdx_create_vhd_check,
+	.create = vhdx_create_vhd,
 };

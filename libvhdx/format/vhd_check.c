@@ -24,8 +24,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "check_internal.h"
 #include "codec/vhd_codec.h"
+#include "format/check.h"
 #include "format/vhd_format.h"
 #include "internal.h"
 
@@ -61,8 +61,10 @@ struct vh {
 	bool layout_known;
 };
 
-static void vh_free(struct vh *v)
+static void vh_free(void *state)
 {
+	struct vh *v = state;
+
 	free(v->bat);
 	free(v->bad);
 	memset(v, 0, sizeof *v);
@@ -304,13 +306,12 @@ out:
 	return ret;
 }
 
-static int scan_dynamic(struct vhdx_check_ctx *c, struct vh *v)
+/* The dynamic header (sets v->dh_ok when the scan can go on from it). */
+static int scan_dynhdr(struct vhdx_check_ctx *c, struct vh *v)
 {
-	uint64_t dh_off = v->f->data_offset, *allocs = NULL, n = 0;
-	uint8_t *raw = NULL;
+	uint64_t dh_off = v->f->data_offset;
 	int ret;
 
-	use_end(v, 0, VHD_FOOTER_SIZE);
 	if (v->f->current_size > VHD_MAX_READ_DYNAMIC_SIZE) {
 		/* nothing reads it, and its BAT would be sized by the claim */
 		vhdx_check_report(c, VHDX_CHECK_ERROR, "footer", v->f == &v->tf ? v->t_off : 0,
@@ -346,6 +347,14 @@ static int scan_dynamic(struct vhdx_check_ctx *c, struct vh *v)
 		return 0;
 	}
 	v->dh_ok = true;
+	return 0;
+}
+
+/* Where the BAT lies; false when it is outside the data area (the scan stops). */
+static bool scan_bat_place(struct vhdx_check_ctx *c, struct vh *v)
+{
+	uint64_t dh_off = v->f->data_offset;
+
 	v->bitmap_size = vhdx_vhd_bitmap_size(v->dh.block_size);
 	v->blocks_needed = vhdx_div_round_up(v->f->current_size, v->dh.block_size);
 	v->bat_bytes = vhdx_div_round_up((uint64_t)v->dh.max_table_entries * 4, VHD_SECTOR) * VHD_SECTOR;
@@ -354,15 +363,21 @@ static int scan_dynamic(struct vhdx_check_ctx *c, struct vh *v)
 				  "the BAT (%u entries at 0x%llx) lies outside the data area (ends at 0x%llx)",
 				  v->dh.max_table_entries, (unsigned long long)v->dh.table_offset,
 				  (unsigned long long)v->data_end);
-		return 0;
+		return false;
 	}
 	if (vhdx_ranges_overlap(v->dh.table_offset, v->bat_bytes, dh_off, VHD_DYNHDR_SIZE) ||
 	    v->dh.table_offset < VHD_FOOTER_SIZE)
 		vhdx_check_report(c, VHDX_CHECK_ERROR, "BAT", v->dh.table_offset,
 				  "the BAT overlaps the dynamic header or the footer copy");
 	use_end(v, v->dh.table_offset, v->bat_bytes);
+	return true;
+}
 
-	/* parent locators: bounds of every entry; a differencing disk needs a usable one */
+/* Parent locators: bounds of every entry; a differencing disk needs a usable one. */
+static void scan_locators(struct vhdx_check_ctx *c, struct vh *v)
+{
+	uint64_t dh_off = v->f->data_offset;
+
 	for (unsigned i = 0; i < VHD_N_LOCATORS; i++) {
 		const struct vhdx_vhd_locator *l = &v->dh.locators[i];
 		uint64_t loff = dh_off + VHD_DYNHDR_LOCATOR_OFF + VHD_LOCATOR_ENTRY_SIZE * i;
@@ -384,26 +399,31 @@ static int scan_dynamic(struct vhdx_check_ctx *c, struct vh *v)
 					  "a differencing disk without a W2ru/W2ku locator or a parent name");
 		c->has_parent = true;
 	}
+}
 
-	/* the disk's entries are kept (blocks_needed <= max table entries,
-	 * all inside the file: checked above); the rest of the table is
-	 * looked at piece by piece (tail_entries()) */
-	raw = malloc(VHD_CHECK_BAT_PIECE);
-	v->bat = calloc(v->blocks_needed + 1, sizeof *v->bat);
-	v->bad = calloc(v->blocks_needed + 1, 1);
-	allocs = malloc(2 * sizeof *allocs * (v->blocks_needed + 1));
-	if (!raw || !v->bat || !v->bad || !allocs) {
-		ret = vhdx_err(ENOMEM, "out of memory");
-		goto out;
-	}
+/* The disk's BAT entries into v->bat, read in pieces through RAW (VHD_CHECK_BAT_PIECE bytes). */
+static int read_bat(struct vhdx_check_ctx *c, struct vh *v, uint8_t *raw)
+{
 	for (uint64_t first = 0; first < v->blocks_needed; first += VHD_CHECK_BAT_PIECE / 4) {
 		uint64_t cnt = VHDX_MIN(v->blocks_needed - first, (uint64_t)VHD_CHECK_BAT_PIECE / 4);
-		ret = vhdx_io_pread(c->io, raw, 4 * cnt, v->dh.table_offset + 4 * first, VHDX_TAG_BAT);
+		int ret = vhdx_io_pread(c->io, raw, 4 * cnt, v->dh.table_offset + 4 * first, VHDX_TAG_BAT);
 		if (ret < 0)
-			goto out;
+			return ret;
 		for (uint64_t k = 0; k < cnt; k++)
 			v->bat[first + k] = vhdx_vhd_bat_get(raw, k);
 	}
+	return 0;
+}
+
+/*
+ * Every allocated entry's block must lie in the data area, off the footer
+ * copy, the dynamic header, the BAT and the locator data (else BAD_PLACE).
+ * The good ones go into ALLOCS as (file offset, entry << 1) pairs; returns how many.
+ */
+static uint64_t check_entries(struct vhdx_check_ctx *c, struct vh *v, uint64_t *allocs)
+{
+	uint64_t dh_off = v->f->data_offset, n = 0;
+
 	for (uint64_t i = 0; i < v->blocks_needed; i++) {
 		uint32_t e = v->bat[i];
 		uint64_t foff = vhdx_vhd_block_foff(e), len = (uint64_t)v->bitmap_size + v->dh.block_size;
@@ -439,36 +459,33 @@ static int scan_dynamic(struct vhdx_check_ctx *c, struct vh *v)
 		if (v->bad[i])
 			continue;
 		allocs[2 * n] = foff;
-		allocs[2 * n + 1] = i;
+		allocs[2 * n + 1] = i << 1; /* vhdx_check_overlaps(): every block is as long */
 		n++;
 	}
-	qsort(allocs, n, 2 * sizeof *allocs, vhdx_cmp_u64);
-	{
-		uint64_t len = (uint64_t)v->bitmap_size + v->dh.block_size, end = 0, end_i = 0;
-		for (uint64_t k = 0; k < n; k++) {
-			uint64_t foff = allocs[2 * k], i = allocs[2 * k + 1];
-			if (k && foff < end) {
-				uint64_t victim = i > end_i ? i : end_i, other = i > end_i ? end_i : i;
-				vhdx_check_report(c, VHDX_CHECK_ERROR, "BAT entry", v->dh.table_offset + 4 * victim,
-						  "entry %llu: block at 0x%llx overlaps the block of entry %llu at 0x%llx",
-						  (unsigned long long)victim,
-						  (unsigned long long)vhdx_vhd_block_foff(v->bat[victim]),
-						  (unsigned long long)other,
-						  (unsigned long long)vhdx_vhd_block_foff(v->bat[other]));
-				v->bad[victim] |= BAD_OVERLAP;
-				if (victim == end_i) {
-					end = foff + len;
-					end_i = i;
-				}
-				continue;
-			}
-			end = foff + len;
-			end_i = i;
-		}
-	}
-	ret = tail_entries(c, v, raw);
-	if (ret < 0)
-		goto out;
+	return n;
+}
+
+struct overlap_arg {
+	struct vhdx_check_ctx *c;
+	struct vh *v;
+};
+
+/* vhdx_check_overlaps() found the block of entry VICTIM over that of OTHER. */
+static void overlap_found(void *arg, uint64_t victim, uint64_t other)
+{
+	struct overlap_arg *a = arg;
+	struct vh *v = a->v;
+
+	vhdx_check_report(a->c, VHDX_CHECK_ERROR, "BAT entry", v->dh.table_offset + 4 * victim,
+			  "entry %llu: block at 0x%llx overlaps the block of entry %llu at 0x%llx",
+			  (unsigned long long)victim, (unsigned long long)vhdx_vhd_block_foff(v->bat[victim]),
+			  (unsigned long long)other, (unsigned long long)vhdx_vhd_block_foff(v->bat[other]));
+	v->bad[victim] |= BAD_OVERLAP;
+}
+
+/* Counts the bad entries and extends the layout by the good blocks. */
+static void scan_layout(struct vh *v)
+{
 	for (uint64_t i = 0; i < v->blocks_needed; i++) {
 		if (v->bad[i]) {
 			v->n_bad++;
@@ -477,21 +494,65 @@ static int scan_dynamic(struct vhdx_check_ctx *c, struct vh *v)
 		if (v->bat[i] != VHD_BAT_UNUSED)
 			use_end(v, vhdx_vhd_block_foff(v->bat[i]), (uint64_t)v->bitmap_size + v->dh.block_size);
 	}
+}
+
+/* Space before the trailing footer that nothing references. */
+static void scan_leak(struct vhdx_check_ctx *c, struct vh *v)
+{
+	uint64_t end = vhdx_div_round_up(v->used_end, VHD_SECTOR) * VHD_SECTOR;
+
+	/* writers align the BAT and blocks (Windows: 4 KiB): only room for a whole block is a leak */
+	if (v->data_end > end && v->data_end - end >= (uint64_t)v->bitmap_size + v->dh.block_size)
+		vhdx_check_report(c, VHDX_CHECK_WARNING, "file", end,
+				  "leaked space: %llu bytes between the last structure (ends at 0x%llx) and the footer at 0x%llx are not referenced",
+				  (unsigned long long)(v->data_end - end), (unsigned long long)end,
+				  (unsigned long long)v->data_end);
+}
+
+static int scan_dynamic(struct vhdx_check_ctx *c, struct vh *v)
+{
+	uint64_t *allocs = NULL, n;
+	uint8_t *raw = NULL;
+	int ret;
+
+	use_end(v, 0, VHD_FOOTER_SIZE);
+	ret = scan_dynhdr(c, v);
+	if (ret < 0 || !v->dh_ok || !scan_bat_place(c, v))
+		return ret;
+	scan_locators(c, v);
+
+	/* the disk's entries are kept (blocks_needed <= max table entries,
+	 * all inside the file: checked above); the rest of the table is
+	 * looked at piece by piece (tail_entries()) */
+	raw = malloc(VHD_CHECK_BAT_PIECE);
+	v->bat = calloc(v->blocks_needed + 1, sizeof *v->bat);
+	v->bad = calloc(v->blocks_needed + 1, 1);
+	allocs = malloc(2 * sizeof *allocs * (v->blocks_needed + 1));
+	if (!raw || !v->bat || !v->bad || !allocs) {
+		ret = vhdx_err(ENOMEM, "out of memory");
+		goto out;
+	}
+	ret = read_bat(c, v, raw);
+	if (ret < 0)
+		goto out;
+	n = check_entries(c, v, allocs);
+	qsort(allocs, n, 2 * sizeof *allocs, vhdx_cmp_u64);
+	{
+		struct overlap_arg oa = { c, v };
+		vhdx_check_overlaps(allocs, n, (uint64_t)v->bitmap_size + v->dh.block_size, 0, overlap_found, &oa);
+	}
+	ret = tail_entries(c, v, raw);
+	if (ret < 0)
+		goto out;
+	scan_layout(v);
 	if (v->f->disk_type == VHD_TYPE_DYNAMIC) {
 		ret = unmarked_data(c, v);
 		if (ret < 0)
 			goto out;
 	}
 	v->layout_known = v->t_ok;
-	if (v->layout_known) {
-		uint64_t end = vhdx_div_round_up(v->used_end, VHD_SECTOR) * VHD_SECTOR;
-		/* writers align the BAT and blocks (Windows: 4 KiB): only room for a whole block is a leak */
-		if (v->data_end > end && v->data_end - end >= (uint64_t)v->bitmap_size + v->dh.block_size)
-			vhdx_check_report(c, VHDX_CHECK_WARNING, "file", end,
-					  "leaked space: %llu bytes between the last structure (ends at 0x%llx) and the footer at 0x%llx are not referenced",
-					  (unsigned long long)(v->data_end - end), (unsigned long long)end,
-					  (unsigned long long)v->data_end);
-	}
+	if (v->layout_known)
+		scan_leak(c, v);
 	ret = 0;
 out:
 	free(raw);
@@ -499,17 +560,20 @@ out:
 	return ret;
 }
 
-static int scan(struct vhdx_check_ctx *c, struct vh *v)
+static int scan(struct vhdx_check_ctx *c, void *state)
 {
+	struct vh *v = state;
 	int ret = scan_footers(c, v);
+
 	if (ret < 0 || !v->f)
 		return ret;
 	return v->dynamic ? scan_dynamic(c, v) : scan_fixed(c, v);
 }
 
 /* ---- repairs ---- */
-static int repair_footer(struct vhdx_check_ctx *c, struct vh *v)
+static int repair_footer(struct vhdx_check_ctx *c, void *state)
 {
+	struct vh *v = state;
 	int ret;
 
 	if (v->t_ok) {
@@ -536,8 +600,9 @@ static int repair_footer(struct vhdx_check_ctx *c, struct vh *v)
 	return 0;
 }
 
-static int repair_dynhdr(struct vhdx_check_ctx *c, struct vh *v)
+static int repair_dynhdr(struct vhdx_check_ctx *c, void *state)
 {
+	struct vh *v = state;
 	uint8_t buf[VHD_DYNHDR_SIZE];
 	uint32_t sum;
 	int ret;
@@ -555,8 +620,9 @@ static int repair_dynhdr(struct vhdx_check_ctx *c, struct vh *v)
 	return 0;
 }
 
-static int repair_bat(struct vhdx_check_ctx *c, struct vh *v)
+static int repair_bat(struct vhdx_check_ctx *c, void *state)
 {
+	struct vh *v = state;
 	uint8_t sec[VHD_SECTOR];
 	/* only the disk's entries can be bad: the sectors holding them */
 	uint64_t nsec = vhdx_div_round_up(4 * v->blocks_needed, VHD_SECTOR);
@@ -598,7 +664,8 @@ static int repair_bat(struct vhdx_check_ctx *c, struct vh *v)
 	return 0;
 }
 
-static int repair_tail(struct vhdx_check_ctx *c, struct vh *v)
+/* a dynamic disk: the footer follows the last block, the file ends after it */
+static int repair_dynamic_tail(struct vhdx_check_ctx *c, struct vh *v)
 {
 	uint64_t end = vhdx_div_round_up(v->used_end, VHD_SECTOR) * VHD_SECTOR;
 	int ret;
@@ -615,77 +682,81 @@ static int repair_tail(struct vhdx_check_ctx *c, struct vh *v)
 	return 0;
 }
 
-static int rescan(struct vhdx_check_ctx *c, struct vh *v)
+/* unreferenced space before the trailing footer (step 4 at the top of this file) */
+static int repair_tail(struct vhdx_check_ctx *c, void *state)
 {
-	unsigned e = c->n_errors, w = c->n_warnings;
-	bool q = c->quiet;
-	int ret;
+	struct vh *v = state;
+	int ret = 0;
 
-	vh_free(v);
-	ret = vhdx_io_get_size(c->io, &c->file_size);
-	if (ret < 0)
-		return ret;
-	c->quiet = true;
-	ret = scan(c, v);
-	c->quiet = q;
-	c->n_errors = e;
-	c->n_warnings = w;
+	if (v->dynamic) {
+		ret = repair_dynamic_tail(c, v);
+	} else if (c->file_size > v->f->current_size + VHD_FOOTER_SIZE) {
+		ret = vhdx_vhd_footer_move(c->io, v->traw, v->f->current_size);
+		if (ret == 0)
+			vhdx_check_repaired(c, "file", v->f->current_size,
+					    "moved the footer to 0x%llx and truncated the file after it",
+					    (unsigned long long)v->f->current_size);
+	}
 	return ret;
 }
 
-int vhdx_check_vhd(struct vhdx_check_ctx *c)
-{
-	struct vh v;
-	int ret;
+/* ---- the repair steps, in the order of the top of this file (maint/check.c runs them) ---- */
 
-	memset(&v, 0, sizeof v);
-	ret = scan(c, &v);
-	c->res->errors = c->n_errors;
-	c->res->warnings = c->n_warnings;
-	if (ret < 0 || !c->o->repair || c->n_errors + c->n_warnings == 0)
-		goto out;
-	if (v.f && v.dynamic && v.fix_footer && (v.t_ok || v.l_ok)) {
-		ret = repair_footer(c, &v);
-		if (ret == 0)
-			ret = rescan(c, &v);
-		if (ret < 0)
-			goto out;
-	}
-	if (v.f && v.dynamic && v.dh_sum_only && !v.dh.checksum_valid) {
-		ret = repair_dynhdr(c, &v);
-		if (ret == 0)
-			ret = rescan(c, &v);
-		if (ret < 0)
-			goto out;
-	}
-	if (v.f && v.dynamic && v.bat && v.n_bad) {
-		ret = repair_bat(c, &v);
-		if (ret == 0)
-			ret = rescan(c, &v);
-		if (ret < 0)
-			goto out;
-	}
-	if (v.f && v.layout_known) {
-		if (v.dynamic) {
-			ret = repair_tail(c, &v);
-		} else if (c->file_size > v.f->current_size + VHD_FOOTER_SIZE) {
-			ret = vhdx_vhd_footer_move(c->io, v.traw, v.f->current_size);
-			if (ret == 0)
-				vhdx_check_repaired(c, "file", v.f->current_size,
-						    "moved the footer to 0x%llx and truncated the file after it",
-						    (unsigned long long)v.f->current_size);
-		}
-		if (ret < 0)
-			goto out;
-	}
-	vh_free(&v);
-	ret = vhdx_io_get_size(c->io, &c->file_size);
-	if (ret < 0)
-		goto out;
-	c->after = true;
-	c->n_errors = c->n_warnings = 0;
-	ret = scan(c, &v);
-out:
-	vh_free(&v);
-	return ret;
+static bool need_footer(const struct vhdx_check_ctx *c, const void *state)
+{
+	const struct vh *v = state;
+	(void)c;
+	return v->f && v->dynamic && v->fix_footer && (v->t_ok || v->l_ok);
 }
+
+/* the fields decoded; only the checksum is wrong */
+static bool need_dynhdr(const struct vhdx_check_ctx *c, const void *state)
+{
+	const struct vh *v = state;
+	(void)c;
+	return v->f && v->dynamic && v->dh_sum_only && !v->dh.checksum_valid;
+}
+
+static bool need_bat(const struct vhdx_check_ctx *c, const void *state)
+{
+	const struct vh *v = state;
+	(void)c;
+	return v->f && v->dynamic && v->bat && v->n_bad;
+}
+
+static bool need_tail(const struct vhdx_check_ctx *c, const void *state)
+{
+	const struct vh *v = state;
+	(void)c;
+	return v->f && v->layout_known;
+}
+
+static const struct vhdx_check_step steps[] = {
+	{ need_footer, repair_footer, true },
+	{ need_dynhdr, repair_dynhdr, true },
+	{ need_bat, repair_bat, true },
+	{ need_tail, repair_tail, false },
+	{ NULL, NULL, false },
+};
+
+/* A damaged copy at offset 0: the footer at the end (511 bytes from it in files of old writers) says VHD. */
+static bool recognise(struct vhdx_io *io, uint64_t size)
+{
+	uint8_t buf[8];
+
+	for (uint64_t back = 512; back >= 511; back--) {
+		if (size >= back && vhdx_io_pread(io, buf, 8, size - back, VHDX_TAG_FOOTER) == 0 &&
+		    !memcmp(buf, VHD_FOOTER_COOKIE, 8))
+			return true;
+	}
+	return false;
+}
+
+const struct vhdx_checker vhdx_checker_vhd = {
+	.signature = VHD_FOOTER_COOKIE,
+	.recognise = recognise,
+	.state_size = sizeof(struct vh),
+	.scan = scan,
+	.free = vh_free,
+	.steps = steps,
+};

@@ -1,5 +1,6 @@
 /*
- * vhd_create.h - creating legacy VHD files (called by create.c).
+ * vhd_create.h - creating legacy VHD files (ops->create of the VHD format,
+ * called by maint/create.c).
  */
 #ifndef VHDX_FORMAT_VHD_CREATE_H
 #define VHDX_FORMAT_VHD_CREATE_H

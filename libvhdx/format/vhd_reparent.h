@@ -1,6 +1,7 @@
 /*
  * vhd_reparent.h - re-pointing a differencing VHD at another parent
- * (called by reparent.c for vhdx_reparent() and merge's re-linking).
+ * (ops->reparent of the VHD format, called by maint/reparent.c for
+ * vhdx_reparent() and merge's re-linking).
  */
 #ifndef VHDX_FORMAT_VHD_REPARENT_H
 #define VHDX_FORMAT_VHD_REPARENT_H

@@ -102,7 +102,7 @@ static int write_unused(struct vhdx_layer *l, uint64_t from, uint64_t to)
 /*
  * Steps 1-4 of the dynamic grow (top of the file).  Only the file changes:
  * S keeps the old size and its bat[] the old disk's entries, so the layer
- * is closed after a resize (resize.c) and the next open loads the new ones.
+ * is closed after a resize (maint/resize.c) and the next open loads the new ones.
  */
 static int grow_dynamic(struct vhdx_layer *l, struct vhdx_vhd_state *s, uint64_t new_size)
 {

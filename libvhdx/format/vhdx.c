@@ -19,8 +19,12 @@
 #include "codec/crc32c.h"
 #include "codec/endian.h"
 #include "codec/guid.h"
+#include "format/check.h"
+#include "format/vhdx_create.h"
 #include "format/vhdx_format.h"
 #include "format/vhdx_log.h"
+#include "format/vhdx_maint.h"
+#include "format/vhdx_reparent.h"
 #include "format/vhdx_write.h"
 #include "codec/vhdx_locator.h"
 
@@ -781,8 +785,23 @@ static int vhdx_close_layer(struct vhdx_layer *l)
 	return ret;
 }
 
+/* A VHDX child needs nothing of its opened parent beyond what P holds (the linkage). */
+static int vhdx_create_check_op(const struct vhdx_create_params *p, const struct vhdx_layer *parent)
+{
+	(void)parent;
+	return vhdx_create_vhdx_check(p);
+}
+
+static int vhdx_create_op(struct vhdx_io *io, const char *path, const struct vhdx_create_params *p,
+			  const struct vhdx_layer *parent)
+{
+	(void)parent;
+	return vhdx_create_vhdx(io, path, p);
+}
+
 const struct vhdx_format_ops vhdx_format_vhdx = {
 	.name = "vhdx",
+	.id = VHDX_FORMAT_VHDX,
 	.probe = vhdx_probe,
 	.open = vhdx_open_layer,
 	.map = vhdx_layer_map,
@@ -790,4 +809,10 @@ const struct vhdx_format_ops vhdx_format_vhdx = {
 	.flush = vhdx_write_flush,
 	.discard = vhdx_write_discard,
 	.close = vhdx_close_layer,
+	.check = &vhdx_checker_vhdx,
+	.compact = vhdx_compact_vhdx,
+	.resize = vhdx_resize_vhdx,
+	.reparent = vhdx_reparent_vhdx,
+	.create_check = vhdx_create_check_op,
+	.create = vhdx_create_op,
 };

@@ -31,12 +31,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "check_internal.h"
 #include "codec/crc32c.h"
 #include "codec/endian.h"
 #include "codec/guid.h"
 #include "codec/vhdx_codec.h"
 #include "codec/vhdx_locator.h"
+#include "format/check.h"
 #include "format/vhdx_format.h"
 #include "format/vhdx_journal.h"
 #include "format/vhdx_log.h"
@@ -82,8 +82,10 @@ struct vx {
 	bool layout_known;          /* used_end covers every structure */
 };
 
-static void vx_free(struct vx *v)
+static void vx_free(void *state)
 {
+	struct vx *v = state;
+
 	free(v->rt_raw[0]);
 	free(v->rt_raw[1]);
 	free(v->rt);
@@ -516,10 +518,178 @@ out:
 }
 
 /* ---- BAT (2.5) ---- */
-static int scan_bat(struct vhdx_check_ctx *c, struct vx *v)
+/* Entry I of the BAT is the sector bitmap slot of its chunk. */
+static bool bitmap_slot(const struct vhdx_geometry *g, uint64_t i)
+{
+	return (i % (g->chunk_ratio + 1)) == g->chunk_ratio;
+}
+
+/*
+ * The state and reserved bits of entry I (BAD_STATE, BAD_RESERVED,
+ * BAD_ABSENT_BITS): true when it is sound and holds a block of *LEN bytes
+ * whose place is to be checked next.
+ */
+static bool entry_present(struct vhdx_check_ctx *c, struct vx *v, uint64_t i, uint64_t *len)
+{
+	const struct vhdx_geometry *g = &v->geo;
+	uint64_t e = v->bat[i], eoff = v->bat_off + 8 * i;
+	unsigned st = vhdx_bat_state(e);
+	uint64_t blk = i - i / (g->chunk_ratio + 1);
+	bool present;
+
+	if (bitmap_slot(g, i)) {
+		if (!g->has_parent) {
+			if (e)
+				vhdx_check_report(c, VHDX_CHECK_WARNING, "BAT entry", eoff,
+						  "entry %llu (sector bitmap slot of a disk without a parent) is 0x%016llx, not 0",
+						  (unsigned long long)i, (unsigned long long)e);
+			return false;
+		}
+		if (st != VHDX_BAT_NOT_PRESENT && st != VHDX_BAT_FULLY_PRESENT) {
+			vhdx_check_report(c, VHDX_CHECK_ERROR, "BAT entry", eoff,
+					  "entry %llu (sector bitmap of chunk %llu): invalid state %u",
+					  (unsigned long long)i, (unsigned long long)(i / (g->chunk_ratio + 1)), st);
+			v->bad[i] |= BAD_STATE;
+			return false;
+		}
+		present = st == VHDX_BAT_FULLY_PRESENT;
+		*len = VHDX_ALIGN;
+	} else {
+		if (blk >= g->payload_blocks)
+			return false;
+		if (!vhdx_bat_payload_state_ok(st, g->has_parent)) {
+			vhdx_check_report(c, VHDX_CHECK_ERROR, "BAT entry", eoff,
+					  "entry %llu (block %llu): state %u is not valid for a %s disk",
+					  (unsigned long long)i, (unsigned long long)blk, st,
+					  g->has_parent ? "differencing" : "non-differencing");
+			v->bad[i] |= BAD_STATE;
+			return false;
+		}
+		present = st == VHDX_BAT_FULLY_PRESENT || st == VHDX_BAT_PARTIALLY_PRESENT;
+		*len = g->block_size;
+	}
+	if (e & VHDX_BAT_RESERVED_MASK) {
+		vhdx_check_report(c, present ? VHDX_CHECK_ERROR : VHDX_CHECK_WARNING, "BAT entry", eoff,
+				  "entry %llu: reserved bits set (0x%016llx)", (unsigned long long)i,
+				  (unsigned long long)e);
+		if (present) {
+			v->bad[i] |= BAD_RESERVED;
+			return false;
+		}
+		v->bad[i] |= BAD_ABSENT_BITS;
+	}
+	return present;
+}
+
+/* The block of present entry I (LEN bytes) must lie in the file, past the first megabyte, off the log and every region (else BAD_PLACE). */
+static void check_place(struct vhdx_check_ctx *c, struct vx *v, uint64_t i, uint64_t len)
 {
 	const struct vhdx_geometry *g = &v->geo;
 	const struct vhdx_header *h = &v->hdr[v->cur];
+	uint64_t foff = vhdx_bat_foff(v->bat[i]), eoff = v->bat_off + 8 * i;
+	bool is_sb = bitmap_slot(g, i);
+	uint64_t blk = i - i / (g->chunk_ratio + 1);
+	const char *what = is_sb ? "sector bitmap block" : "payload block";
+	/* the last block may end inside the file's last allocation: only its used part must be in the file */
+	uint64_t inside = is_sb ? len : VHDX_MIN((uint64_t)g->block_size, g->virtual_size - blk * g->block_size);
+
+	if (foff < VHDX_ALIGN) {
+		vhdx_check_report(c, VHDX_CHECK_ERROR, "BAT entry", eoff,
+				  "entry %llu: %s at file offset 0x%llx lies inside the first megabyte (headers and region tables)",
+				  (unsigned long long)i, what, (unsigned long long)foff);
+		v->bad[i] |= BAD_PLACE;
+		return;
+	}
+	if (!vhdx_range_ok(foff, inside, c->file_size)) {
+		vhdx_check_report(c, VHDX_CHECK_ERROR, "BAT entry", eoff,
+				  "entry %llu: %s at file offset 0x%llx (+0x%llx) is past the end of the file (0x%llx bytes)",
+				  (unsigned long long)i, what, (unsigned long long)foff,
+				  (unsigned long long)inside, (unsigned long long)c->file_size);
+		v->bad[i] |= BAD_PLACE;
+		return;
+	}
+	if (h->log_length && vhdx_ranges_overlap(foff, len, h->log_offset, h->log_length)) {
+		vhdx_check_report(c, VHDX_CHECK_ERROR, "BAT entry", eoff,
+				  "entry %llu: %s at 0x%llx overlaps the log at 0x%llx", (unsigned long long)i, what,
+				  (unsigned long long)foff, (unsigned long long)h->log_offset);
+		v->bad[i] |= BAD_PLACE;
+		return;
+	}
+	for (uint32_t r = 0; r < v->rt->entry_count; r++) {
+		const struct vhdx_region_entry *re = &v->rt->entries[r];
+		if (vhdx_ranges_overlap(foff, len, re->file_offset, re->length)) {
+			const char *rn = !memcmp(re->guid, VHDX_GUID_BAT_REGION, 16)        ? "the BAT region"
+					 : !memcmp(re->guid, VHDX_GUID_METADATA_REGION, 16) ? "the metadata region"
+											    : "a region";
+			vhdx_check_report(c, VHDX_CHECK_ERROR, "BAT entry", eoff,
+					  "entry %llu: %s at 0x%llx overlaps %s (region table entry %u at 0x%llx)",
+					  (unsigned long long)i, what, (unsigned long long)foff, rn, r,
+					  (unsigned long long)re->file_offset);
+			v->bad[i] |= BAD_PLACE;
+			return;
+		}
+	}
+}
+
+struct overlap_arg {
+	struct vhdx_check_ctx *c;
+	struct vx *v;
+};
+
+/* vhdx_check_overlaps() found the block of entry VICTIM over that of OTHER. */
+static void overlap_found(void *arg, uint64_t victim, uint64_t other)
+{
+	struct overlap_arg *a = arg;
+	struct vx *v = a->v;
+
+	vhdx_check_report(a->c, VHDX_CHECK_ERROR, "BAT entry", v->bat_off + 8 * victim,
+			  "entry %llu: block at file offset 0x%llx overlaps the block of entry %llu at 0x%llx",
+			  (unsigned long long)victim, (unsigned long long)vhdx_bat_foff(v->bat[victim]),
+			  (unsigned long long)other, (unsigned long long)vhdx_bat_foff(v->bat[other]));
+	v->bad[victim] |= BAD_OVERLAP;
+}
+
+/* PARTIALLY_PRESENT needs its chunk's sector bitmap block (else BAD_NO_BITMAP). */
+static void check_partial_bitmaps(struct vhdx_check_ctx *c, struct vx *v)
+{
+	const struct vhdx_geometry *g = &v->geo;
+
+	for (uint64_t blk = 0; blk < g->payload_blocks; blk++) {
+		uint64_t i = vhdx_bat_payload_index(g, blk), chunk = blk / g->chunk_ratio;
+		uint64_t sbi = vhdx_bat_bitmap_index(g, chunk);
+		if (v->bad[i] || vhdx_bat_state(v->bat[i]) != VHDX_BAT_PARTIALLY_PRESENT)
+			continue;
+		if (sbi < g->bat_entries && vhdx_bat_state(v->bat[sbi]) == VHDX_BAT_FULLY_PRESENT && !v->bad[sbi])
+			continue;
+		vhdx_check_report(c, VHDX_CHECK_ERROR, "BAT entry", v->bat_off + 8 * i,
+				  "entry %llu (block %llu) is PARTIALLY_PRESENT but the sector bitmap block of chunk %llu (entry %llu) is not present",
+				  (unsigned long long)i, (unsigned long long)blk, (unsigned long long)chunk,
+				  (unsigned long long)sbi);
+		v->bad[i] |= BAD_NO_BITMAP;
+	}
+}
+
+/* Counts the bad entries and extends the layout by the good blocks. */
+static void bat_layout(struct vx *v)
+{
+	const struct vhdx_geometry *g = &v->geo;
+
+	for (uint64_t i = 0; i < g->bat_entries; i++) {
+		if (v->bad[i]) {
+			v->n_bad++;
+			continue;
+		}
+		unsigned st = vhdx_bat_state(v->bat[i]);
+		bool is_sb = bitmap_slot(g, i);
+		if (is_sb ? (g->has_parent && st == VHDX_BAT_FULLY_PRESENT)
+			  : (st == VHDX_BAT_FULLY_PRESENT || st == VHDX_BAT_PARTIALLY_PRESENT))
+			use_end(v, vhdx_bat_foff(v->bat[i]), is_sb ? VHDX_ALIGN : g->block_size);
+	}
+}
+
+static int scan_bat(struct vhdx_check_ctx *c, struct vx *v)
+{
+	const struct vhdx_geometry *g = &v->geo;
 	uint64_t need = g->bat_entries * 8, n = 0;
 	uint64_t *allocs = NULL;
 	uint8_t *raw;
@@ -551,161 +721,32 @@ static int scan_bat(struct vhdx_check_ctx *c, struct vx *v)
 	free(raw);
 
 	for (uint64_t i = 0; i < g->bat_entries; i++) {
-		uint64_t e = v->bat[i], foff = vhdx_bat_foff(e), len, eoff = v->bat_off + 8 * i;
-		unsigned st = vhdx_bat_state(e);
-		bool is_sb = (i % (g->chunk_ratio + 1)) == g->chunk_ratio;
-		uint64_t blk = i - i / (g->chunk_ratio + 1);
-		const char *what = is_sb ? "sector bitmap block" : "payload block";
-		bool present;
-
-		if (is_sb) {
-			if (!g->has_parent) {
-				if (e)
-					vhdx_check_report(c, VHDX_CHECK_WARNING, "BAT entry", eoff,
-							  "entry %llu (sector bitmap slot of a disk without a parent) is 0x%016llx, not 0",
-							  (unsigned long long)i, (unsigned long long)e);
-				continue;
-			}
-			if (st != VHDX_BAT_NOT_PRESENT && st != VHDX_BAT_FULLY_PRESENT) {
-				vhdx_check_report(c, VHDX_CHECK_ERROR, "BAT entry", eoff,
-						  "entry %llu (sector bitmap of chunk %llu): invalid state %u",
-						  (unsigned long long)i, (unsigned long long)(i / (g->chunk_ratio + 1)), st);
-				v->bad[i] |= BAD_STATE;
-				continue;
-			}
-			present = st == VHDX_BAT_FULLY_PRESENT;
-			len = VHDX_ALIGN;
-		} else {
-			if (blk >= g->payload_blocks)
-				continue;
-			if (!vhdx_bat_payload_state_ok(st, g->has_parent)) {
-				vhdx_check_report(c, VHDX_CHECK_ERROR, "BAT entry", eoff,
-						  "entry %llu (block %llu): state %u is not valid for a %s disk",
-						  (unsigned long long)i, (unsigned long long)blk, st,
-						  g->has_parent ? "differencing" : "non-differencing");
-				v->bad[i] |= BAD_STATE;
-				continue;
-			}
-			present = st == VHDX_BAT_FULLY_PRESENT || st == VHDX_BAT_PARTIALLY_PRESENT;
-			len = g->block_size;
-		}
-		if (e & VHDX_BAT_RESERVED_MASK) {
-			vhdx_check_report(c, present ? VHDX_CHECK_ERROR : VHDX_CHECK_WARNING, "BAT entry", eoff,
-					  "entry %llu: reserved bits set (0x%016llx)", (unsigned long long)i,
-					  (unsigned long long)e);
-			if (present) {
-				v->bad[i] |= BAD_RESERVED;
-				continue;
-			}
-			v->bad[i] |= BAD_ABSENT_BITS;
-		}
-		if (!present)
+		uint64_t len;
+		if (!entry_present(c, v, i, &len))
 			continue;
-		/* the last block may end inside the file's last allocation: only its used part must be in the file */
-		{
-			uint64_t inside = is_sb ? len : VHDX_MIN((uint64_t)g->block_size, g->virtual_size - blk * g->block_size);
-			if (foff < VHDX_ALIGN) {
-				vhdx_check_report(c, VHDX_CHECK_ERROR, "BAT entry", eoff,
-						  "entry %llu: %s at file offset 0x%llx lies inside the first megabyte (headers and region tables)",
-						  (unsigned long long)i, what, (unsigned long long)foff);
-				v->bad[i] |= BAD_PLACE;
-				continue;
-			}
-			if (!vhdx_range_ok(foff, inside, c->file_size)) {
-				vhdx_check_report(c, VHDX_CHECK_ERROR, "BAT entry", eoff,
-						  "entry %llu: %s at file offset 0x%llx (+0x%llx) is past the end of the file (0x%llx bytes)",
-						  (unsigned long long)i, what, (unsigned long long)foff,
-						  (unsigned long long)inside, (unsigned long long)c->file_size);
-				v->bad[i] |= BAD_PLACE;
-				continue;
-			}
-		}
-		if (h->log_length && vhdx_ranges_overlap(foff, len, h->log_offset, h->log_length)) {
-			vhdx_check_report(c, VHDX_CHECK_ERROR, "BAT entry", eoff,
-					  "entry %llu: %s at 0x%llx overlaps the log at 0x%llx", (unsigned long long)i, what,
-					  (unsigned long long)foff, (unsigned long long)h->log_offset);
-			v->bad[i] |= BAD_PLACE;
-			continue;
-		}
-		for (uint32_t r = 0; r < v->rt->entry_count; r++) {
-			const struct vhdx_region_entry *re = &v->rt->entries[r];
-			if (vhdx_ranges_overlap(foff, len, re->file_offset, re->length)) {
-				const char *rn = !memcmp(re->guid, VHDX_GUID_BAT_REGION, 16)        ? "the BAT region"
-						 : !memcmp(re->guid, VHDX_GUID_METADATA_REGION, 16) ? "the metadata region"
-												    : "a region";
-				vhdx_check_report(c, VHDX_CHECK_ERROR, "BAT entry", eoff,
-						  "entry %llu: %s at 0x%llx overlaps %s (region table entry %u at 0x%llx)",
-						  (unsigned long long)i, what, (unsigned long long)foff, rn, r,
-						  (unsigned long long)re->file_offset);
-				v->bad[i] |= BAD_PLACE;
-				break;
-			}
-		}
+		check_place(c, v, i, len);
 		if (v->bad[i])
 			continue;
-		allocs[2 * n] = foff;
-		allocs[2 * n + 1] = (i << 1) | is_sb;
+		allocs[2 * n] = vhdx_bat_foff(v->bat[i]);
+		allocs[2 * n + 1] = (i << 1) | bitmap_slot(g, i);
 		n++;
 	}
-	/* overlaps between blocks (7-Zip's "BAT overlap"): the later entry of a pair is the suspect one */
 	qsort(allocs, n, 2 * sizeof *allocs, vhdx_cmp_u64);
 	{
-		uint64_t end = 0, end_i = 0;
-		for (uint64_t k = 0; k < n; k++) {
-			uint64_t foff = allocs[2 * k], i = allocs[2 * k + 1] >> 1;
-			uint64_t len = (allocs[2 * k + 1] & 1) ? VHDX_ALIGN : g->block_size;
-			if (k && foff < end) {
-				uint64_t victim = i > end_i ? i : end_i, other = i > end_i ? end_i : i;
-				vhdx_check_report(c, VHDX_CHECK_ERROR, "BAT entry", v->bat_off + 8 * victim,
-						  "entry %llu: block at file offset 0x%llx overlaps the block of entry %llu at 0x%llx",
-						  (unsigned long long)victim,
-						  (unsigned long long)vhdx_bat_foff(v->bat[victim]), (unsigned long long)other,
-						  (unsigned long long)vhdx_bat_foff(v->bat[other]));
-				v->bad[victim] |= BAD_OVERLAP;
-				if (victim == end_i) {
-					end = foff + len;
-					end_i = i;
-				}
-				continue;
-			}
-			end = foff + len;
-			end_i = i;
-		}
+		struct overlap_arg oa = { c, v };
+		vhdx_check_overlaps(allocs, n, g->block_size, VHDX_ALIGN, overlap_found, &oa);
 	}
 	free(allocs);
-	/* PARTIALLY_PRESENT needs its chunk's sector bitmap block */
-	if (g->has_parent) {
-		for (uint64_t blk = 0; blk < g->payload_blocks; blk++) {
-			uint64_t i = vhdx_bat_payload_index(g, blk), chunk = blk / g->chunk_ratio;
-			uint64_t sbi = vhdx_bat_bitmap_index(g, chunk);
-			if (v->bad[i] || vhdx_bat_state(v->bat[i]) != VHDX_BAT_PARTIALLY_PRESENT)
-				continue;
-			if (sbi < g->bat_entries && vhdx_bat_state(v->bat[sbi]) == VHDX_BAT_FULLY_PRESENT && !v->bad[sbi])
-				continue;
-			vhdx_check_report(c, VHDX_CHECK_ERROR, "BAT entry", v->bat_off + 8 * i,
-					  "entry %llu (block %llu) is PARTIALLY_PRESENT but the sector bitmap block of chunk %llu (entry %llu) is not present",
-					  (unsigned long long)i, (unsigned long long)blk, (unsigned long long)chunk,
-					  (unsigned long long)sbi);
-			v->bad[i] |= BAD_NO_BITMAP;
-		}
-	}
-	for (uint64_t i = 0; i < g->bat_entries; i++) {
-		if (v->bad[i]) {
-			v->n_bad++;
-			continue;
-		}
-		unsigned st = vhdx_bat_state(v->bat[i]);
-		bool is_sb = (i % (g->chunk_ratio + 1)) == g->chunk_ratio;
-		if (is_sb ? (g->has_parent && st == VHDX_BAT_FULLY_PRESENT)
-			  : (st == VHDX_BAT_FULLY_PRESENT || st == VHDX_BAT_PARTIALLY_PRESENT))
-			use_end(v, vhdx_bat_foff(v->bat[i]), is_sb ? VHDX_ALIGN : g->block_size);
-	}
+	if (g->has_parent)
+		check_partial_bitmaps(c, v);
+	bat_layout(v);
 	return 0;
 }
 
 /* One whole scan.  IO is C->io, or an overlay with the log replayed in memory. */
-static int scan(struct vhdx_check_ctx *c, struct vx *v)
+static int scan(struct vhdx_check_ctx *c, void *state)
 {
+	struct vx *v = state;
 	struct vhdx_log_sequence seq;
 	struct vhdx_io *saved = c->io, *ov = NULL;
 	int ret;
@@ -779,8 +820,9 @@ static void fake_init(struct fake *f, struct vhdx_check_ctx *c, const struct vx 
 	f->s.current = v->cur;
 }
 
-static int repair_headers(struct vhdx_check_ctx *c, struct vx *v)
+static int repair_headers(struct vhdx_check_ctx *c, void *state)
 {
+	struct vx *v = state;
 	struct fake f;
 	int bad = 1 - v->cur, ret;
 
@@ -804,8 +846,9 @@ static int repair_headers(struct vhdx_check_ctx *c, struct vx *v)
 	return 0;
 }
 
-static int repair_log(struct vhdx_check_ctx *c, struct vx *v)
+static int repair_log(struct vhdx_check_ctx *c, void *state)
 {
+	struct vx *v = state;
 	static const uint8_t zero[16];
 	struct vhdx_log_sequence seq;
 	struct fake f;
@@ -844,8 +887,9 @@ static int repair_log(struct vhdx_check_ctx *c, struct vx *v)
 	return 0;
 }
 
-static int repair_regions(struct vhdx_check_ctx *c, struct vx *v)
+static int repair_regions(struct vhdx_check_ctx *c, void *state)
 {
+	struct vx *v = state;
 	int good = v->rt_used, bad = 1 - good;
 	int ret;
 
@@ -860,8 +904,9 @@ static int repair_regions(struct vhdx_check_ctx *c, struct vx *v)
 }
 
 /* Clears every BAT entry marked bad, through the log; reports the virtual ranges whose data is lost. */
-static int repair_bat(struct vhdx_check_ctx *c, struct vx *v)
+static int repair_bat(struct vhdx_check_ctx *c, void *state)
 {
+	struct vx *v = state;
 	const struct vhdx_geometry *g = &v->geo;
 	uint64_t npages_max = vhdx_div_round_up(g->bat_entries * 8, VHDX_LOG_SECTOR);
 	uint8_t *pages = NULL, *dirty = NULL;
@@ -978,8 +1023,9 @@ out:
 	return ret < 0 ? vhdx_err_prefix(ret, "clearing BAT entries") : 0;
 }
 
-static int repair_tail(struct vhdx_check_ctx *c, struct vx *v)
+static int repair_tail(struct vhdx_check_ctx *c, void *state)
 {
+	struct vx *v = state;
 	uint64_t end = vhdx_div_round_up(v->used_end, VHDX_ALIGN) * VHDX_ALIGN;
 	int ret;
 
@@ -999,95 +1045,97 @@ static int repair_tail(struct vhdx_check_ctx *c, struct vx *v)
 	return 0;
 }
 
-/* One quiet re-scan after a repair step changed the file. */
-static int rescan(struct vhdx_check_ctx *c, struct vx *v)
-{
-	bool q = c->quiet;
-	unsigned e = c->n_errors, w = c->n_warnings;
-	int ret;
+/* ---- the repair steps, in the order of the top of this file (maint/check.c runs them) ---- */
 
-	vx_free(v);
-	ret = vhdx_io_get_size(c->io, &c->file_size);
+static bool need_fileid(const struct vhdx_check_ctx *c, const void *state)
+{
+	const struct vx *v = state;
+	return v->fileid_bad && c->file_size >= VHDX_ALIGN;
+}
+
+static int repair_fileid(struct vhdx_check_ctx *c, void *state)
+{
+	/* 8 bytes in a sector nothing else uses; the creator string after it is kept */
+	int ret = vhdx_io_pwrite(c->io, VHDX_FILEID_SIG, 8, 0, VHDX_TAG_FILEID);
+
+	(void)state;
+	if (ret == 0)
+		ret = vhdx_io_flush(c->io);
 	if (ret < 0)
 		return ret;
-	c->quiet = true;
-	ret = scan(c, v);
-	c->quiet = q;
-	c->n_errors = e;
-	c->n_warnings = w;
-	return ret;
+	vhdx_check_repaired(c, "file identifier", 0, "rewrote the signature \"vhdxfile\"");
+	return 0;
 }
 
-int vhdx_check_vhdx(struct vhdx_check_ctx *c)
+/* the current header is unusable, the other one fine */
+static bool need_header_from_alt(const struct vhdx_check_ctx *c, const void *state)
 {
-	struct vx v;
-	int ret;
-
-	memset(&v, 0, sizeof v);
-	ret = scan(c, &v);
-	c->res->errors = c->n_errors;
-	c->res->warnings = c->n_warnings;
-	if (ret < 0 || !c->o->repair || c->n_errors + c->n_warnings == 0)
-		goto out;
-
-	if (v.fileid_bad && c->file_size >= VHDX_ALIGN) {
-		/* 8 bytes in a sector nothing else uses; the creator string after it is kept */
-		ret = vhdx_io_pwrite(c->io, VHDX_FILEID_SIG, 8, 0, VHDX_TAG_FILEID);
-		if (ret == 0)
-			ret = vhdx_io_flush(c->io);
-		if (ret < 0)
-			goto out;
-		vhdx_check_repaired(c, "file identifier", 0, "rewrote the signature \"vhdxfile\"");
-	}
-	if (v.cur < 0 && v.alt >= 0) {
-		ret = repair_headers(c, &v);
-		if (ret == 0)
-			ret = rescan(c, &v);
-		if (ret < 0)
-			goto out;
-	}
-	if (v.cur >= 0 && v.hdr_fix) {
-		ret = repair_headers(c, &v);
-		if (ret == 0)
-			ret = rescan(c, &v);
-		if (ret < 0)
-			goto out;
-	}
-	if (v.cur >= 0 && v.log_dirty) {
-		ret = repair_log(c, &v);
-		if (ret == 0)
-			ret = rescan(c, &v);
-		if (ret < 0)
-			goto out;
-	}
-	if (v.cur >= 0 && v.rt_used >= 0 && v.rt_fix) {
-		ret = repair_regions(c, &v);
-		if (ret == 0)
-			ret = rescan(c, &v);
-		if (ret < 0)
-			goto out;
-	}
-	if (v.cur >= 0 && v.bat && v.n_bad) {
-		ret = repair_bat(c, &v);
-		if (ret == 0)
-			ret = rescan(c, &v);
-		if (ret < 0)
-			goto out;
-	}
-	if (v.layout_known) {
-		ret = repair_tail(c, &v);
-		if (ret < 0)
-			goto out;
-	}
-	/* the verdict after the repair */
-	vx_free(&v);
-	ret = vhdx_io_get_size(c->io, &c->file_size);
-	if (ret < 0)
-		goto out;
-	c->after = true;
-	c->n_errors = c->n_warnings = 0;
-	ret = scan(c, &v);
-out:
-	vx_free(&v);
-	return ret;
+	const struct vx *v = state;
+	(void)c;
+	return v->cur < 0 && v->alt >= 0;
 }
+
+static bool need_header_slot(const struct vhdx_check_ctx *c, const void *state)
+{
+	const struct vx *v = state;
+	(void)c;
+	return v->cur >= 0 && v->hdr_fix;
+}
+
+static bool need_log(const struct vhdx_check_ctx *c, const void *state)
+{
+	const struct vx *v = state;
+	(void)c;
+	return v->cur >= 0 && v->log_dirty;
+}
+
+static bool need_regions(const struct vhdx_check_ctx *c, const void *state)
+{
+	const struct vx *v = state;
+	(void)c;
+	return v->cur >= 0 && v->rt_used >= 0 && v->rt_fix;
+}
+
+static bool need_bat(const struct vhdx_check_ctx *c, const void *state)
+{
+	const struct vx *v = state;
+	(void)c;
+	return v->cur >= 0 && v->bat && v->n_bad;
+}
+
+static bool need_tail(const struct vhdx_check_ctx *c, const void *state)
+{
+	const struct vx *v = state;
+	(void)c;
+	return v->layout_known;
+}
+
+static const struct vhdx_check_step steps[] = {
+	{ need_fileid, repair_fileid, false },
+	{ need_header_from_alt, repair_headers, true },
+	{ need_header_slot, repair_headers, true },
+	{ need_log, repair_log, true },
+	{ need_regions, repair_regions, true },
+	{ need_bat, repair_bat, true },
+	{ need_tail, repair_tail, false },
+	{ NULL, NULL, false },
+};
+
+/* A broken file identifier: the headers still say VHDX. */
+static bool recognise(struct vhdx_io *io, uint64_t size)
+{
+	uint8_t h1[4], h2[4];
+
+	return size >= 128 * 1024 + 4 && vhdx_io_pread(io, h1, 4, 64 * 1024, VHDX_TAG_HEADER) == 0 &&
+	       vhdx_io_pread(io, h2, 4, 128 * 1024, VHDX_TAG_HEADER) == 0 &&
+	       (!memcmp(h1, "head", 4) || !memcmp(h2, "head", 4));
+}
+
+const struct vhdx_checker vhdx_checker_vhdx = {
+	.signature = VHDX_FILEID_SIG,
+	.recognise = recognise,
+	.state_size = sizeof(struct vx),
+	.scan = scan,
+	.free = vx_free,
+	.steps = steps,
+};

@@ -1,5 +1,6 @@
 /*
- * vhdx_create.h - format-level creation of new images (called by create.c).
+ * vhdx_create.h - format-level creation of new images (ops->create, called
+ * by maint/create.c).
  */
 #ifndef VHDX_FORMAT_CREATE_H
 #define VHDX_FORMAT_CREATE_H

@@ -2,9 +2,10 @@
  * vhdx_maint.h - in-place maintenance of one opened layer (L2): compaction
  * (vhdx_compact.c, vhd_compact.c; like Hyper-V's Optimize-VHD) and resizing
  * (vhdx_resize.c for VHDX, vhd_resize.c for VHD), plus the journal helpers
- * they share.  The L4 entry points are libvhdx/compact.c and
- * libvhdx/resize.c; the crash tests call these functions directly on a
- * layer opened over a recording backend.
+ * they share; ops->compact and ops->resize of each format's table.  The
+ * L4 entry points are libvhdx/maint/compact.c and libvhdx/maint/resize.c,
+ * which call through the table; the crash tests call these functions
+ * directly on a layer opened over a recording backend.
  */
 #ifndef VHDX_FORMAT_MAINT_H
 #define VHDX_FORMAT_MAINT_H

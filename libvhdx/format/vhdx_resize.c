@@ -149,6 +149,87 @@ static bool overlaps_fixed(struct vhdx_state *s, uint64_t off, uint64_t len)
 	return false;
 }
 
+/* Journals the BAT entries [FIRST, END) as s->bat holds them, through J. */
+static int commit_entries(struct vhdx_layer *l, struct vhdx_state *s, struct vhdx_journal *j, unsigned flags,
+			  uint64_t first, uint64_t end)
+{
+	struct vhdx_log_page *pages = NULL;
+	enum vhdx_tag *tags = NULL;
+	uint8_t *data = NULL;
+	size_t n = 0, npages = 0;
+	uint64_t *idx = vhdx_calloc(end - first + 1, sizeof *idx);
+	int ret;
+
+	if (!idx)
+		return vhdx_err(ENOMEM, "out of memory");
+	for (uint64_t i = first; i < end; i++)
+		idx[n++] = i;
+	ret = vhdx_maint_bat_pages(l, s, idx, n, &pages, &tags, &data, &npages);
+	if (ret == 0)
+		ret = vhdx_maint_commit(l, j, flags, pages, tags, npages, s->file_size);
+	free(idx);
+	free(pages);
+	free(tags);
+	free(data);
+	return ret;
+}
+
+/* A shrink past an allocated block loses data: refused before anything is written. */
+static int shrink_check(const struct vhdx_layer *l, const struct vhdx_state *s, const struct vhdx_geometry *old,
+			const struct vhdx_geometry *ng)
+{
+	for (uint64_t blk = ng->payload_blocks; blk < old->payload_blocks; blk++) {
+		uint64_t e = s->bat[vhdx_bat_payload_index(old, blk)];
+		unsigned st = vhdx_bat_state(e);
+		if (st == VHDX_BAT_FULLY_PRESENT || st == VHDX_BAT_PARTIALLY_PRESENT)
+			return vhdx_err(EINVAL, "cannot shrink %s to %llu bytes: block %llu (virtual offset %llu) past the new end is allocated (file offset 0x%llx)%s",
+					l->path, (unsigned long long)ng->virtual_size, (unsigned long long)blk,
+					(unsigned long long)(blk * old->block_size), (unsigned long long)vhdx_bat_foff(e),
+					l->type == VHDX_TYPE_FIXED ? "" : "; 'vhdx compact' frees it if it holds only zeros");
+	}
+	return 0;
+}
+
+/*
+ * A grow whose old size ends inside its last block: the part of that block
+ * past the old size must read zero from now on.  *FILE_END grows to cover
+ * the whole block.
+ */
+static int grow_last_block(struct vhdx_layer *l, struct vhdx_state *s, const struct vhdx_geometry *old,
+			   uint64_t *file_end)
+{
+	uint64_t blk = old->payload_blocks - 1, e = s->bat[vhdx_bat_payload_index(old, blk)];
+	uint64_t have = old->virtual_size - blk * old->block_size, foff = vhdx_bat_foff(e);
+	int ret;
+
+	if (vhdx_bat_state(e) != VHDX_BAT_FULLY_PRESENT)
+		return 0;
+	if (overlaps_fixed(s, foff + have, old->block_size - have))
+		return vhdx_err(ENOSPC, "%s: the last block at file offset 0x%llx cannot grow to a whole block: a region or the log follows it",
+				l->path, (unsigned long long)foff);
+	ret = vhdx_io_zero_range(l->io, foff + have, old->block_size - have, VHDX_TAG_PAYLOAD);
+	if (ret < 0)
+		return ret;
+	*file_end = VHDX_MAX(*file_end, foff + old->block_size);
+	return 0;
+}
+
+/* Writes the grown table of NG's entries at NEW_OFF (NEW_LEN bytes), a place nothing names yet. */
+static int write_new_table(struct vhdx_layer *l, const struct vhdx_state *s, const struct vhdx_geometry *ng,
+			   uint64_t new_off, uint32_t new_len)
+{
+	uint8_t *table = calloc(1, new_len);
+	int ret;
+
+	if (!table)
+		return vhdx_err(ENOMEM, "out of memory for a BAT of %u bytes", new_len);
+	for (uint64_t i = 0; i < ng->bat_entries; i++)
+		vhdx_put_le64(table + 8 * i, s->bat[i]);
+	ret = vhdx_io_pwrite(l->io, table, new_len, new_off, VHDX_TAG_BAT);
+	free(table);
+	return ret;
+}
+
 int vhdx_resize_vhdx(struct vhdx_layer *l, uint64_t new_size, struct vhdx_resize_result *res)
 {
 	struct vhdx_state *s = vhdx_state_of(l);
@@ -156,11 +237,7 @@ int vhdx_resize_vhdx(struct vhdx_layer *l, uint64_t new_size, struct vhdx_resize
 	struct vhdx_geometry ng;
 	struct vhdx_journal j;
 	struct page_list pl;
-	struct vhdx_log_page *bpages = NULL;
-	enum vhdx_tag *btags = NULL;
-	uint8_t *bdata = NULL, *table = NULL;
-	uint64_t *idx = NULL, *nbat;
-	size_t nidx = 0, nb = 0;
+	uint64_t *nbat;
 	uint64_t file_end, new_bat_off = 0, need;
 	uint32_t new_bat_len = 0;
 	bool fixed = l->type == VHDX_TYPE_FIXED, relocate;
@@ -186,19 +263,10 @@ int vhdx_resize_vhdx(struct vhdx_layer *l, uint64_t new_size, struct vhdx_resize
 	if (new_size == old.virtual_size)
 		return 0;
 	ret = vhdx_geometry_init(&ng, new_size, old.block_size, old.logical_sector_size, false);
+	if (ret == 0 && new_size < old.virtual_size)
+		ret = shrink_check(l, s, &old, &ng);
 	if (ret < 0)
 		return ret;
-	if (new_size < old.virtual_size) {
-		for (uint64_t blk = ng.payload_blocks; blk < old.payload_blocks; blk++) {
-			uint64_t e = s->bat[vhdx_bat_payload_index(&old, blk)];
-			unsigned st = vhdx_bat_state(e);
-			if (st == VHDX_BAT_FULLY_PRESENT || st == VHDX_BAT_PARTIALLY_PRESENT)
-				return vhdx_err(EINVAL, "cannot shrink %s to %llu bytes: block %llu (virtual offset %llu) past the new end is allocated (file offset 0x%llx)%s",
-						l->path, (unsigned long long)new_size, (unsigned long long)blk,
-						(unsigned long long)(blk * old.block_size), (unsigned long long)vhdx_bat_foff(e),
-						fixed ? "" : "; 'vhdx compact' frees it if it holds only zeros");
-		}
-	}
 	/* new FileWriteGuid and DataWriteGuid before the first byte of the file changes (MS-VHDX 2.2.2) */
 	ret = vhdx_journal_start_flags(l, s, &j, flags);
 	if (ret < 0)
@@ -211,18 +279,9 @@ int vhdx_resize_vhdx(struct vhdx_layer *l, uint64_t new_size, struct vhdx_resize
 			ret = vhdx_maint_commit(l, &j, flags, pl.pages, pl.tags, pl.n, s->file_size);
 		if (ret < 0)
 			goto out;
-		idx = vhdx_calloc(old.bat_entries - ng.bat_entries + 1, sizeof *idx);
-		if (!idx) {
-			ret = vhdx_err(ENOMEM, "out of memory");
-			goto out;
-		}
-		for (uint64_t i = ng.bat_entries; i < old.bat_entries; i++) {
+		for (uint64_t i = ng.bat_entries; i < old.bat_entries; i++)
 			s->bat[i] = 0;
-			idx[nidx++] = i;
-		}
-		ret = vhdx_maint_bat_pages(l, s, idx, nidx, &bpages, &btags, &bdata, &nb);
-		if (ret == 0)
-			ret = vhdx_maint_commit(l, &j, flags, bpages, btags, nb, s->file_size);
+		ret = commit_entries(l, s, &j, flags, ng.bat_entries, old.bat_entries);
 		goto finish;
 	}
 
@@ -231,21 +290,9 @@ int vhdx_resize_vhdx(struct vhdx_layer *l, uint64_t new_size, struct vhdx_resize
 	relocate = need > s->bat_len;
 	file_end = vhdx_round_up(s->file_size, VHDX_ALIGN);
 	if (old.virtual_size % old.block_size) {
-		/* the old last block: the part past the old size must read zero now */
-		uint64_t blk = old.payload_blocks - 1, e = s->bat[vhdx_bat_payload_index(&old, blk)];
-		uint64_t have = old.virtual_size - blk * old.block_size;
-		if (vhdx_bat_state(e) == VHDX_BAT_FULLY_PRESENT) {
-			uint64_t foff = vhdx_bat_foff(e);
-			if (overlaps_fixed(s, foff + have, old.block_size - have)) {
-				ret = vhdx_err(ENOSPC, "%s: the last block at file offset 0x%llx cannot grow to a whole block: a region or the log follows it",
-					       l->path, (unsigned long long)foff);
-				goto out;
-			}
-			ret = vhdx_io_zero_range(l->io, foff + have, old.block_size - have, VHDX_TAG_PAYLOAD);
-			if (ret < 0)
-				goto out;
-			file_end = VHDX_MAX(file_end, foff + old.block_size);
-		}
+		ret = grow_last_block(l, s, &old, &file_end);
+		if (ret < 0)
+			goto out;
 	}
 	nbat = realloc(s->bat, ng.bat_entries * sizeof *s->bat);
 	if (!nbat) {
@@ -281,14 +328,7 @@ int vhdx_resize_vhdx(struct vhdx_layer *l, uint64_t new_size, struct vhdx_resize
 		s->file_size = file_end;
 	}
 	if (relocate) {
-		table = calloc(1, new_bat_len);
-		if (!table) {
-			ret = vhdx_err(ENOMEM, "out of memory for a BAT of %u bytes", new_bat_len);
-			goto out;
-		}
-		for (uint64_t i = 0; i < ng.bat_entries; i++)
-			vhdx_put_le64(table + 8 * i, s->bat[i]);
-		ret = vhdx_io_pwrite(l->io, table, new_bat_len, new_bat_off, VHDX_TAG_BAT);
+		ret = write_new_table(l, s, &ng, new_bat_off, new_bat_len);
 		if (ret < 0)
 			goto out;
 	}
@@ -302,16 +342,7 @@ int vhdx_resize_vhdx(struct vhdx_layer *l, uint64_t new_size, struct vhdx_resize
 	} else {
 		/* the new entries first (ignored by a reader of the old size), the size last */
 		s->geo = ng;
-		idx = vhdx_calloc(ng.bat_entries - old.bat_entries + 1, sizeof *idx);
-		if (!idx) {
-			ret = vhdx_err(ENOMEM, "out of memory");
-			goto out;
-		}
-		for (uint64_t i = old.bat_entries; i < ng.bat_entries; i++)
-			idx[nidx++] = i;
-		ret = vhdx_maint_bat_pages(l, s, idx, nidx, &bpages, &btags, &bdata, &nb);
-		if (ret == 0)
-			ret = vhdx_maint_commit(l, &j, flags, bpages, btags, nb, s->file_size);
+		ret = commit_entries(l, s, &j, flags, old.bat_entries, ng.bat_entries);
 	}
 	if (ret == 0)
 		ret = size_pages(l, s, new_size, &pl);
@@ -327,10 +358,5 @@ out:
 	if (ret < 0 && j.active)
 		(void)vhdx_journal_finish(l, s, &j); /* best effort: a clear log if the file still takes writes */
 	free_pages(&pl);
-	free(idx);
-	free(bpages);
-	free(btags);
-	free(bdata);
-	free(table);
 	return ret;
 }

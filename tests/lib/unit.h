@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -54,5 +55,26 @@
 			fail_msg("%s returned %d (%s): \"%s\"", #call, r_, r_ < 0 ? strerror(-r_) : "?",  \
 				 vhdx_errmsg());                                                          \
 	} while (0)
+
+/* Removes the scratch folder DIR and all in it (a test's tear-down); 0 on success, else -1. */
+static inline int unit_tmpdir_remove(const char *dir)
+{
+	char cmd[4200];
+
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/*
+ * The whole main() of a unit test that needs nothing around its group:
+ * runs the tests listed (cmocka_unit_test(...) and its variants) as one
+ * cmocka group with GROUP_SETUP and GROUP_TEARDOWN (NULL for none).
+ */
+#define UNIT_MAIN(group_setup, group_teardown, ...)                                                        \
+	int main(void)                                                                                    \
+	{                                                                                                 \
+		const struct CMUnitTest tests[] = { __VA_ARGS__ };                                        \
+		return cmocka_run_group_tests(tests, group_setup, group_teardown);                        \
+	}
 
 #endif /* VHDX_TESTS_UNIT_H */

@@ -106,12 +106,6 @@ static void test_create(void **state)
 	assert_int_equal(rmdir(path), 0);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_minimum_sizes),
-		cmocka_unit_test(test_create),
-	};
-
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_MAIN(NULL, NULL,
+	  cmocka_unit_test(test_minimum_sizes),
+	  cmocka_unit_test(test_create))

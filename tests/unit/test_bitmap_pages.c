@@ -265,13 +265,8 @@ static void test_writable_same(void **state)
 	assert_ok(vhdx_close(img));
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_across_first),
-		cmocka_unit_test(test_pages_one_by_one),
-		cmocka_unit_test(test_threads),
-		cmocka_unit_test(test_writable_same),
-	};
-	return cmocka_run_group_tests(tests, setup, teardown);
-}
+UNIT_MAIN(setup, teardown,
+	  cmocka_unit_test(test_across_first),
+	  cmocka_unit_test(test_pages_one_by_one),
+	  cmocka_unit_test(test_threads),
+	  cmocka_unit_test(test_writable_same))

@@ -389,13 +389,8 @@ static void test_error_context(void **state)
 	chain_free(&t);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_read_fall_through), cmocka_unit_test(test_read_without_parent),
-		cmocka_unit_test(test_smaller_parent),    cmocka_unit_test(test_map_coalesces),
-		cmocka_unit_test(test_map_zero_runs_merge), cmocka_unit_test(test_three_layers),
-		cmocka_unit_test(test_error_context),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_MAIN(NULL, NULL,
+	  cmocka_unit_test(test_read_fall_through), cmocka_unit_test(test_read_without_parent),
+	  cmocka_unit_test(test_smaller_parent),    cmocka_unit_test(test_map_coalesces),
+	  cmocka_unit_test(test_map_zero_runs_merge), cmocka_unit_test(test_three_layers),
+	  cmocka_unit_test(test_error_context))

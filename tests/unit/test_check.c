@@ -1,5 +1,5 @@
 /*
- * test_check.c - `vhdx check` (libvhdx/check.c, the driver, and
+ * test_check.c - `vhdx check` (libvhdx/maint/check.c, the driver, and
  * format/vhdx_check.c, the VHDX scan and repairs) through
  * vhdx_check_path() on images of the generator (tests/lib/vhdx_gen.h)
  * written to a temporary folder.
@@ -19,7 +19,7 @@
 #include "lib/unit.h"
 #include "lib/unit_files.h"
 #include "lib/vhdx_gen.h"
-#include "check_internal.h"
+#include "maint/check_internal.h"
 #include "codec/crc32c.h"
 #include "codec/endian.h"
 

@@ -1,5 +1,5 @@
 /*
- * test_compact.c - vhdx compact (libvhdx/compact.c, format/vhdx_compact.c,
+ * test_compact.c - vhdx compact (libvhdx/maint/compact.c, format/vhdx_compact.c,
  * format/vhd_compact.c) and its crash safety, proven the SQLite way (as
  * test_crash_vhdx.c does for writes) through tests/lib/maint_crash.h: a
  * power cut after EVERY I/O event under every mode must leave an image that

@@ -27,51 +27,12 @@
 #include "format/vhdx_create.h"
 #include "format/vhdx_format.h"
 #include "codec/guid.h"
+#include "lib/crash_check.h"
 #include "lib/crash_io.h"
 
 #define SECTOR 512
 #define VSIZE (4u << 20)
 #define NSECT (VSIZE / SECTOR)
-
-enum op_kind { OP_WRITE, OP_FLUSH };
-
-struct op {
-	enum op_kind kind;
-	uint64_t voff, len;
-	uint32_t id;            /* writes: data identity */
-	size_t ev_start, ev_end;
-};
-
-/* Sector S written by write ID holds this pattern: (id, s) in every word. */
-static void fill(uint8_t *p, uint32_t id, uint64_t first_sector, uint64_t nsect)
-{
-	for (uint64_t k = 0; k < nsect; k++)
-		for (unsigned w = 0; w < SECTOR / 8; w++) {
-			uint32_t a = id, b = (uint32_t)(first_sector + k) ^ (w * 2654435761u);
-			memcpy(p + k * SECTOR + w * 8, &a, 4);
-			memcpy(p + k * SECTOR + w * 8 + 4, &b, 4);
-		}
-}
-
-static bool sector_is(const uint8_t *p, uint32_t id, uint64_t s)
-{
-	uint8_t want[SECTOR];
-
-	if (id == 0) {
-		for (unsigned i = 0; i < SECTOR; i++)
-			if (p[i])
-				return false;
-		return true;
-	}
-	fill(want, id, s, 1);
-	return memcmp(p, want, SECTOR) == 0;
-}
-
-static unsigned rnd(unsigned *seed)
-{
-	*seed = *seed * 1103515245u + 12345u;
-	return (*seed >> 16) & 0x7fff;
-}
 
 /* Builds a fresh dynamic VHDX (1 MiB blocks) in memory; returns its bytes. */
 static void make_image(uint8_t **bytes, size_t *len, const char *parent_path, const uint8_t *linkage)
@@ -122,23 +83,14 @@ static int read_through(struct world *w, struct vhdx_layer *top, uint8_t *buf)
 static uint8_t *disk;   /* VSIZE bytes, reused by every check */
 static uint32_t *acked; /* NSECT entries */
 
-static void verify(struct world *w, const struct op *ops, size_t nops, size_t after, const uint8_t *bytes,
+static void verify(struct world *w, const struct crash_op *ops, size_t nops, size_t after, const uint8_t *bytes,
 		   size_t len, bool writable, const char *what)
 {
 	struct vhdx_io *io;
 	struct vhdx_layer *l;
-	size_t last_flush_done = 0; /* ops before this index are acknowledged */
+	size_t done = crash_acked(ops, nops, after, w->base_ids, acked, NSECT);
+	int64_t bad;
 	int ret;
-
-	for (size_t i = 0; i < nops; i++)
-		if (ops[i].kind == OP_FLUSH && ops[i].ev_end <= after)
-			last_flush_done = i;
-	for (uint64_t s = 0; s < NSECT; s++)
-		acked[s] = w->base_ids ? w->base_ids[s] : 0;
-	for (size_t i = 0; i < last_flush_done; i++)
-		if (ops[i].kind == OP_WRITE)
-			for (uint64_t s = ops[i].voff / SECTOR; s < (ops[i].voff + ops[i].len) / SECTOR; s++)
-				acked[s] = ops[i].id;
 
 	assert_int_equal(vhdx_io_mem_new(bytes, len, "crashed", &io), 0);
 	ret = vhdx_layer_open_io(io, "crashed", writable ? VHDX_LAYER_WRITABLE : 0, &l);
@@ -147,18 +99,10 @@ static void verify(struct world *w, const struct op *ops, size_t nops, size_t af
 	ret = read_through(w, l, disk);
 	if (ret < 0)
 		fail_msg("%s: crash after event %zu: read failed: %s", what, after, vhdx_errmsg());
-	for (uint64_t s = 0; s < NSECT; s++) {
-		const uint8_t *p = disk + s * SECTOR;
-		bool ok = sector_is(p, acked[s], s);
-		/* or the data of any write that was not acknowledged yet */
-		for (size_t i = last_flush_done; !ok && i < nops; i++)
-			if (ops[i].kind == OP_WRITE && ops[i].ev_start < after && ops[i].voff / SECTOR <= s &&
-			    s < (ops[i].voff + ops[i].len) / SECTOR)
-				ok = sector_is(p, ops[i].id, s);
-		if (!ok)
-			fail_msg("%s: crash after event %zu: sector %llu holds neither its acknowledged data (write %u) nor an in-flight write",
-				 what, after, (unsigned long long)s, acked[s]);
-	}
+	bad = crash_bad_sector(disk, NSECT, acked, ops, nops, done, after);
+	if (bad >= 0)
+		fail_msg("%s: crash after event %zu: sector %lld holds neither its acknowledged data (write %u) nor an in-flight write",
+			 what, after, (long long)bad, acked[bad]);
 	assert_int_equal(vhdx_layer_close(l), 0);
 }
 
@@ -197,7 +141,7 @@ static void run_workload(struct world *w, const uint8_t *img, size_t img_len, un
 {
 	struct vhdx_io *cio, *borrowed;
 	struct vhdx_layer *l;
-	struct op ops[80];
+	struct crash_op ops[80];
 	size_t nops = 0, nev;
 	uint8_t *buf = malloc(256 * 1024);
 	static const enum crash_mode modes[] = { CRASH_DROP_ALL, CRASH_KEEP_ALL, CRASH_TORN_512, CRASH_TORN_4096,
@@ -207,31 +151,26 @@ static void run_workload(struct world *w, const uint8_t *img, size_t img_len, un
 	assert_int_equal(crash_io_borrow(cio, &borrowed), 0);
 	assert_int_equal(vhdx_layer_open_io(borrowed, "work", VHDX_LAYER_WRITABLE, &l), 0);
 	for (uint32_t k = 0; k < 36; k++) {
-		struct op *o = &ops[nops++];
+		struct crash_op *o = &ops[nops++];
 		if (k % 6 == 5) {
-			o->kind = OP_FLUSH;
+			o->kind = CRASH_OP_FLUSH;
 			o->ev_start = crash_io_events(cio);
 			assert_int_equal(l->ops->flush(l), 0);
 			o->ev_end = crash_io_events(cio);
 			continue;
 		}
-		o->kind = OP_WRITE;
+		o->kind = CRASH_OP_WRITE;
 		o->id = 1000 + k;
-		o->len = (uint64_t)(1 + rnd(&seed) % 300) * SECTOR;
-		o->voff = (uint64_t)(rnd(&seed) % (NSECT - o->len / SECTOR)) * SECTOR;
+		o->len = (uint64_t)(1 + crash_rnd(&seed) % 300) * SECTOR;
+		o->voff = (uint64_t)(crash_rnd(&seed) % (NSECT - o->len / SECTOR)) * SECTOR;
 		if (k % 7 == 3) /* straddle a block boundary */
-			o->voff = (uint64_t)(1 + rnd(&seed) % 3) * (1u << 20) - 2 * SECTOR;
-		fill(buf, o->id, o->voff / SECTOR, o->len / SECTOR);
+			o->voff = (uint64_t)(1 + crash_rnd(&seed) % 3) * (1u << 20) - 2 * SECTOR;
+		crash_fill(buf, o->id, o->voff / SECTOR, o->len / SECTOR);
 		o->ev_start = crash_io_events(cio);
 		assert_int_equal(l->ops->pwrite(l, buf, o->len, o->voff), 0);
 		o->ev_end = crash_io_events(cio);
 	}
-	/* a clean close is the last flush */
-	ops[nops].kind = OP_FLUSH;
-	ops[nops].ev_start = crash_io_events(cio);
-	assert_int_equal(vhdx_layer_close(l), 0);
-	ops[nops].ev_end = crash_io_events(cio);
-	nops++;
+	assert_int_equal(crash_close_as_flush(l, cio, &ops[nops++]), 0);
 	nev = crash_io_events(cio);
 	print_message("%s: %zu ops, %zu I/O events, %zu crash points x %zu modes\n", what, nops, nev, nev + 1,
 		      sizeof modes / sizeof modes[0]);
@@ -276,7 +215,7 @@ static void test_crash_differencing(void **state)
 	assert_int_equal(vhdx_layer_open_io(bio, "base", VHDX_LAYER_WRITABLE, &w.base), 0);
 	w.base_ids = calloc(NSECT, sizeof *w.base_ids);
 	for (uint64_t mib = 0; mib < VSIZE >> 20; mib += 2) {
-		fill(buf, 7, mib << 11, 1u << 11);
+		crash_fill(buf, 7, mib << 11, 1u << 11);
 		assert_int_equal(w.base->ops->pwrite(w.base, buf, 1u << 20, mib << 20), 0);
 		for (uint64_t s = mib << 11; s < (mib + 1) << 11; s++)
 			w.base_ids[s] = 7;

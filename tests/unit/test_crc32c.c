@@ -105,12 +105,7 @@ static void test_struct_variant(void **state)
 	assert_int_equal(vhdx_get_le32(buf + 4), ref_crc(copy, sizeof copy));
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_check_value), cmocka_unit_test(test_rfc3720_vectors),
-		cmocka_unit_test(test_incremental), cmocka_unit_test(test_alignments),
-		cmocka_unit_test(test_struct_variant),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_MAIN(NULL, NULL,
+	  cmocka_unit_test(test_check_value), cmocka_unit_test(test_rfc3720_vectors),
+	  cmocka_unit_test(test_incremental), cmocka_unit_test(test_alignments),
+	  cmocka_unit_test(test_struct_variant))

@@ -32,11 +32,8 @@ static int group_setup(void **state)
 
 static int group_teardown(void **state)
 {
-	char cmd[64];
-
 	(void)state;
-	snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-	return system(cmd) == 0 ? 0 : -1;
+	return unit_tmpdir_remove(tmpdir);
 }
 
 /* Writes TEXT to a file in tmpdir and loads it as the rules of a run. */
@@ -269,9 +266,11 @@ static void test_bad_rules(void **state)
 
 /* ------------------------------------------------------------ model */
 
-static void sector(uint8_t *buf, uint8_t fill)
+/* Fills the sector BUF with FILL; returns its hash as the model keeps it. */
+static uint64_t sector(uint8_t *buf, uint8_t fill)
 {
 	memset(buf, fill, CYCLE_SECTOR);
+	return cycle_sector_hash(buf);
 }
 
 static void test_model_reads(void **state)
@@ -284,13 +283,10 @@ static void test_model_reads(void **state)
 	(void)state;
 	assert_non_null(m);
 	assert_null(cycle_model_new(1000)); /* not whole sectors */
-	sector(a, 0xaa);
-	sector(b, 0xbb);
-	sector(c, 0xcc);
+	ha = sector(a, 0xaa);
+	hb = sector(b, 0xbb);
+	hc = sector(c, 0xcc);
 	sector(z, 0);
-	ha = cycle_sector_hash(a);
-	hb = cycle_sector_hash(b);
-	hc = cycle_sector_hash(c);
 	/* new disk: zeros */
 	assert_int_equal(cycle_model_check_read(m, 0, z, CYCLE_SECTOR, &ck), 0);
 	assert_int_equal(cycle_model_check_read(m, 0, a, CYCLE_SECTOR, &ck), 1);
@@ -328,11 +324,33 @@ static void test_model_reads(void **state)
 	cycle_model_free(m);
 }
 
+/* Writes the sector BUF at VOFF of the image at PATH (opened read-write for it alone). */
+static void write_sector(const char *path, const uint8_t *buf, uint64_t voff)
+{
+	struct vhdx_open_options oo;
+	struct vhdx_image *img;
+
+	vhdx_open_options_init(&oo);
+	oo.flags = VHDX_OPEN_RDWR;
+	assert_ok(vhdx_open(path, &oo, &img));
+	assert_int_equal(vhdx_pwrite(img, buf, CYCLE_SECTOR, voff), CYCLE_SECTOR);
+	assert_ok(vhdx_close(img));
+}
+
+/* Checks the image at PATH against the model M, into a cleared CK. */
+static void verify_disk(struct cycle_model *m, const char *path, struct cycle_check *ck)
+{
+	struct vhdx_image *img;
+
+	memset(ck, 0, sizeof *ck);
+	assert_ok(vhdx_open(path, NULL, &img));
+	assert_ok(cycle_model_verify(m, img, false, ck));
+	vhdx_close(img);
+}
+
 static void test_model_verify(void **state)
 {
 	struct vhdx_create_options co;
-	struct vhdx_open_options oo;
-	struct vhdx_image *img;
 	struct cycle_model *m;
 	struct cycle_check ck;
 	uint8_t a[CYCLE_SECTOR], b[CYCLE_SECTOR], c[CYCLE_SECTOR], d[CYCLE_SECTOR];
@@ -345,37 +363,22 @@ static void test_model_verify(void **state)
 	co.virtual_size = 4u << 20;
 	co.block_size = 1u << 20;
 	assert_ok(vhdx_create(path, &co));
-	vhdx_open_options_init(&oo);
-	oo.flags = VHDX_OPEN_RDWR;
-	sector(a, 1);
-	sector(b, 2);
-	sector(c, 3);
+	ha = sector(a, 1);
+	hb = sector(b, 2);
+	hc = sector(c, 3);
 	sector(d, 4);
-	ha = cycle_sector_hash(a);
-	hb = cycle_sector_hash(b);
-	hc = cycle_sector_hash(c);
 	m = cycle_model_new(4u << 20);
 	/* sector 2048 acknowledged as A (cycle 1, op 2), and on disk */
-	assert_ok(vhdx_open(path, &oo, &img));
-	assert_int_equal(vhdx_pwrite(img, a, sizeof a, 2048 * CYCLE_SECTOR), CYCLE_SECTOR);
-	assert_ok(vhdx_close(img));
+	write_sector(path, a, 2048 * CYCLE_SECTOR);
 	cycle_model_write_ok(m, 2048 * CYCLE_SECTOR, CYCLE_SECTOR, &ha, 1, 2);
 	cycle_model_fsync(m, true);
-	memset(&ck, 0, sizeof ck);
-	assert_ok(vhdx_open(path, NULL, &img));
-	assert_ok(cycle_model_verify(m, img, false, &ck));
-	vhdx_close(img);
+	verify_disk(m, path, &ck);
 	assert_int_equal(ck.sectors, 8192);
 	assert_int_equal(ck.lost, 0);
 	assert_int_equal(ck.damaged, 0);
 	/* the disk changes behind the model's back: lost, naming the acknowledged write */
-	assert_ok(vhdx_open(path, &oo, &img));
-	assert_int_equal(vhdx_pwrite(img, b, sizeof b, 2048 * CYCLE_SECTOR), CYCLE_SECTOR);
-	assert_ok(vhdx_close(img));
-	memset(&ck, 0, sizeof ck);
-	assert_ok(vhdx_open(path, NULL, &img));
-	assert_ok(cycle_model_verify(m, img, false, &ck));
-	vhdx_close(img);
+	write_sector(path, b, 2048 * CYCLE_SECTOR);
+	verify_disk(m, path, &ck);
 	assert_int_equal(ck.lost, 1);
 	assert_int_equal(ck.n_lost_r, 1);
 	assert_int_equal(ck.lost_r[0].voff, 2048 * CYCLE_SECTOR);
@@ -383,23 +386,15 @@ static void test_model_verify(void **state)
 	assert_int_equal(ck.lost_r[0].ack_cycle, 1);
 	assert_int_equal(ck.lost_r[0].ack_op, 2);
 	/* reported once: the model took what the disk holds */
-	memset(&ck, 0, sizeof ck);
-	assert_ok(vhdx_open(path, NULL, &img));
-	assert_ok(cycle_model_verify(m, img, false, &ck));
-	vhdx_close(img);
+	verify_disk(m, path, &ck);
 	assert_int_equal(ck.lost, 0);
 	/* failed writes: old (B) or attempted (C) are fine, anything else is torn */
 	cycle_model_write_failed(m, 2048 * CYCLE_SECTOR, CYCLE_SECTOR, &hc);
 	cycle_model_write_failed(m, 100 * CYCLE_SECTOR, CYCLE_SECTOR, &hc);
 	cycle_model_write_failed(m, 101 * CYCLE_SECTOR, CYCLE_SECTOR, &hc);
-	assert_ok(vhdx_open(path, &oo, &img));
-	assert_int_equal(vhdx_pwrite(img, c, sizeof c, 100 * CYCLE_SECTOR), CYCLE_SECTOR);
-	assert_int_equal(vhdx_pwrite(img, d, sizeof d, 101 * CYCLE_SECTOR), CYCLE_SECTOR);
-	assert_ok(vhdx_close(img));
-	memset(&ck, 0, sizeof ck);
-	assert_ok(vhdx_open(path, NULL, &img));
-	assert_ok(cycle_model_verify(m, img, false, &ck));
-	vhdx_close(img);
+	write_sector(path, c, 100 * CYCLE_SECTOR);
+	write_sector(path, d, 101 * CYCLE_SECTOR);
+	verify_disk(m, path, &ck);
 	assert_int_equal(ck.lost, 0);
 	assert_int_equal(ck.damaged, 1);
 	assert_int_equal(ck.damaged_r[0].voff, 101 * CYCLE_SECTOR);
@@ -547,20 +542,14 @@ static void test_windows_codes(void **state)
 	assert_int_equal(cycle_errno_parse("EBOGUS", &e), -1);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_carry_counters),
-		cmocka_unit_test(test_emit_text),
-		cmocka_unit_test(test_seed_per_cycle),
-		cmocka_unit_test(test_rule_numbers),
-		cmocka_unit_test(test_bad_rules),
-		cmocka_unit_test(test_model_reads),
-		cmocka_unit_test(test_model_verify),
-		cmocka_unit_test(test_event_parse),
-		cmocka_unit_test(test_classify),
-		cmocka_unit_test(test_windows_codes),
-	};
-
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
-}
+UNIT_MAIN(group_setup, group_teardown,
+	  cmocka_unit_test(test_carry_counters),
+	  cmocka_unit_test(test_emit_text),
+	  cmocka_unit_test(test_seed_per_cycle),
+	  cmocka_unit_test(test_rule_numbers),
+	  cmocka_unit_test(test_bad_rules),
+	  cmocka_unit_test(test_model_reads),
+	  cmocka_unit_test(test_model_verify),
+	  cmocka_unit_test(test_event_parse),
+	  cmocka_unit_test(test_classify),
+	  cmocka_unit_test(test_windows_codes))

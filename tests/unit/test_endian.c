@@ -10,74 +10,88 @@
 
 static const uint8_t seq8[8] = { 0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef };
 
-static void test_get_le(void **state)
+/* One byte order's readers and what each must give for the bytes of seq8. */
+struct get_case {
+	uint16_t (*get16)(const uint8_t *p);
+	uint32_t (*get32)(const uint8_t *p);
+	uint64_t (*get64)(const uint8_t *p);
+	uint16_t v16;
+	uint32_t v32;
+	uint64_t v64;
+};
+
+/* the same 8 bytes at every offset 0..7 of a buffer: alignment must not matter */
+static void check_get(const struct get_case *c)
 {
 	uint8_t buf[32];
 
-	/* the same 8 bytes at every offset 0..7 of a buffer: alignment must not matter */
 	for (size_t off = 0; off < 8; off++) {
 		memset(buf, 0xee, sizeof buf);
 		memcpy(buf + off, seq8, 8);
-		assert_int_equal(vhdx_get_le16(buf + off), 0x2301);
-		assert_int_equal(vhdx_get_le32(buf + off), 0x67452301u);
-		assert_true(vhdx_get_le64(buf + off) == 0xefcdab8967452301ull);
+		assert_int_equal(c->get16(buf + off), c->v16);
+		assert_int_equal(c->get32(buf + off), c->v32);
+		assert_true(c->get64(buf + off) == c->v64);
 	}
+}
+
+static void test_get_le(void **state)
+{
+	static const struct get_case le = { vhdx_get_le16, vhdx_get_le32, vhdx_get_le64,
+					    0x2301, 0x67452301u, 0xefcdab8967452301ull };
+	check_get(&le);
 }
 
 static void test_get_be(void **state)
 {
-	uint8_t buf[32];
+	static const struct get_case be = { vhdx_get_be16, vhdx_get_be32, vhdx_get_be64,
+					    0x0123, 0x01234567u, 0x0123456789abcdefull };
+	check_get(&be);
+}
+
+/* One byte order's writers and the bytes each must store for 0x1234, 0x12345678, 0x123456789abcdef0. */
+struct put_case {
+	void (*put16)(uint8_t *p, uint16_t v);
+	void (*put32)(uint8_t *p, uint32_t v);
+	void (*put64)(uint8_t *p, uint64_t v);
+	uint8_t b16[2], b32[4], b64[8];
+};
+
+static const struct put_case put_le = {
+	vhdx_put_le16, vhdx_put_le32, vhdx_put_le64,
+	{ 0x34, 0x12 }, { 0x78, 0x56, 0x34, 0x12 }, { 0xf0, 0xde, 0xbc, 0x9a, 0x78, 0x56, 0x34, 0x12 },
+};
+static const struct put_case put_be = {
+	vhdx_put_be16, vhdx_put_be32, vhdx_put_be64,
+	{ 0x12, 0x34 }, { 0x12, 0x34, 0x56, 0x78 }, { 0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0 },
+};
+
+/* the three fields back to back at every offset 0..7, and nothing written outside them */
+static void check_put(const struct put_case *c)
+{
+	uint8_t buf[32], guard[32];
 
 	for (size_t off = 0; off < 8; off++) {
 		memset(buf, 0xee, sizeof buf);
-		memcpy(buf + off, seq8, 8);
-		assert_int_equal(vhdx_get_be16(buf + off), 0x0123);
-		assert_int_equal(vhdx_get_be32(buf + off), 0x01234567u);
-		assert_true(vhdx_get_be64(buf + off) == 0x0123456789abcdefull);
+		memset(guard, 0xee, sizeof guard);
+		c->put16(buf + off, 0x1234);
+		assert_memory_equal(buf + off, c->b16, 2);
+		c->put32(buf + off + 2, 0x12345678u);
+		assert_memory_equal(buf + off + 2, c->b32, 4);
+		c->put64(buf + off + 6, 0x123456789abcdef0ull);
+		assert_memory_equal(buf + off + 6, c->b64, 8);
+		assert_memory_equal(buf, guard, off);
+		assert_memory_equal(buf + off + 14, guard, sizeof buf - off - 14);
 	}
 }
 
 static void test_put_le(void **state)
 {
-	static const uint8_t le16[2] = { 0x34, 0x12 };
-	static const uint8_t le32[4] = { 0x78, 0x56, 0x34, 0x12 };
-	static const uint8_t le64[8] = { 0xf0, 0xde, 0xbc, 0x9a, 0x78, 0x56, 0x34, 0x12 };
-	uint8_t buf[32], guard[32];
-
-	for (size_t off = 0; off < 8; off++) {
-		memset(buf, 0xee, sizeof buf);
-		memset(guard, 0xee, sizeof guard);
-		vhdx_put_le16(buf + off, 0x1234);
-		assert_memory_equal(buf + off, le16, 2);
-		vhdx_put_le32(buf + off + 2, 0x12345678u);
-		assert_memory_equal(buf + off + 2, le32, 4);
-		vhdx_put_le64(buf + off + 6, 0x123456789abcdef0ull);
-		assert_memory_equal(buf + off + 6, le64, 8);
-		/* nothing written outside the fields */
-		assert_memory_equal(buf, guard, off);
-		assert_memory_equal(buf + off + 14, guard, sizeof buf - off - 14);
-	}
+	check_put(&put_le);
 }
 
 static void test_put_be(void **state)
 {
-	static const uint8_t be16[2] = { 0x12, 0x34 };
-	static const uint8_t be32[4] = { 0x12, 0x34, 0x56, 0x78 };
-	static const uint8_t be64[8] = { 0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0 };
-	uint8_t buf[32], guard[32];
-
-	for (size_t off = 0; off < 8; off++) {
-		memset(buf, 0xee, sizeof buf);
-		memset(guard, 0xee, sizeof guard);
-		vhdx_put_be16(buf + off, 0x1234);
-		assert_memory_equal(buf + off, be16, 2);
-		vhdx_put_be32(buf + off + 2, 0x12345678u);
-		assert_memory_equal(buf + off + 2, be32, 4);
-		vhdx_put_be64(buf + off + 6, 0x123456789abcdef0ull);
-		assert_memory_equal(buf + off + 6, be64, 8);
-		assert_memory_equal(buf, guard, off);
-		assert_memory_equal(buf + off + 14, guard, sizeof buf - off - 14);
-	}
+	check_put(&put_be);
 }
 
 /* put then get gives the value back, for values with the top bit set too */
@@ -111,12 +125,7 @@ static void test_round_trip(void **state)
 		assert_int_equal(buf[i], buf[15 - i]);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_get_le),  cmocka_unit_test(test_get_be),
-		cmocka_unit_test(test_put_le),  cmocka_unit_test(test_put_be),
-		cmocka_unit_test(test_round_trip),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_MAIN(NULL, NULL,
+	  cmocka_unit_test(test_get_le),  cmocka_unit_test(test_get_be),
+	  cmocka_unit_test(test_put_le),  cmocka_unit_test(test_put_be),
+	  cmocka_unit_test(test_round_trip))

@@ -115,13 +115,8 @@ static void test_overflow_helpers(void **state)
 	assert_true(vhdx_round_up(513, 512) == 1024);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_err_returns_negative), cmocka_unit_test(test_prefix),
-		cmocka_unit_test(test_truncation),           cmocka_unit_test(test_dup),
-		cmocka_unit_test(test_thread_local),         cmocka_unit_test(test_vhdx_calloc),
-		cmocka_unit_test(test_overflow_helpers),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_MAIN(NULL, NULL,
+	  cmocka_unit_test(test_err_returns_negative), cmocka_unit_test(test_prefix),
+	  cmocka_unit_test(test_truncation),           cmocka_unit_test(test_dup),
+	  cmocka_unit_test(test_thread_local),         cmocka_unit_test(test_vhdx_calloc),
+	  cmocka_unit_test(test_overflow_helpers))

@@ -753,35 +753,28 @@ static int group_setup(void **state)
 
 static int group_teardown(void **state)
 {
-	char cmd[128];
 	(void)state;
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-	return system(cmd) == 0 ? 0 : -1;
+	return unit_tmpdir_remove(tmpdir);
 }
 
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		T(test_idle),
-		T(test_err_only_matching_call),
-		T(test_nth_write_and_voff),
-		T(test_short_read),
-		T(test_short_write),
-		T(test_torn_write),
-		T(test_flip_read),
-		T(test_flip_write),
-		T(test_delay),
-		T(test_crash),
-		T(test_crash_torn),
-		T(test_crash_other_file),
-		T(test_crash_undo_at_close),
-		T(test_crash_limit),
-		T(test_events_ring_and_callback),
-		T(test_rules_change_under_io),
-		cmocka_unit_test(test_image_open_close_bat),
-		cmocka_unit_test(test_image_write_log_fault),
-	};
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
-}
+UNIT_MAIN(group_setup, group_teardown,
+	  T(test_idle),
+	  T(test_err_only_matching_call),
+	  T(test_nth_write_and_voff),
+	  T(test_short_read),
+	  T(test_short_write),
+	  T(test_torn_write),
+	  T(test_flip_read),
+	  T(test_flip_write),
+	  T(test_delay),
+	  T(test_crash),
+	  T(test_crash_torn),
+	  T(test_crash_other_file),
+	  T(test_crash_undo_at_close),
+	  T(test_crash_limit),
+	  T(test_events_ring_and_callback),
+	  T(test_rules_change_under_io),
+	  cmocka_unit_test(test_image_open_close_bat),
+	  cmocka_unit_test(test_image_write_log_fault))

@@ -631,22 +631,17 @@ static void test_engine_open(void **state)
 	vhdx_faults_free(f);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_parse_match_keys),
-		cmocka_unit_test(test_parse_actions),
-		cmocka_unit_test(test_parse_errors),
-		cmocka_unit_test(test_parse_u64),
-		cmocka_unit_test(test_match_op_file),
-		cmocka_unit_test(test_match_ranges),
-		cmocka_unit_test(test_fires),
-		cmocka_unit_test(test_prob_seed),
-		cmocka_unit_test(test_flip_positions),
-		cmocka_unit_test(test_engine_add_all_or_none),
-		cmocka_unit_test(test_engine_load_file),
-		cmocka_unit_test(test_engine_eval),
-		cmocka_unit_test(test_engine_open),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_MAIN(NULL, NULL,
+	  cmocka_unit_test(test_parse_match_keys),
+	  cmocka_unit_test(test_parse_actions),
+	  cmocka_unit_test(test_parse_errors),
+	  cmocka_unit_test(test_parse_u64),
+	  cmocka_unit_test(test_match_op_file),
+	  cmocka_unit_test(test_match_ranges),
+	  cmocka_unit_test(test_fires),
+	  cmocka_unit_test(test_prob_seed),
+	  cmocka_unit_test(test_flip_positions),
+	  cmocka_unit_test(test_engine_add_all_or_none),
+	  cmocka_unit_test(test_engine_load_file),
+	  cmocka_unit_test(test_engine_eval),
+	  cmocka_unit_test(test_engine_open))

@@ -120,13 +120,8 @@ static void test_generate(void **state)
 	assert_true(strchr("89ab", s[19]) != NULL);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_parse_mixed_endian), cmocka_unit_test(test_format),
-		cmocka_unit_test(test_braces_and_case),    cmocka_unit_test(test_round_trip),
-		cmocka_unit_test(test_bad_inputs),         cmocka_unit_test(test_is_zero),
-		cmocka_unit_test(test_generate),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_MAIN(NULL, NULL,
+	  cmocka_unit_test(test_parse_mixed_endian), cmocka_unit_test(test_format),
+	  cmocka_unit_test(test_braces_and_case),    cmocka_unit_test(test_round_trip),
+	  cmocka_unit_test(test_bad_inputs),         cmocka_unit_test(test_is_zero),
+	  cmocka_unit_test(test_generate))

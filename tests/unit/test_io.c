@@ -22,26 +22,28 @@ struct rec_io {
 	int fail_with; /* errno to fail every call with, 0 = pass through */
 };
 
+/* Notes what the wrapper published for this call; returns the failure to give, or 0 to pass through. */
+static int rec_note(struct rec_io *r)
+{
+	r->seen_tag = vhdx_io_current()->tag;
+	r->seen_voff = vhdx_io_current()->voff;
+	return r->fail_with ? vhdx_err(r->fail_with, "disk on fire") : 0;
+}
+
 static int rec_pread(struct vhdx_io *io, void *buf, size_t len, uint64_t off)
 {
 	struct rec_io *r = (struct rec_io *)io;
+	int rc = rec_note(r);
 
-	r->seen_tag = vhdx_io_current()->tag;
-	r->seen_voff = vhdx_io_current()->voff;
-	if (r->fail_with)
-		return vhdx_err(r->fail_with, "disk on fire");
-	return r->lower->m->pread(r->lower, buf, len, off);
+	return rc ? rc : r->lower->m->pread(r->lower, buf, len, off);
 }
 
 static int rec_pwrite(struct vhdx_io *io, const void *buf, size_t len, uint64_t off)
 {
 	struct rec_io *r = (struct rec_io *)io;
+	int rc = rec_note(r);
 
-	r->seen_tag = vhdx_io_current()->tag;
-	r->seen_voff = vhdx_io_current()->voff;
-	if (r->fail_with)
-		return vhdx_err(r->fail_with, "disk on fire");
-	return r->lower->m->pwrite(r->lower, buf, len, off);
+	return rc ? rc : r->lower->m->pwrite(r->lower, buf, len, off);
 }
 
 static int rec_flush(struct vhdx_io *io)
@@ -407,19 +409,14 @@ static void test_file_open_errors(void **state)
 	assert_int_equal(close(fd), 0);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_mem_basic),
-		cmocka_unit_test(test_mem_grow_large),
-		cmocka_unit_test(test_mem_set_size),
-		cmocka_unit_test(test_short_read_message),
-		cmocka_unit_test(test_readonly),
-		cmocka_unit_test(test_counters),
-		cmocka_unit_test(test_context_and_errors),
-		cmocka_unit_test(test_tag_names),
-		cmocka_unit_test_setup_teardown(test_file_backend, file_setup, file_teardown),
-		cmocka_unit_test_setup_teardown(test_file_open_errors, file_setup, file_teardown),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_MAIN(NULL, NULL,
+	  cmocka_unit_test(test_mem_basic),
+	  cmocka_unit_test(test_mem_grow_large),
+	  cmocka_unit_test(test_mem_set_size),
+	  cmocka_unit_test(test_short_read_message),
+	  cmocka_unit_test(test_readonly),
+	  cmocka_unit_test(test_counters),
+	  cmocka_unit_test(test_context_and_errors),
+	  cmocka_unit_test(test_tag_names),
+	  cmocka_unit_test_setup_teardown(test_file_backend, file_setup, file_teardown),
+	  cmocka_unit_test_setup_teardown(test_file_open_errors, file_setup, file_teardown))

@@ -37,6 +37,16 @@ static char *capture(void (*fn)(void))
 
 static int rc_seen;
 
+/* Runs FN: it must print exactly WANT and return WANT_RC (into rc_seen). */
+static void expect_output(void (*fn)(void), int want_rc, const char *want)
+{
+	char *out = capture(fn);
+
+	assert_int_equal(rc_seen, want_rc);
+	assert_string_equal(out, want);
+	free(out);
+}
+
 static void nothing_printed(void)
 {
 	tool_json_mode(true);
@@ -48,13 +58,9 @@ static void nothing_printed(void)
 
 static void test_error_alone(void **state)
 {
-	char *out = capture(nothing_printed);
-
 	(void)state;
-	assert_int_equal(rc_seen, EXIT_ERR);
-	assert_string_equal(out, "{\"error\":{\"errno\":\"ENOENT\",\"message\":\"x.vhdx: cannot open: No such file "
-				 "or directory\"}}\n");
-	free(out);
+	expect_output(nothing_printed, EXIT_ERR, "{\"error\":{\"errno\":\"ENOENT\",\"message\":\"x.vhdx: cannot open: No such file "
+		      "or directory\"}}\n");
 }
 
 static void open_report(void)
@@ -74,13 +80,9 @@ static void open_report(void)
 
 static void test_open_report_closed(void **state)
 {
-	char *out = capture(open_report);
-
 	(void)state;
-	assert_int_equal(rc_seen, EXIT_ERR);
-	assert_string_equal(out, "{\"a\":1,\"rounds\":[{\"round\":1}],\"error\":{\"errno\":\"ENOSPC\",\"message\":"
-				 "\"disk: No space left on device\"}}\n");
-	free(out);
+	expect_output(open_report, EXIT_ERR, "{\"a\":1,\"rounds\":[{\"round\":1}],\"error\":{\"errno\":\"ENOSPC\",\"message\":"
+		      "\"disk: No space left on device\"}}\n");
 }
 
 static void complete_report(void)
@@ -98,12 +100,8 @@ static void complete_report(void)
 
 static void test_complete_report_alone(void **state)
 {
-	char *out = capture(complete_report);
-
 	(void)state;
-	assert_int_equal(rc_seen, EXIT_PROBLEMS);
-	assert_string_equal(out, "{\"clean\":false}\n");
-	free(out);
+	expect_output(complete_report, EXIT_PROBLEMS, "{\"clean\":false}\n");
 }
 
 static void usage_error(void)
@@ -132,15 +130,9 @@ static void test_errno_names(void **state)
 	assert_string_equal(tool_errno_name(EINVAL, nb, sizeof nb), "EINVAL");
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_error_alone),
-		cmocka_unit_test(test_open_report_closed),
-		cmocka_unit_test(test_complete_report_alone),
-		cmocka_unit_test(test_usage_without_message),
-		cmocka_unit_test(test_errno_names),
-	};
-
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_MAIN(NULL, NULL,
+	  cmocka_unit_test(test_error_alone),
+	  cmocka_unit_test(test_open_report_closed),
+	  cmocka_unit_test(test_complete_report_alone),
+	  cmocka_unit_test(test_usage_without_message),
+	  cmocka_unit_test(test_errno_names))

@@ -181,14 +181,8 @@ static void test_lockset(void **state)
 	vhdx_io_close(a);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_mem_conflicts),
-		cmocka_unit_test(test_fault_lock),
-		cmocka_unit_test_setup_teardown(test_file_two_opens, make_tmp, rm_tmp),
-		cmocka_unit_test_setup_teardown(test_lockset, make_tmp, rm_tmp),
-	};
-
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_MAIN(NULL, NULL,
+	  cmocka_unit_test(test_mem_conflicts),
+	  cmocka_unit_test(test_fault_lock),
+	  cmocka_unit_test_setup_teardown(test_file_two_opens, make_tmp, rm_tmp),
+	  cmocka_unit_test_setup_teardown(test_lockset, make_tmp, rm_tmp))

@@ -1,5 +1,5 @@
 /*
- * test_merge.c - vhdx_merge() (libvhdx/merge.c, with merge_scope.c) on a
+ * test_merge.c - vhdx_merge() (libvhdx/maint/merge.c, with merge_scope.c) on a
  * two-layer chain written from the generator (tests/lib/unit_files.h): a
  * dynamic base and a differencing child with a full block, partial blocks
  * over the base's data and over nothing, and a ZERO block over data.
@@ -130,12 +130,7 @@ static void test_merge_refusals(void **state)
 	unit_chain_free(&c);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_merge_into_parent),
-		cmocka_unit_test(test_merge_delete),
-		cmocka_unit_test(test_merge_refusals),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_MAIN(NULL, NULL,
+	  cmocka_unit_test(test_merge_into_parent),
+	  cmocka_unit_test(test_merge_delete),
+	  cmocka_unit_test(test_merge_refusals))

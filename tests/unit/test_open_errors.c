@@ -111,11 +111,6 @@ static void test_header_read_errors(void **st)
 	}
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_vhd_probe_eio),
-		cmocka_unit_test(test_header_read_errors),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_MAIN(NULL, NULL,
+	  cmocka_unit_test(test_vhd_probe_eio),
+	  cmocka_unit_test(test_header_read_errors))

@@ -407,17 +407,12 @@ static void test_bad_tables(void **st)
 	box_free();
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_chain_through_parent_callback),
-		cmocka_unit_test(test_short_reads),
-		cmocka_unit_test(test_failing_reads_surface_eio),
-		cmocka_unit_test(test_no_pwrite_is_read_only),
-		cmocka_unit_test(test_parent_not_given),
-		cmocka_unit_test(test_parent_identity_checked),
-		cmocka_unit_test(test_serialize_flag),
-		cmocka_unit_test(test_bad_tables),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_MAIN(NULL, NULL,
+	  cmocka_unit_test(test_chain_through_parent_callback),
+	  cmocka_unit_test(test_short_reads),
+	  cmocka_unit_test(test_failing_reads_surface_eio),
+	  cmocka_unit_test(test_no_pwrite_is_read_only),
+	  cmocka_unit_test(test_parent_not_given),
+	  cmocka_unit_test(test_parent_identity_checked),
+	  cmocka_unit_test(test_serialize_flag),
+	  cmocka_unit_test(test_bad_tables))

@@ -113,6 +113,13 @@ static void model_set_size(struct model *m, uint64_t size)
 	m->size = size;
 }
 
+/* Writes BUF[0..LEN) at OFF through the overlay OV and into the model M. */
+static void write_both(struct vhdx_io *ov, struct model *m, const uint8_t *buf, size_t len, uint64_t off)
+{
+	assert_ok(vhdx_io_pwrite(ov, buf, len, off, VHDX_TAG_OTHER));
+	model_write(m, buf, len, off);
+}
+
 static void check_all(struct vhdx_io *ov, const struct model *m)
 {
 	uint64_t size;
@@ -159,21 +166,17 @@ static void test_unaligned_writes(void **state)
 	for (size_t i = 0; i < sizeof w; i++)
 		w[i] = (uint8_t)(0xa0 ^ i);
 	/* across the boundary of pages 0 and 1, partial at both ends */
-	assert_ok(vhdx_io_pwrite(ov, w, 5000, 4000, VHDX_TAG_OTHER));
-	model_write(&m, w, 5000, 4000);
+	write_both(ov, &m, w, 5000, 4000);
 	check_all(ov, &m);
 	assert_int_equal(vhdx_io_overlay_pages(ov), 3); /* pages 0, 1 and 2 (4000..8999 ends in page 2) */
 	/* one byte in the last, partial page of the lower file */
-	assert_ok(vhdx_io_pwrite(ov, w + 7, 1, LOWER_LEN - 1, VHDX_TAG_OTHER));
-	model_write(&m, w + 7, 1, LOWER_LEN - 1);
+	write_both(ov, &m, w + 7, 1, LOWER_LEN - 1);
 	check_all(ov, &m);
 	/* past the end: extends, with zeros (not stale bytes) between */
-	assert_ok(vhdx_io_pwrite(ov, w, 3000, 20000, VHDX_TAG_OTHER));
-	model_write(&m, w, 3000, 20000);
+	write_both(ov, &m, w, 3000, 20000);
 	check_all(ov, &m);
 	/* a whole page, aligned */
-	assert_ok(vhdx_io_pwrite(ov, w + 100, 4096, 8192, VHDX_TAG_OTHER));
-	model_write(&m, w + 100, 4096, 8192);
+	write_both(ov, &m, w + 100, 4096, 8192);
 	check_all(ov, &m);
 	/* a small read inside one page and one straddling overlay and lower */
 	{
@@ -206,10 +209,8 @@ static void test_set_size(void **state)
 	model_set_size(&m, 40000);
 	check_all(ov, &m);
 	/* shrink into the lower data, with an overlaid page straddling the new end */
-	assert_ok(vhdx_io_pwrite(ov, w, 100, 5000, VHDX_TAG_OTHER));
-	model_write(&m, w, 100, 5000);
-	assert_ok(vhdx_io_pwrite(ov, w, 100, 30000, VHDX_TAG_OTHER));
-	model_write(&m, w, 100, 30000);
+	write_both(ov, &m, w, 100, 5000);
+	write_both(ov, &m, w, 100, 30000);
 	assert_ok(vhdx_io_set_size(ov, 5050));
 	model_set_size(&m, 5050);
 	check_all(ov, &m);
@@ -244,24 +245,19 @@ static void test_zero_pages(void **state)
 	model_init(&m);
 	memset(w, 0x31, sizeof w);
 	/* whole zero pages over lower data: kept (as zero pages), and read as zeros */
-	assert_ok(vhdx_io_pwrite(ov, zeros, 8192, 0, VHDX_TAG_OTHER));
-	model_write(&m, zeros, 8192, 0);
+	write_both(ov, &m, zeros, 8192, 0);
 	check_all(ov, &m);
 	assert_int_equal(vhdx_io_overlay_pages(ov), 2);
 	/* partly rewritten zero page */
-	assert_ok(vhdx_io_pwrite(ov, w, 10, 4100, VHDX_TAG_OTHER));
-	model_write(&m, w, 10, 4100);
+	write_both(ov, &m, w, 10, 4100);
 	check_all(ov, &m);
 	/* zeros past the lower data cost no page but extend the size */
-	assert_ok(vhdx_io_pwrite(ov, zeros, sizeof zeros, 16384, VHDX_TAG_OTHER));
-	model_write(&m, zeros, sizeof zeros, 16384);
+	write_both(ov, &m, zeros, sizeof zeros, 16384);
 	check_all(ov, &m);
 	assert_int_equal(vhdx_io_overlay_pages(ov), 2);
 	/* a data page turned back into zeros */
-	assert_ok(vhdx_io_pwrite(ov, w, 4096, 16384, VHDX_TAG_OTHER));
-	model_write(&m, w, 4096, 16384);
-	assert_ok(vhdx_io_pwrite(ov, zeros, 4096, 16384, VHDX_TAG_OTHER));
-	model_write(&m, zeros, 4096, 16384);
+	write_both(ov, &m, w, 4096, 16384);
+	write_both(ov, &m, zeros, 4096, 16384);
 	check_all(ov, &m);
 	vhdx_io_close(ov);
 	free(m.b);
@@ -355,8 +351,7 @@ static void test_concurrent_reads(void **state)
 	model_init(&m);
 	for (int k = 0; k < 6; k++) {
 		memset(w, 0x40 + k, sizeof w);
-		assert_ok(vhdx_io_pwrite(ov, w, sizeof w, 2500u * k * 3, VHDX_TAG_OTHER));
-		model_write(&m, w, sizeof w, 2500u * k * 3);
+		write_both(ov, &m, w, sizeof w, 2500u * k * 3);
 	}
 	for (int t = 0; t < 4; t++) {
 		args[t] = (struct reader_arg){ ov, &m, 17u + t, 0 };
@@ -370,16 +365,11 @@ static void test_concurrent_reads(void **state)
 	free(m.b);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_fresh_overlay_reads_lower),
-		cmocka_unit_test(test_unaligned_writes),
-		cmocka_unit_test(test_set_size),
-		cmocka_unit_test(test_zero_pages),
-		cmocka_unit_test(test_fast_path),
-		cmocka_unit_test(test_readonly_flag),
-		cmocka_unit_test(test_concurrent_reads),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_MAIN(NULL, NULL,
+	  cmocka_unit_test(test_fresh_overlay_reads_lower),
+	  cmocka_unit_test(test_unaligned_writes),
+	  cmocka_unit_test(test_set_size),
+	  cmocka_unit_test(test_zero_pages),
+	  cmocka_unit_test(test_fast_path),
+	  cmocka_unit_test(test_readonly_flag),
+	  cmocka_unit_test(test_concurrent_reads))

@@ -10,17 +10,12 @@
  */
 #include "config.h"
 
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include <cmocka.h>
-
-#include "internal.h"
+#include "lib/unit.h"
 #include "codec/endian.h"
 #include "codec/guid.h"
 #include "codec/vhdx_locator.h"
@@ -38,9 +33,7 @@ static int setup(void **st)
 
 static int teardown(void **st)
 {
-	char cmd[300];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return unit_tmpdir_remove(dir);
 }
 
 static struct vhdx_gen_image *make_base(uint64_t vsize)
@@ -115,6 +108,26 @@ static void check_chain_reads(const char *child_path, const struct vhdx_gen_imag
 	free(want);
 }
 
+/* Makes the folder REL below the test's folder. */
+static void mkdir_in(const char *rel)
+{
+	char p[512];
+
+	snprintf(p, sizeof p, "%s/%s", dir, rel);
+	assert_int_equal(mkdir(p, 0755), 0);
+}
+
+/* Writes BASE to BASE_PATH and CHILD to CHILD_PATH, checks the chain reads right, frees both. */
+static void check_written_chain(struct vhdx_gen_image *base, const char *base_path, struct vhdx_gen_image *child,
+				const char *child_path)
+{
+	assert_int_equal(vhdx_gen_write_file(base, base_path), 0);
+	assert_int_equal(vhdx_gen_write_file(child, child_path), 0);
+	check_chain_reads(child_path, child, base, NULL);
+	vhdx_gen_free(child);
+	vhdx_gen_free(base);
+}
+
 static void test_only_relative_path(void **st)
 {
 	struct vhdx_gen_image *base = make_base(4u << 20), *child;
@@ -124,15 +137,10 @@ static void test_only_relative_path(void **st)
 
 	linkage_text(base, lt);
 	child = make_child(base, keys, values, 2);
-	snprintf(p, sizeof p, "%s/sub", dir);
-	assert_int_equal(mkdir(p, 0755), 0);
+	mkdir_in("sub");
 	snprintf(p, sizeof p, "%s/sub/base.vhdx", dir);
 	snprintf(c, sizeof c, "%s/child.avhdx", dir);
-	assert_int_equal(vhdx_gen_write_file(base, p), 0);
-	assert_int_equal(vhdx_gen_write_file(child, c), 0);
-	check_chain_reads(c, child, base, NULL);
-	vhdx_gen_free(child);
-	vhdx_gen_free(base);
+	check_written_chain(base, p, child, c);
 }
 
 static void test_dot_and_dotdot(void **st)
@@ -145,14 +153,9 @@ static void test_dot_and_dotdot(void **st)
 	linkage_text(base, lt);
 	child = make_child(base, keys, values, 2);
 	snprintf(p, sizeof p, "%s/up.vhdx", dir);
-	snprintf(c, sizeof c, "%s/down", dir);
-	assert_int_equal(mkdir(c, 0755), 0);
+	mkdir_in("down");
 	snprintf(c, sizeof c, "%s/down/child.avhdx", dir);
-	assert_int_equal(vhdx_gen_write_file(base, p), 0);
-	assert_int_equal(vhdx_gen_write_file(child, c), 0);
-	check_chain_reads(c, child, base, NULL);
-	vhdx_gen_free(child);
-	vhdx_gen_free(base);
+	check_written_chain(base, p, child, c);
 }
 
 static void test_absolute_only_through_path_map(void **st)
@@ -167,8 +170,7 @@ static void test_absolute_only_through_path_map(void **st)
 
 	linkage_text(base, lt);
 	child = make_child(base, keys, values, 2);
-	snprintf(p, sizeof p, "%s/mapped", dir);
-	assert_int_equal(mkdir(p, 0755), 0);
+	mkdir_in("mapped");
 	snprintf(p, sizeof p, "%s/mapped/abs.vhdx", dir);
 	snprintf(c, sizeof c, "%s/abs-child.avhdx", dir);
 	assert_int_equal(vhdx_gen_write_file(base, p), 0);
@@ -200,14 +202,10 @@ static void test_path_map_is_a_fence(void **st)
 	linkage_text(base, lt);
 	out_child = make_child(base, keys, out_values, 2);
 	in_child = make_child(base, keys, in_values, 2);
-	snprintf(p, sizeof p, "%s/fence", dir);
-	assert_int_equal(mkdir(p, 0755), 0);
-	snprintf(p, sizeof p, "%s/fence/map", dir);
-	assert_int_equal(mkdir(p, 0755), 0);
-	snprintf(p, sizeof p, "%s/fence/map/in", dir);
-	assert_int_equal(mkdir(p, 0755), 0);
-	snprintf(p, sizeof p, "%s/fence/secret", dir);
-	assert_int_equal(mkdir(p, 0755), 0);
+	mkdir_in("fence");
+	mkdir_in("fence/map");
+	mkdir_in("fence/map/in");
+	mkdir_in("fence/secret");
 	/* the file the hostile path wants: right identity, outside the mapped folder */
 	snprintf(p, sizeof p, "%s/fence/secret/fence.vhdx", dir);
 	assert_int_equal(vhdx_gen_write_file(base, p), 0);
@@ -228,43 +226,49 @@ static void test_path_map_is_a_fence(void **st)
 	vhdx_gen_free(base);
 }
 
+/*
+ * Writes to CHILD_PATH a child over BASE whose locator holds KEYS/VALUES (2
+ * pairs): opening it must fail with -ENOENT and a message that contains WHY.
+ */
+static void expect_parent_missing(const struct vhdx_gen_image *base, const char *const *keys,
+				  const char *const *values, const char *child_path, const char *why)
+{
+	struct vhdx_gen_image *child = make_child(base, keys, values, 2);
+	struct vhdx_image *img;
+
+	assert_int_equal(vhdx_gen_write_file(child, child_path), 0);
+	vhdx_gen_free(child);
+	assert_int_equal(vhdx_open(child_path, NULL, &img), -ENOENT);
+	assert_non_null(strstr(vhdx_errmsg(), why));
+}
+
 /* Through a locator: a FIFO and a character device are refused at once (no hang), a non-image is not described. */
 static void test_located_parent_kinds(void **st)
 {
-	struct vhdx_gen_image *base = make_base(4u << 20), *child;
+	struct vhdx_gen_image *base = make_base(4u << 20);
 	char lt[40], p[512], c[512], rel[600];
 	const char *keys[] = { "parent_linkage", "relative_path" };
 	const char *values[] = { lt, rel };
-	struct vhdx_image *img;
 	FILE *f;
 	size_t climb = 0;
 
 	for (const char *q = dir; *q; q++)
 		climb += *q == '/';
 	linkage_text(base, lt);
-	snprintf(p, sizeof p, "%s/kinds", dir);
-	assert_int_equal(mkdir(p, 0755), 0);
+	mkdir_in("kinds");
 	snprintf(c, sizeof c, "%s/kinds/child.avhdx", dir);
 
 	snprintf(p, sizeof p, "%s/kinds/pipe.vhdx", dir);
 	assert_int_equal(mkfifo(p, 0600), 0);
 	snprintf(rel, sizeof rel, "pipe.vhdx");
-	child = make_child(base, keys, values, 2);
-	assert_int_equal(vhdx_gen_write_file(child, c), 0);
-	vhdx_gen_free(child);
-	assert_int_equal(vhdx_open(c, NULL, &img), -ENOENT);
-	assert_non_null(strstr(vhdx_errmsg(), "/kinds/pipe.vhdx (a FIFO: a parent found through a locator must be a regular file (name a device as the explicit parent))"));
+	expect_parent_missing(base, keys, values, c, "/kinds/pipe.vhdx (a FIFO: a parent found through a locator must be a regular file (name a device as the explicit parent))");
 
 	/* "..\" up to the root, then dev\null */
 	rel[0] = '\0';
 	for (size_t i = 0; i < climb + 3; i++)
 		strcat(rel, "..\\");
 	strcat(rel, "dev\\null");
-	child = make_child(base, keys, values, 2);
-	assert_int_equal(vhdx_gen_write_file(child, c), 0);
-	vhdx_gen_free(child);
-	assert_int_equal(vhdx_open(c, NULL, &img), -ENOENT);
-	assert_non_null(strstr(vhdx_errmsg(), "/dev/null (a character device: a parent found through a locator must be a regular file (name a device as the explicit parent))"));
+	expect_parent_missing(base, keys, values, c, "/dev/null (a character device: a parent found through a locator must be a regular file (name a device as the explicit parent))");
 
 	snprintf(p, sizeof p, "%s/kinds/notes.vhdx", dir);
 	f = fopen(p, "w");
@@ -272,11 +276,7 @@ static void test_located_parent_kinds(void **st)
 	fputs("not an image, and private\n", f);
 	fclose(f);
 	snprintf(rel, sizeof rel, "notes.vhdx");
-	child = make_child(base, keys, values, 2);
-	assert_int_equal(vhdx_gen_write_file(child, c), 0);
-	vhdx_gen_free(child);
-	assert_int_equal(vhdx_open(c, NULL, &img), -ENOENT);
-	assert_non_null(strstr(vhdx_errmsg(), "/kinds/notes.vhdx (not a VHDX or VHD image)"));
+	expect_parent_missing(base, keys, values, c, "/kinds/notes.vhdx (not a VHDX or VHD image)");
 	assert_null(strstr(vhdx_errmsg(), "bytes"));
 	vhdx_gen_free(base);
 }
@@ -341,16 +341,11 @@ static void test_size_mismatch_warns(void **st)
 	vhdx_gen_free(base);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_only_relative_path),
-		cmocka_unit_test(test_dot_and_dotdot),
-		cmocka_unit_test(test_absolute_only_through_path_map),
-		cmocka_unit_test(test_path_map_is_a_fence),
-		cmocka_unit_test(test_located_parent_kinds),
-		cmocka_unit_test(test_locator_offsets_outside),
-		cmocka_unit_test(test_size_mismatch_warns),
-	};
-	return cmocka_run_group_tests(tests, setup, teardown);
-}
+UNIT_MAIN(setup, teardown,
+	  cmocka_unit_test(test_only_relative_path),
+	  cmocka_unit_test(test_dot_and_dotdot),
+	  cmocka_unit_test(test_absolute_only_through_path_map),
+	  cmocka_unit_test(test_path_map_is_a_fence),
+	  cmocka_unit_test(test_located_parent_kinds),
+	  cmocka_unit_test(test_locator_offsets_outside),
+	  cmocka_unit_test(test_size_mismatch_warns))

@@ -1,5 +1,5 @@
 /*
- * test_reparent.c - vhdx_reparent() (libvhdx/reparent.c, the VHDX half)
+ * test_reparent.c - vhdx_reparent() (libvhdx/maint/reparent.c and format/vhdx_reparent.c, the VHDX half)
  * on a two-layer chain written from the generator (tests/lib/unit_files.h).
  *
  * A reparent rewrites only the parent locator (through the log) and the
@@ -194,12 +194,7 @@ static void test_reparent_refusals(void **state)
 	unit_chain_free(&c);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_reparent_moved_parent),
-		cmocka_unit_test(test_reparent_other_identity),
-		cmocka_unit_test(test_reparent_refusals),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_MAIN(NULL, NULL,
+	  cmocka_unit_test(test_reparent_moved_parent),
+	  cmocka_unit_test(test_reparent_other_identity),
+	  cmocka_unit_test(test_reparent_refusals))

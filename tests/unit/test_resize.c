@@ -1,5 +1,5 @@
 /*
- * test_resize.c - vhdx resize (libvhdx/resize.c, format/vhdx_resize.c,
+ * test_resize.c - vhdx resize (libvhdx/maint/resize.c, format/vhdx_resize.c,
  * format/vhd_resize.c) and its crash safety, proven the SQLite way through
  * tests/lib/maint_crash.h: a power cut after EVERY I/O event of the resize
  * must leave an image that reads the old bytes up to the smaller size,

@@ -87,14 +87,9 @@ static void test_resolve_encoding(void **state)
 	expect_resolve("nbd://h/%E4/c.avhdx", "\xc3\xa4.vhdx", false, "nbd://h/%E4/%C3%A4.vhdx");
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_is_uri),
-		cmocka_unit_test(test_resolve_flat),
-		cmocka_unit_test(test_resolve_folders),
-		cmocka_unit_test(test_resolve_refuses_absolute),
-		cmocka_unit_test(test_resolve_encoding),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_MAIN(NULL, NULL,
+	  cmocka_unit_test(test_is_uri),
+	  cmocka_unit_test(test_resolve_flat),
+	  cmocka_unit_test(test_resolve_folders),
+	  cmocka_unit_test(test_resolve_refuses_absolute),
+	  cmocka_unit_test(test_resolve_encoding))

@@ -147,13 +147,8 @@ static void test_bad_utf8(void **state)
 	}
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_ascii),          cmocka_unit_test(test_bmp),
-		cmocka_unit_test(test_surrogate_pairs), cmocka_unit_test(test_bad_surrogates),
-		cmocka_unit_test(test_odd_length),     cmocka_unit_test(test_embedded_nul),
-		cmocka_unit_test(test_to_utf16),       cmocka_unit_test(test_bad_utf8),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_MAIN(NULL, NULL,
+	  cmocka_unit_test(test_ascii),          cmocka_unit_test(test_bmp),
+	  cmocka_unit_test(test_surrogate_pairs), cmocka_unit_test(test_bad_surrogates),
+	  cmocka_unit_test(test_odd_length),     cmocka_unit_test(test_embedded_nul),
+	  cmocka_unit_test(test_to_utf16),       cmocka_unit_test(test_bad_utf8))

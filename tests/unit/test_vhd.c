@@ -805,22 +805,17 @@ static void test_random_damage(void **state)
 	vimg_free(&v);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_probe),
-		cmocka_unit_test(test_fixed),
-		cmocka_unit_test(test_fixed_old_footer),
-		cmocka_unit_test(test_dynamic),
-		cmocka_unit_test(test_differencing),
-		cmocka_unit_test(test_concurrent_bitmaps),
-		cmocka_unit_test(test_footer_copies),
-		cmocka_unit_test(test_unsupported_type),
-		cmocka_unit_test(test_dynhdr_damage),
-		cmocka_unit_test(test_bat_damage),
-		cmocka_unit_test(test_locator_damage),
-		cmocka_unit_test(test_truncation_sweep),
-		cmocka_unit_test(test_random_damage),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_MAIN(NULL, NULL,
+	  cmocka_unit_test(test_probe),
+	  cmocka_unit_test(test_fixed),
+	  cmocka_unit_test(test_fixed_old_footer),
+	  cmocka_unit_test(test_dynamic),
+	  cmocka_unit_test(test_differencing),
+	  cmocka_unit_test(test_concurrent_bitmaps),
+	  cmocka_unit_test(test_footer_copies),
+	  cmocka_unit_test(test_unsupported_type),
+	  cmocka_unit_test(test_dynhdr_damage),
+	  cmocka_unit_test(test_bat_damage),
+	  cmocka_unit_test(test_locator_damage),
+	  cmocka_unit_test(test_truncation_sweep),
+	  cmocka_unit_test(test_random_damage))

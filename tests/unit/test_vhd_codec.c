@@ -617,23 +617,18 @@ static void test_uuid(void **state)
 	assert_true(vhdx_vhd_time_to_unix(0) == 946684800ull);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_footer_windows),
-		cmocka_unit_test(test_footer_broken_fields),
-		cmocka_unit_test(test_footer_encode_roundtrip),
-		cmocka_unit_test(test_checksum),
-		cmocka_unit_test(test_dynhdr_windows),
-		cmocka_unit_test(test_dynhdr_broken_fields),
-		cmocka_unit_test(test_dynhdr_size_coverage),
-		cmocka_unit_test(test_parent_name_utf16be),
-		cmocka_unit_test(test_locator_bounds),
-		cmocka_unit_test(test_locator_paths),
-		cmocka_unit_test(test_fourcc),
-		cmocka_unit_test(test_chs),
-		cmocka_unit_test(test_bitmap),
-		cmocka_unit_test(test_uuid),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_MAIN(NULL, NULL,
+	  cmocka_unit_test(test_footer_windows),
+	  cmocka_unit_test(test_footer_broken_fields),
+	  cmocka_unit_test(test_footer_encode_roundtrip),
+	  cmocka_unit_test(test_checksum),
+	  cmocka_unit_test(test_dynhdr_windows),
+	  cmocka_unit_test(test_dynhdr_broken_fields),
+	  cmocka_unit_test(test_dynhdr_size_coverage),
+	  cmocka_unit_test(test_parent_name_utf16be),
+	  cmocka_unit_test(test_locator_bounds),
+	  cmocka_unit_test(test_locator_paths),
+	  cmocka_unit_test(test_fourcc),
+	  cmocka_unit_test(test_chs),
+	  cmocka_unit_test(test_bitmap),
+	  cmocka_unit_test(test_uuid))

@@ -42,7 +42,9 @@
 #include "format/vhd_write.h"
 #include "io/fault.h"
 #include "io/io.h"
+#include "lib/crash_check.h"
 #include "lib/crash_io.h"
+#include "lib/gen_bytes.h"
 
 #define M (1ull << 20)
 #define CHILD_PATH "/tmp/libvhdx-unit-child.vhd"
@@ -52,26 +54,10 @@ static char parent_file[] = "/tmp/libvhdx-unit-parent-XXXXXX";
 #define PARENT_PATH parent_file
 #define PARENT_MTIME 1600000000 /* 2020-09-13T12:26:40Z */
 
-/* ---- independent big-endian readers and MSB-first bits (not the library's) ---- */
-static uint32_t be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-static uint64_t be64(const uint8_t *p)
-{
-	return (uint64_t)be32(p) << 32 | be32(p + 4);
-}
+/* ---- MSB-first bits, read independently of the library (fields: gen_bytes.h) ---- */
 static bool bit(const uint8_t *bm, uint64_t sector)
 {
 	return (bm[sector / 8] & (0x80u >> (sector % 8))) != 0;
-}
-static uint32_t sum_checksum(const uint8_t *p, size_t len, size_t skip)
-{
-	uint32_t s = 0;
-	for (size_t i = 0; i < len; i++)
-		if (i < skip || i >= skip + 4)
-			s += p[i];
-	return ~s;
 }
 
 /* Payload byte at virtual offset VOFF for pattern SEED. */
@@ -163,23 +149,23 @@ static void check_footer(const uint8_t *f, uint32_t type, uint64_t vsize)
 	uint32_t ts;
 
 	assert_memory_equal(f, "conectix", 8);
-	assert_int_equal(be32(f + 8), 2);             /* features: reserved bit */
-	assert_int_equal(be32(f + 12), 0x00010000);   /* version 1.0 */
-	assert_true(be64(f + 16) == (type == VHD_TYPE_FIXED ? UINT64_MAX : 512));
-	ts = be32(f + 24);
+	assert_int_equal(gen_get_be32(f + 8), 2);             /* features: reserved bit */
+	assert_int_equal(gen_get_be32(f + 12), 0x00010000);   /* version 1.0 */
+	assert_true(gen_get_be64(f + 16) == (type == VHD_TYPE_FIXED ? UINT64_MAX : 512));
+	ts = gen_get_be32(f + 24);
 	assert_true(ts + 946684800ull <= (uint64_t)now && ts + 946684800ull + 60 >= (uint64_t)now);
 	assert_memory_equal(f + 28, "vhdx", 4);
-	assert_int_equal(be32(f + 32), 0x00000001);   /* our version 0.1 */
+	assert_int_equal(gen_get_be32(f + 32), 0x00000001);   /* our version 0.1 */
 	assert_memory_equal(f + 36, "Wi2k", 4);
-	assert_true(be64(f + 40) == vsize && be64(f + 48) == vsize);
+	assert_true(gen_get_be64(f + 40) == vsize && gen_get_be64(f + 48) == vsize);
 	vhdx_vhd_chs_calc(vsize, &chs);
 	if (type != VHD_TYPE_DIFFERENCING) {
 		assert_int_equal((f[56] << 8) | f[57], chs.cylinders);
 		assert_int_equal(f[58], chs.heads);
 		assert_int_equal(f[59], chs.sectors_per_track);
 	}
-	assert_int_equal(be32(f + 60), type);
-	assert_int_equal(be32(f + 64), sum_checksum(f, 512, 64));
+	assert_int_equal(gen_get_be32(f + 60), type);
+	assert_int_equal(gen_get_be32(f + 64), gen_vhd_checksum(f, 512, 64));
 	/* a random RFC 4122 version-4 id in big-endian field order */
 	assert_int_equal(f[74] >> 4, 4);
 	assert_int_equal(f[76] & 0xc0, 0x80);
@@ -234,12 +220,12 @@ static void test_create_dynamic(void **st)
 	assert_memory_equal(b, b + len - 512, 512); /* the leading copy is the trailing footer, byte for byte */
 	/* dynamic header at 512 */
 	assert_memory_equal(b + 512, "cxsparse", 8);
-	assert_true(be64(b + 512 + 8) == UINT64_MAX);
-	assert_true(be64(b + 512 + 16) == 1536);
-	assert_int_equal(be32(b + 512 + 24), 0x00010000);
-	assert_int_equal(be32(b + 512 + 28), n);
-	assert_int_equal(be32(b + 512 + 32), bs);
-	assert_int_equal(be32(b + 512 + 36), sum_checksum(b + 512, 1024, 36));
+	assert_true(gen_get_be64(b + 512 + 8) == UINT64_MAX);
+	assert_true(gen_get_be64(b + 512 + 16) == 1536);
+	assert_int_equal(gen_get_be32(b + 512 + 24), 0x00010000);
+	assert_int_equal(gen_get_be32(b + 512 + 28), n);
+	assert_int_equal(gen_get_be32(b + 512 + 32), bs);
+	assert_int_equal(gen_get_be32(b + 512 + 36), gen_vhd_checksum(b + 512, 1024, 36));
 	for (int i = 40; i < 1024; i++) /* no parent, no locators, reserved zero */
 		assert_int_equal(b[512 + i], 0);
 	assert_ok(vhdx_vhd_dynhdr_decode(b + 512, 1024, 0, &h));
@@ -300,7 +286,7 @@ static void test_create_differencing(void **st)
 	assert_memory_equal(d + 40, ps->copies[ps->used].raw + 68, 16);
 	assert_memory_not_equal(b + 68, ps->copies[ps->used].raw + 68, 16);
 	/* parent time stamp: the parent file's modification time in VHD seconds */
-	assert_int_equal(be32(d + 56), PARENT_MTIME - 946684800);
+	assert_int_equal(gen_get_be32(d + 56), PARENT_MTIME - 946684800);
 	/* parent Unicode name: the path relative to the child with '/', here the file name alone
 	 * (vhd-lib resolves it against the child's folder), UTF-16BE, NUL padded */
 	for (size_t i = 0; i < 256; i++) {
@@ -310,20 +296,20 @@ static void test_create_differencing(void **st)
 	/* locators: slot 0 W2ku, slot 1 W2ru, data UTF-16LE after the BAT in 512-aligned areas */
 	{
 		const uint8_t *e0 = d + 576, *e1 = d + 600;
-		uint64_t o0 = be64(e0 + 16), o1 = be64(e1 + 16);
+		uint64_t o0 = gen_get_be64(e0 + 16), o1 = gen_get_be64(e1 + 16);
 		assert_memory_equal(e0, "W2ku", 4);
 		assert_memory_equal(e1, "W2ru", 4);
-		assert_int_equal(be32(e0 + 8), 2 * strlen(abs_));
-		assert_int_equal(be32(e1 + 8), 2 * strlen(rel));
-		assert_int_equal(be32(e0 + 4), 4096); /* space reserved, bytes */
-		assert_int_equal(be32(e1 + 4), 4096);
+		assert_int_equal(gen_get_be32(e0 + 8), 2 * strlen(abs_));
+		assert_int_equal(gen_get_be32(e1 + 8), 2 * strlen(rel));
+		assert_int_equal(gen_get_be32(e0 + 4), 4096); /* space reserved, bytes */
+		assert_int_equal(gen_get_be32(e1 + 4), 4096);
 		assert_true(o0 == 1536 + 512 && o1 == o0 + 4096);
 		for (size_t i = 0; i < strlen(abs_); i++)
 			assert_true(b[o0 + 2 * i] == (uint8_t)abs_[i] && b[o0 + 2 * i + 1] == 0);
 		for (size_t i = 0; i < strlen(rel); i++)
 			assert_true(b[o1 + 2 * i] == (uint8_t)rel[i] && b[o1 + 2 * i + 1] == 0);
 		for (int k = 2; k < 8; k++)
-			assert_int_equal(be32(d + 576 + 24 * k), 0);
+			assert_int_equal(gen_get_be32(d + 576 + 24 * k), 0);
 		/* the first block will go after the locator areas: the trailing footer is there */
 		assert_int_equal(len, o1 + 4096 + 512);
 	}
@@ -467,15 +453,15 @@ static void test_allocation_layout(void **st)
 	assert_memory_equal(b + len - 512, footer, 512);
 	assert_memory_equal(b + blk1 + 512 + 1536, buf, 5120); /* data in the block's data area */
 	/* before the flush nothing on disk names the block (a crash only leaks it) */
-	assert_int_equal(be32(b + 1536 + 4), VHD_BAT_UNUSED);
+	assert_int_equal(gen_get_be32(b + 1536 + 4), VHD_BAT_UNUSED);
 	/* but reads see it at once */
 	read_chain(l, NULL, rd, 5120, bs + 1536);
 	assert_memory_equal(rd, buf, 5120);
 
 	assert_ok(l->ops->flush(l));
 	b = vhdx_io_mem_data(l->io, &len);
-	assert_int_equal(be32(b + 1536 + 4), blk1 / 512);
-	assert_int_equal(be32(b + 1536), VHD_BAT_UNUSED);
+	assert_int_equal(gen_get_be32(b + 1536 + 4), blk1 / 512);
+	assert_int_equal(gen_get_be32(b + 1536), VHD_BAT_UNUSED);
 	/* the bitmap: exactly sectors 3..12, MSB-first: 0x1f 0xf8 then zeros */
 	assert_int_equal(b[blk1], 0x1f);
 	assert_int_equal(b[blk1 + 1], 0xf8);
@@ -503,8 +489,8 @@ static void test_allocation_layout(void **st)
 	assert_ok(l->ops->flush(l));
 	b = vhdx_io_mem_data(l->io, &len);
 	assert_int_equal(len, blk0 + 512 + bs + 512);
-	assert_int_equal(be32(b + 1536), blk0 / 512);
-	assert_int_equal(be32(b + 1536 + 4), blk1 / 512);
+	assert_int_equal(gen_get_be32(b + 1536), blk0 / 512);
+	assert_int_equal(gen_get_be32(b + 1536 + 4), blk1 / 512);
 	for (uint64_t s = 0; s < bs / 512; s++) {
 		assert_int_equal(bit(b + blk0, s), s == bs / 512 - 1);
 		assert_int_equal(bit(b + blk1, s), s <= 1 || (s >= 3 && s <= 12) || s == bs / 512 - 1);
@@ -632,14 +618,14 @@ static void test_differencing_partial(void **st)
 	assert_ok(child->ops->flush(child));
 
 	b = vhdx_io_mem_data(child->io, &len);
-	blk_foff = (uint64_t)be32(b + 1536 + 8) * 512;
+	blk_foff = (uint64_t)gen_get_be32(b + 1536 + 8) * 512;
 	assert_true(blk_foff > 0 && blk_foff + 512 + bs <= len - 512);
 	for (uint64_t s = 0; s < bs / 512; s++)
 		assert_int_equal(bit(b + blk_foff, s), s == 5 || s == 6);
 	/* the child holds zeros where the parent shows through */
 	for (uint64_t i = 0; i < 2560; i++)
 		assert_int_equal(b[blk_foff + 512 + i], 0);
-	assert_int_not_equal(be32(b + 1536 + 12), VHD_BAT_UNUSED); /* block 3 holds the zero sector */
+	assert_int_not_equal(gen_get_be32(b + 1536 + 12), VHD_BAT_UNUSED); /* block 3 holds the zero sector */
 
 	/* into the allocated block: sector 0 and the last one */
 	fill(buf, 11, 2 * bs, 512);
@@ -747,42 +733,6 @@ static void test_refusals(void **st)
 #define CBS    (256u << 10)
 #define CNSECT (CVSIZE / 512)
 
-enum op_kind { OP_WRITE, OP_FLUSH };
-struct op {
-	enum op_kind kind;
-	uint64_t voff, len;
-	uint32_t id;
-	size_t ev_start, ev_end;
-};
-
-/* Sector S written by write ID: (id, s) in every 8 bytes; id 0 is zeros. */
-static void cfill(uint8_t *p, uint32_t id, uint64_t first, uint64_t nsect)
-{
-	for (uint64_t k = 0; k < nsect; k++)
-		for (unsigned w = 0; w < 64; w++) {
-			uint32_t a = id, s = (uint32_t)(first + k) ^ (w * 2654435761u);
-			memcpy(p + k * 512 + w * 8, &a, 4);
-			memcpy(p + k * 512 + w * 8 + 4, &s, 4);
-		}
-}
-
-static bool sector_is(const uint8_t *p, uint32_t id, uint64_t s)
-{
-	uint8_t want[512];
-
-	if (id == 0)
-		memset(want, 0, 512);
-	else
-		cfill(want, id, s, 1);
-	return memcmp(p, want, 512) == 0;
-}
-
-static unsigned rnd(unsigned *seed)
-{
-	*seed = *seed * 1103515245u + 12345u;
-	return (*seed >> 16) & 0x7fff;
-}
-
 struct crash_world {
 	struct vhdx_layer *base;  /* NULL for a dynamic disk alone */
 	uint32_t base_ids[CNSECT];
@@ -790,35 +740,22 @@ struct crash_world {
 	uint8_t disk[CVSIZE];
 };
 
-static void crash_verify(struct crash_world *w, const struct op *ops, size_t nops, size_t after, const uint8_t *bytes,
+static void crash_verify(struct crash_world *w, const struct crash_op *ops, size_t nops, size_t after, const uint8_t *bytes,
 			 size_t len, bool writable, const char *what)
 {
-	size_t done = 0;
+	size_t done = crash_acked(ops, nops, after, w->base_ids, w->acked, CNSECT);
 	struct vhdx_io *io;
 	struct vhdx_layer *l;
+	int64_t bad;
 
-	for (size_t i = 0; i < nops; i++)
-		if (ops[i].kind == OP_FLUSH && ops[i].ev_end <= after)
-			done = i;
-	memcpy(w->acked, w->base_ids, sizeof w->acked);
-	for (size_t i = 0; i < done; i++)
-		if (ops[i].kind == OP_WRITE)
-			for (uint64_t s = ops[i].voff / 512; s < (ops[i].voff + ops[i].len) / 512; s++)
-				w->acked[s] = ops[i].id;
 	assert_int_equal(vhdx_io_mem_new(bytes, len, "crashed.vhd", &io), 0);
 	if (vhdx_layer_open_io(io, "crashed.vhd", writable ? VHDX_LAYER_WRITABLE : 0, &l) < 0)
 		fail_msg("%s: crash after event %zu: the image does not open: %s", what, after, vhdx_errmsg());
 	read_chain(l, w->base, w->disk, CVSIZE, 0);
-	for (uint64_t s = 0; s < CNSECT; s++) {
-		bool ok = sector_is(w->disk + s * 512, w->acked[s], s);
-		for (size_t i = done; !ok && i < nops; i++)
-			if (ops[i].kind == OP_WRITE && ops[i].ev_start < after && ops[i].voff / 512 <= s &&
-			    s < (ops[i].voff + ops[i].len) / 512)
-				ok = sector_is(w->disk + s * 512, ops[i].id, s);
-		if (!ok)
-			fail_msg("%s: crash after event %zu: sector %llu holds neither its acknowledged data (write %u) nor an in-flight write",
-				 what, after, (unsigned long long)s, w->acked[s]);
-	}
+	bad = crash_bad_sector(w->disk, CNSECT, w->acked, ops, nops, done, after);
+	if (bad >= 0)
+		fail_msg("%s: crash after event %zu: sector %lld holds neither its acknowledged data (write %u) nor an in-flight write",
+			 what, after, (long long)bad, w->acked[bad]);
 	assert_int_equal(vhdx_layer_close(l), 0);
 }
 
@@ -827,7 +764,7 @@ static void crash_run(struct crash_world *w, const uint8_t *img, size_t img_len,
 	static const enum crash_mode modes[] = { CRASH_DROP_ALL, CRASH_KEEP_ALL, CRASH_TORN_512, CRASH_RANDOM };
 	struct vhdx_io *cio, *borrowed;
 	struct vhdx_layer *l;
-	struct op ops[40];
+	struct crash_op ops[40];
 	size_t nops = 0, nev;
 	uint8_t *buf = malloc(300 * 512);
 
@@ -835,28 +772,24 @@ static void crash_run(struct crash_world *w, const uint8_t *img, size_t img_len,
 	assert_int_equal(crash_io_borrow(cio, &borrowed), 0);
 	assert_ok(vhdx_layer_open_io(borrowed, "work.vhd", VHDX_LAYER_WRITABLE, &l));
 	for (uint32_t k = 0; k < 30; k++) {
-		struct op *o = &ops[nops++];
+		struct crash_op *o = &ops[nops++];
 		o->ev_start = crash_io_events(cio);
 		if (k % 5 == 4) {
-			o->kind = OP_FLUSH;
+			o->kind = CRASH_OP_FLUSH;
 			assert_ok(l->ops->flush(l));
 		} else {
-			o->kind = OP_WRITE;
+			o->kind = CRASH_OP_WRITE;
 			o->id = 100 + k;
-			o->len = (uint64_t)(1 + rnd(&seed) % 200) * 512;
-			o->voff = (uint64_t)(rnd(&seed) % (CNSECT - o->len / 512)) * 512;
+			o->len = (uint64_t)(1 + crash_rnd(&seed) % 200) * 512;
+			o->voff = (uint64_t)(crash_rnd(&seed) % (CNSECT - o->len / 512)) * 512;
 			if (k % 7 == 2) /* straddle a block boundary */
-				o->voff = (uint64_t)(1 + rnd(&seed) % 6) * CBS - 1024;
-			cfill(buf, o->id, o->voff / 512, o->len / 512);
+				o->voff = (uint64_t)(1 + crash_rnd(&seed) % 6) * CBS - 1024;
+			crash_fill(buf, o->id, o->voff / 512, o->len / 512);
 			assert_ok(l->ops->pwrite(l, buf, o->len, o->voff));
 		}
 		o->ev_end = crash_io_events(cio);
 	}
-	ops[nops].kind = OP_FLUSH; /* the close is the last flush */
-	ops[nops].ev_start = crash_io_events(cio);
-	assert_int_equal(vhdx_layer_close(l), 0);
-	ops[nops].ev_end = crash_io_events(cio);
-	nops++;
+	assert_int_equal(crash_close_as_flush(l, cio, &ops[nops++]), 0);
 	nev = crash_io_events(cio);
 	print_message("%s: %zu ops, %zu I/O events, %zu crash points x %zu modes\n", what, nops, nev, nev + 1,
 		      sizeof modes / sizeof modes[0]);
@@ -895,7 +828,7 @@ static void test_crash_differencing(void **st)
 	/* a base whose every other block holds data (id 7): partial child blocks must show it */
 	w->base = open_io(io, true);
 	for (uint64_t b = 0; b < CVSIZE / CBS; b += 2) {
-		cfill(buf, 7, b * CBS / 512, CBS / 512);
+		crash_fill(buf, 7, b * CBS / 512, CBS / 512);
 		assert_ok(w->base->ops->pwrite(w->base, buf, CBS, b * CBS));
 		for (uint64_t s = b * CBS / 512; s < (b + 1) * CBS / 512; s++)
 			w->base_ids[s] = 7;
@@ -927,7 +860,7 @@ static void strip_locators(uint8_t *img)
 
 	memset(d + 576, 0, 192);
 	memset(d + 36, 0, 4);
-	vhdx_put_be32(d + 36, sum_checksum(d, 1024, 36));
+	vhdx_put_be32(d + 36, gen_vhd_checksum(d, 1024, 36));
 }
 
 static void reparent_crash_run(bool bare)

@@ -59,6 +59,30 @@ static struct vhdx_layer *open_ok(const struct vhdx_gen_image *img, unsigned fla
 	return l;
 }
 
+/* Builds O into *IMG and opens it (it must open). */
+static struct vhdx_layer *build_open(const struct vhdx_gen_opts *o, struct vhdx_gen_image **img)
+{
+	*img = build(o);
+	return open_ok(*img, 0);
+}
+
+/* Builds O: opening it must fail with ERR (a negative errno) and a message that contains MSG. */
+static void build_refused(const struct vhdx_gen_opts *o, int err, const char *msg)
+{
+	struct vhdx_gen_image *img = build(o);
+	struct vhdx_layer *l = NULL;
+
+	assert_fails(open_img(img, 0, &l), err, msg);
+	vhdx_gen_free(img);
+}
+
+/* The end of a check of one image: the layer closed, the image freed. */
+static void close_free(struct vhdx_layer *l, struct vhdx_gen_image *img)
+{
+	vhdx_layer_close(l);
+	vhdx_gen_free(img);
+}
+
 static enum vhdx_gen_kind kind_of(enum vhdx_lext_kind k)
 {
 	switch (k) {
@@ -216,8 +240,7 @@ static void test_geometry_dynamic(void **state)
 
 	memcpy(o.disk_id, guid_of("01234567-89ab-cdef-0123-456789abcdef"), 16);
 	memcpy(o.data_write_guid, guid_of("aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee"), 16);
-	img = build(&o);
-	l = open_ok(img, 0);
+	l = build_open(&o, &img);
 	assert_int_equal(l->format, VHDX_FORMAT_VHDX);
 	assert_string_equal(l->ops->name, "vhdx");
 	assert_int_equal(l->type, VHDX_TYPE_DYNAMIC);
@@ -252,8 +275,7 @@ static void test_geometry_dynamic(void **state)
 	assert_int_equal(check_map_all(l, img), 5);
 	check_read_all(l, img);
 	check_random(l, img, 200);
-	vhdx_layer_close(l);
-	vhdx_gen_free(img);
+	close_free(l, img);
 }
 
 static void test_fixed(void **state)
@@ -269,8 +291,7 @@ static void test_fixed(void **state)
 	assert_int_equal(check_map_all(l, img), 7);
 	check_map_at(l, img, 6 * MiB, 4096);
 	check_read_all(l, img);
-	vhdx_layer_close(l);
-	vhdx_gen_free(img);
+	close_free(l, img);
 }
 
 /* Every payload state in a base disk: only FULLY_PRESENT has data, nothing falls through. */
@@ -304,8 +325,7 @@ static void test_states_base(void **state)
 		    s->bat_counts[3] == 2 && s->bat_counts[5] == 1 && s->bat_counts[6] == 1);
 	check_map_all(l, img);
 	check_read_all(l, img);
-	vhdx_layer_close(l);
-	vhdx_gen_free(img);
+	close_free(l, img);
 }
 
 /* The same states in a differencing layer: NOT_PRESENT falls through, ZERO and the others do not. */
@@ -334,8 +354,7 @@ static void test_states_differencing(void **state)
 	};
 
 	memcpy(o.parent_linkage, guid_of("{0F0E0D0C-0B0A-0908-0706-050403020100}"), 16);
-	img = build(&o);
-	l = open_ok(img, 0);
+	l = build_open(&o, &img);
 	assert_int_equal(l->type, VHDX_TYPE_DIFFERENCING);
 	assert_true(l->has_parent);
 	assert_memory_equal(l->parent.linkage, o.parent_linkage, 16);
@@ -352,8 +371,7 @@ static void test_states_differencing(void **state)
 	}
 	check_map_all(l, img);
 	check_read_all(l, img);
-	vhdx_layer_close(l);
-	vhdx_gen_free(img);
+	close_free(l, img);
 }
 
 /* ---- sector bitmaps ---- */
@@ -411,8 +429,7 @@ static void test_partial_runs(void **state)
 	check_map_all(l, img);
 	check_read_all(l, img);
 	check_random(l, img, 300);
-	vhdx_layer_close(l);
-	vhdx_gen_free(img);
+	close_free(l, img);
 }
 
 /* A partially present block in the second chunk (4 GiB on with 512-byte sectors) uses the second bitmap. */
@@ -445,8 +462,7 @@ static void test_partial_second_chunk(void **state)
 	check_random(l, img, 100);
 	for (uint64_t v = 4 * GiB - MiB; v < o.virtual_size; v += 64 * KiB)
 		check_map_at(l, img, v, o.virtual_size - v);
-	vhdx_layer_close(l);
-	vhdx_gen_free(img);
+	close_free(l, img);
 }
 
 static void test_partial_missing_bitmap(void **state)
@@ -474,8 +490,7 @@ static void test_partial_missing_bitmap(void **state)
 	assert_fails(l->ops->map(l, MiB, MiB, &ext), -EBADMSG,
 		     "chunk 0 has partially present blocks but its sector bitmap block (BAT entry 4096) is not present");
 	assert_fails(read_layer(l, buf, sizeof buf, MiB - 512), -EBADMSG, "gen.vhdx (layer 0): chunk 0");
-	vhdx_layer_close(l);
-	vhdx_gen_free(img);
+	close_free(l, img);
 }
 
 /* ---- sector sizes, block sizes, odd virtual sizes ---- */
@@ -513,21 +528,18 @@ static void test_sector_4096(void **state)
 	assert_true(ext.kind == VHDX_LEXT_ZERO && ext.len == MiB - 4096);
 	check_map_all(l, img);
 	check_read_all(l, img);
-	vhdx_layer_close(l);
-	vhdx_gen_free(img);
+	close_free(l, img);
 
 	/* a dynamic disk with 4 KiB logical and 512-byte physical sectors */
 	{
 		struct vhdx_gen_opts d = { .virtual_size = 3 * MiB, .logical_sector_size = 4096,
 					   .physical_sector_size = 512, .blocks = blocks + 1, .n_blocks = 1 };
-		img = build(&d);
-		l = open_ok(img, 0);
+		l = build_open(&d, &img);
 		assert_int_equal(l->logical_sector_size, 4096);
 		assert_int_equal(l->physical_sector_size, 512);
 		check_map_all(l, img);
 		check_read_all(l, img);
-		vhdx_layer_close(l);
-		vhdx_gen_free(img);
+		close_free(l, img);
 	}
 }
 
@@ -565,8 +577,7 @@ static void test_block_sizes(void **state)
 		check_random(l, img, 20);
 		if (bs <= 4 * MiB)
 			check_read_all(l, img);
-		vhdx_layer_close(l);
-		vhdx_gen_free(img);
+		close_free(l, img);
 	}
 }
 
@@ -591,8 +602,7 @@ static void test_virtual_size_not_block_multiple(void **state)
 	assert_memory_equal(got, want, sizeof got);
 	/* the file holds 1536 bytes of that block; the BAT check uses the short length */
 	check_read_all(l, img);
-	vhdx_layer_close(l);
-	vhdx_gen_free(img);
+	close_free(l, img);
 
 	/* the same in a differencing layer with a partial last block */
 	{
@@ -600,15 +610,61 @@ static void test_virtual_size_not_block_multiple(void **state)
 		struct vhdx_gen_block b2[] = { { .blk = 3, .state = VHDX_BAT_PARTIALLY_PRESENT, .runs = r, .n_runs = 1 } };
 		struct vhdx_gen_opts d = { .type = VHDX_GEN_DIFFERENCING, .virtual_size = 3 * MiB + 3 * 512,
 					   .blocks = b2, .n_blocks = 1 };
-		img = build(&d);
-		l = open_ok(img, 0);
+		l = build_open(&d, &img);
 		assert_ok(l->ops->map(l, 3 * MiB + 1024, 4 * MiB, &ext));
 		assert_true(ext.kind == VHDX_LEXT_PARENT && ext.len == 512);
 		check_map_all(l, img);
 		check_read_all(l, img);
-		vhdx_layer_close(l);
-		vhdx_gen_free(img);
+		close_free(l, img);
 	}
+}
+
+/* ---- two copies (headers, region tables): one damaged, the other used ---- */
+
+/* What the state says of a structure's two copies. */
+struct copies {
+	int used;
+	bool valid[2];
+	const char *error[2];
+};
+
+static struct copies headers_of(const struct vhdx_state *s)
+{
+	struct copies c = { s->current, { s->header_valid[0], s->header_valid[1] },
+			    { s->header_error[0], s->header_error[1] } };
+	return c;
+}
+
+static struct copies regions_of(const struct vhdx_state *s)
+{
+	struct copies c = { s->region_used, { s->region_valid[0], s->region_valid[1] },
+			    { s->region_error[0], s->region_error[1] } };
+	return c;
+}
+
+/*
+ * Builds O with DAMAGE (one copy's CRC broken) into *IMG and opens it: the
+ * reader must use copy USED, mark the other invalid with an error that
+ * contains WHY, and read the whole disk right.  Returns the open layer.
+ */
+static struct vhdx_layer *open_one_copy_bad(struct vhdx_gen_opts *o, unsigned damage,
+					    struct copies (*view)(const struct vhdx_state *s), int used,
+					    const char *why, struct vhdx_gen_image **img)
+{
+	struct vhdx_layer *l;
+	struct copies c;
+
+	o->damage = damage;
+	l = build_open(o, img);
+	c = view(vhdx_state_of(l));
+	assert_int_equal(c.used, used);
+	assert_true(c.valid[used]);
+	assert_false(c.valid[1 - used]);
+	assert_null(c.error[used]);
+	assert_non_null(c.error[1 - used]);
+	assert_non_null(strstr(c.error[1 - used], why));
+	check_read_all(l, *img);
+	return l;
 }
 
 /* ---- headers ---- */
@@ -619,31 +675,13 @@ static void test_header_fallback(void **state)
 	struct vhdx_gen_opts o = { .virtual_size = 2 * MiB, .blocks = blocks, .n_blocks = 1 };
 	struct vhdx_gen_image *img;
 	struct vhdx_layer *l;
-	struct vhdx_state *s;
 
 	/* the newer header (slot 2) damaged: slot 1 is used */
-	o.damage = VHDX_GEN_BAD_HEADER2_CRC;
-	img = build(&o);
-	l = open_ok(img, 0);
-	s = vhdx_state_of(l);
-	assert_int_equal(s->current, 0);
-	assert_true(s->header_valid[0]);
-	assert_false(s->header_valid[1]);
-	assert_non_null(s->header_error[1]);
-	assert_non_null(strstr(s->header_error[1], "CRC-32C mismatch"));
-	assert_null(s->header_error[0]);
-	check_read_all(l, img);
-	vhdx_layer_close(l);
-	vhdx_gen_free(img);
-
+	l = open_one_copy_bad(&o, VHDX_GEN_BAD_HEADER2_CRC, headers_of, 0, "CRC-32C mismatch", &img);
+	close_free(l, img);
 	/* the older one damaged: slot 2 */
-	o.damage = VHDX_GEN_BAD_HEADER1_CRC;
-	img = build(&o);
-	l = open_ok(img, 0);
-	assert_int_equal(vhdx_state_of(l)->current, 1);
-	assert_false(vhdx_state_of(l)->header_valid[0]);
-	vhdx_layer_close(l);
-	vhdx_gen_free(img);
+	l = open_one_copy_bad(&o, VHDX_GEN_BAD_HEADER1_CRC, headers_of, 1, "CRC-32C mismatch", &img);
+	close_free(l, img);
 
 	/* slot 1 newer: it is current, and the identity comes from it */
 	o.damage = 0;
@@ -661,18 +699,15 @@ static void test_header_fallback(void **state)
 	l = open_ok(img, 0);
 	assert_int_equal(vhdx_state_of(l)->current, 1);
 	assert_memory_equal(l->identity, img->headers[1].data_write_guid, 16);
-	vhdx_layer_close(l);
-	vhdx_gen_free(img);
+	close_free(l, img);
 
 	/* equal sequence numbers (Disk2VHD): fine */
 	o.header_seq[0] = o.header_seq[1] = 5;
-	img = build(&o);
-	l = open_ok(img, 0);
+	l = build_open(&o, &img);
 	assert_true(vhdx_state_of(l)->header_valid[0] && vhdx_state_of(l)->header_valid[1]);
 	assert_int_equal(vhdx_state_of(l)->current, 0);
 	check_read_all(l, img);
-	vhdx_layer_close(l);
-	vhdx_gen_free(img);
+	close_free(l, img);
 
 	/* both bad: refused, and the message says why for each slot */
 	o.header_seq[0] = o.header_seq[1] = 0;
@@ -741,8 +776,7 @@ static void test_header_bad_fields(void **state)
 	l = open_ok(img, 0);
 	assert_int_equal(vhdx_state_of(l)->current, 1);
 	assert_non_null(strstr(vhdx_state_of(l)->header_error[0], "version 7"));
-	vhdx_layer_close(l);
-	vhdx_gen_free(img);
+	close_free(l, img);
 }
 
 static void test_region_overlaps_log(void **state)
@@ -773,27 +807,12 @@ static void test_region_fallback(void **state)
 	struct vhdx_layer *l;
 	struct vhdx_state *s;
 
-	o.damage = VHDX_GEN_BAD_REGION1_CRC;
-	img = build(&o);
-	l = open_ok(img, 0);
-	s = vhdx_state_of(l);
-	assert_int_equal(s->region_used, 1);
-	assert_false(s->region_valid[0]);
-	assert_true(s->region_valid[1]);
-	assert_non_null(strstr(s->region_error[0], "region table: CRC-32C mismatch"));
-	assert_false(s->regions_differ);
-	check_read_all(l, img);
-	vhdx_layer_close(l);
-	vhdx_gen_free(img);
-
-	o.damage = VHDX_GEN_BAD_REGION2_CRC;
-	img = build(&o);
-	l = open_ok(img, 0);
-	assert_int_equal(vhdx_state_of(l)->region_used, 0);
-	assert_false(vhdx_state_of(l)->region_valid[1]);
+	l = open_one_copy_bad(&o, VHDX_GEN_BAD_REGION1_CRC, regions_of, 1, "region table: CRC-32C mismatch", &img);
 	assert_false(vhdx_state_of(l)->regions_differ);
-	vhdx_layer_close(l);
-	vhdx_gen_free(img);
+	close_free(l, img);
+	l = open_one_copy_bad(&o, VHDX_GEN_BAD_REGION2_CRC, regions_of, 0, "region table: CRC-32C mismatch", &img);
+	assert_false(vhdx_state_of(l)->regions_differ);
+	close_free(l, img);
 
 	o.damage = VHDX_GEN_BAD_REGION1_CRC | VHDX_GEN_BAD_REGION2_CRC;
 	img = build(&o);
@@ -827,8 +846,7 @@ static void test_region_fallback(void **state)
 	assert_int_equal(vhdx_state_of(l)->region_used, 1);
 	assert_int_equal(vhdx_state_of(l)->regions->entry_count, 3);
 	assert_false(vhdx_state_of(l)->regions_differ);
-	vhdx_layer_close(l);
-	vhdx_gen_free(img);
+	close_free(l, img);
 }
 
 static void test_region_unknown_and_missing(void **state)
@@ -840,17 +858,12 @@ static void test_region_unknown_and_missing(void **state)
 
 	memcpy(extra.guid, guid_of("12345678-9abc-4def-8123-456789abcdef"), 16);
 	/* an unknown optional region is ignored */
-	img = build(&o);
-	l = open_ok(img, 0);
+	l = build_open(&o, &img);
 	assert_int_equal(vhdx_state_of(l)->regions->entry_count, 3);
-	vhdx_layer_close(l);
-	vhdx_gen_free(img);
+	close_free(l, img);
 	/* an unknown required region is refused with its GUID */
 	extra.required = true;
-	img = build(&o);
-	assert_fails(open_img(img, 0, &l), -ENOTSUP,
-		     "gen.vhdx: region table entry 2: unknown required region 12345678-9abc-4def-8123-456789abcdef");
-	vhdx_gen_free(img);
+	build_refused(&o, -ENOTSUP, "gen.vhdx: region table entry 2: unknown required region 12345678-9abc-4def-8123-456789abcdef");
 
 	/* the BAT or the metadata region missing */
 	o.n_extra_regions = 0;
@@ -890,37 +903,25 @@ static void test_metadata_unknown_items(void **state)
 
 	memcpy(item.guid, guid_of("deadbeef-0000-4000-8000-000000000001"), 16);
 	/* unknown, not required: ignored */
-	img = build(&o);
-	l = open_ok(img, 0);
+	l = build_open(&o, &img);
 	assert_int_equal(vhdx_state_of(l)->meta->entry_count, 6);
-	vhdx_layer_close(l);
-	vhdx_gen_free(img);
+	close_free(l, img);
 	/* unknown and required: refused with the GUID */
 	item.is_required = true;
-	img = build(&o);
-	assert_fails(open_img(img, 0, &l), -ENOTSUP,
-		     "metadata entry 5: unknown required item deadbeef-0000-4000-8000-000000000001");
-	vhdx_gen_free(img);
+	build_refused(&o, -ENOTSUP, "metadata entry 5: unknown required item deadbeef-0000-4000-8000-000000000001");
 	/* a required user item is never known */
 	item.is_user = true;
-	img = build(&o);
-	assert_fails(open_img(img, 0, &l), -ENOTSUP,
-		     "metadata entry 5: unknown required user item deadbeef-0000-4000-8000-000000000001");
-	vhdx_gen_free(img);
+	build_refused(&o, -ENOTSUP, "metadata entry 5: unknown required user item deadbeef-0000-4000-8000-000000000001");
 	/* Windows-internal items that are known: CHS parameters, PMEM label (required or not) */
 	item.is_user = false;
 	memcpy(item.guid, VHDX_GUID_CHS_PARAMETERS, 16);
-	img = build(&o);
-	l = open_ok(img, 0);
+	l = build_open(&o, &img);
 	assert_true(vhdx_state_of(l)->has_chs);
-	vhdx_layer_close(l);
-	vhdx_gen_free(img);
+	close_free(l, img);
 	memcpy(item.guid, VHDX_GUID_PMEM_LABEL, 16);
-	img = build(&o);
-	l = open_ok(img, 0);
+	l = build_open(&o, &img);
 	assert_true(vhdx_state_of(l)->has_pmem);
-	vhdx_layer_close(l);
-	vhdx_gen_free(img);
+	close_free(l, img);
 }
 
 static void test_incomplete_marker(void **state)
@@ -937,8 +938,7 @@ static void test_incomplete_marker(void **state)
 	l = open_ok(img, VHDX_LAYER_ALLOW_INCOMPLETE);
 	assert_true(vhdx_state_of(l)->has_incomplete);
 	check_read_all(l, img);
-	vhdx_layer_close(l);
-	vhdx_gen_free(img);
+	close_free(l, img);
 }
 
 static void test_metadata_missing_and_bad_values(void **state)
@@ -1037,17 +1037,12 @@ static void test_parent_locator_errors(void **state)
 	o.locator_keys = keys;
 	o.locator_values = values;
 	o.locator_n = 1;
-	img = build(&o);
-	assert_fails(open_img(img, 0, &l), -EBADMSG,
-		     "gen.vhdx: parent locator: the required parent_linkage key is missing");
-	vhdx_gen_free(img);
+	build_refused(&o, -EBADMSG, "gen.vhdx: parent locator: the required parent_linkage key is missing");
 	/* a wrong locator type */
 	o.locator_n = 0;
 	o.locator_raw = junk;
 	o.locator_raw_len = sizeof junk;
-	img = build(&o);
-	assert_fails(open_img(img, 0, &l), -ENOTSUP, "parent locator: locator type 00030201-0000-0000-0000-000000000000");
-	vhdx_gen_free(img);
+	build_refused(&o, -ENOTSUP, "parent locator: locator type 00030201-0000-0000-0000-000000000000");
 	/* and several paths, with all-zero parent_linkage2 treated as absent */
 	{
 		const char *k[] = { "absolute_win32_path", "parent_linkage2", "relative_path", "parent_linkage" };
@@ -1057,15 +1052,13 @@ static void test_parent_locator_errors(void **state)
 		o.locator_keys = k;
 		o.locator_values = v;
 		o.locator_n = 4;
-		img = build(&o);
-		l = open_ok(img, 0);
+		l = build_open(&o, &img);
 		assert_false(l->parent.has_linkage2);
 		assert_memory_equal(l->parent.linkage, guid_of("00112233-4455-6677-8899-aabbccddeeff"), 16);
 		assert_int_equal(l->parent.n_paths, 2);
 		assert_string_equal(l->parent.paths[0].value, ".\\p.vhdx");
 		assert_string_equal(l->parent.paths[1].value, "C:\\a\\p.vhdx");
-		vhdx_layer_close(l);
-		vhdx_gen_free(img);
+		close_free(l, img);
 	}
 }
 
@@ -1124,8 +1117,7 @@ static void test_bat_errors(void **state)
 	vhdx_gen_set_bat(img, 0, vhdx_bat_make(VHDX_BAT_FULLY_PRESENT, 4 * MiB));
 	vhdx_gen_set_bat(img, 1, vhdx_bat_make(VHDX_BAT_FULLY_PRESENT, 6 * MiB));
 	l = open_ok(img, 0);
-	vhdx_layer_close(l);
-	vhdx_gen_free(img);
+	close_free(l, img);
 	o.block_size = 0;
 	/* a block over the log, over the metadata region, inside the first megabyte */
 	img = build(&o);
@@ -1173,8 +1165,7 @@ static void test_bat_errors_differencing(void **state)
 	vhdx_gen_set_bat(img, 100, 0xdeadbeef);
 	l = open_ok(img, 0);
 	check_map_all(l, img);
-	vhdx_layer_close(l);
-	vhdx_gen_free(img);
+	close_free(l, img);
 }
 
 /* ---- detection ---- */
@@ -1206,31 +1197,26 @@ static void test_not_vhdx(void **state)
 	vhdx_gen_free(img);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_geometry_dynamic),
-		cmocka_unit_test(test_fixed),
-		cmocka_unit_test(test_states_base),
-		cmocka_unit_test(test_states_differencing),
-		cmocka_unit_test(test_partial_runs),
-		cmocka_unit_test(test_partial_second_chunk),
-		cmocka_unit_test(test_partial_missing_bitmap),
-		cmocka_unit_test(test_sector_4096),
-		cmocka_unit_test(test_block_sizes),
-		cmocka_unit_test(test_virtual_size_not_block_multiple),
-		cmocka_unit_test(test_header_fallback),
-		cmocka_unit_test(test_header_bad_fields),
-		cmocka_unit_test(test_region_overlaps_log),
-		cmocka_unit_test(test_region_fallback),
-		cmocka_unit_test(test_region_unknown_and_missing),
-		cmocka_unit_test(test_metadata_unknown_items),
-		cmocka_unit_test(test_incomplete_marker),
-		cmocka_unit_test(test_metadata_missing_and_bad_values),
-		cmocka_unit_test(test_parent_locator_errors),
-		cmocka_unit_test(test_bat_errors),
-		cmocka_unit_test(test_bat_errors_differencing),
-		cmocka_unit_test(test_not_vhdx),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_MAIN(NULL, NULL,
+	  cmocka_unit_test(test_geometry_dynamic),
+	  cmocka_unit_test(test_fixed),
+	  cmocka_unit_test(test_states_base),
+	  cmocka_unit_test(test_states_differencing),
+	  cmocka_unit_test(test_partial_runs),
+	  cmocka_unit_test(test_partial_second_chunk),
+	  cmocka_unit_test(test_partial_missing_bitmap),
+	  cmocka_unit_test(test_sector_4096),
+	  cmocka_unit_test(test_block_sizes),
+	  cmocka_unit_test(test_virtual_size_not_block_multiple),
+	  cmocka_unit_test(test_header_fallback),
+	  cmocka_unit_test(test_header_bad_fields),
+	  cmocka_unit_test(test_region_overlaps_log),
+	  cmocka_unit_test(test_region_fallback),
+	  cmocka_unit_test(test_region_unknown_and_missing),
+	  cmocka_unit_test(test_metadata_unknown_items),
+	  cmocka_unit_test(test_incomplete_marker),
+	  cmocka_unit_test(test_metadata_missing_and_bad_values),
+	  cmocka_unit_test(test_parent_locator_errors),
+	  cmocka_unit_test(test_bat_errors),
+	  cmocka_unit_test(test_bat_errors_differencing),
+	  cmocka_unit_test(test_not_vhdx))

@@ -206,13 +206,8 @@ static void test_state_names(void **state)
 	assert_string_equal(vhdx_bat_state_name(2, true), "SB_INVALID");
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_chunk_ratio_examples), cmocka_unit_test(test_entry_counts),
-		cmocka_unit_test(test_not_block_multiple),   cmocka_unit_test(test_limits),
-		cmocka_unit_test(test_index_formulas),       cmocka_unit_test(test_entry_helpers),
-		cmocka_unit_test(test_state_names),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_MAIN(NULL, NULL,
+	  cmocka_unit_test(test_chunk_ratio_examples), cmocka_unit_test(test_entry_counts),
+	  cmocka_unit_test(test_not_block_multiple),   cmocka_unit_test(test_limits),
+	  cmocka_unit_test(test_index_formulas),       cmocka_unit_test(test_entry_helpers),
+	  cmocka_unit_test(test_state_names))

@@ -285,15 +285,10 @@ static void test_bad_options(void **state)
 	assert_null(img);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_default_layout),
-		cmocka_unit_test(test_deterministic),
-		cmocka_unit_test(test_differencing_layout),
-		cmocka_unit_test(test_oracle),
-		cmocka_unit_test(test_write_file_and_io),
-		cmocka_unit_test(test_bad_options),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_MAIN(NULL, NULL,
+	  cmocka_unit_test(test_default_layout),
+	  cmocka_unit_test(test_deterministic),
+	  cmocka_unit_test(test_differencing_layout),
+	  cmocka_unit_test(test_oracle),
+	  cmocka_unit_test(test_write_file_and_io),
+	  cmocka_unit_test(test_bad_options))

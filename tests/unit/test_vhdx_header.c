@@ -212,13 +212,8 @@ static void test_fileid(void **state)
 	free(buf);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_decode_good),       cmocka_unit_test(test_short),
-		cmocka_unit_test(test_bad_signature),     cmocka_unit_test(test_bad_crc),
-		cmocka_unit_test(test_bad_versions),      cmocka_unit_test(test_bad_log_placement),
-		cmocka_unit_test(test_encode_round_trip), cmocka_unit_test(test_fileid),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_MAIN(NULL, NULL,
+	  cmocka_unit_test(test_decode_good),       cmocka_unit_test(test_short),
+	  cmocka_unit_test(test_bad_signature),     cmocka_unit_test(test_bad_crc),
+	  cmocka_unit_test(test_bad_versions),      cmocka_unit_test(test_bad_log_placement),
+	  cmocka_unit_test(test_encode_round_trip), cmocka_unit_test(test_fileid))

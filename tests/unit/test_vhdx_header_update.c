@@ -194,12 +194,7 @@ static void test_header_update_flags(void **state)
 	close_fixture(&f);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_header_update_sequence),
-		cmocka_unit_test(test_header_update_from_slot0),
-		cmocka_unit_test(test_header_update_flags),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_MAIN(NULL, NULL,
+	  cmocka_unit_test(test_header_update_sequence),
+	  cmocka_unit_test(test_header_update_from_slot0),
+	  cmocka_unit_test(test_header_update_flags))

@@ -287,13 +287,8 @@ static void test_journal_ring_wraps(void **state)
 	close_fixture(&f);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_journal_session_headers),
-		cmocka_unit_test(test_journal_log_too_small),
-		cmocka_unit_test(test_journal_replay_and_torn),
-		cmocka_unit_test(test_journal_ring_wraps),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_MAIN(NULL, NULL,
+	  cmocka_unit_test(test_journal_session_headers),
+	  cmocka_unit_test(test_journal_log_too_small),
+	  cmocka_unit_test(test_journal_replay_and_torn),
+	  cmocka_unit_test(test_journal_ring_wraps))

@@ -62,15 +62,22 @@ static const struct kv hyperv[] = {
 	{ "relative_path", "..\\disks\\base.vhdx" },
 };
 
-static void test_decode_hyperv(void **state)
+/* Decodes the item built from KV[0..N) into REF: it must decode, with parent_linkage PARENT_GUID. */
+static void decode_parent_guid(const struct kv *kv, size_t n, struct vhdx_parent_ref *ref)
 {
-	size_t len = build(hyperv, VHDX_ARRAY_LEN(hyperv));
-	struct vhdx_parent_ref ref;
+	size_t len = build(kv, n);
 	uint8_t expect[16];
 
-	assert_ok(vhdx_locator_decode(item, len, &ref));
+	assert_ok(vhdx_locator_decode(item, len, ref));
 	assert_ok(vhdx_guid_parse(PARENT_GUID, expect));
-	assert_memory_equal(ref.linkage, expect, 16);
+	assert_memory_equal(ref->linkage, expect, 16);
+}
+
+static void test_decode_hyperv(void **state)
+{
+	struct vhdx_parent_ref ref;
+
+	decode_parent_guid(hyperv, VHDX_ARRAY_LEN(hyperv), &ref);
 	/* an all-zero parent_linkage2 is no second value */
 	assert_false(ref.has_linkage2);
 	/* paths in resolution order, whatever the stored order */
@@ -93,13 +100,10 @@ static void test_linkage2_and_single_path(void **state)
 		{ "parent_linkage2", "{11111111-2222-3333-4444-555555555555}" },
 		{ "parent_linkage", "A1B2C3D4-E5F6-4789-8ABC-DEF012345678" }, /* no braces, upper case */
 	};
-	size_t len = build(kv, VHDX_ARRAY_LEN(kv));
 	struct vhdx_parent_ref ref;
 	uint8_t expect[16];
 
-	assert_ok(vhdx_locator_decode(item, len, &ref));
-	assert_ok(vhdx_guid_parse(PARENT_GUID, expect));
-	assert_memory_equal(ref.linkage, expect, 16);
+	decode_parent_guid(kv, VHDX_ARRAY_LEN(kv), &ref);
 	assert_true(ref.has_linkage2);
 	assert_ok(vhdx_guid_parse("11111111-2222-3333-4444-555555555555", expect));
 	assert_memory_equal(ref.linkage2, expect, 16);
@@ -349,15 +353,10 @@ static void test_encode_round_trip(void **state)
 	}
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_decode_hyperv),      cmocka_unit_test(test_linkage2_and_single_path),
-		cmocka_unit_test(test_list),               cmocka_unit_test(test_bad_header),
-		cmocka_unit_test(test_offsets_outside),    cmocka_unit_test(test_zero_lengths),
-		cmocka_unit_test(test_bad_strings),        cmocka_unit_test(test_duplicate_keys),
-		cmocka_unit_test(test_missing_keys),       cmocka_unit_test(test_bad_guid_text),
-		cmocka_unit_test(test_count_limit),        cmocka_unit_test(test_encode_round_trip),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_MAIN(NULL, NULL,
+	  cmocka_unit_test(test_decode_hyperv),      cmocka_unit_test(test_linkage2_and_single_path),
+	  cmocka_unit_test(test_list),               cmocka_unit_test(test_bad_header),
+	  cmocka_unit_test(test_offsets_outside),    cmocka_unit_test(test_zero_lengths),
+	  cmocka_unit_test(test_bad_strings),        cmocka_unit_test(test_duplicate_keys),
+	  cmocka_unit_test(test_missing_keys),       cmocka_unit_test(test_bad_guid_text),
+	  cmocka_unit_test(test_count_limit),        cmocka_unit_test(test_encode_round_trip))

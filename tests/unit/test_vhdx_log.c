@@ -824,26 +824,21 @@ static void test_large_log(void **state)
 	vhdx_gen_free(img);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_one_entry_readonly),
-		cmocka_unit_test(test_several_entries),
-		cmocka_unit_test(test_wrap),
-		cmocka_unit_test(test_two_candidates),
-		cmocka_unit_test(test_stale_after_newer),
-		cmocka_unit_test(test_torn_last_entry),
-		cmocka_unit_test(test_tail_outside),
-		cmocka_unit_test(test_flushed_beyond_eof),
-		cmocka_unit_test(test_last_beyond_eof),
-		cmocka_unit_test(test_zero_descriptors),
-		cmocka_unit_test(test_writable_in_place),
-		cmocka_unit_test(test_writable_no_sequence),
-		cmocka_unit_test(test_other_refusals),
-		cmocka_unit_test(test_last_file_offset_bound),
-		cmocka_unit_test(test_unusable_log_writable),
-		cmocka_unit_test(test_rejected_entry_named),
-		cmocka_unit_test(test_large_log),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_MAIN(NULL, NULL,
+	  cmocka_unit_test(test_one_entry_readonly),
+	  cmocka_unit_test(test_several_entries),
+	  cmocka_unit_test(test_wrap),
+	  cmocka_unit_test(test_two_candidates),
+	  cmocka_unit_test(test_stale_after_newer),
+	  cmocka_unit_test(test_torn_last_entry),
+	  cmocka_unit_test(test_tail_outside),
+	  cmocka_unit_test(test_flushed_beyond_eof),
+	  cmocka_unit_test(test_last_beyond_eof),
+	  cmocka_unit_test(test_zero_descriptors),
+	  cmocka_unit_test(test_writable_in_place),
+	  cmocka_unit_test(test_writable_no_sequence),
+	  cmocka_unit_test(test_other_refusals),
+	  cmocka_unit_test(test_last_file_offset_bound),
+	  cmocka_unit_test(test_unusable_log_writable),
+	  cmocka_unit_test(test_rejected_entry_named),
+	  cmocka_unit_test(test_large_log))

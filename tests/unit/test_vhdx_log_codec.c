@@ -410,16 +410,11 @@ static void test_header_decode(void **state)
 	free(buf);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_encode_matches_hand_layout),
-		cmocka_unit_test(test_roundtrip),
-		cmocka_unit_test(test_leading_trailing_exact),
-		cmocka_unit_test(test_two_descriptor_sectors),
-		cmocka_unit_test(test_empty_entry),
-		cmocka_unit_test(test_rules),
-		cmocka_unit_test(test_header_decode),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_MAIN(NULL, NULL,
+	  cmocka_unit_test(test_encode_matches_hand_layout),
+	  cmocka_unit_test(test_roundtrip),
+	  cmocka_unit_test(test_leading_trailing_exact),
+	  cmocka_unit_test(test_two_descriptor_sectors),
+	  cmocka_unit_test(test_empty_entry),
+	  cmocka_unit_test(test_rules),
+	  cmocka_unit_test(test_header_decode))

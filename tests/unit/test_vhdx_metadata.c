@@ -342,15 +342,10 @@ static void test_known_names(void **state)
 	}
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_decode_good),        cmocka_unit_test(test_user_flag_and_empty_items),
-		cmocka_unit_test(test_bad_signature_and_count), cmocka_unit_test(test_offset_inside_table),
-		cmocka_unit_test(test_item_past_region),   cmocka_unit_test(test_item_too_long),
-		cmocka_unit_test(test_duplicates),         cmocka_unit_test(test_overlaps),
-		cmocka_unit_test(test_user_items_limit),   cmocka_unit_test(test_encode_round_trip),
-		cmocka_unit_test(test_file_params),        cmocka_unit_test(test_known_names),
-	};
-	return cmocka_run_group_tests(tests, setup, teardown);
-}
+UNIT_MAIN(setup, teardown,
+	  cmocka_unit_test(test_decode_good),        cmocka_unit_test(test_user_flag_and_empty_items),
+	  cmocka_unit_test(test_bad_signature_and_count), cmocka_unit_test(test_offset_inside_table),
+	  cmocka_unit_test(test_item_past_region),   cmocka_unit_test(test_item_too_long),
+	  cmocka_unit_test(test_duplicates),         cmocka_unit_test(test_overlaps),
+	  cmocka_unit_test(test_user_items_limit),   cmocka_unit_test(test_encode_round_trip),
+	  cmocka_unit_test(test_file_params),        cmocka_unit_test(test_known_names))

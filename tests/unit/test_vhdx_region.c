@@ -215,13 +215,8 @@ static void test_encode_round_trip(void **state)
 	free(src);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_decode_good),  cmocka_unit_test(test_find),
-		cmocka_unit_test(test_bad_header),   cmocka_unit_test(test_count),
-		cmocka_unit_test(test_max_count),    cmocka_unit_test(test_alignment),
-		cmocka_unit_test(test_duplicates_and_overlaps), cmocka_unit_test(test_encode_round_trip),
-	};
-	return cmocka_run_group_tests(tests, setup, teardown);
-}
+UNIT_MAIN(setup, teardown,
+	  cmocka_unit_test(test_decode_good),  cmocka_unit_test(test_find),
+	  cmocka_unit_test(test_bad_header),   cmocka_unit_test(test_count),
+	  cmocka_unit_test(test_max_count),    cmocka_unit_test(test_alignment),
+	  cmocka_unit_test(test_duplicates_and_overlaps), cmocka_unit_test(test_encode_round_trip))

@@ -9,15 +9,10 @@
  */
 #include "config.h"
 
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <cmocka.h>
-
-#include "internal.h"
+#include "lib/unit.h"
 #include "chain/chain.h"
 #include "format/vhdx_create.h"
 #include "format/vhdx_format.h"
@@ -294,16 +289,11 @@ static void test_failed_append_short(void **st)
 	failed_append("op=write struct=payload nth=1 short=3000");
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_flush_budget),
-		cmocka_unit_test(test_session_guids_and_clean_close),
-		cmocka_unit_test(test_zeros_store_nothing),
-		cmocka_unit_test(test_child_states),
-		cmocka_unit_test(test_refusals),
-		cmocka_unit_test(test_failed_append_torn),
-		cmocka_unit_test(test_failed_append_short),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_MAIN(NULL, NULL,
+	  cmocka_unit_test(test_flush_budget),
+	  cmocka_unit_test(test_session_guids_and_clean_close),
+	  cmocka_unit_test(test_zeros_store_nothing),
+	  cmocka_unit_test(test_child_states),
+	  cmocka_unit_test(test_refusals),
+	  cmocka_unit_test(test_failed_append_torn),
+	  cmocka_unit_test(test_failed_append_short))

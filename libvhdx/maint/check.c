@@ -3,9 +3,10 @@
  * equivalents): opens the file (read-only, or read-write for a repair,
  * under the fault engine when one is given), decides the format from the
  * raw bytes (a damaged file identifier must still be checked, so this is
- * more forgiving than the open's probe), runs the per-format checker, and
- * for a differencing disk that is otherwise sound opens its chain to check
- * the parent link (locator, linkage, sector size, cycles: chain/chain.c).
+ * more forgiving than the open's probe), runs the one scan-repair-rescan
+ * loop over the format's checker (ops->check, format/check.h), and for a
+ * differencing disk that is otherwise sound opens its chain to check the
+ * parent link (locator, linkage, sector size, cycles: chain/chain.c).
  */
 #include "config.h"
 
@@ -14,8 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "check_internal.h"
+#include "maint/check_internal.h"
 #include "internal.h"
+#include "format/check.h"
+#include "format/format.h"
 #include "io/fault.h"
 
 static void check_vformat(char *buf, size_t len, const char *fmt, va_list ap)
@@ -46,69 +49,119 @@ void vhdx_check_report(struct vhdx_check_ctx *c, enum vhdx_check_severity sev, c
 	c->o->problem(c->o->ctx, c->after, &p);
 }
 
-void vhdx_check_repaired(struct vhdx_check_ctx *c, const char *structure, uint64_t foff, const char *fmt, ...)
+/* Formats an event (a repair or a lost range) and hands it to CB (nothing when CB is NULL). */
+static void check_event(struct vhdx_check_ctx *c, void (*cb)(void *ctx, const struct vhdx_check_event *e),
+			struct vhdx_check_event *e, const char *fmt, va_list ap)
 {
 	char msg[1024];
-	struct vhdx_check_event e = { 0 };
+
+	if (!cb)
+		return;
+	check_vformat(msg, sizeof msg, fmt, ap);
+	e->message = msg;
+	cb(c->o->ctx, e);
+}
+
+void vhdx_check_repaired(struct vhdx_check_ctx *c, const char *structure, uint64_t foff, const char *fmt, ...)
+{
+	struct vhdx_check_event e = { .structure = structure, .foff = foff };
 	va_list ap;
 
 	c->res->repairs++;
-	if (!c->o->repaired)
-		return;
 	va_start(ap, fmt);
-	check_vformat(msg, sizeof msg, fmt, ap);
+	check_event(c, c->o->repaired, &e, fmt, ap);
 	va_end(ap);
-	e.structure = structure;
-	e.foff = foff;
-	e.message = msg;
-	c->o->repaired(c->o->ctx, &e);
 }
 
 void vhdx_check_lost(struct vhdx_check_ctx *c, uint64_t voff, uint64_t len, const char *structure, uint64_t foff,
 		     const char *fmt, ...)
 {
-	char msg[1024];
-	struct vhdx_check_event e = { 0 };
+	struct vhdx_check_event e = { .structure = structure, .foff = foff, .lost_voff = voff, .lost_len = len };
 	va_list ap;
 
-	if (!c->o->lost)
-		return;
 	va_start(ap, fmt);
-	check_vformat(msg, sizeof msg, fmt, ap);
+	check_event(c, c->o->lost, &e, fmt, ap);
 	va_end(ap);
-	e.structure = structure;
-	e.foff = foff;
-	e.message = msg;
-	e.lost_voff = voff;
-	e.lost_len = len;
-	c->o->lost(c->o->ctx, &e);
 }
 
-/* "vhdx", "vhd" or NULL from the raw bytes: a file identifier or a header signature; a VHD cookie at 0 or the end */
-static const char *check_detect(struct vhdx_io *io, uint64_t size)
+/*
+ * The format's table entry from the raw bytes, or NULL: a file identifier
+ * at offset 0 first, then, for every format, its other signatures (the
+ * VHDX headers, a VHD footer at the end).
+ */
+static const struct vhdx_format_ops *check_detect(struct vhdx_io *io, uint64_t size)
 {
+	const struct vhdx_format_ops *f;
 	uint8_t buf[8];
 
 	if (size >= 8 && vhdx_io_pread(io, buf, 8, 0, VHDX_TAG_FILEID) == 0) {
-		if (!memcmp(buf, "vhdxfile", 8))
-			return "vhdx";
-		if (!memcmp(buf, "conectix", 8))
-			return "vhd";
+		for (size_t i = 0; (f = vhdx_format_nth(i)); i++)
+			if (f->check && !memcmp(buf, f->check->signature, 8))
+				return f;
 	}
-	/* a broken file identifier: the headers still say VHDX */
-	if (size >= 128 * 1024 + 4) {
-		uint8_t h1[4], h2[4];
-		if (vhdx_io_pread(io, h1, 4, 64 * 1024, VHDX_TAG_HEADER) == 0 &&
-		    vhdx_io_pread(io, h2, 4, 128 * 1024, VHDX_TAG_HEADER) == 0 &&
-		    (!memcmp(h1, "head", 4) || !memcmp(h2, "head", 4)))
-			return "vhdx";
-	}
-	for (uint64_t back = 512; back >= 511; back--) {
-		if (size >= back && vhdx_io_pread(io, buf, 8, size - back, VHDX_TAG_FOOTER) == 0 &&
-		    !memcmp(buf, "conectix", 8))
-			return "vhd";
-	}
+	for (size_t i = 0; (f = vhdx_format_nth(i)); i++)
+		if (f->check && f->check->recognise(io, size))
+			return f;
 	return NULL;
+}
+
+/* A quiet re-scan after a repair step changed the file: the counts of the pass stay. */
+static int check_rescan(struct vhdx_check_ctx *c, const struct vhdx_checker *k, void *state)
+{
+	unsigned e = c->n_errors, w = c->n_warnings;
+	bool q = c->quiet;
+	int ret;
+
+	k->free(state);
+	ret = vhdx_io_get_size(c->io, &c->file_size);
+	if (ret < 0)
+		return ret;
+	c->quiet = true;
+	ret = k->scan(c, state);
+	c->quiet = q;
+	c->n_errors = e;
+	c->n_warnings = w;
+	return ret;
+}
+
+/*
+ * The one check loop, the same for every format: scan; with a repair,
+ * every step the last scan asks for, in the checker's order, each followed
+ * by a quiet re-scan where it says so; then the scan after the repair.
+ */
+static int check_run(struct vhdx_check_ctx *c, const struct vhdx_checker *k)
+{
+	void *state = calloc(1, k->state_size);
+	int ret;
+
+	if (!state)
+		return vhdx_err(ENOMEM, "out of memory");
+	ret = k->scan(c, state);
+	c->res->errors = c->n_errors;
+	c->res->warnings = c->n_warnings;
+	if (ret < 0 || !c->o->repair || c->n_errors + c->n_warnings == 0)
+		goto out;
+	for (const struct vhdx_check_step *s = k->steps; s->repair; s++) {
+		if (!s->needed(c, state))
+			continue;
+		ret = s->repair(c, state);
+		if (ret == 0 && s->rescan)
+			ret = check_rescan(c, k, state);
+		if (ret < 0)
+			goto out;
+	}
+	/* the verdict after the repair */
+	k->free(state);
+	ret = vhdx_io_get_size(c->io, &c->file_size);
+	if (ret < 0)
+		goto out;
+	c->after = true;
+	c->n_errors = c->n_warnings = 0;
+	ret = k->scan(c, state);
+out:
+	k->free(state);
+	free(state);
+	return ret;
 }
 
 /* Opens the chain of a differencing disk whose own structures are sound: the parent must be found and match. */
@@ -139,7 +192,7 @@ int vhdx_check_path(const char *path, const struct vhdx_check_opts *o, struct vh
 	struct vhdx_io *io = NULL;
 	struct vhdx_lockset ls;
 	bool share = o->chain_opts && (o->chain_opts->flags & VHDX_OPEN_FORCE_SHARE);
-	const char *fmt;
+	const struct vhdx_format_ops *fmt;
 	int ret;
 
 	memset(res, 0, sizeof *res);
@@ -172,8 +225,8 @@ int vhdx_check_path(const char *path, const struct vhdx_check_opts *o, struct vh
 			       path);
 		goto out;
 	}
-	res->format = fmt;
-	ret = !strcmp(fmt, "vhdx") ? vhdx_check_vhdx(&c) : vhdx_check_vhd(&c);
+	res->format = fmt->name;
+	ret = check_run(&c, fmt->check);
 	if (ret < 0)
 		goto out;
 	/* the chain: only worth opening when the layer itself is sound */

@@ -20,7 +20,7 @@
 
 #include "internal.h"
 #include "chain/chain.h"
-#include "merge_internal.h"
+#include "maint/merge_internal.h"
 
 #ifdef _WIN32
 #define IS_SEP(ch) ((ch) == '/' || (ch) == '\\')

@@ -1,8 +1,9 @@
 /*
  * resize.c - vhdx_resize(): the public entry point of changing a disk's
  * virtual size in place.  Opens the one file writable (a dirty VHDX log is
- * replayed first) and hands it to the format (format/vhdx_resize.c,
- * format/vhd_resize.c), which document the crash-safety argument.
+ * replayed first) and hands it to the format (ops->resize:
+ * format/vhdx_resize.c, format/vhd_resize.c), which document the
+ * crash-safety argument.
  */
 #include "config.h"
 
@@ -39,10 +40,8 @@ int vhdx_resize(const char *path, uint64_t new_size, const struct vhdx_resize_op
 	ret = vhdx_layer_open_faults(path, VHDX_LAYER_WRITABLE, opts.faults, &l);
 	if (ret < 0)
 		return ret;
-	if (l->format == VHDX_FORMAT_VHDX)
-		ret = vhdx_resize_vhdx(l, new_size, &res);
-	else
-		ret = vhdx_resize_vhd(l, new_size, &res);
+	ret = l->ops->resize ? l->ops->resize(l, new_size, &res)
+			     : vhdx_err(ENOTSUP, "%s: a %s cannot be resized here", path, l->ops->name);
 	r2 = vhdx_layer_close(l);
 	if (ret == 0)
 		ret = r2;

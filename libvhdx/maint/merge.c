@@ -40,7 +40,7 @@
 #include "chain/chain.h"
 #include "codec/guid.h"
 #include "image_internal.h"
-#include "merge_internal.h"
+#include "maint/merge_internal.h"
 
 #define MERGE_CHUNK (4u << 20)            /* bytes copied per read/write */
 #define MERGE_FLUSH_EVERY (64ull << 20)   /* bytes written between flushes of the ancestor */
@@ -440,11 +440,109 @@ static int lock_files(const char *child, const struct vhdx_merge_options *o, con
 	return ret;
 }
 
+/* Every layer from CHILD to the ancestor K must have the chain's virtual size. */
+static int same_sizes(const struct vhdx_chain *c, unsigned k, const char *child)
+{
+	for (unsigned i = 0; i <= k; i++) {
+		if (c->layers[i]->virtual_size != c->virtual_size)
+			return vhdx_err(ENOTSUP, "%s has a virtual size of %llu bytes, %s %llu: merging layers of "
+						 "different sizes is not supported", c->layers[i]->path,
+					(unsigned long long)c->layers[i]->virtual_size, child,
+					(unsigned long long)c->virtual_size);
+	}
+	return 0;
+}
+
+/* Copies of the paths of layers 0..K-1 (the merged ones) into *MERGED; *N counts those made (free them even on failure). */
+static int merged_paths(const struct vhdx_chain *c, unsigned k, char ***merged, unsigned *n)
+{
+	*merged = calloc(k, sizeof **merged);
+	if (!*merged)
+		return vhdx_err(ENOMEM, "out of memory");
+	for (unsigned i = 0; i < k; i++) {
+		(*merged)[i] = strdup(c->layers[i]->path);
+		if (!(*merged)[i])
+			return vhdx_err(ENOMEM, "out of memory");
+		(*n)++;
+	}
+	return 0;
+}
+
+/*
+ * Opens the ancestor, layer K of C at ANC_REAL, writable as an image of its
+ * own (the writer only writes leaves), over the very parent file the chain
+ * used, and checks it is still the file checked before.
+ */
+static int open_ancestor(const struct vhdx_chain *c, unsigned k, const struct vhdx_merge_options *o,
+			 const char *anc_real, struct vhdx_image **anc)
+{
+	struct vhdx_open_options ao;
+	int ret;
+
+	vhdx_open_options_init(&ao);
+	ao.flags = VHDX_OPEN_RDWR | VHDX_OPEN_IGNORE_ID_MISMATCH;
+	if (k + 1 < c->n) {
+		ao.parent = c->layers[k + 1]->path; /* the very file the chain used */
+		if (!(o->open_flags & VHDX_OPEN_IGNORE_ID_MISMATCH) && !linked(c->layers[k], c->layers[k + 1]))
+			ao.flags &= ~VHDX_OPEN_IGNORE_ID_MISMATCH;
+	} else {
+		ao.flags |= VHDX_OPEN_NO_PARENT;
+	}
+	if (o->max_depth)
+		ao.max_depth = o->max_depth;
+	ao.parent_dirs = o->parent_dirs;
+	ao.path_maps = o->path_maps;
+	ao.faults = o->faults;
+	ret = vhdx_open(anc_real, &ao, anc);
+	if (ret < 0)
+		return vhdx_err_prefix(ret, "opening the ancestor %s for writing", anc_real);
+	/* opened again by name: the file there now must be the one checked above */
+	ret = vhdx_merge_scope_reopened(c, k, vhdx_image_chain(*anc)->layers[0], o);
+	if (ret < 0) {
+		vhdx_close(*anc);
+		*anc = NULL;
+	}
+	return ret;
+}
+
+/*
+ * After the ancestor is complete and durable: re-points the children O
+ * names to it, removes the record REC, and deletes (VHDX_MERGE_DELETE) or
+ * just reports the MERGED[0..N) layers.
+ */
+static int merge_finish(const struct vhdx_merge_options *o, const char *rec, const char *anc_real, char **merged,
+			unsigned n)
+{
+	int ret;
+
+	for (size_t i = 0; o->relink && o->relink[i]; i++) {
+		ret = vhdx_reparent_faults(o->relink[i], anc_real, VHDX_REPARENT_RELINK, o->faults);
+		if (ret < 0)
+			return vhdx_err_prefix(ret, "the merge into %s is complete, but re-pointing %s to it failed "
+						    "(run the merge again or vhdx reparent)", anc_real, o->relink[i]);
+	}
+	if (unlink(rec) < 0 && errno != ENOENT)
+		return vhdx_err(errno, "%s: cannot remove: %s", rec, strerror(errno));
+	ret = sync_dir_of(rec);
+	if (ret < 0)
+		return ret;
+	for (unsigned i = 0; i < n; i++) {
+		int deleted = 0;
+		if (o->flags & VHDX_MERGE_DELETE) {
+			if (unlink(merged[i]) < 0)
+				return vhdx_err(errno, "%s: merged, but cannot delete it: %s", merged[i], strerror(errno));
+			deleted = 1;
+		}
+		if (o->merged_layer)
+			o->merged_layer(merged[i], deleted, o->progress_arg);
+	}
+	return 0;
+}
+
 int vhdx_merge(const char *child, const struct vhdx_merge_options *opts_in)
 {
 	struct vhdx_merge_options o;
 	struct vhdx_chain c;
-	struct vhdx_open_options ao;
 	struct vhdx_image *anc = NULL;
 	struct vhdx_lockset locks;
 	char anc_real[PATH_MAX];
@@ -479,17 +577,10 @@ int vhdx_merge(const char *child, const struct vhdx_merge_options *opts_in)
 		return vhdx_err_prefix(ret, "merge of %s: the chain cannot be opened, nothing was changed", child);
 	}
 	ret = find_ancestor(&c, child, o.into, &k);
+	if (ret == 0)
+		ret = same_sizes(&c, k, child);
 	if (ret < 0)
 		goto out;
-	for (unsigned i = 0; i <= k; i++) {
-		if (c.layers[i]->virtual_size != c.virtual_size) {
-			ret = vhdx_err(ENOTSUP, "%s has a virtual size of %llu bytes, %s %llu: merging layers of "
-						"different sizes is not supported", c.layers[i]->path,
-				       (unsigned long long)c.layers[i]->virtual_size, child,
-				       (unsigned long long)c.virtual_size);
-			goto out;
-		}
-	}
 	/* a locator may point anywhere: write only where the user allows it */
 	ret = vhdx_merge_scope_check(&c, k, child, &o);
 	if (ret < 0)
@@ -498,52 +589,18 @@ int vhdx_merge(const char *child, const struct vhdx_merge_options *opts_in)
 		ret = vhdx_err(errno, "%s: %s", c.layers[k]->path, strerror(errno));
 		goto out;
 	}
-	merged = calloc(k, sizeof *merged);
-	if (!merged) {
-		ret = vhdx_err(ENOMEM, "out of memory");
+	ret = merged_paths(&c, k, &merged, &n_merged);
+	if (ret < 0)
 		goto out;
-	}
-	for (unsigned i = 0; i < k; i++) {
-		merged[i] = strdup(c.layers[i]->path);
-		if (!merged[i]) {
-			ret = vhdx_err(ENOMEM, "out of memory");
-			goto out;
-		}
-		n_merged++;
-	}
 	if (!resumed) {
 		/* durable before the ancestor's identity can change (see the top of this file) */
 		ret = record_write(rec, anc_real, c.layers[k - 1]->parent.linkage);
 		if (ret < 0)
 			goto out;
 	}
-	/* the ancestor as an image of its own: the writer only writes leaves */
-	vhdx_open_options_init(&ao);
-	ao.flags = VHDX_OPEN_RDWR | VHDX_OPEN_IGNORE_ID_MISMATCH;
-	if (k + 1 < c.n) {
-		ao.parent = c.layers[k + 1]->path; /* the very file the chain used */
-		if (!(o.open_flags & VHDX_OPEN_IGNORE_ID_MISMATCH) && !linked(c.layers[k], c.layers[k + 1]))
-			ao.flags &= ~VHDX_OPEN_IGNORE_ID_MISMATCH;
-	} else {
-		ao.flags |= VHDX_OPEN_NO_PARENT;
-	}
-	if (o.max_depth)
-		ao.max_depth = o.max_depth;
-	ao.parent_dirs = o.parent_dirs;
-	ao.path_maps = o.path_maps;
-	ao.faults = o.faults;
-	ret = vhdx_open(anc_real, &ao, &anc);
-	if (ret < 0) {
-		ret = vhdx_err_prefix(ret, "opening the ancestor %s for writing", anc_real);
+	ret = open_ancestor(&c, k, &o, anc_real, &anc);
+	if (ret < 0)
 		goto out;
-	}
-	/* opened again by name: the file there now must be the one checked above */
-	ret = vhdx_merge_scope_reopened(&c, k, vhdx_image_chain(anc)->layers[0], &o);
-	if (ret < 0) {
-		vhdx_close(anc);
-		anc = NULL;
-		goto out;
-	}
 	ret = copy_chain(&c, k, anc, &o, resumed);
 	if (ret < 0) {
 		/* keep the copy's message: the close after a failure has its own */
@@ -563,34 +620,7 @@ int vhdx_merge(const char *child, const struct vhdx_merge_options *opts_in)
 	vhdx_chain_close(&c);
 	memset(&c, 0, sizeof c);
 	/* the ancestor is complete and durable: re-point the named children to it */
-	for (size_t i = 0; o.relink && o.relink[i]; i++) {
-		ret = vhdx_reparent_faults(o.relink[i], anc_real, VHDX_REPARENT_RELINK, o.faults);
-		if (ret < 0) {
-			ret = vhdx_err_prefix(ret, "the merge into %s is complete, but re-pointing %s to it failed "
-						   "(run the merge again or vhdx reparent)", anc_real, o.relink[i]);
-			goto out;
-		}
-	}
-	if (unlink(rec) < 0 && errno != ENOENT) {
-		ret = vhdx_err(errno, "%s: cannot remove: %s", rec, strerror(errno));
-		goto out;
-	}
-	ret = sync_dir_of(rec);
-	if (ret < 0)
-		goto out;
-	for (unsigned i = 0; i < n_merged; i++) {
-		int deleted = 0;
-		if (o.flags & VHDX_MERGE_DELETE) {
-			if (unlink(merged[i]) < 0) {
-				ret = vhdx_err(errno, "%s: merged, but cannot delete it: %s", merged[i], strerror(errno));
-				goto out;
-			}
-			deleted = 1;
-		}
-		if (o.merged_layer)
-			o.merged_layer(merged[i], deleted, o.progress_arg);
-	}
-	ret = 0;
+	ret = merge_finish(&o, rec, anc_real, merged, n_merged);
 out:
 	if (c.layers)
 		vhdx_chain_close(&c);

@@ -2,8 +2,8 @@
  * compact.c - vhdx_compact(): the public entry point of in-place
  * compaction (like Hyper-V's Optimize-VHD).  Opens the one file writable
  * (a dirty log is replayed first) and hands it to the format's compactor
- * (format/vhdx_compact.c, format/vhd_compact.c), which document the
- * crash-safety argument.
+ * (ops->compact: format/vhdx_compact.c, format/vhd_compact.c), which
+ * document the crash-safety argument.
  */
 #include "config.h"
 
@@ -42,10 +42,8 @@ int vhdx_compact(const char *path, const struct vhdx_compact_options *opts_in, s
 	ret = vhdx_layer_open_faults(path, VHDX_LAYER_WRITABLE, opts.faults, &l);
 	if (ret < 0)
 		return ret;
-	if (l->format == VHDX_FORMAT_VHDX)
-		ret = vhdx_compact_vhdx(l, &prog, &res);
-	else
-		ret = vhdx_compact_vhd(l, &prog, &res);
+	ret = l->ops->compact ? l->ops->compact(l, &prog, &res)
+			      : vhdx_err(ENOTSUP, "%s: a %s cannot be compacted here", path, l->ops->name);
 	r2 = vhdx_layer_close(l);
 	if (ret == 0)
 		ret = r2;

@@ -1,16 +1,14 @@
 /*
- * reparent.c - vhdx_reparent(): points a differencing layer at another
- * parent file, like Set-VHD -ParentPath.
+ * vhdx_reparent.c - re-pointing a differencing VHDX (MS-VHDX 2.6.1,
+ * 2.6.2.6) at another parent file, the VHDX half of vhdx_reparent() (the
+ * driver is maint/reparent.c; the VHD half format/vhd_reparent.c).
  *
- * VHDX (MS-VHDX 2.6.1, 2.6.2.6): the parent locator item is rebuilt
- * (parent_linkage, relative_path, absolute_win32_path) and written into the
- * metadata region through the log, with the metadata table when the item
- * moves, so a crash leaves the old or the new locator, never a mix.  The
- * session renews FileWriteGuid only: the child's data does not change, so
- * its DataWriteGuid (which its own children link to) must not either.
- *
- * VHD: format/vhd_reparent.c (the header's parent name and id, and the
- * W2ku/W2ru locators where the child has them).
+ * The parent locator item is rebuilt (parent_linkage, relative_path,
+ * absolute_win32_path) and written into the metadata region through the
+ * log, with the metadata table when the item moves, so a crash leaves the
+ * old or the new locator, never a mix.  The session renews FileWriteGuid
+ * only: the child's data does not change, so its DataWriteGuid (which its
+ * own children link to) must not either.
  */
 #include "config.h"
 
@@ -18,18 +16,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "internal.h"
-#include "chain/chain.h"
 #include "codec/guid.h"
-#include "codec/utf16.h"
 #include "codec/vhdx_locator.h"
-#include "format/vhd_reparent.h"
-#include "format/vhdx_create.h"
 #include "format/vhdx_format.h"
 #include "format/vhdx_journal.h"
-#include "merge_internal.h"
+#include "format/vhdx_reparent.h"
 
 #define PAGE VHDX_LOG_SECTOR
 
@@ -78,9 +71,11 @@ out:
 	return ret;
 }
 
-static int reparent_vhdx(struct vhdx_layer *l, const uint8_t linkage[16], bool relink, const char *rel,
-			 const char *abs_win)
+int vhdx_reparent_vhdx(struct vhdx_layer *l, const struct vhdx_layer *parent, const char *new_parent, bool relink,
+		       const char *rel, const char *abs_win)
 {
+	/* without relinking the child keeps the link it has: the parent was checked to match it */
+	const uint8_t *linkage = relink ? parent->identity : l->parent.linkage;
 	struct vhdx_state *s = vhdx_state_of(l);
 	struct vhdx_metadata_entry *e = NULL;
 	struct vhdx_log_page *pages = NULL;
@@ -91,6 +86,7 @@ static int reparent_vhdx(struct vhdx_layer *l, const uint8_t linkage[16], bool r
 	uint32_t end = VHDX_METADATA_TABLE_SIZE, place;
 	int ret;
 
+	(void)new_parent; /* its paths come as REL and ABS_WIN */
 	for (unsigned i = 0; i < s->meta->entry_count; i++)
 		if (!s->meta->entries[i].is_user &&
 		    !memcmp(s->meta->entries[i].item_id, VHDX_GUID_PARENT_LOCATOR, 16))
@@ -163,106 +159,4 @@ out:
 	free(neu);
 	free(item);
 	return ret;
-}
-
-/* -ELOOP (before anything is written) when NEW_PARENT P is CHILD or leads back to it. */
-static int reparent_loop_check(const char *child, struct vhdx_layer *p, struct vhdx_faults *faults)
-{
-	unsigned depth;
-	int r = vhdx_chain_find_ancestor(p, child, faults, &depth);
-
-	if (r < 0)
-		return vhdx_err_prefix(r, "reparenting %s to %s", child, p->path);
-	if (r == 1 && depth == 0)
-		return vhdx_err(ELOOP, "%s cannot be its own parent: nothing was changed", child);
-	if (r == 1)
-		return vhdx_err(ELOOP, "reparenting %s to %s would make a cycle: %s is layer %u of the chain of %s; "
-				       "nothing was changed", child, p->path, child, depth, p->path);
-	return 0;
-}
-
-int vhdx_reparent_faults(const char *child, const char *new_parent, unsigned flags, struct vhdx_faults *faults)
-{
-	struct vhdx_layer *c = NULL, *p = NULL;
-	struct vhdx_lockset locks;
-	char *rel = NULL, *abs_win = NULL;
-	bool relink = flags & VHDX_REPARENT_RELINK;
-	int ret;
-
-	vhdx_err_clear();
-	if (!child || !new_parent)
-		return vhdx_err(EINVAL, "vhdx_reparent: child and new_parent must not be NULL");
-	/* issue #14: CHILD is locked exclusively from the first read of it to the last write */
-	vhdx_lockset_begin(&locks);
-	ret = vhdx_lockset_add(&locks, child, VHDX_LOCK_EXCLUSIVE, faults);
-	if (ret < 0) {
-		vhdx_lockset_end(&locks);
-		return ret;
-	}
-	ret = vhdx_layer_open_faults(new_parent, 0, faults, &p);
-	if (ret < 0) {
-		vhdx_lockset_end(&locks);
-		return vhdx_err_prefix(ret, "new parent");
-	}
-	/* read-only first: nothing is written unless every check passes */
-	ret = vhdx_layer_open_faults(child, 0, faults, &c);
-	if (ret < 0)
-		goto out;
-	if (!c->has_parent) {
-		ret = vhdx_err(EINVAL, "%s is not a differencing disk: it has no parent to change", child);
-		goto out;
-	}
-	/* a file its own parent, or a->c->a: every later open would refuse the chain */
-	ret = reparent_loop_check(child, p, faults);
-	if (ret < 0)
-		goto out;
-	if (c->format != p->format) {
-		ret = vhdx_err(ENOTSUP, "%s is a %s, the new parent %s a %s: a child and its parent share a format here",
-			       child, c->ops->name, new_parent, p->ops->name);
-		goto out;
-	}
-	if (c->logical_sector_size != p->logical_sector_size) {
-		ret = vhdx_err(EINVAL, "%s has %u-byte logical sectors, the new parent %s %u-byte ones", child,
-			       c->logical_sector_size, new_parent, p->logical_sector_size);
-		goto out;
-	}
-	if (!relink && memcmp(p->identity, c->parent.linkage, 16) &&
-	    !(c->parent.has_linkage2 && !memcmp(p->identity, c->parent.linkage2, 16))) {
-		char want[VHDX_GUID_STRLEN], got[VHDX_GUID_STRLEN];
-		vhdx_guid_format(c->parent.linkage, want);
-		vhdx_guid_format(p->identity, got);
-		ret = vhdx_err(EBADMSG, "%s links to a parent with identity {%s}, %s is {%s} (use ignore-id-mismatch "
-					"to link to it anyway)", child, want, new_parent, got);
-		goto out;
-	}
-	ret = vhdx_create_parent_paths(child, new_parent, &rel, &abs_win);
-	if (ret < 0)
-		goto out;
-	vhdx_layer_close(c);
-	c = NULL;
-	ret = vhdx_layer_open_faults(child, VHDX_LAYER_WRITABLE, faults, &c);
-	if (ret < 0)
-		goto out;
-	if (c->format == VHDX_FORMAT_VHDX)
-		ret = reparent_vhdx(c, relink ? p->identity : c->parent.linkage, relink, rel, abs_win);
-	else
-		ret = vhdx_vhd_reparent(c, p, new_parent, relink, rel, abs_win);
-	if (ret < 0)
-		ret = vhdx_err_prefix(ret, "reparenting %s", child);
-out:
-	if (c) {
-		int r2 = vhdx_layer_close(c);
-		if (ret == 0 && r2 < 0)
-			ret = r2;
-	}
-	vhdx_layer_close(p);
-	vhdx_lockset_end(&locks);
-	free(rel);
-	free(abs_win);
-	return ret;
-}
-
-int vhdx_reparent(const char *child, const char *new_parent, unsigned flags)
-{
-	return vhdx_reparent_faults(child, new_parent, flags, NULL);
 }

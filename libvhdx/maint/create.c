@@ -1,7 +1,7 @@
 /*
  * create.c - L4, vhdx_create(): validates options, takes a differencing
  * child's geometry and identity from its parent, and hands the layout to
- * the format.  A file that could not be created completely is removed.
+ * the format (ops->create_check, then ops->create).  A file that could not be created completely is removed.
  */
 #include "config.h"
 
@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "internal.h"
-#include "format/vhd_create.h"
+#include "format/format.h"
 #include "format/vhdx_create.h"
 #include "io/fault.h"
 
@@ -54,6 +54,7 @@ int vhdx_create(const char *path, const struct vhdx_create_options *in)
 	struct vhdx_create_options o;
 	struct vhdx_create_params p;
 	struct vhdx_layer *parent = NULL;
+	const struct vhdx_format_ops *fmt;
 	struct vhdx_io *io = NULL, *file_io;
 	int fd, ret;
 
@@ -115,13 +116,14 @@ int vhdx_create(const char *path, const struct vhdx_create_options *in)
 		ret = vhdx_err(EINVAL, "the virtual size must be given (and not 0)");
 		goto out;
 	}
-	if (o.format != VHDX_FORMAT_VHDX && o.format != VHDX_FORMAT_VHD) {
+	fmt = vhdx_format_by_id(o.format);
+	if (!fmt || !fmt->create) {
 		ret = vhdx_err(EINVAL, "unknown image format %d", (int)o.format);
 		goto out;
 	}
 
 	/* every parameter checked before the file is touched: a bad size must not truncate a file under --force */
-	ret = o.format == VHDX_FORMAT_VHD ? vhdx_create_vhd_check(&p, parent) : vhdx_create_vhdx_check(&p);
+	ret = fmt->create_check ? fmt->create_check(&p, parent) : 0;
 	if (ret < 0) {
 		ret = vhdx_err_prefix(ret, "%s", path);
 		goto out;
@@ -162,10 +164,7 @@ int vhdx_create(const char *path, const struct vhdx_create_options *in)
 			unlink(path);
 		goto out;
 	}
-	if (o.format == VHDX_FORMAT_VHD)
-		ret = vhdx_create_vhd(io, path, &p, parent);
-	else
-		ret = vhdx_create_vhdx(io, path, &p);
+	ret = fmt->create(io, path, &p, parent);
 	if (ret == 0)
 		ret = allocate_all(file_io, io, p.type);
 	vhdx_io_close(io);
