@@ -615,17 +615,22 @@ void vhdx_fault_eval(struct vhdx_faults *f, const struct vhdx_fault_req *q, stru
 
 void vhdx_fault_read_ok(struct vhdx_faults *f, const struct vhdx_fault_req *q, uint64_t seq_mark)
 {
+	unsigned left; /* waiting events not looked at yet: the scan stops when none is left */
+
 	if (atomic_load_explicit(&f->awaiting_reread, memory_order_relaxed) == 0)
 		return;
 	pthread_mutex_lock(&f->lock);
-	for (size_t i = 0; i < f->ring_len; i++) {
+	left = atomic_load_explicit(&f->awaiting_reread, memory_order_relaxed);
+	for (size_t i = 0; i < f->ring_len && left; i++) {
 		struct event *e = &f->ring[(f->ring_first + i) % f->ring_cap];
 
 		/* only failures injected before this read was decided: a read in flight then proves nothing */
 		if (e->seq >= seq_mark)
 			break;
-		if (e->reread != REREAD_NO || e->foff >= q->foff + q->len || q->foff >= e->foff + e->len ||
-		    strcmp(e->file, q->path ? q->path : "") != 0)
+		if (e->reread != REREAD_NO)
+			continue;
+		left--;
+		if (e->foff >= q->foff + q->len || q->foff >= e->foff + e->len || strcmp(e->file, q->path ? q->path : "") != 0)
 			continue;
 		e->reread = REREAD_YES;
 		atomic_fetch_sub_explicit(&f->awaiting_reread, 1, memory_order_relaxed);
