@@ -832,8 +832,11 @@ struct vhdx_fault_event {
 /**
  * The recorded events with seq > SINCE, one a line:
  *   "seq=3 t=0.004211 rule=2 op=read file=disk.vhdx off=0x300000 len=4096 voff=-
- *    struct=bat action=err errno=EIO"
- * (t: seconds since the engine was made).  *TEXT is malloc'd; *NEXT (may be
+ *    struct=bat action=err errno=EIO reread=no"
+ * (t: seconds since the engine was made).  A failed read (err=, short=)
+ * ends with reread=yes once a later successful read of the same file
+ * overlapped its range (a retry made it harmless), else reread=no.  *TEXT
+ * is malloc'd; *NEXT (may be
  * NULL) gets the last seq printed (SINCE when none), to pass as SINCE next
  * time.  0 or -ENOMEM.
  */

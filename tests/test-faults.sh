@@ -29,7 +29,7 @@ expect_fail_msg "injected EIO \(fault rule 1; virtual disk bytes 0x[0-9a-f]+-0x[
 	"$VHDX" --faults "$T/r-voff" --fault-log "$T/log" convert -O raw "$img" "$T/out.raw"
 grep -Eq "reading payload at offset 0x[0-9a-f]+ \([0-9]+ bytes\)" "$T/err" ||
 	fail "the message does not name the payload and its file offset: $(cat "$T/err")"
-grep -q "^seq=1 .* rule=1 op=read file=$img off=0x[0-9a-f]* len=[0-9]* voff=0x[0-9a-f]* struct=payload action=err errno=EIO$" "$T/log" ||
+grep -q "^seq=1 .* rule=1 op=read file=$img off=0x[0-9a-f]* len=[0-9]* voff=0x[0-9a-f]* struct=payload action=err errno=EIO reread=no$" "$T/log" ||
 	fail "fault log: $(cat "$T/log")"
 grep -q "^op=read voff=1048576-1114111 err=EIO  # rule 1: hits=1 matched=1$" "$T/log" || fail "fault log rules: $(cat "$T/log")"
 # outside the range: the right bytes

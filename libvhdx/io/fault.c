@@ -298,8 +298,12 @@ static int fault_pread(struct vhdx_io *io, void *buf, size_t len, uint64_t off)
 		return ret;
 	vhdx_fault_eval(fi->f, &q, &d);
 	sleep_ms(d.delay_ms);
-	if (!d.rule)
-		return fi->lower->m->pread(fi->lower, buf, len, off);
+	if (!d.rule) {
+		ret = fi->lower->m->pread(fi->lower, buf, len, off);
+		if (ret == 0)
+			vhdx_fault_read_ok(fi->f, &q, d.seq_mark); /* a failed read of these bytes was read again */
+		return ret;
+	}
 	if (d.actions & VHDX_FACT_CRASH)
 		return do_crash(fi, &d, NULL, 0, 0);
 	if (d.actions & VHDX_FACT_FLIP) {

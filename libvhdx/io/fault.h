@@ -153,6 +153,7 @@ struct vhdx_fault_decision {
 	unsigned nflip;
 	uint64_t flip[VHDX_FAULT_MAX_FLIP];
 	bool crash_unavailable; /* a crash rule fired but the io cannot simulate it (ENOMEM) */
+	uint64_t seq_mark;     /* the engine's next event number when the call was decided */
 	bool track;            /* crash rules are armed: keep pre-images of writes */
 	uint64_t crash_limit;  /* bytes of pre-images an io may keep */
 };
@@ -170,6 +171,14 @@ uint32_t vhdx_fault_epoch(struct vhdx_faults *f);
  * firing crash rule starts a new crash epoch before this returns.
  */
 void vhdx_fault_eval(struct vhdx_faults *f, const struct vhdx_fault_req *q, struct vhdx_fault_decision *d);
+/**
+ * Tells the engine that the read Q (decided at SEQ_MARK, the decision's
+ * seq_mark) succeeded without a fault: every failed read of the same file
+ * injected before it whose range overlaps Q's is marked read again
+ * ("reread=yes" in the event list).  One atomic load when no failed read
+ * is waiting.
+ */
+void vhdx_fault_read_ok(struct vhdx_faults *f, const struct vhdx_fault_req *q, uint64_t seq_mark);
 /**
  * Records that Q failed because its io is dead after a crash (the engine's
  * last crash rule is named in the event).  Returns the rule id that crashed.

@@ -28,6 +28,16 @@
 #define DEFAULT_EVENT_LIMIT 10000
 #define DEFAULT_CRASH_LIMIT (256 * VHDX_MiB)
 
+/*
+ * A failed read (err=, short=) waits for a later successful read of the
+ * same file that overlaps its range: a kernel whose readahead failed drops
+ * those pages and reads the ones it needs again later, so the failure
+ * changed nothing.  The event log says which failed reads were read again
+ * (reread=yes) and which never were (reread=no), so that a test can tell a
+ * fault the reader absorbed from one nobody noticed.
+ */
+enum reread { REREAD_NA, REREAD_NO, REREAD_YES };
+
 struct event {
 	uint64_t seq, time_ns;
 	unsigned rule;
@@ -39,11 +49,13 @@ struct event {
 	const char *action;
 	char detail[96];
 	int error;
+	enum reread reread; /* failed reads: was the range read again since (issue #16) */
 };
 
 struct vhdx_faults {
 	atomic_uint_fast64_t state; /* (crash epoch << 32) | rules: the idle test's one load */
 	atomic_uint refs;
+	atomic_uint awaiting_reread; /* events of the ring with REREAD_NO: a successful read looks only then */
 	pthread_mutex_t lock;       /* everything below */
 	struct vhdx_fault_rule **rules;
 	size_t n, cap;
@@ -100,6 +112,7 @@ int vhdx_faults_new(struct vhdx_faults **out)
 		return vhdx_err(ENOMEM, "out of memory");
 	atomic_init(&f->state, 0);
 	atomic_init(&f->refs, 1);
+	atomic_init(&f->awaiting_reread, 0);
 	pthread_mutex_init(&f->lock, NULL);
 	f->next_id = 1;
 	f->next_seq = 1;
@@ -124,6 +137,7 @@ static void ring_clear(struct vhdx_faults *f)
 	free(f->ring);
 	f->ring = NULL;
 	f->ring_len = f->ring_first = 0;
+	atomic_store_explicit(&f->awaiting_reread, 0, memory_order_relaxed);
 }
 
 void vhdx_fault_ref(struct vhdx_faults *f)
@@ -401,6 +415,8 @@ int vhdx_faults_format_events(struct vhdx_faults *f, uint64_t since, char **text
 			  e->action, e->detail[0] ? " " : "", e->detail);
 		if (e->error)
 			sb_printf(&b, " errno=%s", vhdx_fault_errno_name(e->error, eb, sizeof eb));
+		if (e->reread != REREAD_NA)
+			sb_printf(&b, " reread=%s", e->reread == REREAD_YES ? "yes" : "no");
 		sb_printf(&b, "\n");
 		last = e->seq;
 	}
@@ -447,6 +463,8 @@ static void record(struct vhdx_faults *f, const struct vhdx_fault_rule *r, unsig
 		.tag = q->has_tag ? (int)q->tag : -1,
 		.action = action,
 		.error = error,
+		.reread = q->op == VHDX_FOP_READ && error && (!strcmp(action, "err") || !strcmp(action, "short"))
+				  ? REREAD_NO : REREAD_NA,
 	};
 
 	snprintf(e.detail, sizeof e.detail, "%s", detail ? detail : "");
@@ -484,7 +502,11 @@ static void record(struct vhdx_faults *f, const struct vhdx_fault_rule *r, unsig
 		event_free(&e);
 		return;
 	}
+	if (e.reread == REREAD_NO)
+		atomic_fetch_add_explicit(&f->awaiting_reread, 1, memory_order_relaxed);
 	if (f->ring_len == f->ring_cap) {
+		if (f->ring[f->ring_first].reread == REREAD_NO)
+			atomic_fetch_sub_explicit(&f->awaiting_reread, 1, memory_order_relaxed);
 		event_free(&f->ring[f->ring_first]);
 		f->ring[f->ring_first] = e;
 		f->ring_first = (f->ring_first + 1) % f->ring_cap;
@@ -500,6 +522,7 @@ void vhdx_fault_eval(struct vhdx_faults *f, const struct vhdx_fault_req *q, stru
 
 	memset(d, 0, sizeof *d);
 	pthread_mutex_lock(&f->lock);
+	d->seq_mark = f->next_seq;
 	f->st.calls++;
 	d->track = f->ncrash > 0;
 	d->crash_limit = f->crash_limit;
@@ -571,6 +594,31 @@ void vhdx_fault_eval(struct vhdx_faults *f, const struct vhdx_fault_req *q, stru
 			f->st.errors++;
 			record(f, r, 0, NULL, q, "err", NULL, r->err);
 		}
+	}
+	pthread_mutex_unlock(&f->lock);
+}
+
+void vhdx_fault_read_ok(struct vhdx_faults *f, const struct vhdx_fault_req *q, uint64_t seq_mark)
+{
+	unsigned left; /* waiting events not looked at yet: the scan stops when none is left */
+
+	if (atomic_load_explicit(&f->awaiting_reread, memory_order_relaxed) == 0)
+		return;
+	pthread_mutex_lock(&f->lock);
+	left = atomic_load_explicit(&f->awaiting_reread, memory_order_relaxed);
+	for (size_t i = 0; i < f->ring_len && left; i++) {
+		struct event *e = &f->ring[(f->ring_first + i) % f->ring_cap];
+
+		/* only failures injected before this read was decided: a read in flight then proves nothing */
+		if (e->seq >= seq_mark)
+			break;
+		if (e->reread != REREAD_NO)
+			continue;
+		left--;
+		if (e->foff >= q->foff + q->len || q->foff >= e->foff + e->len || strcmp(e->file, q->path ? q->path : "") != 0)
+			continue;
+		e->reread = REREAD_YES;
+		atomic_fetch_sub_explicit(&f->awaiting_reread, 1, memory_order_relaxed);
 	}
 	pthread_mutex_unlock(&f->lock);
 }

@@ -439,6 +439,51 @@ static void test_event_parse(void **state)
 	assert_int_equal(cycle_event_parse("# events", &ev), -1);
 }
 
+/*
+ * vhdx cycle mount --fs (issue #16): a cycle whose faults surfaced nowhere
+ * is absorbed only when every fault was a failed read whose bytes a later
+ * read fetched again (reread=yes in vhdxfs's fault log); a failed read
+ * never read again, or any other fault, leaves it silent.  Before, every
+ * such cycle was silent.
+ */
+static void test_fs_classify_reread(void **state)
+{
+	const char *read_again = "# rules\nop=read err=EIO  # rule 1: hits=1 matched=9\n# events\n"
+				 "seq=1 t=0.01 rule=1 op=read file=/d.vhdx off=0x2549800 len=8192 voff=0x149800 "
+				 "struct=payload action=err errno=EIO reread=yes\n";
+	const char *never = "# events\n"
+			    "seq=1 t=0.01 rule=1 op=read file=/d.vhdx off=0x2549800 len=8192 voff=0x149800 "
+			    "struct=payload action=err errno=EIO reread=yes\n"
+			    "seq=2 t=0.02 rule=1 op=read file=/d.vhdx off=0x2600000 len=4096 voff=0x200000 "
+			    "struct=payload action=err errno=EIO reread=no\n";
+	const char *write = "seq=1 t=0.01 rule=1 op=read file=/d.vhdx off=0x1000 len=512 voff=- struct=bat action=err "
+			    "errno=EIO reread=yes\nseq=2 t=0.5 rule=2 op=write file=/d.vhdx off=0x1000 len=512 voff=- "
+			    "struct=bat action=err errno=EIO";
+	unsigned n, reread;
+
+	n = cycle_log_faults(read_again, &reread);
+	assert_int_equal(n, 1);
+	assert_int_equal(reread, 1);
+	assert_string_equal(cycle_fs_class_name(cycle_fs_classify(false, 0, 0, n, reread)), "absorbed");
+	n = cycle_log_faults(never, &reread);
+	assert_int_equal(n, 2);
+	assert_int_equal(reread, 1);
+	assert_string_equal(cycle_fs_class_name(cycle_fs_classify(false, 0, 0, n, reread)), "silent");
+	n = cycle_log_faults(write, &reread);
+	assert_int_equal(n, 2);
+	assert_int_equal(reread, 1);
+	assert_string_equal(cycle_fs_class_name(cycle_fs_classify(false, 0, 0, n, reread)), "silent");
+	/* the rest as before: errors make it reported, damage and loss stay worst */
+	assert_string_equal(cycle_fs_class_name(cycle_fs_classify(false, 0, 1, 1, 1)), "reported");
+	assert_string_equal(cycle_fs_class_name(cycle_fs_classify(false, 2, 0, 1, 1)), "lost");
+	assert_string_equal(cycle_fs_class_name(cycle_fs_classify(true, 0, 0, 1, 1)), "damaged");
+	assert_string_equal(cycle_fs_class_name(cycle_fs_classify(false, 0, 1, 0, 0)), "unexpected");
+	assert_string_equal(cycle_fs_class_name(cycle_fs_classify(false, 0, 0, 0, 0)), "clean");
+	assert_int_equal(cycle_log_faults(NULL, &reread), 0);
+	assert_int_equal(reread, 0);
+	(void)state;
+}
+
 static void add_event(struct cycle_result *res, int step, const char *action, int err)
 {
 	struct cycle_event *ev;
@@ -551,5 +596,6 @@ UNIT_MAIN(group_setup, group_teardown,
 	  cmocka_unit_test(test_model_reads),
 	  cmocka_unit_test(test_model_verify),
 	  cmocka_unit_test(test_event_parse),
+	  cmocka_unit_test(test_fs_classify_reread),
 	  cmocka_unit_test(test_classify),
 	  cmocka_unit_test(test_windows_codes))

@@ -137,11 +137,74 @@ static void test_err_only_matching_call(void **state)
 		char *e = strchr(p + 1, ' ');
 		memmove(p, e, strlen(e) + 1);
 	}
-	assert_string_equal(ev, "seq=1 rule=1 op=read file=/imgs/disk.vhdx off=0x1ffe len=8 voff=- struct=bat action=err errno=EIO\n"
-				"seq=2 rule=1 op=read file=/imgs/disk.vhdx off=0x2ff8 len=8 voff=- struct=bat action=err errno=EIO\n");
+	/* the successful reads came before the failures: neither failed range was read again */
+	assert_string_equal(ev, "seq=1 rule=1 op=read file=/imgs/disk.vhdx off=0x1ffe len=8 voff=- struct=bat action=err errno=EIO reread=no\n"
+				"seq=2 rule=1 op=read file=/imgs/disk.vhdx off=0x2ff8 len=8 voff=- struct=bat action=err errno=EIO reread=no\n");
 	free(ev);
 	/* the wrapper's own error counter saw both */
 	assert_int_equal(atomic_load(&x->io->cnt.errors[VHDX_IO_READ]), 2);
+}
+
+/* events() without the time field (t=...), to compare whole lines */
+static char *events_untimed(struct fx *x)
+{
+	char *ev = events(x);
+
+	for (char *p = strstr(ev, " t="); p; p = strstr(p + 1, " t=")) {
+		char *e = strchr(p + 1, ' ');
+		memmove(p, e, strlen(e) + 1);
+	}
+	return ev;
+}
+
+/*
+ * A failed read is marked reread=yes once a later successful read of the
+ * same file overlaps its range (a kernel whose readahead failed reads the
+ * page it needs again: the fault changed nothing), and stays reread=no
+ * when nothing reads those bytes again: a read elsewhere, right next to
+ * it, on another file, a bit-flipped read or a read that fails itself
+ * does not count.  Issue #16: the cycle tells such faults apart.
+ */
+static void test_failed_read_reread(void **state)
+{
+	struct fx *x = *state;
+	struct vhdx_io *m2, *io2;
+	uint8_t buf[4096];
+	char *ev;
+
+	assert_ok(vhdx_io_mem_new(x->orig, FILE_LEN, "/imgs/other.vhdx", &m2));
+	assert_ok(vhdx_io_fault_new(x->f, m2, &io2));
+	add(x, "file=disk.vhdx op=read off=4096+4096 nth=1 err=EIO\n"
+	       "file=disk.vhdx op=read off=20480+4096 nth=1 short=100 err=EIO\n"
+	       "file=disk.vhdx op=read off=40960 flip=1\n"
+	       "file=disk.vhdx op=write off=0+512 err=EIO", 4);
+	assert_fails(vhdx_io_pread(x->io, buf, 4096, 4096, VHDX_TAG_PAYLOAD), -EIO, "injected EIO (fault rule 1");
+	assert_fails(vhdx_io_pread(x->io, buf, 4096, 20480, VHDX_TAG_PAYLOAD), -EIO, "short read of 100");
+	assert_fails(vhdx_io_pwrite(x->io, buf, 512, 0, VHDX_TAG_HEADER), -EIO, "injected EIO (fault rule 4)");
+	ev = events_untimed(x);
+	assert_string_equal(ev, "seq=1 rule=1 op=read file=/imgs/disk.vhdx off=0x1000 len=4096 voff=- struct=payload action=err errno=EIO reread=no\n"
+				"seq=2 rule=2 op=read file=/imgs/disk.vhdx off=0x5000 len=4096 voff=- struct=payload action=short bytes=100 errno=EIO reread=no\n"
+				"seq=3 rule=4 op=write file=/imgs/disk.vhdx off=0x0 len=512 voff=- struct=header action=err errno=EIO\n");
+	free(ev);
+	/* none of these reads the failed bytes again */
+	assert_ok(vhdx_io_pread(x->io, buf, 4096, 0, VHDX_TAG_PAYLOAD));       /* ends right before 4096 */
+	assert_ok(vhdx_io_pread(x->io, buf, 4096, 8192, VHDX_TAG_PAYLOAD));    /* starts right after */
+	assert_ok(vhdx_io_pread(io2, buf, 4096, 4096, VHDX_TAG_PAYLOAD));      /* another file */
+	assert_ok(vhdx_io_pread(io2, buf, 4096, 20480, VHDX_TAG_PAYLOAD));
+	assert_ok(vhdx_io_pread(x->io, buf, 8, 40960 - 4, VHDX_TAG_PAYLOAD)); /* flipped: not a good read */
+	ev = events_untimed(x);
+	assert_non_null(strstr(ev, "seq=1 rule=1 op=read file=/imgs/disk.vhdx off=0x1000 len=4096 voff=- struct=payload action=err errno=EIO reread=no\n"));
+	assert_non_null(strstr(ev, "action=short bytes=100 errno=EIO reread=no\n"));
+	free(ev);
+	/* a part of the first range read again (as a kernel reads the one page it needs): absorbed */
+	assert_ok(vhdx_io_pread(x->io, buf, 512, 8191 - 511, VHDX_TAG_PAYLOAD));
+	ev = events_untimed(x);
+	assert_string_equal(ev, "seq=1 rule=1 op=read file=/imgs/disk.vhdx off=0x1000 len=4096 voff=- struct=payload action=err errno=EIO reread=yes\n"
+				"seq=2 rule=2 op=read file=/imgs/disk.vhdx off=0x5000 len=4096 voff=- struct=payload action=short bytes=100 errno=EIO reread=no\n"
+				"seq=3 rule=4 op=write file=/imgs/disk.vhdx off=0x0 len=512 voff=- struct=header action=err errno=EIO\n"
+				"seq=4 rule=3 op=read file=/imgs/disk.vhdx off=0x9ffc len=8 voff=- struct=payload action=flip bits=9\n");
+	free(ev);
+	vhdx_io_close(io2);
 }
 
 static void test_nth_write_and_voff(void **state)
@@ -522,7 +585,7 @@ static void test_events_ring_and_callback(void **state)
 	assert_int_equal(next, 5);
 	assert_null(strstr(t, "seq=2 "));
 	assert_non_null(strstr(t, "seq=3 "));
-	assert_non_null(strstr(t, "voff=0x200004 struct=payload action=err errno=EBADMSG\n"));
+	assert_non_null(strstr(t, "voff=0x200004 struct=payload action=err errno=EBADMSG reread=no\n"));
 	free(t);
 	assert_ok(vhdx_faults_format_events(x->f, 4, &t, &next));
 	assert_int_equal(next, 5);
@@ -762,6 +825,7 @@ static int group_teardown(void **state)
 UNIT_MAIN(group_setup, group_teardown,
 	  T(test_idle),
 	  T(test_err_only_matching_call),
+	  T(test_failed_read_reread),
 	  T(test_nth_write_and_voff),
 	  T(test_short_read),
 	  T(test_short_write),

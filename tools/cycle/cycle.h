@@ -379,6 +379,31 @@ int cycle_checkpoint_main(int argc, char **argv);
 
 /* ---- vhdx cycle mount --fs ext4|ntfs (cycle_fs.c) ---- */
 
+/*
+ * The classes of a volume-level cycle, best first (cycle_report.c holds
+ * their names and the decision): see cycle_fs_classify().
+ */
+enum cycle_fs_class { CFC_CLEAN, CFC_UNEXPECTED, CFC_REPORTED, CFC_ABSORBED, CFC_SILENT, CFC_DAMAGED, CFC_LOST, CFC__N };
+
+/** "clean", "unexpected", "reported", "absorbed", "silent", "damaged", "lost". */
+const char *cycle_fs_class_name(enum cycle_fs_class c);
+/**
+ * The faults of a fault log as vhdxfs writes it at its end (event lines
+ * "seq=..."): their number, and in *REREAD how many of them are failed
+ * reads that a later successful read of the same bytes made good
+ * ("reread=yes").
+ */
+unsigned cycle_log_faults(const char *log, unsigned *reread);
+/**
+ * The class of a volume-level cycle: DAMAGED (the volume did not mount
+ * again), LOST acknowledged files, ERRORS calls that failed (workload,
+ * mount, umount), INJECTED faults of which REREAD were failed reads read
+ * again.  A cycle whose faults surfaced nowhere is absorbed when every one
+ * of them was a failed read read again, else silent.
+ */
+enum cycle_fs_class cycle_fs_classify(bool damaged, unsigned lost, unsigned errors, unsigned injected,
+				      unsigned reread);
+
 /** `vhdx cycle mount --fs ...` (ARGV[0] is "mount"): the volume-level cycle.  An exit status. */
 int cycle_fs_main(int argc, char **argv);
 

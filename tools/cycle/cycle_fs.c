@@ -14,9 +14,13 @@
  * uncertain and is not checked until it is written again.  Classes, worst
  * last: clean (no fault, no error), unexpected (an error without a fault),
  * reported (faults, and errors surfaced to the workload or the mount),
- * silent (faults injected, nothing surfaced: the faults may have changed
- * nothing, or hidden damage), damaged (the volume does not mount again),
- * lost (an acknowledged file is missing or wrong).
+ * absorbed (nothing surfaced, and every fault was a failed read whose bytes
+ * were later read again without error: the kernel's readahead, or a file
+ * system's best-effort read, failed and the reader read what it needed
+ * again, so the fault changed nothing), silent (faults injected, nothing
+ * surfaced, and at least one of them was not a failed read read again: it
+ * may have changed nothing, or hidden damage), damaged (the volume does
+ * not mount again), lost (an acknowledged file is missing or wrong).
  */
 #include "config.h"
 
@@ -34,9 +38,6 @@
 #include "common/splitmix.h"
 #include "cycle.h"
 #include "mount.h"
-
-enum fs_class { FC_CLEAN, FC_UNEXPECTED, FC_REPORTED, FC_SILENT, FC_DAMAGED, FC_LOST, FC__N };
-static const char *const fc_names[FC__N] = { "clean", "unexpected", "reported", "silent", "damaged", "lost" };
 
 /* One file of the catalogue. */
 struct fs_file {
@@ -58,7 +59,7 @@ struct fs_run {
 	struct fs_file *files;
 	unsigned n_files;
 	size_t cap_files;
-	unsigned classes[FC__N];
+	unsigned classes[CFC__N];
 	char first_error[512];     /* of the current cycle: what failed first, "" if nothing */
 };
 
@@ -252,16 +253,6 @@ static unsigned workload(struct fs_run *r, unsigned c, uint64_t *rng)
 	return errors;
 }
 
-/* The faults injected in the cycle: event lines ("seq=...") of the fault log vhdxfs wrote at its end. */
-static unsigned faults_injected(const char *log)
-{
-	unsigned n = 0;
-
-	for (const char *p = log; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : "")
-		n += strncmp(p, "seq=", 4) == 0;
-	return n;
-}
-
 static void help(FILE *f)
 {
 	fprintf(f, "Usage: vhdx cycle mount --fs ext4|ntfs --image FILE --count N [--faults RULES] [--seed S]\n"
@@ -274,8 +265,12 @@ static void help(FILE *f)
 		   "workload was told is durable.  A missing IMAGE is made: a GPT disk of 256 MiB\n"
 		   "with one partition formatted by mkfs.ext4 or mkntfs.\n\n"
 		   "Classes: clean, unexpected (an error without a fault), reported (errors\n"
-		   "surfaced), silent (faults injected, nothing surfaced), damaged (the volume\n"
-		   "does not mount again), lost (an acknowledged file is missing or wrong).\n"
+		   "surfaced), absorbed (nothing surfaced, and every fault was a failed read whose\n"
+		   "bytes a later read fetched without error, as when the kernel's readahead\n"
+		   "fails and the page is read again: the fault changed nothing; the fault log\n"
+		   "marks such reads reread=yes), silent (faults injected, nothing surfaced, not\n"
+		   "all absorbed), damaged (the volume does not mount again), lost (an\n"
+		   "acknowledged file is missing or wrong).\n"
 		   "Exit status 3 when a cycle is damaged or lost data.\n");
 }
 
@@ -482,8 +477,8 @@ int cycle_fs_main(int argc, char **argv)
 		report_begin_list(&rep, "cycles");
 	}
 	for (unsigned cyc = 1; cyc <= r.count; cyc++) {
-		unsigned errors = 0, injected = 0, lost = 0;
-		enum fs_class cls;
+		unsigned errors = 0, injected = 0, reread = 0, lost = 0;
+		enum cycle_fs_class cls;
 		int ret;
 
 		free(out);
@@ -509,7 +504,7 @@ int cycle_fs_main(int argc, char **argv)
 		if (r.rules) {
 			char *log = mnt_read_all(r.log_path, NULL);
 
-			injected = faults_injected(log);
+			injected = cycle_log_faults(log, &reread);
 			cycle_rules_account(r.rules, log);
 			free(log);
 		}
@@ -522,7 +517,7 @@ int cycle_fs_main(int argc, char **argv)
 		out = NULL;
 		ret = vhdx_cmd(&r, &out, "mount", "--rw", r.image, r.dir, NULL, NULL);
 		if (ret != 0 || !mnt_is_mounted(r.vol)) {
-			cls = FC_DAMAGED;
+			cls = cycle_fs_classify(true, 0, errors, injected, reread);
 		} else {
 			for (unsigned i = 0; i < r.n_files; i++)
 				if (r.files[i].acked && !r.files[i].uncertain && check_file(&r, &r.files[i])) {
@@ -531,8 +526,7 @@ int cycle_fs_main(int argc, char **argv)
 						" bytes) is missing or wrong\n", cyc, r.files[i].name,
 						r.files[i].live ? "present" : "deleted", r.files[i].len);
 				}
-			cls = lost ? FC_LOST : injected && errors ? FC_REPORTED : injected ? FC_SILENT
-				     : errors ? FC_UNEXPECTED : FC_CLEAN;
+			cls = cycle_fs_classify(false, lost, errors, injected, reread);
 		}
 		free(out);
 		out = NULL;
@@ -543,34 +537,36 @@ int cycle_fs_main(int argc, char **argv)
 			break;
 		}
 		r.classes[cls]++;
-		if (cls >= FC_DAMAGED)
+		if (cls >= CFC_DAMAGED)
 			rc = EXIT_PROBLEMS;
 		if (r.json) {
 			report_begin(&rep, NULL);
 			report_u64(&rep, "cycle", cyc);
-			report_str(&rep, "class", fc_names[cls]);
+			report_str(&rep, "class", cycle_fs_class_name(cls));
 			report_u64(&rep, "faults_injected", injected);
+			report_u64(&rep, "faults_reread", reread);
 			report_u64(&rep, "errors", errors);
 			report_u64(&rep, "lost_files", lost);
 			report_str(&rep, "first_error", r.first_error);
 			report_end(&rep);
 		} else {
-			printf("cycle %u: %s (faults injected %u, errors %u, lost files %u)%s%s\n", cyc, fc_names[cls],
-			       injected, errors, lost, r.first_error[0] ? "; first error: " : "", r.first_error);
+			printf("cycle %u: %s (faults injected %u, failed reads read again %u, errors %u, lost files %u)%s%s\n",
+			       cyc, cycle_fs_class_name(cls), injected, reread, errors, lost, r.first_error[0] ? "; first error: " : "",
+			       r.first_error);
 		}
 	}
 	if (r.json) {
 		report_end_list(&rep);
 		report_begin(&rep, "summary");
-		for (int k = 0; k < FC__N; k++)
-			report_u64(&rep, fc_names[k], r.classes[k]);
+		for (int k = 0; k < CFC__N; k++)
+			report_u64(&rep, cycle_fs_class_name((enum cycle_fs_class)k), r.classes[k]);
 		report_end(&rep);
 		report_end(&rep);
 		report_finish(&rep);
 	} else {
 		printf("summary:");
-		for (int k = 0; k < FC__N; k++)
-			printf(" %s %u", fc_names[k], r.classes[k]);
+		for (int k = 0; k < CFC__N; k++)
+			printf(" %s %u", cycle_fs_class_name((enum cycle_fs_class)k), r.classes[k]);
 		printf("\n");
 	}
 out:

@@ -180,3 +180,52 @@ void cycle_classify(struct cycle_result *res)
 	}
 	res->cls = cls;
 }
+
+/* ---- the volume-level cycle (cycle_fs.c) ---- */
+
+static const char *const fs_class_names[CFC__N] = {
+	"clean", "unexpected", "reported", "absorbed", "silent", "damaged", "lost",
+};
+
+const char *cycle_fs_class_name(enum cycle_fs_class c)
+{
+	return (unsigned)c < CFC__N ? fs_class_names[c] : "?";
+}
+
+unsigned cycle_log_faults(const char *log, unsigned *reread)
+{
+	unsigned n = 0;
+
+	*reread = 0;
+	for (const char *p = log; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : "") {
+		const char *eol = strchr(p, '\n'), *mark;
+
+		if (strncmp(p, "seq=", 4) != 0)
+			continue;
+		n++;
+		mark = strstr(p, " reread=yes");
+		*reread += mark && (!eol || mark < eol);
+	}
+	return n;
+}
+
+/*
+ * Why failed reads read again are not silent: the kernel's readahead (or a
+ * file system's best-effort read) fails, the kernel drops those pages and
+ * reads the ones it needs later with a read that succeeds; nobody is told
+ * because nothing went wrong.  A fault that was not read again (or any
+ * other kind) stays silent: it may hide damage.
+ */
+enum cycle_fs_class cycle_fs_classify(bool damaged, unsigned lost, unsigned errors, unsigned injected,
+				      unsigned reread)
+{
+	if (damaged)
+		return CFC_DAMAGED;
+	if (lost)
+		return CFC_LOST;
+	if (injected && errors)
+		return CFC_REPORTED;
+	if (injected)
+		return reread == injected ? CFC_ABSORBED : CFC_SILENT;
+	return errors ? CFC_UNEXPECTED : CFC_CLEAN;
+}
