@@ -464,21 +464,27 @@ static void test_fs_classify_reread(void **state)
 	n = cycle_log_faults(read_again, &reread);
 	assert_int_equal(n, 1);
 	assert_int_equal(reread, 1);
-	assert_string_equal(cycle_fs_class_name(cycle_fs_classify(false, 0, 0, n, reread)), "absorbed");
+	assert_string_equal(cycle_fs_class_name(cycle_fs_classify(false, false, 0, 0, n, reread)), "absorbed");
 	n = cycle_log_faults(never, &reread);
 	assert_int_equal(n, 2);
 	assert_int_equal(reread, 1);
-	assert_string_equal(cycle_fs_class_name(cycle_fs_classify(false, 0, 0, n, reread)), "silent");
+	assert_string_equal(cycle_fs_class_name(cycle_fs_classify(false, false, 0, 0, n, reread)), "silent");
 	n = cycle_log_faults(write, &reread);
 	assert_int_equal(n, 2);
 	assert_int_equal(reread, 1);
-	assert_string_equal(cycle_fs_class_name(cycle_fs_classify(false, 0, 0, n, reread)), "silent");
+	assert_string_equal(cycle_fs_class_name(cycle_fs_classify(false, false, 0, 0, n, reread)), "silent");
 	/* the rest as before: errors make it reported, damage and loss stay worst */
-	assert_string_equal(cycle_fs_class_name(cycle_fs_classify(false, 0, 1, 1, 1)), "reported");
-	assert_string_equal(cycle_fs_class_name(cycle_fs_classify(false, 2, 0, 1, 1)), "lost");
-	assert_string_equal(cycle_fs_class_name(cycle_fs_classify(true, 0, 0, 1, 1)), "damaged");
-	assert_string_equal(cycle_fs_class_name(cycle_fs_classify(false, 0, 1, 0, 0)), "unexpected");
-	assert_string_equal(cycle_fs_class_name(cycle_fs_classify(false, 0, 0, 0, 0)), "clean");
+	assert_string_equal(cycle_fs_class_name(cycle_fs_classify(false, false, 0, 1, 1, 1)), "reported");
+	assert_string_equal(cycle_fs_class_name(cycle_fs_classify(false, false, 2, 0, 1, 1)), "lost");
+	assert_string_equal(cycle_fs_class_name(cycle_fs_classify(true, false, 0, 0, 1, 1)), "damaged");
+	assert_string_equal(cycle_fs_class_name(cycle_fs_classify(false, false, 0, 1, 0, 0)), "unexpected");
+	assert_string_equal(cycle_fs_class_name(cycle_fs_classify(false, false, 0, 0, 0, 0)), "clean");
+	/* a volume that mounted only after a repair: fine where an error was reported, else not */
+	assert_string_equal(cycle_fs_class_name(cycle_fs_classify(false, true, 0, 1, 1, 0)), "repaired");
+	assert_string_equal(cycle_fs_class_name(cycle_fs_classify(false, true, 0, 0, 1, 0)), "silent");
+	assert_string_equal(cycle_fs_class_name(cycle_fs_classify(false, true, 0, 0, 0, 0)), "unexpected");
+	assert_string_equal(cycle_fs_class_name(cycle_fs_classify(false, true, 1, 1, 1, 0)), "lost");
+	assert_string_equal(cycle_fs_class_name(cycle_fs_classify(true, true, 0, 1, 1, 0)), "damaged");
 	assert_int_equal(cycle_log_faults(NULL, &reread), 0);
 	assert_int_equal(reread, 0);
 	(void)state;

@@ -383,9 +383,11 @@ int cycle_checkpoint_main(int argc, char **argv);
  * The classes of a volume-level cycle, best first (cycle_report.c holds
  * their names and the decision): see cycle_fs_classify().
  */
-enum cycle_fs_class { CFC_CLEAN, CFC_UNEXPECTED, CFC_REPORTED, CFC_ABSORBED, CFC_SILENT, CFC_DAMAGED, CFC_LOST, CFC__N };
+enum cycle_fs_class {
+	CFC_CLEAN, CFC_UNEXPECTED, CFC_REPORTED, CFC_ABSORBED, CFC_REPAIRED, CFC_SILENT, CFC_DAMAGED, CFC_LOST, CFC__N
+};
 
-/** "clean", "unexpected", "reported", "absorbed", "silent", "damaged", "lost". */
+/** "clean", "unexpected", "reported", "absorbed", "repaired", "silent", "damaged", "lost". */
 const char *cycle_fs_class_name(enum cycle_fs_class c);
 /**
  * The faults of a fault log as vhdxfs writes it at its end (event lines
@@ -396,12 +398,15 @@ const char *cycle_fs_class_name(enum cycle_fs_class c);
 unsigned cycle_log_faults(const char *log, unsigned *reread);
 /**
  * The class of a volume-level cycle: DAMAGED (the volume did not mount
- * again), LOST acknowledged files, ERRORS calls that failed (workload,
- * mount, umount), INJECTED faults of which REREAD were failed reads read
- * again.  A cycle whose faults surfaced nowhere is absorbed when every one
- * of them was a failed read read again, else silent.
+ * again, even after a repair), REPAIRED (it mounted only after a repair by
+ * the file system's own tool), LOST acknowledged files, ERRORS calls that
+ * failed (workload, mount, umount), INJECTED faults of which REREAD were
+ * failed reads read again.  A cycle whose faults surfaced nowhere is
+ * absorbed when every one of them was a failed read read again, else
+ * silent; a repair is "repaired" only where an error surfaced, else it is
+ * silent (or unexpected, without faults).
  */
-enum cycle_fs_class cycle_fs_classify(bool damaged, unsigned lost, unsigned errors, unsigned injected,
+enum cycle_fs_class cycle_fs_classify(bool damaged, bool repaired, unsigned lost, unsigned errors, unsigned injected,
 				      unsigned reread);
 
 /** `vhdx cycle mount --fs ...` (ARGV[0] is "mount"): the volume-level cycle.  An exit status. */

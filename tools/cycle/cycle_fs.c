@@ -253,6 +253,44 @@ static unsigned workload(struct fs_run *r, unsigned c, uint64_t *rng)
 	return errors;
 }
 
+/*
+ * The check mount found a volume its driver refuses (ntfs-3g: "$MFTMirr
+ * does not match $MFT" after a write error it reported): repair it as the
+ * agent's next attach would (Windows runs chkdsk; here the file system's
+ * own tool on the partition file, ntfsfix or e2fsck -p, while vhdx mount
+ * holds the disk), then mount again.  True when the tool ran and said it
+ * repaired (the caller then checks every file as usual).
+ */
+static bool repair_volume(struct fs_run *r, unsigned cyc)
+{
+	char part[PATH_MAX + 64], *out = NULL;
+	char *argv_n[] = { (char *)"ntfsfix", part, NULL };
+	char *argv_e[] = { (char *)"e2fsck", (char *)"-p", part, NULL };
+	bool ntfs = strcmp(r->fs, "ntfs") == 0;
+	int ret;
+
+	snprintf(part, sizeof part, "%s/%s/p1", r->dir, MNT_DISK_DIR);
+	if (access(part, F_OK) != 0)
+		return false;
+	ret = mnt_run(ntfs ? argv_n : argv_e, &out);
+	/* e2fsck -p: 1 means errors were corrected */
+	if (ret != 0 && !(!ntfs && ret == 1)) {
+		fprintf(stderr, "vhdx cycle: cycle %u: the volume did not mount, and %s could not repair it: %s\n", cyc,
+			ntfs ? "ntfsfix" : "e2fsck -p", out ? out : "");
+		free(out);
+		return false;
+	}
+	fprintf(stderr, "vhdx cycle: cycle %u: the volume did not mount; %s repaired it\n", cyc, ntfs ? "ntfsfix" : "e2fsck -p");
+	free(out);
+	out = NULL;
+	vhdx_cmd(r, &out, "umount", r->dir, NULL, NULL, NULL, NULL);
+	free(out);
+	out = NULL;
+	vhdx_cmd(r, &out, "mount", "--rw", r->image, r->dir, NULL, NULL);
+	free(out);
+	return true;
+}
+
 static void help(FILE *f)
 {
 	fprintf(f, "Usage: vhdx cycle mount --fs ext4|ntfs --image FILE --count N [--faults RULES] [--seed S]\n"
@@ -268,8 +306,11 @@ static void help(FILE *f)
 		   "surfaced), absorbed (nothing surfaced, and every fault was a failed read whose\n"
 		   "bytes a later read fetched without error, as when the kernel's readahead\n"
 		   "fails and the page is read again: the fault changed nothing; the fault log\n"
-		   "marks such reads reread=yes), silent (faults injected, nothing surfaced, not\n"
-		   "all absorbed), damaged (the volume does not mount again), lost (an\n"
+		   "marks such reads reread=yes), repaired (errors surfaced, and the volume\n"
+		   "mounted again only after its own repair tool, ntfsfix or e2fsck -p, as\n"
+		   "Windows runs chkdsk; every acknowledged file is then checked), silent (faults\n"
+		   "injected, nothing surfaced, not all absorbed, or a repair nobody was told of),\n"
+		   "damaged (the volume does not mount again, even after the repair), lost (an\n"
 		   "acknowledged file is missing or wrong).\n"
 		   "Exit status 3 when a cycle is damaged or lost data.\n");
 }
@@ -479,6 +520,7 @@ int cycle_fs_main(int argc, char **argv)
 	for (unsigned cyc = 1; cyc <= r.count; cyc++) {
 		unsigned errors = 0, injected = 0, reread = 0, lost = 0;
 		enum cycle_fs_class cls;
+		bool repaired;
 		int ret;
 
 		free(out);
@@ -516,8 +558,11 @@ int cycle_fs_main(int argc, char **argv)
 		free(out);
 		out = NULL;
 		ret = vhdx_cmd(&r, &out, "mount", "--rw", r.image, r.dir, NULL, NULL);
-		if (ret != 0 || !mnt_is_mounted(r.vol)) {
-			cls = cycle_fs_classify(true, 0, errors, injected, reread);
+		repaired = false;
+		if (ret != 0 || !mnt_is_mounted(r.vol))
+			repaired = repair_volume(&r, cyc);
+		if (!mnt_is_mounted(r.vol)) {
+			cls = cycle_fs_classify(true, repaired, 0, errors, injected, reread);
 		} else {
 			for (unsigned i = 0; i < r.n_files; i++)
 				if (r.files[i].acked && !r.files[i].uncertain && check_file(&r, &r.files[i])) {
@@ -526,7 +571,7 @@ int cycle_fs_main(int argc, char **argv)
 						" bytes) is missing or wrong\n", cyc, r.files[i].name,
 						r.files[i].live ? "present" : "deleted", r.files[i].len);
 				}
-			cls = cycle_fs_classify(false, lost, errors, injected, reread);
+			cls = cycle_fs_classify(false, repaired, lost, errors, injected, reread);
 		}
 		free(out);
 		out = NULL;

@@ -184,7 +184,7 @@ void cycle_classify(struct cycle_result *res)
 /* ---- the volume-level cycle (cycle_fs.c) ---- */
 
 static const char *const fs_class_names[CFC__N] = {
-	"clean", "unexpected", "reported", "absorbed", "silent", "damaged", "lost",
+	"clean", "unexpected", "reported", "absorbed", "repaired", "silent", "damaged", "lost",
 };
 
 const char *cycle_fs_class_name(enum cycle_fs_class c)
@@ -216,13 +216,15 @@ unsigned cycle_log_faults(const char *log, unsigned *reread)
  * because nothing went wrong.  A fault that was not read again (or any
  * other kind) stays silent: it may hide damage.
  */
-enum cycle_fs_class cycle_fs_classify(bool damaged, unsigned lost, unsigned errors, unsigned injected,
+enum cycle_fs_class cycle_fs_classify(bool damaged, bool repaired, unsigned lost, unsigned errors, unsigned injected,
 				      unsigned reread)
 {
 	if (damaged)
 		return CFC_DAMAGED;
 	if (lost)
 		return CFC_LOST;
+	if (repaired)
+		return errors ? CFC_REPAIRED : injected ? CFC_SILENT : CFC_UNEXPECTED;
 	if (injected && errors)
 		return CFC_REPORTED;
 	if (injected)
