@@ -487,7 +487,7 @@ static int umount_cycle(struct fs_run *r, unsigned cyc, char **out)
 int cycle_fs_main(int argc, char **argv)
 {
 	struct fs_run r = { .count = 0, .ops = 16, .seed = 1 };
-	char exe[PATH_MAX], *image = NULL, *out = NULL, *faults = NULL;
+	char exe[PATH_MAX], *image = NULL, *out = NULL, *faults = NULL, *silent_log = NULL;
 	struct report rep;
 	uint64_t rng;
 	int rc = EXIT_OK;
@@ -548,7 +548,11 @@ int cycle_fs_main(int argc, char **argv)
 
 			injected = cycle_log_faults(log, &reread);
 			cycle_rules_account(r.rules, log);
-			free(log);
+			/* faults that may end up surfacing nowhere: keep their lines for the verdict below */
+			free(silent_log);
+			silent_log = injected && !errors ? log : NULL;
+			if (!silent_log)
+				free(log);
 		}
 		/*
 		 * verify as the agent's next mount sees the volume: without faults, and
@@ -581,6 +585,8 @@ int cycle_fs_main(int argc, char **argv)
 			rc = EXIT_ERR;
 			break;
 		}
+		if (cls == CFC_SILENT && silent_log)
+			fprintf(stderr, "vhdx cycle: cycle %u: silent; the faults vhdxfs injected:\n%s", cyc, silent_log);
 		r.classes[cls]++;
 		if (cls >= CFC_DAMAGED)
 			rc = EXIT_PROBLEMS;
@@ -624,5 +630,6 @@ out:
 	free(out);
 	free(image);
 	free(r.files);
+	free(silent_log);
 	return rc;
 }
