@@ -33,6 +33,7 @@ struct cfg {
 	char *parent;
 	char *faults;    /* -o faults=FILE: fault rules loaded at mount */
 	char *fault_log; /* -o fault-log=FILE: rules and events written at exit */
+	char *close_status; /* -o close-status=FILE: how closing the image went, written at exit */
 	int rw;
 	int ignore_id;
 	int no_parent;
@@ -84,6 +85,7 @@ static const struct fuse_opt cfg_opts[] = {
 	CFG_OPT("parent=%s", parent, 0),
 	CFG_OPT("faults=%s", faults, 0),
 	CFG_OPT("fault-log=%s", fault_log, 0),
+	CFG_OPT("close-status=%s", close_status, 0),
 	CFG_OPT("ignore-id-mismatch", ignore_id, 1),
 	CFG_OPT("no-parent", no_parent, 1),
 	CFG_OPT("salvage", salvage, 1),
@@ -230,6 +232,9 @@ static void help_options(void)
 "                          rule exits with status 2 naming the file and line\n"
 "    -o fault-log=FILE     at exit (after the image is closed) write the rules\n"
 "                          with their hit counts and every injected fault to FILE\n"
+"    -o close-status=FILE  at exit write how closing the image went to FILE:\n"
+"                          'ok', or 'failed: ' and the reason (a daemon's exit\n"
+"                          status reaches nobody; vhdx umount reads this)\n"
 "    -o readahead=KB       the kernel's readahead window on the disk, in KiB\n"
 "                          (default 1024; 0 keeps the kernel's 128).  Set\n"
 "                          through /sys/class/bdi, so only when run as root\n"
@@ -417,6 +422,30 @@ static int cfg_proc(void *data, const char *arg, int key, struct fuse_args *outa
 	}
 }
 
+/*
+ * -o close-status=FILE: "ok" or "failed: MSG".  A daemon's exit status
+ * reaches nobody, so without it a final flush that failed at unmount (the
+ * image's last writes, its log made clean) was reported nowhere.
+ */
+static void write_close_status(const char *file, const char *failed)
+{
+	FILE *f;
+
+	if (!file)
+		return;
+	f = fopen(file, "w");
+	if (!f) {
+		fprintf(stderr, "vhdxfs: %s: %s\n", file, strerror(errno));
+		return;
+	}
+	if (failed)
+		fprintf(f, "failed: %s\n", failed);
+	else
+		fprintf(f, "ok\n");
+	if (fclose(f) != 0)
+		fprintf(stderr, "vhdxfs: %s: %s\n", file, strerror(errno));
+}
+
 static void cfg_free(struct cfg *c)
 {
 	free(c->image);
@@ -424,6 +453,7 @@ static void cfg_free(struct cfg *c)
 	free(c->parent);
 	free(c->faults);
 	free(c->fault_log);
+	free(c->close_status);
 	for (unsigned i = 0; i < c->n_parent_dirs; i++)
 		free((char *)c->parent_dirs[i]);
 	for (unsigned i = 0; i < c->n_path_maps; i++)
@@ -841,6 +871,8 @@ out_session:
 	fuse_session_destroy(se);
 	if (fs.close_ret < 0)
 		status = 1;
+	write_close_status(c.close_status, fs.close_ret < 0 ? (fs.close_msg ? fs.close_msg : "?") : NULL);
+	free(fs.close_msg);
 out_stats:
 	vhdxfs_parts_free(&fs);
 	vhdxfs_stats_free(&fs);

@@ -104,6 +104,7 @@ struct vhdxfs {
 	struct timespec mount_time;
 	_Atomic bool dirty;     /* a write since the last vhdx_flush() */
 	int close_ret;          /* result of vhdx_close() in destroy */
+	char *close_msg;        /* its message when it failed (malloc'd), for -o close-status */
 	struct vhdxfs_stats stats;
 	struct vhdxfs_faults *faults; /* the fault engine of this mount (faults_files.c) */
 	struct fuse_session *se; /* for cache invalidation notices to the kernel */

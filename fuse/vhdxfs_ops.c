@@ -237,8 +237,11 @@ static void ops_destroy(void *userdata)
 
 	if (fs->img) {
 		fs->close_ret = vhdx_close(fs->img);
-		if (fs->close_ret < 0)
+		if (fs->close_ret < 0) {
 			fuse_log(FUSE_LOG_ERR, "vhdxfs: closing %s: %s\n", fs->image_path, vhdx_errmsg());
+			free(fs->close_msg);
+			fs->close_msg = strdup(vhdx_errmsg());
+		}
 		fs->img = NULL;
 	}
 }

@@ -180,6 +180,26 @@ grep -qE "^vhdx umount: $D: vhdxfs returned [0-9]+ I/O errors? to the file syste
 nothing_left "umount after a failed partition mount"
 pass "--faults: p2's mount fails with the loop device detached (exit 3), p1 stays mounted; umount cleans up and reports the I/O errors (exit 3)"
 
+# ---- a close that fails (vhdxfs's last flush at unmount): vhdx umount says so (exit 3).
+# A daemon's exit status reaches nobody; before -o close-status this went unreported.
+"$VHDX" mount --rw "$T/child.avhdx" "$D" > "$T/mount.out" 2>&1 || fail "vhdx mount --rw exited $?: $(cat "$T/mount.out")"
+cp "$T/b.bin" "$D/p2/close.bin" && sync -f "$D/p2/close.bin" || fail "write to ext4"
+printf 'op=flush err=EIO\n' > "$D/.disk/.vhdxfs/faults" || fail "cannot set the rules of the running vhdxfs"
+"$VHDX" umount "$D" > "$T/umount.out" 2>&1
+expect_eq "exit status of vhdx umount after a failed close" "$?" 3
+grep -qE "^vhdx umount: $D: vhdxfs could not close the image cleanly: .*flush: injected EIO \(fault rule 1\)" "$T/umount.out" ||
+	fail "umount does not report the failed close: $(cat "$T/umount.out")"
+nothing_left "umount after a failed close"
+# the close could not make the log clean: a dirty log, no error, replayed at the next open
+"$VHDX" check "$T/child.avhdx" > "$T/check.out" 2>&1
+grep -q "child.avhdx: vhdx, 0 errors, 1 warning" "$T/check.out" && grep -q "dirty log (LogGuid set)" "$T/check.out" ||
+	fail "vhdx check after a failed close: $(cat "$T/check.out")"
+"$VHDX" mount "$T/child.avhdx" "$D" > "$T/mount.out" 2>&1 || fail "vhdx mount after a failed close: $(cat "$T/mount.out")"
+cmp "$D/p2/close.bin" "$T/b.bin" || fail "the file synced before the failed close differs"
+"$VHDX" umount "$D" > "$T/umount.out" 2>&1 || fail "vhdx umount exited $?: $(cat "$T/umount.out")"
+nothing_left "umount after reading back"
+pass "a failed close at unmount (vhdxfs's last flush) is reported by vhdx umount (exit 3); the synced file is there after"
+
 # ---- a partition whose first bytes cannot be read (vhdx's own table read, global --faults): failed, not "unknown"
 printf 'op=read voff=%d+4096 err=EIO\n' "$p2" > "$T/rules2"
 "$VHDX" --faults "$T/rules2" mount "$T/child.avhdx" "$D" > "$T/mount.out" 2>&1

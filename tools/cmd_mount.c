@@ -609,6 +609,12 @@ int cmd_mount(int argc, char **argv)
 		add_opt(&va, "faults", faults);
 	if (fault_log)
 		add_opt(&va, "fault-log", fault_log);
+	{
+		char status_file[PATH_MAX + 32];
+
+		snprintf(status_file, sizeof status_file, "%s/%s", dir, MNT_CLOSE_FILE);
+		add_opt(&va, "close-status", status_file);
+	}
 	allow_root = !table_err && ntfs_needs_allow_root(&t, parts);
 	if (allow_root) {
 		va.w[va.n++] = (char *)"-o";
@@ -671,6 +677,31 @@ static void umount_help(FILE *f)
 }
 
 /* Removes the folders vhdx mount makes (DIR/pN, DIR/disk, DIR/.disk) when empty. */
+/*
+ * What vhdxfs wrote at its exit about closing the image (DIR/.disk.close,
+ * removed here): true, after the message, when the close failed (its last
+ * flush: the image's last writes, or its log made clean).  A vhdxfs that
+ * wrote nothing (killed, or an older one) says nothing.
+ */
+static bool close_failed(const char *dir)
+{
+	char file[PATH_MAX + 32], *text;
+	bool failed;
+
+	snprintf(file, sizeof file, "%s/%s", dir, MNT_CLOSE_FILE);
+	text = mnt_read_all(file, NULL);
+	unlink(file);
+	if (!text)
+		return false;
+	text[strcspn(text, "\n")] = '\0';
+	failed = strncmp(text, "failed: ", 8) == 0;
+	if (failed)
+		tool_error("umount", "%s: vhdxfs could not close the image cleanly: %s; what was written last may be "
+			   "missing (a dirty log is replayed at the next open)", dir, text + 8);
+	free(text);
+	return failed;
+}
+
 static void remove_dirs(const char *dir)
 {
 	DIR *d = opendir(dir);
@@ -915,6 +946,8 @@ int cmd_umount(int argc, char **argv)
 			   dir, io_errors, io_errors == 1 ? "" : "s", last_error ? last_error : "?");
 		status = EXIT_PROBLEMS;
 	}
+	if (close_failed(dir))
+		status = EXIT_PROBLEMS;
 out_json:
 	if (json) {
 		report_end_list(&r);

@@ -19,6 +19,8 @@
 #include "tool.h"
 
 #define MNT_DISK_DIR ".disk"
+/* DIR/.disk.close: vhdxfs writes there how closing the image went (-o close-status); vhdx umount reads it */
+#define MNT_CLOSE_FILE ".disk.close"
 
 /** The whole contents of PATH, NUL-terminated (*LEN: bytes before it; may be NULL), or NULL with errno. */
 char *mnt_read_all(const char *path, size_t *len);
