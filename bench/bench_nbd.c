@@ -321,7 +321,7 @@ static void fig_http(struct bench *b, const char *plugin_dir)
 {
 	struct bench_fig *f = bench_add(9, "nbd-http-vs-qemu-img", "MiB/s", "qemu-img convert -m 1 -f vhdx of the http:// URL to null-co",
 					BENCH_RATIO_AT_LEAST, 1.5);
-	char conf[1100], log[1100], filter[1100], url[300], out[1100], run[1300], fparam[1200], nullco[64];
+	char conf[1100], log[1100], filter[1100], url[300], fparam[1200], nullco[64];
 	double va[16], vc[16];
 	pid_t pid;
 	FILE *cf;
@@ -337,7 +337,6 @@ static void fig_http(struct bench *b, const char *plugin_dir)
 	port = free_port();
 	bench_path(conf, b, "lighttpd.conf");
 	bench_path(log, b, "lighttpd.log");
-	bench_path(out, b, "http.out");
 	cf = fopen(conf, "w");
 	if (port < 0 || !cf) {
 		if (cf)
@@ -366,13 +365,12 @@ static void fig_http(struct bench *b, const char *plugin_dir)
 	}
 	snprintf(url, sizeof url, "http://127.0.0.1:%d/%s", port, strrchr(b->vhdx, '/') + 1);
 	snprintf(fparam, sizeof fparam, "--filter=%s", filter);
-	snprintf(run, sizeof run, "nbdcopy \"$uri\" null:");
 	snprintf(nullco, sizeof nullco, "driver=null-co,size=%llu", (unsigned long long)b->size);
 	{
 		char urlp[320];
 		snprintf(urlp, sizeof urlp, "url=%s", url);
 		char *ours[] = { (char *)"nbdkit", (char *)"-r", (char *)"-U", (char *)"-", (char *)"curl", urlp, fparam,
-				 (char *)"--run", run, NULL };
+				 (char *)"--run", (char *)"nbdcopy \"$uri\" null:", NULL };
 		/* -m 1: with its default 8 coroutines qemu 7.2's curl driver stalls for good on this server */
 		char *theirs[] = { (char *)"timeout", (char *)"600", (char *)"qemu-img", (char *)"convert", (char *)"-n",
 				   (char *)"-m", (char *)"1", (char *)"-f", (char *)"vhdx", (char *)"--target-image-opts", url,
@@ -384,7 +382,6 @@ static void fig_http(struct bench *b, const char *plugin_dir)
 				double t;
 				bench_warm(b->vhdx);
 				t = bench_run(cmd[k], NULL, NULL);
-				unlink(out);
 				if (t <= 0) {
 					bench_skip(f, "%s failed", k ? "qemu-img convert of the URL (qemu-block-extra has its curl driver)"
 								     : "nbdkit curl --filter=vhdx");
