@@ -53,8 +53,18 @@ expect_eq "file size after a refused grow" "$(stat -c %s "$FS/g.vhdx")" "$size"
 check_clean "$FS/g.vhdx" "after a refused grow"
 "$VHDX" resize --size 34M "$FS/g.vhdx" > /dev/null || fail "a grow that fits"
 [ "$(allocated "$FS/g.vhdx")" -ge "$(stat -c %s "$FS/g.vhdx")" ] || fail "the grown fixed VHDX is sparse"
+# a fixed VHD too; its footer is its last 512 bytes, so a grow that does not
+# fit fails before the file changes at all (it was sparse: ENOSPC came later)
+size=$(stat -c %s "$FS/g.vhd")
+sum=$(sha256 "$FS/g.vhd")
+expect_fail_msg "No space left on device" "$VHDX" resize --size 60M "$FS/g.vhd"
+expect_eq "fixed VHD after a refused grow" "$(stat -c %s "$FS/g.vhd") $(sha256 "$FS/g.vhd")" "$size $sum"
+"$VHDX" resize --size 12M "$FS/g.vhd" > /dev/null || fail "a VHD grow that fits"
+expect_eq "fixed VHD size after the grow" "$(stat -c %s "$FS/g.vhd")" $((12 * MiB + 512))
+[ "$(allocated "$FS/g.vhd")" -ge $((12 * MiB + 512)) ] || fail "the grown fixed VHD is sparse: $(allocated "$FS/g.vhd") bytes allocated"
+check_clean "$FS/g.vhd" "after the VHD grow"
 rm -f "$FS/g.vhdx" "$FS/g.vhd"
-pass "fixed images and the structures of dynamic ones are allocated at create time, grown fixed VHDX too"
+pass "fixed images and the structures of dynamic ones are allocated at create time, grown fixed VHDX and VHD too"
 
 # ---- a log that is a hole, on a full file system
 img="$FS/d.vhdx"

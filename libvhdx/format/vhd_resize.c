@@ -6,7 +6,9 @@
  * VHD has no log, so every step is one sector write (atomic on the devices
  * we target) ordered by flushes:
  *
- *   fixed:    1. the new footer at the new end (the file grows; the gap
+ *   fixed:    0. the new space reserved on the file system, the size
+ *                unchanged (ENOSPC here changes nothing);
+ *             1. the new footer at the new end (the file grows; the gap
  *                reads as zeros), flush: from here the trailing footer, and
  *                so the size, is the new one;
  *             2. the old footer's bytes (now inside the new area) zeroed,
@@ -63,6 +65,11 @@ static int grow_fixed(struct vhdx_layer *l, struct vhdx_vhd_state *s, uint64_t n
 	int ret;
 
 	new_footer(s, new_size, foot);
+	/* 0: a fixed disk's space exists on the file system before the footer moves (a disk
+	 * too full fails here, the file unchanged; a sparse grow failed at some later write) */
+	ret = vhdx_io_reserve(l->io, old_file, new_size + VHD_FOOTER_SIZE - old_file, VHDX_TAG_PAYLOAD);
+	if (ret < 0)
+		return ret;
 	/* 1: the file ends with the new footer (the space between reads as zeros) */
 	ret = vhdx_io_pwrite(l->io, foot, VHD_FOOTER_SIZE, new_size, VHDX_TAG_FOOTER);
 	if (ret == 0)

@@ -134,9 +134,25 @@ int vhdx_io_zero_range(struct vhdx_io *io, uint64_t off, uint64_t len, enum vhdx
 	return 0;
 }
 
-int vhdx_io_allocate(struct vhdx_io *io, uint64_t off, uint64_t len, enum vhdx_tag tag)
+/* posix_fallocate, or fallocate(KEEP_SIZE) when KEEP_SIZE: 0 or an errno value; EOPNOTSUPP where neither exists */
+static int allocate_range(int fd, uint64_t off, uint64_t len, bool keep_size)
 {
+	if (keep_size) {
+#ifdef FALLOC_FL_KEEP_SIZE
+		return fallocate(fd, FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) == 0 ? 0 : errno;
+#else
+		return EOPNOTSUPP;
+#endif
+	}
 #ifdef HAVE_POSIX_FALLOCATE
+	return posix_fallocate(fd, (off_t)off, (off_t)len);
+#else
+	return EOPNOTSUPP;
+#endif
+}
+
+static int allocate(struct vhdx_io *io, uint64_t off, uint64_t len, enum vhdx_tag tag, bool keep_size)
+{
 	int fd = vhdx_io_get_fd(io), ret;
 
 	if (fd < 0 || io->readonly || len == 0)
@@ -144,16 +160,29 @@ int vhdx_io_allocate(struct vhdx_io *io, uint64_t off, uint64_t len, enum vhdx_t
 	if (off > INT64_MAX || len > (uint64_t)INT64_MAX - off)
 		return vhdx_err(EFBIG, "%s: cannot allocate %llu bytes of the %s at %llu", io->name,
 				(unsigned long long)len, vhdx_tag_name(tag), (unsigned long long)off);
-	ret = posix_fallocate(fd, (off_t)off, (off_t)len);
-	if (ret == EOPNOTSUPP || ret == EINVAL)
+	ret = allocate_range(fd, off, len, keep_size);
+	if (ret == EOPNOTSUPP || ret == EINVAL || ret == ENOSYS)
 		return 0; /* the file system cannot preallocate: the writes will tell */
-	if (ret)
+	if (ret) {
+#ifdef FALLOC_FL_PUNCH_HOLE
+		/* what a failed reservation past the end took is given back */
+		if (keep_size)
+			(void)fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len);
+#endif
 		return vhdx_err(ret, "%s: allocating the %s (%llu bytes at 0x%llx): %s", io->name, vhdx_tag_name(tag),
 				(unsigned long long)len, (unsigned long long)off, strerror(ret));
-#else
-	(void)io, (void)off, (void)len, (void)tag;
-#endif
+	}
 	return 0;
+}
+
+int vhdx_io_allocate(struct vhdx_io *io, uint64_t off, uint64_t len, enum vhdx_tag tag)
+{
+	return allocate(io, off, len, tag, false);
+}
+
+int vhdx_io_reserve(struct vhdx_io *io, uint64_t off, uint64_t len, enum vhdx_tag tag)
+{
+	return allocate(io, off, len, tag, true);
 }
 
 int vhdx_io_flush(struct vhdx_io *io)

@@ -144,6 +144,12 @@ int vhdx_io_zero_range(struct vhdx_io *io, uint64_t off, uint64_t len, enum vhdx
  * another -errno) with a message naming the file, TAG and the range.
  */
 int vhdx_io_allocate(struct vhdx_io *io, uint64_t off, uint64_t len, enum vhdx_tag tag);
+/*
+ * As vhdx_io_allocate, but the file's size stays as it is (fallocate
+ * KEEP_SIZE): for a format whose last bytes must stay its footer (VHD) until
+ * the footer itself moves.  A reservation that fails is given back.
+ */
+int vhdx_io_reserve(struct vhdx_io *io, uint64_t off, uint64_t len, enum vhdx_tag tag);
 int vhdx_io_flush(struct vhdx_io *io);
 int vhdx_io_get_size(struct vhdx_io *io, uint64_t *size);
 int vhdx_io_set_size(struct vhdx_io *io, uint64_t size);
