@@ -43,32 +43,44 @@ VHDX_DEB_PACKAGES=(
 	fuse2fs # vhdx mount without root: ext2/3/4 (tests/test-mount.sh)
 )
 
+# Prints, one a line, those of the packages given that dpkg has not installed.
+install_deps_missing() {
+	local p
+
+	for p in "$@"; do
+		# db:Status-Abbrev is "ii " for an installed package
+		case "$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null)" in
+		ii*) ;;
+		*) echo "$p" ;;
+		esac
+	done
+}
+
+# Sets the caller's array `sudo` to what runs apt-get as root: nothing when
+# root, sudo when it needs no password; returns 1 when there is no way.
+install_deps_as_root() {
+	sudo=()
+	[ "$(id -u)" = 0 ] && return 0
+	command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null || return 1
+	sudo=(sudo -n)
+}
+
 install_deps() {
-	local pkgs=("${VHDX_DEB_PACKAGES[@]}" "$@") missing=() p sudo=()
+	local pkgs=("${VHDX_DEB_PACKAGES[@]}" "$@") missing=() sudo=()
 
 	if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then
 		echo "install-deps: no dpkg/apt-get here (not Debian?); install these or their equivalents yourself:" >&2
 		echo "  ${pkgs[*]}" >&2
 		return 0
 	fi
-	for p in "${pkgs[@]}"; do
-		# db:Status-Abbrev is "ii " for an installed package
-		case "$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null)" in
-		ii*) ;;
-		*) missing+=("$p") ;;
-		esac
-	done
+	mapfile -t missing < <(install_deps_missing "${pkgs[@]}")
 	if [ ${#missing[@]} -eq 0 ]; then
 		echo "install-deps: all ${#pkgs[@]} packages are installed"
 		return 0
 	fi
-	if [ "$(id -u)" != 0 ]; then
-		if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-			sudo=(sudo -n)
-		else
-			echo "install-deps: missing packages, and not root (run as root or: sudo apt-get install ${missing[*]})" >&2
-			return 0
-		fi
+	if ! install_deps_as_root; then
+		echo "install-deps: missing packages, and not root (run as root or: sudo apt-get install ${missing[*]})" >&2
+		return 0
 	fi
 	echo "install-deps: installing ${missing[*]}"
 	# noninteractive + </dev/null: never wait for a terminal (CI has none)
@@ -92,32 +104,18 @@ VHDX_CROSS_PACKAGES=(gcc-mingw-w64-x86-64 gcc-s390x-linux-gnu libc6-dev-s390x-cr
 VHDX_FOREIGN_PACKAGES=(libcmocka-dev:s390x)
 
 install_cross_deps() {
-	local missing=() foreign=() p sudo=() apt
+	local missing=() foreign=() sudo=() apt
 
 	command -v dpkg-query >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 || return 0
-	for p in "${VHDX_CROSS_PACKAGES[@]}"; do
-		case "$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null)" in
-		ii*) ;;
-		*) missing+=("$p") ;;
-		esac
-	done
-	for p in "${VHDX_FOREIGN_PACKAGES[@]}"; do
-		case "$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null)" in
-		ii*) ;;
-		*) foreign+=("$p") ;;
-		esac
-	done
+	mapfile -t missing < <(install_deps_missing "${VHDX_CROSS_PACKAGES[@]}")
+	mapfile -t foreign < <(install_deps_missing "${VHDX_FOREIGN_PACKAGES[@]}")
 	if [ ${#missing[@]} -eq 0 ] && [ ${#foreign[@]} -eq 0 ]; then
 		echo "install-deps: the cross tools are installed"
 		return 0
 	fi
-	if [ "$(id -u)" != 0 ]; then
-		if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-			sudo=(sudo -n)
-		else
-			echo "install-deps: cross tools missing and not root (test-mingw/test-s390x will skip): ${missing[*]} ${foreign[*]}" >&2
-			return 0
-		fi
+	if ! install_deps_as_root; then
+		echo "install-deps: cross tools missing and not root (test-mingw/test-s390x will skip): ${missing[*]} ${foreign[*]}" >&2
+		return 0
 	fi
 	apt=("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -q -y --no-install-recommends)
 	if [ ${#foreign[@]} -gt 0 ] && ! dpkg --print-foreign-architectures | grep -qx s390x; then

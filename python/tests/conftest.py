@@ -59,6 +59,15 @@ def conformance(tmp_path_factory):
     return get
 
 
+@pytest.fixture(params=HASHED, ids=[r["file"] for r in HASHED])
+def hashed_image(request, conformance):
+    """Each conformance image whose disk the manifest hashes, decompressed:
+    (its MANIFEST.tsv row, its name without .xz, its path, its virtual size)."""
+    row = request.param
+    name = row["file"][:-3]
+    return row, name, conformance(name), int(row["virtual_size"])
+
+
 def run(*args):
     """Runs a command; returns its stdout (bytes); fails the test with its stderr."""
     p = subprocess.run(list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE)

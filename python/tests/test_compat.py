@@ -11,7 +11,7 @@ import pytest
 
 import pyvhdx
 from pyvhdx import compat
-from conftest import HASHED, QUICK_LIMIT, ROWS, CountingFile, run
+from conftest import QUICK_LIMIT, ROWS, CountingFile, run
 
 pyvhdi = pytest.importorskip("pyvhdi", reason="python3-libvhdi is not installed for this interpreter")
 
@@ -78,12 +78,9 @@ def chunks_equal(a, b, size, step=4 * MiB):
     return diff
 
 
-@pytest.mark.parametrize("row", HASHED, ids=[r["file"] for r in HASHED])
-def test_same_bytes_as_pyvhdi(conformance, row):
+def test_same_bytes_as_pyvhdi(hashed_image):
     """Where libvhdi is right both read the same; on the dirty log, libvhdi reads MiB 17 stale."""
-    name = row["file"][:-3]
-    path = conformance(name)
-    size = int(row["virtual_size"])
+    row, name, path, size = hashed_image
     theirs = pyvhdi.file()
     theirs.open(path)
     ours = compat.open(path)

@@ -15,7 +15,7 @@ import time
 import pytest
 
 import pyvhdx
-from conftest import HASHED, LONG, QUICK_LIMIT, ROWS, CountingFile, run
+from conftest import LONG, QUICK_LIMIT, ROWS, CountingFile, run
 
 MiB = 1 << 20
 DIRTY = "dirtylog-10G.vhdx"
@@ -78,11 +78,8 @@ def same_disk(a, b, size):
     return True
 
 
-@pytest.mark.parametrize("row", HASHED, ids=[r["file"] for r in HASHED])
-def test_conformance_reads(conformance, row):
-    name = row["file"][:-3]
-    path = conformance(name)
-    size = int(row["virtual_size"])
+def test_conformance_reads(hashed_image):
+    row, name, path, size = hashed_image
     quick = size > QUICK_LIMIT and not LONG
     with open(path, "rb") as f:
         data = f.read()

@@ -66,6 +66,12 @@ static inline int unit_tmpdir_remove(const char *dir)
 }
 
 /*
+ * A case of a table of tests that are the same steps on other inputs: one
+ * test function FN, listed as NAME, finds ARG in *state.
+ */
+#define unit_test_case(name, fn, arg) { (name), (fn), NULL, NULL, (void *)(arg) }
+
+/*
  * The whole main() of a unit test that needs nothing around its group:
  * runs the tests listed (cmocka_unit_test(...) and its variants) as one
  * cmocka group with GROUP_SETUP and GROUP_TEARDOWN (NULL for none).

@@ -134,6 +134,20 @@ void unit_assert_disk_reads(const char *path, const uint8_t *want, uint64_t size
 	free(got);
 }
 
+void unit_assert_image_reads_chain(struct vhdx_image *img, const struct vhdx_gen_image *const *layers, size_t n,
+				   uint64_t size)
+{
+	uint8_t *got = malloc(size), *want = malloc(size);
+
+	assert_non_null(got);
+	assert_non_null(want);
+	assert_int_equal(vhdx_pread(img, got, size, 0), (ssize_t)size);
+	vhdx_gen_chain_expected(layers, n, 0, size, want);
+	assert_memory_equal(got, want, size);
+	free(got);
+	free(want);
+}
+
 void unit_current_header(const char *path, struct vhdx_header *h)
 {
 	struct vhdx_header slot[2];

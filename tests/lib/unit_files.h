@@ -12,6 +12,8 @@
 
 #include "lib/vhdx_gen.h"
 
+struct vhdx_image;
+
 /* A base (dynamic) and a differencing child over it, written as DIR/base.vhdx and DIR/child.vhdx. */
 struct unit_chain {
 	char dir[64];
@@ -34,6 +36,9 @@ uint8_t *unit_read_disk(const char *path, uint64_t *size);
 uint8_t *unit_chain_expected(const struct vhdx_gen_image *leaf, const struct vhdx_gen_image *parent);
 /** Fails unless the virtual disk of PATH (opened with vhdx_open()) is SIZE bytes that equal WANT. */
 void unit_assert_disk_reads(const char *path, const uint8_t *want, uint64_t size);
+/** Fails unless the first SIZE bytes of the open IMG read as the generated chain LAYERS[0..N) (leaf first) says. */
+void unit_assert_image_reads_chain(struct vhdx_image *img, const struct vhdx_gen_image *const *layers, size_t n,
+				   uint64_t size);
 /** The current header of the VHDX file at PATH (the valid one with the higher sequence number). */
 void unit_current_header(const char *path, struct vhdx_header *h);
 

@@ -204,53 +204,64 @@ static void test_parse_actions(void **state)
 
 static void test_parse_errors(void **state)
 {
+	/* a line, its source and line number, and the exact message */
+	static const struct {
+		const char *line, *source;
+		unsigned lineno;
+		const char *msg;
+	} bad[] = {
+		{ "opp=x err=EIO", "faults", 3, "faults line 3: unknown key 'opp'" },
+		{ "off=10-5 err=EIO", NULL, 4, "line 4: off=10-5: end before start" },
+		{ "op=read", NULL, 2, "line 2: no action (err=, delay=, short=, torn=, flip= or crash)" },
+		{ "op=reed err=EIO", "r.txt", 7,
+		  "r.txt line 7: op=reed: unknown operation (read, write, flush, truncate, open, close, lock or any)" },
+		{ "op=read op=write err=EIO", "f", 1, "f line 1: op given twice" },
+		{ "once=1 err=EIO", "f", 1, "f line 1: once takes no value" },
+		{ "crash=yes", "f", 1, "f line 1: crash takes no value" },
+		{ "op err=EIO", "f", 1, "f line 1: op needs a value (op=...)" },
+		{ "file= err=EIO", "f", 1, "f line 1: file needs a value (file=...)" },
+		{ "off=abc err=EIO", "f", 1, "f line 1: off=abc: not a number or range (START-END, START+LEN)" },
+		{ "off=1-x err=EIO", "f", 1, "f line 1: off=1-x: not a range (START-END, START+LEN)" },
+		{ "voff=5+0 err=EIO", "f", 1, "f line 1: voff=5+0: empty range" },
+		{ "off=0xffffffffffffffff+2 err=EIO", "f", 1, "f line 1: off=0xffffffffffffffff+2: range overflows" },
+		{ "struct=bta err=EIO", "f", 1,
+		  "f line 1: struct=bta: unknown structure 'bta' (header, region, metadata, log, bat, bitmap, payload, footer, dynhdr, fileid or other)" },
+		{ "nth=0 err=EIO", "f", 1, "f line 1: nth=0: must be from 1 to 18446744073709551615" },
+		{ "every=0 err=EIO", "f", 1, "f line 1: every=0: must be from 1 to 18446744073709551615" },
+		{ "after=x err=EIO", "f", 1, "f line 1: after=x: not a number" },
+		{ "prob=1.5 err=EIO", "f", 1, "f line 1: prob=1.5: must be between 0 and 1 (or 0% and 100%)" },
+		{ "prob=x err=EIO", "f", 1, "f line 1: prob=x: not a number" },
+		{ "seed=3 err=EIO", "f", 1, "f line 1: seed= needs prob= or flip=" },
+		{ "seed=q prob=1 err=EIO", "f", 1, "f line 1: seed=q: not a number" },
+		{ "err=EFOO", "f", 1,
+		  "f line 1: err=EFOO: unknown errno name (EIO, ENOSPC, EROFS, ... or a number 1-4095)" },
+		{ "err=0", "f", 1, "f line 1: err=0: unknown errno name (EIO, ENOSPC, EROFS, ... or a number 1-4095)" },
+		{ "err=4096", "f", 1,
+		  "f line 1: err=4096: unknown errno name (EIO, ENOSPC, EROFS, ... or a number 1-4095)" },
+		{ "delay=700000", "f", 1, "f line 1: delay=700000: must be from 0 to 600000" },
+		{ "short=abc", "f", 1, "f line 1: short=abc: not a number of bytes" },
+		{ "torn=x", "f", 1, "f line 1: torn=x: not a number" },
+		{ "flip=0", "f", 1, "f line 1: flip=0: must be from 1 to 64" },
+		{ "flip=65", "f", 1, "f line 1: flip=65: must be from 1 to 64" },
+		{ "short=10 torn=1", "f", 1, "f line 1: short= and torn= cannot be combined" },
+		{ "flip=1 err=EIO", "f", 1, "f line 1: flip= cannot be combined with err=, short=, torn= or crash" },
+		{ "flip=1 crash", "f", 1, "f line 1: flip= cannot be combined with err=, short=, torn= or crash" },
+		{ "short=1 crash", "f", 1,
+		  "f line 1: short= cannot be combined with crash (use torn= for a write cut by the crash)" },
+		{ "op=read torn=1", "f", 1, "f line 1: torn= applies to writes only (op=write or op=any)" },
+		{ "op=flush short=1", "f", 1, "f line 1: short= applies to reads and writes only" },
+		{ "op=close flip=1", "f", 1, "f line 1: flip= applies to reads and writes only" },
+		{ "op=flush off=0-10 err=EIO", "f", 1, "f line 1: off= cannot match op=flush (it has no file offset)" },
+		{ "op=open struct=bat err=EIO", "f", 1,
+		  "f line 1: struct= cannot match op=open (only reads and writes have one)" },
+		{ "op=truncate voff=0-1 err=EIO", "f", 1,
+		  "f line 1: voff= cannot match op=truncate (only reads and writes have one)" },
+	};
 	char longline[VHDX_FAULT_MAX_LINE + 20];
 	(void)state;
 
-	parse_fails("opp=x err=EIO", "faults", 3, "faults line 3: unknown key 'opp'");
-	parse_fails("off=10-5 err=EIO", NULL, 4, "line 4: off=10-5: end before start");
-	parse_fails("op=read", NULL, 2, "line 2: no action (err=, delay=, short=, torn=, flip= or crash)");
-	parse_fails("op=reed err=EIO", "r.txt", 7,
-		    "r.txt line 7: op=reed: unknown operation (read, write, flush, truncate, open, close, lock or any)");
-	parse_fails("op=read op=write err=EIO", "f", 1, "f line 1: op given twice");
-	parse_fails("once=1 err=EIO", "f", 1, "f line 1: once takes no value");
-	parse_fails("crash=yes", "f", 1, "f line 1: crash takes no value");
-	parse_fails("op err=EIO", "f", 1, "f line 1: op needs a value (op=...)");
-	parse_fails("file= err=EIO", "f", 1, "f line 1: file needs a value (file=...)");
-	parse_fails("off=abc err=EIO", "f", 1, "f line 1: off=abc: not a number or range (START-END, START+LEN)");
-	parse_fails("off=1-x err=EIO", "f", 1, "f line 1: off=1-x: not a range (START-END, START+LEN)");
-	parse_fails("voff=5+0 err=EIO", "f", 1, "f line 1: voff=5+0: empty range");
-	parse_fails("off=0xffffffffffffffff+2 err=EIO", "f", 1, "f line 1: off=0xffffffffffffffff+2: range overflows");
-	parse_fails("struct=bta err=EIO", "f", 1,
-		    "f line 1: struct=bta: unknown structure 'bta' (header, region, metadata, log, bat, bitmap, payload, footer, dynhdr, fileid or other)");
-	parse_fails("nth=0 err=EIO", "f", 1, "f line 1: nth=0: must be from 1 to 18446744073709551615");
-	parse_fails("every=0 err=EIO", "f", 1, "f line 1: every=0: must be from 1 to 18446744073709551615");
-	parse_fails("after=x err=EIO", "f", 1, "f line 1: after=x: not a number");
-	parse_fails("prob=1.5 err=EIO", "f", 1, "f line 1: prob=1.5: must be between 0 and 1 (or 0% and 100%)");
-	parse_fails("prob=x err=EIO", "f", 1, "f line 1: prob=x: not a number");
-	parse_fails("seed=3 err=EIO", "f", 1, "f line 1: seed= needs prob= or flip=");
-	parse_fails("seed=q prob=1 err=EIO", "f", 1, "f line 1: seed=q: not a number");
-	parse_fails("err=EFOO", "f", 1, "f line 1: err=EFOO: unknown errno name (EIO, ENOSPC, EROFS, ... or a number 1-4095)");
-	parse_fails("err=0", "f", 1, "f line 1: err=0: unknown errno name (EIO, ENOSPC, EROFS, ... or a number 1-4095)");
-	parse_fails("err=4096", "f", 1, "f line 1: err=4096: unknown errno name (EIO, ENOSPC, EROFS, ... or a number 1-4095)");
-	parse_fails("delay=700000", "f", 1, "f line 1: delay=700000: must be from 0 to 600000");
-	parse_fails("short=abc", "f", 1, "f line 1: short=abc: not a number of bytes");
-	parse_fails("torn=x", "f", 1, "f line 1: torn=x: not a number");
-	parse_fails("flip=0", "f", 1, "f line 1: flip=0: must be from 1 to 64");
-	parse_fails("flip=65", "f", 1, "f line 1: flip=65: must be from 1 to 64");
-	parse_fails("short=10 torn=1", "f", 1, "f line 1: short= and torn= cannot be combined");
-	parse_fails("flip=1 err=EIO", "f", 1, "f line 1: flip= cannot be combined with err=, short=, torn= or crash");
-	parse_fails("flip=1 crash", "f", 1, "f line 1: flip= cannot be combined with err=, short=, torn= or crash");
-	parse_fails("short=1 crash", "f", 1,
-		    "f line 1: short= cannot be combined with crash (use torn= for a write cut by the crash)");
-	parse_fails("op=read torn=1", "f", 1, "f line 1: torn= applies to writes only (op=write or op=any)");
-	parse_fails("op=flush short=1", "f", 1, "f line 1: short= applies to reads and writes only");
-	parse_fails("op=close flip=1", "f", 1, "f line 1: flip= applies to reads and writes only");
-	parse_fails("op=flush off=0-10 err=EIO", "f", 1, "f line 1: off= cannot match op=flush (it has no file offset)");
-	parse_fails("op=open struct=bat err=EIO", "f", 1,
-		    "f line 1: struct= cannot match op=open (only reads and writes have one)");
-	parse_fails("op=truncate voff=0-1 err=EIO", "f", 1,
-		    "f line 1: voff= cannot match op=truncate (only reads and writes have one)");
+	for (size_t i = 0; i < VHDX_ARRAY_LEN(bad); i++)
+		parse_fails(bad[i].line, bad[i].source, bad[i].lineno, bad[i].msg);
 	memset(longline, 'x', sizeof longline - 1);
 	longline[sizeof longline - 1] = '\0';
 	memcpy(longline, "file=", 5);

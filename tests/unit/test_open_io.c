@@ -15,6 +15,7 @@
 #include <stdlib.h>
 
 #include "lib/unit.h"
+#include "lib/unit_files.h"
 #include "lib/vhdx_gen.h"
 
 #define MiB (1024ull * 1024)
@@ -197,16 +198,10 @@ static int open_member(size_t i, unsigned flags, unsigned cb_flags, struct vhdx_
 static void check_whole_disk(struct vhdx_image *img, size_t from)
 {
 	const struct vhdx_gen_image *layers[3];
-	uint64_t size = box.m[from].img->virtual_size;
-	uint8_t *got = malloc(size), *want = malloc(size);
 
 	for (size_t i = from; i < box.n; i++)
 		layers[i - from] = box.m[i].img;
-	assert_int_equal(vhdx_pread(img, got, size, 0), (ssize_t)size);
-	vhdx_gen_chain_expected(layers, box.n - from, 0, size, want);
-	assert_memory_equal(got, want, size);
-	free(got);
-	free(want);
+	unit_assert_image_reads_chain(img, layers, box.n - from, box.m[from].img->virtual_size);
 }
 
 /* The chain leaf -> mid -> base resolves inside the container through open_parent. */
@@ -330,8 +325,6 @@ static void test_parent_identity_checked(void **st)
 {
 	struct vhdx_image *img;
 	const struct vhdx_gen_image *layers[2];
-	uint64_t size;
-	uint8_t *got, *want;
 
 	box_build();
 	/* the leaf's relative_path now names the base, which is not what the leaf links to */
@@ -345,14 +338,7 @@ static void test_parent_identity_checked(void **st)
 		fail_msg("vhdx_open_io: %s", vhdx_errmsg());
 	layers[0] = box.m[0].img;
 	layers[1] = box.m[2].img;
-	size = box.m[0].img->virtual_size;
-	got = malloc(size);
-	want = malloc(size);
-	assert_int_equal(vhdx_pread(img, got, size, 0), (ssize_t)size);
-	vhdx_gen_chain_expected(layers, 2, 0, size, want);
-	assert_memory_equal(got, want, size);
-	free(got);
-	free(want);
+	unit_assert_image_reads_chain(img, layers, 2, box.m[0].img->virtual_size);
 	vhdx_close(img);
 	box_free();
 }

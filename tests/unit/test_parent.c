@@ -20,6 +20,7 @@
 #include "codec/guid.h"
 #include "codec/vhdx_locator.h"
 #include <sys/stat.h>
+#include "lib/unit_files.h"
 #include "lib/vhdx_gen.h"
 
 static char dir[256];
@@ -94,18 +95,12 @@ static void check_chain_reads(const char *child_path, const struct vhdx_gen_imag
 {
 	const struct vhdx_gen_image *layers[2] = { child, base };
 	struct vhdx_image *img;
-	uint64_t size = base->virtual_size;
-	uint8_t *got = malloc(size), *want = malloc(size);
 	int ret = vhdx_open(child_path, opts, &img);
 
 	if (ret < 0)
 		fail_msg("open %s: %s", child_path, vhdx_errmsg());
-	assert_int_equal(vhdx_pread(img, got, size, 0), (ssize_t)size);
-	vhdx_gen_chain_expected(layers, 2, 0, size, want);
-	assert_memory_equal(got, want, size);
+	unit_assert_image_reads_chain(img, layers, 2, base->virtual_size);
 	vhdx_close(img);
-	free(got);
-	free(want);
 }
 
 /* Makes the folder REL below the test's folder. */

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "lib/unit.h"
+#include "lib/crc_ref.h"
 #include "codec/endian.h"
 #include "codec/partition.h"
 
@@ -35,19 +36,6 @@ static void disk_new(size_t len)
 	disk = calloc(1, len);
 	assert_non_null(disk);
 	disk_len = len;
-}
-
-/* Bitwise CRC-32 (IEEE), independent of the library's table. */
-static uint32_t crc32_ref(const uint8_t *p, size_t len)
-{
-	uint32_t c = 0xFFFFFFFFu;
-
-	while (len--) {
-		c ^= *p++;
-		for (int k = 0; k < 8; k++)
-			c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1)));
-	}
-	return ~c;
 }
 
 /* ---------------------------------------------------------------- MBR */
@@ -201,8 +189,8 @@ static void gpt_header(uint32_t ss, uint64_t lba, uint64_t alt, uint64_t array_l
 	vhdx_put_le64(h + 72, array_lba);
 	vhdx_put_le32(h + 80, 128);
 	vhdx_put_le32(h + 84, 128);
-	vhdx_put_le32(h + 88, crc32_ref(disk + array_lba * ss, 128 * 128));
-	vhdx_put_le32(h + 16, crc32_ref(h, 92));
+	vhdx_put_le32(h + 88, crc_ref(CRC_REF_IEEE, disk + array_lba * ss, 128 * 128));
+	vhdx_put_le32(h + 16, crc_ref(CRC_REF_IEEE, h, 92));
 }
 
 /* A GPT disk of SIZE bytes, sectors SS: entries 1 (basic data), 3 (Linux), 6 (basic data); primary and backup. */
@@ -337,7 +325,7 @@ static void test_gpt_damage(void **state)
 	make_gpt_disk(512, 16 * MiB);
 	vhdx_put_le64(disk + 512 + 72, n - 2);
 	vhdx_put_le32(disk + 512 + 16, 0);
-	vhdx_put_le32(disk + 512 + 16, crc32_ref(disk + 512, 92));
+	vhdx_put_le32(disk + 512 + 16, crc_ref(CRC_REF_IEEE, disk + 512, 92));
 	assert_int_equal(vhdx_part_table_read(mem_read, NULL, disk_len, 512, false, &t), 0);
 	assert_true(t.from_backup);
 	assert_non_null(strstr(t.note, "primary GPT header at byte 512: the entry array at LBA 32766 (32 sectors) lies past the end of the disk (32768 sectors)"));

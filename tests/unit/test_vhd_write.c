@@ -946,8 +946,9 @@ static void test_reparent_crash(void **st)
  * disk's reader shows), also after a reopen, and the failed write's own
  * range reads zeros or its bytes.
  */
-static void failed_append(const char *rule)
+static void test_failed_append(void **st)
 {
+	const char *rule = *st;
 	struct vhdx_io *mem = create(VHDX_TYPE_DYNAMIC, 64 * M, (uint32_t)M, NULL), *fio;
 	struct vhdx_faults *f;
 	struct vhdx_layer *l, *r = NULL;
@@ -993,16 +994,6 @@ static void failed_append(const char *rule)
 	free(got);
 }
 
-static void test_failed_append_torn(void **st)
-{
-	failed_append("op=write struct=payload nth=1 torn=2");
-}
-
-static void test_failed_append_short(void **st)
-{
-	failed_append("op=write struct=payload nth=1 short=3000");
-}
-
 int main(void)
 {
 	struct timeval tv[2] = { { PARENT_MTIME, 0 }, { PARENT_MTIME, 0 } };
@@ -1020,8 +1011,10 @@ int main(void)
 		cmocka_unit_test(test_differencing_partial),
 		cmocka_unit_test(test_flush_budget),
 		cmocka_unit_test(test_refusals),
-		cmocka_unit_test(test_failed_append_torn),
-		cmocka_unit_test(test_failed_append_short),
+		unit_test_case("test_failed_append_torn", test_failed_append,
+			       "op=write struct=payload nth=1 torn=2"),
+		unit_test_case("test_failed_append_short", test_failed_append,
+			       "op=write struct=payload nth=1 short=3000"),
 		cmocka_unit_test(test_crash_dynamic),
 		cmocka_unit_test(test_crash_differencing),
 	};

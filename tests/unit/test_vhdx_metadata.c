@@ -9,6 +9,7 @@
 #include <stdlib.h>
 
 #include "lib/unit.h"
+#include "lib/unit_codec.h"
 #include "codec/endian.h"
 #include "codec/guid.h"
 #include "codec/vhdx_codec.h"
@@ -16,22 +17,7 @@
 #define MiB (1024u * 1024)
 #define KiB 1024u
 
-static uint8_t *buf;
-static struct vhdx_metadata_table *tab;
-
-static int setup(void **state)
-{
-	buf = calloc(1, VHDX_METADATA_TABLE_SIZE);
-	tab = calloc(1, sizeof *tab);
-	return buf && tab ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	free(buf);
-	free(tab);
-	return 0;
-}
+UNIT_CODEC_FIXTURE(VHDX_METADATA_TABLE_SIZE, struct vhdx_metadata_table)
 
 #define F_USER 1u
 #define F_VDISK 2u

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "lib/unit.h"
+#include "lib/unit_codec.h"
 #include "codec/crc32c.h"
 #include "codec/endian.h"
 #include "codec/guid.h"
@@ -15,22 +16,7 @@
 
 #define MiB (1024u * 1024)
 
-static uint8_t *buf;
-static struct vhdx_region_table *tab;
-
-static int setup(void **state)
-{
-	buf = calloc(1, VHDX_REGION_SIZE);
-	tab = calloc(1, sizeof *tab);
-	return buf && tab ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	free(buf);
-	free(tab);
-	return 0;
-}
+UNIT_CODEC_FIXTURE(VHDX_REGION_SIZE, struct vhdx_region_table)
 
 static void put_entry(uint32_t i, const uint8_t guid[16], uint64_t off, uint32_t len, uint32_t flags)
 {

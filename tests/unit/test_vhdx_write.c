@@ -224,8 +224,9 @@ static void read_layer(struct vhdx_layer *l, void *buf, size_t len, uint64_t vof
  * flush: that block reads zeros where nothing was written, while open and
  * after a clean close and reopen.
  */
-static void failed_append(const char *rule)
+static void test_failed_append(void **st)
 {
+	const char *rule = *st;
 	struct vhdx_io *mem, *fio, *io2;
 	struct vhdx_create_params p;
 	struct vhdx_faults *f;
@@ -279,21 +280,13 @@ static void failed_append(const char *rule)
 	free(zeros);
 }
 
-static void test_failed_append_torn(void **st)
-{
-	failed_append("op=write struct=payload nth=1 torn=2");
-}
-
-static void test_failed_append_short(void **st)
-{
-	failed_append("op=write struct=payload nth=1 short=3000");
-}
-
 UNIT_MAIN(NULL, NULL,
 	  cmocka_unit_test(test_flush_budget),
 	  cmocka_unit_test(test_session_guids_and_clean_close),
 	  cmocka_unit_test(test_zeros_store_nothing),
 	  cmocka_unit_test(test_child_states),
 	  cmocka_unit_test(test_refusals),
-	  cmocka_unit_test(test_failed_append_torn),
-	  cmocka_unit_test(test_failed_append_short))
+	  unit_test_case("test_failed_append_torn", test_failed_append,
+			 "op=write struct=payload nth=1 torn=2"),
+	  unit_test_case("test_failed_append_short", test_failed_append,
+			 "op=write struct=payload nth=1 short=3000"))
