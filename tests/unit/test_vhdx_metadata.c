@@ -312,10 +312,7 @@ static void test_known_names(void **state)
 	}
 }
 
-UNIT_MAIN(setup, teardown,
-	  cmocka_unit_test(test_decode_good),        cmocka_unit_test(test_user_flag_and_empty_items),
-	  cmocka_unit_test(test_bad_signature_and_count), cmocka_unit_test(test_offset_inside_table),
-	  cmocka_unit_test(test_item_past_region),   cmocka_unit_test(test_item_too_long),
-	  cmocka_unit_test(test_duplicates),         cmocka_unit_test(test_overlaps),
-	  cmocka_unit_test(test_user_items_limit),   cmocka_unit_test(test_encode_round_trip),
-	  cmocka_unit_test(test_file_params),        cmocka_unit_test(test_known_names))
+UNIT_MAIN_TESTS(setup, teardown,
+		test_decode_good, test_user_flag_and_empty_items, test_bad_signature_and_count, test_offset_inside_table,
+		test_item_past_region, test_item_too_long, test_duplicates, test_overlaps, test_user_items_limit,
+		test_encode_round_trip, test_file_params, test_known_names)

@@ -201,8 +201,6 @@ static void test_encode_round_trip(void **state)
 	free(src);
 }
 
-UNIT_MAIN(setup, teardown,
-	  cmocka_unit_test(test_decode_good),  cmocka_unit_test(test_find),
-	  cmocka_unit_test(test_bad_header),   cmocka_unit_test(test_count),
-	  cmocka_unit_test(test_max_count),    cmocka_unit_test(test_alignment),
-	  cmocka_unit_test(test_duplicates_and_overlaps), cmocka_unit_test(test_encode_round_trip))
+UNIT_MAIN_TESTS(setup, teardown,
+		test_decode_good, test_find, test_bad_header, test_count, test_max_count, test_alignment,
+		test_duplicates_and_overlaps, test_encode_round_trip)
