@@ -26,12 +26,7 @@ UNIT_CODEC_FIXTURE(VHDX_METADATA_TABLE_SIZE, struct vhdx_metadata_table)
 
 static void put_entry(unsigned i, const uint8_t guid[16], uint32_t off, uint32_t len, uint32_t flags)
 {
-	uint8_t *p = buf + 32 + 32 * i;
-
-	memcpy(p, guid, 16);
-	vhdx_put_le32(p + 16, off);
-	vhdx_put_le32(p + 20, len);
-	vhdx_put_le32(p + 24, flags);
+	unit_put_guid_entry(buf + 32 + 32 * i, guid, off, 4, len, flags);
 }
 
 static void set_count(unsigned n)

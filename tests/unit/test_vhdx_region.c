@@ -20,12 +20,7 @@ UNIT_CODEC_FIXTURE(VHDX_REGION_SIZE, struct vhdx_region_table)
 
 static void put_entry(uint32_t i, const uint8_t guid[16], uint64_t off, uint32_t len, uint32_t flags)
 {
-	uint8_t *p = buf + 16 + 32 * i;
-
-	memcpy(p, guid, 16);
-	vhdx_put_le64(p + 16, off);
-	vhdx_put_le32(p + 24, len);
-	vhdx_put_le32(p + 28, flags);
+	unit_put_guid_entry(buf + 16 + 32 * i, guid, off, 8, len, flags);
 }
 
 static void seal(uint32_t count)
