@@ -273,6 +273,15 @@ make_base_child() {
 	"$VHDX" create --parent "$1" "$2" > /dev/null || fail "create $2"
 }
 
+# lock_images IMAGE: what the lock tests hold and refuse: a lone 64 MiB VHDX
+# IMAGE (1 MiB blocks), and $base with a differencing $child over it (make_base_child)
+lock_images() {
+	base="$T/base.vhdx"
+	child="$T/child.avhdx"
+	"$VHDX" create --size 64M --block-size 1M "$1" > /dev/null || fail "create $1"
+	make_base_child "$base" "$child"
+}
+
 # rawsum IMAGE [CONVERT-OPTIONS...]: sha256 of the raw disk `vhdx convert`
 # makes of IMAGE (through $T/conv.raw, which stays for a closer look)
 rawsum() {

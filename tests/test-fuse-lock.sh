@@ -18,11 +18,8 @@
 requires_fuse
 requires jq
 MiB=1048576
-base="$T/base.vhdx"
-child="$T/child.avhdx"
 dbl="$T/dbl.vhdx"
-"$VHDX" create --size 64M --block-size 1M "$dbl" > /dev/null || fail "create $dbl"
-make_base_child "$base" "$child"
+lock_images "$dbl"
 
 # refused WANT-STDERR CMD...: CMD exits 1 with exactly WANT-STDERR and changes no file
 refused() { expect_refused "$base $child $dbl" "$@"; }

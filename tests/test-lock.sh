@@ -15,10 +15,7 @@
 requires jq
 MiB=1048576
 img="$T/web01.vhdx"
-base="$T/base.vhdx"
-child="$T/child.avhdx"
-"$VHDX" create --size 64M --block-size 1M "$img" > /dev/null || fail "create $img"
-make_base_child "$base" "$child"
+lock_images "$img"
 head -c $((1 * MiB)) /dev/urandom | "$VHDX" write --offset $((5 * MiB)) "$child" || fail "write child"
 
 # hold_write IMAGE [OPTIONS]: a `vhdx write` holds IMAGE open for writing until release; HOLD_PID

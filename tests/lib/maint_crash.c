@@ -19,6 +19,7 @@
 #include "format/vhd_format.h"
 #include "lib/crash_io.h"
 #include "lib/maint_crash.h"
+#include "lib/vhdx_gen.h"
 
 static const enum crash_mode modes[] = { CRASH_DROP_ALL, CRASH_KEEP_ALL, CRASH_TORN_512, CRASH_TORN_4096,
 					 CRASH_RANDOM };
@@ -164,4 +165,23 @@ void maint_crash_run(const uint8_t *img, size_t img_len, struct vhdx_layer *base
 	}
 	free(before);
 	vhdx_io_close(cio);
+}
+
+struct vhdx_gen_image *maint_fixed_image(void)
+{
+	struct vhdx_gen_opts o = { .type = VHDX_GEN_FIXED, .virtual_size = 3 * MiB + 512, .seed = 11 };
+	struct vhdx_gen_image *img;
+
+	assert_int_equal(vhdx_gen_build(&o, &img), 0);
+	return img;
+}
+
+struct vhdx_layer *maint_open_writable(const struct vhdx_gen_image *img, const char *name)
+{
+	struct vhdx_io *io;
+	struct vhdx_layer *l;
+
+	assert_int_equal(vhdx_gen_to_io(img, name, &io), 0);
+	assert_int_equal(vhdx_layer_open_io(io, name, VHDX_LAYER_WRITABLE, &l), 0);
+	return l;
 }

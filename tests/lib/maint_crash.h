@@ -43,4 +43,12 @@ void maint_crash_run(const uint8_t *img, size_t img_len, struct vhdx_layer *base
 		     uint64_t new_size, const char *what, uint8_t **final, size_t *final_len,
 		     struct vhdx_compact_result *cres);
 
+struct vhdx_gen_image;
+
+/* The fixed VHDX both tests grow or refuse: 3 MiB + 512 bytes, seed 11 (vhdx_gen_free() it). */
+struct vhdx_gen_image *maint_fixed_image(void);
+
+/* IMG opened writable over a memory backend named NAME (fails the test otherwise). */
+struct vhdx_layer *maint_open_writable(const struct vhdx_gen_image *img, const char *name);
+
 #endif

@@ -83,4 +83,51 @@ static inline int unit_tmpdir_remove(const char *dir)
 		return cmocka_run_group_tests(tests, group_setup, group_teardown);                        \
 	}
 
+/*
+ * Runs the N test functions FNS as one cmocka group named "tests", each
+ * under its name from NAMES (the functions' names, comma-separated, as
+ * UNIT_MAIN_TESTS writes them) and between SETUP and TEARDOWN (NULL: none).
+ */
+static inline int unit_run_tests(const char *names, const CMUnitTestFunction *fns, size_t n, CMFixtureFunction setup,
+				 CMFixtureFunction teardown, CMFixtureFunction group_setup,
+				 CMFixtureFunction group_teardown)
+{
+	struct CMUnitTest *tests = calloc(n, sizeof *tests);
+	char *words = strdup(names), *p = words;
+	int rc;
+
+	if (tests == NULL || words == NULL) {
+		fprintf(stderr, "out of memory\n");
+		return 1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		p += strspn(p, ", \t\n");
+		tests[i].name = p;
+		tests[i].test_func = fns[i];
+		tests[i].setup_func = setup;
+		tests[i].teardown_func = teardown;
+		p += strcspn(p, ", \t\n");
+		if (*p)
+			*p++ = '\0';
+	}
+	rc = _cmocka_run_group_tests("tests", tests, n, group_setup, group_teardown);
+	free(words);
+	free(tests);
+	return rc;
+}
+
+#define UNIT_MAIN_RUN_(setup, teardown, group_setup, group_teardown, ...)                                  \
+	int main(void)                                                                                    \
+	{                                                                                                 \
+		const CMUnitTestFunction fns[] = { __VA_ARGS__ };                                         \
+		return unit_run_tests(#__VA_ARGS__, fns, sizeof fns / sizeof fns[0], setup, teardown,     \
+				      group_setup, group_teardown);                                       \
+	}
+
+/* UNIT_MAIN for a group of plain test functions, listed by their names alone. */
+#define UNIT_MAIN_TESTS(group_setup, group_teardown, ...) UNIT_MAIN_RUN_(NULL, NULL, group_setup, group_teardown, __VA_ARGS__)
+
+/* The same, each test run between SETUP and TEARDOWN (its fixture in *state). */
+#define UNIT_MAIN_EACH(setup, teardown, ...) UNIT_MAIN_RUN_(setup, teardown, NULL, NULL, __VA_ARGS__)
+
 #endif /* VHDX_TESTS_UNIT_H */

@@ -1,10 +1,13 @@
 /*
  * unit_codec.h - the fixture of a codec unit test that decodes one table
  * laid out by hand: a zeroed buffer and a zeroed decoded table, fresh for
- * the group.  Include after lib/unit.h.
+ * the group, and the entries of its region or metadata table.  Include
+ * after lib/unit.h.
  */
 #ifndef VHDX_TESTS_UNIT_CODEC_H
 #define VHDX_TESTS_UNIT_CODEC_H
+
+#include "codec/endian.h"
 
 /*
  * Declares the file's statics `buf` (BUF_SIZE bytes) and `tab` (one
@@ -30,5 +33,22 @@
 		free(tab);                                                                                \
 		return 0;                                                                                 \
 	}
+
+/*
+ * Lays out at P one 32-byte entry of a region or metadata table (MS-VHDX
+ * 2.2.3.2, 2.6.1.2): GUID, the offset in OFF_BYTES (8 or 4) bytes, then
+ * the length and the flags, little-endian.
+ */
+static inline void unit_put_guid_entry(uint8_t *p, const uint8_t guid[16], uint64_t off, unsigned off_bytes,
+				       uint32_t len, uint32_t flags)
+{
+	memcpy(p, guid, 16);
+	if (off_bytes == 8)
+		vhdx_put_le64(p + 16, off);
+	else
+		vhdx_put_le32(p + 16, (uint32_t)off);
+	vhdx_put_le32(p + 16 + off_bytes, len);
+	vhdx_put_le32(p + 20 + off_bytes, flags);
+}
 
 #endif /* VHDX_TESTS_UNIT_CODEC_H */

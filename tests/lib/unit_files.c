@@ -13,13 +13,14 @@
 
 #define MiB (1024ull * 1024)
 
+const struct vhdx_gen_block unit_base_blocks[3] = {
+	{ .blk = 0, .state = VHDX_BAT_FULLY_PRESENT },
+	{ .blk = 1, .state = VHDX_BAT_FULLY_PRESENT },
+	{ .blk = 3, .state = VHDX_BAT_FULLY_PRESENT },
+};
+
 void unit_chain_make(struct unit_chain *c, const char *what, uint32_t seed)
 {
-	static const struct vhdx_gen_block base_blocks[] = {
-		{ .blk = 0, .state = VHDX_BAT_FULLY_PRESENT },
-		{ .blk = 1, .state = VHDX_BAT_FULLY_PRESENT },
-		{ .blk = 3, .state = VHDX_BAT_FULLY_PRESENT },
-	};
 	static const struct vhdx_gen_run some[] = { { 8, 24 }, { 1000, 48 } };
 	static const struct vhdx_gen_block child_blocks[] = {
 		{ .blk = 1, .state = VHDX_BAT_FULLY_PRESENT },
@@ -28,7 +29,7 @@ void unit_chain_make(struct unit_chain *c, const char *what, uint32_t seed)
 		{ .blk = 0, .state = VHDX_BAT_ZERO },
 	};
 	struct vhdx_gen_opts bo = { .type = VHDX_GEN_DYNAMIC, .virtual_size = 4 * MiB, .seed = seed,
-				    .blocks = base_blocks, .n_blocks = VHDX_ARRAY_LEN(base_blocks) };
+				    .blocks = unit_base_blocks, .n_blocks = VHDX_ARRAY_LEN(unit_base_blocks) };
 	struct vhdx_gen_opts co = { .type = VHDX_GEN_DIFFERENCING, .virtual_size = 4 * MiB, .seed = seed + 1,
 				    .parent_path = "base.vhdx",
 				    .blocks = child_blocks, .n_blocks = VHDX_ARRAY_LEN(child_blocks) };

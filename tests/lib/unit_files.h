@@ -21,6 +21,9 @@ struct unit_chain {
 	struct vhdx_gen_image *base, *child;
 };
 
+/* The blocks of a 4 MiB base of 1 MiB blocks, the chains' base: 0, 1 and 3 present, 2 unmapped. */
+extern const struct vhdx_gen_block unit_base_blocks[3];
+
 /** Makes a new temporary folder (named after WHAT) and writes the chain into it (seeds SEED, SEED+1). */
 void unit_chain_make(struct unit_chain *c, const char *what, uint32_t seed);
 /** Removes every file of the folder and the folder; frees the images. */

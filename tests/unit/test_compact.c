@@ -167,21 +167,14 @@ static void test_compact_child_mixed(void **state)
 /* A fixed VHDX has nothing to compact: refused with an exact message. */
 static void test_compact_fixed_refused(void **state)
 {
-	struct vhdx_gen_opts o = { .type = VHDX_GEN_FIXED, .virtual_size = 3 * MiB + 512, .seed = 11 };
-	struct vhdx_gen_image *img;
-	struct vhdx_io *io;
-	struct vhdx_layer *l;
+	struct vhdx_gen_image *img = maint_fixed_image();
+	struct vhdx_layer *l = maint_open_writable(img, "fx");
+	struct vhdx_compact_result cr;
+	struct vhdx_maint_progress p = { NULL, NULL };
 
-	assert_int_equal(vhdx_gen_build(&o, &img), 0);
-	assert_int_equal(vhdx_gen_to_io(img, "fx", &io), 0);
-	assert_int_equal(vhdx_layer_open_io(io, "fx", VHDX_LAYER_WRITABLE, &l), 0);
-	{
-		struct vhdx_compact_result cr;
-		struct vhdx_maint_progress p = { NULL, NULL };
-		memset(&cr, 0, sizeof cr);
-		assert_int_equal(vhdx_compact_vhdx(l, &p, &cr), -EINVAL);
-		assert_string_equal(vhdx_errmsg(), "fx is a fixed disk: every block stays allocated, there is nothing to compact");
-	}
+	memset(&cr, 0, sizeof cr);
+	assert_int_equal(vhdx_compact_vhdx(l, &p, &cr), -EINVAL);
+	assert_string_equal(vhdx_errmsg(), "fx is a fixed disk: every block stays allocated, there is nothing to compact");
 	assert_int_equal(vhdx_layer_close(l), 0);
 	vhdx_gen_free(img);
 }

@@ -29,6 +29,7 @@
 #include "codec/guid.h"
 #include "lib/crash_check.h"
 #include "lib/crash_io.h"
+#include "lib/unit_new_vhdx.h"
 
 #define SECTOR 512
 #define VSIZE (4u << 20)
@@ -37,23 +38,9 @@
 /* Builds a fresh dynamic VHDX (1 MiB blocks) in memory; returns its bytes. */
 static void make_image(uint8_t **bytes, size_t *len, const char *parent_path, const uint8_t *linkage)
 {
-	struct vhdx_io *io;
-	struct vhdx_create_params p;
-	const uint8_t *d;
+	struct vhdx_io *io = unit_new_vhdx("new", "/tmp/child.avhdx", VSIZE, 1u << 20, parent_path, linkage);
+	const uint8_t *d = vhdx_io_mem_data(io, len);
 
-	memset(&p, 0, sizeof p);
-	p.type = parent_path ? VHDX_TYPE_DIFFERENCING : VHDX_TYPE_DYNAMIC;
-	p.virtual_size = VSIZE;
-	p.block_size = 1u << 20;
-	p.logical_sector_size = SECTOR;
-	p.physical_sector_size = 4096;
-	if (parent_path) {
-		p.parent = parent_path;
-		memcpy(p.parent_linkage, linkage, 16);
-	}
-	assert_int_equal(vhdx_io_mem_new(NULL, 0, "new", &io), 0);
-	assert_int_equal(vhdx_create_vhdx(io, "/tmp/child.avhdx", &p), 0);
-	d = vhdx_io_mem_data(io, len);
 	*bytes = malloc(*len);
 	memcpy(*bytes, d, *len);
 	vhdx_io_close(io);

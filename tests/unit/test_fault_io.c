@@ -58,9 +58,14 @@ static int teardown(void **state)
 	return 0;
 }
 
-static const uint8_t *mem_bytes(struct fx *x, size_t *len)
+/* The bytes of the file under the fault io, which must be LEN long. */
+static const uint8_t *file_bytes(struct fx *x, size_t len)
 {
-	return vhdx_io_mem_data(x->mem, len);
+	size_t have;
+	const uint8_t *d = vhdx_io_mem_data(x->mem, &have);
+
+	assert_int_equal(have, len);
+	return d;
 }
 
 static void add(struct fx *x, const char *rules, int n)
@@ -211,7 +216,6 @@ static void test_nth_write_and_voff(void **state)
 {
 	struct fx *x = *state;
 	uint8_t a[512], b[512], c[512];
-	size_t len;
 	const uint8_t *d;
 
 	memset(a, 0xa1, sizeof a);
@@ -222,7 +226,7 @@ static void test_nth_write_and_voff(void **state)
 	assert_fails(vhdx_io_pwrite(x->io, b, 512, 512, VHDX_TAG_PAYLOAD), -ENOSPC,
 		     "writing payload at offset 0x200 (512 bytes): injected ENOSPC (fault rule 1)");
 	assert_ok(vhdx_io_pwrite(x->io, c, 512, 1024, VHDX_TAG_PAYLOAD));
-	d = mem_bytes(x, &len);
+	d = file_bytes(x, FILE_LEN);
 	assert_memory_equal(d, a, 512);
 	assert_memory_equal(d + 512, x->orig + 512, 512); /* the failed write wrote nothing */
 	assert_memory_equal(d + 1024, c, 512);
@@ -256,15 +260,13 @@ static void test_short_write(void **state)
 {
 	struct fx *x = *state;
 	uint8_t buf[4096];
-	size_t len;
 	const uint8_t *d;
 
 	add(x, "op=write short=100 err=ENOSPC", 1);
 	memset(buf, 0x55, sizeof buf);
 	assert_fails(vhdx_io_pwrite(x->io, buf, sizeof buf, 4096, VHDX_TAG_PAYLOAD), -ENOSPC,
 		     "injected ENOSPC after a short write of 100 of 4096 bytes (fault rule 1)");
-	d = mem_bytes(x, &len);
-	assert_int_equal(len, FILE_LEN);
+	d = file_bytes(x, FILE_LEN);
 	assert_memory_equal(d, x->orig, 4096);
 	assert_memory_equal(d + 4096, buf, 100);
 	assert_memory_equal(d + 4196, x->orig + 4196, FILE_LEN - 4196);
@@ -274,7 +276,6 @@ static void test_torn_write(void **state)
 {
 	struct fx *x = *state;
 	uint8_t buf[4096];
-	size_t len;
 	const uint8_t *d;
 	uint8_t rbuf[16];
 
@@ -283,7 +284,7 @@ static void test_torn_write(void **state)
 	assert_ok(vhdx_io_pread(x->io, rbuf, sizeof rbuf, 0, VHDX_TAG_HEADER)); /* reads untouched */
 	assert_fails(vhdx_io_pwrite(x->io, buf, sizeof buf, 8192, VHDX_TAG_BITMAP), -EIO,
 		     "writing sector bitmap at offset 0x2000 (4096 bytes): injected EIO after a torn write: 3 of 8 sectors persisted (fault rule 1)");
-	d = mem_bytes(x, &len);
+	d = file_bytes(x, FILE_LEN);
 	assert_memory_equal(d, x->orig, 8192);
 	assert_memory_equal(d + 8192, buf, 1536);
 	assert_memory_equal(d + 8192 + 1536, x->orig + 8192 + 1536, FILE_LEN - 8192 - 1536);
@@ -335,7 +336,6 @@ static void test_flip_write(void **state)
 {
 	struct fx *x = *state;
 	uint8_t buf[4096], keep[4096];
-	size_t len;
 	const uint8_t *d;
 
 	add(x, "op=write flip=1", 1);
@@ -343,7 +343,7 @@ static void test_flip_write(void **state)
 	memcpy(keep, buf, sizeof buf);
 	assert_ok(vhdx_io_pwrite(x->io, buf, sizeof buf, 4096, VHDX_TAG_PAYLOAD));
 	assert_memory_equal(buf, keep, sizeof buf); /* the caller's buffer is not touched */
-	d = mem_bytes(x, &len);
+	d = file_bytes(x, FILE_LEN);
 	assert_int_equal(differing_bits(d + 4096, buf, sizeof buf), 1);
 	assert_memory_equal(d, x->orig, 4096);
 }
@@ -386,7 +386,6 @@ static void test_crash(void **state)
 {
 	struct fx *x = *state;
 	uint8_t w1[4096], w2[4096], w3[4096], w4[512], buf[512];
-	size_t len;
 	const uint8_t *d;
 	struct vhdx_faults_stats st;
 	char *ev;
@@ -403,14 +402,12 @@ static void test_crash(void **state)
 	assert_ok(vhdx_io_pwrite(x->io, w3, sizeof w3, FILE_LEN, VHDX_TAG_PAYLOAD));  /* 3: grows to 68K */
 	assert_ok(vhdx_io_set_size(x->io, 32768));                                   /* then shrinks to 32K */
 	assert_int_equal(vhdx_io_fault_pending(x->io), 3);
-	d = mem_bytes(x, &len);
-	assert_int_equal(len, 32768);
+	d = file_bytes(x, 32768);
 	assert_memory_equal(d + 8192, w2, sizeof w2);
 	/* write 4 is the power cut: it is not done, and the three changes since the flush are undone */
 	assert_fails(vhdx_io_pwrite(x->io, w4, sizeof w4, 0, VHDX_TAG_HEADER), -EIO,
 		     "writing header at offset 0x0 (512 bytes): injected crash (fault rule 1): power cut, 3 unflushed writes dropped (EIO)");
-	d = mem_bytes(x, &len);
-	assert_int_equal(len, FILE_LEN);
+	d = file_bytes(x, FILE_LEN);
 	assert_memory_equal(d, w1, sizeof w1);                          /* flushed: kept */
 	assert_memory_equal(d + 4096, x->orig + 4096, FILE_LEN - 4096); /* the rest as flushed */
 	/* dead from now on */
@@ -418,8 +415,7 @@ static void test_crash(void **state)
 		     "the disk is gone after the injected crash of fault rule 1");
 	assert_fails(vhdx_io_flush(x->io), -EIO, "injected crash of fault rule 1");
 	assert_fails(vhdx_io_pwrite(x->io, w4, sizeof w4, 0, VHDX_TAG_HEADER), -EIO, "");
-	d = mem_bytes(x, &len);
-	d = mem_bytes(x, &len);
+	d = file_bytes(x, FILE_LEN);
 	assert_memory_equal(d, w1, sizeof w1);
 	stats(x, &st);
 	assert_int_equal(st.crashes, 1);
@@ -436,7 +432,6 @@ static void test_crash_torn(void **state)
 {
 	struct fx *x = *state;
 	uint8_t w1[4096], w2[4096];
-	size_t len;
 	const uint8_t *d;
 
 	memset(w1, 0x11, sizeof w1);
@@ -445,8 +440,7 @@ static void test_crash_torn(void **state)
 	assert_ok(vhdx_io_pwrite(x->io, w1, sizeof w1, 0, VHDX_TAG_LOG));
 	assert_fails(vhdx_io_pwrite(x->io, w2, sizeof w2, 8192, VHDX_TAG_LOG), -EIO,
 		     "injected crash (fault rule 1): power cut, 1 unflushed writes dropped, 512 of 4096 bytes of this write persisted (EIO)");
-	d = mem_bytes(x, &len);
-	assert_int_equal(len, FILE_LEN);
+	d = file_bytes(x, FILE_LEN);
 	assert_memory_equal(d, x->orig, 8192);               /* the unflushed write 1 is gone */
 	assert_memory_equal(d + 8192, w2, 512);              /* the torn sector made it */
 	assert_memory_equal(d + 8192 + 512, x->orig + 8192 + 512, FILE_LEN - 8192 - 512);

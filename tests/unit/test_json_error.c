@@ -47,6 +47,14 @@ static void expect_output(void (*fn)(void), int want_rc, const char *want)
 	free(out);
 }
 
+/* Turns --json on and opens a report on standard output, as the commands do. */
+static void json_report_begin(struct report *r)
+{
+	tool_json_mode(true);
+	report_init(r, stdout, true);
+	report_begin(r, NULL);
+}
+
 static void nothing_printed(void)
 {
 	tool_json_mode(true);
@@ -56,20 +64,11 @@ static void nothing_printed(void)
 	rc_seen = tool_json_finish(EXIT_ERR);
 }
 
-static void test_error_alone(void **state)
-{
-	(void)state;
-	expect_output(nothing_printed, EXIT_ERR, "{\"error\":{\"errno\":\"ENOENT\",\"message\":\"x.vhdx: cannot open: No such file "
-		      "or directory\"}}\n");
-}
-
 static void open_report(void)
 {
 	struct report r;
 
-	tool_json_mode(true);
-	report_init(&r, stdout, true);
-	report_begin(&r, NULL);
+	json_report_begin(&r);
 	report_u64(&r, "a", 1);
 	report_begin_list(&r, "rounds");
 	report_begin(&r, NULL);
@@ -78,30 +77,39 @@ static void open_report(void)
 	rc_seen = tool_json_finish(EXIT_ERR);
 }
 
-static void test_open_report_closed(void **state)
-{
-	(void)state;
-	expect_output(open_report, EXIT_ERR, "{\"a\":1,\"rounds\":[{\"round\":1}],\"error\":{\"errno\":\"ENOSPC\",\"message\":"
-		      "\"disk: No space left on device\"}}\n");
-}
-
 static void complete_report(void)
 {
 	struct report r;
 
-	tool_json_mode(true);
-	report_init(&r, stdout, true);
-	report_begin(&r, NULL);
+	json_report_begin(&r);
 	report_bool(&r, "clean", false);
 	report_end(&r);
 	report_finish(&r);
 	rc_seen = tool_json_finish(EXIT_PROBLEMS);
 }
 
-static void test_complete_report_alone(void **state)
+/* What a command does, the exit code it must return and the exact output it must leave. */
+struct json_case {
+	void (*run)(void);
+	int rc;
+	const char *output;
+};
+
+static const struct json_case error_alone = {
+	nothing_printed, EXIT_ERR,
+	"{\"error\":{\"errno\":\"ENOENT\",\"message\":\"x.vhdx: cannot open: No such file or directory\"}}\n"
+};
+static const struct json_case open_report_closed = {
+	open_report, EXIT_ERR,
+	"{\"a\":1,\"rounds\":[{\"round\":1}],\"error\":{\"errno\":\"ENOSPC\",\"message\":\"disk: No space left on device\"}}\n"
+};
+static const struct json_case complete_report_alone = { complete_report, EXIT_PROBLEMS, "{\"clean\":false}\n" };
+
+static void test_output(void **state)
 {
-	(void)state;
-	expect_output(complete_report, EXIT_PROBLEMS, "{\"clean\":false}\n");
+	const struct json_case *c = *state;
+
+	expect_output(c->run, c->rc, c->output);
 }
 
 static void usage_error(void)
@@ -131,8 +139,8 @@ static void test_errno_names(void **state)
 }
 
 UNIT_MAIN(NULL, NULL,
-	  cmocka_unit_test(test_error_alone),
-	  cmocka_unit_test(test_open_report_closed),
-	  cmocka_unit_test(test_complete_report_alone),
+	  unit_test_case("test_error_alone", test_output, &error_alone),
+	  unit_test_case("test_open_report_closed", test_output, &open_report_closed),
+	  unit_test_case("test_complete_report_alone", test_output, &complete_report_alone),
 	  cmocka_unit_test(test_usage_without_message),
 	  cmocka_unit_test(test_errno_names))

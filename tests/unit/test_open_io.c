@@ -133,11 +133,6 @@ static int m_open_parent(void *opaque, const struct vhdx_parent_request *req, co
 /* box: [0] leaf.avhdx -> [1] mid.avhdx -> [2] base.vhdx, 4 MiB, 1 MiB blocks. */
 static void box_build(void)
 {
-	static const struct vhdx_gen_block base_blocks[] = {
-		{ .blk = 0, .state = VHDX_BAT_FULLY_PRESENT },
-		{ .blk = 1, .state = VHDX_BAT_FULLY_PRESENT },
-		{ .blk = 3, .state = VHDX_BAT_FULLY_PRESENT },
-	};
 	static const struct vhdx_gen_run runs[] = { { 8, 16 }, { 1000, 3 } };
 	static const struct vhdx_gen_block mid_blocks[] = {
 		{ .blk = 0, .state = VHDX_BAT_PARTIALLY_PRESENT, .runs = runs, .n_runs = 2 },
@@ -159,8 +154,8 @@ static void box_build(void)
 		o.seed = 100 + (uint32_t)i;
 		if (i == 2) {
 			o.type = VHDX_GEN_DYNAMIC;
-			o.blocks = base_blocks;
-			o.n_blocks = 3;
+			o.blocks = unit_base_blocks;
+			o.n_blocks = VHDX_ARRAY_LEN(unit_base_blocks);
 		} else {
 			o.type = VHDX_GEN_DIFFERENCING;
 			o.parent_path = rel[i];

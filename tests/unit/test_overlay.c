@@ -99,6 +99,35 @@ static void model_init(struct model *m)
 	m->size = LOWER_LEN;
 }
 
+/* Each test's overlay (over a spy over lower_bytes) and the model of what it must show. */
+struct ovl_fx {
+	struct spy_io *spy;
+	struct vhdx_io *ov; /* NULL once a test closed it itself */
+	struct model m;
+};
+
+static int fx_setup(void **state)
+{
+	struct ovl_fx *x = calloc(1, sizeof *x);
+
+	assert_non_null(x);
+	x->ov = make_overlay(&x->spy);
+	model_init(&x->m);
+	*state = x;
+	return 0;
+}
+
+static int fx_teardown(void **state)
+{
+	struct ovl_fx *x = *state;
+
+	if (x->ov)
+		vhdx_io_close(x->ov);
+	free(x->m.b);
+	free(x);
+	return 0;
+}
+
 static void model_write(struct model *m, const uint8_t *buf, size_t len, uint64_t off)
 {
 	memcpy(m->b + off, buf, len);
@@ -135,8 +164,8 @@ static void check_all(struct vhdx_io *ov, const struct model *m)
 
 static void test_fresh_overlay_reads_lower(void **state)
 {
-	struct spy_io *spy;
-	struct vhdx_io *ov = make_overlay(&spy);
+	struct ovl_fx *x = *state;
+	struct vhdx_io *ov = x->ov;
 	uint8_t buf[LOWER_LEN];
 	uint64_t size;
 
@@ -150,152 +179,140 @@ static void test_fresh_overlay_reads_lower(void **state)
 	/* past the end: the wrapper's precise error */
 	assert_fails(vhdx_io_pread(ov, buf, 2, LOWER_LEN - 1, VHDX_TAG_BAT), -EBADMSG, "past the end of the file");
 	vhdx_io_close(ov);
+	x->ov = NULL;
 	assert_true(spy_closed); /* the overlay owns and closes its lower io */
 }
 
 static void test_unaligned_writes(void **state)
 {
-	struct spy_io *spy;
-	struct vhdx_io *ov = make_overlay(&spy);
-	struct model m;
+	struct ovl_fx *x = *state;
+	struct vhdx_io *ov = x->ov;
 	uint8_t w[9000];
 	size_t len;
 	const uint8_t *mem;
 
-	model_init(&m);
 	for (size_t i = 0; i < sizeof w; i++)
 		w[i] = (uint8_t)(0xa0 ^ i);
 	/* across the boundary of pages 0 and 1, partial at both ends */
-	write_both(ov, &m, w, 5000, 4000);
-	check_all(ov, &m);
+	write_both(ov, &x->m, w, 5000, 4000);
+	check_all(ov, &x->m);
 	assert_int_equal(vhdx_io_overlay_pages(ov), 3); /* pages 0, 1 and 2 (4000..8999 ends in page 2) */
 	/* one byte in the last, partial page of the lower file */
-	write_both(ov, &m, w + 7, 1, LOWER_LEN - 1);
-	check_all(ov, &m);
+	write_both(ov, &x->m, w + 7, 1, LOWER_LEN - 1);
+	check_all(ov, &x->m);
 	/* past the end: extends, with zeros (not stale bytes) between */
-	write_both(ov, &m, w, 3000, 20000);
-	check_all(ov, &m);
+	write_both(ov, &x->m, w, 3000, 20000);
+	check_all(ov, &x->m);
 	/* a whole page, aligned */
-	write_both(ov, &m, w + 100, 4096, 8192);
-	check_all(ov, &m);
+	write_both(ov, &x->m, w + 100, 4096, 8192);
+	check_all(ov, &x->m);
 	/* a small read inside one page and one straddling overlay and lower */
 	{
 		uint8_t r[6000];
 		assert_ok(vhdx_io_pread(ov, r, 10, 4090, VHDX_TAG_OTHER));
-		assert_memory_equal(r, m.b + 4090, 10);
+		assert_memory_equal(r, x->m.b + 4090, 10);
 		assert_ok(vhdx_io_pread(ov, r, 6000, 10000, VHDX_TAG_OTHER));
-		assert_memory_equal(r, m.b + 10000, 6000);
+		assert_memory_equal(r, x->m.b + 10000, 6000);
 	}
 	/* the lower file never changed */
-	mem = vhdx_io_mem_data(spy->mem, &len);
+	mem = vhdx_io_mem_data(x->spy->mem, &len);
 	assert_int_equal(len, LOWER_LEN);
 	assert_memory_equal(mem, lower_bytes, LOWER_LEN);
-	vhdx_io_close(ov);
-	free(m.b);
 }
 
 static void test_set_size(void **state)
 {
-	struct spy_io *spy;
-	struct vhdx_io *ov = make_overlay(&spy);
-	struct model m;
+	struct ovl_fx *x = *state;
+	struct vhdx_io *ov = x->ov;
 	uint8_t w[100];
 	size_t len;
 
-	model_init(&m);
 	memset(w, 0x77, sizeof w);
 	/* grow: the extension reads as zeros */
 	assert_ok(vhdx_io_set_size(ov, 40000));
-	model_set_size(&m, 40000);
-	check_all(ov, &m);
+	model_set_size(&x->m, 40000);
+	check_all(ov, &x->m);
 	/* shrink into the lower data, with an overlaid page straddling the new end */
-	write_both(ov, &m, w, 100, 5000);
-	write_both(ov, &m, w, 100, 30000);
+	write_both(ov, &x->m, w, 100, 5000);
+	write_both(ov, &x->m, w, 100, 30000);
 	assert_ok(vhdx_io_set_size(ov, 5050));
-	model_set_size(&m, 5050);
-	check_all(ov, &m);
+	model_set_size(&x->m, 5050);
+	check_all(ov, &x->m);
 	assert_int_equal(vhdx_io_overlay_pages(ov), 1); /* the page at 30000 is gone */
 	/* grow again: neither the lower bytes nor the cut part of the page come back */
 	assert_ok(vhdx_io_set_size(ov, 16384));
-	model_set_size(&m, 16384);
-	check_all(ov, &m);
+	model_set_size(&x->m, 16384);
+	check_all(ov, &x->m);
 	/* to zero and back */
 	assert_ok(vhdx_io_set_size(ov, 0));
-	model_set_size(&m, 0);
+	model_set_size(&x->m, 0);
 	assert_ok(vhdx_io_set_size(ov, 8192));
-	model_set_size(&m, 8192);
-	check_all(ov, &m);
+	model_set_size(&x->m, 8192);
+	check_all(ov, &x->m);
 	assert_int_equal(vhdx_io_overlay_pages(ov), 0);
 	/* the lower io kept its size and bytes */
-	vhdx_io_mem_data(spy->mem, &len);
+	vhdx_io_mem_data(x->spy->mem, &len);
 	assert_int_equal(len, LOWER_LEN);
-	assert_memory_equal(vhdx_io_mem_data(spy->mem, &len), lower_bytes, LOWER_LEN);
-	vhdx_io_close(ov);
-	free(m.b);
+	assert_memory_equal(vhdx_io_mem_data(x->spy->mem, &len), lower_bytes, LOWER_LEN);
 }
 
 static void test_zero_pages(void **state)
 {
-	struct spy_io *spy;
-	struct vhdx_io *ov = make_overlay(&spy);
+	struct ovl_fx *x = *state;
+	struct vhdx_io *ov = x->ov;
 	static const uint8_t zeros[3 * 4096];
-	struct model m;
 	uint8_t w[4096];
 
-	model_init(&m);
 	memset(w, 0x31, sizeof w);
 	/* whole zero pages over lower data: kept (as zero pages), and read as zeros */
-	write_both(ov, &m, zeros, 8192, 0);
-	check_all(ov, &m);
+	write_both(ov, &x->m, zeros, 8192, 0);
+	check_all(ov, &x->m);
 	assert_int_equal(vhdx_io_overlay_pages(ov), 2);
 	/* partly rewritten zero page */
-	write_both(ov, &m, w, 10, 4100);
-	check_all(ov, &m);
+	write_both(ov, &x->m, w, 10, 4100);
+	check_all(ov, &x->m);
 	/* zeros past the lower data cost no page but extend the size */
-	write_both(ov, &m, zeros, sizeof zeros, 16384);
-	check_all(ov, &m);
+	write_both(ov, &x->m, zeros, sizeof zeros, 16384);
+	check_all(ov, &x->m);
 	assert_int_equal(vhdx_io_overlay_pages(ov), 2);
 	/* a data page turned back into zeros */
-	write_both(ov, &m, w, 4096, 16384);
-	write_both(ov, &m, zeros, 4096, 16384);
-	check_all(ov, &m);
-	vhdx_io_close(ov);
-	free(m.b);
+	write_both(ov, &x->m, w, 4096, 16384);
+	write_both(ov, &x->m, zeros, 4096, 16384);
+	check_all(ov, &x->m);
 }
 
 /* A request with no overlaid page in its range is one read of the lower io, whole. */
 static void test_fast_path(void **state)
 {
-	struct spy_io *spy;
-	struct vhdx_io *ov = make_overlay(&spy);
+	struct ovl_fx *x = *state;
+	struct vhdx_io *ov = x->ov;
 	uint8_t w[16], r[3 * 4096];
 
 	memset(w, 0xee, sizeof w);
 	assert_ok(vhdx_io_pwrite(ov, w, sizeof w, 4096 + 50, VHDX_TAG_OTHER)); /* page 1 */
-	spy->reads = 0;
+	x->spy->reads = 0;
 	assert_ok(vhdx_io_pread(ov, r, 4096, 0, VHDX_TAG_OTHER));
-	assert_int_equal(spy->reads, 1);
-	assert_true(spy->last_off == 0 && spy->last_len == 4096);
-	spy->reads = 0;
+	assert_int_equal(x->spy->reads, 1);
+	assert_true(x->spy->last_off == 0 && x->spy->last_len == 4096);
+	x->spy->reads = 0;
 	assert_ok(vhdx_io_pread(ov, r, 4196, 8192, VHDX_TAG_OTHER));
-	assert_int_equal(spy->reads, 1);
-	assert_true(spy->last_off == 8192 && spy->last_len == 4196);
+	assert_int_equal(x->spy->reads, 1);
+	assert_true(x->spy->last_off == 8192 && x->spy->last_len == 4196);
 	/* across the overlaid page: the lower io is read around it, page 1 not at all */
-	spy->reads = 0;
+	x->spy->reads = 0;
 	assert_ok(vhdx_io_pread(ov, r, sizeof r, 0, VHDX_TAG_OTHER));
-	assert_int_equal(spy->reads, 2);
-	assert_true(spy->last_off == 8192 && spy->last_len == 4096);
+	assert_int_equal(x->spy->reads, 2);
+	assert_true(x->spy->last_off == 8192 && x->spy->last_len == 4096);
 	assert_memory_equal(r, lower_bytes, 4096);
 	assert_memory_equal(r + 4096 + 50, w, sizeof w);
 	assert_memory_equal(r + 4096, lower_bytes + 4096, 50);
 	assert_memory_equal(r + 8192, lower_bytes + 8192, 4096);
-	vhdx_io_close(ov);
 }
 
 static void test_readonly_flag(void **state)
 {
-	struct spy_io *spy;
-	struct vhdx_io *ov = make_overlay(&spy);
+	struct ovl_fx *x = *state;
+	struct vhdx_io *ov = x->ov;
 	uint8_t w[4] = { 1, 2, 3, 4 };
 
 	ov->readonly = true; /* what a replay does when it is done */
@@ -303,6 +320,7 @@ static void test_readonly_flag(void **state)
 	assert_fails(vhdx_io_set_size(ov, 0), -EROFS, "read-only");
 	assert_int_equal(vhdx_io_overlay_pages(ov), 0);
 	vhdx_io_close(ov);
+	x->ov = NULL;
 	/* a non-overlay io has no overlay pages */
 	{
 		struct vhdx_io *mem;
@@ -341,35 +359,26 @@ static void *reader(void *p)
 
 static void test_concurrent_reads(void **state)
 {
-	struct spy_io *spy;
-	struct vhdx_io *ov = make_overlay(&spy);
+	struct ovl_fx *x = *state;
+	struct vhdx_io *ov = x->ov;
 	struct reader_arg args[4];
 	pthread_t th[4];
-	struct model m;
 	uint8_t w[3000];
 
-	model_init(&m);
 	for (int k = 0; k < 6; k++) {
 		memset(w, 0x40 + k, sizeof w);
-		write_both(ov, &m, w, sizeof w, 2500u * k * 3);
+		write_both(ov, &x->m, w, sizeof w, 2500u * k * 3);
 	}
 	for (int t = 0; t < 4; t++) {
-		args[t] = (struct reader_arg){ ov, &m, 17u + t, 0 };
+		args[t] = (struct reader_arg){ ov, &x->m, 17u + t, 0 };
 		assert_int_equal(pthread_create(&th[t], NULL, reader, &args[t]), 0);
 	}
 	for (int t = 0; t < 4; t++) {
 		pthread_join(th[t], NULL);
 		assert_int_equal(args[t].bad, 0);
 	}
-	vhdx_io_close(ov);
-	free(m.b);
 }
 
-UNIT_MAIN(NULL, NULL,
-	  cmocka_unit_test(test_fresh_overlay_reads_lower),
-	  cmocka_unit_test(test_unaligned_writes),
-	  cmocka_unit_test(test_set_size),
-	  cmocka_unit_test(test_zero_pages),
-	  cmocka_unit_test(test_fast_path),
-	  cmocka_unit_test(test_readonly_flag),
-	  cmocka_unit_test(test_concurrent_reads))
+UNIT_MAIN_EACH(fx_setup, fx_teardown,
+	       test_fresh_overlay_reads_lower, test_unaligned_writes, test_set_size, test_zero_pages, test_fast_path,
+	       test_readonly_flag, test_concurrent_reads)

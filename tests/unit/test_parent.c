@@ -112,6 +112,32 @@ static void mkdir_in(const char *rel)
 	assert_int_equal(mkdir(p, 0755), 0);
 }
 
+/* The locator of a child over a base: its linkage and one path entry, as make_child() takes them. */
+struct locator {
+	char linkage[40];
+	const char *keys[2];
+	const char *values[2];
+};
+
+/* LOC names BASE's linkage and KEY: PATH (PATH is not copied). */
+static void locator_of(struct locator *loc, const struct vhdx_gen_image *base, const char *key, const char *path)
+{
+	linkage_text(base, loc->linkage);
+	loc->keys[0] = "parent_linkage";
+	loc->keys[1] = key;
+	loc->values[0] = loc->linkage;
+	loc->values[1] = path;
+}
+
+/* A child over BASE whose locator gives its linkage and KEY: PATH. */
+static struct vhdx_gen_image *child_with_path(const struct vhdx_gen_image *base, const char *key, const char *path)
+{
+	struct locator loc;
+
+	locator_of(&loc, base, key, path);
+	return make_child(base, loc.keys, loc.values, 2);
+}
+
 /* Writes BASE to BASE_PATH and CHILD to CHILD_PATH, checks the chain reads right, frees both. */
 static void check_written_chain(struct vhdx_gen_image *base, const char *base_path, struct vhdx_gen_image *child,
 				const char *child_path)
@@ -126,12 +152,9 @@ static void check_written_chain(struct vhdx_gen_image *base, const char *base_pa
 static void test_only_relative_path(void **st)
 {
 	struct vhdx_gen_image *base = make_base(4u << 20), *child;
-	char lt[40], p[512], c[512];
-	const char *keys[] = { "parent_linkage", "relative_path" };
-	const char *values[] = { lt, "sub\\base.vhdx" };
+	char p[512], c[512];
 
-	linkage_text(base, lt);
-	child = make_child(base, keys, values, 2);
+	child = child_with_path(base, "relative_path", "sub\\base.vhdx");
 	mkdir_in("sub");
 	snprintf(p, sizeof p, "%s/sub/base.vhdx", dir);
 	snprintf(c, sizeof c, "%s/child.avhdx", dir);
@@ -141,12 +164,9 @@ static void test_only_relative_path(void **st)
 static void test_dot_and_dotdot(void **st)
 {
 	struct vhdx_gen_image *base = make_base(4u << 20), *child;
-	char lt[40], p[512], c[512];
-	const char *keys[] = { "parent_linkage", "relative_path" };
-	const char *values[] = { lt, ".\\..\\up.vhdx" };
+	char p[512], c[512];
 
-	linkage_text(base, lt);
-	child = make_child(base, keys, values, 2);
+	child = child_with_path(base, "relative_path", ".\\..\\up.vhdx");
 	snprintf(p, sizeof p, "%s/up.vhdx", dir);
 	mkdir_in("down");
 	snprintf(c, sizeof c, "%s/down/child.avhdx", dir);
@@ -156,15 +176,12 @@ static void test_dot_and_dotdot(void **st)
 static void test_absolute_only_through_path_map(void **st)
 {
 	struct vhdx_gen_image *base = make_base(4u << 20), *child;
-	char lt[40], p[512], c[512], map[600];
-	const char *keys[] = { "parent_linkage", "absolute_win32_path" };
-	const char *values[] = { lt, "C:\\Hyper-V\\Disks\\abs.vhdx" };
+	char p[512], c[512], map[600];
 	const char *maps[] = { map, NULL };
 	struct vhdx_open_options o;
 	struct vhdx_image *img;
 
-	linkage_text(base, lt);
-	child = make_child(base, keys, values, 2);
+	child = child_with_path(base, "absolute_win32_path", "C:\\Hyper-V\\Disks\\abs.vhdx");
 	mkdir_in("mapped");
 	snprintf(p, sizeof p, "%s/mapped/abs.vhdx", dir);
 	snprintf(c, sizeof c, "%s/abs-child.avhdx", dir);
@@ -186,17 +203,13 @@ static void test_absolute_only_through_path_map(void **st)
 static void test_path_map_is_a_fence(void **st)
 {
 	struct vhdx_gen_image *base = make_base(4u << 20), *out_child, *in_child;
-	char lt[40], p[512], c[512], c2[512], map[600];
-	const char *keys[] = { "parent_linkage", "absolute_win32_path" };
-	const char *out_values[] = { lt, "C:\\..\\secret\\fence.vhdx" };
-	const char *in_values[] = { lt, "C:\\x\\..\\in\\fence.vhdx" };
+	char p[512], c[512], c2[512], map[600];
 	const char *maps[] = { map, NULL };
 	struct vhdx_open_options o;
 	struct vhdx_image *img;
 
-	linkage_text(base, lt);
-	out_child = make_child(base, keys, out_values, 2);
-	in_child = make_child(base, keys, in_values, 2);
+	out_child = child_with_path(base, "absolute_win32_path", "C:\\..\\secret\\fence.vhdx");
+	in_child = child_with_path(base, "absolute_win32_path", "C:\\x\\..\\in\\fence.vhdx");
 	mkdir_in("fence");
 	mkdir_in("fence/map");
 	mkdir_in("fence/map/in");
@@ -241,29 +254,28 @@ static void expect_parent_missing(const struct vhdx_gen_image *base, const char 
 static void test_located_parent_kinds(void **st)
 {
 	struct vhdx_gen_image *base = make_base(4u << 20);
-	char lt[40], p[512], c[512], rel[600];
-	const char *keys[] = { "parent_linkage", "relative_path" };
-	const char *values[] = { lt, rel };
+	char p[512], c[512], rel[600];
+	struct locator loc;
 	FILE *f;
 	size_t climb = 0;
 
 	for (const char *q = dir; *q; q++)
 		climb += *q == '/';
-	linkage_text(base, lt);
+	locator_of(&loc, base, "relative_path", rel);
 	mkdir_in("kinds");
 	snprintf(c, sizeof c, "%s/kinds/child.avhdx", dir);
 
 	snprintf(p, sizeof p, "%s/kinds/pipe.vhdx", dir);
 	assert_int_equal(mkfifo(p, 0600), 0);
 	snprintf(rel, sizeof rel, "pipe.vhdx");
-	expect_parent_missing(base, keys, values, c, "/kinds/pipe.vhdx (a FIFO: a parent found through a locator must be a regular file (name a device as the explicit parent))");
+	expect_parent_missing(base, loc.keys, loc.values, c, "/kinds/pipe.vhdx (a FIFO: a parent found through a locator must be a regular file (name a device as the explicit parent))");
 
 	/* "..\" up to the root, then dev\null */
 	rel[0] = '\0';
 	for (size_t i = 0; i < climb + 3; i++)
 		strcat(rel, "..\\");
 	strcat(rel, "dev\\null");
-	expect_parent_missing(base, keys, values, c, "/dev/null (a character device: a parent found through a locator must be a regular file (name a device as the explicit parent))");
+	expect_parent_missing(base, loc.keys, loc.values, c, "/dev/null (a character device: a parent found through a locator must be a regular file (name a device as the explicit parent))");
 
 	snprintf(p, sizeof p, "%s/kinds/notes.vhdx", dir);
 	f = fopen(p, "w");
@@ -271,7 +283,7 @@ static void test_located_parent_kinds(void **st)
 	fputs("not an image, and private\n", f);
 	fclose(f);
 	snprintf(rel, sizeof rel, "notes.vhdx");
-	expect_parent_missing(base, keys, values, c, "/kinds/notes.vhdx (not a VHDX or VHD image)");
+	expect_parent_missing(base, loc.keys, loc.values, c, "/kinds/notes.vhdx (not a VHDX or VHD image)");
 	assert_null(strstr(vhdx_errmsg(), "bytes"));
 	vhdx_gen_free(base);
 }
@@ -279,15 +291,14 @@ static void test_located_parent_kinds(void **st)
 static void test_locator_offsets_outside(void **st)
 {
 	struct vhdx_gen_image *base = make_base(4u << 20), *child;
-	char lt[40], c[512];
-	const char *keys[] = { "parent_linkage", "relative_path" };
-	const char *values[] = { lt, "base.vhdx" };
+	char c[512];
+	struct locator loc;
 	struct vhdx_image *img;
 	uint8_t *item;
 	size_t item_len;
 
-	linkage_text(base, lt);
-	assert_int_equal(vhdx_locator_encode(keys, values, 2, &item, &item_len), 0);
+	locator_of(&loc, base, "relative_path", "base.vhdx");
+	assert_int_equal(vhdx_locator_encode(loc.keys, loc.values, 2, &item, &item_len), 0);
 	vhdx_put_le32(item + 20 + 12 + 4, (uint32_t)item_len + 100); /* entry 1's value past the item */
 	{
 		struct vhdx_gen_opts o = { 0 };
@@ -310,18 +321,17 @@ static void test_locator_offsets_outside(void **st)
 static void test_size_mismatch_warns(void **st)
 {
 	struct vhdx_gen_image *base = make_base(8u << 20), *child;
-	char lt[40], p[512], c[512];
-	const char *keys[] = { "parent_linkage", "relative_path" };
-	const char *values[] = { lt, "big.vhdx" };
+	char p[512], c[512];
+	struct locator loc;
 	struct vhdx_gen_opts o = { 0 };
 	struct vhdx_image *img;
 
-	linkage_text(base, lt);
+	locator_of(&loc, base, "relative_path", "big.vhdx");
 	o.type = VHDX_GEN_DIFFERENCING;
 	o.virtual_size = 4u << 20;
 	memcpy(o.parent_linkage, base->file + VHDX_HEADER2_OFF + 32, 16);
-	o.locator_keys = keys;
-	o.locator_values = values;
+	o.locator_keys = loc.keys;
+	o.locator_values = loc.values;
 	o.locator_n = 2;
 	assert_int_equal(vhdx_gen_build(&o, &child), 0);
 	snprintf(p, sizeof p, "%s/big.vhdx", dir);

@@ -237,21 +237,30 @@ static void check_gpt(const struct vhdx_part_table *t, uint32_t ss, size_t size)
 	assert_string_equal(vhdx_part_gpt_type_name(t->parts[1].type_guid), "Linux filesystem");
 }
 
+/*
+ * A new GPT disk of DISK_SS-byte sectors (make_gpt_disk, 16 MiB), read
+ * through READ with SS-byte sectors (PROBE: and its file systems), holds
+ * the partitions it was made with (check_gpt).
+ */
+static void gpt_reads_back(vhdx_part_read_fn read, uint32_t disk_ss, uint32_t ss, bool probe,
+			   struct vhdx_part_table *t)
+{
+	make_gpt_disk(disk_ss, 16 * MiB);
+	assert_int_equal(vhdx_part_table_read(read, NULL, disk_len, ss, probe, t), 0);
+	check_gpt(t, disk_ss, 16 * MiB);
+}
+
 static void test_gpt_512_4096(void **state)
 {
 	struct vhdx_part_table t;
 
 	(void)state;
-	make_gpt_disk(512, 16 * MiB);
-	assert_int_equal(vhdx_part_table_read(mem_read, NULL, disk_len, 512, false, &t), 0);
-	check_gpt(&t, 512, 16 * MiB);
+	gpt_reads_back(mem_read, 512, 512, false, &t);
 	assert_false(t.from_backup);
 	assert_string_equal(t.note, "");
 	vhdx_part_table_free(&t);
 
-	make_gpt_disk(4096, 16 * MiB);
-	assert_int_equal(vhdx_part_table_read(mem_read, NULL, disk_len, 4096, false, &t), 0);
-	check_gpt(&t, 4096, 16 * MiB);
+	gpt_reads_back(mem_read, 4096, 4096, false, &t);
 	vhdx_part_table_free(&t);
 	/* a 4096-byte GPT on a disk declaring 512-byte sectors is still found, and said */
 	assert_int_equal(vhdx_part_table_read(mem_read, NULL, disk_len, 512, false, &t), 0);
@@ -260,15 +269,21 @@ static void test_gpt_512_4096(void **state)
 	vhdx_part_table_free(&t);
 }
 
+/* A new 512-byte-sector GPT disk with byte AT flipped by MASK reads as a partition table into T. */
+static void read_damaged_gpt(size_t at, uint8_t mask, struct vhdx_part_table *t)
+{
+	make_gpt_disk(512, 16 * MiB);
+	disk[at] ^= mask;
+	assert_int_equal(vhdx_part_table_read(mem_read, NULL, disk_len, 512, false, t), 0);
+}
+
 static void test_gpt_backup(void **state)
 {
 	struct vhdx_part_table t;
 
 	(void)state;
 	/* primary header damaged: the backup, said */
-	make_gpt_disk(512, 16 * MiB);
-	disk[512 + 40] ^= 1;
-	assert_int_equal(vhdx_part_table_read(mem_read, NULL, disk_len, 512, false, &t), 0);
+	read_damaged_gpt(512 + 40, 1, &t);
 	check_gpt(&t, 512, 16 * MiB);
 	assert_true(t.from_backup);
 	assert_non_null(strstr(t.note, "primary GPT header at byte 512: CRC-32 0x"));
@@ -276,9 +291,7 @@ static void test_gpt_backup(void **state)
 	vhdx_part_table_free(&t);
 
 	/* primary entry array damaged */
-	make_gpt_disk(512, 16 * MiB);
-	disk[1024 + 100] ^= 0x40;
-	assert_int_equal(vhdx_part_table_read(mem_read, NULL, disk_len, 512, false, &t), 0);
+	read_damaged_gpt(1024 + 100, 0x40, &t);
 	check_gpt(&t, 512, 16 * MiB);
 	assert_true(t.from_backup);
 	assert_non_null(strstr(t.note, "primary GPT entry array at byte 1024: CRC-32 0x"));
@@ -407,21 +420,21 @@ static void test_fs_probe(void **state)
 	memcpy(disk + 65536 + 64, "_BHRfS_M", 8);
 	memcpy(disk + 65536 + 299, "pool", 4);
 	probe("btrfs", "pool");
-	disk_new(1 * MiB);
-	memcpy(disk + 4086, "SWAPSPACE2", 10);
-	probe("swap", "");
-	disk_new(1 * MiB);
-	memcpy(disk, "LUKS\xba\xbe", 6);
-	probe("luks", "");
-	disk_new(1 * MiB);
-	memcpy(disk + 3, "-FVE-FS-", 8);
-	probe("bitlocker", "");
-	disk_new(1 * MiB);
-	memcpy(disk + 3, "EXFAT   ", 8);
-	probe("exfat", "");
-	disk_new(1 * MiB);
-	memcpy(disk + 3, "ReFS", 4);
-	probe("refs", "");
+	/* the ones known by one magic string, without a label */
+	{
+		static const struct {
+			size_t at;
+			const char *magic, *fs;
+		} magics[] = {
+			{ 4086, "SWAPSPACE2", "swap" }, { 0, "LUKS\xba\xbe", "luks" }, { 3, "-FVE-FS-", "bitlocker" },
+			{ 3, "EXFAT   ", "exfat" },     { 3, "ReFS", "refs" },
+		};
+		for (size_t i = 0; i < VHDX_ARRAY_LEN(magics); i++) {
+			disk_new(1 * MiB);
+			memcpy(disk + magics[i].at, magics[i].magic, strlen(magics[i].magic));
+			probe(magics[i].fs, "");
+		}
+	}
 	disk_new(1 * MiB);
 	memcpy(disk + 512, "LABELONE", 8);
 	memcpy(disk + 512 + 24, "LVM2 001", 8);
@@ -500,9 +513,7 @@ static void test_probe_read_error(void **state)
 	struct vhdx_part_table t;
 
 	(void)state;
-	make_gpt_disk(512, 16 * MiB);
-	assert_int_equal(vhdx_part_table_read(bad_read, NULL, disk_len, 512, true, &t), 0);
-	check_gpt(&t, 512, 16 * MiB);
+	gpt_reads_back(bad_read, 512, 512, true, &t);
 	assert_string_equal(t.note, "partition 3: reading the first bytes of the volume at byte 3145728: read error at byte 3145728");
 	assert_string_equal(t.parts[1].fs, "");
 	assert_true(t.parts[1].flags & VHDX_PART_F_UNREADABLE);

@@ -43,7 +43,6 @@ static void test_resize_relocate(void **state)
 	struct vhdx_gen_image *img;
 	struct vhdx_io *io;
 	struct vhdx_layer *l;
-	struct vhdx_resize_result r;
 	uint8_t *final;
 	size_t flen;
 
@@ -70,7 +69,6 @@ static void test_resize_relocate(void **state)
 		assert_memory_equal(back, buf, 512);
 		assert_int_equal(vhdx_layer_close(l), 0);
 	}
-	(void)r;
 	free(final);
 	vhdx_gen_free(img);
 
@@ -90,20 +88,16 @@ static void test_resize_relocate(void **state)
 /* A fixed VHDX grows with allocated (zero) blocks; refusals carry exact messages. */
 static void test_resize_fixed_and_refusals(void **state)
 {
-	struct vhdx_gen_opts o = { .type = VHDX_GEN_FIXED, .virtual_size = 3 * MiB + 512, .seed = 11 };
-	struct vhdx_gen_image *img;
-	struct vhdx_io *io;
+	struct vhdx_gen_image *img = maint_fixed_image();
 	struct vhdx_layer *l;
 	struct vhdx_resize_result r;
 	uint8_t *final;
 	size_t flen;
 
-	assert_int_equal(vhdx_gen_build(&o, &img), 0);
 	maint_crash_run(img->file, img->file_len, NULL, MAINT_RESIZE, 6 * MiB, "grow fixed", &final, &flen, NULL);
 	free(final);
 
-	assert_int_equal(vhdx_gen_to_io(img, "fx", &io), 0);
-	assert_int_equal(vhdx_layer_open_io(io, "fx", VHDX_LAYER_WRITABLE, &l), 0);
+	l = maint_open_writable(img, "fx");
 	assert_int_equal(vhdx_resize_vhdx(l, 3 * MiB + 100, &r), -EINVAL);
 	assert_string_equal(vhdx_errmsg(), "new size 3145828 is not a positive multiple of the logical sector size (512 bytes)");
 	assert_int_equal(vhdx_resize_vhdx(l, 2 * MiB, &r), -EINVAL);

@@ -105,6 +105,12 @@ static struct vhdx_layer *open_io(struct vhdx_io *io, bool writable)
 	return l;
 }
 
+/* A new disk without a parent, open for writing. */
+static struct vhdx_layer *create_writable(enum vhdx_disk_type type, uint64_t vsize, uint32_t bs)
+{
+	return open_io(create(type, vsize, bs, NULL), true);
+}
+
 /* A copy of the bytes of a mem-backed layer (or io). */
 static uint8_t *snapshot(struct vhdx_io *io, size_t *len)
 {
@@ -433,8 +439,7 @@ static void test_create_refusals(void **st)
 static void test_allocation_layout(void **st)
 {
 	uint32_t bs = 2u << 20;
-	struct vhdx_io *io = create(VHDX_TYPE_DYNAMIC, 16 * M, bs, NULL);
-	struct vhdx_layer *l = open_io(io, true);
+	struct vhdx_layer *l = create_writable(VHDX_TYPE_DYNAMIC, 16 * M, bs);
 	struct vhdx_vhd_write_stats ws;
 	uint8_t footer[512], buf[8192], rd[8192];
 	size_t len0, len;
@@ -521,8 +526,7 @@ static void test_allocation_layout(void **st)
 static void test_zero_writes(void **st)
 {
 	uint32_t bs = 1u << 20;
-	struct vhdx_io *io = create(VHDX_TYPE_DYNAMIC, 8 * M, bs, NULL);
-	struct vhdx_layer *l = open_io(io, true);
+	struct vhdx_layer *l = create_writable(VHDX_TYPE_DYNAMIC, 8 * M, bs);
 	struct vhdx_vhd_write_stats ws;
 	uint8_t *zeros = calloc(1, 3 * bs), *buf = malloc(4096), rd[4096];
 	size_t len0, len;
@@ -557,8 +561,7 @@ static void test_zero_writes(void **st)
 static void test_fixed_in_place(void **st)
 {
 	uint64_t vsize = 4 * M;
-	struct vhdx_io *io = create(VHDX_TYPE_FIXED, vsize, 0, NULL);
-	struct vhdx_layer *l = open_io(io, true);
+	struct vhdx_layer *l = create_writable(VHDX_TYPE_FIXED, vsize, 0);
 	uint8_t footer[512], buf[3072];
 	const uint8_t *b;
 	size_t len;

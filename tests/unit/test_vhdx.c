@@ -22,6 +22,7 @@
 #include "codec/guid.h"
 #include "format/format.h"
 #include "format/vhdx_format.h"
+#include "lib/guid_ref.h"
 
 #define KiB 1024ull
 #define MiB (1024ull * 1024)
@@ -943,28 +944,23 @@ static void test_incomplete_marker(void **state)
 
 static void test_metadata_missing_and_bad_values(void **state)
 {
-	static const struct {
-		const uint8_t *guid;
-		const char *name;
-	} items[] = {
-		{ VHDX_GUID_FILE_PARAMETERS, "File Parameters" },
-		{ VHDX_GUID_VIRTUAL_DISK_SIZE, "Virtual Disk Size" },
-		{ VHDX_GUID_VIRTUAL_DISK_ID, "Virtual Disk ID" },
-		{ VHDX_GUID_LOGICAL_SECTOR_SIZE, "Logical Sector Size" },
-		{ VHDX_GUID_PHYSICAL_SECTOR_SIZE, "Physical Sector Size" },
-	};
 	struct vhdx_gen_opts o = { .virtual_size = 2 * MiB };
 	struct vhdx_gen_image *img;
 	struct vhdx_layer *l;
 	char expect[128];
+	unsigned n_required = 0;
 
-	for (size_t i = 0; i < VHDX_ARRAY_LEN(items); i++) {
+	for (size_t i = 0; i < VHDX_ARRAY_LEN(GUID_REFS); i++) {
+		if (!GUID_REFS[i].required_item)
+			continue;
+		n_required++;
 		img = build(&o);
-		meta_remove(img, items[i].guid);
-		snprintf(expect, sizeof expect, "gen.vhdx: metadata: required item %s is missing", items[i].name);
+		meta_remove(img, GUID_REFS[i].guid);
+		snprintf(expect, sizeof expect, "gen.vhdx: metadata: required item %s is missing", GUID_REFS[i].name);
 		assert_fails(open_img(img, 0, &l), -EBADMSG, expect);
 		vhdx_gen_free(img);
 	}
+	assert_int_equal(n_required, 5);
 	/* a wrong item length, with the item's file offset */
 	img = build(&o);
 	img->meta->entries[meta_index(img, VHDX_GUID_VIRTUAL_DISK_SIZE)].length = 4;

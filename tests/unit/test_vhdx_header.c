@@ -212,8 +212,6 @@ static void test_fileid(void **state)
 	free(buf);
 }
 
-UNIT_MAIN(NULL, NULL,
-	  cmocka_unit_test(test_decode_good),       cmocka_unit_test(test_short),
-	  cmocka_unit_test(test_bad_signature),     cmocka_unit_test(test_bad_crc),
-	  cmocka_unit_test(test_bad_versions),      cmocka_unit_test(test_bad_log_placement),
-	  cmocka_unit_test(test_encode_round_trip), cmocka_unit_test(test_fileid))
+UNIT_MAIN_TESTS(NULL, NULL,
+		test_decode_good, test_short, test_bad_signature, test_bad_crc, test_bad_versions, test_bad_log_placement,
+		test_encode_round_trip, test_fileid)

@@ -353,10 +353,7 @@ static void test_encode_round_trip(void **state)
 	}
 }
 
-UNIT_MAIN(NULL, NULL,
-	  cmocka_unit_test(test_decode_hyperv),      cmocka_unit_test(test_linkage2_and_single_path),
-	  cmocka_unit_test(test_list),               cmocka_unit_test(test_bad_header),
-	  cmocka_unit_test(test_offsets_outside),    cmocka_unit_test(test_zero_lengths),
-	  cmocka_unit_test(test_bad_strings),        cmocka_unit_test(test_duplicate_keys),
-	  cmocka_unit_test(test_missing_keys),       cmocka_unit_test(test_bad_guid_text),
-	  cmocka_unit_test(test_count_limit),        cmocka_unit_test(test_encode_round_trip))
+UNIT_MAIN_TESTS(NULL, NULL,
+		test_decode_hyperv, test_linkage2_and_single_path, test_list, test_bad_header, test_offsets_outside,
+		test_zero_lengths, test_bad_strings, test_duplicate_keys, test_missing_keys, test_bad_guid_text,
+		test_count_limit, test_encode_round_trip)

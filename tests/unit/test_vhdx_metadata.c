@@ -13,6 +13,7 @@
 #include "codec/endian.h"
 #include "codec/guid.h"
 #include "codec/vhdx_codec.h"
+#include "lib/guid_ref.h"
 
 #define MiB (1024u * 1024)
 #define KiB 1024u
@@ -25,18 +26,24 @@ UNIT_CODEC_FIXTURE(VHDX_METADATA_TABLE_SIZE, struct vhdx_metadata_table)
 
 static void put_entry(unsigned i, const uint8_t guid[16], uint32_t off, uint32_t len, uint32_t flags)
 {
-	uint8_t *p = buf + 32 + 32 * i;
-
-	memcpy(p, guid, 16);
-	vhdx_put_le32(p + 16, off);
-	vhdx_put_le32(p + 20, len);
-	vhdx_put_le32(p + 24, flags);
+	unit_put_guid_entry(buf + 32 + 32 * i, guid, off, 4, len, flags);
 }
 
 static void set_count(unsigned n)
 {
 	memcpy(buf, "metadata", 8);
 	vhdx_put_le16(buf + 10, (uint16_t)n);
+}
+
+/* The table in buf decodes in a metadata region of REGION bytes. */
+#define decodes(region) assert_ok(vhdx_metadata_table_decode(buf, VHDX_METADATA_TABLE_SIZE, (region), tab))
+
+/* The table in buf is refused in a metadata region of REGION bytes, its message holding SUB and SUB2 (if not NULL). */
+static void refused(uint32_t region, const char *sub, const char *sub2)
+{
+	assert_fails(vhdx_metadata_table_decode(buf, VHDX_METADATA_TABLE_SIZE, region, tab), -EBADMSG, sub);
+	if (sub2 != NULL)
+		assert_errmsg_contains(sub2);
 }
 
 /* The five items of a dynamic disk, packed from 64 KiB like qemu does. */
@@ -54,7 +61,7 @@ static void make_good(void)
 static void test_decode_good(void **state)
 {
 	make_good();
-	assert_ok(vhdx_metadata_table_decode(buf, VHDX_METADATA_TABLE_SIZE, MiB, tab));
+	decodes(MiB);
 	assert_int_equal(tab->entry_count, 5);
 	assert_memory_equal(tab->entries[0].item_id, VHDX_GUID_FILE_PARAMETERS, 16);
 	assert_int_equal(tab->entries[0].offset, 64 * KiB);
@@ -78,7 +85,7 @@ static void test_user_flag_and_empty_items(void **state)
 	/* "present but empty": offset 0, length 0 */
 	put_entry(6, VHDX_GUID_PMEM_LABEL, 0, 0, 0);
 	set_count(7);
-	assert_ok(vhdx_metadata_table_decode(buf, VHDX_METADATA_TABLE_SIZE, MiB, tab));
+	decodes(MiB);
 	assert_ptr_equal(vhdx_metadata_find(tab, VHDX_GUID_VIRTUAL_DISK_ID, true), &tab->entries[5]);
 	assert_ptr_equal(vhdx_metadata_find(tab, VHDX_GUID_VIRTUAL_DISK_ID, false), &tab->entries[2]);
 	assert_true(tab->entries[5].is_user);
@@ -91,37 +98,29 @@ static void test_bad_signature_and_count(void **state)
 	assert_fails(vhdx_metadata_table_decode(buf, VHDX_METADATA_TABLE_SIZE - 1, MiB, tab), -EBADMSG,
 		     "too short");
 	buf[7] = 'A';
-	assert_fails(vhdx_metadata_table_decode(buf, VHDX_METADATA_TABLE_SIZE, MiB, tab), -EBADMSG,
-		     "signature");
+	refused(MiB, "signature", NULL);
 	make_good();
 	set_count(2048);
-	assert_fails(vhdx_metadata_table_decode(buf, VHDX_METADATA_TABLE_SIZE, MiB, tab), -EBADMSG,
-		     "entry count 2048 exceeds 2047");
+	refused(MiB, "entry count 2048 exceeds 2047", NULL);
 	assert_int_equal(tab->entry_count, 0);
 	set_count(0xffff);
-	assert_fails(vhdx_metadata_table_decode(buf, VHDX_METADATA_TABLE_SIZE, MiB, tab), -EBADMSG,
-		     "entry count 65535");
+	refused(MiB, "entry count 65535", NULL);
 }
 
 static void test_offset_inside_table(void **state)
 {
 	make_good();
 	put_entry(3, VHDX_GUID_LOGICAL_SECTOR_SIZE, 64 * KiB - 4, 4, F_REQ | F_VDISK);
-	assert_fails(vhdx_metadata_table_decode(buf, VHDX_METADATA_TABLE_SIZE, MiB, tab), -EBADMSG,
-		     "metadata entry 3");
-	assert_errmsg_contains("8141bf1d-a96f-4709-ba47-f233a8faab5f");
+	refused(MiB, "metadata entry 3", "8141bf1d-a96f-4709-ba47-f233a8faab5f");
 	assert_errmsg_contains("offset 0xfffc is inside the table");
 	/* an empty item must have offset 0 */
 	make_good();
 	put_entry(4, VHDX_GUID_PHYSICAL_SECTOR_SIZE, 64 * KiB + 36, 0, F_REQ | F_VDISK);
-	assert_fails(vhdx_metadata_table_decode(buf, VHDX_METADATA_TABLE_SIZE, MiB, tab), -EBADMSG,
-		     "metadata entry 4");
-	assert_errmsg_contains("offset 0x10024");
+	refused(MiB, "metadata entry 4", "offset 0x10024");
 	/* a non-empty item at offset 0 */
 	make_good();
 	put_entry(0, VHDX_GUID_FILE_PARAMETERS, 0, 8, F_REQ);
-	assert_fails(vhdx_metadata_table_decode(buf, VHDX_METADATA_TABLE_SIZE, MiB, tab), -EBADMSG,
-		     "offset 0x0 is inside the table");
+	refused(MiB, "offset 0x0 is inside the table", NULL);
 }
 
 static void test_item_past_region(void **state)
@@ -129,20 +128,16 @@ static void test_item_past_region(void **state)
 	make_good();
 	/* ends exactly at the end of a 1 MiB region: fine */
 	put_entry(2, VHDX_GUID_VIRTUAL_DISK_ID, MiB - 16, 16, F_REQ | F_VDISK);
-	assert_ok(vhdx_metadata_table_decode(buf, VHDX_METADATA_TABLE_SIZE, MiB, tab));
+	decodes(MiB);
 	/* one byte further is not */
 	put_entry(2, VHDX_GUID_VIRTUAL_DISK_ID, MiB - 15, 16, F_REQ | F_VDISK);
-	assert_fails(vhdx_metadata_table_decode(buf, VHDX_METADATA_TABLE_SIZE, MiB, tab), -EBADMSG,
-		     "metadata entry 2");
-	assert_errmsg_contains("past the metadata region (1048576 bytes)");
+	refused(MiB, "metadata entry 2", "past the metadata region (1048576 bytes)");
 	/* offset + length wrapping around 2^32 */
 	put_entry(2, VHDX_GUID_VIRTUAL_DISK_ID, 0xfffffff8u, 16, F_REQ | F_VDISK);
-	assert_fails(vhdx_metadata_table_decode(buf, VHDX_METADATA_TABLE_SIZE, MiB, tab), -EBADMSG,
-		     "past the metadata region");
+	refused(MiB, "past the metadata region", NULL);
 	/* a region smaller than the table's own 64 KiB: every item is past it */
 	make_good();
-	assert_fails(vhdx_metadata_table_decode(buf, VHDX_METADATA_TABLE_SIZE, 64 * KiB, tab), -EBADMSG,
-		     "metadata entry 0");
+	refused(64 * KiB, "metadata entry 0", NULL);
 }
 
 static void test_item_too_long(void **state)
@@ -151,11 +146,9 @@ static void test_item_too_long(void **state)
 	/* exactly 1 MiB in a 2 MiB region: fine */
 	put_entry(5, VHDX_GUID_PMEM_LABEL, MiB, MiB, 0);
 	set_count(6);
-	assert_ok(vhdx_metadata_table_decode(buf, VHDX_METADATA_TABLE_SIZE, 2 * MiB, tab));
+	decodes(2 * MiB);
 	put_entry(5, VHDX_GUID_PMEM_LABEL, MiB, MiB + 1, 0);
-	assert_fails(vhdx_metadata_table_decode(buf, VHDX_METADATA_TABLE_SIZE, 4 * MiB, tab), -EBADMSG,
-		     "metadata entry 5");
-	assert_errmsg_contains("length 1048577 exceeds 1 MiB");
+	refused(4 * MiB, "metadata entry 5", "length 1048577 exceeds 1 MiB");
 }
 
 static void test_duplicates(void **state)
@@ -163,16 +156,13 @@ static void test_duplicates(void **state)
 	make_good();
 	put_entry(5, VHDX_GUID_VIRTUAL_DISK_SIZE, 64 * KiB + 100, 8, F_REQ | F_VDISK);
 	set_count(6);
-	assert_fails(vhdx_metadata_table_decode(buf, VHDX_METADATA_TABLE_SIZE, MiB, tab), -EBADMSG,
-		     "metadata entry 5: item 2fa54224-cd1b-4876-b211-5dbed83bf4b8 appears twice");
+	refused(MiB, "metadata entry 5: item 2fa54224-cd1b-4876-b211-5dbed83bf4b8 appears twice", NULL);
 	/* duplicate user items too */
 	make_good();
 	put_entry(5, VHDX_GUID_PMEM_LABEL, 64 * KiB + 100, 8, F_USER);
 	put_entry(6, VHDX_GUID_PMEM_LABEL, 64 * KiB + 200, 8, F_USER);
 	set_count(7);
-	assert_fails(vhdx_metadata_table_decode(buf, VHDX_METADATA_TABLE_SIZE, MiB, tab), -EBADMSG,
-		     "metadata entry 6");
-	assert_errmsg_contains("appears twice");
+	refused(MiB, "metadata entry 6", "appears twice");
 }
 
 static void test_overlaps(void **state)
@@ -180,15 +170,13 @@ static void test_overlaps(void **state)
 	make_good();
 	/* logical sector size overlapping the last 4 bytes of the disk id */
 	put_entry(3, VHDX_GUID_LOGICAL_SECTOR_SIZE, 64 * KiB + 28, 4, F_REQ | F_VDISK);
-	assert_fails(vhdx_metadata_table_decode(buf, VHDX_METADATA_TABLE_SIZE, MiB, tab), -EBADMSG,
-		     "metadata entry 3");
-	assert_errmsg_contains("at 0x1001c overlaps entry 2");
+	refused(MiB, "metadata entry 3", "at 0x1001c overlaps entry 2");
 	/* two empty items never overlap */
 	make_good();
 	put_entry(5, VHDX_GUID_PMEM_LABEL, 0, 0, 0);
 	put_entry(6, VHDX_GUID_CHS_PARAMETERS, 0, 0, 0);
 	set_count(7);
-	assert_ok(vhdx_metadata_table_decode(buf, VHDX_METADATA_TABLE_SIZE, MiB, tab));
+	decodes(MiB);
 }
 
 static void test_user_items_limit(void **state)
@@ -203,7 +191,7 @@ static void test_user_items_limit(void **state)
 		put_entry(5 + n, g, 0, 0, F_USER);
 	}
 	set_count(5 + 1024);
-	assert_ok(vhdx_metadata_table_decode(buf, VHDX_METADATA_TABLE_SIZE, MiB, tab));
+	decodes(MiB);
 	assert_int_equal(tab->entry_count, 1029);
 	/* ... a 1025th is not */
 	{
@@ -211,14 +199,13 @@ static void test_user_items_limit(void **state)
 		put_entry(5 + 1024, g, 0, 0, F_USER);
 	}
 	set_count(5 + 1025);
-	assert_fails(vhdx_metadata_table_decode(buf, VHDX_METADATA_TABLE_SIZE, MiB, tab), -EBADMSG,
-		     "more than 1024 user items");
+	refused(MiB, "more than 1024 user items", NULL);
 	/* but 1025 system items are fine */
 	for (n = 0; n < 1025; n++) {
 		uint8_t *p = buf + 32 + 32 * (5 + n);
 		vhdx_put_le32(p + 24, 0);
 	}
-	assert_ok(vhdx_metadata_table_decode(buf, VHDX_METADATA_TABLE_SIZE, MiB, tab));
+	decodes(MiB);
 }
 
 static void test_encode_round_trip(void **state)
@@ -294,44 +281,24 @@ static void test_file_params(void **state)
 	assert_true(q.leave_blocks_allocated && q.has_parent);
 }
 
+/* every well-known GUID: the constant's bytes match FORMAT.md 1.7's text, and its name */
 static void test_known_names(void **state)
 {
-	assert_string_equal(vhdx_known_guid_name(VHDX_GUID_FILE_PARAMETERS), "File Parameters");
-	assert_string_equal(vhdx_known_guid_name(VHDX_GUID_METADATA_REGION), "Metadata");
-	assert_string_equal(vhdx_known_guid_name(VHDX_GUID_INCOMPLETE_FILE), "Incomplete File");
-	assert_null(vhdx_known_guid_name(VHDX_GUID_PARENT_LOCATOR_TYPE));
-	/* the constants match the GUID texts of FORMAT.md 1.7 */
-	{
-		static const struct {
-			const uint8_t *g;
-			const char *text;
-		} t[] = {
-			{ VHDX_GUID_FILE_PARAMETERS, "CAA16737-FA36-4D43-B3B6-33F0AA44E76B" },
-			{ VHDX_GUID_VIRTUAL_DISK_SIZE, "2FA54224-CD1B-4876-B211-5DBED83BF4B8" },
-			{ VHDX_GUID_VIRTUAL_DISK_ID, "BECA12AB-B2E6-4523-93EF-C309E000C746" },
-			{ VHDX_GUID_LOGICAL_SECTOR_SIZE, "8141BF1D-A96F-4709-BA47-F233A8FAAB5F" },
-			{ VHDX_GUID_PHYSICAL_SECTOR_SIZE, "CDA348C7-445D-4471-9CC9-E9885251C556" },
-			{ VHDX_GUID_PARENT_LOCATOR, "A8D35F2D-B30B-454D-ABF7-D3D84834AB0C" },
-			{ VHDX_GUID_CHS_PARAMETERS, "DA02D7BC-3D3A-423C-AC88-2A36AB21479B" },
-			{ VHDX_GUID_INCOMPLETE_FILE, "71CC85F0-1B69-4E28-9558-C3BF83AE75D3" },
-			{ VHDX_GUID_PMEM_LABEL, "10E1AE8A-4B7E-4169-A40F-CD70DE928393" },
-			{ VHDX_GUID_PARENT_LOCATOR_TYPE, "B04AEFB7-D19E-4A81-B789-25B8E9445913" },
-			{ VHDX_GUID_BAT_REGION, "2DC27766-F623-4200-9D64-115E9BFD4A08" },
-			{ VHDX_GUID_METADATA_REGION, "8B7CA206-4790-4B9A-B8FE-575F050F886E" },
-		};
-		for (size_t i = 0; i < VHDX_ARRAY_LEN(t); i++) {
-			uint8_t g[16];
-			assert_ok(vhdx_guid_parse(t[i].text, g));
-			if (memcmp(g, t[i].g, 16))
-				fail_msg("constant for %s has the wrong bytes", t[i].text);
-		}
+	for (size_t i = 0; i < VHDX_ARRAY_LEN(GUID_REFS); i++) {
+		const struct guid_ref *r = &GUID_REFS[i];
+		const char *name = vhdx_known_guid_name(r->guid);
+		uint8_t g[16];
+
+		assert_ok(vhdx_guid_parse(r->text, g));
+		if (memcmp(g, r->guid, 16))
+			fail_msg("constant for %s has the wrong bytes", r->text);
+		if (r->name == NULL ? name != NULL : name == NULL || strcmp(name, r->name))
+			fail_msg("%s is named \"%s\", expected \"%s\"", r->text, name ? name : "(none)",
+				 r->name ? r->name : "(none)");
 	}
 }
 
-UNIT_MAIN(setup, teardown,
-	  cmocka_unit_test(test_decode_good),        cmocka_unit_test(test_user_flag_and_empty_items),
-	  cmocka_unit_test(test_bad_signature_and_count), cmocka_unit_test(test_offset_inside_table),
-	  cmocka_unit_test(test_item_past_region),   cmocka_unit_test(test_item_too_long),
-	  cmocka_unit_test(test_duplicates),         cmocka_unit_test(test_overlaps),
-	  cmocka_unit_test(test_user_items_limit),   cmocka_unit_test(test_encode_round_trip),
-	  cmocka_unit_test(test_file_params),        cmocka_unit_test(test_known_names))
+UNIT_MAIN_TESTS(setup, teardown,
+		test_decode_good, test_user_flag_and_empty_items, test_bad_signature_and_count, test_offset_inside_table,
+		test_item_past_region, test_item_too_long, test_duplicates, test_overlaps, test_user_items_limit,
+		test_encode_round_trip, test_file_params, test_known_names)

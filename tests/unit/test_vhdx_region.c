@@ -20,12 +20,7 @@ UNIT_CODEC_FIXTURE(VHDX_REGION_SIZE, struct vhdx_region_table)
 
 static void put_entry(uint32_t i, const uint8_t guid[16], uint64_t off, uint32_t len, uint32_t flags)
 {
-	uint8_t *p = buf + 16 + 32 * i;
-
-	memcpy(p, guid, 16);
-	vhdx_put_le64(p + 16, off);
-	vhdx_put_le32(p + 24, len);
-	vhdx_put_le32(p + 28, flags);
+	unit_put_guid_entry(buf + 16 + 32 * i, guid, off, 8, len, flags);
 }
 
 static void seal(uint32_t count)
@@ -201,8 +196,6 @@ static void test_encode_round_trip(void **state)
 	free(src);
 }
 
-UNIT_MAIN(setup, teardown,
-	  cmocka_unit_test(test_decode_good),  cmocka_unit_test(test_find),
-	  cmocka_unit_test(test_bad_header),   cmocka_unit_test(test_count),
-	  cmocka_unit_test(test_max_count),    cmocka_unit_test(test_alignment),
-	  cmocka_unit_test(test_duplicates_and_overlaps), cmocka_unit_test(test_encode_round_trip))
+UNIT_MAIN_TESTS(setup, teardown,
+		test_decode_good, test_find, test_bad_header, test_count, test_max_count, test_alignment,
+		test_duplicates_and_overlaps, test_encode_round_trip)

@@ -19,25 +19,15 @@
 #include "format/vhdx_write.h"
 #include "codec/guid.h"
 #include "io/fault.h"
+#include "lib/unit_new_vhdx.h"
 
 static struct vhdx_layer *new_layer(uint64_t vsize, uint32_t bs, const struct vhdx_layer *parent)
 {
-	struct vhdx_io *io;
-	struct vhdx_create_params p;
+	/* the parent's path only places the locator's paths */
+	struct vhdx_io *io = unit_new_vhdx("mem.vhdx", "/tmp/mem.vhdx", vsize, bs, parent ? "/dev/null" : NULL,
+					   parent ? parent->identity : NULL);
 	struct vhdx_layer *l;
 
-	memset(&p, 0, sizeof p);
-	p.type = parent ? VHDX_TYPE_DIFFERENCING : VHDX_TYPE_DYNAMIC;
-	p.virtual_size = vsize;
-	p.block_size = bs;
-	p.logical_sector_size = 512;
-	p.physical_sector_size = 4096;
-	if (parent) {
-		p.parent = "/dev/null"; /* only used to compute locator paths */
-		memcpy(p.parent_linkage, parent->identity, 16);
-	}
-	assert_int_equal(vhdx_io_mem_new(NULL, 0, "mem.vhdx", &io), 0);
-	assert_int_equal(vhdx_create_vhdx(io, "/tmp/mem.vhdx", &p), 0);
 	assert_int_equal(vhdx_layer_open_io(io, "mem.vhdx", VHDX_LAYER_WRITABLE, &l), 0);
 	return l;
 }
