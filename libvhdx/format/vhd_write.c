@@ -61,7 +61,8 @@
 #include <string.h>
 
 #include "common/grow.h"
-#include "internal.h"
+#include "libvhdx.h"
+#include "base/base.h"
 #include "format/vhd_write.h"
 
 /* What a block needs at the next flush (writer->flags[blk]). */

@@ -22,7 +22,8 @@
 #include <string.h>
 
 #include "common/grow.h"
-#include "internal.h"
+#include "libvhdx.h"
+#include "base/base.h"
 #include "codec/endian.h"
 #include "format/vhdx_journal.h"
 #include "format/vhdx_write.h"
