@@ -8,7 +8,8 @@
 #include <errno.h>
 #include <string.h>
 
-#include "internal.h"
+#include "base/base.h"
+#include "base/struct_copy.h"
 
 int vhdx_struct_copy_in(void *out, size_t out_size, const void *in, size_t min_size, const char *fn, const char *what)
 {

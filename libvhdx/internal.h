@@ -1,8 +1,9 @@
 /*
- * internal.h - helpers shared by the layers that know the public API:
+ * internal.h - what the L4 files at the root of libvhdx/ (and the I/O
+ * stack, the chains and the maintenance drivers) share: the public header,
  * base/base.h (error recording, overflow-checked arithmetic, buffers) and
- * the versioned structs of libvhdx.h.  Nothing here does I/O.  The codecs
- * include base/base.h alone.
+ * base/struct_copy.h (the versioned structs of libvhdx.h).  Nothing here
+ * does I/O.  The codecs and the formats include base/ headers directly.
  */
 #ifndef VHDX_INTERNAL_H
 #define VHDX_INTERNAL_H
@@ -14,18 +15,6 @@
 
 #include "libvhdx.h"
 #include "base/base.h"
-
-/*
- * Versioned structs of the public API begin with `size_t struct_size`, so
- * that a program built against an older header passes a shorter struct.
- * vhdx_struct_copy_in copies the caller's IN (NULL: keep the defaults) over
- * the defaults already in OUT (OUT_SIZE bytes) and sets OUT's struct_size to
- * OUT_SIZE; EINVAL naming FN and WHAT when IN's struct_size is under
- * MIN_SIZE (the oldest version the API accepts; at least the size_t).
- * vhdx_struct_copy_out copies the fields of SRC after struct_size into the
- * caller's DST, as many as DST holds.
- */
-int vhdx_struct_copy_in(void *out, size_t out_size, const void *in, size_t min_size, const char *fn, const char *what);
-void vhdx_struct_copy_out(void *dst, const void *src, size_t src_size);
+#include "base/struct_copy.h"
 
 #endif /* VHDX_INTERNAL_H */

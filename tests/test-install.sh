@@ -75,6 +75,17 @@ LD_LIBRARY_PATH="$ROOT$libdir" ldd "$T/outside" | grep -q "$ROOT$libdir/$soname"
 V="$ROOT$bindir/vhdx"
 LD_LIBRARY_PATH="$ROOT$libdir" ldd "$V" | grep -q "$ROOT$libdir/$soname" ||
 	fail "installed vhdx does not load $ROOT$libdir/$soname: $(LD_LIBRARY_PATH="$ROOT$libdir" ldd "$V")"
+# So are vhdxfs, the nbdkit plugin and filter and pyvhdx, where they were built.
+for m in "fuse/vhdxfs $bindir/vhdxfs" \
+	"nbdkit/.libs/nbdkit-vhdx-plugin.so $(install_dir nbdkitplugindir)/nbdkit-vhdx-plugin.so" \
+	"nbdkit/.libs/nbdkit-vhdx-filter.so $(install_dir nbdkitfilterdir)/nbdkit-vhdx-filter.so" \
+	"python/.libs/_pyvhdx.so $(install_dir pythonsitedir)/pyvhdx/_pyvhdx.so"; do
+	set -- $m
+	[ -e "$top_builddir/$1" ] || continue
+	[ -e "$ROOT$2" ] || fail "$1 was built but $2 was not installed"
+	LD_LIBRARY_PATH="$ROOT$libdir" ldd "$ROOT$2" | grep -q "$ROOT$libdir/$soname" ||
+		fail "installed $2 does not load $ROOT$libdir/$soname: $(LD_LIBRARY_PATH="$ROOT$libdir" ldd "$ROOT$2")"
+done
 export LD_LIBRARY_PATH="$ROOT$libdir"
 "$V" create --size 5M --block-size 1M "$T/base.vhdx" > /dev/null || fail "installed vhdx create failed"
 head -c 300000 /dev/urandom > "$T/d1"; head -c 70000 /dev/urandom > "$T/d2"; head -c 4096 /dev/urandom > "$T/d3"

@@ -68,7 +68,7 @@ done
 pass "vhdx.1: $(echo $cmds | wc -w) commands, $n command options, as in --help"
 
 # libvhdx.3: every VHDX_API function in SYNOPSIS and in the text
-fns=$(sed -n 's/^VHDX_API[^(]*[ *]\(vhdx_[a-z0-9_]*\)(.*/\1/p' "$top_srcdir/libvhdx/libvhdx.h")
+fns=$(sed -n 's/^VHDX_API[^(]*[ *]\(vhdx_[a-z0-9_]*\)(.*/\1/p' "$top_srcdir/include/libvhdx.h")
 [ -n "$fns" ] || fail "no VHDX_API functions found in libvhdx.h"
 plain "$M3" > "$T/lib.txt"
 awk '/^\.SH SYNOPSIS/ { on = 1; next } /^\.SH / { on = 0 } on' "$T/lib.txt" > "$T/lib.syn"

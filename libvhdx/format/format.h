@@ -149,4 +149,12 @@ int vhdx_layer_close(struct vhdx_layer *l);
 /** Name of a disk type ("fixed", "dynamic", "differencing"). */
 const char *vhdx_disk_type_name(enum vhdx_disk_type t);
 
+/*
+ * Writes LEN bytes of BUF at VOFF a block of BLOCK_SIZE bytes at a time, as
+ * both formats store a disk: WRITE_IN_BLOCK gets each piece that lies
+ * inside one block, in order, and its first error ends the write.
+ */
+int vhdx_layer_write_by_block(struct vhdx_layer *l, uint64_t block_size, const void *buf, size_t len, uint64_t voff,
+			      int (*write_in_block)(struct vhdx_layer *l, const uint8_t *p, uint64_t n, uint64_t voff));
+
 #endif /* VHDX_FORMAT_H */

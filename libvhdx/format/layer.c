@@ -1,13 +1,15 @@
 /*
  * layer.c - opening one file as a layer: every format bids on the first
- * 64 KiB (the libarchive way), the highest bid opens it.
+ * 64 KiB (the libarchive way), the highest bid opens it.  Also what the
+ * formats' write paths share: cutting a write at block boundaries.
  */
 #include "config.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "libvhdx.h"
+#include "base/base.h"
 #include "format/format.h"
 #include "io/stack.h"
 
@@ -154,4 +156,22 @@ int vhdx_layer_open_faults(const char *path, unsigned flags, struct vhdx_faults 
 	if (ret == 0)
 		(*out)->stack = io;
 	return ret;
+}
+
+int vhdx_layer_write_by_block(struct vhdx_layer *l, uint64_t block_size, const void *buf, size_t len, uint64_t voff,
+			      int (*write_in_block)(struct vhdx_layer *l, const uint8_t *p, uint64_t n, uint64_t voff))
+{
+	const uint8_t *p = buf;
+
+	while (len) {
+		uint64_t n = VHDX_MIN((uint64_t)len, block_size - voff % block_size);
+		int ret = write_in_block(l, p, n, voff);
+
+		if (ret < 0)
+			return ret;
+		p += n;
+		voff += n;
+		len -= (size_t)n;
+	}
+	return 0;
 }

@@ -27,7 +27,8 @@
 #include "codec/vhd_codec.h"
 #include "format/check.h"
 #include "format/vhd_format.h"
-#include "internal.h"
+#include "libvhdx.h"
+#include "base/base.h"
 
 /* The BAT is read in pieces of this many bytes (a multiple of 512). */
 #define VHD_CHECK_BAT_PIECE (64u * 1024)

@@ -25,7 +25,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "libvhdx.h"
+#include "base/base.h"
 #include "format/vhd_format.h"
 #include "format/vhdx_maint.h"
 

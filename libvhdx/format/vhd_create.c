@@ -57,7 +57,8 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "internal.h"
+#include "libvhdx.h"
+#include "base/base.h"
 #include "codec/guid.h"
 #include "codec/utf16.h"
 #include "codec/vhd_codec.h"

@@ -28,7 +28,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "internal.h"
+#include "libvhdx.h"
+#include "base/base.h"
 #include "codec/utf16.h"
 #include "codec/vhd_codec.h"
 #include "format/vhd_create.h"

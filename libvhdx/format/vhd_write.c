@@ -61,7 +61,8 @@
 #include <string.h>
 
 #include "common/grow.h"
-#include "internal.h"
+#include "libvhdx.h"
+#include "base/base.h"
 #include "format/vhd_write.h"
 
 /* What a block needs at the next flush (writer->flags[blk]). */
@@ -213,9 +214,9 @@ static int append_block(struct vhdx_layer *l, struct vhdx_vhd_state *s, uint32_t
 }
 
 /* Writes N bytes (sector multiple) at VOFF, all inside block BLK. */
-static int write_in_block(struct vhdx_layer *l, struct vhdx_vhd_state *s, const uint8_t *buf, uint64_t n,
-			  uint64_t voff)
+static int write_in_block(struct vhdx_layer *l, const uint8_t *buf, uint64_t n, uint64_t voff)
 {
+	struct vhdx_vhd_state *s = vhdx_vhd_state_of(l);
 	struct vhdx_vhd_writer *w = s->writer;
 	uint32_t blk = (uint32_t)(voff / s->dyn.block_size);
 	uint64_t in_blk = voff % s->dyn.block_size;
@@ -249,7 +250,6 @@ static int write_in_block(struct vhdx_layer *l, struct vhdx_vhd_state *s, const 
 int vhdx_vhd_write(struct vhdx_layer *l, const void *buf, size_t len, uint64_t voff)
 {
 	struct vhdx_vhd_state *s = vhdx_vhd_state_of(l);
-	const uint8_t *p = buf;
 	int ret;
 
 	if (!s->writer)
@@ -267,16 +267,7 @@ int vhdx_vhd_write(struct vhdx_layer *l, const void *buf, size_t len, uint64_t v
 			s->writer->data_dirty = true;
 		return ret;
 	}
-	while (len) {
-		uint64_t n = VHDX_MIN((uint64_t)len, s->dyn.block_size - voff % s->dyn.block_size);
-		ret = write_in_block(l, s, p, n, voff);
-		if (ret < 0)
-			return ret;
-		p += n;
-		voff += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return vhdx_layer_write_by_block(l, s->dyn.block_size, buf, len, voff, write_in_block);
 }
 
 static int write_bitmap(struct vhdx_layer *l, struct vhdx_vhd_state *s, uint32_t blk)

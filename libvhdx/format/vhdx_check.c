@@ -40,7 +40,8 @@
 #include "format/vhdx_format.h"
 #include "format/vhdx_journal.h"
 #include "format/vhdx_log.h"
-#include "internal.h"
+#include "libvhdx.h"
+#include "base/base.h"
 
 static const uint64_t hdr_offs[2] = { VHDX_HEADER1_OFF, VHDX_HEADER2_OFF };
 static const uint64_t rt_offs[2] = { VHDX_REGION1_OFF, VHDX_REGION2_OFF };

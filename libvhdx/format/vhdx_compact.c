@@ -34,7 +34,8 @@
 #include <string.h>
 
 #include "common/grow.h"
-#include "internal.h"
+#include "libvhdx.h"
+#include "base/base.h"
 #include "codec/endian.h"
 #include "format/vhdx_maint.h"
 

@@ -23,7 +23,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "libvhdx.h"
+#include "base/base.h"
 #include "codec/endian.h"
 #include "codec/guid.h"
 #include "codec/vhdx_locator.h"

@@ -9,7 +9,8 @@
 
 #include <string.h>
 
-#include "internal.h"
+#include "libvhdx.h"
+#include "base/base.h"
 #include "codec/guid.h"
 #include "format/vhdx_format.h"
 

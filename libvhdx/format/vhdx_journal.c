@@ -20,7 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "libvhdx.h"
+#include "base/base.h"
 #include "codec/guid.h"
 #include "codec/vhdx_log_codec.h"
 #include "format/vhdx_journal.h"

@@ -37,7 +37,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "libvhdx.h"
+#include "base/base.h"
 #include "codec/guid.h"
 #include "format/vhdx_log.h"
 

@@ -6,7 +6,8 @@
  */
 #include "config.h"
 
-#include "internal.h"
+#include "libvhdx.h"
+#include "base/base.h"
 #include "format/vhdx_maint.h"
 
 int vhdx_span_cmp(const void *a, const void *b)

@@ -17,7 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "libvhdx.h"
+#include "base/base.h"
 #include "codec/guid.h"
 #include "codec/vhdx_locator.h"
 #include "format/vhdx_format.h"

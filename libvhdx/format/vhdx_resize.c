@@ -36,7 +36,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "libvhdx.h"
+#include "base/base.h"
 #include "codec/endian.h"
 #include "format/vhdx_maint.h"
 

@@ -22,7 +22,8 @@
 #include <string.h>
 
 #include "common/grow.h"
-#include "internal.h"
+#include "libvhdx.h"
+#include "base/base.h"
 #include "codec/endian.h"
 #include "format/vhdx_journal.h"
 #include "format/vhdx_write.h"
@@ -236,8 +237,9 @@ static void set_entry(struct vhdx_state *s, uint64_t idx, uint64_t e)
 }
 
 /* Writes N bytes (sector multiple) at VOFF, all inside one block. */
-static int write_in_block(struct vhdx_layer *l, struct vhdx_state *s, const uint8_t *buf, uint64_t n, uint64_t voff)
+static int write_in_block(struct vhdx_layer *l, const uint8_t *buf, uint64_t n, uint64_t voff)
 {
+	struct vhdx_state *s = vhdx_state_of(l);
 	const struct vhdx_geometry *g = &s->geo;
 	uint64_t lss = g->logical_sector_size;
 	uint64_t blk = voff / g->block_size, in_blk = voff % g->block_size;
@@ -309,7 +311,6 @@ static int write_in_block(struct vhdx_layer *l, struct vhdx_state *s, const uint
 int vhdx_write(struct vhdx_layer *l, const void *buf, size_t len, uint64_t voff)
 {
 	struct vhdx_state *s = vhdx_state_of(l);
-	const uint8_t *p = buf;
 	int ret;
 
 	if (voff % s->geo.logical_sector_size || len % s->geo.logical_sector_size)
@@ -317,16 +318,7 @@ int vhdx_write(struct vhdx_layer *l, const void *buf, size_t len, uint64_t voff)
 	ret = ensure_session(l, s);
 	if (ret < 0)
 		return ret;
-	while (len) {
-		uint64_t n = VHDX_MIN((uint64_t)len, s->geo.block_size - voff % s->geo.block_size);
-		ret = write_in_block(l, s, p, n, voff);
-		if (ret < 0)
-			return ret;
-		p += n;
-		voff += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return vhdx_layer_write_by_block(l, s->geo.block_size, buf, len, voff, write_in_block);
 }
 
 int vhdx_write_discard(struct vhdx_layer *l, uint64_t voff, uint64_t len)
