@@ -912,55 +912,40 @@ static int report_all(struct ctx *c)
 static int parse_options(struct ctx *c, int argc, char **argv, int *rc)
 {
 	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, OPT_JSON },
+		TOOL_JSON_LONGOPT,
 		{ "backup-checkpoints", required_argument, NULL, OPT_BACKUP_N },
 		{ "recovery", required_argument, NULL, OPT_RECOVERY },
-		{ "help", no_argument, NULL, 'h' },
-		TOOL_OPEN_LONGOPTS,
-		TOOL_SHARE_LONGOPTS,
-		{ NULL, 0, NULL, 0 },
+		TOOL_READ_LONGOPTS_END,
 	};
+	struct tool_cmd tc = { .name = "checkpoints", .help = help, .shortopts = "hU", .longopts = longopts,
+			       .open = &c->s->to, .json = &c->json };
 	uint64_t v;
-	int opt, r;
+	int opt;
 
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, "hU", longopts, NULL)) != -1) {
+	while ((opt = tool_getopt(&tc, argc, argv)) != -1) {
 		switch (opt) {
-		case OPT_JSON:
-			c->json = true;
-			break;
 		case OPT_BACKUP_N:
 			if (tool_uint_option("checkpoints", "--backup-checkpoints", optarg, 0, 1000, &v) < 0)
 				goto usage;
 			c->backup_n = (int)v;
 			break;
 		case OPT_RECOVERY:
-			if (c->n_globs >= 64) {
-				tool_error("checkpoints", "too many --recovery options (64 at most)");
+			if (tool_list_option("checkpoints", "--recovery", c->globs, &c->n_globs, optarg) < 0)
 				goto usage;
-			}
-			c->globs[c->n_globs++] = optarg;
 			break;
-		case 'h':
-			help(stdout);
-			*rc = EXIT_OK;
-			return -1;
-		default:
-			r = tool_open_option(&c->s->to, opt, optarg, "checkpoints");
-			if (r == 1)
-				break;
-			if (r == 0)
-				help(stderr);
-			goto usage;
 		}
+	}
+	if (tc.stopped) {
+		*rc = tc.rc;
+		return -1;
 	}
 	if (c->s->to.opts.flags & VHDX_OPEN_NO_PARENT) {
 		tool_error("checkpoints", "--no-parent makes no sense for a report of chains");
 		goto usage;
 	}
-	if (optind + 1 != argc) {
-		tool_error("checkpoints", "expected one folder DIR (see 'vhdx checkpoints --help')");
-		goto usage;
+	if (tool_operands(&tc, argc, 1, "one folder DIR")) {
+		*rc = tc.rc;
+		return -1;
 	}
 	return 0;
 usage:
