@@ -125,17 +125,22 @@ static const char *fuse_unavailable(const struct bench *b)
 	return NULL;
 }
 
+/* PATH opened for reading, from the disk when DROP (its pages dropped from the cache first); -1 on failure. */
+static int open_read(const char *path, bool drop)
+{
+	if (drop)
+		bench_drop_cache(path);
+	return open(path, O_RDONLY);
+}
+
 static double seq_read(const char *path, bool drop)
 {
 	static uint8_t buf[1 << 20];
 	uint64_t total = 0;
 	ssize_t n;
 	double t;
-	int fd;
+	int fd = open_read(path, drop);
 
-	if (drop)
-		bench_drop_cache(path);
-	fd = open(path, O_RDONLY);
 	if (fd < 0)
 		return -1;
 	t = bench_now();
@@ -150,11 +155,8 @@ static double rand_read(const char *path, bool drop, const uint64_t *offs, unsig
 {
 	static uint8_t buf[4096];
 	double t;
-	int fd;
+	int fd = open_read(path, drop);
 
-	if (drop)
-		bench_drop_cache(path);
-	fd = open(path, O_RDONLY);
 	if (fd < 0)
 		return -1;
 	posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM);
@@ -350,21 +352,34 @@ void bench_fig_fuse_read(struct bench *b)
 	}
 }
 
+/*
+ * Mounts IMAGE read-write at MNT (*PID: the vhdxfs to unmount) and opens its
+ * disk for writing: the descriptor, -1 when the open failed, -2 when the
+ * mount did (nothing to unmount).
+ */
+static int open_rw_disk(struct bench *b, const char *image, const char *mnt, pid_t *pid)
+{
+	char disk[1200];
+
+	*pid = mount_vhdxfs(b, image, mnt, "rw");
+	if (*pid < 0)
+		return -2;
+	snprintf(disk, sizeof disk, "%s/disk", mnt);
+	return open(disk, O_WRONLY);
+}
+
 /* Sequential 1 MiB writes of the whole disk through a -o rw mount, then fsync: MiB/s or -1. */
 static double fuse_seq_write(struct bench *b, const char *image, const char *mnt)
 {
-	char disk[1200];
 	double t = -1;
 	pid_t pid;
 	int fd;
 
 	unlink(image);
 	bench_new_image(image, b->size, 0, NULL, NULL);
-	pid = mount_vhdxfs(b, image, mnt, "rw");
-	if (pid < 0)
+	fd = open_rw_disk(b, image, mnt, &pid);
+	if (fd == -2)
 		return -1;
-	snprintf(disk, sizeof disk, "%s/disk", mnt);
-	fd = open(disk, O_WRONLY);
 	if (fd >= 0) {
 		double t0 = bench_now();
 		bool ok = true;
@@ -384,17 +399,14 @@ static double fuse_alloc_write(struct bench *b, const char *image, const char *m
 {
 	const uint64_t *offs = bench_alloc_offsets(b);
 	unsigned n = bench_alloc_count(b);
-	char disk[1200];
 	double t = -1;
 	pid_t pid;
 	int fd;
 
 	bench_new_image(image, BENCH_ALLOC_DISK, 1u << 20, NULL, NULL);
-	pid = mount_vhdxfs(b, image, mnt, "rw");
-	if (pid < 0)
+	fd = open_rw_disk(b, image, mnt, &pid);
+	if (fd == -2)
 		return -1;
-	snprintf(disk, sizeof disk, "%s/disk", mnt);
-	fd = open(disk, O_WRONLY);
 	if (fd >= 0) {
 		double t0 = bench_now();
 		bool ok = true;
