@@ -55,8 +55,8 @@ enum cycle_class {
 	CC__COUNT
 };
 const char *cycle_class_name(enum cycle_class c);
-/** One line saying what the class means (for --help and the summary). */
-const char *cycle_class_help(enum cycle_class c);
+/** Every class and one line saying what it means, INDENT spaces in (both drivers' --help). */
+void cycle_print_classes(int indent);
 
 /* ---- errno names and Windows equivalents (cycle_report.c) ---- */
 

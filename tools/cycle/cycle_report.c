@@ -34,9 +34,10 @@ const char *cycle_class_name(enum cycle_class c)
 	return (unsigned)c < CC__COUNT ? class_names[c] : "?";
 }
 
-const char *cycle_class_help(enum cycle_class c)
+void cycle_print_classes(int indent)
 {
-	return (unsigned)c < CC__COUNT ? class_help[c] : "";
+	for (int c = 0; c < CC__COUNT; c++)
+		printf("%*s%-11s %s\n", indent, "", class_names[c], class_help[c]);
 }
 
 /*
