@@ -1,9 +1,10 @@
 /*
  * options.c - the option loop every subcommand runs.  Each command answers
  * -h/--help with its help on standard output, an unknown option with its
- * help on standard error (exit 2), and a wrong number of operands the same
- * way; most take --json and the chain options.  Handling those here keeps
- * their behaviour one and the same in every command.
+ * help on standard error (exit 2), and a wrong number of operands with
+ * "expected ..." or its help; most take --json and the chain options.
+ * Handling those here keeps their behaviour one and the same in every
+ * command.
  */
 #include "config.h"
 
@@ -64,11 +65,4 @@ bool tool_operands(struct tool_cmd *tc, int argc, int n, const char *what)
 		tc->help(stderr);
 	tc->rc = EXIT_USAGE;
 	return true;
-}
-
-int tool_close_image(const char *cmd, struct vhdx_image *img)
-{
-	int ret = vhdx_close(img);
-
-	return ret < 0 ? tool_lib_error(cmd, ret) : EXIT_OK;
 }

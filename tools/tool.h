@@ -173,6 +173,8 @@ int tool_open_option(struct tool_open *o, int code, const char *arg, const char 
 int tool_open_flags(const char *path, unsigned flags, struct vhdx_faults *faults, struct vhdx_image **img);
 /** Opens PATH with the collected options; prints the error and returns EXIT_ERR on failure. */
 int tool_open_image(struct tool_open *o, const char *path, const char *cmd, struct vhdx_image **img);
+/** Closes IMG: EXIT_OK, or EXIT_ERR with the library's message (a failed last flush). */
+int tool_close_image(const char *cmd, struct vhdx_image *img);
 /**
  * After an open with VHDX_OPEN_FORCE_SHARE in FLAGS: prints the one-line
  * warning "vhdx CMD: warning: FILE is in use for writing by another
@@ -205,12 +207,10 @@ int tool_getopt(struct tool_cmd *tc, int argc, char **argv);
 /**
  * After the options: false when N operands follow them; true when the
  * command is to return TC->RC: stopped, or "expected WHAT (see 'vhdx CMD
- * --help')" said (the help when WHAT is NULL; N -1 when a required
- * option is missing: the help always).
+ * --help')" said (the help when WHAT is NULL).  N -1 never matches: a
+ * command missing a required option passes it to say so the same way.
  */
 bool tool_operands(struct tool_cmd *tc, int argc, int n, const char *what);
-/** Closes IMG: EXIT_OK, or EXIT_ERR with the library's message (a failed last flush). */
-int tool_close_image(const char *cmd, struct vhdx_image *img);
 
 /* ---- report writer: common/report.h (shared with the library) ---- */
 #include "common/report.h"

@@ -222,6 +222,13 @@ int tool_open_image(struct tool_open *o, const char *path, const char *cmd, stru
 	return EXIT_OK;
 }
 
+int tool_close_image(const char *cmd, struct vhdx_image *img)
+{
+	int ret = vhdx_close(img);
+
+	return ret < 0 ? tool_lib_error(cmd, ret) : EXIT_OK;
+}
+
 const char *tool_in_use(struct vhdx_image *img, unsigned layer)
 {
 	int use = vhdx_layer_in_use(img, layer);
