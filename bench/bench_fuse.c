@@ -353,76 +353,75 @@ void bench_fig_fuse_read(struct bench *b)
 }
 
 /*
- * Mounts IMAGE read-write at MNT (*PID: the vhdxfs to unmount) and opens its
- * disk for writing: the descriptor, -1 when the open failed, -2 when the
- * mount did (nothing to unmount).
+ * Mounts IMAGE read-write at MNT, runs WRITES on its disk and fsyncs it,
+ * unmounts and removes IMAGE: the seconds the writes and the fsync took,
+ * or -1.
  */
-static int open_rw_disk(struct bench *b, const char *image, const char *mnt, pid_t *pid)
+static double timed_writes(struct bench *b, const char *image, const char *mnt, bool (*writes)(struct bench *, int))
 {
 	char disk[1200];
+	double t = -1;
+	pid_t pid = mount_vhdxfs(b, image, mnt, "rw");
+	int fd;
 
-	*pid = mount_vhdxfs(b, image, mnt, "rw");
-	if (*pid < 0)
-		return -2;
+	if (pid < 0)
+		return -1;
 	snprintf(disk, sizeof disk, "%s/disk", mnt);
-	return open(disk, O_WRONLY);
+	fd = open(disk, O_WRONLY);
+	if (fd >= 0) {
+		double t0 = bench_now();
+		bool ok = writes(b, fd) && fsync(fd) == 0;
+		close(fd);
+		if (ok)
+			t = bench_now() - t0;
+	}
+	unmount_vhdxfs(mnt, pid);
+	unlink(image);
+	return t;
+}
+
+static bool seq_writes(struct bench *b, int fd)
+{
+	bool ok = true;
+
+	for (uint64_t off = 0; off < b->size && ok; off += 1u << 20)
+		ok = pwrite(fd, b->data + off % b->data_len, 1u << 20, (off_t)off) == 1 << 20;
+	return ok;
 }
 
 /* Sequential 1 MiB writes of the whole disk through a -o rw mount, then fsync: MiB/s or -1. */
 static double fuse_seq_write(struct bench *b, const char *image, const char *mnt)
 {
-	double t = -1;
-	pid_t pid;
-	int fd;
+	double t;
 
 	unlink(image);
 	bench_new_image(image, b->size, 0, NULL, NULL);
-	fd = open_rw_disk(b, image, mnt, &pid);
-	if (fd == -2)
-		return -1;
-	if (fd >= 0) {
-		double t0 = bench_now();
-		bool ok = true;
-		for (uint64_t off = 0; off < b->size && ok; off += 1u << 20)
-			ok = pwrite(fd, b->data + off % b->data_len, 1u << 20, (off_t)off) == 1 << 20;
-		ok = ok && fsync(fd) == 0;
-		close(fd);
-		if (ok)
-			t = (double)b->size / (bench_now() - t0) / 1048576.0;
+	t = timed_writes(b, image, mnt, seq_writes);
+	return t < 0 ? -1 : (double)b->size / t / 1048576.0;
+}
+
+static bool alloc_writes(struct bench *b, int fd)
+{
+	const uint64_t *offs = bench_alloc_offsets(b);
+	unsigned n = bench_alloc_count(b);
+	bool ok = true;
+
+	for (unsigned i = 0; i < n && ok; i++) {
+		ok = pwrite(fd, b->data + (i % 1024) * 4096, 4096, (off_t)offs[i]) == 4096;
+		if (ok && i % BENCH_ALLOC_EVERY == BENCH_ALLOC_EVERY - 1)
+			ok = fsync(fd) == 0;
 	}
-	unmount_vhdxfs(mnt, pid);
-	unlink(image);
-	return t;
+	return ok;
 }
 
 static double fuse_alloc_write(struct bench *b, const char *image, const char *mnt)
 {
-	const uint64_t *offs = bench_alloc_offsets(b);
-	unsigned n = bench_alloc_count(b);
-	double t = -1;
-	pid_t pid;
-	int fd;
+	double t;
 
+	bench_alloc_offsets(b); /* draw the offsets (bench_rand) before the image is made */
 	bench_new_image(image, BENCH_ALLOC_DISK, 1u << 20, NULL, NULL);
-	fd = open_rw_disk(b, image, mnt, &pid);
-	if (fd == -2)
-		return -1;
-	if (fd >= 0) {
-		double t0 = bench_now();
-		bool ok = true;
-		for (unsigned i = 0; i < n && ok; i++) {
-			ok = pwrite(fd, b->data + (i % 1024) * 4096, 4096, (off_t)offs[i]) == 4096;
-			if (ok && i % BENCH_ALLOC_EVERY == BENCH_ALLOC_EVERY - 1)
-				ok = fsync(fd) == 0;
-		}
-		ok = ok && fsync(fd) == 0;
-		close(fd);
-		if (ok)
-			t = n / (bench_now() - t0);
-	}
-	unmount_vhdxfs(mnt, pid);
-	unlink(image);
-	return t;
+	t = timed_writes(b, image, mnt, alloc_writes);
+	return t < 0 ? -1 : bench_alloc_count(b) / t;
 }
 
 void bench_fig_fuse_writes(struct bench *b)
