@@ -741,22 +741,7 @@ static void json_round(struct report *r, const struct cycle_result *res, const s
 		report_end(r);
 	}
 	report_end_list(r);
-	report_begin_list(r, "faults");
-	for (size_t i = 0; i < res->n_events; i++) {
-		const struct cycle_event *ev = &res->events[i];
-
-		report_begin(r, NULL);
-		report_u64(r, "rule", ev->rule);
-		report_str(r, "op", ev->op);
-		report_str(r, "file", ev->file);
-		report_str(r, "structure", ev->structure);
-		report_str(r, "action", ev->action);
-		report_str(r, "errno", ev->err ? cycle_errno_name(ev->err, nb, sizeof nb) : "");
-		report_str(r, "step", ev->step >= 0 && (size_t)ev->step < res->n_steps ? res->steps[ev->step].what : "");
-		report_str(r, "class", cycle_class_name(ev->cls));
-		report_end(r);
-	}
-	report_end_list(r);
+	cycle_json_faults(r, res, false);
 	report_end(r);
 }
 
