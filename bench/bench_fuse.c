@@ -125,17 +125,22 @@ static const char *fuse_unavailable(const struct bench *b)
 	return NULL;
 }
 
+/* PATH opened for reading, from the disk when DROP (its pages dropped from the cache first); -1 on failure. */
+static int open_read(const char *path, bool drop)
+{
+	if (drop)
+		bench_drop_cache(path);
+	return open(path, O_RDONLY);
+}
+
 static double seq_read(const char *path, bool drop)
 {
 	static uint8_t buf[1 << 20];
 	uint64_t total = 0;
 	ssize_t n;
 	double t;
-	int fd;
+	int fd = open_read(path, drop);
 
-	if (drop)
-		bench_drop_cache(path);
-	fd = open(path, O_RDONLY);
 	if (fd < 0)
 		return -1;
 	t = bench_now();
@@ -150,11 +155,8 @@ static double rand_read(const char *path, bool drop, const uint64_t *offs, unsig
 {
 	static uint8_t buf[4096];
 	double t;
-	int fd;
+	int fd = open_read(path, drop);
 
-	if (drop)
-		bench_drop_cache(path);
-	fd = open(path, O_RDONLY);
 	if (fd < 0)
 		return -1;
 	posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM);
@@ -350,67 +352,76 @@ void bench_fig_fuse_read(struct bench *b)
 	}
 }
 
-/* Sequential 1 MiB writes of the whole disk through a -o rw mount, then fsync: MiB/s or -1. */
-static double fuse_seq_write(struct bench *b, const char *image, const char *mnt)
+/*
+ * Mounts IMAGE read-write at MNT, runs WRITES on its disk and fsyncs it,
+ * unmounts and removes IMAGE: the seconds the writes and the fsync took,
+ * or -1.
+ */
+static double timed_writes(struct bench *b, const char *image, const char *mnt, bool (*writes)(struct bench *, int))
 {
 	char disk[1200];
 	double t = -1;
-	pid_t pid;
+	pid_t pid = mount_vhdxfs(b, image, mnt, "rw");
 	int fd;
 
-	unlink(image);
-	bench_new_image(image, b->size, 0, NULL, NULL);
-	pid = mount_vhdxfs(b, image, mnt, "rw");
 	if (pid < 0)
 		return -1;
 	snprintf(disk, sizeof disk, "%s/disk", mnt);
 	fd = open(disk, O_WRONLY);
 	if (fd >= 0) {
 		double t0 = bench_now();
-		bool ok = true;
-		for (uint64_t off = 0; off < b->size && ok; off += 1u << 20)
-			ok = pwrite(fd, b->data + off % b->data_len, 1u << 20, (off_t)off) == 1 << 20;
-		ok = ok && fsync(fd) == 0;
+		bool ok = writes(b, fd) && fsync(fd) == 0;
 		close(fd);
 		if (ok)
-			t = (double)b->size / (bench_now() - t0) / 1048576.0;
+			t = bench_now() - t0;
 	}
 	unmount_vhdxfs(mnt, pid);
 	unlink(image);
 	return t;
 }
 
-static double fuse_alloc_write(struct bench *b, const char *image, const char *mnt)
+static bool seq_writes(struct bench *b, int fd)
+{
+	bool ok = true;
+
+	for (uint64_t off = 0; off < b->size && ok; off += 1u << 20)
+		ok = pwrite(fd, b->data + off % b->data_len, 1u << 20, (off_t)off) == 1 << 20;
+	return ok;
+}
+
+/* Sequential 1 MiB writes of the whole disk through a -o rw mount, then fsync: MiB/s or -1. */
+static double fuse_seq_write(struct bench *b, const char *image, const char *mnt)
+{
+	double t;
+
+	unlink(image);
+	bench_new_image(image, b->size, 0, NULL, NULL);
+	t = timed_writes(b, image, mnt, seq_writes);
+	return t < 0 ? -1 : (double)b->size / t / 1048576.0;
+}
+
+static bool alloc_writes(struct bench *b, int fd)
 {
 	const uint64_t *offs = bench_alloc_offsets(b);
 	unsigned n = bench_alloc_count(b);
-	char disk[1200];
-	double t = -1;
-	pid_t pid;
-	int fd;
+	bool ok = true;
 
-	bench_new_image(image, BENCH_ALLOC_DISK, 1u << 20, NULL, NULL);
-	pid = mount_vhdxfs(b, image, mnt, "rw");
-	if (pid < 0)
-		return -1;
-	snprintf(disk, sizeof disk, "%s/disk", mnt);
-	fd = open(disk, O_WRONLY);
-	if (fd >= 0) {
-		double t0 = bench_now();
-		bool ok = true;
-		for (unsigned i = 0; i < n && ok; i++) {
-			ok = pwrite(fd, b->data + (i % 1024) * 4096, 4096, (off_t)offs[i]) == 4096;
-			if (ok && i % BENCH_ALLOC_EVERY == BENCH_ALLOC_EVERY - 1)
-				ok = fsync(fd) == 0;
-		}
-		ok = ok && fsync(fd) == 0;
-		close(fd);
-		if (ok)
-			t = n / (bench_now() - t0);
+	for (unsigned i = 0; i < n && ok; i++) {
+		ok = pwrite(fd, b->data + (i % 1024) * 4096, 4096, (off_t)offs[i]) == 4096;
+		if (ok && i % BENCH_ALLOC_EVERY == BENCH_ALLOC_EVERY - 1)
+			ok = fsync(fd) == 0;
 	}
-	unmount_vhdxfs(mnt, pid);
-	unlink(image);
-	return t;
+	return ok;
+}
+
+static double fuse_alloc_write(struct bench *b, const char *image, const char *mnt)
+{
+	double t;
+
+	bench_alloc_offsets(b); /* draw the offsets (bench_rand) before the image is made */
+	bench_new_image(image, BENCH_ALLOC_DISK, 1u << 20, NULL, NULL);
+	t = timed_writes(b, image, mnt, alloc_writes);
+	return t < 0 ? -1 : bench_alloc_count(b) / t;
 }
 
 void bench_fig_fuse_writes(struct bench *b)

@@ -391,13 +391,10 @@ void bench_fig_writes(struct bench *b)
 /* The BAT's place and layout in the VHDX PATH (vhdx_get_layer_info). 0 or -errno. */
 static int bat_layout(const char *path, struct vhdx_layer_info *li)
 {
-	struct vhdx_open_options oo;
 	struct vhdx_image *img;
 	int ret;
 
-	vhdx_open_options_init(&oo);
-	oo.flags = VHDX_OPEN_NO_PARENT;
-	ret = vhdx_open(path, &oo, &img);
+	ret = tool_open_flags(path, VHDX_OPEN_NO_PARENT, NULL, &img);
 	if (ret < 0)
 		return ret;
 	li->struct_size = sizeof *li;

@@ -228,27 +228,31 @@ static double rand_once(struct bench *b, const struct server *s, const char *war
 	return iops > 0 ? iops : -1;
 }
 
+/* One side of a comparison: a server, the file whose cache warms it, its name in messages. */
+struct contender {
+	const struct server *srv;
+	const char *warm, *name;
+};
+
 /*
  * Runs the measurement ONCE (seq_once or rand_once) B->runs times against
- * server A (serving a file warmed from WARM_A) and server C alternately,
- * after one untimed run of each; medians into *OA and *OC.  false if a run
- * failed (the name of its server in *FAILED).
+ * A and C alternately, after one untimed run of each; medians into *OA and
+ * *OC.  false if a run failed (the name of its server in *FAILED).
  */
 static bool measure(struct bench *b, double (*once)(struct bench *, const struct server *, const char *),
-		    const struct server *a, const char *warm_a, const char *name_a, const struct server *c,
-		    const char *warm_c, const char *name_c, double *oa, double *oc, const char **failed)
+		    const struct contender *a, const struct contender *c, double *oa, double *oc, const char **failed)
 {
 	double va[16], vc[16];
 
 	for (int r = -1; r < b->runs; r++) {
-		double x = once(b, a, warm_a), y;
+		double x = once(b, a->srv, a->warm), y;
 		if (x < 0) {
-			*failed = name_a;
+			*failed = a->name;
 			return false;
 		}
-		y = once(b, c, warm_c);
+		y = once(b, c->srv, c->warm);
 		if (y < 0) {
-			*failed = name_c;
+			*failed = c->name;
 			return false;
 		}
 		if (r >= 0) {
@@ -402,6 +406,20 @@ out:
 	unlink(conf);
 }
 
+/* A pair of figure 9's rows, OURS against THEIRS: sequential (nbdcopy) into SEQ, random (fio) into RND. */
+static void measure_rows(struct bench *b, const struct contender *ours, const struct contender *theirs,
+			 struct bench_fig *seq, struct bench_fig *rnd, bool have_fio)
+{
+	const char *failed;
+
+	if (!measure(b, seq_once, ours, theirs, &seq->ours, &seq->base, &failed))
+		bench_skip(seq, "nbdcopy from %s failed", failed);
+	if (!have_fio)
+		bench_skip(rnd, "fio is not installed");
+	else if (!measure(b, rand_once, ours, theirs, &rnd->ours, &rnd->base, &failed))
+		bench_skip(rnd, "fio (nbd engine) on %s failed", failed);
+}
+
 /* Skips every row in ROWS[0..N) with WHY. */
 static void skip_all(struct bench_fig **rows, size_t n, const char *why)
 {
@@ -429,7 +447,7 @@ void bench_fig_nbd(struct bench *b)
 	struct bench_fig *all[] = { seq_q, rand_q, seq_f, rand_f, chain_s, chain_r, chain_q };
 	struct server ours, other;
 	char plugin[1100], plugin_dir[1100], param[1200], child[1100], why[300];
-	const char *failed;
+	struct contender vhdx = { &ours, b->vhdx, "nbdkit vhdx" }; /* the plugin serving figure 1's image */
 	bool have_fio = bench_have("fio");
 
 	if (!bench_have("nbdkit") || !bench_have("nbdcopy") || !bench_have("nbdinfo")) {
@@ -456,14 +474,7 @@ void bench_fig_nbd(struct bench *b)
 	} else if (!start_qemu_nbd(b, &other, b->vhdx, why, sizeof why)) {
 		skip_all(all, 2, why);
 	} else {
-		if (!measure(b, seq_once, &ours, b->vhdx, "nbdkit vhdx", &other, b->vhdx, "qemu-nbd", &seq_q->ours,
-			     &seq_q->base, &failed))
-			bench_skip(seq_q, "nbdcopy from %s failed", failed);
-		if (!have_fio)
-			bench_skip(rand_q, "fio is not installed");
-		else if (!measure(b, rand_once, &ours, b->vhdx, "nbdkit vhdx", &other, b->vhdx, "qemu-nbd", &rand_q->ours,
-				  &rand_q->base, &failed))
-			bench_skip(rand_q, "fio (nbd engine) on %s failed", failed);
+		measure_rows(b, &vhdx, &(struct contender){ &other, b->vhdx, "qemu-nbd" }, seq_q, rand_q, have_fio);
 		server_stop(&other);
 	}
 
@@ -472,14 +483,7 @@ void bench_fig_nbd(struct bench *b)
 	if (!start_nbdkit(b, &other, "file", param, why, sizeof why)) {
 		skip_all(all + 2, 2, why);
 	} else {
-		if (!measure(b, seq_once, &ours, b->vhdx, "nbdkit vhdx", &other, b->raw, "nbdkit file", &seq_f->ours,
-			     &seq_f->base, &failed))
-			bench_skip(seq_f, "nbdcopy from %s failed", failed);
-		if (!have_fio)
-			bench_skip(rand_f, "fio is not installed");
-		else if (!measure(b, rand_once, &ours, b->vhdx, "nbdkit vhdx", &other, b->raw, "nbdkit file", &rand_f->ours,
-				  &rand_f->base, &failed))
-			bench_skip(rand_f, "fio (nbd engine) on %s failed", failed);
+		measure_rows(b, &vhdx, &(struct contender){ &other, b->raw, "nbdkit file" }, seq_f, rand_f, have_fio);
 		server_stop(&other);
 	}
 
@@ -490,14 +494,8 @@ void bench_fig_nbd(struct bench *b)
 		skip_all(all + 4, 3, why);
 	} else {
 		/* the chain is "ours" here and the base alone the baseline; both are warmed through the base's file */
-		if (!measure(b, seq_once, &other, child, "nbdkit vhdx (chain)", &ours, b->vhdx, "nbdkit vhdx",
-			     &chain_s->ours, &chain_s->base, &failed))
-			bench_skip(chain_s, "nbdcopy from %s failed", failed);
-		if (!have_fio)
-			bench_skip(chain_r, "fio is not installed");
-		else if (!measure(b, rand_once, &other, child, "nbdkit vhdx (chain)", &ours, b->vhdx, "nbdkit vhdx",
-				  &chain_r->ours, &chain_r->base, &failed))
-			bench_skip(chain_r, "fio (nbd engine) on %s failed", failed);
+		measure_rows(b, &(struct contender){ &other, child, "nbdkit vhdx (chain)" }, &vhdx, chain_s, chain_r,
+			     have_fio);
 		chain_q->ours = chain_s->ours;
 		server_stop(&other);
 	}

@@ -195,7 +195,6 @@ void bench_warm(const char *path)
 void bench_new_image(const char *path, uint64_t size, uint32_t bs, const char *parent, struct vhdx_image **img)
 {
 	struct vhdx_create_options co;
-	struct vhdx_open_options oo;
 
 	vhdx_create_options_init(&co);
 	co.virtual_size = size;
@@ -206,9 +205,7 @@ void bench_new_image(const char *path, uint64_t size, uint32_t bs, const char *p
 		bench_die(path);
 	if (!img)
 		return;
-	vhdx_open_options_init(&oo);
-	oo.flags = VHDX_OPEN_RDWR;
-	if (vhdx_open(path, &oo, img) < 0)
+	if (tool_open_flags(path, VHDX_OPEN_RDWR, NULL, img) < 0)
 		bench_die(path);
 }
 

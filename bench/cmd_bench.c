@@ -191,10 +191,9 @@ int cmd_bench(int argc, char **argv)
 		{ "figures", required_argument, NULL, OPT_FIGURES },
 		{ "dir", required_argument, NULL, OPT_DIR },
 		{ "probe-open", required_argument, NULL, OPT_PROBE_OPEN }, /* internal: figure 6's child */
-		{ "json", no_argument, NULL, OPT_JSON },
+		TOOL_JSON_LONGOPT,
 		{ "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		TOOL_LONGOPTS_END,
 	};
 	static struct bench b;
 	const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
@@ -204,11 +203,11 @@ int cmd_bench(int argc, char **argv)
 	FILE *lf;
 	ssize_t n;
 	int c;
+	struct tool_cmd tc = { .name = "bench", .help = usage, .shortopts = "qh", .longopts = longopts, .json = &json };
 
 	b.size = 1ull << 30;
 	b.runs = 3;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "qh", longopts, NULL)) != -1) {
+	while ((c = tool_getopt(&tc, argc, argv)) != -1) {
 		switch (c) {
 		case OPT_SIZE:
 			if (tool_size_option("bench", "--size", optarg, true, &b.size) < 0)
@@ -233,20 +232,13 @@ int cmd_bench(int argc, char **argv)
 			break;
 		case OPT_PROBE_OPEN:
 			return bench_probe_open(optarg);
-		case OPT_JSON:
-			json = true;
-			break;
 		case 'q':
 			b.quiet = true;
 			break;
-		case 'h':
-			usage(stdout);
-			return EXIT_OK;
-		default:
-			usage(stderr);
-			return EXIT_USAGE;
 		}
 	}
+	if (tc.stopped)
+		return tc.rc;
 	if (optind != argc) {
 		tool_error("bench", "unexpected argument '%s' (see 'vhdx bench --help')", argv[optind]);
 		return EXIT_USAGE;

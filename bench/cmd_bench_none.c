@@ -6,17 +6,10 @@
  */
 #include "config.h"
 
-#include <stdio.h>
-#include <string.h>
-
 #include "tool.h"
 
 int cmd_bench(int argc, char **argv)
 {
-	if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-		printf("Usage: vhdx bench ...\n\nNot available in this build (Windows).\n");
-		return 0;
-	}
-	tool_error("bench", "not available in this build (Windows)");
-	return 1;
+	return tool_not_built("bench", argc, argv, "Not available in this build (Windows).",
+			      "not available in this build (Windows)");
 }

@@ -80,11 +80,8 @@ static int find_node(const struct scan *s, dev_t dev, ino_t ino)
 /* Opens PATH as CKPT_OPEN says into *IMG. 0 or -errno. */
 static int ckpt_open(const char *path, struct vhdx_image **img)
 {
-	struct vhdx_open_options oo;
 
-	vhdx_open_options_init(&oo);
-	oo.flags = CKPT_OPEN;
-	return vhdx_open(path, &oo, img);
+	return tool_open_flags(path, CKPT_OPEN, NULL, img);
 }
 
 /* The facts of IMG's leaf into *LI. */

@@ -134,12 +134,9 @@ static void help(FILE *f)
 int cmd_check(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, OPT_JSON },
+		TOOL_JSON_LONGOPT,
 		{ "repair", no_argument, NULL, OPT__NEXT },
-		{ "help", no_argument, NULL, 'h' },
-		TOOL_OPEN_LONGOPTS,
-		TOOL_SHARE_LONGOPTS,
-		{ NULL, 0, NULL, 0 },
+		TOOL_READ_LONGOPTS_END,
 	};
 	struct tool_open to;
 	struct vhdx_check_options o;
@@ -149,29 +146,16 @@ int cmd_check(int argc, char **argv)
 	const char *path;
 	bool json = false, repair;
 	int c, ret, rc;
+	struct tool_cmd tc = { .name = "check", .help = help, .shortopts = "hU", .longopts = longopts,
+			       .open = &to, .json = &json };
 
 	tool_open_init(&to);
 	vhdx_check_options_init(&o);
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "hU", longopts, NULL)) != -1) {
-		switch (c) {
-		case OPT_JSON: json = true; break;
-		case OPT__NEXT: o.flags |= VHDX_CHECK_REPAIR; break;
-		case 'h': help(stdout); return EXIT_OK;
-		default:
-			ret = tool_open_option(&to, c, optarg, "check");
-			if (ret < 0)
-				return EXIT_USAGE;
-			if (ret == 0) {
-				help(stderr);
-				return EXIT_USAGE;
-			}
-		}
-	}
-	if (optind != argc - 1) {
-		tool_error("check", "expected one IMAGE (see 'vhdx check --help')");
-		return EXIT_USAGE;
-	}
+	while ((c = tool_getopt(&tc, argc, argv)) != -1)
+		if (c == OPT__NEXT) /* --repair */
+			o.flags |= VHDX_CHECK_REPAIR;
+	if (tool_operands(&tc, argc, 1, "one IMAGE"))
+		return tc.rc;
 	path = argv[optind];
 	repair = o.flags & VHDX_CHECK_REPAIR;
 	memset(&col, 0, sizeof col);
@@ -194,10 +178,8 @@ int cmd_check(int argc, char **argv)
 		rc = EXIT_ERR;
 		goto out;
 	}
-	report_init(&r, stdout, json);
 	if (json) {
-		report_begin(&r, NULL);
-		report_str(&r, "image", path);
+		tool_report_image(&r, true, path);
 		report_str(&r, "format", res.format ? res.format : "unknown");
 		report_u64(&r, "errors", res.errors);
 		report_u64(&r, "warnings", res.warnings);

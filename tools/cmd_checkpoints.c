@@ -547,44 +547,39 @@ static void report_incomplete(struct ctx *c, const size_t *ch, size_t nc)
 		printf("backup: %s: a backup job fails to create its checkpoint over it (0xA0009723)\n", s->nodes[ch[0]].path);
 }
 
-static void report_chains(struct ctx *c)
+/* The chain of every leaf: the complete ones (COMPLETE_ONES) or the others. */
+static void report_leaf_chains(struct ctx *c, bool complete_ones)
 {
 	size_t ch[MAX_CHAIN];
 	bool complete;
 
-	if (c->json)
-		report_begin_list(&c->rep, "chains");
 	for (size_t i = 0; i < c->s->n; i++) {
 		size_t nc;
 		if (!is_leaf(&c->s->nodes[i]) || c->s->nodes[i].merged_away)
 			continue;
 		nc = chain_of(c->s, i, ch, MAX_CHAIN, &complete);
-		if (complete)
+		if (complete_ones && complete)
 			report_chain(c, ch, nc);
-	}
-	if (c->json) {
-		report_end_list(&c->rep);
-		report_begin_list(&c->rep, "incomplete_chains");
-	}
-	for (size_t i = 0; i < c->s->n; i++) {
-		size_t nc;
 		/* a leaf whose own link is broken is reported as unreferenced below */
-		if (!is_leaf(&c->s->nodes[i]) || c->s->nodes[i].merged_away)
-			continue;
-		nc = chain_of(c->s, i, ch, MAX_CHAIN, &complete);
-		if (!complete && (nc > 1 || c->s->nodes[i].link == LINK_OK))
+		else if (!complete_ones && !complete && (nc > 1 || c->s->nodes[i].link == LINK_OK))
 			report_incomplete(c, ch, nc);
 	}
-	if (c->json)
-		report_end_list(&c->rep);
+}
+
+static void report_chains(struct ctx *c)
+{
+	report_leaf_chains(c, true);
+}
+
+static void report_incomplete_chains(struct ctx *c)
+{
+	report_leaf_chains(c, false);
 }
 
 static void report_forks(struct ctx *c)
 {
 	size_t kids[MAX_KIDS];
 
-	if (c->json)
-		report_begin_list(&c->rep, "forks");
 	for (size_t i = 0; i < c->s->n; i++) {
 		size_t nk;
 
@@ -610,8 +605,6 @@ static void report_forks(struct ctx *c)
 			printf(" %s", c->s->nodes[kids[k]].path);
 		printf(" (merging one child into it would change what the others read)\n");
 	}
-	if (c->json)
-		report_end_list(&c->rep);
 }
 
 /* What is wrong with node ND's link, for the broken-links list; NULL when nothing is. */
@@ -675,8 +668,6 @@ static void link_text(const struct ctx *c, const struct node *nd, const char *pr
 
 static void report_links(struct ctx *c)
 {
-	if (c->json)
-		report_begin_list(&c->rep, "broken_links");
 	for (size_t i = 0; i < c->s->n; i++) {
 		const struct node *nd = &c->s->nodes[i];
 		const char *problem = link_problem(nd);
@@ -696,8 +687,6 @@ static void report_links(struct ctx *c)
 		else
 			link_text(c, nd, problem);
 	}
-	if (c->json)
-		report_end_list(&c->rep);
 }
 
 /* Each cycle of parents once: its members from the first one met. */
@@ -705,8 +694,6 @@ static void report_cycles(struct ctx *c)
 {
 	bool *done = calloc(c->s->n ? c->s->n : 1, sizeof *done);
 
-	if (c->json)
-		report_begin_list(&c->rep, "cycles");
 	for (size_t i = 0; done && i < c->s->n; i++) {
 		int k = (int)i;
 
@@ -736,14 +723,10 @@ static void report_cycles(struct ctx *c)
 		}
 	}
 	free(done);
-	if (c->json)
-		report_end_list(&c->rep);
 }
 
 static void report_merged(struct ctx *c)
 {
-	if (c->json)
-		report_begin_list(&c->rep, "merged");
 	for (size_t i = 0; i < c->s->n; i++) {
 		const struct node *nd = &c->s->nodes[i];
 		int pi = nd->link == LINK_MISMATCH ? nd->mismatched : nd->parent;
@@ -761,14 +744,10 @@ static void report_merged(struct ctx *c)
 		printf("merged: %s: its parent %s changed after it was made and holds all its data (vhdx merge); "
 		       "nothing builds on it: delete it\n", nd->path, c->s->nodes[pi].path);
 	}
-	if (c->json)
-		report_end_list(&c->rep);
 }
 
 static void report_unreferenced(struct ctx *c)
 {
-	if (c->json)
-		report_begin_list(&c->rep, "unreferenced");
 	for (size_t i = 0; i < c->s->n; i++) {
 		const struct node *nd = &c->s->nodes[i];
 
@@ -789,14 +768,10 @@ static void report_unreferenced(struct ctx *c)
 		if (backup_mode(c))
 			printf("backup: %s: a backup job fails to create its checkpoint over it (0xA0009723)\n", nd->path);
 	}
-	if (c->json)
-		report_end_list(&c->rep);
 }
 
 static void report_unreadable(struct ctx *c)
 {
-	if (c->json)
-		report_begin_list(&c->rep, "unreadable");
 	for (size_t i = 0; i < c->s->n_bad; i++) {
 		const char *m = c->s->bad[i].message ? c->s->bad[i].message : "";
 		size_t pl = strlen(c->s->bad[i].path);
@@ -814,8 +789,6 @@ static void report_unreadable(struct ctx *c)
 			m += pl + 2;
 		printf("unreadable: %s: %s\n", c->s->bad[i].path, m);
 	}
-	if (c->json)
-		report_end_list(&c->rep);
 }
 
 static bool broken(const struct tally *t)
@@ -882,6 +855,16 @@ static void report_end_text(struct ctx *c)
 	printf("\n%s\n", broken(t) ? "problems found" : "clean: nothing broken");
 }
 
+/* The lists of the report, in order: with --json, each function's items inside its list. */
+static const struct {
+	const char *name;
+	void (*fn)(struct ctx *);
+} lists[] = {
+	{ "chains", report_chains }, { "incomplete_chains", report_incomplete_chains }, { "forks", report_forks },
+	{ "broken_links", report_links }, { "cycles", report_cycles }, { "merged", report_merged },
+	{ "unreferenced", report_unreferenced }, { "unreadable", report_unreadable },
+};
+
 /* The whole report, in named steps; the exit status. */
 static int report_all(struct ctx *c)
 {
@@ -891,13 +874,13 @@ static int report_all(struct ctx *c)
 		report_begin(&c->rep, NULL);
 	}
 	report_header(c);
-	report_chains(c);
-	report_forks(c);
-	report_links(c);
-	report_cycles(c);
-	report_merged(c);
-	report_unreferenced(c);
-	report_unreadable(c);
+	for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++) {
+		if (c->json)
+			report_begin_list(&c->rep, lists[i].name);
+		lists[i].fn(c);
+		if (c->json)
+			report_end_list(&c->rep);
+	}
 	if (c->json) {
 		report_end_json(c);
 		report_end(&c->rep);
@@ -912,55 +895,40 @@ static int report_all(struct ctx *c)
 static int parse_options(struct ctx *c, int argc, char **argv, int *rc)
 {
 	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, OPT_JSON },
+		TOOL_JSON_LONGOPT,
 		{ "backup-checkpoints", required_argument, NULL, OPT_BACKUP_N },
 		{ "recovery", required_argument, NULL, OPT_RECOVERY },
-		{ "help", no_argument, NULL, 'h' },
-		TOOL_OPEN_LONGOPTS,
-		TOOL_SHARE_LONGOPTS,
-		{ NULL, 0, NULL, 0 },
+		TOOL_READ_LONGOPTS_END,
 	};
+	struct tool_cmd tc = { .name = "checkpoints", .help = help, .shortopts = "hU", .longopts = longopts,
+			       .open = &c->s->to, .json = &c->json };
 	uint64_t v;
-	int opt, r;
+	int opt;
 
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, "hU", longopts, NULL)) != -1) {
+	while ((opt = tool_getopt(&tc, argc, argv)) != -1) {
 		switch (opt) {
-		case OPT_JSON:
-			c->json = true;
-			break;
 		case OPT_BACKUP_N:
 			if (tool_uint_option("checkpoints", "--backup-checkpoints", optarg, 0, 1000, &v) < 0)
 				goto usage;
 			c->backup_n = (int)v;
 			break;
 		case OPT_RECOVERY:
-			if (c->n_globs >= 64) {
-				tool_error("checkpoints", "too many --recovery options (64 at most)");
+			if (tool_list_option("checkpoints", "--recovery", c->globs, &c->n_globs, optarg) < 0)
 				goto usage;
-			}
-			c->globs[c->n_globs++] = optarg;
 			break;
-		case 'h':
-			help(stdout);
-			*rc = EXIT_OK;
-			return -1;
-		default:
-			r = tool_open_option(&c->s->to, opt, optarg, "checkpoints");
-			if (r == 1)
-				break;
-			if (r == 0)
-				help(stderr);
-			goto usage;
 		}
+	}
+	if (tc.stopped) {
+		*rc = tc.rc;
+		return -1;
 	}
 	if (c->s->to.opts.flags & VHDX_OPEN_NO_PARENT) {
 		tool_error("checkpoints", "--no-parent makes no sense for a report of chains");
 		goto usage;
 	}
-	if (optind + 1 != argc) {
-		tool_error("checkpoints", "expected one folder DIR (see 'vhdx checkpoints --help')");
-		goto usage;
+	if (tool_operands(&tc, argc, 1, "one folder DIR")) {
+		*rc = tc.rc;
+		return -1;
 	}
 	return 0;
 usage:

@@ -31,45 +31,25 @@ static void help(FILE *f)
 
 int cmd_compact(int argc, char **argv)
 {
-	enum { OPT_NO_PROGRESS = OPT__NEXT };
 	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, OPT_JSON },
+		TOOL_JSON_LONGOPT,
 		{ "progress", no_argument, NULL, 'p' },
 		{ "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		TOOL_LONGOPTS_END,
 	};
 	struct vhdx_compact_options o;
 	struct vhdx_compact_result res;
 	struct tool_progress ps;
 	struct report r;
 	bool json = false;
-	int progress = -1, c, ret;
+	int progress = -1, ret;
+	struct tool_cmd tc = { .name = "compact", .help = help, .shortopts = "ph", .longopts = longopts,
+			       .json = &json, .progress = &progress };
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "ph", longopts, NULL)) != -1) {
-		switch (c) {
-		case OPT_JSON:
-			json = true;
-			break;
-		case 'p':
-			progress = 1;
-			break;
-		case OPT_NO_PROGRESS:
-			progress = 0;
-			break;
-		case 'h':
-			help(stdout);
-			return EXIT_OK;
-		default:
-			help(stderr);
-			return EXIT_USAGE;
-		}
-	}
-	if (optind + 1 != argc) {
-		help(stderr);
-		return EXIT_USAGE;
-	}
+	while (tool_getopt(&tc, argc, argv) != -1)
+		; /* --json and the progress options only */
+	if (tool_operands(&tc, argc, 1, NULL))
+		return tc.rc;
 	tool_progress_start(&ps, "compact", progress == 1 || (progress == -1 && isatty(2)), 0);
 	vhdx_compact_options_init(&o);
 	o.faults = tool_faults;
@@ -80,9 +60,7 @@ int cmd_compact(int argc, char **argv)
 	tool_progress_end(&ps);
 	if (ret < 0)
 		return tool_lib_error("compact", ret);
-	report_init(&r, stdout, json);
-	report_begin(&r, NULL);
-	report_str(&r, "image", argv[optind]);
+	tool_report_image(&r, json, argv[optind]);
 	report_u64(&r, "blocks_examined", res.blocks_examined);
 	report_u64(&r, "blocks_zeroed", res.blocks_zeroed);
 	report_u64(&r, "blocks_dropped", res.blocks_dropped);

@@ -207,7 +207,7 @@ static int copy_out(struct convert_src *src, struct convert_out *out, uint64_t s
 int cmd_convert(int argc, char **argv)
 {
 	enum {
-		OPT_NO_PROGRESS = OPT__NEXT, OPT_OFFSET, OPT_LENGTH, OPT_TYPE, OPT_BLOCK, OPT_LSS, OPT_PSS, OPT_FORCE,
+		OPT_OFFSET = OPT__NEXT, OPT_LENGTH, OPT_TYPE, OPT_BLOCK, OPT_LSS, OPT_PSS, OPT_FORCE,
 		OPT_PARTITION,
 	};
 	static const struct option longopts[] = {
@@ -223,10 +223,7 @@ int cmd_convert(int argc, char **argv)
 		{ "offset", required_argument, NULL, OPT_OFFSET },
 		{ "length", required_argument, NULL, OPT_LENGTH },
 		{ "partition", required_argument, NULL, OPT_PARTITION },
-		{ "help", no_argument, NULL, 'h' },
-		TOOL_OPEN_LONGOPTS,
-		TOOL_SHARE_LONGOPTS,
-		{ NULL, 0, NULL, 0 },
+		TOOL_READ_LONGOPTS_END,
 	};
 	struct convert_out_params op = { 0 };
 	struct tool_open to;
@@ -237,15 +234,11 @@ int cmd_convert(int argc, char **argv)
 	bool image_opts = false, range = false;
 	uint64_t start = 0, length = UINT64_MAX, end, block = 0;
 	unsigned partition = 0;
+	struct tool_cmd tc = { .name = "convert", .help = help, .shortopts = "O:f:phU", .longopts = longopts,
+			       .open = &to, .progress = &progress };
 
 	tool_open_init(&to);
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "O:f:phU", longopts, NULL)) != -1) {
-		int h = tool_open_option(&to, c, optarg, "convert");
-		if (h < 0)
-			return EXIT_USAGE;
-		if (h)
-			continue;
+	while ((c = tool_getopt(&tc, argc, argv)) != -1) {
 		switch (c) {
 		case 'O': ofmt = optarg; break;
 		case 'f': ifmt = optarg; break;
@@ -270,8 +263,6 @@ int cmd_convert(int argc, char **argv)
 			image_opts = true;
 			break;
 		case OPT_FORCE: op.force = true; break;
-		case 'p': progress = 1; break;
-		case OPT_NO_PROGRESS: progress = 0; break;
 		case OPT_OFFSET:
 			if (tool_size_option("convert", "--offset", optarg, false, &start) < 0)
 				return EXIT_USAGE;
@@ -286,14 +277,10 @@ int cmd_convert(int argc, char **argv)
 			if (tool_partition_option("convert", optarg, &partition) < 0)
 				return EXIT_USAGE;
 			break;
-		case 'h': help(stdout); return EXIT_OK;
-		default: help(stderr); return EXIT_USAGE;
 		}
 	}
-	if (optind != argc - 2) {
-		tool_error("convert", "expected SRC and DST (see 'vhdx convert --help')");
-		return EXIT_USAGE;
-	}
+	if (tool_operands(&tc, argc, 2, "SRC and DST"))
+		return tc.rc;
 	dst = argv[optind + 1];
 	if (out_format(ofmt, dst, &op) < 0)
 		return EXIT_USAGE;
@@ -301,10 +288,8 @@ int cmd_convert(int argc, char **argv)
 		tool_error("convert", "unknown input format '%s' (use -f raw or auto)", ifmt);
 		return EXIT_USAGE;
 	}
-	if (type && strcmp(type, "fixed") && strcmp(type, "dynamic")) {
-		tool_error("convert", "--type takes fixed or dynamic, got '%s'", type);
+	if (type && tool_choice_option("convert", "--type", type, "fixed", "dynamic") < 0)
 		return EXIT_USAGE;
-	}
 	if (op.fmt == CONVERT_RAW && image_opts) {
 		tool_error("convert", "--type, --block-size and the sector sizes are for a VHDX or VHD output, not raw");
 		return EXIT_USAGE;

@@ -77,28 +77,23 @@ int cmd_create(int argc, char **argv)
 		{ "log-size", required_argument, NULL, OPT_LOG },
 		{ "format", required_argument, NULL, OPT_FORMAT },
 		{ "force", no_argument, NULL, OPT_FORCE },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		TOOL_LONGOPTS_END,
 	};
 	struct vhdx_create_options o;
 	struct tool_outfile of;
 	const char *format = NULL, *file;
 	int c, ret;
+	struct tool_cmd tc = { .name = "create", .help = help, .shortopts = "h", .longopts = longopts };
 
 	vhdx_create_options_init(&o);
 	o.faults = tool_faults; /* vhdx --faults RULES create ... */
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	while ((c = tool_getopt(&tc, argc, argv)) != -1) {
 		switch (c) {
 		case OPT_TYPE:
-			if (!strcmp(optarg, "fixed"))
-				o.type = VHDX_TYPE_FIXED;
-			else if (!strcmp(optarg, "dynamic"))
-				o.type = VHDX_TYPE_DYNAMIC;
-			else {
-				tool_error("create", "--type takes fixed or dynamic, got '%s'", optarg);
+			ret = tool_choice_option("create", "--type", optarg, "fixed", "dynamic");
+			if (ret < 0)
 				return EXIT_USAGE;
-			}
+			o.type = ret ? VHDX_TYPE_DYNAMIC : VHDX_TYPE_FIXED;
 			break;
 		case OPT_SIZE:
 			if (tool_parse_size(optarg, &o.virtual_size) < 0 || o.virtual_size == 0) {
@@ -134,24 +129,16 @@ int cmd_create(int argc, char **argv)
 			break;
 		case OPT_FORMAT: format = optarg; break;
 		case OPT_FORCE: o.flags |= VHDX_CREATE_OVERWRITE; break;
-		case 'h': help(stdout); return EXIT_OK;
-		default: help(stderr); return EXIT_USAGE;
 		}
 	}
-	if (optind != argc - 1) {
-		tool_error("create", "expected one FILE (see 'vhdx create --help')");
-		return EXIT_USAGE;
-	}
+	if (tool_operands(&tc, argc, 1, "one FILE"))
+		return tc.rc;
 	file = argv[optind];
 	if (format) {
-		if (!strcmp(format, "vhdx"))
-			o.format = VHDX_FORMAT_VHDX;
-		else if (!strcmp(format, "vhd"))
-			o.format = VHDX_FORMAT_VHD;
-		else {
-			tool_error("create", "--format takes vhdx or vhd, got '%s'", format);
+		ret = tool_choice_option("create", "--format", format, "vhdx", "vhd");
+		if (ret < 0)
 			return EXIT_USAGE;
-		}
+		o.format = ret ? VHDX_FORMAT_VHD : VHDX_FORMAT_VHDX;
 	} else {
 		size_t n = strlen(file);
 		o.format = n >= 4 && !strcasecmp(file + n - 4, ".vhd") ? VHDX_FORMAT_VHD : VHDX_FORMAT_VHDX;

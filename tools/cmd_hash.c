@@ -282,11 +282,8 @@ int cmd_hash(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "block-size", required_argument, NULL, OPT_BS },
 		{ "output", required_argument, NULL, 'o' },
-		{ "json", no_argument, NULL, OPT_JSON },
-		{ "help", no_argument, NULL, 'h' },
-		TOOL_OPEN_LONGOPTS,
-		TOOL_SHARE_LONGOPTS,
-		{ NULL, 0, NULL, 0 },
+		TOOL_JSON_LONGOPT,
+		TOOL_READ_LONGOPTS_END,
 	};
 	struct tool_open to;
 	struct vhdx_image *img;
@@ -297,30 +294,18 @@ int cmd_hash(int argc, char **argv)
 	FILE *f = stdout;
 	struct tool_outfile of;
 	int c, rc;
+	struct tool_cmd tc = { .name = "hash", .help = hash_help, .shortopts = "ho:U", .longopts = longopts,
+			       .open = &to, .json = &json };
 
 	tool_open_init(&to);
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "ho:U", longopts, NULL)) != -1) {
-		int h = tool_open_option(&to, c, optarg, "hash");
-		if (h < 0)
+	while ((c = tool_getopt(&tc, argc, argv)) != -1) {
+		if (c == OPT_BS && parse_block_size(optarg, &bs, "hash") < 0)
 			return EXIT_USAGE;
-		if (h)
-			continue;
-		switch (c) {
-		case OPT_BS:
-			if (parse_block_size(optarg, &bs, "hash") < 0)
-				return EXIT_USAGE;
-			break;
-		case 'o': out = optarg; break;
-		case OPT_JSON: json = true; break;
-		case 'h': hash_help(stdout); return EXIT_OK;
-		default: hash_help(stderr); return EXIT_USAGE;
-		}
+		if (c == 'o')
+			out = optarg;
 	}
-	if (optind != argc - 1) {
-		tool_error("hash", "expected one IMAGE (see 'vhdx hash --help')");
-		return EXIT_USAGE;
-	}
+	if (tool_operands(&tc, argc, 1, "one IMAGE"))
+		return tc.rc;
 	rc = tool_open_image(&to, argv[optind], "hash", &img);
 	if (rc)
 		return rc;
@@ -368,11 +353,8 @@ static void verify_help(FILE *f)
 int cmd_verify(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, OPT_JSON },
-		{ "help", no_argument, NULL, 'h' },
-		TOOL_OPEN_LONGOPTS,
-		TOOL_SHARE_LONGOPTS,
-		{ NULL, 0, NULL, 0 },
+		TOOL_JSON_LONGOPT,
+		TOOL_READ_LONGOPTS_END,
 	};
 	struct tool_open to;
 	struct vhdx_image *img;
@@ -380,25 +362,14 @@ int cmd_verify(int argc, char **argv)
 	bool json = false, *diff;
 	uint64_t bad;
 	int c, rc;
+	struct tool_cmd tc = { .name = "verify", .help = verify_help, .shortopts = "hU", .longopts = longopts,
+			       .open = &to, .json = &json };
 
 	tool_open_init(&to);
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "hU", longopts, NULL)) != -1) {
-		int h = tool_open_option(&to, c, optarg, "verify");
-		if (h < 0)
-			return EXIT_USAGE;
-		if (h)
-			continue;
-		switch (c) {
-		case OPT_JSON: json = true; break;
-		case 'h': verify_help(stdout); return EXIT_OK;
-		default: verify_help(stderr); return EXIT_USAGE;
-		}
-	}
-	if (optind != argc - 2) {
-		tool_error("verify", "expected IMAGE and MANIFEST (see 'vhdx verify --help')");
-		return EXIT_USAGE;
-	}
+	while ((c = tool_getopt(&tc, argc, argv)) != -1)
+		; /* --json and the chain options only */
+	if (tool_operands(&tc, argc, 2, "IMAGE and MANIFEST"))
+		return tc.rc;
 	rc = load_manifest(argv[optind + 1], &want, "verify");
 	if (rc)
 		return rc;
@@ -455,11 +426,8 @@ int cmd_diff(int argc, char **argv)
 	enum { OPT_BS = OPT__NEXT };
 	static const struct option longopts[] = {
 		{ "block-size", required_argument, NULL, OPT_BS },
-		{ "json", no_argument, NULL, OPT_JSON },
-		{ "help", no_argument, NULL, 'h' },
-		TOOL_OPEN_LONGOPTS,
-		TOOL_SHARE_LONGOPTS,
-		{ NULL, 0, NULL, 0 },
+		TOOL_JSON_LONGOPT,
+		TOOL_READ_LONGOPTS_END,
 	};
 	struct tool_open to;
 	struct vhdx_image *a = NULL, *b = NULL;
@@ -468,29 +436,15 @@ int cmd_diff(int argc, char **argv)
 	bool json = false, *diff = NULL;
 	uint64_t n, bad;
 	int c, rc;
+	struct tool_cmd tc = { .name = "diff", .help = diff_help, .shortopts = "hU", .longopts = longopts,
+			       .open = &to, .json = &json };
 
 	tool_open_init(&to);
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "hU", longopts, NULL)) != -1) {
-		int h = tool_open_option(&to, c, optarg, "diff");
-		if (h < 0)
+	while ((c = tool_getopt(&tc, argc, argv)) != -1)
+		if (c == OPT_BS && parse_block_size(optarg, &bs, "diff") < 0)
 			return EXIT_USAGE;
-		if (h)
-			continue;
-		switch (c) {
-		case OPT_BS:
-			if (parse_block_size(optarg, &bs, "diff") < 0)
-				return EXIT_USAGE;
-			break;
-		case OPT_JSON: json = true; break;
-		case 'h': diff_help(stdout); return EXIT_OK;
-		default: diff_help(stderr); return EXIT_USAGE;
-		}
-	}
-	if (optind != argc - 2) {
-		tool_error("diff", "expected two images A and B (see 'vhdx diff --help')");
-		return EXIT_USAGE;
-	}
+	if (tool_operands(&tc, argc, 2, "two images A and B"))
+		return tc.rc;
 	rc = tool_open_image(&to, argv[optind], "diff", &a);
 	if (rc == EXIT_OK)
 		rc = tool_open_image(&to, argv[optind + 1], "diff", &b);

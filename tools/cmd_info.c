@@ -31,12 +31,9 @@ int cmd_info(int argc, char **argv)
 {
 	enum { OPT_LOG = OPT__NEXT };
 	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, OPT_JSON },
+		TOOL_JSON_LONGOPT,
 		{ "log", no_argument, NULL, OPT_LOG },
-		{ "help", no_argument, NULL, 'h' },
-		TOOL_OPEN_LONGOPTS,
-		TOOL_SHARE_LONGOPTS,
-		{ NULL, 0, NULL, 0 },
+		TOOL_READ_LONGOPTS_END,
 	};
 	struct tool_open to;
 	struct vhdx_image *img = NULL;
@@ -46,26 +43,15 @@ int cmd_info(int argc, char **argv)
 	int chain_errno = 0;
 	bool json = false, show_log = false;
 	int c, ret;
+	struct tool_cmd tc = { .name = "info", .help = help, .shortopts = "hU", .longopts = longopts,
+			       .open = &to, .json = &json };
 
 	tool_open_init(&to);
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "hU", longopts, NULL)) != -1) {
-		int h = tool_open_option(&to, c, optarg, "info");
-		if (h < 0)
-			return EXIT_USAGE;
-		if (h)
-			continue;
-		switch (c) {
-		case OPT_JSON: json = true; break;
-		case OPT_LOG: show_log = true; break;
-		case 'h': help(stdout); return EXIT_OK;
-		default: help(stderr); return EXIT_USAGE;
-		}
-	}
-	if (optind != argc - 1) {
-		tool_error("info", "expected one IMAGE (see 'vhdx info --help')");
-		return EXIT_USAGE;
-	}
+	while ((c = tool_getopt(&tc, argc, argv)) != -1)
+		if (c == OPT_LOG)
+			show_log = true;
+	if (tool_operands(&tc, argc, 1, "one IMAGE"))
+		return tc.rc;
 	ret = vhdx_open(argv[optind], &to.opts, &img);
 	if (ret == -EBUSY) {
 		/* another process writes a file of the chain: report that (in_use) instead of failing */

@@ -30,15 +30,12 @@ int cmd_map(int argc, char **argv)
 {
 	enum { OPT_LAYERS = OPT__NEXT, OPT_OFFSET, OPT_LENGTH, OPT_PARTITION };
 	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, OPT_JSON },
+		TOOL_JSON_LONGOPT,
 		{ "layers", no_argument, NULL, OPT_LAYERS },
 		{ "offset", required_argument, NULL, OPT_OFFSET },
 		{ "length", required_argument, NULL, OPT_LENGTH },
 		{ "partition", required_argument, NULL, OPT_PARTITION },
-		{ "help", no_argument, NULL, 'h' },
-		TOOL_OPEN_LONGOPTS,
-		TOOL_SHARE_LONGOPTS,
-		{ NULL, 0, NULL, 0 },
+		TOOL_READ_LONGOPTS_END,
 	};
 	struct tool_open to;
 	struct vhdx_image *img;
@@ -47,17 +44,12 @@ int cmd_map(int argc, char **argv)
 	uint64_t off = 0, len = UINT64_MAX, end, base = 0, limit;
 	unsigned partition = 0;
 	int c, ret;
+	struct tool_cmd tc = { .name = "map", .help = help, .shortopts = "hU", .longopts = longopts,
+			       .open = &to, .json = &json };
 
 	tool_open_init(&to);
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "hU", longopts, NULL)) != -1) {
-		int h = tool_open_option(&to, c, optarg, "map");
-		if (h < 0)
-			return EXIT_USAGE;
-		if (h)
-			continue;
+	while ((c = tool_getopt(&tc, argc, argv)) != -1) {
 		switch (c) {
-		case OPT_JSON: json = true; break;
 		case OPT_LAYERS: layers = true; break;
 		case OPT_OFFSET:
 			if (tool_size_option("map", "--offset", optarg, false, &off) < 0)
@@ -71,14 +63,10 @@ int cmd_map(int argc, char **argv)
 			if (tool_partition_option("map", optarg, &partition) < 0)
 				return EXIT_USAGE;
 			break;
-		case 'h': help(stdout); return EXIT_OK;
-		default: help(stderr); return EXIT_USAGE;
 		}
 	}
-	if (optind != argc - 1) {
-		tool_error("map", "expected one IMAGE (see 'vhdx map --help')");
-		return EXIT_USAGE;
-	}
+	if (tool_operands(&tc, argc, 1, "one IMAGE"))
+		return tc.rc;
 	ret = tool_open_image(&to, argv[optind], "map", &img);
 	if (ret)
 		return ret;
@@ -133,6 +121,5 @@ int cmd_map(int argc, char **argv)
 		fputs("]\n", stdout);
 		tool_json_printed();
 	}
-	ret = vhdx_close(img);
-	return ret < 0 ? tool_lib_error("map", ret) : EXIT_OK;
+	return tool_close_image("map", img);
 }

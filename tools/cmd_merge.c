@@ -63,7 +63,6 @@ static int leaf_info(struct vhdx_image *img, struct vhdx_layer_info *li)
 
 static int find_children(const char *child, const char **relink, unsigned *n, unsigned max, char **owned)
 {
-	struct vhdx_open_options oo;
 	struct vhdx_image *img;
 	struct vhdx_layer_info li;
 	uint8_t id[16], anc_id[16];
@@ -76,9 +75,7 @@ static int find_children(const char *child, const char **relink, unsigned *n, un
 
 	if (!dup)
 		return -1;
-	vhdx_open_options_init(&oo);
-	oo.flags = VHDX_OPEN_NO_PARENT;
-	if (vhdx_open(child, &oo, &img) < 0) {
+	if (tool_open_flags(child, VHDX_OPEN_NO_PARENT, NULL, &img) < 0) {
 		free(dup);
 		return 0; /* vhdx_merge reports it */
 	}
@@ -94,7 +91,8 @@ static int find_children(const char *child, const char **relink, unsigned *n, un
 	 * child links to the ancestor already, but only through its log.
 	 * Re-pointing it again is idempotent and settles the log in the file.
 	 */
-	if (vhdx_merge_pending(child, &anc_path) == 1 && vhdx_open(anc_path, &oo, &img) == 0) {
+	if (vhdx_merge_pending(child, &anc_path) == 1 &&
+	    tool_open_flags(anc_path, VHDX_OPEN_NO_PARENT, NULL, &img) == 0) {
 		have_anc = leaf_info(img, &li) == 0;
 		memcpy(anc_id, li.identity, 16);
 		vhdx_close(img);
@@ -117,9 +115,7 @@ static int find_children(const char *child, const char **relink, unsigned *n, un
 		 * merge's exclusive lock on it refuses the merge instead of
 		 * leaving the child pointing at a changed parent.
 		 */
-		oo.flags |= VHDX_OPEN_FORCE_SHARE;
-		ret = vhdx_open(path, &oo, &img);
-		oo.flags &= ~VHDX_OPEN_FORCE_SHARE;
+		ret = tool_open_flags(path, VHDX_OPEN_NO_PARENT | VHDX_OPEN_FORCE_SHARE, NULL, &img);
 		if (ret < 0)
 			continue;
 		if (leaf_info(img, &li) == 0 && li.has_parent && strcmp(path, child) != 0 &&
@@ -140,7 +136,7 @@ static int find_children(const char *child, const char **relink, unsigned *n, un
 
 int cmd_merge(int argc, char **argv)
 {
-	enum { OPT_NO_PROGRESS = OPT__NEXT, OPT_INTO, OPT_DELETE, OPT_RELINK, OPT_NO_AUTO };
+	enum { OPT_INTO = OPT__NEXT, OPT_DELETE, OPT_RELINK, OPT_NO_AUTO };
 	static const struct option longopts[] = {
 		{ "into", required_argument, NULL, OPT_INTO },
 		{ "delete", no_argument, NULL, OPT_DELETE },
@@ -148,9 +144,7 @@ int cmd_merge(int argc, char **argv)
 		{ "no-auto-relink", no_argument, NULL, OPT_NO_AUTO },
 		{ "progress", no_argument, NULL, 'p' },
 		{ "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
-		{ "help", no_argument, NULL, 'h' },
-		TOOL_OPEN_LONGOPTS,
-		{ NULL, 0, NULL, 0 },
+		TOOL_IMAGE_LONGOPTS_END,
 	};
 	struct tool_open to;
 	struct vhdx_merge_options mo;
@@ -158,12 +152,13 @@ int cmd_merge(int argc, char **argv)
 	const char *relink[65];
 	char *owned[65];
 	unsigned n_relink = 0, n_owned_from;
-	int progress = -1, auto_relink = 1, c, ret, r;
+	int progress = -1, auto_relink = 1, c, ret;
+	struct tool_cmd tc = { .name = "merge", .help = help, .shortopts = "ph", .longopts = longopts,
+			       .open = &to, .progress = &progress };
 
 	tool_open_init(&to);
 	vhdx_merge_options_init(&mo);
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "ph", longopts, NULL)) != -1) {
+	while ((c = tool_getopt(&tc, argc, argv)) != -1) {
 		switch (c) {
 		case OPT_INTO:
 			mo.into = optarg;
@@ -172,37 +167,16 @@ int cmd_merge(int argc, char **argv)
 			mo.flags |= VHDX_MERGE_DELETE;
 			break;
 		case OPT_RELINK:
-			if (n_relink >= 64) {
-				tool_error("merge", "too many --relink options (64 at most)");
+			if (tool_list_option("merge", "--relink", relink, &n_relink, optarg) < 0)
 				return EXIT_USAGE;
-			}
-			relink[n_relink++] = optarg;
 			break;
 		case OPT_NO_AUTO:
 			auto_relink = 0;
 			break;
-		case 'p':
-			progress = 1;
-			break;
-		case OPT_NO_PROGRESS:
-			progress = 0;
-			break;
-		case 'h':
-			help(stdout);
-			return EXIT_OK;
-		default:
-			r = tool_open_option(&to, c, optarg, "merge");
-			if (r == 1)
-				break;
-			if (r == 0)
-				help(stderr);
-			return EXIT_USAGE;
 		}
 	}
-	if (optind + 1 != argc) {
-		help(stderr);
-		return EXIT_USAGE;
-	}
+	if (tool_operands(&tc, argc, 1, NULL))
+		return tc.rc;
 	if (to.opts.flags & VHDX_OPEN_NO_PARENT) {
 		tool_error("merge", "--no-parent makes no sense for a merge");
 		return EXIT_USAGE;

@@ -153,6 +153,24 @@ static void vol_skip(struct vol *v, const char *fmt, ...)
 	va_end(ap);
 }
 
+/*
+ * Mounts V with DRIVER, a FUSE program that reads the file itself (no loop
+ * device, so no root needed): true when mounted, else v->why says why.
+ */
+static bool vol_fuse_driver(struct vol *v, const char *driver, const char *opts)
+{
+	char *argv[] = { (char *)driver, (char *)"-o", (char *)opts, v->file, v->target, NULL };
+	char *out = NULL;
+	bool mounted = mnt_run(argv, &out) == 0;
+
+	if (mounted)
+		v->driver = driver;
+	else if (asprintf(&v->why, "%s %s failed (%s)", driver, v->file, out && *out ? out : "no message") < 0)
+		v->why = NULL;
+	free(out);
+	return mounted;
+}
+
 /* Mounts V (fs known) read-only or RW; on failure fills v->why and v->failed. */
 static void vol_mount(struct vol *v, bool rw, bool root, bool root_may_open)
 {
@@ -184,31 +202,14 @@ static void vol_mount(struct vol *v, bool rw, bool root, bool root_may_open)
 		return;
 	}
 	if (!strcmp(v->fs, "ntfs") && !(root && kernel_has("ntfs3"))) {
-		char *argv[] = { (char *)"ntfs-3g", (char *)"-o", (char *)(rw ? "rw" : "ro"), v->file, v->target, NULL };
-
-		ret = mnt_run(argv, &out);
-		if (ret == 0) {
-			v->driver = "ntfs-3g";
-			free(out);
+		if (vol_fuse_driver(v, "ntfs-3g", rw ? "rw" : "ro"))
 			return;
-		}
-		if (asprintf(&v->why, "ntfs-3g %s failed (%s)", v->file, out && *out ? out : "no message") < 0)
-			v->why = NULL;
 		goto failed;
 	}
 	if (!root) {
 		if (!strncmp(v->fs, "ext", 3) && in_path("fuse2fs")) {
-			char *argv[] = { (char *)"fuse2fs", (char *)"-o", (char *)(rw ? "rw" : "ro,norecovery"), v->file,
-					 v->target, NULL };
-
-			ret = mnt_run(argv, &out);
-			if (ret == 0) {
-				v->driver = "fuse2fs";
-				free(out);
+			if (vol_fuse_driver(v, "fuse2fs", rw ? "rw" : "ro,norecovery"))
 				return;
-			}
-			if (asprintf(&v->why, "fuse2fs %s failed (%s)", v->file, out && *out ? out : "no message") < 0)
-				v->why = NULL;
 			goto failed;
 		}
 		if (asprintf(&v->why, "%s needs a loop device: run vhdx mount as root", v->fs) < 0)
@@ -383,9 +384,7 @@ static void mount_report(bool json, const char *image, const char *dir, bool rw,
 		fflush(stdout);
 		return;
 	}
-	report_init(&r, stdout, true);
-	report_begin(&r, NULL);
-	report_str(&r, "image", image);
+	tool_report_image(&r, true, image);
 	report_str(&r, "dir", dir);
 	report_bool(&r, "rw", rw);
 	report_str(&r, "vhdxfs", MNT_DISK_DIR);
@@ -522,13 +521,11 @@ int cmd_mount(int argc, char **argv)
 	enum { OPT_RW = OPT__NEXT, OPT_FAULTS, OPT_FAULT_LOG, OPT_VHDXFS };
 	static const struct option longopts[] = {
 		{ "rw", no_argument, NULL, OPT_RW },
-		{ "json", no_argument, NULL, OPT_JSON },
+		TOOL_JSON_LONGOPT,
 		{ "faults", required_argument, NULL, OPT_FAULTS },
 		{ "fault-log", required_argument, NULL, OPT_FAULT_LOG },
 		{ "vhdxfs", required_argument, NULL, OPT_VHDXFS },
-		{ "help", no_argument, NULL, 'h' },
-		TOOL_OPEN_LONGOPTS,
-		{ NULL, 0, NULL, 0 },
+		TOOL_IMAGE_LONGOPTS_END,
 	};
 	struct tool_open to;
 	struct vhdx_image *img = NULL;
@@ -543,29 +540,20 @@ int cmd_mount(int argc, char **argv)
 	bool rw = false, json = false, allow_root = false;
 	unsigned n_vols = 0, failed = 0;
 	int c, ret, status = EXIT_ERR;
+	struct tool_cmd tc = { .name = "mount", .help = mount_help, .shortopts = "h", .longopts = longopts,
+			       .open = &to, .json = &json };
 
 	tool_open_init(&to);
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		int h = tool_open_option(&to, c, optarg, "mount");
-		if (h < 0)
-			return EXIT_USAGE;
-		if (h)
-			continue;
+	while ((c = tool_getopt(&tc, argc, argv)) != -1) {
 		switch (c) {
 		case OPT_RW: rw = true; break;
-		case OPT_JSON: json = true; break;
 		case OPT_FAULTS: faults = optarg; break;
 		case OPT_FAULT_LOG: fault_log = optarg; break;
 		case OPT_VHDXFS: vhdxfs_opt = optarg; break;
-		case 'h': mount_help(stdout); return EXIT_OK;
-		default: mount_help(stderr); return EXIT_USAGE;
 		}
 	}
-	if (optind != argc - 2) {
-		tool_error("mount", "expected IMAGE and DIR (see 'vhdx mount --help')");
-		return EXIT_USAGE;
-	}
+	if (tool_operands(&tc, argc, 2, "IMAGE and DIR"))
+		return tc.rc;
 	if (to.opts.flags & VHDX_OPEN_NO_REPLAY) {
 		tool_error("mount", "--no-replay is not a mount option (vhdxfs replays a dirty log in memory when read-only)");
 		return EXIT_USAGE;
@@ -859,9 +847,8 @@ static int detach_loops(const char *prefix, char ***loops, char ***files, size_t
 int cmd_umount(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, OPT_JSON },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		TOOL_JSON_LONGOPT,
+		TOOL_LONGOPTS_END,
 	};
 	struct mnt_entry *m = NULL;
 	char **loops = NULL, **files = NULL, *dir = NULL, *holders = NULL, *out = NULL, *last_error = NULL;
@@ -871,20 +858,14 @@ int cmd_umount(int argc, char **argv)
 	bool json = false, disk_mounted = false, disk_existed;
 	struct report r;
 	pid_t vpid;
-	int c, status = EXIT_ERR, nh;
+	int status = EXIT_ERR, nh;
+	struct tool_cmd tc = { .name = "umount", .help = umount_help, .shortopts = "h", .longopts = longopts,
+			       .json = &json };
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		switch (c) {
-		case OPT_JSON: json = true; break;
-		case 'h': umount_help(stdout); return EXIT_OK;
-		default: umount_help(stderr); return EXIT_USAGE;
-		}
-	}
-	if (optind != argc - 1) {
-		tool_error("umount", "expected DIR (see 'vhdx umount --help')");
-		return EXIT_USAGE;
-	}
+	while (tool_getopt(&tc, argc, argv) != -1)
+		; /* --json only */
+	if (tool_operands(&tc, argc, 1, "DIR"))
+		return tc.rc;
 	dir = realpath(argv[optind], NULL);
 	if (!dir) {
 		tool_error("umount", "%s: %s", argv[optind], strerror(errno));

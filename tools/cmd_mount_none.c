@@ -6,20 +6,13 @@
  */
 #include "config.h"
 
-#include <stdio.h>
-#include <string.h>
-
 #include "tool.h"
 
-/* The shared body: --help prints a line, anything else is an error. */
+/* Both commands mount through vhdxfs: one reason for both. */
 static int not_here(const char *cmd, int argc, char **argv)
 {
-	if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-		printf("Usage: vhdx %s ...\n\nNot available in this build: it mounts through vhdxfs (FUSE, Linux).\n", cmd);
-		return 0;
-	}
-	tool_error(cmd, "not available in this build (it mounts through vhdxfs, FUSE on Linux)");
-	return 1;
+	return tool_not_built(cmd, argc, argv, "Not available in this build: it mounts through vhdxfs (FUSE, Linux).",
+			      "not available in this build (it mounts through vhdxfs, FUSE on Linux)");
 }
 
 int cmd_mount(int argc, char **argv)

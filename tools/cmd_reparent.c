@@ -32,36 +32,24 @@ int cmd_reparent(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "parent", required_argument, NULL, OPT_PARENT },
 		{ "ignore-id-mismatch", no_argument, NULL, OPT_IGNORE_ID },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		TOOL_LONGOPTS_END,
 	};
 	struct vhdx_reparent_options ro;
 	const char *parent = NULL;
 	int c, ret;
+	/* no .open: --parent and --ignore-id-mismatch mean other things here */
+	struct tool_cmd tc = { .name = "reparent", .help = help, .shortopts = "h", .longopts = longopts };
 
 	vhdx_reparent_options_init(&ro);
 	ro.faults = tool_faults; /* vhdx --faults RULES reparent */
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		switch (c) {
-		case OPT_PARENT:
+	while ((c = tool_getopt(&tc, argc, argv)) != -1) {
+		if (c == OPT_PARENT)
 			parent = optarg;
-			break;
-		case OPT_IGNORE_ID:
+		else if (c == OPT_IGNORE_ID)
 			ro.flags |= VHDX_REPARENT_RELINK;
-			break;
-		case 'h':
-			help(stdout);
-			return EXIT_OK;
-		default:
-			help(stderr);
-			return EXIT_USAGE;
-		}
 	}
-	if (optind + 1 != argc || !parent) {
-		help(stderr);
-		return EXIT_USAGE;
-	}
+	if (tool_operands(&tc, argc, parent ? 1 : -1, NULL))
+		return tc.rc;
 	ret = vhdx_reparent_ex(argv[optind], parent, &ro);
 	if (ret < 0)
 		return tool_lib_error("reparent", ret);

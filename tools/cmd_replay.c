@@ -25,34 +25,23 @@ static void help(FILE *f)
 int cmd_replay(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, OPT_JSON },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		TOOL_JSON_LONGOPT,
+		TOOL_LONGOPTS_END,
 	};
-	struct vhdx_open_options opts;
 	struct vhdx_image *img;
 	struct vhdx_layer_info leaf;
 	struct report r;
 	const char *what;
 	bool json = false, dirty = false;
-	int c, ret;
+	int ret;
+	struct tool_cmd tc = { .name = "replay", .help = help, .shortopts = "h", .longopts = longopts, .json = &json };
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		switch (c) {
-		case OPT_JSON: json = true; break;
-		case 'h': help(stdout); return EXIT_OK;
-		default: help(stderr); return EXIT_USAGE;
-		}
-	}
-	if (optind != argc - 1) {
-		tool_error("replay", "expected one IMAGE (see 'vhdx replay --help')");
-		return EXIT_USAGE;
-	}
-	vhdx_open_options_init(&opts);
-	opts.flags = VHDX_OPEN_RDWR | VHDX_OPEN_NO_PARENT;
-	opts.faults = tool_faults; /* vhdx --faults RULES */
-	ret = vhdx_open(argv[optind], &opts, &img);
+	while (tool_getopt(&tc, argc, argv) != -1)
+		; /* --json only */
+	if (tool_operands(&tc, argc, 1, "one IMAGE"))
+		return tc.rc;
+	/* the writable open replays the log; vhdx --faults RULES reaches it */
+	ret = tool_open_flags(argv[optind], VHDX_OPEN_RDWR | VHDX_OPEN_NO_PARENT, tool_faults, &img);
 	if (ret < 0)
 		return tool_lib_error("replay", ret);
 	leaf.struct_size = sizeof leaf;
@@ -69,10 +58,8 @@ int cmd_replay(int argc, char **argv)
 	else
 		what = leaf.log_report ? leaf.log_report : "dirty log";
 
-	report_init(&r, stdout, json);
 	if (json) {
-		report_begin(&r, NULL);
-		report_str(&r, "image", argv[optind]);
+		tool_report_image(&r, true, argv[optind]);
 		report_str(&r, "format", leaf.format == VHDX_FORMAT_VHDX ? "vhdx" : "vhd");
 		report_bool(&r, "log_was_dirty", dirty);
 		report_bool(&r, "replayed", leaf.log_replayed);
@@ -82,6 +69,5 @@ int cmd_replay(int argc, char **argv)
 	} else {
 		printf("%s: %s\n", argv[optind], what);
 	}
-	ret = vhdx_close(img);
-	return ret < 0 ? tool_lib_error("replay", ret) : EXIT_OK;
+	return tool_close_image("replay", img);
 }

@@ -31,49 +31,31 @@ int cmd_resize(int argc, char **argv)
 	enum { OPT_SIZE = OPT__NEXT };
 	static const struct option longopts[] = {
 		{ "size", required_argument, NULL, OPT_SIZE },
-		{ "json", no_argument, NULL, OPT_JSON },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		TOOL_JSON_LONGOPT,
+		TOOL_LONGOPTS_END,
 	};
 	struct vhdx_resize_options o;
 	struct vhdx_resize_result res;
 	struct report r;
 	uint64_t size = 0;
 	bool json = false, have_size = false;
-	int c, ret;
+	int ret;
+	struct tool_cmd tc = { .name = "resize", .help = help, .shortopts = "h", .longopts = longopts, .json = &json };
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		switch (c) {
-		case OPT_SIZE:
-			if (tool_size_option("resize", "--size", optarg, true, &size) < 0)
-				return EXIT_USAGE;
-			have_size = true;
-			break;
-		case OPT_JSON:
-			json = true;
-			break;
-		case 'h':
-			help(stdout);
-			return EXIT_OK;
-		default:
-			help(stderr);
+	while (tool_getopt(&tc, argc, argv) != -1) { /* --size */
+		if (tool_size_option("resize", "--size", optarg, true, &size) < 0)
 			return EXIT_USAGE;
-		}
+		have_size = true;
 	}
-	if (optind + 1 != argc || !have_size) {
-		help(stderr);
-		return EXIT_USAGE;
-	}
+	if (tool_operands(&tc, argc, have_size ? 1 : -1, NULL))
+		return tc.rc;
 	vhdx_resize_options_init(&o);
 	o.faults = tool_faults;
 	res.struct_size = sizeof res;
 	ret = vhdx_resize(argv[optind], size, &o, &res);
 	if (ret < 0)
 		return tool_lib_error("resize", ret);
-	report_init(&r, stdout, json);
-	report_begin(&r, NULL);
-	report_str(&r, "image", argv[optind]);
+	tool_report_image(&r, json, argv[optind]);
 	report_size(&r, "old_size", res.old_size);
 	report_size(&r, "new_size", res.new_size);
 	report_bool(&r, "bat_relocated", res.bat_relocated);

@@ -31,9 +31,7 @@ int cmd_write(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "offset", required_argument, NULL, OPT_OFFSET },
 		{ "discard", required_argument, NULL, OPT_DISCARD },
-		{ "help", no_argument, NULL, 'h' },
-		TOOL_OPEN_LONGOPTS,
-		{ NULL, 0, NULL, 0 },
+		TOOL_IMAGE_LONGOPTS_END,
 	};
 	struct tool_open to;
 	struct vhdx_image *img;
@@ -42,15 +40,10 @@ int cmd_write(int argc, char **argv)
 	size_t cap = 4u << 20;
 	uint8_t *buf;
 	int c, ret, rc = EXIT_OK;
+	struct tool_cmd tc = { .name = "write", .help = help, .shortopts = "h", .longopts = longopts, .open = &to };
 
 	tool_open_init(&to);
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		int h = tool_open_option(&to, c, optarg, "write");
-		if (h < 0)
-			return EXIT_USAGE;
-		if (h)
-			continue;
+	while ((c = tool_getopt(&tc, argc, argv)) != -1) {
 		switch (c) {
 		case OPT_OFFSET:
 			if (tool_size_option("write", "--offset", optarg, false, &off) < 0)
@@ -60,14 +53,10 @@ int cmd_write(int argc, char **argv)
 			if (tool_size_option("write", "--discard", optarg, true, &discard) < 0)
 				return EXIT_USAGE;
 			break;
-		case 'h': help(stdout); return EXIT_OK;
-		default: help(stderr); return EXIT_USAGE;
 		}
 	}
-	if (optind != argc - 1) {
-		tool_error("write", "expected one IMAGE (see 'vhdx write --help')");
-		return EXIT_USAGE;
-	}
+	if (tool_operands(&tc, argc, 1, "one IMAGE"))
+		return tc.rc;
 	to.opts.flags |= VHDX_OPEN_RDWR;
 	ret = tool_open_image(&to, argv[optind], "write", &img);
 	if (ret)

@@ -31,7 +31,6 @@ static const char *fmt_name(enum convert_fmt f)
 static int open_image(struct convert_out *o, const struct convert_out_params *p)
 {
 	struct vhdx_create_options co;
-	struct vhdx_open_options oo;
 	int ret;
 
 	vhdx_create_options_init(&co);
@@ -49,10 +48,7 @@ static int open_image(struct convert_out *o, const struct convert_out_params *p)
 		return EXIT_ERR;
 	}
 	o->remove_on_failure = true;
-	vhdx_open_options_init(&oo);
-	oo.flags = VHDX_OPEN_RDWR | VHDX_OPEN_NO_PARENT;
-	oo.faults = tool_faults;
-	ret = vhdx_open(o->of.tmp, &oo, &o->img);
+	ret = tool_open_flags(o->of.tmp, VHDX_OPEN_RDWR | VHDX_OPEN_NO_PARENT, tool_faults, &o->img);
 	if (ret < 0) {
 		tool_outfile_lib_error(&o->of, "convert", ret);
 		o->img = NULL;

@@ -40,6 +40,19 @@ ssize_t tool_self_exe(char *out, size_t size);
 #endif
 /** A whole number MIN..MAX for option OPT of CMD; prints "OPT takes a number from MIN to MAX" and returns -1 otherwise. */
 int tool_uint_option(const char *cmd, const char *opt, const char *arg, uint64_t min, uint64_t max, uint64_t *out);
+/** 0 when ARG is FIRST, 1 when SECOND; else -1 after "OPT takes FIRST or SECOND, got 'ARG'". */
+int tool_choice_option(const char *cmd, const char *opt, const char *arg, const char *first, const char *second);
+/**
+ * A repeatable option: ARG appended to LIST (TOOL_LIST_MAX entries and a
+ * NULL after them), or -1 after "too many OPT options (64 at most)".
+ */
+#define TOOL_LIST_MAX 64
+int tool_list_option(const char *cmd, const char *opt, const char **list, unsigned *n, const char *arg);
+/**
+ * The whole of a command this build lacks (cmd_*_none.c): -h or --help
+ * prints "Usage: vhdx CMD ..." and HELP_NOTE, anything else is the error WHY.
+ */
+int tool_not_built(const char *cmd, int argc, char **argv, const char *help_note, const char *why);
 /** Seconds on the monotonic clock. */
 double tool_now(void);
 
@@ -100,6 +113,7 @@ enum {
 	OPT_NO_REPLAY,
 	OPT_JSON,
 	OPT_FORCE_SHARE,
+	OPT_NO_PROGRESS,
 	OPT__NEXT = 1100, /* commands number their own options from here */
 };
 #define TOOL_OPEN_LONGOPTS                                                  \
@@ -134,18 +148,33 @@ enum {
 	"  -U, --force-share       read even while another process writes the image: take no\n"   \
 	"                          lock (a warning says when the data may be inconsistent)\n"
 
+/*
+ * The end of a command's getopt_long table (getopt's "ambiguous" message
+ * lists the options in table order): --help, then for a command that opens
+ * an image the chain options, then for a read-only one --force-share.
+ */
+#define TOOL_HELP_LONGOPT { "help", no_argument, NULL, 'h' }
+#define TOOL_JSON_LONGOPT { "json", no_argument, NULL, OPT_JSON }
+#define TOOL_LONGOPTS_END TOOL_HELP_LONGOPT, { NULL, 0, NULL, 0 }
+#define TOOL_IMAGE_LONGOPTS_END TOOL_HELP_LONGOPT, TOOL_OPEN_LONGOPTS, { NULL, 0, NULL, 0 }
+#define TOOL_READ_LONGOPTS_END TOOL_HELP_LONGOPT, TOOL_OPEN_LONGOPTS, TOOL_SHARE_LONGOPTS, { NULL, 0, NULL, 0 }
+
 struct tool_open {
 	struct vhdx_open_options opts;
-	const char *parent_dirs[65];
+	const char *parent_dirs[TOOL_LIST_MAX + 1];
 	unsigned n_parent_dirs;
-	const char *path_maps[65];
+	const char *path_maps[TOOL_LIST_MAX + 1];
 	unsigned n_path_maps;
 };
 void tool_open_init(struct tool_open *o);
 /** Handles one of the OPT_* chain options; returns 1 if handled, 0 if not ours, -1 on a bad value. */
 int tool_open_option(struct tool_open *o, int code, const char *arg, const char *cmd);
+/** Opens PATH with FLAGS (VHDX_OPEN_*) and FAULTS (or NULL), the default options else: vhdx_open's result. */
+int tool_open_flags(const char *path, unsigned flags, struct vhdx_faults *faults, struct vhdx_image **img);
 /** Opens PATH with the collected options; prints the error and returns EXIT_ERR on failure. */
 int tool_open_image(struct tool_open *o, const char *path, const char *cmd, struct vhdx_image **img);
+/** Closes IMG: EXIT_OK, or EXIT_ERR with the library's message (a failed last flush). */
+int tool_close_image(const char *cmd, struct vhdx_image *img);
 /**
  * After an open with VHDX_OPEN_FORCE_SHARE in FLAGS: prints the one-line
  * warning "vhdx CMD: warning: FILE is in use for writing by another
@@ -154,6 +183,34 @@ int tool_open_image(struct tool_open *o, const char *path, const char *cmd, stru
 void tool_share_warn(const char *cmd, struct vhdx_image *img, unsigned flags);
 /** "write", "read" or NULL: what another process does with layer LAYER of IMG (NULL when unknown). */
 const char *tool_in_use(struct vhdx_image *img, unsigned layer);
+
+/*
+ * The option loop of a command (options.c): tool_getopt() handles what
+ * every command answers alike (-h, an unknown option, --json, -p and
+ * --no-progress, the chain options) and returns the command's own options
+ * one by one; -1 at their end, or when the command is to return RC (STOPPED:
+ * help printed, or a bad value said).
+ */
+struct option;
+struct tool_cmd {
+	const char *name;              /* "map": messages read "vhdx map: ..." */
+	void (*help)(FILE *f);
+	const char *shortopts;
+	const struct option *longopts;
+	struct tool_open *open;        /* takes the chain options; NULL: none */
+	bool *json;                    /* set by --json; NULL: the command's own code */
+	int *progress;                 /* 1 by -p, 0 by --no-progress; NULL: none */
+	int rc;
+	bool stopped, started;
+};
+int tool_getopt(struct tool_cmd *tc, int argc, char **argv);
+/**
+ * After the options: false when N operands follow them; true when the
+ * command is to return TC->RC: stopped, or "expected WHAT (see 'vhdx CMD
+ * --help')" said (the help when WHAT is NULL).  N -1 never matches: a
+ * command missing a required option passes it to say so the same way.
+ */
+bool tool_operands(struct tool_cmd *tc, int argc, int n, const char *what);
 
 /* ---- report writer: common/report.h (shared with the library) ---- */
 #include "common/report.h"
@@ -169,6 +226,8 @@ const char *tool_in_use(struct vhdx_image *img, unsigned layer);
  * document is complete.
  */
 void tool_json_mode(bool on);
+/** Starts the report of a command about IMAGE on standard output (as JSON with JSON): its first member "image". */
+void tool_report_image(struct report *r, bool json, const char *image);
 void tool_json_note_error(const char *msg);
 void tool_json_set_errno(int err);
 void tool_json_report_begun(struct report *r);

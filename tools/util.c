@@ -102,6 +102,36 @@ int tool_uint_option(const char *cmd, const char *opt, const char *arg, uint64_t
 	return 0;
 }
 
+int tool_choice_option(const char *cmd, const char *opt, const char *arg, const char *first, const char *second)
+{
+	if (!strcmp(arg, first))
+		return 0;
+	if (!strcmp(arg, second))
+		return 1;
+	tool_error(cmd, "%s takes %s or %s, got '%s'", opt, first, second, arg);
+	return -1;
+}
+
+int tool_not_built(const char *cmd, int argc, char **argv, const char *help_note, const char *why)
+{
+	if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		printf("Usage: vhdx %s ...\n\n%s\n", cmd, help_note);
+		return EXIT_OK;
+	}
+	tool_error(cmd, "%s", why);
+	return EXIT_ERR;
+}
+
+int tool_list_option(const char *cmd, const char *opt, const char **list, unsigned *n, const char *arg)
+{
+	if (*n >= TOOL_LIST_MAX) {
+		tool_error(cmd, "too many %s options (%d at most)", opt, TOOL_LIST_MAX);
+		return -1;
+	}
+	list[(*n)++] = arg;
+	return 0;
+}
+
 double tool_now(void)
 {
 	struct timespec ts;
@@ -119,6 +149,19 @@ void tool_open_init(struct tool_open *o)
 	o->opts.faults = tool_faults; /* vhdx --faults RULES (faults_opt.c) */
 }
 
+/* The chain options without a value: each sets one open flag. */
+static const struct {
+	int code;
+	unsigned flag;
+} flag_options[] = {
+	{ OPT_IGNORE_ID, VHDX_OPEN_IGNORE_ID_MISMATCH },
+	{ OPT_NO_PARENT, VHDX_OPEN_NO_PARENT },
+	{ OPT_SALVAGE, VHDX_OPEN_SALVAGE },
+	{ OPT_NO_REPLAY, VHDX_OPEN_NO_REPLAY },
+	{ 'U', VHDX_OPEN_FORCE_SHARE },
+	{ OPT_FORCE_SHARE, VHDX_OPEN_FORCE_SHARE },
+};
+
 int tool_open_option(struct tool_open *o, int code, const char *arg, const char *cmd)
 {
 	uint64_t n;
@@ -128,39 +171,13 @@ int tool_open_option(struct tool_open *o, int code, const char *arg, const char 
 		o->opts.parent = arg;
 		return 1;
 	case OPT_PARENT_DIR:
-		if (o->n_parent_dirs >= 64) {
-			tool_error(cmd, "too many --parent-dir options (64 at most)");
-			return -1;
-		}
-		o->parent_dirs[o->n_parent_dirs++] = arg;
-		return 1;
+		return tool_list_option(cmd, "--parent-dir", o->parent_dirs, &o->n_parent_dirs, arg) < 0 ? -1 : 1;
 	case OPT_PATH_MAP:
 		if (!strchr(arg, '=')) {
 			tool_error(cmd, "--path-map takes 'WINDOWS_PREFIX=FOLDER', got '%s'", arg);
 			return -1;
 		}
-		if (o->n_path_maps >= 64) {
-			tool_error(cmd, "too many --path-map options (64 at most)");
-			return -1;
-		}
-		o->path_maps[o->n_path_maps++] = arg;
-		return 1;
-	case OPT_IGNORE_ID:
-		o->opts.flags |= VHDX_OPEN_IGNORE_ID_MISMATCH;
-		return 1;
-	case OPT_NO_PARENT:
-		o->opts.flags |= VHDX_OPEN_NO_PARENT;
-		return 1;
-	case OPT_SALVAGE:
-		o->opts.flags |= VHDX_OPEN_SALVAGE;
-		return 1;
-	case OPT_NO_REPLAY:
-		o->opts.flags |= VHDX_OPEN_NO_REPLAY;
-		return 1;
-	case 'U':
-	case OPT_FORCE_SHARE:
-		o->opts.flags |= VHDX_OPEN_FORCE_SHARE;
-		return 1;
+		return tool_list_option(cmd, "--path-map", o->path_maps, &o->n_path_maps, arg) < 0 ? -1 : 1;
 	case OPT_MAX_DEPTH:
 		if (tool_parse_size(arg, &n) < 0 || n == 0 || n > 4096) {
 			tool_error(cmd, "--max-depth takes a number from 1 to 4096, got '%s'", arg);
@@ -169,8 +186,30 @@ int tool_open_option(struct tool_open *o, int code, const char *arg, const char 
 		o->opts.max_depth = (unsigned)n;
 		return 1;
 	default:
+		for (size_t i = 0; i < sizeof flag_options / sizeof flag_options[0]; i++)
+			if (code == flag_options[i].code) {
+				o->opts.flags |= flag_options[i].flag;
+				return 1;
+			}
 		return 0;
 	}
+}
+
+void tool_report_image(struct report *r, bool json, const char *image)
+{
+	report_init(r, stdout, json);
+	report_begin(r, NULL);
+	report_str(r, "image", image);
+}
+
+int tool_open_flags(const char *path, unsigned flags, struct vhdx_faults *faults, struct vhdx_image **img)
+{
+	struct vhdx_open_options oo;
+
+	vhdx_open_options_init(&oo);
+	oo.flags = flags;
+	oo.faults = faults;
+	return vhdx_open(path, &oo, img);
 }
 
 int tool_open_image(struct tool_open *o, const char *path, const char *cmd, struct vhdx_image **img)
@@ -181,6 +220,13 @@ int tool_open_image(struct tool_open *o, const char *path, const char *cmd, stru
 		return tool_lib_error(cmd, ret);
 	tool_share_warn(cmd, *img, o->opts.flags);
 	return EXIT_OK;
+}
+
+int tool_close_image(const char *cmd, struct vhdx_image *img)
+{
+	int ret = vhdx_close(img);
+
+	return ret < 0 ? tool_lib_error(cmd, ret) : EXIT_OK;
 }
 
 const char *tool_in_use(struct vhdx_image *img, unsigned layer)

@@ -135,8 +135,7 @@ static void help(void)
 "    belongs to the call during which it appeared) and, for the unmount, from\n"
 "    vhdxfs's fault log.  Each fault, and each cycle, is then classified:\n"
 "\n");
-	for (int c = 0; c < CC__COUNT; c++)
-		printf("      %-11s %s\n", cycle_class_name((enum cycle_class)c), cycle_class_help((enum cycle_class)c));
+	cycle_print_classes(6);
 	printf(
 "\n"
 "    A cycle takes the worst class of its faults and of what verification\n"
@@ -386,6 +385,23 @@ static void print_summary_text(const struct cycle_run *run, const struct cycle_r
 
 /* ------------------------------------------------------------ JSON output */
 
+/* The JSON list NAME of the sector ranges M[0..N); ACKED: with when each was acknowledged (lost data). */
+static void json_mismatches(struct report *r, const char *name, const struct cycle_mismatch *m, unsigned n, bool acked)
+{
+	report_begin_list(r, name);
+	for (unsigned i = 0; i < n; i++) {
+		report_begin(r, NULL);
+		report_u64(r, "voff", m[i].voff);
+		report_u64(r, "len", m[i].len);
+		if (acked) {
+			report_u64(r, "acknowledged_cycle", m[i].ack_cycle);
+			report_u64(r, "acknowledged_op", m[i].ack_op);
+		}
+		report_end(r);
+	}
+	report_end_list(r);
+}
+
 static void json_cycle(struct report *r, const struct cycle_result *res)
 {
 	char nb[24], wb[16];
@@ -421,30 +437,7 @@ static void json_cycle(struct report *r, const struct cycle_result *res)
 		report_end(r);
 	}
 	report_end_list(r);
-	report_begin_list(r, "faults");
-	for (size_t i = 0; i < res->n_events; i++) {
-		const struct cycle_event *ev = &res->events[i];
-
-		report_begin(r, NULL);
-		report_u64(r, "seq", ev->seq);
-		report_f64(r, "t", strtod(ev->t, NULL), 6);
-		report_u64(r, "rule", ev->rule);
-		report_str(r, "op", ev->op);
-		report_str(r, "file", ev->file);
-		if (ev->foff != CYCLE_NONE)
-			report_u64(r, "offset", ev->foff);
-		report_u64(r, "length", ev->len);
-		if (ev->voff != CYCLE_NONE)
-			report_u64(r, "voff", ev->voff);
-		report_str(r, "structure", ev->structure);
-		report_str(r, "action", ev->action);
-		report_str(r, "detail", ev->detail);
-		report_str(r, "errno", ev->err ? cycle_errno_name(ev->err, nb, sizeof nb) : "");
-		report_str(r, "step", ev->step >= 0 && (size_t)ev->step < res->n_steps ? res->steps[ev->step].what : "");
-		report_str(r, "class", cycle_class_name(ev->cls));
-		report_end(r);
-	}
-	report_end_list(r);
+	cycle_json_faults(r, res, true);
 	report_begin(r, "verify");
 	report_bool(r, "reopened", !res->reopen_failed);
 	if (res->reopen_msg)
@@ -455,32 +448,9 @@ static void json_cycle(struct report *r, const struct cycle_result *res)
 	report_u64(r, "torn_sectors", res->ck.damaged);
 	report_u64(r, "readback_bad_sectors", res->rb.damaged);
 	report_u64(r, "readback_torn_sectors", res->rb.torn);
-	report_begin_list(r, "lost");
-	for (unsigned i = 0; i < res->ck.n_lost_r; i++) {
-		report_begin(r, NULL);
-		report_u64(r, "voff", res->ck.lost_r[i].voff);
-		report_u64(r, "len", res->ck.lost_r[i].len);
-		report_u64(r, "acknowledged_cycle", res->ck.lost_r[i].ack_cycle);
-		report_u64(r, "acknowledged_op", res->ck.lost_r[i].ack_op);
-		report_end(r);
-	}
-	report_end_list(r);
-	report_begin_list(r, "torn");
-	for (unsigned i = 0; i < res->ck.n_damaged_r; i++) {
-		report_begin(r, NULL);
-		report_u64(r, "voff", res->ck.damaged_r[i].voff);
-		report_u64(r, "len", res->ck.damaged_r[i].len);
-		report_end(r);
-	}
-	report_end_list(r);
-	report_begin_list(r, "readback_bad");
-	for (unsigned i = 0; i < res->rb.n_damaged_r; i++) {
-		report_begin(r, NULL);
-		report_u64(r, "voff", res->rb.damaged_r[i].voff);
-		report_u64(r, "len", res->rb.damaged_r[i].len);
-		report_end(r);
-	}
-	report_end_list(r);
+	json_mismatches(r, "lost", res->ck.lost_r, res->ck.n_lost_r, true);
+	json_mismatches(r, "torn", res->ck.damaged_r, res->ck.n_damaged_r, false);
+	json_mismatches(r, "readback_bad", res->rb.damaged_r, res->rb.n_damaged_r, false);
 	report_end(r);
 	report_end(r);
 }
@@ -558,7 +528,6 @@ static int run_cycle(struct cycle_run *run, struct cycle_mount *cm, struct cycle
 {
 	char rules_path[PATH_MAX], log_path[PATH_MAX];
 	char *msg = NULL, *text, *listing = NULL, *log;
-	struct vhdx_open_options oo;
 	struct vhdx_image *img = NULL;
 	uint64_t seen = 0;
 	FILE *f;
@@ -618,8 +587,7 @@ static int run_cycle(struct cycle_run *run, struct cycle_mount *cm, struct cycle
 	}
 
 	/* reopen, read-only, no faults: a dirty log is replayed in memory */
-	vhdx_open_options_init(&oo);
-	ret = vhdx_open(run->image, &oo, &img);
+	ret = tool_open_flags(run->image, 0, NULL, &img);
 	if (ret == 0) {
 		struct vhdx_info info = { .struct_size = sizeof info };
 

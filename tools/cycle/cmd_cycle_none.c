@@ -6,18 +6,11 @@
  */
 #include "config.h"
 
-#include <stdio.h>
-#include <string.h>
-
 #include "tool.h"
 
 int cmd_cycle(int argc, char **argv)
 {
-	if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-		printf("Usage: vhdx cycle ...\n\n"
-		       "Not available in this build: vhdx cycle mounts images through vhdxfs (FUSE, Linux).\n");
-		return 0;
-	}
-	tool_error("cycle", "not available in this build (it mounts images through vhdxfs, FUSE on Linux)");
-	return 1;
+	return tool_not_built("cycle", argc, argv,
+			      "Not available in this build: vhdx cycle mounts images through vhdxfs (FUSE, Linux).",
+			      "not available in this build (it mounts images through vhdxfs, FUSE on Linux)");
 }

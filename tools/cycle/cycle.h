@@ -55,8 +55,8 @@ enum cycle_class {
 	CC__COUNT
 };
 const char *cycle_class_name(enum cycle_class c);
-/** One line saying what the class means (for --help and the summary). */
-const char *cycle_class_help(enum cycle_class c);
+/** Every class and one line saying what it means, INDENT spaces in (both drivers' --help). */
+void cycle_print_classes(int indent);
 
 /* ---- errno names and Windows equivalents (cycle_report.c) ---- */
 
@@ -266,6 +266,12 @@ int cycle_result_step(struct cycle_result *res, const char *what, uint64_t voff,
 void cycle_result_events(struct cycle_result *res, const struct cycle_rules *rules, const char *text,
 			 uint64_t *seen, int step);
 void cycle_result_free(struct cycle_result *res);
+/**
+ * The JSON list "faults" of RES's events (cycle_report.c): rule, op, file,
+ * structure, action, errno, step and class; with DETAIL (vhdx cycle mount)
+ * also the sequence number, time, offsets, length and detail.
+ */
+void cycle_json_faults(struct report *r, const struct cycle_result *res, bool detail);
 
 struct cycle_workload_opts {
 	uint64_t seed;

@@ -119,8 +119,7 @@ static void help(void)
 "writes and the verifications see no faults.  Rounds and faults are classified\n"
 "as by 'vhdx cycle mount':\n"
 "\n");
-	for (int c = 0; c < CC__COUNT; c++)
-		printf("  %-11s %s\n", cycle_class_name((enum cycle_class)c), cycle_class_help((enum cycle_class)c));
+	cycle_print_classes(2);
 	printf(
 "\n"
 "Options:\n"
@@ -208,14 +207,11 @@ static bool step_crashed(const struct cycle_result *res, int step)
  */
 static int chain_paths(const char *leaf, char paths[][PATH_MAX], unsigned max)
 {
-	struct vhdx_open_options oo;
 	struct vhdx_image *img;
 	struct vhdx_info info = { .struct_size = sizeof info };
 	int ret;
 
-	vhdx_open_options_init(&oo);
-	oo.flags = VHDX_OPEN_IGNORE_ID_MISMATCH;
-	ret = vhdx_open(leaf, &oo, &img);
+	ret = tool_open_flags(leaf, VHDX_OPEN_IGNORE_ID_MISMATCH, NULL, &img);
 	if (ret < 0)
 		return ret;
 	ret = vhdx_get_info(img, &info);
@@ -365,7 +361,6 @@ static void fill(uint8_t *buf, uint64_t len, uint64_t seed, unsigned round, unsi
 /* The VM's writes of round ROUND into LEAF (no faults: they are the hypervisor's). 0 or -errno. */
 static int vm_write(struct ck_run *run, const char *leaf, unsigned round)
 {
-	struct vhdx_open_options oo;
 	struct vhdx_image *img;
 	uint64_t rng = splitmix64_mix(run->seed * 0x100000001b3ull + round), nsec = run->size / CYCLE_SECTOR;
 	uint8_t *buf = malloc(256u << 10);
@@ -377,9 +372,8 @@ static int vm_write(struct ck_run *run, const char *leaf, unsigned round)
 		free(hashes);
 		return -ENOMEM;
 	}
-	vhdx_open_options_init(&oo);
-	oo.flags = VHDX_OPEN_RDWR | VHDX_OPEN_IGNORE_ID_MISMATCH; /* parents may wait for a resumed merge */
-	ret = vhdx_open(leaf, &oo, &img);
+	/* parents may wait for a resumed merge */
+	ret = tool_open_flags(leaf, VHDX_OPEN_RDWR | VHDX_OPEN_IGNORE_ID_MISMATCH, NULL, &img);
 	for (unsigned op = 1; ret == 0 && op <= run->ops; op++) {
 		uint64_t nsz, voff, len;
 		ssize_t w;
@@ -426,14 +420,10 @@ static int vm_write(struct ck_run *run, const char *leaf, unsigned round)
 static int verify_chain(const char *path, struct cycle_model *m, unsigned flags, struct vhdx_faults *f,
 			struct cycle_check *ck)
 {
-	struct vhdx_open_options oo;
 	struct vhdx_image *img;
 	int ret;
 
-	vhdx_open_options_init(&oo);
-	oo.flags = flags;
-	oo.faults = f;
-	ret = vhdx_open(path, &oo, &img);
+	ret = tool_open_flags(path, flags, f, &img);
 	if (ret < 0)
 		return ret;
 	ret = cycle_model_verify(m, img, false, ck);
@@ -751,22 +741,7 @@ static void json_round(struct report *r, const struct cycle_result *res, const s
 		report_end(r);
 	}
 	report_end_list(r);
-	report_begin_list(r, "faults");
-	for (size_t i = 0; i < res->n_events; i++) {
-		const struct cycle_event *ev = &res->events[i];
-
-		report_begin(r, NULL);
-		report_u64(r, "rule", ev->rule);
-		report_str(r, "op", ev->op);
-		report_str(r, "file", ev->file);
-		report_str(r, "structure", ev->structure);
-		report_str(r, "action", ev->action);
-		report_str(r, "errno", ev->err ? cycle_errno_name(ev->err, nb, sizeof nb) : "");
-		report_str(r, "step", ev->step >= 0 && (size_t)ev->step < res->n_steps ? res->steps[ev->step].what : "");
-		report_str(r, "class", cycle_class_name(ev->cls));
-		report_end(r);
-	}
-	report_end_list(r);
+	cycle_json_faults(r, res, false);
 	report_end(r);
 }
 

@@ -34,9 +34,45 @@ const char *cycle_class_name(enum cycle_class c)
 	return (unsigned)c < CC__COUNT ? class_names[c] : "?";
 }
 
-const char *cycle_class_help(enum cycle_class c)
+void cycle_json_faults(struct report *r, const struct cycle_result *res, bool detail)
 {
-	return (unsigned)c < CC__COUNT ? class_help[c] : "";
+	char nb[24];
+
+	report_begin_list(r, "faults");
+	for (size_t i = 0; i < res->n_events; i++) {
+		const struct cycle_event *ev = &res->events[i];
+
+		report_begin(r, NULL);
+		if (detail) {
+			report_u64(r, "seq", ev->seq);
+			report_f64(r, "t", strtod(ev->t, NULL), 6);
+		}
+		report_u64(r, "rule", ev->rule);
+		report_str(r, "op", ev->op);
+		report_str(r, "file", ev->file);
+		if (detail) {
+			if (ev->foff != CYCLE_NONE)
+				report_u64(r, "offset", ev->foff);
+			report_u64(r, "length", ev->len);
+			if (ev->voff != CYCLE_NONE)
+				report_u64(r, "voff", ev->voff);
+		}
+		report_str(r, "structure", ev->structure);
+		report_str(r, "action", ev->action);
+		if (detail)
+			report_str(r, "detail", ev->detail);
+		report_str(r, "errno", ev->err ? cycle_errno_name(ev->err, nb, sizeof nb) : "");
+		report_str(r, "step", ev->step >= 0 && (size_t)ev->step < res->n_steps ? res->steps[ev->step].what : "");
+		report_str(r, "class", cycle_class_name(ev->cls));
+		report_end(r);
+	}
+	report_end_list(r);
+}
+
+void cycle_print_classes(int indent)
+{
+	for (int c = 0; c < CC__COUNT; c++)
+		printf("%*s%-11s %s\n", indent, "", class_names[c], class_help[c]);
 }
 
 /*

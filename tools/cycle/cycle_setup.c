@@ -148,13 +148,11 @@ enum vhdx_format cycle_format_of_name(const char *path)
 int cycle_setup_model(const struct cycle_cli *cli, const char *path, bool base_only, struct vhdx_info *info,
 		      struct cycle_model **m)
 {
-	struct vhdx_open_options oo;
 	struct vhdx_image *img = NULL;
 	struct cycle_check ck = { 0 };
 	int ret;
 
-	vhdx_open_options_init(&oo);
-	ret = vhdx_open(path, &oo, &img);
+	ret = tool_open_flags(path, 0, NULL, &img);
 	if (ret < 0)
 		img = NULL;
 	if (ret == 0)
