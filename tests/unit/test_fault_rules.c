@@ -204,64 +204,68 @@ static void test_parse_actions(void **state)
 
 static void test_parse_errors(void **state)
 {
-	/* a line, its source and line number, and the exact message */
+	/* the message begins with where the line came from: a source and line number, or the number alone */
 	static const struct {
 		const char *line, *source;
 		unsigned lineno;
 		const char *msg;
-	} bad[] = {
+	} placed[] = {
 		{ "opp=x err=EIO", "faults", 3, "faults line 3: unknown key 'opp'" },
 		{ "off=10-5 err=EIO", NULL, 4, "line 4: off=10-5: end before start" },
 		{ "op=read", NULL, 2, "line 2: no action (err=, delay=, short=, torn=, flip= or crash)" },
 		{ "op=reed err=EIO", "r.txt", 7,
 		  "r.txt line 7: op=reed: unknown operation (read, write, flush, truncate, open, close, lock or any)" },
-		{ "op=read op=write err=EIO", "f", 1, "f line 1: op given twice" },
-		{ "once=1 err=EIO", "f", 1, "f line 1: once takes no value" },
-		{ "crash=yes", "f", 1, "f line 1: crash takes no value" },
-		{ "op err=EIO", "f", 1, "f line 1: op needs a value (op=...)" },
-		{ "file= err=EIO", "f", 1, "f line 1: file needs a value (file=...)" },
-		{ "off=abc err=EIO", "f", 1, "f line 1: off=abc: not a number or range (START-END, START+LEN)" },
-		{ "off=1-x err=EIO", "f", 1, "f line 1: off=1-x: not a range (START-END, START+LEN)" },
-		{ "voff=5+0 err=EIO", "f", 1, "f line 1: voff=5+0: empty range" },
-		{ "off=0xffffffffffffffff+2 err=EIO", "f", 1, "f line 1: off=0xffffffffffffffff+2: range overflows" },
-		{ "struct=bta err=EIO", "f", 1,
-		  "f line 1: struct=bta: unknown structure 'bta' (header, region, metadata, log, bat, bitmap, payload, footer, dynhdr, fileid or other)" },
-		{ "nth=0 err=EIO", "f", 1, "f line 1: nth=0: must be from 1 to 18446744073709551615" },
-		{ "every=0 err=EIO", "f", 1, "f line 1: every=0: must be from 1 to 18446744073709551615" },
-		{ "after=x err=EIO", "f", 1, "f line 1: after=x: not a number" },
-		{ "prob=1.5 err=EIO", "f", 1, "f line 1: prob=1.5: must be between 0 and 1 (or 0% and 100%)" },
-		{ "prob=x err=EIO", "f", 1, "f line 1: prob=x: not a number" },
-		{ "seed=3 err=EIO", "f", 1, "f line 1: seed= needs prob= or flip=" },
-		{ "seed=q prob=1 err=EIO", "f", 1, "f line 1: seed=q: not a number" },
-		{ "err=EFOO", "f", 1,
-		  "f line 1: err=EFOO: unknown errno name (EIO, ENOSPC, EROFS, ... or a number 1-4095)" },
-		{ "err=0", "f", 1, "f line 1: err=0: unknown errno name (EIO, ENOSPC, EROFS, ... or a number 1-4095)" },
-		{ "err=4096", "f", 1,
-		  "f line 1: err=4096: unknown errno name (EIO, ENOSPC, EROFS, ... or a number 1-4095)" },
-		{ "delay=700000", "f", 1, "f line 1: delay=700000: must be from 0 to 600000" },
-		{ "short=abc", "f", 1, "f line 1: short=abc: not a number of bytes" },
-		{ "torn=x", "f", 1, "f line 1: torn=x: not a number" },
-		{ "flip=0", "f", 1, "f line 1: flip=0: must be from 1 to 64" },
-		{ "flip=65", "f", 1, "f line 1: flip=65: must be from 1 to 64" },
-		{ "short=10 torn=1", "f", 1, "f line 1: short= and torn= cannot be combined" },
-		{ "flip=1 err=EIO", "f", 1, "f line 1: flip= cannot be combined with err=, short=, torn= or crash" },
-		{ "flip=1 crash", "f", 1, "f line 1: flip= cannot be combined with err=, short=, torn= or crash" },
-		{ "short=1 crash", "f", 1,
-		  "f line 1: short= cannot be combined with crash (use torn= for a write cut by the crash)" },
-		{ "op=read torn=1", "f", 1, "f line 1: torn= applies to writes only (op=write or op=any)" },
-		{ "op=flush short=1", "f", 1, "f line 1: short= applies to reads and writes only" },
-		{ "op=close flip=1", "f", 1, "f line 1: flip= applies to reads and writes only" },
-		{ "op=flush off=0-10 err=EIO", "f", 1, "f line 1: off= cannot match op=flush (it has no file offset)" },
-		{ "op=open struct=bat err=EIO", "f", 1,
-		  "f line 1: struct= cannot match op=open (only reads and writes have one)" },
-		{ "op=truncate voff=0-1 err=EIO", "f", 1,
-		  "f line 1: voff= cannot match op=truncate (only reads and writes have one)" },
 	};
-	char longline[VHDX_FAULT_MAX_LINE + 20];
+	/* the other lines, read as line 1 of "f": a line and the exact message after "f line 1: " */
+	static const struct {
+		const char *line, *msg;
+	} bad[] = {
+		{ "op=read op=write err=EIO", "op given twice" },
+		{ "once=1 err=EIO", "once takes no value" },
+		{ "crash=yes", "crash takes no value" },
+		{ "op err=EIO", "op needs a value (op=...)" },
+		{ "file= err=EIO", "file needs a value (file=...)" },
+		{ "off=abc err=EIO", "off=abc: not a number or range (START-END, START+LEN)" },
+		{ "off=1-x err=EIO", "off=1-x: not a range (START-END, START+LEN)" },
+		{ "voff=5+0 err=EIO", "voff=5+0: empty range" },
+		{ "off=0xffffffffffffffff+2 err=EIO", "off=0xffffffffffffffff+2: range overflows" },
+		{ "struct=bta err=EIO",
+		  "struct=bta: unknown structure 'bta' (header, region, metadata, log, bat, bitmap, payload, footer, dynhdr, fileid or other)" },
+		{ "nth=0 err=EIO", "nth=0: must be from 1 to 18446744073709551615" },
+		{ "every=0 err=EIO", "every=0: must be from 1 to 18446744073709551615" },
+		{ "after=x err=EIO", "after=x: not a number" },
+		{ "prob=1.5 err=EIO", "prob=1.5: must be between 0 and 1 (or 0% and 100%)" },
+		{ "prob=x err=EIO", "prob=x: not a number" },
+		{ "seed=3 err=EIO", "seed= needs prob= or flip=" },
+		{ "seed=q prob=1 err=EIO", "seed=q: not a number" },
+		{ "err=EFOO", "err=EFOO: unknown errno name (EIO, ENOSPC, EROFS, ... or a number 1-4095)" },
+		{ "err=0", "err=0: unknown errno name (EIO, ENOSPC, EROFS, ... or a number 1-4095)" },
+		{ "err=4096", "err=4096: unknown errno name (EIO, ENOSPC, EROFS, ... or a number 1-4095)" },
+		{ "delay=700000", "delay=700000: must be from 0 to 600000" },
+		{ "short=abc", "short=abc: not a number of bytes" },
+		{ "torn=x", "torn=x: not a number" },
+		{ "flip=0", "flip=0: must be from 1 to 64" },
+		{ "flip=65", "flip=65: must be from 1 to 64" },
+		{ "short=10 torn=1", "short= and torn= cannot be combined" },
+		{ "flip=1 err=EIO", "flip= cannot be combined with err=, short=, torn= or crash" },
+		{ "flip=1 crash", "flip= cannot be combined with err=, short=, torn= or crash" },
+		{ "short=1 crash", "short= cannot be combined with crash (use torn= for a write cut by the crash)" },
+		{ "op=read torn=1", "torn= applies to writes only (op=write or op=any)" },
+		{ "op=flush short=1", "short= applies to reads and writes only" },
+		{ "op=close flip=1", "flip= applies to reads and writes only" },
+		{ "op=flush off=0-10 err=EIO", "off= cannot match op=flush (it has no file offset)" },
+		{ "op=open struct=bat err=EIO", "struct= cannot match op=open (only reads and writes have one)" },
+		{ "op=truncate voff=0-1 err=EIO", "voff= cannot match op=truncate (only reads and writes have one)" },
+	};
+	char longline[VHDX_FAULT_MAX_LINE + 20], msg[256];
 	(void)state;
 
-	for (size_t i = 0; i < VHDX_ARRAY_LEN(bad); i++)
-		parse_fails(bad[i].line, bad[i].source, bad[i].lineno, bad[i].msg);
+	for (size_t i = 0; i < VHDX_ARRAY_LEN(placed); i++)
+		parse_fails(placed[i].line, placed[i].source, placed[i].lineno, placed[i].msg);
+	for (size_t i = 0; i < VHDX_ARRAY_LEN(bad); i++) {
+		snprintf(msg, sizeof msg, "f line 1: %s", bad[i].msg);
+		parse_fails(bad[i].line, "f", 1, msg);
+	}
 	memset(longline, 'x', sizeof longline - 1);
 	longline[sizeof longline - 1] = '\0';
 	memcpy(longline, "file=", 5);
