@@ -43,90 +43,111 @@ static void parse_fails(const char *line, const char *source, unsigned lineno, c
 		fail_msg("'%s': message \"%s\", expected \"%s\"", line, vhdx_errmsg(), msg);
 }
 
+/* A field of a parsed rule: its name, offset and size; size 0 for a string (char *). */
+#define RULE_NUM(f) #f, offsetof(struct vhdx_fault_rule, f), sizeof(((struct vhdx_fault_rule *)0)->f)
+#define RULE_TEXT(f) #f, offsetof(struct vhdx_fault_rule, f), 0
+
+/* What parsing LINE (as line 1) must set one field of the rule to. */
+struct field_case {
+	const char *line;
+	const char *field;
+	size_t off, size;
+	uint64_t num;     /* a number or a flag (false 0, true 1) */
+	const char *text; /* a string; NULL: the field must be NULL */
+};
+
+static uint64_t rule_number(const unsigned char *at, size_t size)
+{
+	uint8_t u8;
+	uint32_t u32;
+	uint64_t u64;
+
+	switch (size) {
+	case sizeof u8:
+		memcpy(&u8, at, size);
+		return u8;
+	case sizeof u32:
+		memcpy(&u32, at, size);
+		return u32;
+	case sizeof u64:
+		memcpy(&u64, at, size);
+		return u64;
+	}
+	fail_msg("a field of %zu bytes", size);
+	return 0;
+}
+
+static void check_fields(const struct field_case *cases, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct field_case *c = &cases[i];
+		struct vhdx_fault_rule *r = parse_ok(c->line);
+		const unsigned char *at = (const unsigned char *)r + c->off;
+		const char *text = c->size ? NULL : *(char *const *)at;
+
+		if (c->size && rule_number(at, c->size) != c->num)
+			fail_msg("'%s': %s is %llu, expected %llu", c->line, c->field,
+				 (unsigned long long)rule_number(at, c->size), (unsigned long long)c->num);
+		if (!c->size && (c->text ? !text || strcmp(text, c->text) : text != NULL))
+			fail_msg("'%s': %s is \"%s\", expected \"%s\"", c->line, c->field, text ? text : "(null)",
+				 c->text ? c->text : "(null)");
+		vhdx_fault_rule_free(r);
+	}
+}
+
 static void test_parse_match_keys(void **state)
 {
+	static const struct field_case cases[] = {
+		{ "op=read err=EIO", RULE_NUM(op_mask), 1u << VHDX_FOP_READ },
+		{ "op=read err=EIO", RULE_NUM(actions), VHDX_FACT_ERR },
+		{ "op=read err=EIO", RULE_NUM(err), EIO },
+		{ "op=read err=EIO", RULE_TEXT(text), .text = "op=read err=EIO" },
+		{ "op=read err=EIO", RULE_TEXT(file_glob), .text = NULL },
+		{ "op=read err=EIO", RULE_NUM(has_off), false },
+		{ "op=read err=EIO", RULE_NUM(has_voff), false },
+		{ "op=read err=EIO", RULE_NUM(tag_mask), 0 },
+		{ "err=EIO", RULE_NUM(op_mask), VHDX_FOP_ALL }, /* default: any */
+		{ "op=any err=EIO", RULE_NUM(op_mask), VHDX_FOP_ALL },
+		{ "op=write err=EIO", RULE_NUM(op_mask), 1u << VHDX_FOP_WRITE },
+		{ "op=flush err=EIO", RULE_NUM(op_mask), 1u << VHDX_FOP_FLUSH },
+		{ "op=truncate err=EIO", RULE_NUM(op_mask), 1u << VHDX_FOP_TRUNCATE },
+		{ "op=open err=EIO", RULE_NUM(op_mask), 1u << VHDX_FOP_OPEN },
+		{ "op=close err=EIO", RULE_NUM(op_mask), 1u << VHDX_FOP_CLOSE },
+		{ "  file=*.avhdx   err=ENOSPC  ", RULE_TEXT(file_glob), .text = "*.avhdx" },
+		{ "  file=*.avhdx   err=ENOSPC  ", RULE_NUM(err), ENOSPC },
+		{ "  file=*.avhdx   err=ENOSPC  ", RULE_TEXT(text), .text = "file=*.avhdx   err=ENOSPC" },
+		{ "off=0x300000-0x300fff err=EIO", RULE_NUM(has_off), true },
+		{ "off=0x300000-0x300fff err=EIO", RULE_NUM(off_first), 0x300000 },
+		{ "off=0x300000-0x300fff err=EIO", RULE_NUM(off_last), 0x300fff },
+		{ "off=1M+4K err=EIO", RULE_NUM(off_first), 1048576 },
+		{ "off=1M+4K err=EIO", RULE_NUM(off_last), 1048576 + 4095 },
+		{ "off=4096 err=EIO", RULE_NUM(off_first), 4096 },
+		{ "off=4096 err=EIO", RULE_NUM(off_last), 4096 },
+		{ "off=1K-2KiB err=EIO", RULE_NUM(off_first), 1024 },
+		{ "off=1K-2KiB err=EIO", RULE_NUM(off_last), 2048 },
+		{ "op=read voff=1048576-1114111 err=EIO", RULE_NUM(has_voff), true },
+		{ "op=read voff=1048576-1114111 err=EIO", RULE_NUM(voff_first), 1048576 },
+		{ "op=read voff=1048576-1114111 err=EIO", RULE_NUM(voff_last), 1114111 },
+		{ "struct=bat err=EIO", RULE_NUM(tag_mask), 1u << VHDX_TAG_BAT },
+		{ "struct=header,region,metadata,log,bitmap,payload,footer,dynhdr,fileid,other err=EIO", RULE_NUM(tag_mask),
+		  (1u << VHDX_TAG__COUNT) - 1 - (1u << VHDX_TAG_BAT) },
+		{ "nth=3 err=EIO", RULE_NUM(nth), 3 },
+		{ "nth=010 err=EIO", RULE_NUM(nth), 10 }, /* decimal, as vhdx cycle reads it: not octal 8 */
+		{ "after=2 every=4 once err=EIO", RULE_NUM(after), 2 },
+		{ "after=2 every=4 once err=EIO", RULE_NUM(every), 4 },
+		{ "after=2 every=4 once err=EIO", RULE_NUM(once), true },
+		{ "prob=0.25 seed=0x10 err=EIO", RULE_NUM(has_prob), true },
+		{ "prob=0.25 seed=0x10 err=EIO", RULE_NUM(seed), 16 },
+	};
+	static const char *const ops[] = { "read", "write", "flush", "truncate", "open", "close" };
 	struct vhdx_fault_rule *r;
 	(void)state;
 
-	r = parse_ok("op=read err=EIO");
-	assert_int_equal(r->op_mask, 1u << VHDX_FOP_READ);
-	assert_int_equal(r->actions, VHDX_FACT_ERR);
-	assert_int_equal(r->err, EIO);
-	assert_string_equal(r->text, "op=read err=EIO");
-	assert_null(r->file_glob);
-	assert_false(r->has_off);
-	assert_false(r->has_voff);
-	assert_int_equal(r->tag_mask, 0);
-	vhdx_fault_rule_free(r);
-
-	r = parse_ok("err=EIO");
-	assert_int_equal(r->op_mask, VHDX_FOP_ALL); /* default: any */
-	vhdx_fault_rule_free(r);
-	r = parse_ok("op=any err=EIO");
-	assert_int_equal(r->op_mask, VHDX_FOP_ALL);
-	vhdx_fault_rule_free(r);
-	static const char *const ops[] = { "read", "write", "flush", "truncate", "open", "close" };
-	for (unsigned i = 0; i < 6; i++) {
-		char line[64];
-		snprintf(line, sizeof line, "op=%s err=EIO", ops[i]);
-		r = parse_ok(line);
-		assert_int_equal(r->op_mask, 1u << i);
+	check_fields(cases, VHDX_ARRAY_LEN(cases));
+	for (unsigned i = 0; i < 6; i++)
 		assert_string_equal(vhdx_fault_op_name((enum vhdx_fault_op)i), ops[i]);
-		vhdx_fault_rule_free(r);
-	}
-
-	r = parse_ok("  file=*.avhdx   err=ENOSPC  ");
-	assert_string_equal(r->file_glob, "*.avhdx");
-	assert_int_equal(r->err, ENOSPC);
-	assert_string_equal(r->text, "file=*.avhdx   err=ENOSPC");
-	vhdx_fault_rule_free(r);
-
-	r = parse_ok("off=0x300000-0x300fff err=EIO");
-	assert_true(r->has_off);
-	assert_int_equal(r->off_first, 0x300000);
-	assert_int_equal(r->off_last, 0x300fff);
-	vhdx_fault_rule_free(r);
-	r = parse_ok("off=1M+4K err=EIO");
-	assert_int_equal(r->off_first, 1048576);
-	assert_int_equal(r->off_last, 1048576 + 4095);
-	vhdx_fault_rule_free(r);
-	r = parse_ok("off=4096 err=EIO");
-	assert_int_equal(r->off_first, 4096);
-	assert_int_equal(r->off_last, 4096);
-	vhdx_fault_rule_free(r);
-	r = parse_ok("off=1K-2KiB err=EIO");
-	assert_int_equal(r->off_first, 1024);
-	assert_int_equal(r->off_last, 2048);
-	vhdx_fault_rule_free(r);
-
-	r = parse_ok("op=read voff=1048576-1114111 err=EIO");
-	assert_true(r->has_voff);
-	assert_int_equal(r->voff_first, 1048576);
-	assert_int_equal(r->voff_last, 1114111);
-	vhdx_fault_rule_free(r);
-
-	r = parse_ok("struct=bat err=EIO");
-	assert_int_equal(r->tag_mask, 1u << VHDX_TAG_BAT);
-	vhdx_fault_rule_free(r);
-	r = parse_ok("struct=header,region,metadata,log,bitmap,payload,footer,dynhdr,fileid,other err=EIO");
-	assert_int_equal(r->tag_mask, (1u << VHDX_TAG__COUNT) - 1 - (1u << VHDX_TAG_BAT));
-	vhdx_fault_rule_free(r);
-
-	r = parse_ok("nth=3 err=EIO");
-	assert_int_equal(r->nth, 3);
-	vhdx_fault_rule_free(r);
-	r = parse_ok("nth=010 err=EIO"); /* decimal, as vhdx cycle reads it: not octal 8 */
-	assert_int_equal(r->nth, 10);
-	vhdx_fault_rule_free(r);
-	r = parse_ok("after=2 every=4 once err=EIO");
-	assert_int_equal(r->after, 2);
-	assert_int_equal(r->every, 4);
-	assert_true(r->once);
-	vhdx_fault_rule_free(r);
 	r = parse_ok("prob=0.25 seed=0x10 err=EIO");
-	assert_true(r->has_prob);
 	assert_true(r->prob == 0.25);
-	assert_int_equal(r->seed, 16);
 	vhdx_fault_rule_free(r);
 	r = parse_ok("prob=40% err=EIO");
 	assert_true(r->prob > 0.3999 && r->prob < 0.4001);
@@ -135,65 +156,46 @@ static void test_parse_match_keys(void **state)
 
 static void test_parse_actions(void **state)
 {
-	struct vhdx_fault_rule *r;
-	(void)state;
-
-	r = parse_ok("err=28");
-	assert_int_equal(r->err, ENOSPC);
-	vhdx_fault_rule_free(r);
-	r = parse_ok("err=etimedout");
-	assert_int_equal(r->err, ETIMEDOUT);
-	vhdx_fault_rule_free(r);
+	static const struct field_case cases[] = {
+		{ "err=28", RULE_NUM(err), ENOSPC },
+		{ "err=etimedout", RULE_NUM(err), ETIMEDOUT },
+		{ "err=EROFS", RULE_NUM(err), EROFS },
+		{ "err=EBADMSG", RULE_NUM(err), EBADMSG },
+		{ "err=EACCES", RULE_NUM(err), EACCES },
+		{ "err=ENOMEM", RULE_NUM(err), ENOMEM },
+		{ "delay=50", RULE_NUM(actions), VHDX_FACT_DELAY },
+		{ "delay=50", RULE_NUM(delay_ms), 50 },
+		{ "op=read short=100", RULE_NUM(actions), VHDX_FACT_SHORT },
+		{ "op=read short=100", RULE_NUM(short_bytes), 100 },
+		{ "op=read short=100", RULE_NUM(err), EIO }, /* the error after the short transfer */
+		{ "short=1K err=ENOSPC", RULE_NUM(short_bytes), 1024 },
+		{ "short=1K err=ENOSPC", RULE_NUM(err), ENOSPC },
+		{ "short=1K err=ENOSPC", RULE_NUM(op_mask), (1u << VHDX_FOP_READ) | (1u << VHDX_FOP_WRITE) }, /* any: narrowed */
+		{ "torn=2", RULE_NUM(actions), VHDX_FACT_TORN },
+		{ "torn=2", RULE_NUM(torn_sectors), 2 },
+		{ "torn=2", RULE_NUM(op_mask), 1u << VHDX_FOP_WRITE },
+		{ "op=read flip=3 seed=9", RULE_NUM(actions), VHDX_FACT_FLIP },
+		{ "op=read flip=3 seed=9", RULE_NUM(flip_bits), 3 },
+		{ "op=flush crash", RULE_NUM(actions), VHDX_FACT_CRASH },
+		{ "op=flush crash", RULE_NUM(err), EIO },
+		{ "op=write torn=1 crash delay=5", RULE_NUM(actions), VHDX_FACT_TORN | VHDX_FACT_CRASH | VHDX_FACT_DELAY },
+		/* comments: a '#' that starts a word */
+		{ "op=read err=EIO   # the BAT", RULE_TEXT(text), .text = "op=read err=EIO" },
+		{ "file=a#b err=EIO", RULE_TEXT(file_glob), .text = "a#b" },
+	};
 	static const struct { const char *name; int err; } names[] = {
 		{ "EROFS", EROFS }, { "EBADMSG", EBADMSG }, { "EACCES", EACCES }, { "ENOMEM", ENOMEM },
 	};
+	struct vhdx_fault_rule *r;
+	(void)state;
+
+	check_fields(cases, VHDX_ARRAY_LEN(cases));
 	for (size_t i = 0; i < VHDX_ARRAY_LEN(names); i++) {
-		char line[64], buf[24];
-		snprintf(line, sizeof line, "err=%s", names[i].name);
-		r = parse_ok(line);
-		assert_int_equal(r->err, names[i].err);
-		assert_string_equal(vhdx_fault_errno_name(r->err, buf, sizeof buf), names[i].name);
-		vhdx_fault_rule_free(r);
+		char buf[24];
+		assert_string_equal(vhdx_fault_errno_name(names[i].err, buf, sizeof buf), names[i].name);
 	}
 
-	r = parse_ok("delay=50");
-	assert_int_equal(r->actions, VHDX_FACT_DELAY);
-	assert_int_equal(r->delay_ms, 50);
-	vhdx_fault_rule_free(r);
-	r = parse_ok("op=read short=100");
-	assert_int_equal(r->actions, VHDX_FACT_SHORT);
-	assert_int_equal(r->short_bytes, 100);
-	assert_int_equal(r->err, EIO); /* the error after the short transfer */
-	vhdx_fault_rule_free(r);
-	r = parse_ok("short=1K err=ENOSPC");
-	assert_int_equal(r->short_bytes, 1024);
-	assert_int_equal(r->err, ENOSPC);
-	assert_int_equal(r->op_mask, (1u << VHDX_FOP_READ) | (1u << VHDX_FOP_WRITE)); /* any: narrowed */
-	vhdx_fault_rule_free(r);
-	r = parse_ok("torn=2");
-	assert_int_equal(r->actions, VHDX_FACT_TORN);
-	assert_int_equal(r->torn_sectors, 2);
-	assert_int_equal(r->op_mask, 1u << VHDX_FOP_WRITE);
-	vhdx_fault_rule_free(r);
-	r = parse_ok("op=read flip=3 seed=9");
-	assert_int_equal(r->actions, VHDX_FACT_FLIP);
-	assert_int_equal(r->flip_bits, 3);
-	vhdx_fault_rule_free(r);
-	r = parse_ok("op=flush crash");
-	assert_int_equal(r->actions, VHDX_FACT_CRASH);
-	assert_int_equal(r->err, EIO);
-	vhdx_fault_rule_free(r);
-	r = parse_ok("op=write torn=1 crash delay=5");
-	assert_int_equal(r->actions, VHDX_FACT_TORN | VHDX_FACT_CRASH | VHDX_FACT_DELAY);
-	vhdx_fault_rule_free(r);
-
-	/* comments: a '#' that starts a word; blank lines */
-	r = parse_ok("op=read err=EIO   # the BAT");
-	assert_string_equal(r->text, "op=read err=EIO");
-	vhdx_fault_rule_free(r);
-	r = parse_ok("file=a#b err=EIO");
-	assert_string_equal(r->file_glob, "a#b");
-	vhdx_fault_rule_free(r);
+	/* blank lines and comments alone */
 	r = (struct vhdx_fault_rule *)1;
 	assert_int_equal(vhdx_fault_rule_parse("   # nothing", "t", 1, &r), 0);
 	assert_null(r);
@@ -204,64 +206,68 @@ static void test_parse_actions(void **state)
 
 static void test_parse_errors(void **state)
 {
-	/* a line, its source and line number, and the exact message */
+	/* the message begins with where the line came from: a source and line number, or the number alone */
 	static const struct {
 		const char *line, *source;
 		unsigned lineno;
 		const char *msg;
-	} bad[] = {
+	} placed[] = {
 		{ "opp=x err=EIO", "faults", 3, "faults line 3: unknown key 'opp'" },
 		{ "off=10-5 err=EIO", NULL, 4, "line 4: off=10-5: end before start" },
 		{ "op=read", NULL, 2, "line 2: no action (err=, delay=, short=, torn=, flip= or crash)" },
 		{ "op=reed err=EIO", "r.txt", 7,
 		  "r.txt line 7: op=reed: unknown operation (read, write, flush, truncate, open, close, lock or any)" },
-		{ "op=read op=write err=EIO", "f", 1, "f line 1: op given twice" },
-		{ "once=1 err=EIO", "f", 1, "f line 1: once takes no value" },
-		{ "crash=yes", "f", 1, "f line 1: crash takes no value" },
-		{ "op err=EIO", "f", 1, "f line 1: op needs a value (op=...)" },
-		{ "file= err=EIO", "f", 1, "f line 1: file needs a value (file=...)" },
-		{ "off=abc err=EIO", "f", 1, "f line 1: off=abc: not a number or range (START-END, START+LEN)" },
-		{ "off=1-x err=EIO", "f", 1, "f line 1: off=1-x: not a range (START-END, START+LEN)" },
-		{ "voff=5+0 err=EIO", "f", 1, "f line 1: voff=5+0: empty range" },
-		{ "off=0xffffffffffffffff+2 err=EIO", "f", 1, "f line 1: off=0xffffffffffffffff+2: range overflows" },
-		{ "struct=bta err=EIO", "f", 1,
-		  "f line 1: struct=bta: unknown structure 'bta' (header, region, metadata, log, bat, bitmap, payload, footer, dynhdr, fileid or other)" },
-		{ "nth=0 err=EIO", "f", 1, "f line 1: nth=0: must be from 1 to 18446744073709551615" },
-		{ "every=0 err=EIO", "f", 1, "f line 1: every=0: must be from 1 to 18446744073709551615" },
-		{ "after=x err=EIO", "f", 1, "f line 1: after=x: not a number" },
-		{ "prob=1.5 err=EIO", "f", 1, "f line 1: prob=1.5: must be between 0 and 1 (or 0% and 100%)" },
-		{ "prob=x err=EIO", "f", 1, "f line 1: prob=x: not a number" },
-		{ "seed=3 err=EIO", "f", 1, "f line 1: seed= needs prob= or flip=" },
-		{ "seed=q prob=1 err=EIO", "f", 1, "f line 1: seed=q: not a number" },
-		{ "err=EFOO", "f", 1,
-		  "f line 1: err=EFOO: unknown errno name (EIO, ENOSPC, EROFS, ... or a number 1-4095)" },
-		{ "err=0", "f", 1, "f line 1: err=0: unknown errno name (EIO, ENOSPC, EROFS, ... or a number 1-4095)" },
-		{ "err=4096", "f", 1,
-		  "f line 1: err=4096: unknown errno name (EIO, ENOSPC, EROFS, ... or a number 1-4095)" },
-		{ "delay=700000", "f", 1, "f line 1: delay=700000: must be from 0 to 600000" },
-		{ "short=abc", "f", 1, "f line 1: short=abc: not a number of bytes" },
-		{ "torn=x", "f", 1, "f line 1: torn=x: not a number" },
-		{ "flip=0", "f", 1, "f line 1: flip=0: must be from 1 to 64" },
-		{ "flip=65", "f", 1, "f line 1: flip=65: must be from 1 to 64" },
-		{ "short=10 torn=1", "f", 1, "f line 1: short= and torn= cannot be combined" },
-		{ "flip=1 err=EIO", "f", 1, "f line 1: flip= cannot be combined with err=, short=, torn= or crash" },
-		{ "flip=1 crash", "f", 1, "f line 1: flip= cannot be combined with err=, short=, torn= or crash" },
-		{ "short=1 crash", "f", 1,
-		  "f line 1: short= cannot be combined with crash (use torn= for a write cut by the crash)" },
-		{ "op=read torn=1", "f", 1, "f line 1: torn= applies to writes only (op=write or op=any)" },
-		{ "op=flush short=1", "f", 1, "f line 1: short= applies to reads and writes only" },
-		{ "op=close flip=1", "f", 1, "f line 1: flip= applies to reads and writes only" },
-		{ "op=flush off=0-10 err=EIO", "f", 1, "f line 1: off= cannot match op=flush (it has no file offset)" },
-		{ "op=open struct=bat err=EIO", "f", 1,
-		  "f line 1: struct= cannot match op=open (only reads and writes have one)" },
-		{ "op=truncate voff=0-1 err=EIO", "f", 1,
-		  "f line 1: voff= cannot match op=truncate (only reads and writes have one)" },
 	};
-	char longline[VHDX_FAULT_MAX_LINE + 20];
+	/* the other lines, read as line 1 of "f": a line and the exact message after "f line 1: " */
+	static const struct {
+		const char *line, *msg;
+	} bad[] = {
+		{ "op=read op=write err=EIO", "op given twice" },
+		{ "once=1 err=EIO", "once takes no value" },
+		{ "crash=yes", "crash takes no value" },
+		{ "op err=EIO", "op needs a value (op=...)" },
+		{ "file= err=EIO", "file needs a value (file=...)" },
+		{ "off=abc err=EIO", "off=abc: not a number or range (START-END, START+LEN)" },
+		{ "off=1-x err=EIO", "off=1-x: not a range (START-END, START+LEN)" },
+		{ "voff=5+0 err=EIO", "voff=5+0: empty range" },
+		{ "off=0xffffffffffffffff+2 err=EIO", "off=0xffffffffffffffff+2: range overflows" },
+		{ "struct=bta err=EIO",
+		  "struct=bta: unknown structure 'bta' (header, region, metadata, log, bat, bitmap, payload, footer, dynhdr, fileid or other)" },
+		{ "nth=0 err=EIO", "nth=0: must be from 1 to 18446744073709551615" },
+		{ "every=0 err=EIO", "every=0: must be from 1 to 18446744073709551615" },
+		{ "after=x err=EIO", "after=x: not a number" },
+		{ "prob=1.5 err=EIO", "prob=1.5: must be between 0 and 1 (or 0% and 100%)" },
+		{ "prob=x err=EIO", "prob=x: not a number" },
+		{ "seed=3 err=EIO", "seed= needs prob= or flip=" },
+		{ "seed=q prob=1 err=EIO", "seed=q: not a number" },
+		{ "err=EFOO", "err=EFOO: unknown errno name (EIO, ENOSPC, EROFS, ... or a number 1-4095)" },
+		{ "err=0", "err=0: unknown errno name (EIO, ENOSPC, EROFS, ... or a number 1-4095)" },
+		{ "err=4096", "err=4096: unknown errno name (EIO, ENOSPC, EROFS, ... or a number 1-4095)" },
+		{ "delay=700000", "delay=700000: must be from 0 to 600000" },
+		{ "short=abc", "short=abc: not a number of bytes" },
+		{ "torn=x", "torn=x: not a number" },
+		{ "flip=0", "flip=0: must be from 1 to 64" },
+		{ "flip=65", "flip=65: must be from 1 to 64" },
+		{ "short=10 torn=1", "short= and torn= cannot be combined" },
+		{ "flip=1 err=EIO", "flip= cannot be combined with err=, short=, torn= or crash" },
+		{ "flip=1 crash", "flip= cannot be combined with err=, short=, torn= or crash" },
+		{ "short=1 crash", "short= cannot be combined with crash (use torn= for a write cut by the crash)" },
+		{ "op=read torn=1", "torn= applies to writes only (op=write or op=any)" },
+		{ "op=flush short=1", "short= applies to reads and writes only" },
+		{ "op=close flip=1", "flip= applies to reads and writes only" },
+		{ "op=flush off=0-10 err=EIO", "off= cannot match op=flush (it has no file offset)" },
+		{ "op=open struct=bat err=EIO", "struct= cannot match op=open (only reads and writes have one)" },
+		{ "op=truncate voff=0-1 err=EIO", "voff= cannot match op=truncate (only reads and writes have one)" },
+	};
+	char longline[VHDX_FAULT_MAX_LINE + 20], msg[256];
 	(void)state;
 
-	for (size_t i = 0; i < VHDX_ARRAY_LEN(bad); i++)
-		parse_fails(bad[i].line, bad[i].source, bad[i].lineno, bad[i].msg);
+	for (size_t i = 0; i < VHDX_ARRAY_LEN(placed); i++)
+		parse_fails(placed[i].line, placed[i].source, placed[i].lineno, placed[i].msg);
+	for (size_t i = 0; i < VHDX_ARRAY_LEN(bad); i++) {
+		snprintf(msg, sizeof msg, "f line 1: %s", bad[i].msg);
+		parse_fails(bad[i].line, "f", 1, msg);
+	}
 	memset(longline, 'x', sizeof longline - 1);
 	longline[sizeof longline - 1] = '\0';
 	memcpy(longline, "file=", 5);
@@ -346,24 +352,48 @@ static void test_match_op_file(void **state)
 	vhdx_fault_rule_free(r);
 }
 
+/* A request's range (its start and length), and whether the rule must meet it. */
+struct probe {
+	uint64_t at, len;
+	bool meets;
+};
+
+/* Q moved to each probe's range (its file offset, or its virtual offset when VIRTUAL): does R meet it as expected? */
+static void check_probes(const struct vhdx_fault_rule *r, struct vhdx_fault_req q, bool virtual, const struct probe *p,
+			 size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		*(virtual ? &q.voff : &q.foff) = p[i].at;
+		q.len = p[i].len;
+		if (vhdx_fault_rule_matches(r, &q) != p[i].meets)
+			fail_msg("'%s' %s a request at %s 0x%llx (+0x%llx)", r->text, p[i].meets ? "misses" : "meets",
+				 virtual ? "voff" : "off", (unsigned long long)p[i].at, (unsigned long long)p[i].len);
+	}
+}
+
 static void test_match_ranges(void **state)
 {
+	static const struct probe off_probes[] = {
+		{ 0x2ff000, 0x1000, false }, /* ends at 0x2fffff */
+		{ 0x2ff001, 0x1000, true },  /* last byte 0x300000 */
+		{ 0x300fff, 1, true },
+		{ 0x301000, 1, false },
+		{ 0, UINT64_MAX, true }, /* no overflow on the end */
+	};
+	static const struct probe voff_probes[] = {
+		{ 1048575, 1, false },
+		{ 1048575, 2, true },
+		{ 1114111, 4096, true },
+		{ 1114112, 4096, false },
+		{ 0, 4u << 20, true }, /* a big read covering the range */
+	};
 	struct vhdx_fault_rule *r;
 	struct vhdx_fault_req q;
 	(void)state;
 
 	r = parse_ok("off=0x300000-0x300fff err=EIO");
-	q = rw_req(VHDX_FOP_READ, 0x2ff000, 0x1000, VHDX_TAG_BAT, VHDX_NO_VOFF); /* ends at 0x2fffff */
-	assert_false(vhdx_fault_rule_matches(r, &q));
-	q.foff = 0x2ff001; /* last byte 0x300000 */
-	assert_true(vhdx_fault_rule_matches(r, &q));
-	q.foff = 0x300fff;
-	q.len = 1;
-	assert_true(vhdx_fault_rule_matches(r, &q));
-	q.foff = 0x301000;
-	assert_false(vhdx_fault_rule_matches(r, &q));
-	q = rw_req(VHDX_FOP_READ, 0, UINT64_MAX, VHDX_TAG_BAT, VHDX_NO_VOFF); /* no overflow on the end */
-	assert_true(vhdx_fault_rule_matches(r, &q));
+	check_probes(r, rw_req(VHDX_FOP_READ, 0, 0, VHDX_TAG_BAT, VHDX_NO_VOFF), false, off_probes,
+		     VHDX_ARRAY_LEN(off_probes));
 	/* truncate: the new size is the offset */
 	q = (struct vhdx_fault_req){ .op = VHDX_FOP_TRUNCATE, .path = "d", .base = "d", .has_foff = true,
 				     .foff = 0x300800, .voff = VHDX_NO_VOFF };
@@ -376,20 +406,10 @@ static void test_match_ranges(void **state)
 	vhdx_fault_rule_free(r);
 
 	r = parse_ok("op=read voff=1048576-1114111 err=EIO");
-	q = rw_req(VHDX_FOP_READ, 0x900000, 1, VHDX_TAG_PAYLOAD, 1048575);
-	assert_false(vhdx_fault_rule_matches(r, &q));
-	q.len = 2;
-	assert_true(vhdx_fault_rule_matches(r, &q));
-	q.voff = 1114111;
-	q.len = 4096;
-	assert_true(vhdx_fault_rule_matches(r, &q));
-	q.voff = 1114112;
-	assert_false(vhdx_fault_rule_matches(r, &q));
-	q.voff = 0;
-	q.len = 4u << 20; /* a big read covering the range */
-	assert_true(vhdx_fault_rule_matches(r, &q));
-	q.voff = VHDX_NO_VOFF; /* metadata I/O has no virtual offset */
-	assert_false(vhdx_fault_rule_matches(r, &q));
+	check_probes(r, rw_req(VHDX_FOP_READ, 0x900000, 0, VHDX_TAG_PAYLOAD, 0), true, voff_probes,
+		     VHDX_ARRAY_LEN(voff_probes));
+	q = rw_req(VHDX_FOP_READ, 0x900000, 4u << 20, VHDX_TAG_PAYLOAD, VHDX_NO_VOFF);
+	assert_false(vhdx_fault_rule_matches(r, &q)); /* metadata I/O has no virtual offset */
 	vhdx_fault_rule_free(r);
 
 	r = parse_ok("struct=bat,bitmap err=EIO");

@@ -31,15 +31,101 @@ static void win11_footer(uint8_t buf[VHD_FOOTER_SIZE])
 	memcpy(buf, win11_footer_head, sizeof win11_footer_head);
 }
 
-/* Re-seals a footer after a field was changed, so that only that field is wrong. */
-static void reseal_footer(uint8_t *buf)
+static int decode_footer(const uint8_t *buf, size_t len, unsigned flags)
 {
-	vhdx_put_be32(buf + VHD_FOOTER_CHECKSUM_OFF, vhdx_vhd_checksum(buf, VHD_FOOTER_SIZE, VHD_FOOTER_CHECKSUM_OFF));
+	struct vhdx_vhd_footer f;
+
+	return vhdx_vhd_footer_decode(buf, len, flags, &f);
 }
 
-static void reseal_dynhdr(uint8_t *buf)
+static int decode_dynhdr(const uint8_t *buf, size_t len, unsigned flags)
 {
-	vhdx_put_be32(buf + VHD_DYNHDR_CHECKSUM_OFF, vhdx_vhd_checksum(buf, VHD_DYNHDR_SIZE, VHD_DYNHDR_CHECKSUM_OFF));
+	struct vhdx_vhd_dynhdr h;
+
+	return vhdx_vhd_dynhdr_decode(buf, len, flags, &h);
+}
+
+/* What a damage table needs of a checksummed structure. */
+struct vhd_struct {
+	void (*fill)(uint8_t *buf); /* the pristine bytes */
+	size_t size;
+	unsigned checksum_off;
+	int (*decode)(const uint8_t *buf, size_t len, unsigned flags);
+};
+
+static void diskpart_dynhdr(uint8_t buf[VHD_DYNHDR_SIZE]);
+
+static const struct vhd_struct FOOTER = { win11_footer, VHD_FOOTER_SIZE, VHD_FOOTER_CHECKSUM_OFF, decode_footer };
+static const struct vhd_struct DYNHDR = { diskpart_dynhdr, VHD_DYNHDR_SIZE, VHD_DYNHDR_CHECKSUM_OFF, decode_dynhdr };
+
+/* Re-seals a structure after a field was changed, so that only that field is wrong. */
+static void reseal(const struct vhd_struct *k, uint8_t *buf)
+{
+	vhdx_put_be32(buf + k->checksum_off, vhdx_vhd_checksum(buf, k->size, k->checksum_off));
+}
+
+/* A field of WIDTH bytes (1, 4 or 8; big-endian like the format) at OFF set to VALUE; width 0: none. */
+struct vhd_field {
+	unsigned off, width;
+	uint64_t value;
+};
+
+enum salvage_check { SALVAGE_UNTRIED, SALVAGE_SAME /* refused the same way with VHDX_VHD_DECODE_SALVAGE */ };
+
+/*
+ * A damaged copy of the pristine bytes: the fields SET changed and the
+ * checksum resealed (unless UNSEALED); decoding it returns ERR (0:
+ * success) with MSG (NULL: any) in the message.
+ */
+struct vhd_damage {
+	struct vhd_field set[2];
+	bool unsealed;
+	int err;
+	const char *msg;
+	enum salvage_check salvage;
+};
+
+static void put_field(uint8_t *buf, const struct vhd_field *f)
+{
+	if (f->width == 1)
+		buf[f->off] = (uint8_t)f->value;
+	else if (f->width == 4)
+		vhdx_put_be32(buf + f->off, (uint32_t)f->value);
+	else if (f->width == 8)
+		vhdx_put_be64(buf + f->off, f->value);
+}
+
+static void expect_decode(const struct vhd_struct *k, const uint8_t *buf, size_t i, const struct vhd_damage *c,
+			  unsigned flags)
+{
+	int r;
+
+	vhdx_err_clear();
+	r = k->decode(buf, k->size, flags);
+	if (r != c->err)
+		fail_msg("damage case %zu (flags %u) returned %d, expected %d; message: \"%s\"", i, flags, r, c->err,
+			 vhdx_errmsg());
+	if (c->msg != NULL)
+		assert_errmsg_contains(c->msg);
+}
+
+/* Decodes each damaged copy of CASES; the pristine bytes one byte short are refused first. */
+static void check_damage(const struct vhd_struct *k, const struct vhd_damage *cases, size_t n)
+{
+	uint8_t buf[VHD_DYNHDR_SIZE]; /* the larger of the two */
+
+	k->fill(buf);
+	assert_fails(k->decode(buf, k->size - 1, 0), -EBADMSG, "too short");
+	for (size_t i = 0; i < n; i++) {
+		k->fill(buf);
+		for (size_t j = 0; j < VHDX_ARRAY_LEN(cases[i].set); j++)
+			put_field(buf, &cases[i].set[j]);
+		if (!cases[i].unsealed)
+			reseal(k, buf);
+		expect_decode(k, buf, i, &cases[i], 0);
+		if (cases[i].salvage == SALVAGE_SAME)
+			expect_decode(k, buf, i, &cases[i], VHDX_VHD_DECODE_SALVAGE);
+	}
 }
 
 static void test_footer_windows(void **state)
@@ -80,20 +166,31 @@ static void test_footer_windows(void **state)
 
 static void test_footer_broken_fields(void **state)
 {
+	static const struct vhd_damage cases[] = {
+		/* 'e' of "conectix" in upper case; salvage does not excuse a wrong cookie */
+		{ { { 3, 1, 'E' } }, .err = -EBADMSG, .msg = "cookie", .salvage = SALVAGE_SAME },
+		/* the checksum field itself */
+		{ { { 64, 4, 0xffffe653u } }, .unsealed = true, .err = -EBADMSG, .msg = "checksum" },
+		/* disk types 0, 1, 5, 6 and unknown are refused with ENOTSUP naming the type, salvage or not */
+		{ { { 60, 4, 0 } }, .err = -ENOTSUP, .msg = "disk type 0", .salvage = SALVAGE_SAME },
+		{ { { 60, 4, 1 } }, .err = -ENOTSUP, .msg = "disk type 1", .salvage = SALVAGE_SAME },
+		{ { { 60, 4, 5 } }, .err = -ENOTSUP, .msg = "disk type 5", .salvage = SALVAGE_SAME },
+		{ { { 60, 4, 6 } }, .err = -ENOTSUP, .msg = "disk type 6", .salvage = SALVAGE_SAME },
+		{ { { 60, 4, 7 } }, .err = -ENOTSUP, .msg = "disk type 7", .salvage = SALVAGE_SAME },
+		{ { { 60, 4, 0x12345678 } }, .err = -ENOTSUP, .msg = "disk type 305419896", .salvage = SALVAGE_SAME },
+		/* format version with another major number; a minor version change is accepted */
+		{ { { 12, 4, 0x00020000u } }, .err = -ENOTSUP, .msg = "version 0x00020000" },
+		{ { { 12, 4, 0x00010003u } } },
+		/* current size not a multiple of 512 */
+		{ { { 48, 8, 6291456 + 100 } }, .err = -EBADMSG, .msg = "current size 6291556" },
+		/* a dynamic disk needs an aligned data offset (all-FF is only for fixed disks) */
+		{ { { 60, 4, VHD_TYPE_DYNAMIC } }, .err = -EBADMSG, .msg = "data offset 0xffffffffffffffff" },
+		{ { { 60, 4, VHD_TYPE_DYNAMIC }, { 16, 8, 0x201 } }, .err = -EBADMSG, .msg = "data offset 0x201" },
+	};
 	uint8_t buf[VHD_FOOTER_SIZE];
 	struct vhdx_vhd_footer f;
 
-	/* too short */
-	win11_footer(buf);
-	assert_fails(vhdx_vhd_footer_decode(buf, 511, 0, &f), -EBADMSG, "too short");
-
-	/* cookie */
-	win11_footer(buf);
-	buf[3] ^= 0x20;
-	reseal_footer(buf);
-	assert_fails(vhdx_vhd_footer_decode(buf, sizeof buf, 0, &f), -EBADMSG, "cookie");
-	/* salvage does not excuse a wrong cookie */
-	assert_fails(vhdx_vhd_footer_decode(buf, sizeof buf, VHDX_VHD_DECODE_SALVAGE, &f), -EBADMSG, "cookie");
+	check_damage(&FOOTER, cases, VHDX_ARRAY_LEN(cases));
 
 	/* checksum: one flipped byte anywhere (here the saved-state byte) */
 	win11_footer(buf);
@@ -106,52 +203,12 @@ static void test_footer_broken_fields(void **state)
 	assert_false(f.checksum_valid);
 	assert_int_equal(f.checksum_computed, 0xffffe651u);
 	assert_int_equal(f.saved_state, 1);
-	/* the checksum field itself */
-	win11_footer(buf);
-	vhdx_put_be32(buf + 64, 0xffffe653u);
-	assert_fails(vhdx_vhd_footer_decode(buf, sizeof buf, 0, &f), -EBADMSG, "checksum");
 
-	/* disk types: 0, 1, 5, 6 and unknown are refused with ENOTSUP naming the type */
-	{
-		static const uint32_t bad[] = { 0, 1, 5, 6, 7, 0x12345678 };
-		for (size_t i = 0; i < VHDX_ARRAY_LEN(bad); i++) {
-			char want[32];
-			win11_footer(buf);
-			vhdx_put_be32(buf + 60, bad[i]);
-			reseal_footer(buf);
-			snprintf(want, sizeof want, "disk type %u", bad[i]);
-			assert_fails(vhdx_vhd_footer_decode(buf, sizeof buf, 0, &f), -ENOTSUP, want);
-			/* salvage does not excuse it either */
-			assert_fails(vhdx_vhd_footer_decode(buf, sizeof buf, VHDX_VHD_DECODE_SALVAGE, &f), -ENOTSUP, want);
-		}
-	}
-
-	/* format version with another major number */
-	win11_footer(buf);
-	vhdx_put_be32(buf + 12, 0x00020000u);
-	reseal_footer(buf);
-	assert_fails(vhdx_vhd_footer_decode(buf, sizeof buf, 0, &f), -ENOTSUP, "version 0x00020000");
-	/* a minor version change is accepted */
-	vhdx_put_be32(buf + 12, 0x00010003u);
-	reseal_footer(buf);
-	assert_ok(vhdx_vhd_footer_decode(buf, sizeof buf, 0, &f));
-
-	/* current size not a multiple of 512 */
-	win11_footer(buf);
-	vhdx_put_be64(buf + 48, 6291456 + 100);
-	reseal_footer(buf);
-	assert_fails(vhdx_vhd_footer_decode(buf, sizeof buf, 0, &f), -EBADMSG, "current size 6291556");
-
-	/* a dynamic disk needs an aligned data offset (all-FF is only for fixed disks) */
+	/* a dynamic disk with an aligned data offset */
 	win11_footer(buf);
 	vhdx_put_be32(buf + 60, VHD_TYPE_DYNAMIC);
-	reseal_footer(buf);
-	assert_fails(vhdx_vhd_footer_decode(buf, sizeof buf, 0, &f), -EBADMSG, "data offset 0xffffffffffffffff");
-	vhdx_put_be64(buf + 16, 0x201);
-	reseal_footer(buf);
-	assert_fails(vhdx_vhd_footer_decode(buf, sizeof buf, 0, &f), -EBADMSG, "data offset 0x201");
 	vhdx_put_be64(buf + 16, 0x200);
-	reseal_footer(buf);
+	reseal(&FOOTER, buf);
 	assert_ok(vhdx_vhd_footer_decode(buf, sizeof buf, 0, &f));
 	assert_int_equal(f.disk_type, VHD_TYPE_DYNAMIC);
 	assert_true(f.data_offset == 0x200);
@@ -159,7 +216,7 @@ static void test_footer_broken_fields(void **state)
 	/* non-zero reserved bytes are noted, not refused */
 	win11_footer(buf);
 	buf[300] = 7;
-	reseal_footer(buf);
+	reseal(&FOOTER, buf);
 	assert_ok(vhdx_vhd_footer_decode(buf, sizeof buf, 0, &f));
 	assert_true(f.reserved_nonzero);
 }
@@ -287,58 +344,34 @@ static void test_dynhdr_windows(void **state)
 
 static void test_dynhdr_broken_fields(void **state)
 {
+	static const struct vhd_damage cases[] = {
+		/* header version */
+		{ { { 24, 4, 0x00020000 } }, .err = -ENOTSUP, .msg = "header version 0x00020000" },
+		/* a wrong cookie, salvage or not */
+		{ { { 0, 1, 'C' } }, .err = -EBADMSG, .msg = "cookie", .salvage = SALVAGE_SAME },
+		/* block sizes: zero, not a power of two, too small, too large; the bounds themselves are fine */
+		{ { { 32, 4, 0 } }, .err = -EBADMSG, .msg = "block size 0" },
+		{ { { 32, 4, 3 << 20 } }, .err = -EBADMSG, .msg = "block size 3145728" },
+		{ { { 32, 4, 2048 } }, .err = -EBADMSG, .msg = "block size 2048" },
+		{ { { 32, 4, 512u << 20 } }, .err = -EBADMSG, .msg = "block size 536870912" },
+		{ { { 32, 4, 0x80000000u } }, .err = -EBADMSG, .msg = "block size 2147483648" },
+		{ { { 32, 4, VHD_MIN_BLOCK_SIZE } } },
+		{ { { 32, 4, VHD_MAX_BLOCK_SIZE } } },
+		/* table offset not sector aligned */
+		{ { { 16, 8, 0x2004 } }, .err = -EBADMSG, .msg = "table offset 0x2004" },
+	};
 	uint8_t buf[VHD_DYNHDR_SIZE];
 	struct vhdx_vhd_dynhdr h;
 
-	diskpart_dynhdr(buf);
-	assert_fails(vhdx_vhd_dynhdr_decode(buf, 1023, 0, &h), -EBADMSG, "too short");
+	check_damage(&DYNHDR, cases, VHDX_ARRAY_LEN(cases));
 
-	diskpart_dynhdr(buf);
-	buf[0] = 'C';
-	reseal_dynhdr(buf);
-	assert_fails(vhdx_vhd_dynhdr_decode(buf, sizeof buf, 0, &h), -EBADMSG, "cookie");
-	assert_fails(vhdx_vhd_dynhdr_decode(buf, sizeof buf, VHDX_VHD_DECODE_SALVAGE, &h), -EBADMSG, "cookie");
-
-	/* checksum: a changed parent name byte */
+	/* checksum: a changed parent name byte; salvage reads it and says so */
 	diskpart_dynhdr(buf);
 	buf[65] = 'D';
 	assert_fails(vhdx_vhd_dynhdr_decode(buf, sizeof buf, 0, &h), -EBADMSG,
 		     "dynamic header: checksum mismatch (stored 0xffffd951, computed 0xffffd950)");
 	assert_ok(vhdx_vhd_dynhdr_decode(buf, sizeof buf, VHDX_VHD_DECODE_SALVAGE, &h));
 	assert_false(h.checksum_valid);
-
-	/* header version */
-	diskpart_dynhdr(buf);
-	vhdx_put_be32(buf + 24, 0x00020000);
-	reseal_dynhdr(buf);
-	assert_fails(vhdx_vhd_dynhdr_decode(buf, sizeof buf, 0, &h), -ENOTSUP, "header version 0x00020000");
-
-	/* block sizes: not a power of two, too small, too large, zero */
-	{
-		static const uint32_t bad[] = { 0, 3 << 20, 2048, 512u << 20, 0x80000000u };
-		for (size_t i = 0; i < VHDX_ARRAY_LEN(bad); i++) {
-			char want[48];
-			diskpart_dynhdr(buf);
-			vhdx_put_be32(buf + 32, bad[i]);
-			reseal_dynhdr(buf);
-			snprintf(want, sizeof want, "block size %u", bad[i]);
-			assert_fails(vhdx_vhd_dynhdr_decode(buf, sizeof buf, 0, &h), -EBADMSG, want);
-		}
-		/* the bounds themselves are fine */
-		diskpart_dynhdr(buf);
-		vhdx_put_be32(buf + 32, VHD_MIN_BLOCK_SIZE);
-		reseal_dynhdr(buf);
-		assert_ok(vhdx_vhd_dynhdr_decode(buf, sizeof buf, 0, &h));
-		vhdx_put_be32(buf + 32, VHD_MAX_BLOCK_SIZE);
-		reseal_dynhdr(buf);
-		assert_ok(vhdx_vhd_dynhdr_decode(buf, sizeof buf, 0, &h));
-	}
-
-	/* table offset not sector aligned */
-	diskpart_dynhdr(buf);
-	vhdx_put_be64(buf + 16, 0x2004);
-	reseal_dynhdr(buf);
-	assert_fails(vhdx_vhd_dynhdr_decode(buf, sizeof buf, 0, &h), -EBADMSG, "table offset 0x2004");
 }
 
 static void test_dynhdr_size_coverage(void **state)

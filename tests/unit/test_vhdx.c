@@ -295,16 +295,17 @@ static void test_fixed(void **state)
 	close_free(l, img);
 }
 
+/* Blocks 0 to 5 in every payload state but PARTIALLY_PRESENT: how both state tests begin. */
+#define BLOCKS_0_TO_5_IN_EVERY_STATE                                                                          \
+	{ .blk = 0, .state = VHDX_BAT_NOT_PRESENT }, { .blk = 1, .state = VHDX_BAT_UNDEFINED },                  \
+		{ .blk = 2, .state = VHDX_BAT_ZERO }, { .blk = 3, .state = VHDX_BAT_UNMAPPED },                   \
+		{ .blk = 4, .state = VHDX_BAT_UNMAPPED_V095 }, { .blk = 5, .state = VHDX_BAT_FULLY_PRESENT }
+
 /* Every payload state in a base disk: only FULLY_PRESENT has data, nothing falls through. */
 static void test_states_base(void **state)
 {
 	struct vhdx_gen_block blocks[] = {
-		{ .blk = 0, .state = VHDX_BAT_NOT_PRESENT },
-		{ .blk = 1, .state = VHDX_BAT_UNDEFINED },
-		{ .blk = 2, .state = VHDX_BAT_ZERO },
-		{ .blk = 3, .state = VHDX_BAT_UNMAPPED },
-		{ .blk = 4, .state = VHDX_BAT_UNMAPPED_V095 },
-		{ .blk = 5, .state = VHDX_BAT_FULLY_PRESENT },
+		BLOCKS_0_TO_5_IN_EVERY_STATE,
 		/* non-present states with a stale file offset (Windows leaves them) */
 		{ .blk = 6, .state = VHDX_BAT_ZERO, .foff = 40 * MiB },
 		{ .blk = 7, .state = VHDX_BAT_UNMAPPED, .foff = 4 * MiB },
@@ -334,12 +335,7 @@ static void test_states_differencing(void **state)
 {
 	struct vhdx_gen_run runs[] = { { 0, 8 } };
 	struct vhdx_gen_block blocks[] = {
-		{ .blk = 0, .state = VHDX_BAT_NOT_PRESENT },
-		{ .blk = 1, .state = VHDX_BAT_UNDEFINED },
-		{ .blk = 2, .state = VHDX_BAT_ZERO },
-		{ .blk = 3, .state = VHDX_BAT_UNMAPPED },
-		{ .blk = 4, .state = VHDX_BAT_UNMAPPED_V095 },
-		{ .blk = 5, .state = VHDX_BAT_FULLY_PRESENT },
+		BLOCKS_0_TO_5_IN_EVERY_STATE,
 		{ .blk = 6, .state = VHDX_BAT_PARTIALLY_PRESENT, .runs = runs, .n_runs = 1 },
 		/* bits set for a NOT_PRESENT block mean nothing */
 		{ .blk = 7, .state = VHDX_BAT_NOT_PRESENT, .runs = runs, .n_runs = 1 },
@@ -850,46 +846,66 @@ static void test_region_fallback(void **state)
 	close_free(l, img);
 }
 
-static void test_region_unknown_and_missing(void **state)
+/* Where an unknown extra entry of ignored_until_required() sits. */
+enum extra_table { IN_REGIONS, IN_METADATA };
+
+/*
+ * O's image carries an unknown extra entry in TABLE whose required flag is
+ * *REQUIRED: while optional it is ignored (the table read keeps all its
+ * N_ENTRIES entries), once required (set here) the image is refused with
+ * ENOTSUP and REFUSAL, which names its GUID.
+ */
+static void ignored_until_required(struct vhdx_gen_opts *o, bool *required, enum extra_table table, uint32_t n_entries,
+				   const char *refusal)
+{
+	struct vhdx_gen_image *img;
+	struct vhdx_layer *l = build_open(o, &img);
+	const struct vhdx_state *s = vhdx_state_of(l);
+
+	assert_int_equal(table == IN_REGIONS ? s->regions->entry_count : s->meta->entry_count, n_entries);
+	close_free(l, img);
+	*required = true;
+	build_refused(o, -ENOTSUP, refusal);
+}
+
+static void test_region_unknown(void **state)
 {
 	struct vhdx_gen_region extra = { .file_offset = 20 * MiB, .length = MiB, .required = false };
 	struct vhdx_gen_opts o = { .virtual_size = 2 * MiB, .extra_regions = &extra, .n_extra_regions = 1 };
-	struct vhdx_gen_image *img;
-	struct vhdx_layer *l;
 
 	memcpy(extra.guid, guid_of("12345678-9abc-4def-8123-456789abcdef"), 16);
-	/* an unknown optional region is ignored */
-	l = build_open(&o, &img);
-	assert_int_equal(vhdx_state_of(l)->regions->entry_count, 3);
-	close_free(l, img);
-	/* an unknown required region is refused with its GUID */
-	extra.required = true;
-	build_refused(&o, -ENOTSUP, "gen.vhdx: region table entry 2: unknown required region 12345678-9abc-4def-8123-456789abcdef");
+	ignored_until_required(&o, &extra.required, IN_REGIONS, 3,
+			       "gen.vhdx: region table entry 2: unknown required region 12345678-9abc-4def-8123-456789abcdef");
+}
+
+/* IMG's first region table, as the caller changed it, in both copies: the open fails with -EBADMSG and MSG. */
+static void regions_refused(struct vhdx_gen_image *img, const char *msg)
+{
+	struct vhdx_layer *l = NULL;
+
+	memcpy(img->regions[1], img->regions[0], sizeof *img->regions[0]);
+	vhdx_gen_reencode_regions(img);
+	assert_fails(open_img(img, 0, &l), -EBADMSG, msg);
+	vhdx_gen_free(img);
+}
+
+static void test_region_missing(void **state)
+{
+	struct vhdx_gen_opts o = { .virtual_size = 2 * MiB };
+	struct vhdx_gen_image *img = build(&o);
 
 	/* the BAT or the metadata region missing */
-	o.n_extra_regions = 0;
-	img = build(&o);
 	img->regions[0]->entries[0] = img->regions[0]->entries[1];
 	img->regions[0]->entry_count = 1;
-	memcpy(img->regions[1], img->regions[0], sizeof *img->regions[0]);
-	vhdx_gen_reencode_regions(img);
-	assert_fails(open_img(img, 0, &l), -EBADMSG, "region table: the required BAT region is missing");
-	vhdx_gen_free(img);
+	regions_refused(img, "region table: the required BAT region is missing");
 	img = build(&o);
 	img->regions[0]->entry_count = 1;
-	memcpy(img->regions[1], img->regions[0], sizeof *img->regions[0]);
-	vhdx_gen_reencode_regions(img);
-	assert_fails(open_img(img, 0, &l), -EBADMSG, "region table: the required metadata region is missing");
-	vhdx_gen_free(img);
+	regions_refused(img, "region table: the required metadata region is missing");
 
 	/* the metadata region past the end of the file */
 	img = build(&o);
 	img->regions[0]->entries[1].file_offset = 64 * MiB;
-	memcpy(img->regions[1], img->regions[0], sizeof *img->regions[0]);
-	vhdx_gen_reencode_regions(img);
-	assert_fails(open_img(img, 0, &l), -EBADMSG,
-		     "metadata region at 0x4000000 (+0x100000) lies past the end of the file (0x400000 bytes)");
-	vhdx_gen_free(img);
+	regions_refused(img, "metadata region at 0x4000000 (+0x100000) lies past the end of the file (0x400000 bytes)");
 }
 
 /* ---- metadata ---- */
@@ -903,13 +919,8 @@ static void test_metadata_unknown_items(void **state)
 	struct vhdx_layer *l;
 
 	memcpy(item.guid, guid_of("deadbeef-0000-4000-8000-000000000001"), 16);
-	/* unknown, not required: ignored */
-	l = build_open(&o, &img);
-	assert_int_equal(vhdx_state_of(l)->meta->entry_count, 6);
-	close_free(l, img);
-	/* unknown and required: refused with the GUID */
-	item.is_required = true;
-	build_refused(&o, -ENOTSUP, "metadata entry 5: unknown required item deadbeef-0000-4000-8000-000000000001");
+	ignored_until_required(&o, &item.is_required, IN_METADATA, 6,
+			       "metadata entry 5: unknown required item deadbeef-0000-4000-8000-000000000001");
 	/* a required user item is never known */
 	item.is_user = true;
 	build_refused(&o, -ENOTSUP, "metadata entry 5: unknown required user item deadbeef-0000-4000-8000-000000000001");
@@ -1208,7 +1219,8 @@ UNIT_MAIN(NULL, NULL,
 	  cmocka_unit_test(test_header_bad_fields),
 	  cmocka_unit_test(test_region_overlaps_log),
 	  cmocka_unit_test(test_region_fallback),
-	  cmocka_unit_test(test_region_unknown_and_missing),
+	  cmocka_unit_test(test_region_unknown),
+	  cmocka_unit_test(test_region_missing),
 	  cmocka_unit_test(test_metadata_unknown_items),
 	  cmocka_unit_test(test_incomplete_marker),
 	  cmocka_unit_test(test_metadata_missing_and_bad_values),

@@ -64,6 +64,27 @@ static struct vhdx_gen_image *build(void)
 	return build_log(0, false);
 }
 
+/* Each test's fixture: build()'s image in *state, freed after the test. */
+static int setup_image(void **state)
+{
+	*state = build();
+	return 0;
+}
+
+static int free_image(void **state)
+{
+	vhdx_gen_free(*state);
+	return 0;
+}
+
+/* For a test that needs a fresh or another image: the fixture's becomes IMG. */
+static struct vhdx_gen_image *replace_image(void **state, struct vhdx_gen_image *img)
+{
+	vhdx_gen_free(*state);
+	*state = img;
+	return img;
+}
+
 /* Encodes an entry and puts it at log offset OFF (wrapping at the end of the log). */
 static size_t put_entry_guid(struct vhdx_gen_image *img, uint32_t off, uint64_t seq, uint32_t tail,
 			     const struct vhdx_log_page *pages, size_t n, uint64_t flushed, uint64_t last,
@@ -105,6 +126,13 @@ static size_t put_std(struct vhdx_gen_image *img, uint32_t off, uint64_t seq, ui
 	pages[0] = (struct vhdx_log_page){ SCR, page_bufs[seq % 64][0], 0 };
 	pages[1] = (struct vhdx_log_page){ SCR + unique * PG, page_bufs[seq % 64][1], 0 };
 	return put_entry(img, off, seq, tail, pages, 2);
+}
+
+/* Three standard entries back to back from log offset 0 (Tail 0), seq FIRST to FIRST + 2. */
+static void put_three(struct vhdx_gen_image *img, uint64_t first)
+{
+	for (unsigned i = 0; i < 3; i++)
+		put_std(img, i * 0x3000, first + i, 0, i + 1);
 }
 
 static void expect_tag(struct vhdx_io *io, uint64_t foff, unsigned tag)
@@ -189,7 +217,7 @@ static void expect_file_is(const char *path, const struct vhdx_gen_image *img)
 /* ---- one entry, read-only: overlay, BAT page, lower file untouched, public API ---- */
 static void test_one_entry_readonly(void **state)
 {
-	struct vhdx_gen_image *img = build();
+	struct vhdx_gen_image *img = *state;
 	static uint8_t data[MiB], got[MiB];
 	uint8_t bat[PG], scratch[PG];
 	struct vhdx_log_page pages[2] = { { img->bat_offset, bat, 0 }, { SCR, scratch, 0 } };
@@ -246,21 +274,18 @@ static void test_one_entry_readonly(void **state)
 	assert_ok(vhdx_close(im));
 	expect_file_is(path, img);
 	unlink(path);
-	vhdx_gen_free(img);
 }
 
 /* ---- several entries; replay starts at the head's Tail ---- */
 static void test_several_entries(void **state)
 {
 	static const uint32_t offs[] = { 0, 0x3000, 0x6000 };
-	struct vhdx_gen_image *img = build();
+	struct vhdx_gen_image *img = *state;
 	struct vhdx_log_sequence s;
 	struct vhdx_layer *l;
 	struct vhdx_io *mem;
 
-	put_std(img, 0x0000, 10, 0, 1);
-	put_std(img, 0x3000, 11, 0, 2);
-	put_std(img, 0x6000, 12, 0, 3);
+	put_three(img, 10);
 	find(img, &s);
 	expect_seq(&s, 3, 10, offs);
 	assert_int_equal(s.valid_entries, 3);
@@ -289,13 +314,12 @@ static void test_several_entries(void **state)
 	expect_tag(l->io, SCR + 2 * PG, 1011);
 	expect_tag(l->io, SCR + 3 * PG, 1012);
 	vhdx_layer_close(l);
-	vhdx_gen_free(img);
 }
 
 /* ---- a sequence that wraps around the end of the circular log (also a 2 MiB log) ---- */
-static void wrap_case(uint32_t log_length)
+static void wrap_case(void **state, uint32_t log_length)
 {
-	struct vhdx_gen_image *img = build_log(log_length, false);
+	struct vhdx_gen_image *img = replace_image(state, build_log(log_length, false));
 	uint32_t L = img->log_length;
 	const uint32_t offs[] = { L - 0x5000, L - 0x2000, 0x1000 };
 	struct vhdx_log_sequence s;
@@ -327,20 +351,19 @@ static void wrap_case(uint32_t log_length)
 	expect_tag(l->io, SCR + 4 * PG, 0);    /* the old entry 5 is not part of it */
 	expect_lower_unchanged(mem, img);
 	vhdx_layer_close(l);
-	vhdx_gen_free(img);
 }
 
 static void test_wrap(void **state)
 {
-	wrap_case(1 * MiB);
-	wrap_case(2 * MiB);
+	wrap_case(state, 1 * MiB);
+	wrap_case(state, 2 * MiB);
 }
 
 /* ---- two candidate sequences: the higher head wins, wherever it lies ---- */
 static void test_two_candidates(void **state)
 {
 	for (int swap = 0; swap < 2; swap++) {
-		struct vhdx_gen_image *img = build();
+		struct vhdx_gen_image *img = swap ? replace_image(state, build()) : *state; /* a fresh image each round */
 		uint32_t a = swap ? 0x8000 : 0x20000, b = swap ? 0x20000 : 0x8000;
 		const uint32_t boffs[] = { b, b + 0x3000 };
 		struct vhdx_log_sequence s;
@@ -362,7 +385,6 @@ static void test_two_candidates(void **state)
 		expect_tag(l->io, SCR + 3 * PG, 1040);
 		expect_tag(l->io, SCR + 4 * PG, 1041);
 		vhdx_layer_close(l);
-		vhdx_gen_free(img);
 	}
 }
 
@@ -370,7 +392,7 @@ static void test_two_candidates(void **state)
 static void test_stale_after_newer(void **state)
 {
 	static const uint32_t offs[] = { 0, 0x3000 };
-	struct vhdx_gen_image *img = build();
+	struct vhdx_gen_image *img = *state;
 	struct vhdx_log_sequence s;
 	struct vhdx_log_page pg;
 	uint8_t other[PG];
@@ -388,7 +410,6 @@ static void test_stale_after_newer(void **state)
 	assert_int_equal(s.valid_entries, 4);
 	assert_int_equal(s.candidates, 2);
 	vhdx_log_sequence_free(&s);
-	vhdx_gen_free(img);
 }
 
 /* ---- a torn last entry: the sequence ends before it ---- */
@@ -396,14 +417,12 @@ static void test_torn_last_entry(void **state)
 {
 	static const uint32_t offs[] = { 0, 0x3000 };
 	for (int how = 0; how < 2; how++) {
-		struct vhdx_gen_image *img = build();
+		struct vhdx_gen_image *img = how ? replace_image(state, build()) : *state; /* a fresh image each round */
 		struct vhdx_log_sequence s;
 		struct vhdx_layer *l;
 		struct vhdx_io *mem;
 
-		put_std(img, 0x0000, 60, 0, 1);
-		put_std(img, 0x3000, 61, 0, 2);
-		put_std(img, 0x6000, 62, 0, 3);
+		put_three(img, 60);
 		if (how == 0)
 			img->file[img->log_offset + 0x6000 + 0x2000 + 100] ^= 0x10; /* data sector 1: CRC */
 		else
@@ -417,14 +436,13 @@ static void test_torn_last_entry(void **state)
 		expect_tag(l->io, SCR, 61);
 		expect_tag(l->io, SCR + 3 * PG, 0);
 		vhdx_layer_close(l);
-		vhdx_gen_free(img);
 	}
 }
 
 /* ---- a head whose Tail is not one of its entries: not acceptable ---- */
 static void test_tail_outside(void **state)
 {
-	struct vhdx_gen_image *img = build();
+	struct vhdx_gen_image *img = *state;
 	struct vhdx_log_sequence s;
 	struct vhdx_layer *l;
 	struct vhdx_io *mem;
@@ -444,17 +462,15 @@ static void test_tail_outside(void **state)
 	expect_tag(l->io, SCR + PG, 0);
 	vhdx_layer_close(l);
 
-	vhdx_gen_free(img);
 
 	/* a Tail inside the sequence's span but not at an entry start (the data sector of entry 71) */
-	img = build();
+	img = replace_image(state, build());
 	put_std(img, 0x0000, 71, 0, 2);
 	put_std(img, 0x3000, 72, 0x1000, 3);
 	find(img, &s);
 	assert_int_equal(s.n, 0);
 	assert_string_equal(s.diag, "2 valid entries, but no sequence contains its head's Tail (the newest head, seq 72 at log offset 0x3000, has Tail 0x1000)");
 	vhdx_log_sequence_free(&s);
-	vhdx_gen_free(img);
 }
 
 /* IMG into a new temporary file; its path in PATH (a mkstemp template). */
@@ -479,31 +495,41 @@ static void expect_writable_refused(const struct vhdx_gen_image *img, const char
 	unlink(path);
 }
 
+/* One entry at log offset OFF, its own Tail, with a tag page at SCR and these file offsets. */
+static void put_page_entry(struct vhdx_gen_image *img, uint32_t off, uint64_t seq, uint64_t flushed, uint64_t last)
+{
+	uint8_t p[PG];
+	struct vhdx_log_page pg = { SCR, p, 0 };
+
+	tag_page(p, (unsigned)seq);
+	put_entry_guid(img, off, seq, off, &pg, 1, flushed, last, GUID);
+}
+
+/* IMG from memory: a read-only open fails with -EBADMSG and MSG. */
+static void expect_readonly_refused(const struct vhdx_gen_image *img, const char *msg)
+{
+	struct vhdx_layer *l = NULL;
+	struct vhdx_io *mem;
+
+	assert_ok(vhdx_gen_to_io(img, "gen.vhdx", &mem));
+	assert_fails(vhdx_layer_open_io(mem, "gen.vhdx", 0, &l), -EBADMSG, msg);
+}
+
 /* ---- FlushedFileOffset beyond the end of the file: refused, read-only and writable ---- */
 static void test_flushed_beyond_eof(void **state)
 {
-	struct vhdx_gen_image *img = build();
-	struct vhdx_log_page pg;
-	struct vhdx_layer *l = NULL;
-	struct vhdx_io *mem;
-	uint8_t p[PG];
 	const char *msg = "log entry at log offset 0x0 (seq 80): the file is 0x800000 bytes, shorter than the entry's FlushedFileOffset 0x1000000 (it was truncated after the log was written)";
 
-	tag_page(p, 80);
-	pg = (struct vhdx_log_page){ SCR, p, 0 };
-	put_entry_guid(img, 0, 80, 0, &pg, 1, 16 * MiB, 16 * MiB, GUID);
-	assert_ok(vhdx_gen_to_io(img, "gen.vhdx", &mem));
-	assert_fails(vhdx_layer_open_io(mem, "gen.vhdx", 0, &l), -EBADMSG, msg);
-
+	put_page_entry(*state, 0, 80, 16 * MiB, 16 * MiB);
+	expect_readonly_refused(*state, msg);
 	/* writable: refused before the first byte changes */
-	expect_writable_refused(img, msg);
-	vhdx_gen_free(img);
+	expect_writable_refused(*state, msg);
 }
 
 /* ---- LastFileOffset beyond the end: the view grows, and reads zeros there ---- */
 static void test_last_beyond_eof(void **state)
 {
-	struct vhdx_gen_image *img = build();
+	struct vhdx_gen_image *img = *state;
 	struct vhdx_log_page pg;
 	struct vhdx_layer *l;
 	struct vhdx_io *mem;
@@ -535,13 +561,12 @@ static void test_last_beyond_eof(void **state)
 	assert_int_equal(len, FILE_LEN);
 	expect_lower_unchanged(mem, img);
 	vhdx_layer_close(l);
-	vhdx_gen_free(img);
 }
 
 /* ---- zero descriptors, an empty entry, a zero range past the end ---- */
 static void test_zero_descriptors(void **state)
 {
-	struct vhdx_gen_image *img = build();
+	struct vhdx_gen_image *img = *state;
 	struct vhdx_log_page pages[2];
 	struct vhdx_layer *l;
 	struct vhdx_io *mem;
@@ -579,13 +604,12 @@ static void test_zero_descriptors(void **state)
 	vhdx_layer_close(l);
 	free(want);
 	free(got);
-	vhdx_gen_free(img);
 }
 
 /* ---- writable: pages written in place, LogGuid zero in both headers ---- */
 static void test_writable_in_place(void **state)
 {
-	struct vhdx_gen_image *img = build();
+	struct vhdx_gen_image *img = *state;
 	struct vhdx_header h[2];
 	struct vhdx_layer *l = NULL;
 	struct vhdx_io *io;
@@ -593,9 +617,7 @@ static void test_writable_in_place(void **state)
 	uint8_t want[PG];
 	size_t len;
 
-	put_std(img, 0x0000, 10, 0, 1);
-	put_std(img, 0x3000, 11, 0, 2);
-	put_std(img, 0x6000, 12, 0, 3);
+	put_three(img, 10);
 	assert_ok(vhdx_gen_to_io(img, "gen.vhdx", &io));
 	vhdx_err_clear();
 	if (vhdx_layer_open_io(io, "gen.vhdx", VHDX_LAYER_WRITABLE, &l) < 0)
@@ -628,13 +650,12 @@ static void test_writable_in_place(void **state)
 			    SCR - VHDX_HEADER2_OFF - VHDX_HEADER_SIZE);
 	assert_memory_equal(d + SCR + 4 * PG, img->file + SCR + 4 * PG, FILE_LEN - SCR - 4 * PG);
 	vhdx_layer_close(l);
-	vhdx_gen_free(img);
 }
 
 /* ---- writable, nothing valid: only the LogGuid is cleared ---- */
 static void test_writable_no_sequence(void **state)
 {
-	struct vhdx_gen_image *img = build();
+	struct vhdx_gen_image *img = *state;
 	struct vhdx_layer *l = NULL;
 	struct vhdx_header h;
 	struct vhdx_io *io;
@@ -655,13 +676,12 @@ static void test_writable_no_sequence(void **state)
 	assert_memory_equal(d + VHDX_HEADER2_OFF + VHDX_HEADER_SIZE, img->file + VHDX_HEADER2_OFF + VHDX_HEADER_SIZE,
 			    FILE_LEN - VHDX_HEADER2_OFF - VHDX_HEADER_SIZE);
 	vhdx_layer_close(l);
-	vhdx_gen_free(img);
 }
 
 /* ---- no entry at all, a log past the end, no log, and VHDX_LAYER_NO_REPLAY ---- */
 static void test_other_refusals(void **state)
 {
-	struct vhdx_gen_image *img = build();
+	struct vhdx_gen_image *img = *state;
 	struct vhdx_layer *l = NULL;
 	struct vhdx_io *mem;
 
@@ -687,14 +707,12 @@ static void test_other_refusals(void **state)
 	assert_ok(vhdx_gen_to_io(img, "gen.vhdx", &mem));
 	assert_fails(vhdx_layer_open_io(mem, "gen.vhdx", 0, &l), -EBADMSG,
 		     "log at 0x800000 (+0x100000 bytes) extends past the end of the file (0x800000 bytes)");
-	vhdx_gen_free(img);
 
 	/* LogGuid set but no log at all */
-	img = build_log(0, true);
+	img = replace_image(state, build_log(0, true));
 	l = open_ro(img, 0, &mem);
 	expect_report(l, "dirty log, no valid sequence: LogLength is 0: there is no log to replay; nothing replayed");
 	vhdx_layer_close(l);
-	vhdx_gen_free(img);
 }
 
 /*
@@ -706,44 +724,35 @@ static void test_other_refusals(void **state)
  */
 static void test_last_file_offset_bound(void **state)
 {
-	struct vhdx_gen_image *img = build();
+	struct vhdx_gen_image *img = *state;
 	struct vhdx_log_page pg;
 	struct vhdx_layer *l = NULL;
 	struct vhdx_io *mem;
-	uint8_t p[PG];
 	char msg[512];
 	/* the file's 8 MiB, plus a 1 MiB block for every entry of the BAT region */
 	uint64_t lim = FILE_LEN + (uint64_t)img->bat_length / 8 * MiB;
 
-	tag_page(p, 83);
-	pg = (struct vhdx_log_page){ SCR, p, 0 };
-	put_entry_guid(img, 0x3000, 83, 0x3000, &pg, 1, FILE_LEN, 1ull << 50, GUID);
+	put_page_entry(img, 0x3000, 83, FILE_LEN, 1ull << 50);
 	snprintf(msg, sizeof msg, "log entry at log offset 0x3000 (seq 83): LastFileOffset would extend the file to 0x4000000000000 bytes, more than the 0x%llx this image's structures can need; refusing to replay",
 		 (unsigned long long)lim);
-	assert_ok(vhdx_gen_to_io(img, "gen.vhdx", &mem));
-	assert_fails(vhdx_layer_open_io(mem, "gen.vhdx", 0, &l), -EBADMSG, msg);
+	expect_readonly_refused(img, msg);
 	expect_writable_refused(img, msg);
-	vhdx_gen_free(img);
 
 	/* the bound itself is allowed; one MiB more is not */
-	img = build();
-	put_entry_guid(img, 0, 84, 0, &pg, 1, FILE_LEN, lim, GUID);
+	img = replace_image(state, build());
+	put_page_entry(img, 0, 84, FILE_LEN, lim);
 	l = open_ro(img, 0, &mem);
 	assert_true(vhdx_state_of(l)->file_size == lim);
 	vhdx_layer_close(l);
-	vhdx_gen_free(img);
-	img = build();
-	put_entry_guid(img, 0, 85, 0, &pg, 1, FILE_LEN, lim + MiB, GUID);
-	assert_ok(vhdx_gen_to_io(img, "gen.vhdx", &mem));
-	assert_fails(vhdx_layer_open_io(mem, "gen.vhdx", 0, &l), -EBADMSG, "(seq 85): LastFileOffset would extend the file to");
-	vhdx_gen_free(img);
+	img = replace_image(state, build());
+	put_page_entry(img, 0, 85, FILE_LEN, lim + MiB);
+	expect_readonly_refused(img, "(seq 85): LastFileOffset would extend the file to");
 
 	/* a zero descriptor whose range reaches 2^50 */
-	img = build();
+	img = replace_image(state, build());
 	pg = (struct vhdx_log_page){ (1ull << 50) - 64 * KiB, NULL, 64 * KiB };
 	put_entry_guid(img, 0, 86, 0, &pg, 1, FILE_LEN, FILE_LEN, GUID);
 	expect_writable_refused(img, "log entry at log offset 0x0 (seq 86): the range of a zero descriptor would extend the file to 0x4000000000000 bytes");
-	vhdx_gen_free(img);
 }
 
 /*
@@ -762,6 +771,7 @@ static void test_unusable_log_writable(void **state)
 	char path[] = "/tmp/vhdx-log-where.XXXXXX";
 
 	assert_ok(vhdx_gen_build(&o, &img));
+	replace_image(state, img);
 	for (int i = 0; i < 2; i++)
 		img->headers[i].log_offset = 0xfff0000000100000ull;
 	vhdx_gen_reencode_headers(img);
@@ -770,13 +780,12 @@ static void test_unusable_log_writable(void **state)
 	vhdx_layer_close(l);
 	unlink(path);
 	expect_writable_refused(img, "header at 0x20000: the log at 0xfff0000000100000 (+0x100000 bytes) lies past the end of the file (0x800000 bytes): writes could not be journaled; the image can only be opened read-only");
-	vhdx_gen_free(img);
 }
 
 /* ---- a damaged entry of this log is named in the diagnostic ---- */
 static void test_rejected_entry_named(void **state)
 {
-	struct vhdx_gen_image *img = build();
+	struct vhdx_gen_image *img = *state;
 	struct vhdx_log_sequence s;
 
 	put_std(img, 0xc000, 7, 0xc000, 1);
@@ -786,13 +795,12 @@ static void test_rejected_entry_named(void **state)
 	if (!strstr(s.diag, "1 entry carries the LogGuid but fails a check (log entry at log offset 0xc000: CRC-32C mismatch (stored 0x"))
 		fail_msg("diag: %s", s.diag);
 	vhdx_log_sequence_free(&s);
-	vhdx_gen_free(img);
 }
 
 /* ---- a large log full of entries: one long chain ending right before where it began ---- */
 static void test_large_log(void **state)
 {
-	struct vhdx_gen_image *img = build_log(8 * MiB, false);
+	struct vhdx_gen_image *img = replace_image(state, build_log(8 * MiB, false));
 	struct vhdx_log_sequence s;
 	uint8_t p[PG];
 	struct vhdx_log_page pg = { 32 * MiB, p, 0 }; /* past the end: the log spans 1..9 MiB here */
@@ -821,24 +829,23 @@ static void test_large_log(void **state)
 	l = open_ro(img, 0, &mem);
 	expect_tag(l->io, 32 * MiB, 2023); /* the last of them */
 	vhdx_layer_close(l);
-	vhdx_gen_free(img);
 }
 
-UNIT_MAIN(NULL, NULL,
-	  cmocka_unit_test(test_one_entry_readonly),
-	  cmocka_unit_test(test_several_entries),
-	  cmocka_unit_test(test_wrap),
-	  cmocka_unit_test(test_two_candidates),
-	  cmocka_unit_test(test_stale_after_newer),
-	  cmocka_unit_test(test_torn_last_entry),
-	  cmocka_unit_test(test_tail_outside),
-	  cmocka_unit_test(test_flushed_beyond_eof),
-	  cmocka_unit_test(test_last_beyond_eof),
-	  cmocka_unit_test(test_zero_descriptors),
-	  cmocka_unit_test(test_writable_in_place),
-	  cmocka_unit_test(test_writable_no_sequence),
-	  cmocka_unit_test(test_other_refusals),
-	  cmocka_unit_test(test_last_file_offset_bound),
-	  cmocka_unit_test(test_unusable_log_writable),
-	  cmocka_unit_test(test_rejected_entry_named),
-	  cmocka_unit_test(test_large_log))
+UNIT_MAIN_EACH(setup_image, free_image,
+	       test_one_entry_readonly,
+	       test_several_entries,
+	       test_wrap,
+	       test_two_candidates,
+	       test_stale_after_newer,
+	       test_torn_last_entry,
+	       test_tail_outside,
+	       test_flushed_beyond_eof,
+	       test_last_beyond_eof,
+	       test_zero_descriptors,
+	       test_writable_in_place,
+	       test_writable_no_sequence,
+	       test_other_refusals,
+	       test_last_file_offset_bound,
+	       test_unusable_log_writable,
+	       test_rejected_entry_named,
+	       test_large_log)
