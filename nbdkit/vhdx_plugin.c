@@ -118,15 +118,10 @@ static int plugin_config(const char *key, const char *value)
 		return cfg_file ? 0 : -1;
 	}
 	r = vhdx_serve_parent_config(&cfg_parents, key, value);
+	if (r == 0)
+		r = vhdx_serve_bool_config("readonly", &cfg_readonly, key, value);
 	if (r != 0)
 		return r < 0 ? -1 : 0;
-	if (!strcmp(key, "readonly")) {
-		r = nbdkit_parse_bool(value);
-		if (r < 0)
-			return -1;
-		cfg_readonly = r;
-		return 0;
-	}
 	nbdkit_error("unknown parameter '%s' (see nbdkit vhdx --help)", key);
 	return -1;
 }
