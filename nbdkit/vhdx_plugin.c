@@ -302,11 +302,10 @@ static int plugin_can_write(void *handle)
 	return h->writable;
 }
 
+/* Flush and zero are there exactly when writes are. */
 static int plugin_can_flush(void *handle)
 {
-	struct handle *h = handle;
-
-	return h->writable;
+	return plugin_can_write(handle);
 }
 
 /* Trim only where it releases blocks: VHD has no discard, and writing zeros for an advisory trim would allocate. */
@@ -319,17 +318,13 @@ static int plugin_can_trim(void *handle)
 
 static int plugin_can_zero(void *handle)
 {
-	struct handle *h = handle;
-
-	return h->writable;
+	return plugin_can_write(handle);
 }
 
 /* Fast zero is possible only through block release (see plugin_zero); the rest fails fast with ENOTSUP. */
 static int plugin_can_fast_zero(void *handle)
 {
-	struct handle *h = handle;
-
-	return h->writable;
+	return plugin_can_write(handle);
 }
 
 /* FUA is handled by a vhdx_flush() after the request (libvhdx has no per-write durability). */
