@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/info_partitions.h"
 #include "vhdxfs.h"
 
 struct part_file {
@@ -46,31 +47,18 @@ struct vhdxfs_parts {
 static int parts_read(struct vhdxfs *fs, struct part_file **out)
 {
 	struct vhdx_partition_table t;
-	struct vhdx_partition *p = NULL;
+	struct vhdx_partition *p;
 	struct part_file *files;
-	unsigned max = 0, n = 0;
+	unsigned n = 0;
 	int count;
 
 	*out = NULL;
-	for (;;) {
-		memset(&t, 0, sizeof t);
-		t.struct_size = sizeof t;
-		if (p)
-			p[0].struct_size = sizeof *p;
-		count = vhdx_partitions(fs->img, &t, p, max);
-		if (count < 0) {
-			free(p);
-			fuse_log(FUSE_LOG_WARNING, "vhdxfs: %s: no partition files: %s\n", fs->image_path, vhdx_errmsg());
-			return count;
-		}
-		if ((unsigned)count <= max)
-			break;
-		free(p);
-		max = (unsigned)count;
-		p = calloc(max, sizeof *p);
-		if (!p)
-			return -ENOMEM;
+	count = vhdx_report_partitions_read(fs->img, &t, &p);
+	if (count < 0) {
+		fuse_log(FUSE_LOG_WARNING, "vhdxfs: %s: no partition files: %s\n", fs->image_path, vhdx_errmsg());
+		return count;
 	}
+	count = (int)t.count;
 	if (t.note[0])
 		fuse_log(FUSE_LOG_WARNING, "vhdxfs: %s: partition table: %s\n", fs->image_path, t.note);
 	files = calloc(count ? (size_t)count : 1, sizeof *files);

@@ -17,7 +17,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "common/grow.h"
+#include "common/textbuf.h"
 #include "vhdxfs.h"
 
 /* The errnos counted one by one; index i counts errors_by_errno[i]. */
@@ -74,53 +74,19 @@ void vhdxfs_stats_error(struct vhdxfs *fs, int err, const char *msg)
 	pthread_mutex_unlock(&s->last_error_lock);
 }
 
-/* A growing text buffer; on allocation failure it stays failed and render reports ENOMEM. */
-struct text {
-	char *p;
-	size_t len, cap;
-	bool failed;
-};
-
-static void text_printf(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void text_printf(struct text *t, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (t->failed)
-		return;
-	for (;;) {
-		va_start(ap, fmt);
-		n = vsnprintf(t->p ? t->p + t->len : NULL, t->p ? t->cap - t->len : 0, fmt, ap);
-		va_end(ap);
-		if (n < 0) {
-			t->failed = true;
-			return;
-		}
-		if (t->p && (size_t)n < t->cap - t->len) {
-			t->len += (size_t)n;
-			return;
-		}
-		if (grow(&t->p, &t->cap, t->len + (size_t)n + 1, 1, 4096) < 0) {
-			t->failed = true;
-			return;
-		}
-	}
-}
-
 /* A value on one line: newlines and backslashes escaped so every line stays key=value. */
-static void text_value(struct text *t, const char *key, const char *val)
+static void text_value(struct vhdx_textbuf *t, const char *key, const char *val)
 {
-	text_printf(t, "%s=", key);
+	vhdx_textbuf_printf(t, "%s=", key);
 	for (const char *c = val ? val : ""; *c; c++) {
 		if (*c == '\n')
-			text_printf(t, "\\n");
+			vhdx_textbuf_printf(t, "\\n");
 		else if (*c == '\\')
-			text_printf(t, "\\\\");
+			vhdx_textbuf_printf(t, "\\\\");
 		else
-			text_printf(t, "%c", *c);
+			vhdx_textbuf_printf(t, "%c", *c);
 	}
-	text_printf(t, "\n");
+	vhdx_textbuf_printf(t, "\n");
 }
 
 static uint64_t load(_Atomic uint64_t *c)
@@ -131,51 +97,51 @@ static uint64_t load(_Atomic uint64_t *c)
 int vhdxfs_stats_render(struct vhdxfs *fs, char **out, size_t *len)
 {
 	struct vhdxfs_stats *s = &fs->stats;
-	struct text t = { 0 };
+	struct vhdx_textbuf t = { 0 };
 	char key[64];
 	char last[sizeof s->last_error];
 	struct timespec now;
 
 	clock_gettime(CLOCK_REALTIME, &now);
 	text_value(&t, "image", fs->image_path);
-	text_printf(&t, "format=%s\n", fs->info.format == VHDX_FORMAT_VHD ? "vhd" : "vhdx");
-	text_printf(&t, "type=%s\n", fs->info.type == VHDX_TYPE_FIXED ? "fixed"
+	vhdx_textbuf_printf(&t, "format=%s\n", fs->info.format == VHDX_FORMAT_VHD ? "vhd" : "vhdx");
+	vhdx_textbuf_printf(&t, "type=%s\n", fs->info.type == VHDX_TYPE_FIXED ? "fixed"
 				     : fs->info.type == VHDX_TYPE_DYNAMIC ? "dynamic" : "differencing");
-	text_printf(&t, "virtual_size=%" PRIu64 "\n", fs->info.virtual_size);
-	text_printf(&t, "writable=%d\n", fs->rw ? 1 : 0);
-	text_printf(&t, "log_replayed=%d\n", fs->info.log_replayed ? 1 : 0);
-	text_printf(&t, "direct_io=%d\n", fs->direct_io ? 1 : 0);
-	text_printf(&t, "read_ahead_kb=%u\n", atomic_load(&fs->readahead_kb));
-	text_printf(&t, "uptime_sec=%lld\n", (long long)(now.tv_sec - fs->mount_time.tv_sec));
-	text_printf(&t, "reads=%" PRIu64 "\n", load(&s->reads));
-	text_printf(&t, "read_bytes=%" PRIu64 "\n", load(&s->read_bytes));
-	text_printf(&t, "zero_copy_reads=%" PRIu64 "\n", load(&s->zero_copy_reads));
-	text_printf(&t, "copied_reads=%" PRIu64 "\n", load(&s->copied_reads));
-	text_printf(&t, "zero_reads=%" PRIu64 "\n", load(&s->zero_reads));
-	text_printf(&t, "writes=%" PRIu64 "\n", load(&s->writes));
-	text_printf(&t, "write_bytes=%" PRIu64 "\n", load(&s->write_bytes));
-	text_printf(&t, "flushes=%" PRIu64 "\n", load(&s->flushes));
-	text_printf(&t, "errors=%" PRIu64 "\n", load(&s->errors));
+	vhdx_textbuf_printf(&t, "virtual_size=%" PRIu64 "\n", fs->info.virtual_size);
+	vhdx_textbuf_printf(&t, "writable=%d\n", fs->rw ? 1 : 0);
+	vhdx_textbuf_printf(&t, "log_replayed=%d\n", fs->info.log_replayed ? 1 : 0);
+	vhdx_textbuf_printf(&t, "direct_io=%d\n", fs->direct_io ? 1 : 0);
+	vhdx_textbuf_printf(&t, "read_ahead_kb=%u\n", atomic_load(&fs->readahead_kb));
+	vhdx_textbuf_printf(&t, "uptime_sec=%lld\n", (long long)(now.tv_sec - fs->mount_time.tv_sec));
+	vhdx_textbuf_printf(&t, "reads=%" PRIu64 "\n", load(&s->reads));
+	vhdx_textbuf_printf(&t, "read_bytes=%" PRIu64 "\n", load(&s->read_bytes));
+	vhdx_textbuf_printf(&t, "zero_copy_reads=%" PRIu64 "\n", load(&s->zero_copy_reads));
+	vhdx_textbuf_printf(&t, "copied_reads=%" PRIu64 "\n", load(&s->copied_reads));
+	vhdx_textbuf_printf(&t, "zero_reads=%" PRIu64 "\n", load(&s->zero_reads));
+	vhdx_textbuf_printf(&t, "writes=%" PRIu64 "\n", load(&s->writes));
+	vhdx_textbuf_printf(&t, "write_bytes=%" PRIu64 "\n", load(&s->write_bytes));
+	vhdx_textbuf_printf(&t, "flushes=%" PRIu64 "\n", load(&s->flushes));
+	vhdx_textbuf_printf(&t, "errors=%" PRIu64 "\n", load(&s->errors));
 	for (unsigned i = 0; i < VHDXFS_N_ERRNOS; i++)
-		text_printf(&t, "errors_%s=%" PRIu64 "\n", stats_errnos[i].name, load(&s->errors_by_errno[i]));
-	text_printf(&t, "errors_other=%" PRIu64 "\n", load(&s->errors_by_errno[VHDXFS_N_ERRNOS]));
+		vhdx_textbuf_printf(&t, "errors_%s=%" PRIu64 "\n", stats_errnos[i].name, load(&s->errors_by_errno[i]));
+	vhdx_textbuf_printf(&t, "errors_other=%" PRIu64 "\n", load(&s->errors_by_errno[VHDXFS_N_ERRNOS]));
 	pthread_mutex_lock(&s->last_error_lock);
 	memcpy(last, s->last_error, sizeof last);
 	pthread_mutex_unlock(&s->last_error_lock);
 	text_value(&t, "last_error", last);
-	text_printf(&t, "layers=%u\n", s->n_layers);
+	vhdx_textbuf_printf(&t, "layers=%u\n", s->n_layers);
 	for (unsigned l = 0; l < s->n_layers; l++) {
 		snprintf(key, sizeof key, "layer%u_path", l);
 		text_value(&t, key, vhdx_layer_path(fs->img, l));
-		text_printf(&t, "layer%u_reads=%" PRIu64 "\n", l, load(&s->layer[l].reads));
-		text_printf(&t, "layer%u_read_bytes=%" PRIu64 "\n", l, load(&s->layer[l].read_bytes));
+		vhdx_textbuf_printf(&t, "layer%u_reads=%" PRIu64 "\n", l, load(&s->layer[l].reads));
+		vhdx_textbuf_printf(&t, "layer%u_read_bytes=%" PRIu64 "\n", l, load(&s->layer[l].read_bytes));
 	}
 	/* fault injection: faults_injected=, per rule fault_ruleN_hits= (faults_files.c) */
 	char *fault_text = NULL;
 	if (vhdxfs_faults_stats(fs, &fault_text) < 0)
 		t.failed = true;
 	else if (fault_text)
-		text_printf(&t, "%s", fault_text);
+		vhdx_textbuf_printf(&t, "%s", fault_text);
 	free(fault_text);
 	if (t.failed) {
 		free(t.p);

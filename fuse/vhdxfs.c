@@ -331,12 +331,39 @@ static void help(void)
 	fuse_lowlevel_help();
 }
 
+/* Parses TEXT as a whole decimal number from MIN to MAX into *OUT; else says what the option TAKES and marks C bad. */
+static bool opt_number(struct cfg *c, const char *text, unsigned long min, unsigned long max, const char *takes,
+		       unsigned *out)
+{
+	unsigned long n;
+	char *end;
+
+	errno = 0;
+	n = strtoul(text, &end, 10);
+	if (errno || end == text || *end || n < min || n > max) {
+		fprintf(stderr, "vhdxfs: %s, got '%s'\n", takes, text);
+		c->bad = 1;
+		return false;
+	}
+	*out = (unsigned)n;
+	return true;
+}
+
+/* Appends a copy of TEXT to LIST (64 entries at most, counted in *N); past that, C is marked bad. */
+static void opt_list_add(struct cfg *c, const char **list, unsigned *n, const char *name, const char *text)
+{
+	if (*n >= 64) {
+		fprintf(stderr, "vhdxfs: too many %s options (64 at most)\n", name);
+		c->bad = 1;
+		return;
+	}
+	list[(*n)++] = strdup(text);
+}
+
 static int cfg_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
 {
 	struct cfg *c = data;
 	const char *val = strchr(arg, '=');
-	char *end;
-	unsigned long n;
 
 	switch (key) {
 	case KEY_HELP:
@@ -352,12 +379,7 @@ static int cfg_proc(void *data, const char *arg, int key, struct fuse_args *outa
 		c->default_perms = 1;
 		return 1;
 	case KEY_PARENT_DIR:
-		if (c->n_parent_dirs >= 64) {
-			fprintf(stderr, "vhdxfs: too many parent-dir options (64 at most)\n");
-			c->bad = 1;
-			return 0;
-		}
-		c->parent_dirs[c->n_parent_dirs++] = strdup(val + 1);
+		opt_list_add(c, c->parent_dirs, &c->n_parent_dirs, "parent-dir", val + 1);
 		return 0;
 	case KEY_PATH_MAP:
 		if (!strchr(val + 1, '=')) {
@@ -365,43 +387,16 @@ static int cfg_proc(void *data, const char *arg, int key, struct fuse_args *outa
 			c->bad = 1;
 			return 0;
 		}
-		if (c->n_path_maps >= 64) {
-			fprintf(stderr, "vhdxfs: too many path-map options (64 at most)\n");
-			c->bad = 1;
-			return 0;
-		}
-		c->path_maps[c->n_path_maps++] = strdup(val + 1);
+		opt_list_add(c, c->path_maps, &c->n_path_maps, "path-map", val + 1);
 		return 0;
 	case KEY_MAX_DEPTH:
-		errno = 0;
-		n = strtoul(val + 1, &end, 10);
-		if (errno || end == val + 1 || *end || n < 1 || n > 4096) {
-			fprintf(stderr, "vhdxfs: max-depth takes a number from 1 to 4096, got '%s'\n", val + 1);
-			c->bad = 1;
-			return 0;
-		}
-		c->max_depth = (unsigned)n;
+		opt_number(c, val + 1, 1, 4096, "max-depth takes a number from 1 to 4096", &c->max_depth);
 		return 0;
 	case KEY_MAX_READ:
 		/* libfuse wants init() to repeat the mount option's value: remember it, keep it. */
-		errno = 0;
-		n = strtoul(val + 1, &end, 10);
-		if (errno || end == val + 1 || *end || n > UINT_MAX) {
-			fprintf(stderr, "vhdxfs: max_read takes a byte count, got '%s'\n", val + 1);
-			c->bad = 1;
-			return 0;
-		}
-		c->max_read = (unsigned)n;
-		return 1;
+		return opt_number(c, val + 1, 0, UINT_MAX, "max_read takes a byte count", &c->max_read) ? 1 : 0;
 	case KEY_READAHEAD:
-		errno = 0;
-		n = strtoul(val + 1, &end, 10);
-		if (errno || end == val + 1 || *end || n > 1048576) {
-			fprintf(stderr, "vhdxfs: readahead takes a size in KiB from 0 to 1048576, got '%s'\n", val + 1);
-			c->bad = 1;
-			return 0;
-		}
-		c->readahead_kb = (unsigned)n;
+		opt_number(c, val + 1, 0, 1048576, "readahead takes a size in KiB from 0 to 1048576", &c->readahead_kb);
 		return 0;
 	case FUSE_OPT_KEY_NONOPT:
 		c->n_nonopt++;

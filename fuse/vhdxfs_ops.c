@@ -539,17 +539,10 @@ static void ops_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, 0);
 }
 
+/* fsync and fdatasync ask what flush gives: the disk's writes made durable (VHDX has no data-only flush). */
 static void ops_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
-	struct vhdxfs *fs = ops_fs(req);
-	int ret = 0;
-
-	if (ino == VHDXFS_INO_DISK || vhdxfs_is_part_ino(ino))
-		ret = disk_flush(fs);
-	if (ret < 0)
-		reply_disk_err(req, -ret, vhdx_errmsg());
-	else
-		fuse_reply_err(req, 0);
+	ops_flush(req, ino, fi);
 }
 
 /* ------------------------------------------------------------ disk reads */

@@ -48,9 +48,8 @@ int vhdx_check(const char *path, const struct vhdx_check_options *opts_in, struc
 	struct vhdx_check_counts c;
 	int ret;
 
-	vhdx_check_options_init(&o);
-	ret = vhdx_struct_copy_in(&o, sizeof o, opts_in, offsetof(struct vhdx_check_options, lost) + sizeof o.lost,
-				  "vhdx_check", "options");
+	ret = vhdx_options_in(&o, sizeof o, opts_in, offsetof(struct vhdx_check_options, lost) + sizeof o.lost,
+			      "vhdx_check");
 	if (ret < 0)
 		return ret;
 	if (!path)

@@ -24,9 +24,8 @@ int vhdx_reparent_ex(const char *child, const char *new_parent, const struct vhd
 	struct vhdx_reparent_options o;
 	int ret;
 
-	vhdx_reparent_options_init(&o);
-	ret = vhdx_struct_copy_in(&o, sizeof o, opts_in, offsetof(struct vhdx_reparent_options, faults) + sizeof o.faults,
-				  "vhdx_reparent_ex", "options");
+	ret = vhdx_options_in(&o, sizeof o, opts_in, offsetof(struct vhdx_reparent_options, faults) + sizeof o.faults,
+			      "vhdx_reparent_ex");
 	if (ret < 0)
 		return ret;
 	return vhdx_reparent_faults(child, new_parent, o.flags, o.faults);

@@ -26,6 +26,13 @@ int vhdx_struct_copy_in(void *out, size_t out_size, const void *in, size_t min_s
 	return 0;
 }
 
+int vhdx_options_in(void *out, size_t out_size, const void *in, size_t min_size, const char *fn)
+{
+	memset(out, 0, out_size);
+	memcpy(out, &out_size, sizeof out_size);
+	return vhdx_struct_copy_in(out, out_size, in, min_size, fn, "options");
+}
+
 void vhdx_struct_copy_out(void *dst, const void *src, size_t src_size)
 {
 	size_t dst_size, n;

@@ -114,17 +114,24 @@ int vhdx_close(struct vhdx_image *img)
 	return ret;
 }
 
+/* The part of LEN bytes at OFF that lies on a disk of SIZE bytes, and fits the ssize_t the call returns. */
+static size_t clamp_to_disk(uint64_t size, uint64_t off, size_t len)
+{
+	if (off >= size)
+		return 0;
+	if (len > size - off)
+		len = (size_t)(size - off);
+	return len > SSIZE_MAX ? SSIZE_MAX : len;
+}
+
 ssize_t vhdx_pread(struct vhdx_image *img, void *buf, size_t len, uint64_t off)
 {
 	uint64_t size = img->chain.virtual_size;
 	int ret;
 
-	if (off >= size || len == 0)
+	len = clamp_to_disk(size, off, len);
+	if (len == 0)
 		return 0;
-	if (len > size - off)
-		len = (size_t)(size - off);
-	if (len > SSIZE_MAX)
-		len = SSIZE_MAX;
 	ret = vhdx_chain_read(&img->chain, 0, buf, len, off);
 	return ret < 0 ? ret : (ssize_t)len;
 }
@@ -191,12 +198,9 @@ ssize_t vhdx_pwrite(struct vhdx_image *img, const void *buf, size_t len, uint64_
 	ret = check_writable(leaf);
 	if (ret < 0)
 		return ret;
-	if (off >= size || len == 0)
+	len = clamp_to_disk(size, off, len);
+	if (len == 0)
 		return 0;
-	if (len > size - off)
-		len = (size_t)(size - off);
-	if (len > SSIZE_MAX)
-		len = SSIZE_MAX;
 	pthread_mutex_lock(&img->write_lock);
 	ret = write_sectors(img, buf, len, off);
 	pthread_mutex_unlock(&img->write_lock);

@@ -112,9 +112,8 @@ int vhdx_info_doc(struct vhdx_image *img, const struct vhdx_info_doc_options *op
 	struct vhdx_info_doc_options o;
 	int ret;
 
-	vhdx_info_doc_options_init(&o);
-	ret = vhdx_struct_copy_in(&o, sizeof o, opts_in, offsetof(struct vhdx_info_doc_options, chain_error) + sizeof o.chain_error,
-				  "vhdx_info_doc", "options");
+	ret = vhdx_options_in(&o, sizeof o, opts_in,
+			      offsetof(struct vhdx_info_doc_options, chain_error) + sizeof o.chain_error, "vhdx_info_doc");
 	if (ret < 0)
 		return ret;
 	if (!img || !doc)

@@ -103,22 +103,12 @@ static int filter_config(nbdkit_next_config *next, nbdkit_backend *nxdata, const
 {
 	int r = vhdx_serve_parent_config(&cfg_parents, key, value);
 
+	if (r == 0)
+		r = vhdx_serve_bool_config("writable", &cfg_writable, key, value);
+	if (r == 0)
+		r = vhdx_serve_bool_config("readahead", &cfg_readahead, key, value);
 	if (r != 0)
 		return r < 0 ? -1 : 0;
-	if (!strcmp(key, "writable")) {
-		r = nbdkit_parse_bool(value);
-		if (r < 0)
-			return -1;
-		cfg_writable = r;
-		return 0;
-	}
-	if (!strcmp(key, "readahead")) {
-		r = nbdkit_parse_bool(value);
-		if (r < 0)
-			return -1;
-		cfg_readahead = r;
-		return 0;
-	}
 	if (!strcmp(key, "readers")) {
 		if (nbdkit_parse_unsigned("readers", value, &cfg_readers) == -1)
 			return -1;

@@ -118,15 +118,10 @@ static int plugin_config(const char *key, const char *value)
 		return cfg_file ? 0 : -1;
 	}
 	r = vhdx_serve_parent_config(&cfg_parents, key, value);
+	if (r == 0)
+		r = vhdx_serve_bool_config("readonly", &cfg_readonly, key, value);
 	if (r != 0)
 		return r < 0 ? -1 : 0;
-	if (!strcmp(key, "readonly")) {
-		r = nbdkit_parse_bool(value);
-		if (r < 0)
-			return -1;
-		cfg_readonly = r;
-		return 0;
-	}
 	nbdkit_error("unknown parameter '%s' (see nbdkit vhdx --help)", key);
 	return -1;
 }
@@ -307,11 +302,10 @@ static int plugin_can_write(void *handle)
 	return h->writable;
 }
 
+/* Flush and zero are there exactly when writes are. */
 static int plugin_can_flush(void *handle)
 {
-	struct handle *h = handle;
-
-	return h->writable;
+	return plugin_can_write(handle);
 }
 
 /* Trim only where it releases blocks: VHD has no discard, and writing zeros for an advisory trim would allocate. */
@@ -324,17 +318,13 @@ static int plugin_can_trim(void *handle)
 
 static int plugin_can_zero(void *handle)
 {
-	struct handle *h = handle;
-
-	return h->writable;
+	return plugin_can_write(handle);
 }
 
 /* Fast zero is possible only through block release (see plugin_zero); the rest fails fast with ENOTSUP. */
 static int plugin_can_fast_zero(void *handle)
 {
-	struct handle *h = handle;
-
-	return h->writable;
+	return plugin_can_write(handle);
 }
 
 /* FUA is handled by a vhdx_flush() after the request (libvhdx has no per-write durability). */

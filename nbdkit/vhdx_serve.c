@@ -43,8 +43,6 @@ char *vhdx_serve_abs_or_uri(const char *value)
 
 int vhdx_serve_parent_config(struct vhdx_serve_parents *p, const char *key, const char *value)
 {
-	int r;
-
 	if (!strcmp(key, "parent")) {
 		free(p->parent);
 		p->parent = vhdx_serve_abs_or_uri(value);
@@ -85,14 +83,20 @@ int vhdx_serve_parent_config(struct vhdx_serve_parents *p, const char *key, cons
 		p->n_path_maps++;
 		return 1;
 	}
-	if (!strcmp(key, "ignore-id-mismatch")) {
-		r = nbdkit_parse_bool(value);
-		if (r < 0)
-			return -1;
-		p->ignore_id = r;
-		return 1;
-	}
-	return 0;
+	return vhdx_serve_bool_config("ignore-id-mismatch", &p->ignore_id, key, value);
+}
+
+int vhdx_serve_bool_config(const char *name, bool *out, const char *key, const char *value)
+{
+	int r;
+
+	if (strcmp(key, name))
+		return 0;
+	r = nbdkit_parse_bool(value);
+	if (r < 0)
+		return -1;
+	*out = r;
+	return 1;
 }
 
 void vhdx_serve_parents_free(struct vhdx_serve_parents *p)

@@ -36,6 +36,8 @@ struct vhdx_serve_parents {
  * to / when it forks into the background); NBD URIs are kept as they are.
  */
 int vhdx_serve_parent_config(struct vhdx_serve_parents *p, const char *key, const char *value);
+/** Takes KEY=VALUE if KEY is NAME, a boolean, into *OUT: 1 taken, 0 another key, -1 bad value (message logged). */
+int vhdx_serve_bool_config(const char *name, bool *out, const char *key, const char *value);
 /** Frees what vhdx_serve_parent_config() kept. */
 void vhdx_serve_parents_free(struct vhdx_serve_parents *p);
 /** Puts P's parent options into O (pointers into P). */

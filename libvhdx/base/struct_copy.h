@@ -20,5 +20,11 @@
  */
 int vhdx_struct_copy_in(void *out, size_t out_size, const void *in, size_t min_size, const char *fn, const char *what);
 void vhdx_struct_copy_out(void *dst, const void *src, size_t src_size);
+/*
+ * The options of a call whose defaults are all zero: OUT (OUT_SIZE bytes)
+ * zeroed, its struct_size set, then the caller's IN copied over it as by
+ * vhdx_struct_copy_in (FN names the call in the message).
+ */
+int vhdx_options_in(void *out, size_t out_size, const void *in, size_t min_size, const char *fn);
 
 #endif /* VHDX_BASE_STRUCT_COPY_H */

@@ -12,15 +12,20 @@
 static uint32_t table[256];
 static pthread_once_t table_once = PTHREAD_ONCE_INIT;
 
-static void table_init(void)
+void vhdx_crc_table_fill(uint32_t poly, uint32_t t[256])
 {
 	for (uint32_t i = 0; i < 256; i++) {
 		uint32_t c = i;
 
 		for (int k = 0; k < 8; k++)
-			c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1)));
-		table[i] = c;
+			c = (c >> 1) ^ (poly & (0u - (c & 1)));
+		t[i] = c;
 	}
+}
+
+static void table_init(void)
+{
+	vhdx_crc_table_fill(0xEDB88320u, table);
 }
 
 uint32_t vhdx_crc32(uint32_t crc, const void *buf, size_t len)

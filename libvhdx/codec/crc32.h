@@ -12,4 +12,10 @@
 /** Continues a CRC-32: pass 0 to start; returns the finished value (pre/post inversion included). */
 uint32_t vhdx_crc32(uint32_t crc, const void *buf, size_t len);
 
+/**
+ * Fills T with the one-byte-a-step table of the reflected polynomial POLY
+ * (shared with CRC-32C, whose slicing tables start from it).
+ */
+void vhdx_crc_table_fill(uint32_t poly, uint32_t t[256]);
+
 #endif

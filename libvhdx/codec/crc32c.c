@@ -8,6 +8,7 @@
 
 #include <pthread.h>
 
+#include "codec/crc32.h"
 #include "codec/crc32c.h"
 
 static uint32_t table[8][256];
@@ -15,12 +16,7 @@ static pthread_once_t table_once = PTHREAD_ONCE_INIT;
 
 static void table_init(void)
 {
-	for (uint32_t i = 0; i < 256; i++) {
-		uint32_t c = i;
-		for (int k = 0; k < 8; k++)
-			c = (c >> 1) ^ (0x82F63B78u & (0u - (c & 1)));
-		table[0][i] = c;
-	}
+	vhdx_crc_table_fill(0x82F63B78u, table[0]);
 	for (uint32_t i = 0; i < 256; i++)
 		for (int s = 1; s < 8; s++)
 			table[s][i] = (table[s - 1][i] >> 8) ^ table[0][table[s - 1][i] & 0xff];

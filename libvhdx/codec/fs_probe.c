@@ -153,6 +153,23 @@ out:
 	free(rec);
 }
 
+/* File systems known by one signature at a fixed offset, in the order they are tried (after NTFS). */
+struct fixed_sig {
+	size_t off;
+	const char *magic;
+	size_t len;
+	const char *name;
+	size_t label_off, label_len; /* where the label is, LABEL_LEN 0: not read */
+};
+
+static const struct fixed_sig fixed_sigs[] = {
+	{ 3, "-FVE-FS-", 8, "bitlocker", 0, 0 },
+	{ 3, "ReFS", 4, "refs", 0, 0 },
+	{ 3, "EXFAT   ", 8, "exfat", 0, 0 },
+	{ 0, "LUKS\xba\xbe", 6, "luks", 0, 0 },
+	{ 0, "XFSB", 4, "xfs", 108, 12 },
+};
+
 void vhdx_fs_probe(const uint8_t *head, size_t head_len, uint64_t size, vhdx_part_read_fn read, void *arg,
 		   uint64_t base, char *fs, char *label)
 {
@@ -167,27 +184,15 @@ void vhdx_fs_probe(const uint8_t *head, size_t head_len, uint64_t size, vhdx_par
 			ntfs_label(head, size, read, arg, base, label);
 		return;
 	}
-	if (has(head, head_len, 3, "-FVE-FS-", 8)) {
-		strcpy(fs, "bitlocker");
-		return;
-	}
-	if (has(head, head_len, 3, "ReFS", 4)) {
-		strcpy(fs, "refs");
-		return;
-	}
-	if (has(head, head_len, 3, "EXFAT   ", 8)) {
-		strcpy(fs, "exfat");
-		return;
-	}
-	if (has(head, head_len, 0, "LUKS\xba\xbe", 6)) {
-		strcpy(fs, "luks");
-		return;
-	}
-	if (has(head, head_len, 0, "XFSB", 4)) {
-		strcpy(fs, "xfs");
-		if (head_len >= 120)
-			label_copy(label, head + 108, 12);
-		return;
+	for (size_t i = 0; i < sizeof fixed_sigs / sizeof fixed_sigs[0]; i++) {
+		const struct fixed_sig *g = &fixed_sigs[i];
+
+		if (has(head, head_len, g->off, g->magic, g->len)) {
+			strcpy(fs, g->name);
+			if (g->label_len && head_len >= g->label_off + g->label_len)
+				label_copy(label, head + g->label_off, g->label_len);
+			return;
+		}
 	}
 	for (size_t s = 0; s < 4; s++) {
 		if (has(head, head_len, s * 512, "LABELONE", 8) && has(head, head_len, s * 512 + 24, "LVM2 001", 8)) {

@@ -18,6 +18,23 @@ void vhdx_guid_format(const uint8_t g[16], char out[VHDX_GUID_STRLEN])
 		 vhdx_get_le16(g + 4), vhdx_get_le16(g + 6), g[8], g[9], g[10], g[11], g[12], g[13], g[14], g[15]);
 }
 
+void vhdx_guid_swap_order(const uint8_t in[16], uint8_t out[16])
+{
+	uint8_t t[16];
+
+	/* Data1 (4 bytes), Data2 and Data3 (2 each) change byte order; Data4 stays. */
+	t[0] = in[3];
+	t[1] = in[2];
+	t[2] = in[1];
+	t[3] = in[0];
+	t[4] = in[5];
+	t[5] = in[4];
+	t[6] = in[7];
+	t[7] = in[6];
+	memcpy(t + 8, in + 8, 8);
+	memcpy(out, t, 16);
+}
+
 static int hexval(char c)
 {
 	if (c >= '0' && c <= '9')
@@ -56,15 +73,7 @@ int vhdx_guid_parse_n(const char *s, size_t len, uint8_t g[16])
 		i += 2;
 	}
 	/* raw holds the text order; store Data1..Data3 little-endian */
-	g[0] = raw[3];
-	g[1] = raw[2];
-	g[2] = raw[1];
-	g[3] = raw[0];
-	g[4] = raw[5];
-	g[5] = raw[4];
-	g[6] = raw[7];
-	g[7] = raw[6];
-	memcpy(g + 8, raw + 8, 8);
+	vhdx_guid_swap_order(raw, g);
 	return 0;
 }
 

@@ -23,6 +23,13 @@ int vhdx_guid_parse(const char *s, uint8_t g[16]);
 /** Parses LEN characters of S (no NUL needed) like vhdx_guid_parse. */
 int vhdx_guid_parse_n(const char *s, size_t len, uint8_t g[16]);
 
+/**
+ * Converts between the text (big-endian, RFC 4122) byte order and the
+ * on-disk mixed-endian order; the swap is its own inverse.  IN and OUT may
+ * be the same buffer.
+ */
+void vhdx_guid_swap_order(const uint8_t in[16], uint8_t out[16]);
+
 bool vhdx_guid_is_zero(const uint8_t g[16]);
 
 /** Fills G with a random version-4 GUID (from getrandom, urandom fallback). 0 or -errno. */

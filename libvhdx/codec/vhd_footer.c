@@ -11,6 +11,7 @@
 
 #include "base/base.h"
 #include "codec/endian.h"
+#include "codec/guid.h"
 #include "codec/vhd_codec.h"
 
 uint32_t vhdx_vhd_checksum(const uint8_t *buf, size_t len, size_t skip_off)
@@ -211,17 +212,5 @@ bool vhdx_vhd_bitmap_set(uint8_t *bm, uint64_t first, uint64_t n)
 
 void vhdx_vhd_uuid_to_guid(const uint8_t uuid[16], uint8_t guid[16])
 {
-	uint8_t t[16];
-
-	/* Data1 (4 bytes), Data2 and Data3 (2 each) change byte order; Data4 stays. */
-	t[0] = uuid[3];
-	t[1] = uuid[2];
-	t[2] = uuid[1];
-	t[3] = uuid[0];
-	t[4] = uuid[5];
-	t[5] = uuid[4];
-	t[6] = uuid[7];
-	t[7] = uuid[6];
-	memcpy(t + 8, uuid + 8, 8);
-	memcpy(guid, t, 16);
+	vhdx_guid_swap_order(uuid, guid);
 }

@@ -72,6 +72,16 @@ struct vhdx_header {
 	uint32_t log_length;
 	uint64_t log_offset;
 };
+/**
+ * The opening checks shared by the checksummed structures (header, region
+ * table): BUF holds at least SIZE of LEN bytes, starts with the 4-byte
+ * signature SIG (SIG_TEXT in the message) and carries at byte 4 the CRC-32C
+ * of its SIZE bytes, which is stored in *CHECKSUM.  WHAT names the structure
+ * in the messages.  0, or -EBADMSG with a message.
+ */
+int vhdx_checked_struct_open(const uint8_t *buf, size_t len, size_t size, uint32_t sig, const char *sig_text,
+			     const char *what, uint32_t *checksum);
+
 /** Checks signature, CRC, versions and log placement rules. */
 int vhdx_header_decode(const uint8_t *buf, size_t len, struct vhdx_header *out);
 void vhdx_header_encode(const struct vhdx_header *h, uint8_t buf[VHDX_HEADER_SIZE]);

@@ -46,20 +46,31 @@ void vhdx_fileid_free(struct vhdx_fileid *f)
 	f->creator = NULL;
 }
 
-int vhdx_header_decode(const uint8_t *buf, size_t len, struct vhdx_header *h)
+int vhdx_checked_struct_open(const uint8_t *buf, size_t len, size_t size, uint32_t sig, const char *sig_text,
+			     const char *what, uint32_t *checksum)
 {
 	uint32_t crc;
 
-	memset(h, 0, sizeof *h);
-	if (len < VHDX_HEADER_SIZE)
-		return vhdx_err(EBADMSG, "header: %zu bytes is too short", len);
-	if (vhdx_get_le32(buf) != VHDX_HEADER_SIG)
-		return vhdx_err(EBADMSG, "header: signature is not \"head\"");
-	h->checksum = vhdx_get_le32(buf + 4);
-	crc = vhdx_crc32c_struct(buf, VHDX_HEADER_SIZE);
-	if (crc != h->checksum)
-		return vhdx_err(EBADMSG, "header: CRC-32C mismatch (stored 0x%08x, computed 0x%08x)", h->checksum,
+	if (len < size)
+		return vhdx_err(EBADMSG, "%s: %zu bytes is too short", what, len);
+	if (vhdx_get_le32(buf) != sig)
+		return vhdx_err(EBADMSG, "%s: signature is not \"%s\"", what, sig_text);
+	*checksum = vhdx_get_le32(buf + 4);
+	crc = vhdx_crc32c_struct(buf, size);
+	if (crc != *checksum)
+		return vhdx_err(EBADMSG, "%s: CRC-32C mismatch (stored 0x%08x, computed 0x%08x)", what, *checksum,
 				crc);
+	return 0;
+}
+
+int vhdx_header_decode(const uint8_t *buf, size_t len, struct vhdx_header *h)
+{
+	int ret;
+
+	memset(h, 0, sizeof *h);
+	ret = vhdx_checked_struct_open(buf, len, VHDX_HEADER_SIZE, VHDX_HEADER_SIG, "head", "header", &h->checksum);
+	if (ret < 0)
+		return ret;
 	h->seq = vhdx_get_le64(buf + 8);
 	memcpy(h->file_write_guid, buf + 16, 16);
 	memcpy(h->data_write_guid, buf + 32, 16);

@@ -16,19 +16,14 @@
 
 int vhdx_region_table_decode(const uint8_t *buf, size_t len, struct vhdx_region_table *t)
 {
-	uint32_t crc;
 	char gs[VHDX_GUID_STRLEN];
+	int ret;
 
 	t->entry_count = 0;
-	if (len < VHDX_REGION_SIZE)
-		return vhdx_err(EBADMSG, "region table: %zu bytes is too short", len);
-	if (vhdx_get_le32(buf) != VHDX_REGION_SIG)
-		return vhdx_err(EBADMSG, "region table: signature is not \"regi\"");
-	t->checksum = vhdx_get_le32(buf + 4);
-	crc = vhdx_crc32c_struct(buf, VHDX_REGION_SIZE);
-	if (crc != t->checksum)
-		return vhdx_err(EBADMSG, "region table: CRC-32C mismatch (stored 0x%08x, computed 0x%08x)",
-				t->checksum, crc);
+	ret = vhdx_checked_struct_open(buf, len, VHDX_REGION_SIZE, VHDX_REGION_SIG, "regi", "region table",
+				       &t->checksum);
+	if (ret < 0)
+		return ret;
 	t->entry_count = vhdx_get_le32(buf + 8);
 	if (t->entry_count > VHDX_REGION_MAX_ENTRIES) {
 		uint32_t n = t->entry_count;

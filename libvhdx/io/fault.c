@@ -282,93 +282,117 @@ static int eval_plain(struct fault_io *fi, enum vhdx_fault_op op, struct vhdx_fa
 
 /* ---------------------------------------------------------------- methods */
 
-static int fault_pread(struct vhdx_io *io, void *buf, size_t len, uint64_t off)
+/* What a rule decided for a read: pass, corrupt or cut it short, or fail it. */
+static int read_decided(struct fault_io *fi, void *buf, size_t len, uint64_t off, const struct vhdx_fault_req *q,
+			const struct vhdx_fault_decision *d)
 {
-	struct fault_io *fi = (struct fault_io *)io;
-	struct vhdx_fault_req q;
-	struct vhdx_fault_decision d;
 	char eb[24];
 	int ret;
 
-	if (vhdx_fault_idle(fi->f, fi->epoch))
-		return fi->lower->m->pread(fi->lower, buf, len, off);
-	req_data(fi, &q, VHDX_FOP_READ, len, off);
+	if (!d->rule) {
+		ret = fi->lower->m->pread(fi->lower, buf, len, off);
+		if (ret == 0)
+			vhdx_fault_read_ok(fi->f, q, d->seq_mark); /* a failed read of these bytes was read again */
+		return ret;
+	}
+	if (d->actions & VHDX_FACT_FLIP) {
+		ret = fi->lower->m->pread(fi->lower, buf, len, off);
+		if (ret == 0)
+			flip_bits(buf, d);
+		return ret;
+	}
+	if (d->actions & VHDX_FACT_SHORT) {
+		size_t n = (size_t)VHDX_MIN(d->short_bytes, (uint64_t)len);
+		ret = n ? fi->lower->m->pread(fi->lower, buf, n, off) : 0;
+		if (ret < 0)
+			return ret;
+		return vhdx_err(d->err, "injected %s after a short read of %zu of %zu bytes (fault rule %u)",
+				ename(d->err, eb, sizeof eb), n, len, d->rule);
+	}
+	return injected(d, q);
+}
+
+/* What a rule decided for a write: pass, corrupt, tear or cut it short, or fail it. */
+static int write_decided(struct fault_io *fi, const void *buf, size_t len, uint64_t off,
+			 const struct vhdx_fault_req *q, const struct vhdx_fault_decision *d)
+{
+	char eb[24];
+	int ret;
+
+	if (!d->rule)
+		return lower_pwrite(fi, buf, len, off, d->track, d->crash_limit);
+	if (d->actions & VHDX_FACT_FLIP) {
+		uint8_t *copy = malloc(len ? len : 1);
+		if (!copy)
+			return vhdx_err(ENOMEM, "out of memory");
+		memcpy(copy, buf, len);
+		flip_bits(copy, d);
+		ret = lower_pwrite(fi, copy, len, off, d->track, d->crash_limit);
+		free(copy);
+		return ret;
+	}
+	if (d->actions & (VHDX_FACT_SHORT | VHDX_FACT_TORN)) {
+		uint64_t want = d->short_bytes;
+		size_t n;
+		if ((d->actions & VHDX_FACT_TORN) && vhdx_mul_ovf(d->torn_sectors, 512, &want))
+			want = UINT64_MAX;
+		n = (size_t)VHDX_MIN(want, (uint64_t)len);
+		ret = n ? lower_pwrite(fi, buf, n, off, d->track, d->crash_limit) : 0;
+		if (ret < 0)
+			return ret;
+		if (d->actions & VHDX_FACT_TORN)
+			return vhdx_err(d->err, "injected %s after a torn write: %zu of %zu sectors persisted (fault rule %u)",
+					ename(d->err, eb, sizeof eb), n / 512, (len + 511) / 512, d->rule);
+		return vhdx_err(d->err, "injected %s after a short write of %zu of %zu bytes (fault rule %u)",
+				ename(d->err, eb, sizeof eb), n, len, d->rule);
+	}
+	return injected(d, q);
+}
+
+/*
+ * A read (RBUF) or a write (WBUF) while rules are armed: the crash epoch,
+ * then the rules; a crash drops the unflushed writes (and this write), the
+ * other decisions are carried out by read_decided or write_decided.
+ */
+static int fault_data(struct fault_io *fi, enum vhdx_fault_op op, void *rbuf, const void *wbuf, size_t len,
+		      uint64_t off)
+{
+	struct vhdx_fault_req q;
+	struct vhdx_fault_decision d;
+	int ret;
+
+	req_data(fi, &q, op, len, off);
 	ret = check_dead(fi, &q);
 	if (ret < 0)
 		return ret;
 	vhdx_fault_eval(fi->f, &q, &d);
 	sleep_ms(d.delay_ms);
-	if (!d.rule) {
-		ret = fi->lower->m->pread(fi->lower, buf, len, off);
-		if (ret == 0)
-			vhdx_fault_read_ok(fi->f, &q, d.seq_mark); /* a failed read of these bytes was read again */
-		return ret;
+	if (op == VHDX_FOP_READ) {
+		if (d.rule && (d.actions & VHDX_FACT_CRASH))
+			return do_crash(fi, &d, NULL, 0, 0);
+		return read_decided(fi, rbuf, len, off, &q, &d);
 	}
-	if (d.actions & VHDX_FACT_CRASH)
-		return do_crash(fi, &d, NULL, 0, 0);
-	if (d.actions & VHDX_FACT_FLIP) {
-		ret = fi->lower->m->pread(fi->lower, buf, len, off);
-		if (ret == 0)
-			flip_bits(buf, &d);
-		return ret;
-	}
-	if (d.actions & VHDX_FACT_SHORT) {
-		size_t n = (size_t)VHDX_MIN(d.short_bytes, (uint64_t)len);
-		ret = n ? fi->lower->m->pread(fi->lower, buf, n, off) : 0;
-		if (ret < 0)
-			return ret;
-		return vhdx_err(d.err, "injected %s after a short read of %zu of %zu bytes (fault rule %u)",
-				ename(d.err, eb, sizeof eb), n, len, d.rule);
-	}
-	return injected(&d, &q);
+	if (d.rule && (d.actions & VHDX_FACT_CRASH))
+		return do_crash(fi, &d, wbuf, len, off);
+	return write_decided(fi, wbuf, len, off, &q, &d);
+}
+
+static int fault_pread(struct vhdx_io *io, void *buf, size_t len, uint64_t off)
+{
+	struct fault_io *fi = (struct fault_io *)io;
+
+	if (vhdx_fault_idle(fi->f, fi->epoch))
+		return fi->lower->m->pread(fi->lower, buf, len, off);
+	return fault_data(fi, VHDX_FOP_READ, buf, NULL, len, off);
 }
 
 static int fault_pwrite(struct vhdx_io *io, const void *buf, size_t len, uint64_t off)
 {
 	struct fault_io *fi = (struct fault_io *)io;
-	struct vhdx_fault_req q;
-	struct vhdx_fault_decision d;
-	char eb[24];
-	int ret;
 
 	if (vhdx_fault_idle(fi->f, fi->epoch))
 		return fi->lower->m->pwrite(fi->lower, buf, len, off);
-	req_data(fi, &q, VHDX_FOP_WRITE, len, off);
-	ret = check_dead(fi, &q);
-	if (ret < 0)
-		return ret;
-	vhdx_fault_eval(fi->f, &q, &d);
-	sleep_ms(d.delay_ms);
-	if (!d.rule)
-		return lower_pwrite(fi, buf, len, off, d.track, d.crash_limit);
-	if (d.actions & VHDX_FACT_CRASH)
-		return do_crash(fi, &d, buf, len, off);
-	if (d.actions & VHDX_FACT_FLIP) {
-		uint8_t *copy = malloc(len ? len : 1);
-		if (!copy)
-			return vhdx_err(ENOMEM, "out of memory");
-		memcpy(copy, buf, len);
-		flip_bits(copy, &d);
-		ret = lower_pwrite(fi, copy, len, off, d.track, d.crash_limit);
-		free(copy);
-		return ret;
-	}
-	if (d.actions & (VHDX_FACT_SHORT | VHDX_FACT_TORN)) {
-		uint64_t want = d.short_bytes;
-		size_t n;
-		if ((d.actions & VHDX_FACT_TORN) && vhdx_mul_ovf(d.torn_sectors, 512, &want))
-			want = UINT64_MAX;
-		n = (size_t)VHDX_MIN(want, (uint64_t)len);
-		ret = n ? lower_pwrite(fi, buf, n, off, d.track, d.crash_limit) : 0;
-		if (ret < 0)
-			return ret;
-		if (d.actions & VHDX_FACT_TORN)
-			return vhdx_err(d.err, "injected %s after a torn write: %zu of %zu sectors persisted (fault rule %u)",
-					ename(d.err, eb, sizeof eb), n / 512, (len + 511) / 512, d.rule);
-		return vhdx_err(d.err, "injected %s after a short write of %zu of %zu bytes (fault rule %u)",
-				ename(d.err, eb, sizeof eb), n, len, d.rule);
-	}
-	return injected(&d, &q);
+	return fault_data(fi, VHDX_FOP_WRITE, NULL, buf, len, off);
 }
 
 static int fault_flush(struct vhdx_io *io)
@@ -499,14 +523,12 @@ static int fault_lock(struct vhdx_io *io, enum vhdx_lock_mode mode, struct vhdx_
 		if (d.rule)
 			return injected(&d, &q);
 	}
-	return fi->lower->m->lock ? fi->lower->m->lock(fi->lower, mode, held) : 0;
+	return vhdx_io_pass_lock(fi->lower, mode, held);
 }
 
 static int fault_lock_test(struct vhdx_io *io, struct vhdx_lock_holder *held)
 {
-	struct fault_io *fi = (struct fault_io *)io;
-
-	return fi->lower->m->lock_test ? fi->lower->m->lock_test(fi->lower, held) : -ENOTSUP;
+	return vhdx_io_pass_lock_test(((struct fault_io *)io)->lower, held);
 }
 
 static const struct vhdx_io_methods fault_methods = {

@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "common/grow.h"
+#include "common/textbuf.h"
 #include "internal.h"
 #include "io/fault.h"
 
@@ -216,30 +217,45 @@ fail:
 	return ret;
 }
 
+/* The index of rule ID in F (F's lock held), or F->n when F has none. */
+static size_t rule_index(const struct vhdx_faults *f, unsigned id)
+{
+	size_t i = 0;
+
+	while (i < f->n && f->rules[i]->id != id)
+		i++;
+	return i;
+}
+
+/* What a call naming rule ID returns: 0 with the message cleared when it was FOUND, else -ENOENT. */
+static int rule_found(bool found, unsigned id)
+{
+	if (!found)
+		return vhdx_err(ENOENT, "no fault rule %u", id);
+	vhdx_err_clear();
+	return 0;
+}
+
 int vhdx_faults_remove(struct vhdx_faults *f, unsigned id)
 {
-	int ret;
+	size_t i;
+	bool found;
 
 	if (!f)
 		return vhdx_err(EINVAL, "vhdx_faults_remove: no engine");
-	ret = vhdx_err(ENOENT, "no fault rule %u", id);
-
 	pthread_mutex_lock(&f->lock);
-	for (size_t i = 0; i < f->n; i++) {
-		if (f->rules[i]->id != id)
-			continue;
+	i = rule_index(f, id);
+	found = i < f->n;
+	if (found) {
 		if (f->rules[i]->actions & VHDX_FACT_CRASH)
 			f->ncrash--;
 		vhdx_fault_rule_free(f->rules[i]);
 		memmove(f->rules + i, f->rules + i + 1, (f->n - i - 1) * sizeof *f->rules);
 		f->n--;
 		publish(f);
-		vhdx_err_clear();
-		ret = 0;
-		break;
 	}
 	pthread_mutex_unlock(&f->lock);
-	return ret;
+	return rule_found(found, id);
 }
 
 void vhdx_faults_clear(struct vhdx_faults *f)
@@ -296,69 +312,29 @@ void vhdx_faults_set_callback(struct vhdx_faults *f, void (*fn)(const struct vhd
 
 int vhdx_faults_rule_hits(struct vhdx_faults *f, unsigned id, uint64_t *matched, uint64_t *hits)
 {
-	int ret;
+	const struct vhdx_fault_rule *r;
+	size_t i;
 
 	if (!f)
 		return vhdx_err(EINVAL, "vhdx_faults_rule_hits: no engine");
-	ret = vhdx_err(ENOENT, "no fault rule %u", id);
-
 	pthread_mutex_lock(&f->lock);
-	for (size_t i = 0; i < f->n; i++) {
-		if (f->rules[i]->id != id)
-			continue;
-		if (matched)
-			*matched = f->rules[i]->matched;
-		if (hits)
-			*hits = f->rules[i]->hits;
-		vhdx_err_clear();
-		ret = 0;
-		break;
-	}
+	i = rule_index(f, id);
+	r = i < f->n ? f->rules[i] : NULL;
+	if (r && matched)
+		*matched = r->matched;
+	if (r && hits)
+		*hits = r->hits;
 	pthread_mutex_unlock(&f->lock);
-	return ret;
+	return rule_found(r != NULL, id);
 }
 
 /* ---------------------------------------------------------------- text output */
 
-struct sbuf {
-	char *p;
-	size_t len, cap;
-	bool oom;
-};
-
-static void sb_printf(struct sbuf *b, const char *fmt, ...) VHDX_PRINTF(2, 3);
-static void sb_printf(struct sbuf *b, const char *fmt, ...)
+static int sb_finish(struct vhdx_textbuf *b, char **text)
 {
-	va_list ap;
-	int n;
-
-	if (b->oom)
-		return;
-	for (;;) {
-		va_start(ap, fmt);
-		n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
-		va_end(ap);
-		if (n < 0) {
-			b->oom = true;
-			return;
-		}
-		if (b->p && b->len + (size_t)n < b->cap) {
-			b->len += (size_t)n;
-			return;
-		}
-		if (grow(&b->p, &b->cap, b->len + (size_t)n + 1, 1, 256) < 0) {
-			b->oom = true;
-			return;
-		}
-		b->p[b->len] = '\0';
-	}
-}
-
-static int sb_finish(struct sbuf *b, char **text)
-{
-	if (!b->oom && !b->p)
-		sb_printf(b, "%s", "");
-	if (b->oom) {
+	if (!b->failed && !b->p)
+		vhdx_textbuf_printf(b, "%s", "");
+	if (b->failed) {
 		free(b->p);
 		*text = NULL;
 		return vhdx_err(ENOMEM, "out of memory");
@@ -369,14 +345,14 @@ static int sb_finish(struct sbuf *b, char **text)
 
 int vhdx_faults_format_rules(struct vhdx_faults *f, char **text)
 {
-	struct sbuf b = { 0 };
+	struct vhdx_textbuf b = { 0 };
 
 	if (!f || !text)
 		return vhdx_err(EINVAL, "vhdx_faults_format_rules: engine and text must not be NULL");
 	pthread_mutex_lock(&f->lock);
 	for (size_t i = 0; i < f->n; i++) {
 		const struct vhdx_fault_rule *r = f->rules[i];
-		sb_printf(&b, "%s  # rule %u: hits=%llu matched=%llu\n", r->text, r->id, (unsigned long long)r->hits,
+		vhdx_textbuf_printf(&b, "%s  # rule %u: hits=%llu matched=%llu\n", r->text, r->id, (unsigned long long)r->hits,
 			  (unsigned long long)r->matched);
 	}
 	pthread_mutex_unlock(&f->lock);
@@ -393,7 +369,7 @@ static void fmt_off(char *buf, size_t n, uint64_t v)
 
 int vhdx_faults_format_events(struct vhdx_faults *f, uint64_t since, char **text, uint64_t *next)
 {
-	struct sbuf b = { 0 };
+	struct vhdx_textbuf b = { 0 };
 	uint64_t last = since;
 
 	if (!f || !text)
@@ -408,16 +384,16 @@ int vhdx_faults_format_events(struct vhdx_faults *f, uint64_t since, char **text
 		fmt_off(off, sizeof off, e->foff);
 		fmt_off(voff, sizeof voff, e->voff);
 		t = e->time_ns >= f->t0_ns ? e->time_ns - f->t0_ns : 0;
-		sb_printf(&b, "seq=%llu t=%llu.%06llu rule=%u op=%s file=%s off=%s len=%llu voff=%s struct=%s action=%s%s%s",
+		vhdx_textbuf_printf(&b, "seq=%llu t=%llu.%06llu rule=%u op=%s file=%s off=%s len=%llu voff=%s struct=%s action=%s%s%s",
 			  (unsigned long long)e->seq, (unsigned long long)(t / 1000000000u),
 			  (unsigned long long)(t % 1000000000u / 1000), e->rule, vhdx_fault_op_name(e->op), e->file,
 			  off, (unsigned long long)e->len, voff, e->tag < 0 ? "-" : vhdx_fault_tag_name((enum vhdx_tag)e->tag),
 			  e->action, e->detail[0] ? " " : "", e->detail);
 		if (e->error)
-			sb_printf(&b, " errno=%s", vhdx_fault_errno_name(e->error, eb, sizeof eb));
+			vhdx_textbuf_printf(&b, " errno=%s", vhdx_fault_errno_name(e->error, eb, sizeof eb));
 		if (e->reread != REREAD_NA)
-			sb_printf(&b, " reread=%s", e->reread == REREAD_YES ? "yes" : "no");
-		sb_printf(&b, "\n");
+			vhdx_textbuf_printf(&b, " reread=%s", e->reread == REREAD_YES ? "yes" : "no");
+		vhdx_textbuf_printf(&b, "\n");
 		last = e->seq;
 	}
 	pthread_mutex_unlock(&f->lock);

@@ -22,44 +22,38 @@ struct file_io {
 	enum vhdx_lock_mode mode; /* this open's lock (io/file_lock.c) */
 };
 
-static int file_pread(struct vhdx_io *io, void *buf, size_t len, uint64_t off)
+/*
+ * All LEN bytes at OFF read into RBUF (IS_WRITE false) or written from WBUF:
+ * short transfers continue, EINTR is retried; a read past the end of the
+ * file is -ENODATA (io.c says which structure it was).
+ */
+static int file_xfer(int fd, bool is_write, uint8_t *rbuf, const uint8_t *wbuf, size_t len, uint64_t off)
 {
-	struct file_io *f = (struct file_io *)io;
-	uint8_t *p = buf;
+	size_t done = 0;
 
-	while (len) {
-		ssize_t n = pread(f->fd, p, len, (off_t)off);
+	while (done < len) {
+		ssize_t n = is_write ? pwrite(fd, wbuf + done, len - done, (off_t)(off + done))
+				  : pread(fd, rbuf + done, len - done, (off_t)(off + done));
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			return vhdx_err(errno, "%s", strerror(errno));
 		}
-		if (n == 0)
+		if (n == 0 && !is_write)
 			return -ENODATA;
-		p += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
+		done += (size_t)n;
 	}
 	return 0;
 }
 
+static int file_pread(struct vhdx_io *io, void *buf, size_t len, uint64_t off)
+{
+	return file_xfer(((struct file_io *)io)->fd, false, buf, NULL, len, off);
+}
+
 static int file_pwrite(struct vhdx_io *io, const void *buf, size_t len, uint64_t off)
 {
-	struct file_io *f = (struct file_io *)io;
-	const uint8_t *p = buf;
-
-	while (len) {
-		ssize_t n = pwrite(f->fd, p, len, (off_t)off);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return vhdx_err(errno, "%s", strerror(errno));
-		}
-		p += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
-	return 0;
+	return file_xfer(((struct file_io *)io)->fd, true, NULL, buf, len, off);
 }
 
 static int file_flush(struct vhdx_io *io)

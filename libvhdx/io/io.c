@@ -60,16 +60,29 @@ static void count(struct vhdx_io *io, enum vhdx_io_op op, enum vhdx_tag tag, uin
 		atomic_fetch_add_explicit(&io->cnt.errors[op], 1, memory_order_relaxed);
 }
 
-static int do_pread(struct vhdx_io *io, void *buf, size_t len, uint64_t off, enum vhdx_tag tag, uint64_t voff)
+/*
+ * The backend's read (into RBUF) or write (from WBUF), counted, with TAG
+ * and VOFF in the thread's context for the fault engine while it runs.
+ */
+static int backend_call(struct vhdx_io *io, enum vhdx_io_op op, void *rbuf, const void *wbuf, size_t len,
+			uint64_t off, enum vhdx_tag tag, uint64_t voff)
 {
 	int ret;
 
 	cur_ctx.tag = tag;
 	cur_ctx.voff = voff;
-	ret = io->m->pread(io, buf, len, off);
-	count(io, VHDX_IO_READ, tag, len, ret);
+	ret = op == VHDX_IO_READ ? io->m->pread(io, rbuf, len, off) : io->m->pwrite(io, wbuf, len, off);
+	count(io, op, tag, len, ret);
 	cur_ctx.tag = VHDX_TAG_OTHER;
 	cur_ctx.voff = VHDX_NO_VOFF;
+	return ret;
+}
+
+static int do_pread(struct vhdx_io *io, void *buf, size_t len, uint64_t off, enum vhdx_tag tag, uint64_t voff)
+{
+	int ret;
+
+	ret = backend_call(io, VHDX_IO_READ, buf, NULL, len, off, tag, voff);
 	if (ret == -ENODATA)
 		return vhdx_err(EBADMSG, "%s: %s at offset 0x%llx (+%zu bytes) lies past the end of the file",
 				io->name, vhdx_tag_name(tag), (unsigned long long)off, len);
@@ -87,12 +100,7 @@ static int do_pwrite(struct vhdx_io *io, const void *buf, size_t len, uint64_t o
 	if (io->readonly)
 		return vhdx_err(EROFS, "%s: opened read-only; refusing to write %s at offset 0x%llx", io->name,
 				vhdx_tag_name(tag), (unsigned long long)off);
-	cur_ctx.tag = tag;
-	cur_ctx.voff = voff;
-	ret = io->m->pwrite(io, buf, len, off);
-	count(io, VHDX_IO_WRITE, tag, len, ret);
-	cur_ctx.tag = VHDX_TAG_OTHER;
-	cur_ctx.voff = VHDX_NO_VOFF;
+	ret = backend_call(io, VHDX_IO_WRITE, NULL, buf, len, off, tag, voff);
 	if (ret < 0)
 		return vhdx_err_prefix(ret, "%s: writing %s at offset 0x%llx (%zu bytes)", io->name,
 				       vhdx_tag_name(tag), (unsigned long long)off, len);

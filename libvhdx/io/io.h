@@ -165,6 +165,13 @@ void vhdx_io_close(struct vhdx_io *io);
  */
 int vhdx_io_lock(struct vhdx_io *io, enum vhdx_lock_mode mode);
 int vhdx_io_lock_test(struct vhdx_io *io, struct vhdx_lock_holder *held);
+/*
+ * For a backend layered over LOWER (fault, overlay): pass a lock call on to
+ * the file below as it is, without a message (the caller's vhdx_io_lock
+ * writes it).  No lock method below: granted / -ENOTSUP.
+ */
+int vhdx_io_pass_lock(struct vhdx_io *lower, enum vhdx_lock_mode mode, struct vhdx_lock_holder *held);
+int vhdx_io_pass_lock_test(struct vhdx_io *lower, struct vhdx_lock_holder *held);
 /** "reading", "writing" (or "use" for NONE): the access a lock mode stands for. */
 const char *vhdx_lock_access(enum vhdx_lock_mode mode);
 

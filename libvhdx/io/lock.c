@@ -86,6 +86,16 @@ int vhdx_io_lock_test(struct vhdx_io *io, struct vhdx_lock_holder *held)
 	return 0;
 }
 
+int vhdx_io_pass_lock(struct vhdx_io *lower, enum vhdx_lock_mode mode, struct vhdx_lock_holder *held)
+{
+	return lower->m->lock ? lower->m->lock(lower, mode, held) : 0;
+}
+
+int vhdx_io_pass_lock_test(struct vhdx_io *lower, struct vhdx_lock_holder *held)
+{
+	return lower->m->lock_test ? lower->m->lock_test(lower, held) : -ENOTSUP;
+}
+
 bool vhdx_lockset_covers(const char *path, enum vhdx_lock_mode mode)
 {
 	for (struct vhdx_lockset *s = cur_set; s; s = s->outer)

@@ -292,16 +292,12 @@ static int ovl_get_fd(struct vhdx_io *io)
 /* Locks belong to the file below: the overlay only passes them on. */
 static int ovl_lock(struct vhdx_io *io, enum vhdx_lock_mode mode, struct vhdx_lock_holder *held)
 {
-	struct overlay_io *o = (struct overlay_io *)io;
-
-	return o->lower->m->lock ? o->lower->m->lock(o->lower, mode, held) : 0;
+	return vhdx_io_pass_lock(((struct overlay_io *)io)->lower, mode, held);
 }
 
 static int ovl_lock_test(struct vhdx_io *io, struct vhdx_lock_holder *held)
 {
-	struct overlay_io *o = (struct overlay_io *)io;
-
-	return o->lower->m->lock_test ? o->lower->m->lock_test(o->lower, held) : -ENOTSUP;
+	return vhdx_io_pass_lock_test(((struct overlay_io *)io)->lower, held);
 }
 
 static const struct vhdx_io_methods overlay_methods = {

@@ -105,6 +105,13 @@ static const struct vhdx_format_ops *check_detect(struct vhdx_io *io, uint64_t s
 	return NULL;
 }
 
+/* Before a scan of a file a repair changed: the last scan's findings dropped, the size read again. */
+static int check_reload(struct vhdx_check_ctx *c, const struct vhdx_checker *k, void *state)
+{
+	k->free(state);
+	return vhdx_io_get_size(c->io, &c->file_size);
+}
+
 /* A quiet re-scan after a repair step changed the file: the counts of the pass stay. */
 static int check_rescan(struct vhdx_check_ctx *c, const struct vhdx_checker *k, void *state)
 {
@@ -112,8 +119,7 @@ static int check_rescan(struct vhdx_check_ctx *c, const struct vhdx_checker *k, 
 	bool q = c->quiet;
 	int ret;
 
-	k->free(state);
-	ret = vhdx_io_get_size(c->io, &c->file_size);
+	ret = check_reload(c, k, state);
 	if (ret < 0)
 		return ret;
 	c->quiet = true;
@@ -151,13 +157,12 @@ static int check_run(struct vhdx_check_ctx *c, const struct vhdx_checker *k)
 			goto out;
 	}
 	/* the verdict after the repair */
-	k->free(state);
-	ret = vhdx_io_get_size(c->io, &c->file_size);
-	if (ret < 0)
-		goto out;
-	c->after = true;
-	c->n_errors = c->n_warnings = 0;
-	ret = k->scan(c, state);
+	ret = check_reload(c, k, state);
+	if (ret == 0) {
+		c->after = true;
+		c->n_errors = c->n_warnings = 0;
+		ret = k->scan(c, state);
+	}
 out:
 	k->free(state);
 	free(state);

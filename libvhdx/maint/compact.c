@@ -29,8 +29,7 @@ int vhdx_compact(const char *path, const struct vhdx_compact_options *opts_in, s
 	vhdx_err_clear();
 	if (!path)
 		return vhdx_err(EINVAL, "vhdx_compact: path must not be NULL");
-	vhdx_compact_options_init(&opts);
-	ret = vhdx_struct_copy_in(&opts, sizeof opts, opts_in, sizeof(size_t), "vhdx_compact", "options");
+	ret = vhdx_options_in(&opts, sizeof opts, opts_in, sizeof(size_t), "vhdx_compact");
 	if (ret < 0)
 		return ret;
 	if (res_out && res_out->struct_size < sizeof(size_t))

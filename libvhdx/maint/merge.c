@@ -554,9 +554,8 @@ int vhdx_merge(const char *child, const struct vhdx_merge_options *opts_in)
 	vhdx_err_clear();
 	if (!child)
 		return vhdx_err(EINVAL, "vhdx_merge: child must not be NULL");
-	vhdx_merge_options_init(&o);
-	ret = vhdx_struct_copy_in(&o, sizeof o, opts_in, offsetof(struct vhdx_merge_options, flags) + sizeof(unsigned),
-				  "vhdx_merge", "options");
+	ret = vhdx_options_in(&o, sizeof o, opts_in, offsetof(struct vhdx_merge_options, flags) + sizeof(unsigned),
+			      "vhdx_merge");
 	if (ret < 0)
 		return ret;
 	rec = record_path(child);

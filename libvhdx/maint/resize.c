@@ -29,8 +29,7 @@ int vhdx_resize(const char *path, uint64_t new_size, const struct vhdx_resize_op
 	vhdx_err_clear();
 	if (!path)
 		return vhdx_err(EINVAL, "vhdx_resize: path must not be NULL");
-	vhdx_resize_options_init(&opts);
-	ret = vhdx_struct_copy_in(&opts, sizeof opts, opts_in, sizeof(size_t), "vhdx_resize", "options");
+	ret = vhdx_options_in(&opts, sizeof opts, opts_in, sizeof(size_t), "vhdx_resize");
 	if (ret < 0)
 		return ret;
 	if (res_out && res_out->struct_size < sizeof(size_t))

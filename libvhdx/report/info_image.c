@@ -21,13 +21,9 @@ static const char *info_in_use(struct vhdx_image *img, unsigned layer)
 	return use == VHDX_IN_USE_WRITE ? "write" : use == VHDX_IN_USE_READ ? "read" : NULL;
 }
 
-static void info_layer(struct report *r, struct vhdx_layer *l, const struct vhdx_layer *parent, unsigned idx,
-			bool show_log, const char *in_use)
+/* What the image summary and each layer both say: format, type, sizes and the disk's id. */
+static void info_geometry(struct report *r, const struct vhdx_layer *l)
 {
-	report_begin(r, NULL);
-	report_u64(r, "layer", idx);
-	report_str(r, "path", l->path);
-	report_str_or_null(r, "in_use", in_use);
 	report_str(r, "format", l->format == VHDX_FORMAT_VHDX ? "vhdx" : "vhd");
 	report_str(r, "type", vhdx_disk_type_name(l->type));
 	report_size(r, "virtual_size", l->virtual_size);
@@ -35,6 +31,16 @@ static void info_layer(struct report *r, struct vhdx_layer *l, const struct vhdx
 	report_u64(r, "logical_sector_size", l->logical_sector_size);
 	report_u64(r, "physical_sector_size", l->physical_sector_size);
 	report_guid(r, "disk_id", l->disk_id);
+}
+
+static void info_layer(struct report *r, struct vhdx_layer *l, const struct vhdx_layer *parent, unsigned idx,
+			bool show_log, const char *in_use)
+{
+	report_begin(r, NULL);
+	report_u64(r, "layer", idx);
+	report_str(r, "path", l->path);
+	report_str_or_null(r, "in_use", in_use);
+	info_geometry(r, l);
 	report_guid(r, "identity", l->identity);
 	if (l->has_parent) {
 		report_begin(r, "parent");
@@ -74,13 +80,7 @@ void vhdx_info_report(struct report *r, struct vhdx_image *img, const char *chai
 	report_begin(r, NULL);
 	{
 		const struct vhdx_layer *leaf = ch->layers[0];
-		report_str(r, "format", leaf->format == VHDX_FORMAT_VHDX ? "vhdx" : "vhd");
-		report_str(r, "type", vhdx_disk_type_name(leaf->type));
-		report_size(r, "virtual_size", leaf->virtual_size);
-		report_u64(r, "block_size", leaf->block_size);
-		report_u64(r, "logical_sector_size", leaf->logical_sector_size);
-		report_u64(r, "physical_sector_size", leaf->physical_sector_size);
-		report_guid(r, "disk_id", leaf->disk_id);
+		info_geometry(r, leaf);
 		report_u64(r, "chain_depth", ch->n);
 		report_bool(r, "chain_complete", chain_error == NULL && !(leaf->has_parent && ch->n == 1));
 		{
