@@ -3,7 +3,8 @@
 
 Builds a fully allocated dynamic VHDX (1 GiB by default, 32 MiB blocks, random
 bytes) and its raw twin (`vhdx convert -O raw`) in a temporary folder, then
-measures in one run, caches warm, each reader after one untimed pass:
+measures in one run, caches warm, each reader after one untimed pass, the
+readers taking turns within each run:
 
   seq-1M     sequential 1 MiB reads of the whole disk (MiB/s)
   rand-4K    random 4 KiB-aligned 4 KiB reads (IOPS)
@@ -17,7 +18,7 @@ file for 1 MiB reads.
 disk (for slow libvhdi builds; default: the whole disk, like the others).
 
 Usage: PYTHONPATH=DIR-WITH-pyvhdx bench/bench-python.py [--size 1G] [--runs 3]
-           [--rand-ops 20000] [--slow-seq N] [--dir /var/tmp] [--vhdx build/tools/vhdx] [--json]
+           [--rand-ops 200000] [--slow-seq N] [--dir /var/tmp] [--vhdx build/tools/vhdx] [--json]
 """
 import argparse
 import json
@@ -71,7 +72,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--size", default="1G")
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--rand-ops", type=int, default=20000)
+    ap.add_argument("--rand-ops", type=int, default=200000)
     ap.add_argument("--dir", default=tempfile.gettempdir())
     ap.add_argument("--vhdx", default=shutil.which("vhdx") or os.path.join(
         os.path.dirname(os.path.abspath(__file__)), "..", "build", "tools", "vhdx"))
@@ -100,13 +101,21 @@ def main():
             readers["pyvhdi"] = vf.read_buffer_at_offset
         fd = os.open(raw_path, os.O_RDONLY)
         readers["raw os.pread"] = lambda n, off: os.pread(fd, n, off)
-        results = {}
+        seq_len = {name: min(size, parse_size(a.slow_seq)) if name == "pyvhdi" and a.slow_seq else size
+                   for name in readers}
         for name, read in readers.items():
-            n = min(size, parse_size(a.slow_seq)) if name == "pyvhdi" and a.slow_seq else size
-            seq(read, n)  # untimed: warm the page cache and the reader
-            s = statistics.median(seq(read, n) for _ in range(a.runs))
-            r = statistics.median(rand(read, offsets) for _ in range(a.runs))
-            results[name] = {"seq_1m_mib_s": round(s, 1), "rand_4k_iops": round(r, 1)}
+            seq(read, seq_len[name])  # untimed: warm the page cache and the reader
+        # the readers take turns within each run, so that a slower moment of the
+        # machine (another process, the host taking memory back) falls on all of them
+        seqs = {name: [] for name in readers}
+        rands = {name: [] for name in readers}
+        for _ in range(a.runs):
+            for name, read in readers.items():
+                seqs[name].append(seq(read, seq_len[name]))
+            for name, read in readers.items():
+                rands[name].append(rand(read, offsets))
+        results = {name: {"seq_1m_mib_s": round(statistics.median(seqs[name]), 1),
+                          "rand_4k_iops": round(statistics.median(rands[name]), 1)} for name in readers}
         img.close()
         os.close(fd)
     finally:
