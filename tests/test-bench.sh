@@ -47,6 +47,7 @@ want = {
     "vsize-read-64t": 8, "vsize-open-cpu": 8, "vsize-open-memory": 8, "bytes-hash": 8,
     "nbd-seq-vs-qemu-nbd": 9, "nbd-rand-vs-qemu-nbd": 9, "nbd-seq-vs-file": 9, "nbd-rand-vs-file": 9,
     "nbd-chain-seq": 9, "nbd-chain-rand": 9, "nbd-chain-vs-qemu-nbd": 9, "nbd-http-vs-qemu-img": 9,
+    "nbd-http-limit": 9,
 }
 # figure 8 has no external baseline: only these two may skip (their numbers are differences)
 may_skip_8 = {"chain-base-per-layer", "vsize-open-cpu"}
