@@ -59,6 +59,13 @@ diff -u "$T/script" "$T/exported" > "$T/d" || fail "$(basename "$DLL") exports d
 $(cat "$T/d")"
 pass "$(basename "$DLL") exports exactly the $(wc -l < "$T/script") functions of libvhdx.sym"
 
+# the one door: vhdx.exe is linked to the DLL, as the Linux vhdx is to libvhdx.so
+REAL="$EXE"
+[ -f "$B/tools/.libs/vhdx.exe" ] && REAL="$B/tools/.libs/vhdx.exe"
+$HOST-objdump -p "$REAL" | grep -q "DLL Name: $(basename "$DLL")" ||
+	fail "vhdx.exe does not import $(basename "$DLL"): $($HOST-objdump -p "$REAL" | grep 'DLL Name' | tr '\n' ' ')"
+pass "vhdx.exe is linked to $(basename "$DLL")"
+
 # ---- run it, where wine is installed (Debian's wine64 is ~670 MB, so CI does not install it)
 WINE=
 for w in wine64 wine /usr/lib/wine/wine64; do
