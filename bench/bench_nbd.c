@@ -368,12 +368,12 @@ struct http_cmds {
 
 /*
  * Runs each of C's commands b->runs times (after one unmeasured run) with
- * lighttpd (LIGHTTPD) serving: MiB/s into MIBS[k], and for ours and
- * qemu-img the CPU seconds of the command and of lighttpd together into
- * CPU[k].  NULL, or the WHAT of the command that failed.
+ * lighttpd (LIGHTTPD) serving: MiB/s into MIBS[k], and for ours the CPU
+ * seconds of the command and of lighttpd together into CPU.  NULL, or the
+ * WHAT of the command that failed.
  */
 static const char *http_measure(struct bench *b, const struct http_cmds *c, pid_t lighttpd, double mibs[3][16],
-				double cpu[2][16])
+				double cpu[16])
 {
 	for (int k = 0; k < 3; k++) {
 		for (int r = -1; r < b->runs; r++) {
@@ -387,8 +387,10 @@ static const char *http_measure(struct bench *b, const struct http_cmds *c, pid_
 			if (r < 0)
 				continue;
 			mibs[k][r] = (double)b->size / t / 1048576.0;
-			if (k < 2)
-				cpu[k][r] = before < 0 || proc_cpu(lighttpd) < 0 ? -1 : used + proc_cpu(lighttpd) - before;
+			if (k == 0) {
+				double after = proc_cpu(lighttpd);
+				cpu[r] = before < 0 || after < 0 ? -1 : used + after - before;
+			}
 		}
 	}
 	return NULL;
@@ -452,7 +454,7 @@ static void fig_http(struct bench *b, const char *plugin_dir)
 					   BENCH_RATIO_AT_LEAST, 1.5);
 	struct bench_fig *rows[] = { f, lim, ceil };
 	char conf[1100], log[1100], filter[1100], url[300], urlp[320], fparam[1200], nullco[64], rawp[1120];
-	double mibs[3][16], cpu[2][16], cores = (double)sysconf(_SC_NPROCESSORS_ONLN);
+	double mibs[3][16], cpu[16], cores = (double)sysconf(_SC_NPROCESSORS_ONLN);
 	const char *failed;
 	pid_t pid = -1;
 	int port, status;
@@ -513,12 +515,12 @@ static void fig_http(struct bench *b, const char *plugin_dir)
 	f->base = lim->base = ceil->base = bench_median(mibs[1], b->runs);
 	lim->ours = bench_median(mibs[2], b->runs);
 	for (int r = 0; r < b->runs; r++)
-		if (cpu[0][r] <= 0)
+		if (cpu[r] <= 0)
 			failed = "/proc gave no CPU time for lighttpd";
 	if (failed)
 		bench_skip(ceil, "%s", failed);
 	else
-		ceil->ours = (double)b->size / (bench_median(cpu[0], b->runs) / cores) / 1048576.0;
+		ceil->ours = (double)b->size / (bench_median(cpu, b->runs) / cores) / 1048576.0;
 out:
 	if (pid > 0) {
 		kill(pid, SIGTERM);
