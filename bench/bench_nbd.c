@@ -360,7 +360,7 @@ static double proc_cpu(pid_t pid)
 	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
-/* The HTTP rows' three commands, each WHAT, timed in blocks of runs as bench_cmds.c does. */
+/* The HTTP rows' three commands and what each is (for a skip message), timed in blocks of runs as bench_cmds.c does. */
 struct http_cmds {
 	char *const *argv[3]; /* ours (the filter over curl), theirs (qemu-img), the transport limit */
 	const char *what[3];
@@ -449,10 +449,10 @@ static void fig_http(struct bench *b, const char *plugin_dir)
 	struct bench_fig *lim = bench_add(9, "nbd-http-limit", "MiB/s",
 					  "qemu-img's HTTP figure; ours: nbdkit file of the raw twin to nbdcopy null: (no HTTP, no decoding)",
 					  BENCH_RATIO_AT_LEAST, 1.5);
-	struct bench_fig *ceil = bench_add(9, "nbd-http-ceiling", "MiB/s",
+	struct bench_fig *ceiling = bench_add(9, "nbd-http-ceiling", "MiB/s",
 					   "qemu-img's HTTP figure; ours: the HTTP row's bytes over (its CPU seconds with lighttpd's / online cores)",
 					   BENCH_RATIO_AT_LEAST, 1.5);
-	struct bench_fig *rows[] = { f, lim, ceil };
+	struct bench_fig *rows[] = { f, lim, ceiling };
 	char conf[1100], log[1100], filter[1100], url[300], urlp[320], fparam[1200], nullco[64], rawp[1120];
 	double mibs[3][16], cpu[16], cores = (double)sysconf(_SC_NPROCESSORS_ONLN);
 	const char *failed;
@@ -512,15 +512,15 @@ static void fig_http(struct bench *b, const char *plugin_dir)
 		goto out;
 	}
 	f->ours = bench_median(mibs[0], b->runs);
-	f->base = lim->base = ceil->base = bench_median(mibs[1], b->runs);
+	f->base = lim->base = ceiling->base = bench_median(mibs[1], b->runs);
 	lim->ours = bench_median(mibs[2], b->runs);
 	for (int r = 0; r < b->runs; r++)
 		if (cpu[r] <= 0)
 			failed = "/proc gave no CPU time for lighttpd";
 	if (failed)
-		bench_skip(ceil, "%s", failed);
+		bench_skip(ceiling, "%s", failed);
 	else
-		ceil->ours = (double)b->size / (bench_median(cpu, b->runs) / cores) / 1048576.0;
+		ceiling->ours = (double)b->size / (bench_median(cpu, b->runs) / cores) / 1048576.0;
 out:
 	if (pid > 0) {
 		kill(pid, SIGTERM);
